@@ -1,0 +1,15 @@
+# Shared by the scripts: where Corral's tools live, outside the checkout so a fresh clone finds
+# them again. Source it; it sets PATH and the pinned versions.
+
+CORRAL_CACHE="${XDG_CACHE_HOME:-$HOME/.cache}/corral"
+CORRAL_TOOLS="$CORRAL_CACHE/tools"
+CARGO_LEPTOS_VERSION=0.3.6
+# Must equal the wasm-bindgen version in Cargo.lock (cargo-leptos does not check).
+WASM_BINDGEN_VERSION=$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/[^0-9.]/, ""); print; exit }' "$(dirname "${BASH_SOURCE[0]}")/../Cargo.lock")
+# Debian's binaryen 108 breaks the release bundle; npm's 132 works.
+BINARYEN_VERSION=132.0.0
+PLAYWRIGHT_VERSION=1.65.1
+
+export PATH="$HOME/.cargo/bin:$CORRAL_TOOLS/node_modules/.bin:$PATH"
+
+say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }

@@ -1,0 +1,77 @@
+//! The Leptos app: the HTML shell, the routes and the pages.
+
+pub mod model;
+pub mod models;
+pub mod widgets;
+
+use leptos::prelude::*;
+use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};
+use leptos_router::components::{A, Route, Router, Routes};
+use leptos_router::path;
+
+use crate::app::model::page::ModelPage;
+use crate::app::models::page::ModelsPage;
+use crate::app::widgets::toast::{ToastRegion, Toasts};
+
+/// The HTML document around the app (server-side only).
+pub fn shell(options: LeptosOptions) -> impl IntoView {
+    view! {
+        <!DOCTYPE html>
+        <html lang="en">
+            <head>
+                <meta charset="utf-8"/>
+                <meta name="viewport" content="width=device-width, initial-scale=1"/>
+                <meta name="color-scheme" content="light dark"/>
+                <link rel="icon" href="/favicon.svg" type="image/svg+xml"/>
+                <AutoReload options=options.clone()/>
+                <HydrationScripts options/>
+                <MetaTags/>
+            </head>
+            <body>
+                <App/>
+            </body>
+        </html>
+    }
+}
+
+#[component]
+pub fn App() -> impl IntoView {
+    provide_meta_context();
+    Toasts::provide();
+    view! {
+        <Stylesheet id="leptos" href="/pkg/corral.css"/>
+        <Title formatter=|page: String| if page.is_empty() { "Corral".to_string() } else { format!("{page} · Corral") }/>
+        <Router>
+            <header class="topbar">
+                <a class="brand" href="/">"Corral"</a>
+                <nav aria-label="Main">
+                    <A href="/" exact=true>"Models"</A>
+                </nav>
+            </header>
+            <main>
+                <Routes fallback=|| view! { <NotFound message="There is no page at this address.".to_string()/> }>
+                    <Route path=path!("/") view=ModelsPage/>
+                    <Route path=path!("/models") view=ModelsPage/>
+                    <Route path=path!("/models/:id") view=ModelPage/>
+                </Routes>
+            </main>
+            <ToastRegion/>
+        </Router>
+    }
+}
+
+#[component]
+pub fn NotFound(message: String) -> impl IntoView {
+    #[cfg(feature = "ssr")]
+    if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
+        response.set_status(axum::http::StatusCode::NOT_FOUND);
+    }
+    view! {
+        <Title text="Not found"/>
+        <section class="empty-state">
+            <h1>"Not found"</h1>
+            <p>{message}</p>
+            <p><a href="/">"Back to the models"</a></p>
+        </section>
+    }
+}

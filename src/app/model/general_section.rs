@@ -1,0 +1,66 @@
+//! The model's own settings: name, file, kind and the top-level run settings.
+
+use leptos::prelude::*;
+use serde_json::Value;
+
+use crate::api::models::update_model;
+use crate::app::widgets::field_form::{FieldInputs, FormState};
+use crate::app::widgets::toast::use_toasts;
+use crate::domain::fields::FieldSet;
+use crate::domain::{Model, ModelSpec};
+
+#[component]
+pub fn GeneralSection(current: RwSignal<Model>, saved: RwSignal<u64>) -> impl IntoView {
+    let toasts = use_toasts();
+    let form = FormState::new(
+        ModelSpec::FIELDS,
+        &current.with_untracked(|m| m.spec.to_object()),
+    );
+    let busy = RwSignal::new(false);
+    let submitted = form.clone();
+    let on_submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let value = submitted.to_value();
+        if let Err(error) = ModelSpec::parse(&value) {
+            submitted.show(&error);
+            return;
+        }
+        let Value::Object(changes) = value else {
+            return;
+        };
+        submitted.errors.set(Vec::new());
+        busy.set(true);
+        let form = submitted.clone();
+        let id = current.with_untracked(|m| m.id);
+        leptos::task::spawn_local(async move {
+            match update_model(id, changes).await {
+                Ok(model) => {
+                    form.reset(&model.spec.to_object());
+                    toasts.success(format!("Saved {}", model.spec.name));
+                    current.set(model);
+                    saved.update(|n| *n += 1);
+                }
+                Err(error) => {
+                    if !form.show(&error) {
+                        toasts.error(format!("Could not save: {error}"));
+                    }
+                }
+            }
+            busy.set(false);
+        });
+    };
+    view! {
+        <section class="card" id="general" aria-labelledby="general-title">
+            <h2 id="general-title">"General"</h2>
+            <p class="muted">"Name, file and the main run settings. Empty fields use llama-server's defaults."</p>
+            <form on:submit=on_submit novalidate>
+                <div class="field-grid">
+                    <FieldInputs form=form.clone() fields=ModelSpec::FIELDS prefix="general"/>
+                </div>
+                <div class="form-actions">
+                    <button type="submit" class="primary" disabled=move || busy.get()>"Save general settings"</button>
+                </div>
+            </form>
+        </section>
+    }
+}

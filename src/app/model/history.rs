@@ -1,0 +1,56 @@
+//! The audit trail: every saved change, newest first.
+
+use leptos::prelude::*;
+use serde_json::Value;
+
+use crate::api::config::config_history;
+use crate::domain::audit::ConfigChange;
+use crate::domain::config::ConfigGroupKind;
+use crate::domain::time::format_utc;
+
+#[component]
+pub fn History(id: i64, saved: RwSignal<u64>) -> impl IntoView {
+    let history = Resource::new(move || saved.get(), move |_| config_history(id));
+    view! {
+        <section class="card" id="history" aria-labelledby="history-title">
+            <h2 id="history-title">"History"</h2>
+            <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
+                {move || Suspend::new(async move {
+                    match history.await {
+                        Ok(changes) if changes.is_empty() => view! {
+                            <p class="muted">"No changes yet: this model still has the settings it was added with."</p>
+                        }.into_any(),
+                        Ok(changes) => view! {
+                            <ol class="history">{changes.into_iter().map(|c| view! { <Entry change=c/> }).collect_view()}</ol>
+                        }.into_any(),
+                        Err(error) => view! { <p class="error-banner" role="alert">{error.to_string()}</p> }.into_any(),
+                    }
+                })}
+            </Transition>
+        </section>
+    }
+}
+
+#[component]
+fn Entry(change: ConfigChange) -> impl IntoView {
+    let scope = ConfigGroupKind::parse(&change.scope).map_or("General", ConfigGroupKind::title);
+    view! {
+        <li>
+            <div class="history-head"><time>{format_utc(change.changed_at)}</time>" · "<strong>{scope}</strong></div>
+            <ul>
+                {change.changes.into_iter().map(|c| view! {
+                    <li><code>{c.field}</code>": "{show(&c.before)}" → "{show(&c.after)}</li>
+                }).collect_view()}
+            </ul>
+        </li>
+    }
+}
+
+fn show(value: &Value) -> String {
+    match value {
+        Value::Null => "default".to_string(),
+        Value::String(s) => s.clone(),
+        Value::Array(items) if items.is_empty() => "none".to_string(),
+        other => other.to_string(),
+    }
+}

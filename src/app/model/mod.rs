@@ -1,0 +1,6 @@
+//! The model page: the model's settings (general and six config groups) and their history.
+
+pub mod config_section;
+pub mod general_section;
+pub mod history;
+pub mod page;

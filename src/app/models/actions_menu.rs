@@ -1,0 +1,126 @@
+//! The "⋯" menu of a row: Edit, Duplicate, Delete. Keyboard: arrows move, Escape closes and
+//! returns focus to the button, Tab or a click elsewhere closes.
+
+use leptos::html;
+use leptos::prelude::*;
+use wasm_bindgen::JsCast;
+
+use crate::app::models::page::ModelsPageState;
+use crate::domain::Model;
+
+#[component]
+pub fn ActionsMenu(model: Model, state: ModelsPageState) -> impl IntoView {
+    let open = RwSignal::new(false);
+    let button_ref = NodeRef::<html::Button>::new();
+    let menu_ref = NodeRef::<html::Div>::new();
+    let id = model.id;
+    let name = model.spec.name.clone();
+    let menu_id = format!("actions-menu-{id}");
+
+    // Focus the first item when the menu opens.
+    Effect::new(move |_| {
+        if open.get() {
+            if let Some(menu) = menu_ref.get() {
+                focus_item(&menu, 0);
+            }
+        }
+    });
+    let close_and_refocus = move || {
+        open.set(false);
+        if let Some(button) = button_ref.get() {
+            let _ = button.focus();
+        }
+    };
+    let on_keydown = move |ev: leptos::ev::KeyboardEvent| {
+        let Some(menu) = menu_ref.get() else { return };
+        match ev.key().as_str() {
+            "Escape" => {
+                ev.prevent_default();
+                close_and_refocus();
+            }
+            "ArrowDown" | "ArrowUp" | "Home" | "End" => {
+                ev.prevent_default();
+                let items = menu_items(&menu);
+                let count = items.len() as i32;
+                let current = items
+                    .iter()
+                    .position(|item| is_focused(item))
+                    .map_or(-1, |i| i as i32);
+                let next = match ev.key().as_str() {
+                    "ArrowDown" => (current + 1).rem_euclid(count),
+                    "ArrowUp" => (current - 1).rem_euclid(count),
+                    "Home" => 0,
+                    _ => count - 1,
+                };
+                focus_item(&menu, next as u32);
+            }
+            "Tab" => open.set(false),
+            _ => {}
+        }
+    };
+    // Close when focus moves outside the menu and its button.
+    let on_focusout = move |ev: leptos::ev::FocusEvent| {
+        let inside = ev
+            .related_target()
+            .and_then(|t| t.dyn_into::<web_sys::Node>().ok())
+            .zip(
+                ev.current_target()
+                    .and_then(|t| t.dyn_into::<web_sys::Node>().ok()),
+            )
+            .is_some_and(|(target, anchor)| anchor.contains(Some(&target)));
+        if !inside {
+            open.set(false);
+        }
+    };
+    let duplicate = {
+        let model = model.clone();
+        move |_| {
+            open.set(false);
+            state.duplicating.set(Some(model.clone()));
+        }
+    };
+    let delete = move |_| {
+        open.set(false);
+        state.deleting.set(vec![model.clone()]);
+    };
+
+    view! {
+        <div class="menu-anchor" on:focusout=on_focusout>
+            <button node_ref=button_ref class="icon-button" aria-label=format!("Actions for {name}")
+                aria-haspopup="menu" aria-controls=menu_id.clone() aria-expanded=move || open.get().to_string()
+                on:click=move |_| open.update(|o| *o = !*o)>
+                "⋯"
+            </button>
+            <Show when=move || open.get()>
+                <div node_ref=menu_ref id=menu_id.clone() class="menu" role="menu" aria-label=format!("Actions for {name}")
+                    on:keydown=on_keydown>
+                    <a role="menuitem" tabindex="-1" href=format!("/models/{id}")>"Edit"</a>
+                    <button role="menuitem" tabindex="-1" on:click=duplicate.clone()>"Duplicate"</button>
+                    <button role="menuitem" tabindex="-1" class="danger" on:click=delete.clone()>"Delete"</button>
+                </div>
+            </Show>
+        </div>
+    }
+}
+
+fn menu_items(menu: &web_sys::HtmlDivElement) -> Vec<web_sys::HtmlElement> {
+    let Ok(list) = menu.query_selector_all("[role=menuitem]") else {
+        return Vec::new();
+    };
+    (0..list.length())
+        .filter_map(|i| list.item(i))
+        .filter_map(|node| node.dyn_into::<web_sys::HtmlElement>().ok())
+        .collect()
+}
+
+fn focus_item(menu: &web_sys::HtmlDivElement, index: u32) {
+    if let Some(item) = menu_items(menu).get(index as usize) {
+        let _ = item.focus();
+    }
+}
+
+fn is_focused(item: &web_sys::HtmlElement) -> bool {
+    item.owner_document()
+        .and_then(|doc| doc.active_element())
+        .is_some_and(|active| active.is_same_node(Some(item)))
+}

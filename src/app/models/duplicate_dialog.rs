@@ -1,0 +1,83 @@
+//! Duplicates a model with all its settings under a new name.
+
+use leptos::prelude::*;
+use serde_json::{Map, Value};
+
+use crate::api::models::duplicate_model;
+use crate::app::models::page::ModelsPageState;
+use crate::app::widgets::dialog::Modal;
+use crate::app::widgets::field_form::{FieldInputs, FormState};
+use crate::app::widgets::toast::use_toasts;
+use crate::domain::model::NAME_FIELD;
+use crate::domain::{AppError, FieldError};
+
+const FIELDS: &[crate::domain::fields::FieldSpec] = &[NAME_FIELD];
+
+#[component]
+pub fn DuplicateDialog(state: ModelsPageState) -> impl IntoView {
+    let toasts = use_toasts();
+    let form = FormState::new(FIELDS, &Map::new());
+    let busy = RwSignal::new(false);
+    let open = Signal::derive(move || state.duplicating.with(Option::is_some));
+    let title = Signal::derive(move || {
+        state.duplicating.with(|m| {
+            m.as_ref()
+                .map(|m| format!("Duplicate {}", m.spec.name))
+                .unwrap_or_default()
+        })
+    });
+    let reset = form.clone();
+    Effect::new(move |_| {
+        if let Some(source) = state.duplicating.get() {
+            let mut values = Map::new();
+            values.insert(
+                "name".into(),
+                Value::String(format!("{} (copy)", source.spec.name)),
+            );
+            reset.reset(&values);
+        }
+    });
+    let submitted = form.clone();
+    let on_submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let Some(source) = state.duplicating.get_untracked() else {
+            return;
+        };
+        let value = submitted.to_value();
+        let errors: Vec<FieldError> = NAME_FIELD.check(&value["name"]);
+        if !errors.is_empty() {
+            submitted.show(&AppError::Invalid { errors });
+            return;
+        }
+        let name = value["name"].as_str().unwrap_or_default().to_string();
+        busy.set(true);
+        let form = submitted.clone();
+        leptos::task::spawn_local(async move {
+            match duplicate_model(source.id, name).await {
+                Ok(copy) => {
+                    state.duplicating.set(None);
+                    toasts.success(format!("Created {}", copy.spec.name));
+                    state.reload();
+                }
+                Err(error) => {
+                    if !form.show(&error) {
+                        toasts.error(format!("Could not duplicate: {error}"));
+                    }
+                }
+            }
+            busy.set(false);
+        });
+    };
+    view! {
+        <Modal open on_close=Callback::new(move |()| state.duplicating.set(None)) title id="duplicate-model">
+            <form on:submit=on_submit novalidate>
+                <p class="muted">"The copy gets every setting of the original and starts stopped."</p>
+                <FieldInputs form=form.clone() fields=FIELDS prefix="duplicate"/>
+                <div class="dialog-actions">
+                    <button type="button" on:click=move |_| state.duplicating.set(None)>"Cancel"</button>
+                    <button type="submit" class="primary" disabled=move || busy.get()>"Duplicate"</button>
+                </div>
+            </form>
+        </Modal>
+    }
+}

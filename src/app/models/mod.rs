@@ -1,0 +1,9 @@
+//! The models page: the registry as a table, with search, filters, sorting, bulk actions and
+//! the dialogs to add, duplicate and delete.
+
+pub mod actions_menu;
+pub mod add_dialog;
+pub mod delete_dialog;
+pub mod duplicate_dialog;
+pub mod page;
+pub mod table;

@@ -1,0 +1,105 @@
+//! `/`: the models page. The list is rendered on the server (readable without JavaScript);
+//! search, filters and sorting then run in the browser with the same filter the API uses.
+
+use std::collections::BTreeSet;
+
+use leptos::prelude::*;
+use leptos_meta::Title;
+
+use crate::api::models::list_models;
+use crate::app::models::add_dialog::AddModelDialog;
+use crate::app::models::delete_dialog::DeleteDialog;
+use crate::app::models::duplicate_dialog::DuplicateDialog;
+use crate::app::models::table::{ModelsTable, TableView};
+use crate::domain::model::SortKey;
+use crate::domain::{Model, ModelFilter, ModelKind, ModelStatus};
+
+/// The page's shared state, handed to the table, menus and dialogs.
+#[derive(Clone, Copy)]
+pub struct ModelsPageState {
+    /// Bumped after every change to reload the list.
+    pub version: RwSignal<u64>,
+    pub selected: RwSignal<BTreeSet<i64>>,
+    pub adding: RwSignal<bool>,
+    pub deleting: RwSignal<Vec<Model>>,
+    pub duplicating: RwSignal<Option<Model>>,
+}
+
+impl ModelsPageState {
+    pub fn reload(self) {
+        self.version.update(|v| *v += 1);
+    }
+}
+
+#[component]
+pub fn ModelsPage() -> impl IntoView {
+    let state = ModelsPageState {
+        version: RwSignal::new(0),
+        selected: RwSignal::new(BTreeSet::new()),
+        adding: RwSignal::new(false),
+        deleting: RwSignal::new(Vec::new()),
+        duplicating: RwSignal::new(None),
+    };
+    let view_state = TableView {
+        filter: RwSignal::new(ModelFilter::default()),
+        sort: RwSignal::new((SortKey::Name, false)),
+    };
+    let models = Resource::new(
+        move || state.version.get(),
+        |_| list_models(ModelFilter::default()),
+    );
+
+    view! {
+        <Title text="Models"/>
+        <div class="page-head">
+            <h1>"Models"</h1>
+            <button class="primary" on:click=move |_| state.adding.set(true)>"Add model"</button>
+        </div>
+        <Toolbar view=view_state/>
+        <Transition fallback=|| view! { <p class="muted">"Loading models…"</p> }>
+            {move || Suspend::new(async move {
+                match models.await {
+                    Ok(list) => view! { <ModelsTable models=list state view=view_state/> }.into_any(),
+                    Err(error) => view! {
+                        <p class="error-banner" role="alert">{format!("Could not load the models: {error}")}</p>
+                    }.into_any(),
+                }
+            })}
+        </Transition>
+        <AddModelDialog state/>
+        <DeleteDialog state/>
+        <DuplicateDialog state/>
+    }
+}
+
+/// Search and the status and kind filters.
+#[component]
+fn Toolbar(view: TableView) -> impl IntoView {
+    let filter = view.filter;
+    view! {
+        <div class="toolbar" role="search">
+            <input type="search" class="search" placeholder="Search by name or path" aria-label="Search models"
+                prop:value=move || filter.with(|f| f.search.clone().unwrap_or_default())
+                on:input=move |ev| {
+                    let text = event_target_value(&ev);
+                    filter.update(|f| f.search = (!text.trim().is_empty()).then_some(text));
+                }/>
+            <label class="inline">
+                "Status"
+                <select on:change=move |ev| filter.update(|f| f.status = ModelStatus::parse(&event_target_value(&ev)))
+                    prop:value=move || filter.with(|f| f.status.map(|s| s.as_str()).unwrap_or_default())>
+                    <option value="">"All"</option>
+                    {ModelStatus::ALL.iter().map(|s| view! { <option value=s.as_str()>{s.label()}</option> }).collect_view()}
+                </select>
+            </label>
+            <label class="inline">
+                "Kind"
+                <select on:change=move |ev| filter.update(|f| f.kind = ModelKind::parse(&event_target_value(&ev)))
+                    prop:value=move || filter.with(|f| f.kind.map(|k| k.as_str()).unwrap_or_default())>
+                    <option value="">"All"</option>
+                    {ModelKind::ALL.iter().map(|k| view! { <option value=k.as_str()>{k.label()}</option> }).collect_view()}
+                </select>
+            </label>
+        </div>
+    }
+}

@@ -1,0 +1,175 @@
+//! The models table: one row per model, sortable headers, row selection and the bulk bar.
+
+use std::collections::BTreeSet;
+
+use leptos::prelude::*;
+
+use crate::app::models::actions_menu::ActionsMenu;
+use crate::app::models::page::ModelsPageState;
+use crate::domain::model::{SortKey, sort_models};
+use crate::domain::time::format_bytes;
+use crate::domain::{Model, ModelFilter, ModelStatus};
+
+/// What the person chose to see: filter and sort order.
+#[derive(Clone, Copy)]
+pub struct TableView {
+    pub filter: RwSignal<ModelFilter>,
+    /// Column and whether descending.
+    pub sort: RwSignal<(SortKey, bool)>,
+}
+
+#[component]
+pub fn ModelsTable(models: Vec<Model>, state: ModelsPageState, view: TableView) -> impl IntoView {
+    if models.is_empty() {
+        return view! {
+            <section class="empty-state">
+                <h2>"No models yet"</h2>
+                <p>"Register a GGUF file to get started: choose " <strong>"Add model"</strong>
+                   ", give it a name and the absolute path of the .gguf file."</p>
+                <button class="primary" on:click=move |_| state.adding.set(true)>"Add your first model"</button>
+            </section>
+        }
+        .into_any();
+    }
+    // Selected rows that were deleted meanwhile are forgotten.
+    let ids: BTreeSet<i64> = models.iter().map(|m| m.id).collect();
+    state
+        .selected
+        .update_untracked(|selected| selected.retain(|id| ids.contains(id)));
+    let all = StoredValue::new(models);
+    let rows = Memo::new(move |_| {
+        let filter = view.filter.get();
+        let (key, descending) = view.sort.get();
+        let mut rows: Vec<Model> =
+            all.with_value(|m| m.iter().filter(|m| filter.matches(m)).cloned().collect());
+        sort_models(&mut rows, key, descending);
+        rows
+    });
+    let visible_ids = move || rows.with(|r| r.iter().map(|m| m.id).collect::<Vec<_>>());
+    let all_visible_selected = move || {
+        let ids = visible_ids();
+        !ids.is_empty() && state.selected.with(|s| ids.iter().all(|id| s.contains(id)))
+    };
+    let header = move |key: SortKey, label: &'static str| {
+        let aria_sort = move || match view.sort.get() {
+            (k, false) if k == key => "ascending",
+            (k, true) if k == key => "descending",
+            _ => "none",
+        };
+        let mark = move || match view.sort.get() {
+            (k, false) if k == key => "▲",
+            (k, true) if k == key => "▼",
+            _ => "",
+        };
+        view! {
+            <th aria-sort=aria_sort class=format!("col-{}", key.as_str())>
+                <button class="sort" on:click=move |_| view.sort.update(|(k, descending)| {
+                    if *k == key { *descending = !*descending } else { *k = key; *descending = false }
+                })>
+                    {label}<span class="sort-mark" aria-hidden="true">{mark}</span>
+                </button>
+            </th>
+        }
+    };
+    view! {
+        <BulkBar state all/>
+        <div class="table-wrap">
+            <table class="models">
+                <thead>
+                    <tr>
+                        <th class="check">
+                            <input type="checkbox" aria-label="Select all shown models"
+                                prop:checked=all_visible_selected
+                                on:change=move |ev| {
+                                    let on = event_target_checked(&ev);
+                                    let ids = visible_ids();
+                                    state.selected.update(|s| for id in ids {
+                                        if on { s.insert(id); } else { s.remove(&id); }
+                                    });
+                                }/>
+                        </th>
+                        {header(SortKey::Name, "Name")}
+                        {header(SortKey::Kind, "Kind")}
+                        {header(SortKey::Path, "File")}
+                        {header(SortKey::Size, "Size")}
+                        {header(SortKey::Status, "Status")}
+                        <th class="col-actions"><span class="sr-only">"Actions"</span></th>
+                    </tr>
+                </thead>
+                <tbody>
+                    <For each=move || rows.get() key=|m| (m.id, m.updated_at) let:model>
+                        <ModelRow model state/>
+                    </For>
+                </tbody>
+            </table>
+        </div>
+        <Show when=move || rows.with(Vec::is_empty)>
+            <div class="empty-state small">
+                <p>"No models match the search and filters."</p>
+                <button on:click=move |_| view.filter.set(ModelFilter::default())>"Clear filters"</button>
+            </div>
+        </Show>
+    }
+    .into_any()
+}
+
+#[component]
+fn ModelRow(model: Model, state: ModelsPageState) -> impl IntoView {
+    let id = model.id;
+    let name = model.spec.name.clone();
+    let checked = move || state.selected.with(|s| s.contains(&id));
+    let size = match model.size_bytes {
+        Some(bytes) => view! { <span>{format_bytes(bytes)}</span> }.into_any(),
+        None => view! { <span class="warn" title="The file was not found when the model was saved">"File missing"</span> }.into_any(),
+    };
+    view! {
+        <tr data-model-id=id.to_string() class:selected=checked>
+            <td class="check">
+                <input type="checkbox" aria-label=format!("Select {name}") prop:checked=checked
+                    on:change=move |ev| {
+                        let on = event_target_checked(&ev);
+                        state.selected.update(|s| { if on { s.insert(id); } else { s.remove(&id); } });
+                    }/>
+            </td>
+            <td class="col-name"><a href=format!("/models/{id}")>{name}</a></td>
+            <td class="col-kind">{model.spec.kind.label()}</td>
+            <td class="col-path" title=model.spec.path.clone()>{model.spec.path.clone()}</td>
+            <td class="col-size">{size}</td>
+            <td class="col-status"><StatusBadge status=model.status reason=model.status_reason.clone()/></td>
+            <td class="col-actions"><ActionsMenu model state/></td>
+        </tr>
+    }
+}
+
+#[component]
+pub fn StatusBadge(status: ModelStatus, reason: Option<String>) -> impl IntoView {
+    view! {
+        <span class=format!("status status-{}", status.as_str())>{status.label()}</span>
+        {reason.map(|reason| view! { <span class="status-reason">{reason}</span> })}
+    }
+}
+
+/// Appears while rows are selected: what to do with all of them.
+#[component]
+fn BulkBar(state: ModelsPageState, all: StoredValue<Vec<Model>>) -> impl IntoView {
+    let count = move || state.selected.with(BTreeSet::len);
+    let delete_selected = move |_| {
+        let selected = state.selected.get();
+        let chosen = all.with_value(|m| {
+            m.iter()
+                .filter(|m| selected.contains(&m.id))
+                .cloned()
+                .collect()
+        });
+        state.deleting.set(chosen);
+    };
+    view! {
+        <Show when=move || { count() > 0 }>
+            <div class="bulk-bar" role="region" aria-label="Selected models">
+                <span>{move || format!("{} selected", count())}</span>
+                <button class="danger" on:click=delete_selected>"Delete selected"</button>
+                <button on:click=move |_| state.selected.set(BTreeSet::new())>"Clear selection"</button>
+            </div>
+        </Show>
+    }
+}

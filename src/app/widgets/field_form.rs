@@ -1,0 +1,177 @@
+//! A form generated from field descriptions: one input per field, its help and default, and the
+//! same error messages the API gives (the form validates with the shared parser before sending).
+
+use leptos::prelude::*;
+use serde_json::{Map, Value};
+
+use crate::domain::fields::{FieldSpec, InputKind};
+use crate::domain::{AppError, FieldError};
+
+/// The text of every field in a form, and the errors to show.
+#[derive(Clone)]
+pub struct FormState {
+    fields: &'static [FieldSpec],
+    texts: Vec<RwSignal<String>>,
+    pub errors: RwSignal<Vec<FieldError>>,
+}
+
+impl FormState {
+    pub fn new(fields: &'static [FieldSpec], values: &Map<String, Value>) -> FormState {
+        let texts = fields
+            .iter()
+            .map(|f| RwSignal::new(f.value_to_text(values.get(f.key).unwrap_or(&Value::Null))))
+            .collect();
+        FormState {
+            fields,
+            texts,
+            errors: RwSignal::new(Vec::new()),
+        }
+    }
+
+    /// Puts `values` back into every field and clears the errors.
+    pub fn reset(&self, values: &Map<String, Value>) {
+        for (field, text) in self.fields.iter().zip(&self.texts) {
+            text.set(field.value_to_text(values.get(field.key).unwrap_or(&Value::Null)));
+        }
+        self.errors.set(Vec::new());
+    }
+
+    /// What the person typed, as the JSON object the API takes.
+    pub fn to_value(&self) -> Value {
+        let object = self
+            .fields
+            .iter()
+            .zip(&self.texts)
+            .map(|(field, text)| {
+                (
+                    field.key.to_string(),
+                    field.text_to_value(&text.get_untracked()),
+                )
+            })
+            .collect();
+        Value::Object(object)
+    }
+
+    /// Shows an error: field errors inline (returns true), anything else is the caller's.
+    pub fn show(&self, error: &AppError) -> bool {
+        let errors = error.field_errors();
+        let inline = !errors.is_empty();
+        self.errors.set(errors);
+        inline
+    }
+
+    fn text(&self, key: &str) -> Option<RwSignal<String>> {
+        self.fields
+            .iter()
+            .position(|f| f.key == key)
+            .map(|i| self.texts[i])
+    }
+}
+
+/// Does `error` belong to `field` (itself or one of its list entries)?
+fn belongs_to(error: &FieldError, field: &FieldSpec) -> bool {
+    error
+        .field
+        .strip_prefix(field.key)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with('[') || rest.starts_with('.'))
+}
+
+/// True when any of `fields` has an error (to open a collapsed section).
+pub fn any_error_in(form: &FormState, fields: &'static [FieldSpec]) -> bool {
+    form.errors.with(|errors| {
+        errors
+            .iter()
+            .any(|e| fields.iter().any(|f| belongs_to(e, f)))
+    })
+}
+
+/// The inputs of `fields` (all in `form`), ids prefixed with `prefix`.
+#[component]
+pub fn FieldInputs(
+    form: FormState,
+    fields: &'static [FieldSpec],
+    prefix: &'static str,
+) -> impl IntoView {
+    fields
+        .iter()
+        .filter_map(|field| {
+            form.text(field.key)
+                .map(|text| field_input(field, text, form.errors, prefix))
+        })
+        .collect_view()
+}
+
+fn field_input(
+    field: &'static FieldSpec,
+    text: RwSignal<String>,
+    errors: RwSignal<Vec<FieldError>>,
+    prefix: &'static str,
+) -> impl IntoView {
+    let id = format!("{prefix}-{}", field.key);
+    let help_id = format!("{id}-help");
+    let error_id = format!("{id}-error");
+    let message = move || {
+        errors.with(|errors| {
+            errors
+                .iter()
+                .filter(|e| belongs_to(e, field))
+                .map(|e| {
+                    let entry = e.field.strip_prefix(field.key).unwrap_or_default();
+                    format!("{}{entry} {}", field.label, e.message)
+                })
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+    };
+    let invalid = move || !message().is_empty();
+    let initial = text.get_untracked();
+    let on_input = move |ev| text.set(event_target_value(&ev));
+    let described_by = format!("{help_id} {error_id}");
+    let control = match field.input {
+        InputKind::Toggle | InputKind::Choice { .. } => {
+            let options: Vec<(&'static str, &'static str)> = match field.input {
+                InputKind::Choice { options } => options.iter().map(|o| (*o, *o)).collect(),
+                _ => vec![("on", "On"), ("off", "Off")],
+            };
+            view! {
+                <select id=id.clone() aria-describedby=described_by aria-invalid=move || invalid().to_string()
+                    on:change=on_input prop:value=move || text.get()>
+                    <option value="" selected=initial.is_empty()>{format!("Default ({})", field.default)}</option>
+                    {options.into_iter().map(|(value, label)| view! {
+                        <option value=value selected=initial == value>{label}</option>
+                    }).collect_view()}
+                </select>
+            }
+            .into_any()
+        }
+        InputKind::Text { multiline: true, .. } | InputKind::List { .. } | InputKind::ScaledPaths { .. } => view! {
+            <textarea id=id.clone() rows="3" placeholder=field.default aria-describedby=described_by
+                aria-invalid=move || invalid().to_string() on:input=on_input prop:value=move || text.get()>
+                {initial}
+            </textarea>
+        }
+        .into_any(),
+        _ => {
+            let numeric = matches!(field.input, InputKind::Integer { .. } | InputKind::Float { .. });
+            view! {
+                <input id=id.clone() type="text" inputmode=if numeric { "decimal" } else { "text" }
+                    autocomplete="off" spellcheck="false" placeholder=field.default value=initial
+                    aria-describedby=described_by aria-invalid=move || invalid().to_string()
+                    aria-required=field.required.to_string()
+                    on:input=on_input prop:value=move || text.get()/>
+            }
+            .into_any()
+        }
+    };
+    view! {
+        <div class="field" class:invalid=invalid>
+            <label for=id>{field.label}{field.required.then_some(view! { <span class="required" aria-hidden="true">" *"</span> })}</label>
+            {control}
+            <p class="help" id=help_id>
+                {field.help}
+                {(!field.default.is_empty()).then(|| view! { <span class="default">" Default: "{field.default}"."</span> })}
+            </p>
+            <p class="field-error" id=error_id>{message}</p>
+        </div>
+    }
+}

@@ -1,0 +1,17 @@
+//! The shared vocabulary: types both the server and the browser build compile. No I/O here.
+
+#[macro_use]
+mod choice;
+pub mod audit;
+pub mod config;
+pub mod error;
+pub mod fields;
+pub mod kind;
+pub mod model;
+pub mod status;
+pub mod time;
+
+pub use error::{AppError, FieldError, Rule};
+pub use kind::ModelKind;
+pub use model::{Model, ModelFilter, ModelSpec};
+pub use status::ModelStatus;

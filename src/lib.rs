@@ -1,0 +1,27 @@
+//! Corral: a self-hosted dashboard for llama.cpp's `llama-server`.
+//!
+//! - `domain`: the types both builds share (no I/O).
+//! - `api`: server functions, the browser's way to the server.
+//! - `app`: the Leptos pages and widgets.
+//! - `server`: everything server-only, compiled with the `ssr` feature alone.
+
+pub mod api;
+pub mod app;
+pub mod domain;
+#[cfg(feature = "ssr")]
+pub mod server;
+
+/// The browser entry point: hydrate the server-rendered page.
+#[cfg(feature = "hydrate")]
+#[wasm_bindgen::prelude::wasm_bindgen]
+pub fn hydrate() {
+    console_error_panic_hook::set_once();
+    leptos::mount::hydrate_body(app::App);
+    // A marker for people and end-to-end tests: the page is interactive from here on.
+    if let Some(body) = web_sys::window()
+        .and_then(|w| w.document())
+        .and_then(|d| d.body())
+    {
+        let _ = body.set_attribute("data-hydrated", "true");
+    }
+}

@@ -1,0 +1,44 @@
+//! Versioned schema migrations, run at start-up. The version lives in `PRAGMA user_version`;
+//! each step runs in its own transaction, so a crash mid-upgrade leaves the old version intact.
+
+use rusqlite::Connection;
+
+/// Every schema version in order; version N is `MIGRATIONS[N - 1]`. Never edit a shipped step.
+pub const MIGRATIONS: &[&str] = &[
+    include_str!("migrations/0001_models_and_config.sql"),
+    include_str!("migrations/0002_config_audit_trail.sql"),
+];
+
+pub fn latest_version() -> i64 {
+    MIGRATIONS.len() as i64
+}
+
+/// Brings the database up to the latest version. Refuses a database from a newer Corral.
+pub fn migrate(conn: &mut Connection) -> Result<i64, MigrateError> {
+    let current: i64 = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
+    if current > latest_version() {
+        return Err(MigrateError::TooNew {
+            found: current,
+            supported: latest_version(),
+        });
+    }
+    for (index, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+        let version = index as i64 + 1;
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", version)?;
+        tx.commit()?;
+        tracing::info!(version, "database migrated");
+    }
+    Ok(latest_version())
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum MigrateError {
+    #[error(
+        "the database is at schema version {found}, newer than this Corral supports ({supported}); upgrade Corral"
+    )]
+    TooNew { found: i64, supported: i64 },
+    #[error(transparent)]
+    Sqlite(#[from] rusqlite::Error),
+}

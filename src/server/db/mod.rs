@@ -1,0 +1,96 @@
+//! The SQLite database: a pool of connections to one file, migrated at start-up.
+
+pub mod config_repo;
+pub mod migrate;
+pub mod models_repo;
+
+use std::path::{Path, PathBuf};
+
+use deadpool_sqlite::{Config, Hook, HookError, Pool, Runtime};
+use rusqlite::Connection;
+
+use crate::domain::AppError;
+
+/// Settings every connection gets: enforce foreign keys (config rows die with their model), wait
+/// for a writer instead of failing, and WAL's safe-and-fast sync level.
+const CONNECTION_PRAGMAS: &str =
+    "PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000; PRAGMA synchronous = NORMAL;";
+
+/// A handle to the database; cheap to clone.
+#[derive(Clone)]
+pub struct Db {
+    pool: Pool,
+    path: PathBuf,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DbOpenError {
+    #[error("cannot create the data directory {0}: {1}")]
+    DataDir(PathBuf, std::io::Error),
+    #[error("cannot open the database {0}: {1}")]
+    Open(PathBuf, rusqlite::Error),
+    #[error("cannot upgrade the database {0}: {1}")]
+    Migrate(PathBuf, migrate::MigrateError),
+    #[error("cannot create the connection pool: {0}")]
+    Pool(String),
+}
+
+impl Db {
+    /// Opens (creating if needed) the database file and brings its schema up to date.
+    pub async fn open(path: &Path) -> Result<Db, DbOpenError> {
+        let path = path.to_path_buf();
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| DbOpenError::DataDir(dir.to_path_buf(), e))?;
+        }
+        let setup_path = path.clone();
+        tokio::task::spawn_blocking(move || prepare(&setup_path))
+            .await
+            .map_err(|e| DbOpenError::Pool(e.to_string()))??;
+        let pool = Config::new(&path)
+            .builder(Runtime::Tokio1)
+            .map_err(|e| DbOpenError::Pool(e.to_string()))?
+            .post_create(Hook::async_fn(|conn, _| {
+                Box::pin(async move {
+                    conn.interact(|c| c.execute_batch(CONNECTION_PRAGMAS))
+                        .await
+                        .map_err(|e| HookError::message(e.to_string()))?
+                        .map_err(HookError::Backend)
+                })
+            }))
+            .build()
+            .map_err(|e| DbOpenError::Pool(e.to_string()))?;
+        Ok(Db { pool, path })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Runs `work` on a pooled connection, off the async threads.
+    pub async fn call<T, F>(&self, work: F) -> Result<T, AppError>
+    where
+        F: FnOnce(&mut Connection) -> Result<T, AppError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let conn = self.pool.get().await.map_err(AppError::internal)?;
+        conn.interact(work).await.map_err(AppError::internal)?
+    }
+}
+
+/// WAL is a property of the file, set once; migrations run on this first connection.
+fn prepare(path: &Path) -> Result<(), DbOpenError> {
+    let mut conn = Connection::open(path).map_err(|e| DbOpenError::Open(path.to_path_buf(), e))?;
+    conn.execute_batch(CONNECTION_PRAGMAS)
+        .and_then(|()| conn.pragma_update(None, "journal_mode", "WAL"))
+        .map_err(|e| DbOpenError::Open(path.to_path_buf(), e))?;
+    migrate::migrate(&mut conn).map_err(|e| DbOpenError::Migrate(path.to_path_buf(), e))?;
+    Ok(())
+}
+
+/// A database failure is never the caller's fault: it is reported as an internal error.
+impl From<rusqlite::Error> for AppError {
+    fn from(error: rusqlite::Error) -> Self {
+        tracing::error!(%error, "database error");
+        AppError::internal(error)
+    }
+}

@@ -1,0 +1,18 @@
+//! HTTP guards around the API: origin check, body limit, and error statuses.
+
+pub mod error_status;
+pub mod limits;
+pub mod origin;
+
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use crate::domain::AppError;
+
+/// An `AppError` as an HTTP response: its status and its JSON.
+pub fn error_response(error: &AppError) -> Response {
+    let status = StatusCode::from_u16(error.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let body =
+        serde_json::to_string(error).unwrap_or_else(|_| r#"{"code":"internal"}"#.to_string());
+    (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
+}

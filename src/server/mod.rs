@@ -1,0 +1,15 @@
+//! Everything that only exists in the server build: state, database, HTTP guards, the router.
+
+pub mod cli;
+pub mod db;
+pub mod http;
+pub mod registry;
+pub mod router;
+pub mod state;
+
+/// Unix milliseconds now.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}

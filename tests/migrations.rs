@@ -1,0 +1,99 @@
+//! Schema migrations: a database from an older Corral opens and upgrades without loss.
+#![cfg(feature = "ssr")]
+
+use corral::server::db::{Db, migrate};
+use rusqlite::Connection;
+
+/// Builds a database exactly as schema version 1 left it, with a model in it.
+fn version_one_database(path: &std::path::Path) {
+    let conn = Connection::open(path).unwrap();
+    conn.execute_batch(migrate::MIGRATIONS[0]).unwrap();
+    conn.pragma_update(None, "user_version", 1).unwrap();
+    conn.execute(
+        "INSERT INTO models (name, kind, path, ctx_size, created_at, updated_at) VALUES ('old', 'llama', '/m/old.gguf', 8192, 1, 2)",
+        [],
+    )
+    .unwrap();
+    conn.execute("INSERT INTO config_sampling (model_id, config, updated_at) VALUES (1, '{\"temperature\":0.3}', 2)", [])
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_version_one_database_upgrades_without_losing_models() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("corral.db");
+    version_one_database(&path);
+
+    let db = Db::open(&path).await.unwrap();
+    let model = corral::server::registry::get_model(&db, 1).await.unwrap();
+    assert_eq!(model.spec.name, "old");
+    assert_eq!(model.spec.ctx_size, Some(8192));
+    let sampling = corral::server::registry::load_config(
+        &db,
+        1,
+        corral::domain::config::ConfigGroupKind::Sampling,
+    )
+    .await
+    .unwrap();
+    assert_eq!(sampling.to_object()["temperature"], 0.3);
+    // The audit trail of version 2 works on the upgraded file.
+    let history = corral::server::registry::config_history(&db, 1)
+        .await
+        .unwrap();
+    assert!(history.is_empty());
+    let version: i64 = db
+        .call(|c| Ok(c.pragma_query_value(None, "user_version", |r| r.get(0))?))
+        .await
+        .unwrap();
+    assert_eq!(version, migrate::latest_version());
+}
+
+#[tokio::test]
+async fn a_new_database_uses_wal_and_enforces_foreign_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(&dir.path().join("corral.db")).await.unwrap();
+    let (journal, foreign_keys): (String, i64) = db
+        .call(|c| {
+            Ok((
+                c.pragma_query_value(None, "journal_mode", |r| r.get(0))?,
+                c.pragma_query_value(None, "foreign_keys", |r| r.get(0))?,
+            ))
+        })
+        .await
+        .unwrap();
+    assert_eq!(journal, "wal");
+    assert_eq!(foreign_keys, 1);
+}
+
+#[tokio::test]
+async fn opening_twice_does_not_migrate_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("corral.db");
+    drop(Db::open(&path).await.unwrap());
+    let db = Db::open(&path).await.unwrap();
+    let version: i64 = db
+        .call(|c| Ok(c.pragma_query_value(None, "user_version", |r| r.get(0))?))
+        .await
+        .unwrap();
+    assert_eq!(version, migrate::latest_version());
+}
+
+#[tokio::test]
+async fn a_database_from_a_newer_corral_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("corral.db");
+    Connection::open(&path)
+        .unwrap()
+        .pragma_update(None, "user_version", 99)
+        .unwrap();
+    let error = Db::open(&path)
+        .await
+        .err()
+        .expect("a newer schema must be refused");
+    assert!(
+        error
+            .to_string()
+            .contains("newer than this Corral supports"),
+        "{error}"
+    );
+}
