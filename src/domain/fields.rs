@@ -253,14 +253,13 @@ fn lines(text: &str) -> impl Iterator<Item = &str> {
 
 /// `path` or `path scale`: a trailing number after a space is the scale.
 fn scaled_path_line(line: &str) -> Value {
-    if let Some((path, scale)) = line.rsplit_once(char::is_whitespace) {
-        if let Some(scale) = scale
+    if let Some((path, scale)) = line.rsplit_once(char::is_whitespace)
+        && let Some(scale) = scale
             .parse::<f64>()
             .ok()
             .and_then(serde_json::Number::from_f64)
-        {
-            return serde_json::json!({"path": path.trim_end(), "scale": scale});
-        }
+    {
+        return serde_json::json!({"path": path.trim_end(), "scale": scale});
     }
     serde_json::json!({"path": line})
 }
@@ -272,10 +271,10 @@ fn check_integer(
     max: i64,
     keywords: &[&str],
 ) -> Vec<FieldError> {
-    if let Some(word) = value.as_str() {
-        if keywords.contains(&word) {
-            return Vec::new();
-        }
+    if let Some(word) = value.as_str()
+        && keywords.contains(&word)
+    {
+        return Vec::new();
     }
     let alternatives = if keywords.is_empty() {
         String::new()

@@ -98,14 +98,14 @@ impl FieldSet for ModelSpec {
                 "must name a .gguf file",
             ));
         }
-        if let (Some(batch), Some(ubatch)) = (self.batch_size, self.ubatch_size) {
-            if ubatch > batch {
-                errors.push(FieldError::new(
-                    "ubatch_size",
-                    Rule::Range,
-                    "must not exceed the batch size",
-                ));
-            }
+        if let (Some(batch), Some(ubatch)) = (self.batch_size, self.ubatch_size)
+            && ubatch > batch
+        {
+            errors.push(FieldError::new(
+                "ubatch_size",
+                Rule::Range,
+                "must not exceed the batch size",
+            ));
         }
         if let Some(mask) = &self.cpu_mask {
             let digits = mask
@@ -142,11 +142,9 @@ impl ModelSpec {
         let mut value = value.clone();
         if let Some(object) = value.as_object_mut() {
             let kind_missing = object.get("kind").is_none_or(Value::is_null);
-            if kind_missing {
-                if let Some(path) = object.get("path").and_then(Value::as_str) {
-                    let guess = ModelKind::guess_from_path(path);
-                    object.insert("kind".into(), Value::String(guess.as_str().into()));
-                }
+            if kind_missing && let Some(path) = object.get("path").and_then(Value::as_str) {
+                let guess = ModelKind::guess_from_path(path);
+                object.insert("kind".into(), Value::String(guess.as_str().into()));
             }
         }
         ModelSpec::parse(&value)

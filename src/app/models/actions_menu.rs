@@ -19,10 +19,10 @@ pub fn ActionsMenu(model: Model, state: ModelsPageState) -> impl IntoView {
 
     // Focus the first item when the menu opens.
     Effect::new(move |_| {
-        if open.get() {
-            if let Some(menu) = menu_ref.get() {
-                focus_item(&menu, 0);
-            }
+        if open.get()
+            && let Some(menu) = menu_ref.get()
+        {
+            focus_item(&menu, 0);
         }
     });
     let close_and_refocus = move || {
@@ -42,10 +42,7 @@ pub fn ActionsMenu(model: Model, state: ModelsPageState) -> impl IntoView {
                 ev.prevent_default();
                 let items = menu_items(&menu);
                 let count = items.len() as i32;
-                let current = items
-                    .iter()
-                    .position(|item| is_focused(item))
-                    .map_or(-1, |i| i as i32);
+                let current = items.iter().position(is_focused).map_or(-1, |i| i as i32);
                 let next = match ev.key().as_str() {
                     "ArrowDown" => (current + 1).rem_euclid(count),
                     "ArrowUp" => (current - 1).rem_euclid(count),

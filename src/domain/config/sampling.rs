@@ -151,29 +151,28 @@ impl FieldSet for SamplingConfig {
 
     fn cross_check(&self) -> Vec<FieldError> {
         let mut errors = Vec::new();
-        if let Some(samplers) = &self.samplers {
-            if let Some(bad) = samplers
+        if let Some(samplers) = &self.samplers
+            && let Some(bad) = samplers
                 .split(';')
                 .find(|s| !SAMPLER_NAMES.contains(&s.trim()))
-            {
-                errors.push(FieldError::new(
-                    "samplers",
-                    Rule::OneOf,
-                    format!(
-                        "has an unknown sampler '{bad}'; known: {}",
-                        SAMPLER_NAMES.join(", ")
-                    ),
-                ));
-            }
+        {
+            errors.push(FieldError::new(
+                "samplers",
+                Rule::OneOf,
+                format!(
+                    "has an unknown sampler '{bad}'; known: {}",
+                    SAMPLER_NAMES.join(", ")
+                ),
+            ));
         }
-        if let Some(schema) = &self.json_schema {
-            if serde_json::from_str::<serde_json::Value>(schema).map_or(true, |v| !v.is_object()) {
-                errors.push(FieldError::new(
-                    "json_schema",
-                    Rule::Pattern,
-                    "must be a JSON object",
-                ));
-            }
+        if let Some(schema) = &self.json_schema
+            && serde_json::from_str::<serde_json::Value>(schema).map_or(true, |v| !v.is_object())
+        {
+            errors.push(FieldError::new(
+                "json_schema",
+                Rule::Pattern,
+                "must be a JSON object",
+            ));
         }
         if self.grammar.is_some() && self.json_schema.is_some() {
             errors.push(FieldError::new(
