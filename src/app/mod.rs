@@ -7,7 +7,7 @@ pub mod widgets;
 use leptos::prelude::*;
 use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};
 use leptos_router::components::{A, Route, Router, Routes};
-use leptos_router::path;
+use leptos_router::{SsrMode, path};
 
 use crate::app::model::page::ModelPage;
 use crate::app::models::page::ModelsPage;
@@ -52,7 +52,8 @@ pub fn App() -> impl IntoView {
                 <Routes fallback=|| view! { <NotFound message="There is no page at this address.".to_string()/> }>
                     <Route path=path!("/") view=ModelsPage/>
                     <Route path=path!("/models") view=ModelsPage/>
-                    <Route path=path!("/models/:id") view=ModelPage/>
+                    // Async: the status (404 for an unknown id) depends on the data, so wait for it.
+                    <Route path=path!("/models/:id") view=ModelPage ssr=SsrMode::Async/>
                 </Routes>
             </main>
             <ToastRegion/>

@@ -37,29 +37,16 @@ fn GroupForm(id: i64, loaded: ConfigGroup, saved: RwSignal<u64>) -> impl IntoVie
     let submitted = form.clone();
     let on_submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
-        let value = submitted.to_value();
-        if let Err(error) = group.parse_config(&value) {
-            submitted.show(&error);
-            return;
-        }
-        submitted.errors.set(Vec::new());
-        busy.set(true);
-        let form = submitted.clone();
-        leptos::task::spawn_local(async move {
-            match save_config(id, group, value).await {
-                Ok(stored) => {
-                    form.reset(&stored.to_object());
-                    toasts.success(format!("Saved {} settings", group.title()));
-                    saved.update(|n| *n += 1);
-                }
-                Err(error) => {
-                    if !form.show(&error) {
-                        toasts.error(format!("Could not save: {error}"));
-                    }
-                }
-            }
-            busy.set(false);
-        });
+        submitted.submit(
+            busy,
+            |value| group.parse_config(value).map(drop),
+            move |value| save_config(id, group, value),
+            move |form, stored| {
+                form.reset(&stored.to_object());
+                toasts.success(format!("Saved {} settings", group.title()));
+                saved.update(|n| *n += 1);
+            },
+        );
     };
     view! {
         <form on:submit=on_submit novalidate>

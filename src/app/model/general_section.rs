@@ -1,7 +1,6 @@
 //! The model's own settings: name, file, kind and the top-level run settings.
 
 use leptos::prelude::*;
-use serde_json::Value;
 
 use crate::api::models::update_model;
 use crate::app::widgets::field_form::{FieldInputs, FormState};
@@ -20,34 +19,19 @@ pub fn GeneralSection(current: RwSignal<Model>, saved: RwSignal<u64>) -> impl In
     let submitted = form.clone();
     let on_submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
-        let value = submitted.to_value();
-        if let Err(error) = ModelSpec::parse(&value) {
-            submitted.show(&error);
-            return;
-        }
-        let Value::Object(changes) = value else {
-            return;
-        };
-        submitted.errors.set(Vec::new());
-        busy.set(true);
-        let form = submitted.clone();
         let id = current.with_untracked(|m| m.id);
-        leptos::task::spawn_local(async move {
-            match update_model(id, changes).await {
-                Ok(model) => {
-                    form.reset(&model.spec.to_object());
-                    toasts.success(format!("Saved {}", model.spec.name));
-                    current.set(model);
-                    saved.update(|n| *n += 1);
-                }
-                Err(error) => {
-                    if !form.show(&error) {
-                        toasts.error(format!("Could not save: {error}"));
-                    }
-                }
-            }
-            busy.set(false);
-        });
+        submitted.submit(
+            busy,
+            |value| ModelSpec::parse(value).map(drop),
+            // The form holds every field, so the patch replaces them all.
+            move |value| update_model(id, value.as_object().cloned().unwrap_or_default()),
+            move |form, model| {
+                form.reset(&model.spec.to_object());
+                toasts.success(format!("Saved {}", model.spec.name));
+                current.set(model);
+                saved.update(|n| *n += 1);
+            },
+        );
     };
     view! {
         <section class="card" id="general" aria-labelledby="general-title">

@@ -31,30 +31,16 @@ pub fn AddModelDialog(state: ModelsPageState) -> impl IntoView {
     let submitted = form.clone();
     let on_submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
-        let value = submitted.to_value();
-        // The same parser the server runs: the messages are the API's.
-        if let Err(error) = ModelSpec::parse_new(&value) {
-            submitted.show(&error);
-            return;
-        }
-        submitted.errors.set(Vec::new());
-        saving.set(true);
-        let form = submitted.clone();
-        leptos::task::spawn_local(async move {
-            match create_model(value).await {
-                Ok(model) => {
-                    state.adding.set(false);
-                    toasts.success(format!("Added {}", model.spec.name));
-                    state.reload();
-                }
-                Err(error) => {
-                    if !form.show(&error) {
-                        toasts.error(format!("Could not add the model: {error}"));
-                    }
-                }
-            }
-            saving.set(false);
-        });
+        submitted.submit(
+            saving,
+            |value| ModelSpec::parse_new(value).map(drop),
+            create_model,
+            move |_, model| {
+                state.adding.set(false);
+                toasts.success(format!("Added {}", model.spec.name));
+                state.reload();
+            },
+        );
     };
     let more_has_errors = {
         let form = form.clone();

@@ -43,30 +43,28 @@ pub fn DuplicateDialog(state: ModelsPageState) -> impl IntoView {
         let Some(source) = state.duplicating.get_untracked() else {
             return;
         };
-        let value = submitted.to_value();
-        let errors: Vec<FieldError> = NAME_FIELD.check(&value["name"]);
-        if !errors.is_empty() {
-            submitted.show(&AppError::Invalid { errors });
-            return;
-        }
-        let name = value["name"].as_str().unwrap_or_default().to_string();
-        busy.set(true);
-        let form = submitted.clone();
-        leptos::task::spawn_local(async move {
-            match duplicate_model(source.id, name).await {
-                Ok(copy) => {
-                    state.duplicating.set(None);
-                    toasts.success(format!("Created {}", copy.spec.name));
-                    state.reload();
+        submitted.submit(
+            busy,
+            |value| {
+                let errors: Vec<FieldError> = NAME_FIELD.check(&value["name"]);
+                if errors.is_empty() {
+                    Ok(())
+                } else {
+                    Err(AppError::Invalid { errors })
                 }
-                Err(error) => {
-                    if !form.show(&error) {
-                        toasts.error(format!("Could not duplicate: {error}"));
-                    }
-                }
-            }
-            busy.set(false);
-        });
+            },
+            move |value| {
+                duplicate_model(
+                    source.id,
+                    value["name"].as_str().unwrap_or_default().to_string(),
+                )
+            },
+            move |_, copy| {
+                state.duplicating.set(None);
+                toasts.success(format!("Created {}", copy.spec.name));
+                state.reload();
+            },
+        );
     };
     view! {
         <Modal open on_close=Callback::new(move |()| state.duplicating.set(None)) title id="duplicate-model">

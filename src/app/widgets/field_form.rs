@@ -4,6 +4,7 @@
 use leptos::prelude::*;
 use serde_json::{Map, Value};
 
+use crate::app::widgets::toast::use_toasts;
 use crate::domain::fields::{FieldSpec, InputKind};
 use crate::domain::{AppError, FieldError};
 
@@ -65,6 +66,42 @@ impl FormState {
             .iter()
             .position(|f| f.key == key)
             .map(|i| self.texts[i])
+    }
+}
+
+impl FormState {
+    /// The one way a form is sent: check with the shared parser (same messages as the API),
+    /// then `save`; field errors show inline, any other error as a toast, success runs `done`.
+    pub fn submit<T, Fut>(
+        &self,
+        busy: RwSignal<bool>,
+        check: impl FnOnce(&Value) -> Result<(), AppError>,
+        save: impl FnOnce(Value) -> Fut + 'static,
+        done: impl FnOnce(&FormState, T) + 'static,
+    ) where
+        T: 'static,
+        Fut: std::future::Future<Output = Result<T, AppError>> + 'static,
+    {
+        let value = self.to_value();
+        if let Err(error) = check(&value) {
+            self.show(&error);
+            return;
+        }
+        self.errors.set(Vec::new());
+        busy.set(true);
+        let form = self.clone();
+        let toasts = use_toasts();
+        leptos::task::spawn_local(async move {
+            match save(value).await {
+                Ok(saved) => done(&form, saved),
+                Err(error) => {
+                    if !form.show(&error) {
+                        toasts.error(format!("Could not save: {error}"));
+                    }
+                }
+            }
+            busy.set(false);
+        });
     }
 }
 

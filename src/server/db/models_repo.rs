@@ -1,6 +1,6 @@
 //! The `models` table.
 
-use rusqlite::types::Type;
+use rusqlite::types::{ToSql, ToSqlOutput, Type};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use crate::domain::{Model, ModelKind, ModelSpec, ModelStatus};
@@ -76,32 +76,50 @@ pub fn name_holder(
     .optional()
 }
 
+/// Kinds are stored as their wire words.
+impl ToSql for ModelKind {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(ToSqlOutput::from(self.as_str()))
+    }
+}
+
+/// The stored columns of a spec, as named parameters shared by insert and update.
+fn spec_params<'a>(
+    spec: &'a ModelSpec,
+    size: &'a Option<i64>,
+    now: &'a i64,
+) -> [(&'static str, &'a dyn ToSql); 14] {
+    [
+        (":name", &spec.name),
+        (":kind", &spec.kind),
+        (":path", &spec.path),
+        (":size_bytes", size),
+        (":ctx_size", &spec.ctx_size),
+        (":batch_size", &spec.batch_size),
+        (":ubatch_size", &spec.ubatch_size),
+        (":parallel", &spec.parallel),
+        (":threads", &spec.threads),
+        (":threads_batch", &spec.threads_batch),
+        (":cpu_mask", &spec.cpu_mask),
+        (":cpu_range", &spec.cpu_range),
+        (":cpu_strict", &spec.cpu_strict),
+        (":now", now),
+    ]
+}
+
 pub fn insert(
     conn: &Connection,
     spec: &ModelSpec,
     size: Option<u64>,
     now: i64,
 ) -> rusqlite::Result<i64> {
+    let size = size.map(|s| s as i64);
     conn.execute(
         "INSERT INTO models (name, kind, path, size_bytes, ctx_size, batch_size, ubatch_size, \
          parallel, threads, threads_batch, cpu_mask, cpu_range, cpu_strict, created_at, updated_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?14)",
-        params![
-            spec.name,
-            spec.kind.as_str(),
-            spec.path,
-            size.map(|s| s as i64),
-            spec.ctx_size,
-            spec.batch_size,
-            spec.ubatch_size,
-            spec.parallel,
-            spec.threads,
-            spec.threads_batch,
-            spec.cpu_mask,
-            spec.cpu_range,
-            spec.cpu_strict,
-            now,
-        ],
+         VALUES (:name, :kind, :path, :size_bytes, :ctx_size, :batch_size, :ubatch_size, :parallel, \
+         :threads, :threads_batch, :cpu_mask, :cpu_range, :cpu_strict, :now, :now)",
+        &spec_params(spec, &size, &now)[..],
     )?;
     Ok(conn.last_insert_rowid())
 }
@@ -113,27 +131,16 @@ pub fn update(
     size: Option<u64>,
     now: i64,
 ) -> rusqlite::Result<()> {
+    let size = size.map(|s| s as i64);
+    let mut params = spec_params(spec, &size, &now).to_vec();
+    params.push((":id", &id));
     conn.execute(
-        "UPDATE models SET name = ?2, kind = ?3, path = ?4, size_bytes = ?5, ctx_size = ?6, \
-         batch_size = ?7, ubatch_size = ?8, parallel = ?9, threads = ?10, threads_batch = ?11, \
-         cpu_mask = ?12, cpu_range = ?13, cpu_strict = ?14, updated_at = ?15 WHERE id = ?1",
-        params![
-            id,
-            spec.name,
-            spec.kind.as_str(),
-            spec.path,
-            size.map(|s| s as i64),
-            spec.ctx_size,
-            spec.batch_size,
-            spec.ubatch_size,
-            spec.parallel,
-            spec.threads,
-            spec.threads_batch,
-            spec.cpu_mask,
-            spec.cpu_range,
-            spec.cpu_strict,
-            now,
-        ],
+        "UPDATE models SET name = :name, kind = :kind, path = :path, size_bytes = :size_bytes, \
+         ctx_size = :ctx_size, batch_size = :batch_size, ubatch_size = :ubatch_size, \
+         parallel = :parallel, threads = :threads, threads_batch = :threads_batch, \
+         cpu_mask = :cpu_mask, cpu_range = :cpu_range, cpu_strict = :cpu_strict, updated_at = :now \
+         WHERE id = :id",
+        &params[..],
     )?;
     Ok(())
 }
