@@ -5,6 +5,9 @@
 //! - `app`: the Leptos pages and widgets.
 //! - `server`: everything server-only, compiled with the `ssr` feature alone.
 
+// Leptos view types nest deeply; the release WASM build needs more room than the default 128.
+#![recursion_limit = "256"]
+
 pub mod api;
 pub mod app;
 pub mod domain;

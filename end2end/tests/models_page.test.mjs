@@ -98,18 +98,18 @@ test('a config group edited on the model page is there after a reload', async ()
   await page.waitForURL(/\/models\/\d+$/);
   await page.waitForSelector('body[data-hydrated="true"]');
   const sampling = page.locator('section#sampling');
-  await sampling.getByLabel('Temperature').fill('0.35');
-  await sampling.getByLabel('Top-k').fill('abc');
+  await sampling.getByLabel('Temperature', { exact: true }).fill('0.35');
+  await sampling.getByLabel('Top-k', { exact: true }).fill('abc');
   await sampling.getByRole('button', { name: 'Save Sampling settings' }).click();
   await sampling.getByText('Top-k must be a whole number').waitFor();
-  await sampling.getByLabel('Top-k').fill('');
+  await sampling.getByLabel('Top-k', { exact: true }).fill('');
   await sampling.getByRole('button', { name: 'Save Sampling settings' }).click();
   await page.getByText('Saved Sampling settings').waitFor();
-  await page.locator('#history li', { hasText: 'temperature' }).waitFor();
+  await page.locator('ol.history > li', { hasText: 'temperature' }).waitFor();
 
   await page.reload();
   await page.waitForSelector('body[data-hydrated="true"]');
-  assert.equal(await page.locator('section#sampling').getByLabel('Temperature').inputValue(), '0.35');
+  assert.equal(await page.locator('section#sampling').getByLabel('Temperature', { exact: true }).inputValue(), '0.35');
   assert.match(await page.locator('#history').innerText(), /temperature: default → 0\.35/);
   assert.deepEqual(page.errors, []);
   await page.context().close();
@@ -176,11 +176,11 @@ test('search, filters and sorting narrow and order the table', async () => {
   await page.waitForFunction(() => document.querySelectorAll('table.models tbody tr').length === 1);
   assert.deepEqual(await tableNames(page), ['Beta Qwen']);
   await page.getByLabel('Search models').fill('');
-  await page.getByLabel('Kind').selectOption('gemma');
+  await page.getByLabel('Filter by kind').selectOption('gemma');
   await page.waitForFunction(() => document.querySelectorAll('table.models tbody tr').length === 1);
   assert.deepEqual(await tableNames(page), ['Gamma Gemma']);
-  await page.getByLabel('Kind').selectOption('');
-  await page.getByLabel('Status').selectOption('running');
+  await page.getByLabel('Filter by kind').selectOption('');
+  await page.getByLabel('Filter by status').selectOption('running');
   await page.getByText('No models match the search and filters.').waitFor();
   await page.getByRole('button', { name: 'Clear filters' }).click();
   await page.getByRole('button', { name: 'Name' }).click();

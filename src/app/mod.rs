@@ -45,14 +45,16 @@ pub fn App() -> impl IntoView {
             <header class="topbar">
                 <a class="brand" href="/">"Corral"</a>
                 <nav aria-label="Main">
-                    <A href="/" exact=true>"Models"</A>
+                    <A href="/">"Models"</A>
                 </nav>
             </header>
             <main>
                 <Routes fallback=|| view! { <NotFound message="There is no page at this address.".to_string()/> }>
-                    <Route path=path!("/") view=ModelsPage/>
-                    <Route path=path!("/models") view=ModelsPage/>
-                    // Async: the status (404 for an unknown id) depends on the data, so wait for it.
+                    // Async rendering: the HTML is complete when it leaves (readable without
+                    // JavaScript, no streamed fragments) and the status (404 for an unknown id)
+                    // can depend on the data.
+                    <Route path=path!("/") view=ModelsPage ssr=SsrMode::Async/>
+                    <Route path=path!("/models") view=ModelsPage ssr=SsrMode::Async/>
                     <Route path=path!("/models/:id") view=ModelPage ssr=SsrMode::Async/>
                 </Routes>
             </main>

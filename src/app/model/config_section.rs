@@ -2,34 +2,27 @@
 
 use leptos::prelude::*;
 
-use crate::api::config::{load_config, save_config};
+use crate::api::config::save_config;
 use crate::app::widgets::field_form::{FieldInputs, FormState};
 use crate::app::widgets::toast::use_toasts;
-use crate::domain::config::{ConfigGroup, ConfigGroupKind};
+use crate::domain::config::ConfigGroup;
 
 #[component]
-pub fn ConfigSection(id: i64, group: ConfigGroupKind, saved: RwSignal<u64>) -> impl IntoView {
-    let config = Resource::new(|| (), move |()| load_config(id, group));
+pub fn ConfigSection(id: i64, loaded: ConfigGroup, on_saved: Callback<()>) -> impl IntoView {
+    let group = loaded.kind();
     let title_id = format!("{}-title", group.as_str());
     let labelled_by = title_id.clone();
     view! {
         <section class="card" id=group.as_str() aria-labelledby=labelled_by>
             <h2 id=title_id>{group.title()}</h2>
             <p class="muted">{group.summary()}</p>
-            <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
-                {move || Suspend::new(async move {
-                    match config.await {
-                        Ok(loaded) => view! { <GroupForm id loaded saved/> }.into_any(),
-                        Err(error) => view! { <p class="error-banner" role="alert">{error.to_string()}</p> }.into_any(),
-                    }
-                })}
-            </Suspense>
+            <GroupForm id loaded on_saved/>
         </section>
     }
 }
 
 #[component]
-fn GroupForm(id: i64, loaded: ConfigGroup, saved: RwSignal<u64>) -> impl IntoView {
+fn GroupForm(id: i64, loaded: ConfigGroup, on_saved: Callback<()>) -> impl IntoView {
     let toasts = use_toasts();
     let group = loaded.kind();
     let form = FormState::new(group.fields(), &loaded.to_object());
@@ -44,7 +37,7 @@ fn GroupForm(id: i64, loaded: ConfigGroup, saved: RwSignal<u64>) -> impl IntoVie
             move |form, stored| {
                 form.reset(&stored.to_object());
                 toasts.success(format!("Saved {} settings", group.title()));
-                saved.update(|n| *n += 1);
+                on_saved.run(());
             },
         );
     };

@@ -9,7 +9,7 @@ use crate::domain::fields::FieldSet;
 use crate::domain::{Model, ModelSpec};
 
 #[component]
-pub fn GeneralSection(current: RwSignal<Model>, saved: RwSignal<u64>) -> impl IntoView {
+pub fn GeneralSection(current: RwSignal<Model>, on_saved: Callback<()>) -> impl IntoView {
     let toasts = use_toasts();
     let form = FormState::new(
         ModelSpec::FIELDS,
@@ -29,7 +29,7 @@ pub fn GeneralSection(current: RwSignal<Model>, saved: RwSignal<u64>) -> impl In
                 form.reset(&model.spec.to_object());
                 toasts.success(format!("Saved {}", model.spec.name));
                 current.set(model);
-                saved.update(|n| *n += 1);
+                on_saved.run(());
             },
         );
     };

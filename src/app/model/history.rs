@@ -3,30 +3,29 @@
 use leptos::prelude::*;
 use serde_json::Value;
 
-use crate::api::config::config_history;
 use crate::domain::audit::ConfigChange;
 use crate::domain::config::ConfigGroupKind;
 use crate::domain::time::format_utc;
 
 #[component]
-pub fn History(id: i64, saved: RwSignal<u64>) -> impl IntoView {
-    let history = Resource::new(move || saved.get(), move |_| config_history(id));
+pub fn History(history: RwSignal<Vec<ConfigChange>>) -> impl IntoView {
     view! {
         <section class="card" id="history" aria-labelledby="history-title">
             <h2 id="history-title">"History"</h2>
-            <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
-                {move || Suspend::new(async move {
-                    match history.await {
-                        Ok(changes) if changes.is_empty() => view! {
-                            <p class="muted">"No changes yet: this model still has the settings it was added with."</p>
-                        }.into_any(),
-                        Ok(changes) => view! {
-                            <ol class="history">{changes.into_iter().map(|c| view! { <Entry change=c/> }).collect_view()}</ol>
-                        }.into_any(),
-                        Err(error) => view! { <p class="error-banner" role="alert">{error.to_string()}</p> }.into_any(),
+            {move || {
+                let changes = history.get();
+                if changes.is_empty() {
+                    view! {
+                        <p class="muted">"No changes yet: this model still has the settings it was added with."</p>
                     }
-                })}
-            </Transition>
+                    .into_any()
+                } else {
+                    view! {
+                        <ol class="history">{changes.into_iter().map(|c| view! { <Entry change=c/> }).collect_view()}</ol>
+                    }
+                    .into_any()
+                }
+            }}
         </section>
     }
 }

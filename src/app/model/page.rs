@@ -1,34 +1,57 @@
 //! `/models/<id>`: one model's settings, each group saved on its own, and the audit trail.
+//! Everything the page shows loads in one resource, so no nested loading can outlive a
+//! navigation away from the page.
 
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_params_map;
+use serde::{Deserialize, Serialize};
 
+use crate::api::config::{config_history, load_config};
 use crate::api::models::get_model;
 use crate::app::NotFound;
 use crate::app::model::config_section::ConfigSection;
 use crate::app::model::general_section::GeneralSection;
 use crate::app::model::history::History;
 use crate::app::models::table::StatusBadge;
-use crate::domain::config::ConfigGroupKind;
+use crate::domain::audit::ConfigChange;
+use crate::domain::config::{ConfigGroup, ConfigGroupKind};
 use crate::domain::time::{format_bytes, format_utc};
 use crate::domain::{AppError, Model};
+
+/// What the page needs, fetched through the public API calls.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct PageData {
+    model: Model,
+    groups: Vec<ConfigGroup>,
+    history: Vec<ConfigChange>,
+}
+
+async fn load_page(id: Option<i64>) -> Result<PageData, AppError> {
+    let id = id.ok_or_else(|| AppError::not_found("model", "at this address"))?;
+    let model = get_model(id).await?;
+    let mut groups = Vec::with_capacity(ConfigGroupKind::ALL.len());
+    for group in ConfigGroupKind::ALL {
+        groups.push(load_config(id, *group).await?);
+    }
+    let history = config_history(id).await?;
+    Ok(PageData {
+        model,
+        groups,
+        history,
+    })
+}
 
 #[component]
 pub fn ModelPage() -> impl IntoView {
     let params = use_params_map();
-    let id = move || params.with(|p| p.get("id").and_then(|id| id.parse::<i64>().ok()));
-    let model = Resource::new(id, |id| async move {
-        match id {
-            Some(id) => get_model(id).await,
-            None => Err(AppError::not_found("model", "at this address")),
-        }
-    });
+    let id = Memo::new(move |_| params.with(|p| p.get("id").and_then(|id| id.parse::<i64>().ok())));
+    let data = Resource::new(move || id.get(), load_page);
     view! {
         <Transition fallback=|| view! { <p class="muted">"Loading the model…"</p> }>
             {move || Suspend::new(async move {
-                match model.await {
-                    Ok(model) => view! { <ModelDetail model/> }.into_any(),
+                match data.await {
+                    Ok(data) => view! { <ModelDetail data/> }.into_any(),
                     Err(error @ AppError::NotFound { .. }) => view! { <NotFound message=error.to_string()/> }.into_any(),
                     Err(error) => view! {
                         <p class="error-banner" role="alert">{format!("Could not load the model: {error}")}</p>
@@ -40,11 +63,23 @@ pub fn ModelPage() -> impl IntoView {
 }
 
 #[component]
-fn ModelDetail(model: Model) -> impl IntoView {
+fn ModelDetail(data: PageData) -> impl IntoView {
+    let PageData {
+        model,
+        groups,
+        history,
+    } = data;
     let id = model.id;
     let current = RwSignal::new(model);
-    // Bumped after each save so the history reloads.
-    let saved = RwSignal::new(0u64);
+    let history = RwSignal::new(history);
+    // After each save the history is fetched again; a failure leaves the old list in place.
+    let on_saved = Callback::new(move |()| {
+        leptos::task::spawn_local(async move {
+            if let Ok(changes) = config_history(id).await {
+                history.set(changes);
+            }
+        });
+    });
     let name = move || current.with(|m| m.spec.name.clone());
     view! {
         <Title text=name/>
@@ -66,9 +101,9 @@ fn ModelDetail(model: Model) -> impl IntoView {
                 <a href="#history">"History"</a>
             </nav>
             <div class="sections">
-                <GeneralSection current saved/>
-                {ConfigGroupKind::ALL.iter().map(|group| view! { <ConfigSection id group=*group saved/> }).collect_view()}
-                <History id saved/>
+                <GeneralSection current on_saved/>
+                {groups.into_iter().map(|loaded| view! { <ConfigSection id loaded on_saved/> }).collect_view()}
+                <History history/>
             </div>
         </div>
     }

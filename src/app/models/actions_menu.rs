@@ -1,5 +1,5 @@
 //! The "⋯" menu of a row: Edit, Duplicate, Delete. Keyboard: arrows move, Escape closes and
-//! returns focus to the button, Tab or a click elsewhere closes.
+//! returns focus to the button, Tab or a press elsewhere closes.
 
 use leptos::html;
 use leptos::prelude::*;
@@ -55,20 +55,33 @@ pub fn ActionsMenu(model: Model, state: ModelsPageState) -> impl IntoView {
             _ => {}
         }
     };
-    // Close when focus moves outside the menu and its button.
-    let on_focusout = move |ev: leptos::ev::FocusEvent| {
-        let inside = ev
-            .related_target()
-            .and_then(|t| t.dyn_into::<web_sys::Node>().ok())
-            .zip(
-                ev.current_target()
-                    .and_then(|t| t.dyn_into::<web_sys::Node>().ok()),
-            )
-            .is_some_and(|(target, anchor)| anchor.contains(Some(&target)));
-        if !inside {
-            open.set(false);
+    // A press outside the menu closes it. The listener lives only while the menu is open, and
+    // goes with the row. (Not `focusout`: that also fires while the page is torn down.)
+    let anchor_ref = NodeRef::<html::Div>::new();
+    let outside = StoredValue::new(None::<WindowListenerHandle>);
+    let stop_listening = move || {
+        if let Some(handle) = outside.try_update_value(Option::take).flatten() {
+            handle.remove();
         }
     };
+    Effect::new(move |_| {
+        if open.get() {
+            let handle = window_event_listener(leptos::ev::pointerdown, move |ev| {
+                let target = ev.target().and_then(|t| t.dyn_into::<web_sys::Node>().ok());
+                let inside = anchor_ref
+                    .get_untracked()
+                    .zip(target)
+                    .is_some_and(|(anchor, t)| anchor.contains(Some(&t)));
+                if !inside {
+                    open.set(false);
+                }
+            });
+            outside.set_value(Some(handle));
+        } else {
+            stop_listening();
+        }
+    });
+    on_cleanup(stop_listening);
     let duplicate = {
         let model = model.clone();
         move |_| {
@@ -82,7 +95,7 @@ pub fn ActionsMenu(model: Model, state: ModelsPageState) -> impl IntoView {
     };
 
     view! {
-        <div class="menu-anchor" on:focusout=on_focusout>
+        <div class="menu-anchor" node_ref=anchor_ref>
             <button node_ref=button_ref class="icon-button" aria-label=format!("Actions for {name}")
                 aria-haspopup="menu" aria-controls=menu_id.clone() aria-expanded=move || open.get().to_string()
                 on:click=move |_| open.update(|o| *o = !*o)>

@@ -86,7 +86,7 @@ fn Toolbar(view: TableView) -> impl IntoView {
                 }/>
             <label class="inline">
                 "Status"
-                <select on:change=move |ev| filter.update(|f| f.status = ModelStatus::parse(&event_target_value(&ev)))
+                <select aria-label="Filter by status" on:change=move |ev| filter.update(|f| f.status = ModelStatus::parse(&event_target_value(&ev)))
                     prop:value=move || filter.with(|f| f.status.map(|s| s.as_str()).unwrap_or_default())>
                     <option value="">"All"</option>
                     {ModelStatus::ALL.iter().map(|s| view! { <option value=s.as_str()>{s.label()}</option> }).collect_view()}
@@ -94,7 +94,7 @@ fn Toolbar(view: TableView) -> impl IntoView {
             </label>
             <label class="inline">
                 "Kind"
-                <select on:change=move |ev| filter.update(|f| f.kind = ModelKind::parse(&event_target_value(&ev)))
+                <select aria-label="Filter by kind" on:change=move |ev| filter.update(|f| f.kind = ModelKind::parse(&event_target_value(&ev)))
                     prop:value=move || filter.with(|f| f.kind.map(|k| k.as_str()).unwrap_or_default())>
                     <option value="">"All"</option>
                     {ModelKind::ALL.iter().map(|k| view! { <option value=k.as_str()>{k.label()}</option> }).collect_view()}
