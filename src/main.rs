@@ -4,9 +4,9 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use corral::server::cli::Cli;
-use corral::server::db::Db;
-use corral::server::router;
-use corral::server::state::AppState;
+use corral::server::live::hub::HubConfig;
+use corral::server::live::socket::SocketLimits;
+use corral::server::{router, start};
 use leptos::config::LeptosOptions;
 use tracing_subscriber::EnvFilter;
 
@@ -30,9 +30,7 @@ async fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
     cli.check_bind()?;
-    let data_dir = cli.data_dir();
-    let db = Db::open(&data_dir.join("corral.db")).await?;
-    tracing::info!(path = %db.path().display(), "database ready");
+    let db_path = cli.data_dir().join("corral.db");
     let site_root = cli.site_root();
     let leptos_options = LeptosOptions::builder()
         .output_name("corral")
@@ -40,7 +38,19 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
         .site_pkg_dir("pkg")
         .site_addr(cli.bind)
         .build();
-    let app = router::build(AppState { leptos_options, db });
+    let hub_config = HubConfig {
+        max_clients: cli.max_clients,
+        ..HubConfig::default()
+    };
+    let state = start::app_state(
+        &db_path,
+        leptos_options,
+        hub_config,
+        SocketLimits::default(),
+    )
+    .await?;
+    tracing::info!(path = %db_path.display(), "database ready");
+    let app = router::build(state);
     let listener = tokio::net::TcpListener::bind(cli.bind).await?;
     // Tests and scripts read this line to learn the port when binding port 0.
     tracing::info!("corral listening on http://{}", listener.local_addr()?);

@@ -25,21 +25,18 @@ async fn a_version_one_database_upgrades_without_losing_models() {
     version_one_database(&path);
 
     let db = Db::open(&path).await.unwrap();
-    let model = corral::server::registry::get_model(&db, 1).await.unwrap();
+    let hub = corral::server::live::Hub::new(vec![], 0, Default::default());
+    let registry = corral::server::registry::Registry::new(db.clone(), hub);
+    let model = registry.get_model(1).await.unwrap();
     assert_eq!(model.spec.name, "old");
     assert_eq!(model.spec.ctx_size, Some(8192));
-    let sampling = corral::server::registry::load_config(
-        &db,
-        1,
-        corral::domain::config::ConfigGroupKind::Sampling,
-    )
-    .await
-    .unwrap();
-    assert_eq!(sampling.to_object()["temperature"], 0.3);
-    // The audit trail of version 2 works on the upgraded file.
-    let history = corral::server::registry::config_history(&db, 1)
+    let sampling = registry
+        .load_config(1, corral::domain::config::ConfigGroupKind::Sampling)
         .await
         .unwrap();
+    assert_eq!(sampling.to_object()["temperature"], 0.3);
+    // The audit trail of version 2 works on the upgraded file.
+    let history = registry.config_history(1).await.unwrap();
     assert!(history.is_empty());
     let version: i64 = db
         .call(|c| Ok(c.pragma_query_value(None, "user_version", |r| r.get(0))?))

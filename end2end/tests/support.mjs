@@ -9,9 +9,9 @@ import { chromium } from 'playwright-core';
 const BIN = process.env.CORRAL_BIN ?? 'target/release/corral';
 const SITE_ROOT = process.env.CORRAL_SITE_ROOT ?? 'target/site';
 
-export async function startCorral() {
-  const dataDir = mkdtempSync(join(tmpdir(), 'corral-e2e-'));
-  const child = spawn(BIN, ['--bind', '127.0.0.1:0', '--data-dir', dataDir, '--site-root', SITE_ROOT], {
+/** Starts Corral; `port` and `dataDir` let a test restart it in place. */
+export async function startCorral({ port = 0, dataDir = mkdtempSync(join(tmpdir(), 'corral-e2e-')) } = {}) {
+  const child = spawn(BIN, ['--bind', `127.0.0.1:${port}`, '--data-dir', dataDir, '--site-root', SITE_ROOT], {
     stdio: ['ignore', 'ignore', 'pipe'],
     env: { ...process.env, RUST_LOG: 'info' },
   });
@@ -30,12 +30,15 @@ export async function startCorral() {
   });
   return {
     url,
+    port: Number(new URL(url).port),
+    dataDir,
     log: () => log,
-    async stop() {
+    /** Stops Corral; its data is removed unless `keepData`. */
+    async stop({ keepData = false } = {}) {
       const exited = new Promise((resolve) => child.once('exit', resolve));
       child.kill('SIGTERM');
       await exited;
-      rmSync(dataDir, { recursive: true, force: true });
+      if (!keepData) rmSync(dataDir, { recursive: true, force: true });
     },
   };
 }
@@ -76,6 +79,20 @@ export async function createModel(server, name, path) {
   const reply = await api(server, 'models/create', { model: { name, path } });
   if (reply.status !== 200) throw new Error(`create ${name}: ${reply.status} ${JSON.stringify(reply.body)}`);
   return reply.body;
+}
+
+/** Waits until the header says the live channel is connected. */
+export async function waitLive(page) {
+  await page.locator('.connection[data-state="live"]').waitFor({ timeout: 15000 });
+}
+
+/** Waits until the table shows exactly these names (in table order). */
+export async function waitForNames(page, names) {
+  await page.waitForFunction(
+    (expected) => JSON.stringify([...document.querySelectorAll('table.models tbody td.col-name')].map((td) => td.innerText)) === JSON.stringify(expected),
+    names,
+    { timeout: 10000 },
+  );
 }
 
 /** The names in the models table, in order. */

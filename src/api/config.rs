@@ -9,12 +9,12 @@ use crate::domain::audit::ConfigChange;
 use crate::domain::config::{ConfigGroup, ConfigGroupKind};
 
 #[cfg(feature = "ssr")]
-use crate::{api::db, server::registry};
+use crate::api::registry;
 
 /// `{"id": N, "group": G}` → `{"group": G, "config": {...}}`.
 #[server(prefix = "/api", endpoint = "models/config/load", input = Json)]
 pub async fn load_config(id: i64, group: ConfigGroupKind) -> Result<ConfigGroup, AppError> {
-    registry::load_config(&db()?, id, group).await
+    registry()?.load_config(id, group).await
 }
 
 /// `{"id": N, "group": G, "config": {...}}` replaces the group's settings; empty fields default.
@@ -24,11 +24,11 @@ pub async fn save_config(
     group: ConfigGroupKind,
     config: Value,
 ) -> Result<ConfigGroup, AppError> {
-    registry::save_config(&db()?, id, group, config).await
+    registry()?.save_config(id, group, config).await
 }
 
 /// `{"id": N}` → the model's settings changes, newest first.
 #[server(prefix = "/api", endpoint = "models/config/history", input = Json)]
 pub async fn config_history(id: i64) -> Result<Vec<ConfigChange>, AppError> {
-    registry::config_history(&db()?, id).await
+    registry()?.config_history(id).await
 }

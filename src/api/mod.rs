@@ -1,12 +1,12 @@
 //! Server functions: the browser's only way to the database, and a stable JSON API for scripts
-//! (`POST /api/...`, JSON in and out). Each is one line into `crate::server::registry`.
+//! (`POST /api/...`, JSON in and out). Each is one line into `crate::server::registry::Registry`.
 
 pub mod config;
 pub mod models;
 
 #[cfg(feature = "ssr")]
-fn db() -> Result<crate::server::db::Db, crate::domain::AppError> {
+fn registry() -> Result<crate::server::registry::Registry, crate::domain::AppError> {
     leptos::prelude::use_context::<crate::server::state::AppState>()
-        .map(|state| state.db)
+        .map(|state| state.registry)
         .ok_or_else(|| crate::domain::AppError::internal("server state is missing"))
 }

@@ -7,48 +7,48 @@ use serde_json::{Map, Value};
 use crate::domain::{AppError, Model, ModelFilter};
 
 #[cfg(feature = "ssr")]
-use crate::{api::db, server::registry};
+use crate::api::registry;
 
 /// `{}` or `{"filter": {"status": .., "kind": .., "search": ..}}` → every matching model.
 #[server(prefix = "/api", endpoint = "models/list", input = Json)]
 pub async fn list_models(#[server(default)] filter: ModelFilter) -> Result<Vec<Model>, AppError> {
-    registry::list_models(&db()?, filter).await
+    registry()?.list_models(filter).await
 }
 
 #[server(prefix = "/api", endpoint = "models/get", input = Json)]
 pub async fn get_model(id: i64) -> Result<Model, AppError> {
-    registry::get_model(&db()?, id).await
+    registry()?.get_model(id).await
 }
 
 #[server(prefix = "/api", endpoint = "models/get_by_name", input = Json)]
 pub async fn get_model_by_name(name: String) -> Result<Model, AppError> {
-    registry::get_model_by_name(&db()?, name).await
+    registry()?.get_model_by_name(name).await
 }
 
 /// `{"model": {"name": .., "path": .., "kind": .., ...}}` → the new model, stopped.
 #[server(prefix = "/api", endpoint = "models/create", input = Json)]
 pub async fn create_model(model: Value) -> Result<Model, AppError> {
-    registry::create_model(&db()?, model).await
+    registry()?.create_model(model).await
 }
 
 /// `{"id": N, "changes": {...}}`: a merge patch of the model's settings.
 #[server(prefix = "/api", endpoint = "models/update", input = Json)]
 pub async fn update_model(id: i64, changes: Map<String, Value>) -> Result<Model, AppError> {
-    registry::update_model(&db()?, id, changes).await
+    registry()?.update_model(id, changes).await
 }
 
 #[server(prefix = "/api", endpoint = "models/delete", input = Json)]
 pub async fn delete_model(id: i64) -> Result<(), AppError> {
-    registry::delete_model(&db()?, id).await
+    registry()?.delete_model(id).await
 }
 
 /// Deletes every listed model, or none if any is missing or running; returns the deleted ids.
 #[server(prefix = "/api", endpoint = "models/bulk_delete", input = Json)]
 pub async fn bulk_delete_models(ids: Vec<i64>) -> Result<Vec<i64>, AppError> {
-    registry::bulk_delete(&db()?, ids).await
+    registry()?.bulk_delete(ids).await
 }
 
 #[server(prefix = "/api", endpoint = "models/duplicate", input = Json)]
 pub async fn duplicate_model(id: i64, name: String) -> Result<Model, AppError> {
-    registry::duplicate_model(&db()?, id, name).await
+    registry()?.duplicate_model(id, name).await
 }

@@ -1,5 +1,6 @@
 //! The Leptos app: the HTML shell, the routes and the pages.
 
+pub mod live_store;
 pub mod model;
 pub mod models;
 pub mod widgets;
@@ -9,6 +10,7 @@ use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};
 use leptos_router::components::{A, Route, Router, Routes};
 use leptos_router::{SsrMode, path};
 
+use crate::app::live_store::LiveStore;
 use crate::app::model::page::ModelPage;
 use crate::app::models::page::ModelsPage;
 use crate::app::widgets::toast::{ToastRegion, Toasts};
@@ -38,6 +40,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 pub fn App() -> impl IntoView {
     provide_meta_context();
     Toasts::provide();
+    let live = LiveStore::provide();
     view! {
         <Stylesheet id="leptos" href="/pkg/corral.css"/>
         <Title formatter=|page: String| if page.is_empty() { "Corral".to_string() } else { format!("{page} · Corral") }/>
@@ -47,6 +50,11 @@ pub fn App() -> impl IntoView {
                 <nav aria-label="Main">
                     <A href="/">"Models"</A>
                 </nav>
+                <span class="connection" role="status" aria-live="polite"
+                    data-state=move || format!("{:?}", live.connection.get()).to_lowercase()>
+                    <span class="dot" aria-hidden="true"></span>
+                    {move || live.connection.get().label()}
+                </span>
             </header>
             <main>
                 <Routes fallback=|| view! { <NotFound message="There is no page at this address.".to_string()/> }>

@@ -7,6 +7,8 @@ pub mod config;
 pub mod error;
 pub mod fields;
 pub mod kind;
+pub mod live;
+pub mod metrics;
 pub mod model;
 pub mod status;
 pub mod time;

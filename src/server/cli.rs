@@ -20,6 +20,10 @@ pub struct Cli {
     #[arg(long, env = "CORRAL_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
 
+    /// Most live connections (browser tabs) at once; more are refused with a reason.
+    #[arg(long, env = "CORRAL_MAX_CLIENTS", default_value_t = 256)]
+    pub max_clients: usize,
+
     /// The built site (WASM, JS, CSS) [default: `site` beside the binary, else target/site]
     #[arg(long, env = "CORRAL_SITE_ROOT")]
     pub site_root: Option<PathBuf>,

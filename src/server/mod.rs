@@ -3,8 +3,10 @@
 pub mod cli;
 pub mod db;
 pub mod http;
+pub mod live;
 pub mod registry;
 pub mod router;
+pub mod start;
 pub mod state;
 
 /// Unix milliseconds now.

@@ -1,6 +1,7 @@
-//! The model registry: every operation the API offers, as plain async functions over the
-//! database. Server functions are one-line wrappers over these; tests call them directly.
-//! Each write is one transaction, and every check runs before it, so a failed call writes nothing.
+//! The model registry: every operation the API offers, as plain async methods over the database.
+//! Server functions are one-line wrappers over these; tests call them directly. Each write is one
+//! transaction with every check before it, so a failed call writes nothing; after a commit the
+//! registry publishes exactly one event per changed model to the live hub.
 
 use rusqlite::Connection;
 use serde_json::{Map, Value};
@@ -8,8 +9,10 @@ use serde_json::{Map, Value};
 use crate::domain::audit::ConfigChange;
 use crate::domain::config::{ConfigGroup, ConfigGroupKind};
 use crate::domain::fields::{FieldSet, changed_fields, merge_patch};
+use crate::domain::live::ServerEvent;
 use crate::domain::{AppError, Model, ModelFilter, ModelSpec, Rule};
 use crate::server::db::{Db, config_repo, models_repo};
+use crate::server::live::Hub;
 use crate::server::now_ms;
 
 /// Most ids one bulk call takes.
@@ -17,161 +20,208 @@ pub const MAX_BULK_IDS: usize = 1000;
 /// Audit entries returned per model.
 const HISTORY_LIMIT: i64 = 200;
 
-pub async fn list_models(db: &Db, filter: ModelFilter) -> Result<Vec<Model>, AppError> {
-    let models = db.call(|conn| Ok(models_repo::list(conn)?)).await?;
-    Ok(models.into_iter().filter(|m| filter.matches(m)).collect())
+/// The registry: the database, and the hub that hears of every change.
+#[derive(Clone)]
+pub struct Registry {
+    db: Db,
+    hub: Hub,
 }
 
-pub async fn get_model(db: &Db, id: i64) -> Result<Model, AppError> {
-    db.call(move |conn| existing(conn, id)).await
-}
+impl Registry {
+    pub fn new(db: Db, hub: Hub) -> Registry {
+        Registry { db, hub }
+    }
 
-pub async fn get_model_by_name(db: &Db, name: String) -> Result<Model, AppError> {
-    db.call(move |conn| {
-        models_repo::get_by_name(conn, &name)?.ok_or_else(|| AppError::not_found("model", &name))
-    })
-    .await
-}
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
 
-pub async fn create_model(db: &Db, input: Value) -> Result<Model, AppError> {
-    let spec = ModelSpec::parse_new(&input)?;
-    let size = file_size(&spec.path).await;
-    db.call(move |conn| {
-        let tx = conn.transaction()?;
-        ensure_name_free(&tx, &spec.name, None)?;
-        let now = now_ms();
-        let id = models_repo::insert(&tx, &spec, size, now)?;
-        config_repo::insert_defaults(&tx, id, now)?;
-        let model = existing(&tx, id)?;
-        tx.commit()?;
+    pub fn hub(&self) -> &Hub {
+        &self.hub
+    }
+
+    pub async fn list_models(&self, filter: ModelFilter) -> Result<Vec<Model>, AppError> {
+        let models = self.db.call(|conn| Ok(models_repo::list(conn)?)).await?;
+        Ok(models.into_iter().filter(|m| filter.matches(m)).collect())
+    }
+
+    pub async fn get_model(&self, id: i64) -> Result<Model, AppError> {
+        self.db.call(move |conn| existing(conn, id)).await
+    }
+
+    pub async fn get_model_by_name(&self, name: String) -> Result<Model, AppError> {
+        self.db
+            .call(move |conn| {
+                models_repo::get_by_name(conn, &name)?
+                    .ok_or_else(|| AppError::not_found("model", &name))
+            })
+            .await
+    }
+
+    pub async fn create_model(&self, input: Value) -> Result<Model, AppError> {
+        let spec = ModelSpec::parse_new(&input)?;
+        let size = file_size(&spec.path).await;
+        let model = self
+            .db
+            .call(move |conn| {
+                let tx = conn.transaction()?;
+                ensure_name_free(&tx, &spec.name, None)?;
+                let now = now_ms();
+                let id = models_repo::insert(&tx, &spec, size, now)?;
+                config_repo::insert_defaults(&tx, id, now)?;
+                let model = existing(&tx, id)?;
+                tx.commit()?;
+                Ok(model)
+            })
+            .await?;
+        self.hub.publish(ServerEvent::ModelCreated(model.clone()));
         Ok(model)
-    })
-    .await
-}
+    }
 
-/// Applies a JSON merge patch to the model's settings (keys replace, `null` clears).
-pub async fn update_model(
-    db: &Db,
-    id: i64,
-    changes: Map<String, Value>,
-) -> Result<Model, AppError> {
-    // Stat a new file before entering the database; an unchanged path keeps its recorded size.
-    let new_size = match changes.get("path").and_then(Value::as_str) {
-        Some(path) => Some(file_size(path).await),
-        None => None,
-    };
-    db.call(move |conn| {
-        let tx = conn.transaction()?;
-        let current = existing(&tx, id)?;
-        let before = current.spec.to_object();
-        let mut merged = before.clone();
-        merge_patch(&mut merged, &changes);
-        let spec = ModelSpec::parse(&Value::Object(merged))?;
-        ensure_name_free(&tx, &spec.name, Some(id))?;
-        let diff = changed_fields(&before, &spec.to_object());
-        if diff.is_empty() {
-            return Ok(current);
+    /// Applies a JSON merge patch to the model's settings (keys replace, `null` clears).
+    pub async fn update_model(
+        &self,
+        id: i64,
+        changes: Map<String, Value>,
+    ) -> Result<Model, AppError> {
+        // Stat a new file before entering the database; an unchanged path keeps its recorded size.
+        let new_size = match changes.get("path").and_then(Value::as_str) {
+            Some(path) => Some(file_size(path).await),
+            None => None,
+        };
+        let (model, changed) = self
+            .db
+            .call(move |conn| {
+                let tx = conn.transaction()?;
+                let current = existing(&tx, id)?;
+                let before = current.spec.to_object();
+                let mut merged = before.clone();
+                merge_patch(&mut merged, &changes);
+                let spec = ModelSpec::parse(&Value::Object(merged))?;
+                ensure_name_free(&tx, &spec.name, Some(id))?;
+                let diff = changed_fields(&before, &spec.to_object());
+                if diff.is_empty() {
+                    return Ok((current, false));
+                }
+                let now = now_ms();
+                models_repo::update(&tx, id, &spec, new_size.unwrap_or(current.size_bytes), now)?;
+                config_repo::record_change(&tx, id, "model", &diff, now)?;
+                let model = existing(&tx, id)?;
+                tx.commit()?;
+                Ok((model, true))
+            })
+            .await?;
+        if changed {
+            self.hub.publish(ServerEvent::ModelUpdated(model.clone()));
         }
-        let now = now_ms();
-        models_repo::update(&tx, id, &spec, new_size.unwrap_or(current.size_bytes), now)?;
-        config_repo::record_change(&tx, id, "model", &diff, now)?;
-        let model = existing(&tx, id)?;
-        tx.commit()?;
         Ok(model)
-    })
-    .await
-}
+    }
 
-pub async fn delete_model(db: &Db, id: i64) -> Result<(), AppError> {
-    bulk_delete(db, vec![id]).await.map(|_| ())
-}
+    pub async fn delete_model(&self, id: i64) -> Result<(), AppError> {
+        self.bulk_delete(vec![id]).await.map(|_| ())
+    }
 
-/// Deletes all the given models or, if any is missing or running, none of them.
-pub async fn bulk_delete(db: &Db, ids: Vec<i64>) -> Result<Vec<i64>, AppError> {
-    let ids = distinct_ids(ids)?;
-    db.call(move |conn| {
-        let tx = conn.transaction()?;
-        for id in &ids {
-            let model = existing(&tx, *id)?;
-            if model.status.is_active() {
-                return Err(AppError::Conflict {
-                    field: "status".into(),
-                    message: format!(
-                        "model '{}' is {}; stop it before deleting it",
-                        model.spec.name, model.status
-                    ),
-                });
-            }
+    /// Deletes all the given models or, if any is missing or running, none of them.
+    pub async fn bulk_delete(&self, ids: Vec<i64>) -> Result<Vec<i64>, AppError> {
+        let ids = distinct_ids(ids)?;
+        let deleted = self
+            .db
+            .call(move |conn| {
+                let tx = conn.transaction()?;
+                for id in &ids {
+                    let model = existing(&tx, *id)?;
+                    if model.status.is_active() {
+                        return Err(AppError::Conflict {
+                            field: "status".into(),
+                            message: format!(
+                                "model '{}' is {}; stop it before deleting it",
+                                model.spec.name, model.status
+                            ),
+                        });
+                    }
+                }
+                for id in &ids {
+                    models_repo::delete(&tx, *id)?;
+                }
+                tx.commit()?;
+                Ok(ids)
+            })
+            .await?;
+        for id in &deleted {
+            self.hub.publish(ServerEvent::ModelDeleted { id: *id });
         }
-        for id in &ids {
-            models_repo::delete(&tx, *id)?;
-        }
-        tx.commit()?;
-        Ok(ids)
-    })
-    .await
-}
+        Ok(deleted)
+    }
 
-/// Copies a model and all its settings under a new name; the copy starts stopped.
-pub async fn duplicate_model(db: &Db, id: i64, name: String) -> Result<Model, AppError> {
-    db.call(move |conn| {
-        let tx = conn.transaction()?;
-        let source = existing(&tx, id)?;
-        let mut object = source.spec.to_object();
-        object.insert("name".into(), Value::String(name));
-        let spec = ModelSpec::parse(&Value::Object(object))?;
-        ensure_name_free(&tx, &spec.name, None)?;
-        let now = now_ms();
-        let copy = models_repo::insert(&tx, &spec, source.size_bytes, now)?;
-        config_repo::copy_all(&tx, id, copy, now)?;
-        let model = existing(&tx, copy)?;
-        tx.commit()?;
+    /// Copies a model and all its settings under a new name; the copy starts stopped.
+    pub async fn duplicate_model(&self, id: i64, name: String) -> Result<Model, AppError> {
+        let model = self
+            .db
+            .call(move |conn| {
+                let tx = conn.transaction()?;
+                let source = existing(&tx, id)?;
+                let mut object = source.spec.to_object();
+                object.insert("name".into(), Value::String(name));
+                let spec = ModelSpec::parse(&Value::Object(object))?;
+                ensure_name_free(&tx, &spec.name, None)?;
+                let now = now_ms();
+                let copy = models_repo::insert(&tx, &spec, source.size_bytes, now)?;
+                config_repo::copy_all(&tx, id, copy, now)?;
+                let model = existing(&tx, copy)?;
+                tx.commit()?;
+                Ok(model)
+            })
+            .await?;
+        self.hub.publish(ServerEvent::ModelCreated(model.clone()));
         Ok(model)
-    })
-    .await
-}
+    }
 
-pub async fn load_config(
-    db: &Db,
-    id: i64,
-    group: ConfigGroupKind,
-) -> Result<ConfigGroup, AppError> {
-    db.call(move |conn| {
-        existing(conn, id)?;
-        Ok(config_repo::load(conn, id, group)?.unwrap_or_else(|| group.default_config()))
-    })
-    .await
-}
+    pub async fn load_config(
+        &self,
+        id: i64,
+        group: ConfigGroupKind,
+    ) -> Result<ConfigGroup, AppError> {
+        self.db
+            .call(move |conn| {
+                existing(conn, id)?;
+                Ok(config_repo::load(conn, id, group)?.unwrap_or_else(|| group.default_config()))
+            })
+            .await
+    }
 
-pub async fn save_config(
-    db: &Db,
-    id: i64,
-    group: ConfigGroupKind,
-    config: Value,
-) -> Result<ConfigGroup, AppError> {
-    let parsed = group.parse_config(&config)?;
-    db.call(move |conn| {
-        let tx = conn.transaction()?;
-        existing(&tx, id)?;
-        let before = config_repo::load(&tx, id, group)?.unwrap_or_else(|| group.default_config());
-        let diff = changed_fields(&before.to_object(), &parsed.to_object());
-        if !diff.is_empty() {
-            let now = now_ms();
-            config_repo::save(&tx, id, &parsed, now)?;
-            config_repo::record_change(&tx, id, group.as_str(), &diff, now)?;
-            tx.commit()?;
-        }
-        Ok(parsed)
-    })
-    .await
-}
+    pub async fn save_config(
+        &self,
+        id: i64,
+        group: ConfigGroupKind,
+        config: Value,
+    ) -> Result<ConfigGroup, AppError> {
+        let parsed = group.parse_config(&config)?;
+        self.db
+            .call(move |conn| {
+                let tx = conn.transaction()?;
+                existing(&tx, id)?;
+                let before =
+                    config_repo::load(&tx, id, group)?.unwrap_or_else(|| group.default_config());
+                let diff = changed_fields(&before.to_object(), &parsed.to_object());
+                if !diff.is_empty() {
+                    let now = now_ms();
+                    config_repo::save(&tx, id, &parsed, now)?;
+                    config_repo::record_change(&tx, id, group.as_str(), &diff, now)?;
+                    tx.commit()?;
+                }
+                Ok(parsed)
+            })
+            .await
+    }
 
-pub async fn config_history(db: &Db, id: i64) -> Result<Vec<ConfigChange>, AppError> {
-    db.call(move |conn| {
-        existing(conn, id)?;
-        Ok(config_repo::history(conn, id, HISTORY_LIMIT)?)
-    })
-    .await
+    pub async fn config_history(&self, id: i64) -> Result<Vec<ConfigChange>, AppError> {
+        self.db
+            .call(move |conn| {
+                existing(conn, id)?;
+                Ok(config_repo::history(conn, id, HISTORY_LIMIT)?)
+            })
+            .await
+    }
 }
 
 fn existing(conn: &Connection, id: i64) -> Result<Model, AppError> {

@@ -7,6 +7,7 @@ use leptos_axum::{LeptosRoutes, generate_route_list};
 
 use crate::app::{App, shell};
 use crate::server::http::{error_status, limits, origin};
+use crate::server::live;
 use crate::server::state::AppState;
 
 pub fn build(state: AppState) -> Router {
@@ -17,6 +18,8 @@ pub fn build(state: AppState) -> Router {
             "/api/health",
             get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }),
         )
+        .route("/api/ws/status", get(live::route::status))
+        .route("/ws", get(live::route::websocket))
         .leptos_routes(&state, routes, move || shell(options.clone()))
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
         // Outermost first on the way in: origin, then the body limit, then status mapping.

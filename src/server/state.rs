@@ -3,12 +3,14 @@
 use axum::extract::FromRef;
 use leptos::config::LeptosOptions;
 
-use crate::server::db::Db;
+use crate::server::live::socket::SocketLimits;
+use crate::server::registry::Registry;
 
 #[derive(Clone)]
 pub struct AppState {
     pub leptos_options: LeptosOptions,
-    pub db: Db,
+    pub registry: Registry,
+    pub socket_limits: SocketLimits,
 }
 
 impl FromRef<AppState> for LeptosOptions {

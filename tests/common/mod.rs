@@ -5,8 +5,10 @@ use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use corral::server::db::Db;
-use corral::server::router;
-use corral::server::state::AppState;
+use corral::server::live::hub::HubConfig;
+use corral::server::live::socket::SocketLimits;
+use corral::server::registry::Registry;
+use corral::server::{router, start};
 use http_body_util::BodyExt;
 use leptos::config::LeptosOptions;
 use serde_json::{Value, json};
@@ -16,6 +18,7 @@ use tower::ServiceExt;
 pub struct TestApp {
     pub router: Router,
     pub db: Db,
+    pub registry: Registry,
     pub dir: TempDir,
 }
 
@@ -49,17 +52,27 @@ impl Reply {
 
 impl TestApp {
     pub async fn new() -> TestApp {
+        TestApp::with_limits(HubConfig::default(), SocketLimits::default()).await
+    }
+
+    pub async fn with_limits(hub: HubConfig, sockets: SocketLimits) -> TestApp {
         let dir = tempfile::tempdir().unwrap();
-        let db = Db::open(&dir.path().join("corral.db")).await.unwrap();
         let leptos_options = LeptosOptions::builder()
             .output_name("corral")
             .site_root(dir.path().to_string_lossy().as_ref())
             .build();
-        let router = router::build(AppState {
-            leptos_options,
-            db: db.clone(),
-        });
-        TestApp { router, db, dir }
+        let state = start::app_state(&dir.path().join("corral.db"), leptos_options, hub, sockets)
+            .await
+            .unwrap();
+        let registry = state.registry.clone();
+        let db = registry.db().clone();
+        let router = router::build(state);
+        TestApp {
+            router,
+            db,
+            registry,
+            dir,
+        }
     }
 
     pub async fn send(&self, request: Request<Body>) -> Reply {

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::api::config::{config_history, load_config};
 use crate::api::models::get_model;
 use crate::app::NotFound;
+use crate::app::live_store::use_live;
 use crate::app::model::config_section::ConfigSection;
 use crate::app::model::general_section::GeneralSection;
 use crate::app::model::history::History;
@@ -80,9 +81,32 @@ fn ModelDetail(data: PageData) -> impl IntoView {
             }
         });
     });
+    // Changes from other tabs and scripts: the header follows them; the forms keep what the
+    // person is typing.
+    let live = use_live();
+    let deleted = Memo::new(move |_| {
+        live.state.with(|s| {
+            s.as_ref()
+                .is_some_and(|s| !s.models.iter().any(|m| m.id == id))
+        })
+    });
+    Effect::new(move |_| {
+        let newer = live.state.with(|s| {
+            s.as_ref()
+                .and_then(|s| s.models.iter().find(|m| m.id == id).cloned())
+        });
+        if let Some(model) = newer
+            && current.with_untracked(|m| m != &model)
+        {
+            current.set(model);
+        }
+    });
     let name = move || current.with(|m| m.spec.name.clone());
     view! {
         <Title text=name/>
+        <Show when=move || deleted.get()>
+            <p class="error-banner" role="alert">"This model was deleted (in another tab or by a script). " <a href="/">"Back to the models"</a></p>
+        </Show>
         <nav class="breadcrumb" aria-label="Breadcrumb"><a href="/">"Models"</a>" / "<span>{name}</span></nav>
         <div class="page-head">
             <h1>{name}</h1>

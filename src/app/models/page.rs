@@ -7,6 +7,7 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 
 use crate::api::models::list_models;
+use crate::app::live_store::use_live;
 use crate::app::models::add_dialog::AddModelDialog;
 use crate::app::models::delete_dialog::DeleteDialog;
 use crate::app::models::duplicate_dialog::DuplicateDialog;
@@ -26,8 +27,11 @@ pub struct ModelsPageState {
 }
 
 impl ModelsPageState {
+    /// After a change: the live channel brings it; without one, fetch the list again.
     pub fn reload(self) {
-        self.version.update(|v| *v += 1);
+        if !use_live().is_live() {
+            self.version.update(|v| *v += 1);
+        }
     }
 }
 
@@ -59,7 +63,12 @@ pub fn ModelsPage() -> impl IntoView {
         <Transition fallback=|| view! { <p class="muted">"Loading models…"</p> }>
             {move || Suspend::new(async move {
                 match models.await {
-                    Ok(list) => view! { <ModelsTable models=list state view=view_state/> }.into_any(),
+                    Ok(list) => {
+                        // The server-rendered list until the live channel has a snapshot.
+                        let live = use_live();
+                        let models = Memo::new(move |_| live.models().unwrap_or_else(|| list.clone()));
+                        view! { <ModelsTable models state view=view_state/> }.into_any()
+                    }
                     Err(error) => view! {
                         <p class="error-banner" role="alert">{format!("Could not load the models: {error}")}</p>
                     }.into_any(),

@@ -19,29 +19,23 @@ pub struct TableView {
 }
 
 #[component]
-pub fn ModelsTable(models: Vec<Model>, state: ModelsPageState, view: TableView) -> impl IntoView {
-    if models.is_empty() {
-        return view! {
-            <section class="empty-state">
-                <h2>"No models yet"</h2>
-                <p>"Register a GGUF file to get started: choose " <strong>"Add model"</strong>
-                   ", give it a name and the absolute path of the .gguf file."</p>
-                <button class="primary" on:click=move |_| state.adding.set(true)>"Add your first model"</button>
-            </section>
-        }
-        .into_any();
-    }
-    // Selected rows that were deleted meanwhile are forgotten.
-    let ids: BTreeSet<i64> = models.iter().map(|m| m.id).collect();
-    state
-        .selected
-        .update_untracked(|selected| selected.retain(|id| ids.contains(id)));
-    let all = StoredValue::new(models);
+pub fn ModelsTable(
+    models: Memo<Vec<Model>>,
+    state: ModelsPageState,
+    view: TableView,
+) -> impl IntoView {
+    // Selected rows that were deleted meanwhile (here or in another tab) are forgotten.
+    Effect::new(move |_| {
+        let ids: BTreeSet<i64> = models.with(|m| m.iter().map(|m| m.id).collect());
+        state
+            .selected
+            .update(|selected| selected.retain(|id| ids.contains(id)));
+    });
     let rows = Memo::new(move |_| {
         let filter = view.filter.get();
         let (key, descending) = view.sort.get();
         let mut rows: Vec<Model> =
-            all.with_value(|m| m.iter().filter(|m| filter.matches(m)).cloned().collect());
+            models.with(|m| m.iter().filter(|m| filter.matches(m)).cloned().collect());
         sort_models(&mut rows, key, descending);
         rows
     });
@@ -71,46 +65,64 @@ pub fn ModelsTable(models: Vec<Model>, state: ModelsPageState, view: TableView) 
             </th>
         }
     };
-    view! {
-        <BulkBar state all/>
-        <div class="table-wrap">
-            <table class="models">
-                <thead>
-                    <tr>
-                        <th class="check">
-                            <input type="checkbox" aria-label="Select all shown models"
-                                prop:checked=all_visible_selected
-                                on:change=move |ev| {
-                                    let on = event_target_checked(&ev);
-                                    let ids = visible_ids();
-                                    state.selected.update(|s| for id in ids {
-                                        if on { s.insert(id); } else { s.remove(&id); }
-                                    });
-                                }/>
-                        </th>
-                        {header(SortKey::Name, "Name")}
-                        {header(SortKey::Kind, "Kind")}
-                        {header(SortKey::Path, "File")}
-                        {header(SortKey::Size, "Size")}
-                        {header(SortKey::Status, "Status")}
-                        <th class="col-actions"><span class="sr-only">"Actions"</span></th>
-                    </tr>
-                </thead>
-                <tbody>
-                    <For each=move || rows.get() key=|m| (m.id, m.updated_at) let:model>
-                        <ModelRow model state/>
-                    </For>
-                </tbody>
-            </table>
-        </div>
-        <Show when=move || rows.with(Vec::is_empty)>
-            <div class="empty-state small">
-                <p>"No models match the search and filters."</p>
-                <button on:click=move |_| view.filter.set(ModelFilter::default())>"Clear filters"</button>
+    let table = move || {
+        view! {
+            <BulkBar state all=models/>
+            <div class="table-wrap">
+                <table class="models">
+                    <thead>
+                        <tr>
+                            <th class="check">
+                                <input type="checkbox" aria-label="Select all shown models"
+                                    prop:checked=all_visible_selected
+                                    on:change=move |ev| {
+                                        let on = event_target_checked(&ev);
+                                        let ids = visible_ids();
+                                        state.selected.update(|s| for id in ids {
+                                            if on { s.insert(id); } else { s.remove(&id); }
+                                        });
+                                    }/>
+                            </th>
+                            {header(SortKey::Name, "Name")}
+                            {header(SortKey::Kind, "Kind")}
+                            {header(SortKey::Path, "File")}
+                            {header(SortKey::Size, "Size")}
+                            {header(SortKey::Status, "Status")}
+                            <th class="col-actions"><span class="sr-only">"Actions"</span></th>
+                        </tr>
+                    </thead>
+                    <tbody>
+                        <For each=move || rows.get() key=|m| (m.id, m.updated_at) let:model>
+                            <ModelRow model state/>
+                        </For>
+                    </tbody>
+                </table>
             </div>
+            <Show when=move || rows.with(Vec::is_empty)>
+                <div class="empty-state small">
+                    <p>"No models match the search and filters."</p>
+                    <button on:click=move |_| view.filter.set(ModelFilter::default())>"Clear filters"</button>
+                </div>
+            </Show>
+        }
+    };
+    view! {
+        <Show when=move || !models.with(Vec::is_empty) fallback=move || view! { <EmptyRegistry state/> }>
+            {table}
         </Show>
     }
-    .into_any()
+}
+
+#[component]
+fn EmptyRegistry(state: ModelsPageState) -> impl IntoView {
+    view! {
+        <section class="empty-state">
+            <h2>"No models yet"</h2>
+            <p>"Register a GGUF file to get started: choose " <strong>"Add model"</strong>
+               ", give it a name and the absolute path of the .gguf file."</p>
+            <button class="primary" on:click=move |_| state.adding.set(true)>"Add your first model"</button>
+        </section>
+    }
 }
 
 #[component]
@@ -151,11 +163,11 @@ pub fn StatusBadge(status: ModelStatus, reason: Option<String>) -> impl IntoView
 
 /// Appears while rows are selected: what to do with all of them.
 #[component]
-fn BulkBar(state: ModelsPageState, all: StoredValue<Vec<Model>>) -> impl IntoView {
+fn BulkBar(state: ModelsPageState, all: Memo<Vec<Model>>) -> impl IntoView {
     let count = move || state.selected.with(BTreeSet::len);
     let delete_selected = move |_| {
         let selected = state.selected.get();
-        let chosen = all.with_value(|m| {
+        let chosen = all.with_untracked(|m| {
             m.iter()
                 .filter(|m| selected.contains(&m.id))
                 .cloned()

@@ -1,0 +1,301 @@
+//! The live channel's messages, one enum each way, shared by the server and the browser.
+//! Server → browser: `{"type": ..., "seq": N, "data": ...}`, `seq` rising by one per connection.
+//! Browser → server: `{"type": "subscribe" | "unsubscribe", "channels": [..]}` or `{"type": "ping"}`.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::domain::Model;
+use crate::domain::metrics::SystemSample;
+
+/// What the server knows about itself.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ServerStatus {
+    pub version: String,
+    /// Unix milliseconds when this Corral started.
+    pub started_at: i64,
+    pub clients: usize,
+}
+
+/// `GET /api/ws/status`: who is connected.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LiveStatus {
+    pub clients: usize,
+    pub max_clients: usize,
+    pub uptime_seconds: u64,
+}
+
+/// Everything a tab needs to draw itself; sent first on every connection and after a lag.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Snapshot {
+    pub models: Vec<Model>,
+    pub server: ServerStatus,
+    /// The newest system sample, if the collector has taken one.
+    pub metrics: Option<SystemSample>,
+}
+
+impl Snapshot {
+    /// Applies one event. Idempotent: an event already reflected in the snapshot (it raced the
+    /// snapshot on connect) changes nothing, so tab and server always converge.
+    pub fn apply(&mut self, event: &ServerEvent) {
+        match event {
+            ServerEvent::Snapshot(snapshot) => *self = snapshot.clone(),
+            ServerEvent::ModelCreated(model) | ServerEvent::ModelUpdated(model) => {
+                match self.models.iter_mut().find(|m| m.id == model.id) {
+                    Some(existing) => *existing = model.clone(),
+                    None => self.models.push(model.clone()),
+                }
+            }
+            ServerEvent::ModelDeleted { id } => self.models.retain(|m| m.id != *id),
+            ServerEvent::Metrics(sample) => self.metrics = Some(sample.clone()),
+            ServerEvent::ServerStatus(status) => self.server = status.clone(),
+            ServerEvent::Pong | ServerEvent::Error(_) => {}
+        }
+    }
+}
+
+/// One thing that happened, as every tab hears it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", content = "data", rename_all = "snake_case")]
+pub enum ServerEvent {
+    Snapshot(Snapshot),
+    ModelCreated(Model),
+    ModelUpdated(Model),
+    ModelDeleted { id: i64 },
+    Metrics(SystemSample),
+    ServerStatus(ServerStatus),
+    Pong,
+    Error(ErrorFrame),
+}
+
+/// A server message on the wire: the event and its place in this connection's sequence.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Envelope {
+    pub seq: u64,
+    #[serde(flatten)]
+    pub event: ServerEvent,
+}
+
+choice_enum! {
+    /// Why a client message was refused; the connection stays open.
+    pub enum ErrorCode {
+        InvalidFormat => "INVALID_FORMAT",
+        UnknownType => "UNKNOWN_TYPE",
+        InvalidPayload => "INVALID_PAYLOAD",
+        UnknownChannel => "UNKNOWN_CHANNEL",
+        RateLimited => "RATE_LIMITED",
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ErrorFrame {
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+/// What a tab may ask for.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ClientMessage {
+    Subscribe { channels: Vec<String> },
+    Unsubscribe { channels: Vec<String> },
+    Ping {},
+}
+
+/// Model, server and metrics events go to every tab; channels are the optional streams.
+const MAX_CHANNELS_PER_MESSAGE: usize = 64;
+
+impl ClientMessage {
+    /// Reads one text frame. Every failure says which kind of wrong it was.
+    pub fn decode(text: &str) -> Result<ClientMessage, ErrorFrame> {
+        let fail = |code, message: String| ErrorFrame { code, message };
+        let value: Value = serde_json::from_str(text)
+            .map_err(|e| fail(ErrorCode::InvalidFormat, format!("not JSON: {e}")))?;
+        let Some(kind) = value
+            .get("type")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+        else {
+            return Err(fail(
+                ErrorCode::InvalidFormat,
+                "a message is a JSON object with a string \"type\"".into(),
+            ));
+        };
+        if !matches!(kind.as_str(), "subscribe" | "unsubscribe" | "ping") {
+            return Err(fail(
+                ErrorCode::UnknownType,
+                format!("unknown message type '{kind}'; known: subscribe, unsubscribe, ping"),
+            ));
+        }
+        let message: ClientMessage = serde_json::from_value(value).map_err(|e| {
+            fail(
+                ErrorCode::InvalidPayload,
+                format!("bad '{kind}' message: {e}"),
+            )
+        })?;
+        if let ClientMessage::Subscribe { channels } | ClientMessage::Unsubscribe { channels } =
+            &message
+        {
+            if channels.len() > MAX_CHANNELS_PER_MESSAGE {
+                return Err(fail(
+                    ErrorCode::InvalidPayload,
+                    format!("at most {MAX_CHANNELS_PER_MESSAGE} channels per message"),
+                ));
+            }
+            if let Some(unknown) = channels.iter().find(|c| !is_channel(c)) {
+                return Err(fail(
+                    ErrorCode::UnknownChannel,
+                    format!("unknown channel '{unknown}'"),
+                ));
+            }
+        }
+        Ok(message)
+    }
+}
+
+/// `logs:<model id>`: one model's log lines.
+pub fn is_channel(name: &str) -> bool {
+    name.strip_prefix("logs:")
+        .is_some_and(|id| id.parse::<i64>().is_ok_and(|id| id > 0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn an_event_travels_as_type_seq_and_data() {
+        let wire = serde_json::to_value(Envelope {
+            seq: 7,
+            event: ServerEvent::ModelDeleted { id: 3 },
+        })
+        .unwrap();
+        assert_eq!(
+            wire,
+            json!({"seq": 7, "type": "model_deleted", "data": {"id": 3}})
+        );
+        let back: Envelope = serde_json::from_value(wire).unwrap();
+        assert_eq!(back.event, ServerEvent::ModelDeleted { id: 3 });
+    }
+
+    #[test]
+    fn a_pong_has_no_data() {
+        let wire = serde_json::to_value(Envelope {
+            seq: 1,
+            event: ServerEvent::Pong,
+        })
+        .unwrap();
+        assert_eq!(wire, json!({"seq": 1, "type": "pong"}));
+    }
+
+    #[test]
+    fn client_messages_decode() {
+        assert_eq!(
+            ClientMessage::decode(r#"{"type":"ping"}"#),
+            Ok(ClientMessage::Ping {})
+        );
+        assert_eq!(
+            ClientMessage::decode(r#"{"type":"subscribe","channels":["logs:4"]}"#),
+            Ok(ClientMessage::Subscribe {
+                channels: vec!["logs:4".into()]
+            })
+        );
+    }
+
+    fn code(text: &str) -> ErrorCode {
+        ClientMessage::decode(text).unwrap_err().code
+    }
+
+    #[test]
+    fn text_that_is_not_a_message_is_an_invalid_format() {
+        assert_eq!(code("hello"), ErrorCode::InvalidFormat);
+        assert_eq!(code("[1,2]"), ErrorCode::InvalidFormat);
+        assert_eq!(code(r#"{"kind":"ping"}"#), ErrorCode::InvalidFormat);
+    }
+
+    #[test]
+    fn an_unknown_type_is_named() {
+        let error = ClientMessage::decode(r#"{"type":"reboot"}"#).unwrap_err();
+        assert_eq!(error.code, ErrorCode::UnknownType);
+        assert!(error.message.contains("reboot"));
+    }
+
+    #[test]
+    fn a_known_type_with_bad_fields_is_an_invalid_payload() {
+        assert_eq!(code(r#"{"type":"subscribe"}"#), ErrorCode::InvalidPayload);
+        assert_eq!(
+            code(r#"{"type":"subscribe","channels":"metrics"}"#),
+            ErrorCode::InvalidPayload
+        );
+        assert_eq!(
+            code(r#"{"type":"ping","extra":1}"#),
+            ErrorCode::InvalidPayload
+        );
+    }
+
+    fn model(id: i64, name: &str) -> Model {
+        serde_json::from_value(json!({
+            "id": id, "name": name, "kind": "other", "path": "/m/x.gguf", "size_bytes": null,
+            "status": "stopped", "status_reason": null, "created_at": 0, "updated_at": 0
+        }))
+        .unwrap()
+    }
+
+    fn empty() -> Snapshot {
+        Snapshot {
+            models: vec![],
+            server: ServerStatus {
+                version: "test".into(),
+                started_at: 0,
+                clients: 0,
+            },
+            metrics: None,
+        }
+    }
+
+    #[test]
+    fn applying_an_event_twice_equals_applying_it_once() {
+        let events = [
+            ServerEvent::ModelCreated(model(1, "a")),
+            ServerEvent::ModelUpdated(model(1, "b")),
+            ServerEvent::ModelCreated(model(2, "c")),
+            ServerEvent::ModelDeleted { id: 1 },
+        ];
+        let mut once = empty();
+        let mut twice = empty();
+        for event in &events {
+            once.apply(event);
+            twice.apply(event);
+            twice.apply(event);
+        }
+        assert_eq!(once, twice);
+        assert_eq!(once.models, vec![model(2, "c")]);
+    }
+
+    #[test]
+    fn a_snapshot_event_replaces_everything() {
+        let mut state = empty();
+        state.apply(&ServerEvent::ModelCreated(model(1, "stale")));
+        let mut fresh = empty();
+        fresh.models.push(model(9, "fresh"));
+        state.apply(&ServerEvent::Snapshot(fresh.clone()));
+        assert_eq!(state, fresh);
+    }
+
+    #[test]
+    fn an_unknown_channel_is_refused() {
+        assert_eq!(
+            code(r#"{"type":"subscribe","channels":["gossip"]}"#),
+            ErrorCode::UnknownChannel
+        );
+        assert_eq!(
+            code(r#"{"type":"subscribe","channels":["logs:0"]}"#),
+            ErrorCode::UnknownChannel
+        );
+        assert_eq!(
+            code(r#"{"type":"subscribe","channels":["logs:abc"]}"#),
+            ErrorCode::UnknownChannel
+        );
+    }
+}

@@ -1,0 +1,118 @@
+//! The hub: the authoritative live state in a `watch`, every change as an event in a
+//! `broadcast`. Whatever changes state (a server function, an API call from curl, the metrics
+//! collector) publishes here once; every socket fans it out to its tab.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use tokio::sync::{broadcast, watch};
+
+use crate::domain::Model;
+use crate::domain::live::{ServerEvent, ServerStatus, Snapshot};
+
+/// Limits of the live channel.
+#[derive(Debug, Clone, Copy)]
+pub struct HubConfig {
+    pub max_clients: usize,
+    /// Events a slow socket may fall behind before it gets a fresh snapshot instead.
+    pub backlog: usize,
+}
+
+impl Default for HubConfig {
+    fn default() -> Self {
+        HubConfig {
+            max_clients: 256,
+            backlog: 1024,
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct Hub {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    state: watch::Sender<Snapshot>,
+    events: broadcast::Sender<Arc<ServerEvent>>,
+    clients: AtomicUsize,
+    config: HubConfig,
+}
+
+/// Holds one of the hub's connection places; gives it back when dropped.
+pub struct ClientSlot {
+    hub: Hub,
+}
+
+impl Drop for ClientSlot {
+    fn drop(&mut self) {
+        self.hub.inner.clients.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+impl Hub {
+    pub fn new(models: Vec<Model>, started_at: i64, config: HubConfig) -> Hub {
+        let server = ServerStatus {
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            started_at,
+            clients: 0,
+        };
+        let (state, _) = watch::channel(Snapshot {
+            models,
+            server,
+            metrics: None,
+        });
+        let (events, _) = broadcast::channel(config.backlog.max(1));
+        Hub {
+            inner: Arc::new(Inner {
+                state,
+                events,
+                clients: AtomicUsize::new(0),
+                config,
+            }),
+        }
+    }
+
+    /// Applies the event to the state, then tells every socket. State first, so a socket that
+    /// connects in between sees it in its snapshot (applying it twice changes nothing).
+    pub fn publish(&self, event: ServerEvent) {
+        self.inner.state.send_modify(|state| state.apply(&event));
+        // No receivers is fine: no tab is open.
+        let _ = self.inner.events.send(Arc::new(event));
+    }
+
+    /// The state now, with the current client count.
+    pub fn snapshot(&self) -> Snapshot {
+        let mut snapshot = self.inner.state.borrow().clone();
+        snapshot.server.clients = self.clients();
+        snapshot
+    }
+
+    /// Events from now on. Subscribe before taking the snapshot so nothing falls in between.
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<ServerEvent>> {
+        self.inner.events.subscribe()
+    }
+
+    /// A place for one more connection, or `None` at the cap.
+    pub fn try_connect(&self) -> Option<ClientSlot> {
+        let taken = self
+            .inner
+            .clients
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
+                (n < self.inner.config.max_clients).then_some(n + 1)
+            });
+        taken.ok().map(|_| ClientSlot { hub: self.clone() })
+    }
+
+    pub fn clients(&self) -> usize {
+        self.inner.clients.load(Ordering::SeqCst)
+    }
+
+    pub fn max_clients(&self) -> usize {
+        self.inner.config.max_clients
+    }
+
+    pub fn started_at(&self) -> i64 {
+        self.inner.state.borrow().server.started_at
+    }
+}

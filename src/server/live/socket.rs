@@ -1,0 +1,225 @@
+//! One tab's connection: snapshot first, then every event with a rising `seq`; client messages
+//! answered; heartbeats; limits. Written against any `Sink`/`Stream` of frames so tests can drive
+//! it without a network; `route.rs` adapts Axum's WebSocket to it.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use futures::{Sink, SinkExt, Stream, StreamExt};
+use tokio::sync::broadcast::error::RecvError;
+use tokio::time::Instant;
+
+use crate::domain::live::{ClientMessage, Envelope, ErrorCode, ErrorFrame, ServerEvent};
+use crate::server::live::Hub;
+
+/// A WebSocket frame, as far as the connection loop cares.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Frame {
+    Text(String),
+    Ping(Vec<u8>),
+    Pong(Vec<u8>),
+    Close { code: u16, reason: String },
+}
+
+/// Close codes used (RFC 6455).
+pub const CLOSE_GOING_AWAY: u16 = 1001;
+pub const CLOSE_TRY_AGAIN_LATER: u16 = 1013;
+
+#[derive(Debug, Clone, Copy)]
+pub struct SocketLimits {
+    /// How often the server pings.
+    pub heartbeat: Duration,
+    /// A peer silent for this long (not even a pong) is taken for dead.
+    pub idle_timeout: Duration,
+    /// The largest client message read.
+    pub max_message_bytes: usize,
+    /// Sustained client messages per second, and the burst allowed above it.
+    pub messages_per_second: f64,
+    pub burst: f64,
+}
+
+impl Default for SocketLimits {
+    fn default() -> Self {
+        SocketLimits {
+            heartbeat: Duration::from_secs(15),
+            idle_timeout: Duration::from_secs(45),
+            max_message_bytes: 64 * 1024,
+            messages_per_second: 20.0,
+            burst: 40.0,
+        }
+    }
+}
+
+/// Serves one connection until the peer leaves, goes silent or the hub closes.
+pub async fn serve<Tx, Rx>(hub: &Hub, tx: Tx, mut rx: Rx, limits: SocketLimits)
+where
+    Tx: Sink<Frame> + Unpin,
+    Rx: Stream<Item = Frame> + Unpin,
+{
+    let mut events = hub.subscribe();
+    let mut out = Outbox { tx, seq: 0 };
+    if out
+        .event(ServerEvent::Snapshot(hub.snapshot()))
+        .await
+        .is_err()
+    {
+        return;
+    }
+    let mut subscriptions: BTreeSet<String> = BTreeSet::new();
+    let mut bucket = TokenBucket::new(limits.burst, limits.messages_per_second);
+    let mut heartbeat =
+        tokio::time::interval_at(Instant::now() + limits.heartbeat, limits.heartbeat);
+    let mut last_heard = Instant::now();
+    loop {
+        let sent = tokio::select! {
+            event = events.recv() => match event {
+                Ok(event) => out.event((*event).clone()).await,
+                // Too far behind to catch up event by event: start over from the state.
+                Err(RecvError::Lagged(_)) => out.event(ServerEvent::Snapshot(hub.snapshot())).await,
+                Err(RecvError::Closed) => break,
+            },
+            frame = rx.next() => {
+                let Some(frame) = frame else { break };
+                last_heard = Instant::now();
+                match frame {
+                    Frame::Text(text) => match answer(&text, &mut subscriptions, &mut bucket, &limits) {
+                        Some(reply) => out.event(reply).await,
+                        None => Ok(()),
+                    },
+                    Frame::Close { .. } => break,
+                    Frame::Ping(_) | Frame::Pong(_) => Ok(()),
+                }
+            }
+            _ = heartbeat.tick() => {
+                if last_heard.elapsed() > limits.idle_timeout {
+                    let _ = out.close(CLOSE_GOING_AWAY, "no heartbeat from the client").await;
+                    break;
+                }
+                out.tx.send(Frame::Ping(Vec::new())).await.map_err(drop)
+            }
+        };
+        if sent.is_err() {
+            break;
+        }
+    }
+}
+
+/// What to say back to one client message, if anything.
+fn answer(
+    text: &str,
+    subscriptions: &mut BTreeSet<String>,
+    bucket: &mut TokenBucket,
+    limits: &SocketLimits,
+) -> Option<ServerEvent> {
+    let error = |code, message: String| Some(ServerEvent::Error(ErrorFrame { code, message }));
+    if !bucket.take() {
+        // One notice per refill, not one per dropped message: a flood must not be echoed.
+        return if bucket.should_notify() {
+            error(
+                ErrorCode::RateLimited,
+                format!(
+                    "more than {} messages per second; messages are dropped",
+                    limits.messages_per_second
+                ),
+            )
+        } else {
+            None
+        };
+    }
+    if text.len() > limits.max_message_bytes {
+        return error(
+            ErrorCode::InvalidFormat,
+            format!(
+                "a message may be at most {} bytes",
+                limits.max_message_bytes
+            ),
+        );
+    }
+    match ClientMessage::decode(text) {
+        Ok(ClientMessage::Ping {}) => Some(ServerEvent::Pong),
+        Ok(ClientMessage::Subscribe { channels }) => {
+            subscriptions.extend(channels);
+            None
+        }
+        Ok(ClientMessage::Unsubscribe { channels }) => {
+            for channel in &channels {
+                subscriptions.remove(channel);
+            }
+            None
+        }
+        Err(frame) => Some(ServerEvent::Error(frame)),
+    }
+}
+
+/// Numbers and sends events.
+struct Outbox<Tx> {
+    tx: Tx,
+    seq: u64,
+}
+
+impl<Tx: Sink<Frame> + Unpin> Outbox<Tx> {
+    async fn event(&mut self, event: ServerEvent) -> Result<(), ()> {
+        self.seq += 1;
+        let text = serde_json::to_string(&Envelope {
+            seq: self.seq,
+            event,
+        })
+        .map_err(drop)?;
+        self.tx.send(Frame::Text(text)).await.map_err(drop)
+    }
+
+    async fn close(&mut self, code: u16, reason: &str) -> Result<(), ()> {
+        self.tx
+            .send(Frame::Close {
+                code,
+                reason: reason.to_string(),
+            })
+            .await
+            .map_err(drop)
+    }
+}
+
+/// Allows `rate` messages per second with bursts up to `capacity`.
+struct TokenBucket {
+    tokens: f64,
+    capacity: f64,
+    rate: f64,
+    refilled: Instant,
+    notified: Option<Instant>,
+}
+
+impl TokenBucket {
+    fn new(capacity: f64, rate: f64) -> Self {
+        TokenBucket {
+            tokens: capacity,
+            capacity,
+            rate,
+            refilled: Instant::now(),
+            notified: None,
+        }
+    }
+
+    fn take(&mut self) -> bool {
+        let now = Instant::now();
+        self.tokens = (self.tokens + now.duration_since(self.refilled).as_secs_f64() * self.rate)
+            .min(self.capacity);
+        self.refilled = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+
+    fn should_notify(&mut self) -> bool {
+        let now = Instant::now();
+        let due = self
+            .notified
+            .is_none_or(|at| now.duration_since(at) >= Duration::from_secs(1));
+        if due {
+            self.notified = Some(now);
+        }
+        due
+    }
+}

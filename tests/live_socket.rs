@@ -1,0 +1,112 @@
+//! The live channel over a real TCP WebSocket against the running router.
+#![cfg(feature = "ssr")]
+
+mod common;
+
+use std::time::Duration;
+
+use common::TestApp;
+use corral::domain::live::{Envelope, LiveStatus, ServerEvent};
+use corral::server::live::hub::HubConfig;
+use corral::server::live::socket::SocketLimits;
+use futures::{SinkExt, StreamExt};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+async fn serve(app: &TestApp) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let router = app.router.clone();
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    format!("ws://{address}/ws")
+}
+
+async fn next_envelope<S>(socket: &mut S) -> Envelope
+where
+    S: futures::Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin,
+{
+    loop {
+        let message = tokio::time::timeout(Duration::from_secs(5), socket.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        if let Message::Text(text) = message {
+            return serde_json::from_str(&text).unwrap();
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_real_socket_gets_the_snapshot_then_api_changes() {
+    let app = TestApp::new().await;
+    let url = serve(&app).await;
+    let (mut socket, _) = tokio_tungstenite::connect_async(url.as_str())
+        .await
+        .unwrap();
+    let first = next_envelope(&mut socket).await;
+    assert!(matches!(first.event, ServerEvent::Snapshot(_)));
+    app.create("over the wire", "/m/wire.gguf").await;
+    let event = next_envelope(&mut socket).await;
+    assert_eq!(event.seq, 2);
+    assert!(matches!(event.event, ServerEvent::ModelCreated(m) if m.spec.name == "over the wire"));
+    socket.send(Message::Text("{broken".into())).await.unwrap();
+    assert!(matches!(
+        next_envelope(&mut socket).await.event,
+        ServerEvent::Error(_)
+    ));
+    socket
+        .send(Message::Text(r#"{"type":"ping"}"#.into()))
+        .await
+        .unwrap();
+    assert_eq!(next_envelope(&mut socket).await.event, ServerEvent::Pong);
+    let status: LiveStatus =
+        serde_json::from_value(app.get("/api/ws/status").await.json()).unwrap();
+    assert_eq!(status.clients, 1);
+}
+
+#[tokio::test]
+async fn a_connection_beyond_the_cap_is_closed_with_a_reason() {
+    let app = TestApp::with_limits(
+        HubConfig {
+            max_clients: 1,
+            ..HubConfig::default()
+        },
+        SocketLimits::default(),
+    )
+    .await;
+    let url = serve(&app).await;
+    let (mut first, _) = tokio_tungstenite::connect_async(url.as_str())
+        .await
+        .unwrap();
+    next_envelope(&mut first).await;
+    let (mut second, _) = tokio_tungstenite::connect_async(url.as_str())
+        .await
+        .unwrap();
+    let message = tokio::time::timeout(Duration::from_secs(5), second.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    let Message::Close(Some(frame)) = message else {
+        panic!("expected a close frame, got {message:?}")
+    };
+    assert_eq!(u16::from(frame.code), 1013);
+    assert!(
+        frame.reason.contains("connection limit"),
+        "{}",
+        frame.reason
+    );
+}
+
+#[tokio::test]
+async fn a_foreign_origin_cannot_open_the_socket() {
+    let app = TestApp::new().await;
+    let url = serve(&app).await;
+    let mut request = url.as_str().into_client_request().unwrap();
+    request
+        .headers_mut()
+        .insert("origin", "http://attacker.example".parse().unwrap());
+    let error = tokio_tungstenite::connect_async(request).await.unwrap_err();
+    assert!(error.to_string().contains("403"), "{error}");
+}
