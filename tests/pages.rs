@@ -88,3 +88,56 @@ async fn the_health_endpoint_answers() {
     assert_eq!(reply.status, StatusCode::OK);
     assert_eq!(reply.json(), json!({"status": "ok"}));
 }
+
+/// Regression: a reactive <Title> inside async-rendered content stalled some of many
+/// concurrent renders forever (seen over real connections, not in-process). Every render of
+/// every page must finish.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_concurrent_renders_of_every_page_all_finish() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = TestApp::new().await;
+    let id = app.create("busy", "/m/busy.gguf").await["id"].clone();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let router = app.router.clone();
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    let paths = [
+        "/".to_string(),
+        format!("/models/{id}"),
+        "/monitoring".to_string(),
+    ];
+    let semaphore = std::sync::Arc::new(tokio::sync::Semaphore::new(32));
+    let mut renders = tokio::task::JoinSet::new();
+    for i in 0..600 {
+        let path = paths[i % 3].clone();
+        let permit = semaphore.clone().acquire_owned().await.unwrap();
+        renders.spawn(async move {
+            let _permit = permit;
+            let exchange = async {
+                let mut stream = tokio::net::TcpStream::connect(address).await.ok()?;
+                let request =
+                    format!("GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n");
+                stream.write_all(request.as_bytes()).await.ok()?;
+                let mut response = Vec::new();
+                stream.read_to_end(&mut response).await.ok()?;
+                Some(response.starts_with(b"HTTP/1.1 200"))
+            };
+            (
+                path.clone(),
+                tokio::time::timeout(std::time::Duration::from_secs(10), exchange).await,
+            )
+        });
+    }
+    let results = renders.join_all().await;
+    let failed: Vec<&String> = results
+        .iter()
+        .filter(|(_, r)| !matches!(r, Ok(Some(true))))
+        .map(|(p, _)| p)
+        .collect();
+    assert!(
+        failed.is_empty(),
+        "{} of 600 renders did not finish with 200: {:?}",
+        failed.len(),
+        &failed[..failed.len().min(5)]
+    );
+}

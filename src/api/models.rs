@@ -4,6 +4,7 @@ use leptos::prelude::*;
 use leptos::server_fn::codec::Json;
 use serde_json::{Map, Value};
 
+use crate::domain::audit::ModelDetail;
 use crate::domain::{AppError, Model, ModelFilter};
 
 #[cfg(feature = "ssr")]
@@ -18,6 +19,12 @@ pub async fn list_models(#[server(default)] filter: ModelFilter) -> Result<Vec<M
 #[server(prefix = "/api", endpoint = "models/get", input = Json)]
 pub async fn get_model(id: i64) -> Result<Model, AppError> {
     registry()?.get_model(id).await
+}
+
+/// `{"id": N}` → `{"model": .., "groups": [six groups], "history": [..]}`.
+#[server(prefix = "/api", endpoint = "models/detail", input = Json)]
+pub async fn get_model_detail(id: i64) -> Result<ModelDetail, AppError> {
+    registry()?.model_detail(id).await
 }
 
 #[server(prefix = "/api", endpoint = "models/get_by_name", input = Json)]

@@ -15,3 +15,13 @@ pub struct ConfigChange {
     /// Unix milliseconds.
     pub changed_at: i64,
 }
+
+/// Everything the model page shows, in one answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelDetail {
+    pub model: crate::domain::Model,
+    /// The six config groups, in `ConfigGroupKind::ALL` order.
+    pub groups: Vec<crate::domain::config::ConfigGroup>,
+    /// Settings changes, newest first.
+    pub history: Vec<ConfigChange>,
+}

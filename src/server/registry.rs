@@ -6,12 +6,13 @@
 use rusqlite::Connection;
 use serde_json::{Map, Value};
 
-use crate::domain::audit::ConfigChange;
+use crate::domain::audit::{ConfigChange, ModelDetail};
 use crate::domain::config::{ConfigGroup, ConfigGroupKind};
 use crate::domain::fields::{FieldSet, changed_fields, merge_patch};
 use crate::domain::live::ServerEvent;
+use crate::domain::metrics::{HistoryQuery, Series};
 use crate::domain::{AppError, Model, ModelFilter, ModelSpec, Rule};
-use crate::server::db::{Db, config_repo, models_repo};
+use crate::server::db::{Db, config_repo, metrics_repo, models_repo};
 use crate::server::live::Hub;
 use crate::server::now_ms;
 
@@ -214,12 +215,44 @@ impl Registry {
             .await
     }
 
+    /// The model, its six groups and its history, read together in one go.
+    pub async fn model_detail(&self, id: i64) -> Result<ModelDetail, AppError> {
+        self.db
+            .call(move |conn| {
+                let model = existing(conn, id)?;
+                let groups = ConfigGroupKind::ALL
+                    .iter()
+                    .map(|group| {
+                        Ok(config_repo::load(conn, id, *group)?
+                            .unwrap_or_else(|| group.default_config()))
+                    })
+                    .collect::<Result<Vec<_>, AppError>>()?;
+                let history = config_repo::history(conn, id, HISTORY_LIMIT)?;
+                Ok(ModelDetail {
+                    model,
+                    groups,
+                    history,
+                })
+            })
+            .await
+    }
+
     pub async fn config_history(&self, id: i64) -> Result<Vec<ConfigChange>, AppError> {
         self.db
             .call(move |conn| {
                 existing(conn, id)?;
                 Ok(config_repo::history(conn, id, HISTORY_LIMIT)?)
             })
+            .await
+    }
+}
+
+impl Registry {
+    /// Metrics history between two times, at most `points` points per series.
+    pub async fn metrics_history(&self, query: HistoryQuery) -> Result<Vec<Series>, AppError> {
+        query.validate()?;
+        self.db
+            .call(move |conn| Ok(metrics_repo::query(conn, &query)?))
             .await
     }
 }

@@ -3,15 +3,25 @@
 use axum::Router;
 use axum::middleware::from_fn;
 use axum::routing::get;
-use leptos_axum::{LeptosRoutes, generate_route_list};
+use std::sync::OnceLock;
+
+use leptos_axum::{AxumRouteListing, LeptosRoutes, generate_route_list};
 
 use crate::app::{App, shell};
 use crate::server::http::{error_status, limits, origin};
 use crate::server::live;
 use crate::server::state::AppState;
 
+/// The app's routes, found once per process. Generating them renders the app with resource
+/// loading switched off process-wide, which would stall any render running meanwhile (a known
+/// leptos 0.8 issue); once, before anything is served, is safe.
+fn routes() -> Vec<AxumRouteListing> {
+    static ROUTES: OnceLock<Vec<AxumRouteListing>> = OnceLock::new();
+    ROUTES.get_or_init(|| generate_route_list(App)).clone()
+}
+
 pub fn build(state: AppState) -> Router {
-    let routes = generate_route_list(App);
+    let routes = routes();
     let options = state.leptos_options.clone();
     Router::new()
         .route(

@@ -1,58 +1,42 @@
 //! `/models/<id>`: one model's settings, each group saved on its own, and the audit trail.
-//! Everything the page shows loads in one resource, so no nested loading can outlive a
-//! navigation away from the page.
+//! Everything the page shows loads in one call (`models/detail`): one round trip, and no
+//! nested or chained loading that could outlive a navigation or stall a server render.
 
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_params_map;
-use serde::{Deserialize, Serialize};
 
-use crate::api::config::{config_history, load_config};
-use crate::api::models::get_model;
+use crate::api::config::config_history;
+use crate::api::models::get_model_detail;
 use crate::app::NotFound;
 use crate::app::live_store::use_live;
 use crate::app::model::config_section::ConfigSection;
 use crate::app::model::general_section::GeneralSection;
 use crate::app::model::history::History;
 use crate::app::models::table::StatusBadge;
-use crate::domain::audit::ConfigChange;
-use crate::domain::config::{ConfigGroup, ConfigGroupKind};
+use crate::domain::AppError;
+use crate::domain::audit::ModelDetail;
+use crate::domain::config::ConfigGroupKind;
 use crate::domain::time::{format_bytes, format_utc};
-use crate::domain::{AppError, Model};
-
-/// What the page needs, fetched through the public API calls.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-struct PageData {
-    model: Model,
-    groups: Vec<ConfigGroup>,
-    history: Vec<ConfigChange>,
-}
-
-async fn load_page(id: Option<i64>) -> Result<PageData, AppError> {
-    let id = id.ok_or_else(|| AppError::not_found("model", "at this address"))?;
-    let model = get_model(id).await?;
-    let mut groups = Vec::with_capacity(ConfigGroupKind::ALL.len());
-    for group in ConfigGroupKind::ALL {
-        groups.push(load_config(id, *group).await?);
-    }
-    let history = config_history(id).await?;
-    Ok(PageData {
-        model,
-        groups,
-        history,
-    })
-}
 
 #[component]
 pub fn ModelPage() -> impl IntoView {
     let params = use_params_map();
     let id = Memo::new(move |_| params.with(|p| p.get("id").and_then(|id| id.parse::<i64>().ok())));
-    let data = Resource::new(move || id.get(), load_page);
+    let data = Resource::new(
+        move || id.get(),
+        |id| async move {
+            match id {
+                Some(id) => get_model_detail(id).await,
+                None => Err(AppError::not_found("model", "at this address")),
+            }
+        },
+    );
     view! {
         <Transition fallback=|| view! { <p class="muted">"Loading the model…"</p> }>
             {move || Suspend::new(async move {
                 match data.await {
-                    Ok(data) => view! { <ModelDetail data/> }.into_any(),
+                    Ok(data) => view! { <ModelDetailView data/> }.into_any(),
                     Err(error @ AppError::NotFound { .. }) => view! { <NotFound message=error.to_string()/> }.into_any(),
                     Err(error) => view! {
                         <p class="error-banner" role="alert">{format!("Could not load the model: {error}")}</p>
@@ -64,8 +48,8 @@ pub fn ModelPage() -> impl IntoView {
 }
 
 #[component]
-fn ModelDetail(data: PageData) -> impl IntoView {
-    let PageData {
+fn ModelDetailView(data: ModelDetail) -> impl IntoView {
+    let ModelDetail {
         model,
         groups,
         history,
@@ -102,8 +86,17 @@ fn ModelDetail(data: PageData) -> impl IntoView {
         }
     });
     let name = move || current.with(|m| m.spec.name.clone());
+    // A fixed title for the server render: a reactive <Title> inside async-rendered content
+    // stalls concurrent server renders (leptos_meta). Later renames update it in the browser.
+    let title = current.with_untracked(|m| m.spec.name.clone());
+    Effect::new(move |_| {
+        let name = name();
+        if let Some(document) = web_sys::window().and_then(|w| w.document()) {
+            document.set_title(&format!("{name} · Corral"));
+        }
+    });
     view! {
-        <Title text=name/>
+        <Title text=title/>
         <Show when=move || deleted.get()>
             <p class="error-banner" role="alert">"This model was deleted (in another tab or by a script). " <a href="/">"Back to the models"</a></p>
         </Show>
