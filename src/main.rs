@@ -4,8 +4,11 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use corral::server::cli::Cli;
-use corral::server::live::hub::HubConfig;
+use std::time::Duration;
+
+use corral::server::live::hub::{self, HubConfig};
 use corral::server::live::socket::SocketLimits;
+use corral::server::metrics::collector::{self, HistoryConfig};
 use corral::server::{router, start};
 use leptos::config::LeptosOptions;
 use tracing_subscriber::EnvFilter;
@@ -50,6 +53,12 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
     )
     .await?;
     tracing::info!(path = %db_path.display(), "database ready");
+    collector::spawn(
+        state.registry.clone(),
+        cli.data_dir(),
+        HistoryConfig::default(),
+    );
+    hub::spawn_status_updates(state.registry.hub().clone(), Duration::from_secs(5));
     let app = router::build(state);
     let listener = tokio::net::TcpListener::bind(cli.bind).await?;
     // Tests and scripts read this line to learn the port when binding port 0.

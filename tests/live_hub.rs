@@ -283,6 +283,25 @@ async fn an_answering_peer_stays_connected() {
 }
 
 #[tokio::test]
+async fn a_change_in_connected_clients_is_announced_as_server_status() {
+    let hub = Hub::new(vec![], 0, HubConfig::default());
+    let mut events = hub.subscribe();
+    corral::server::live::hub::spawn_status_updates(hub.clone(), Duration::from_millis(20));
+    let status = |event: &ServerEvent| match event {
+        ServerEvent::ServerStatus(status) => Some(status.clients),
+        _ => None,
+    };
+    let first = events.recv().await.unwrap();
+    assert_eq!(status(&first), Some(0));
+    let _slot = hub.try_connect().unwrap();
+    let next = tokio::time::timeout(Duration::from_secs(2), events.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(status(&next), Some(1));
+}
+
+#[tokio::test]
 async fn the_hub_refuses_connections_beyond_its_cap() {
     let hub = Hub::new(
         vec![],

@@ -100,6 +100,37 @@ async fn a_connection_beyond_the_cap_is_closed_with_a_reason() {
 }
 
 #[tokio::test]
+async fn a_frame_over_the_size_limit_closes_only_that_connection() {
+    let app = TestApp::new().await;
+    let url = serve(&app).await;
+    let (mut abuser, _) = tokio_tungstenite::connect_async(url.as_str())
+        .await
+        .unwrap();
+    let (mut bystander, _) = tokio_tungstenite::connect_async(url.as_str())
+        .await
+        .unwrap();
+    next_envelope(&mut abuser).await;
+    next_envelope(&mut bystander).await;
+    let oversized = "x".repeat(SocketLimits::default().max_message_bytes + 1);
+    let _ = abuser.send(Message::Text(oversized.into())).await;
+    let ended = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            match abuser.next().await {
+                None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return,
+                Some(Ok(_)) => {}
+            }
+        }
+    })
+    .await;
+    assert!(ended.is_ok(), "the oversized frame ends that connection");
+    app.create("still flowing", "/m/x.gguf").await;
+    assert!(matches!(
+        next_envelope(&mut bystander).await.event,
+        ServerEvent::ModelCreated(_)
+    ));
+}
+
+#[tokio::test]
 async fn a_foreign_origin_cannot_open_the_socket() {
     let app = TestApp::new().await;
     let url = serve(&app).await;

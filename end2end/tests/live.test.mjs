@@ -91,3 +91,30 @@ test('a model page follows renames and deletion from elsewhere', async () => {
     await server.stop();
   }
 });
+
+test('the monitoring page shows measured numbers that keep moving, and history', async () => {
+  const server = await startCorral();
+  try {
+    const page = await openPage(browser, `${server.url}/monitoring`);
+    await waitLive(page);
+    const cpu = page.locator('figure.chart', { hasText: 'CPU' }).locator('svg');
+    await page.waitForFunction((el) => Number(el.getAttribute('data-points')) >= 2, await cpu.elementHandle(), { timeout: 10000 });
+    const before = Number(await cpu.getAttribute('data-points'));
+    await page.waitForFunction((args) => Number(args.el.getAttribute('data-points')) > args.before,
+      { el: await cpu.elementHandle(), before }, { timeout: 10000 });
+    for (const title of ['Memory used', 'Disk used (data directory)', 'Corral memory (RSS)']) {
+      await page.locator('figure.chart', { hasText: title }).waitFor();
+    }
+    assert.match(await page.locator('figure.chart', { hasText: 'Memory used' }).locator('.chart-latest').innerText(), /iB$/);
+
+    // History is written in batches of ten seconds; then the 15-minute range has points.
+    await page.waitForTimeout(11000);
+    await page.getByRole('radio', { name: '15 min' }).click();
+    const historical = page.locator('figure.chart', { hasText: 'CPU' }).locator('svg');
+    await page.waitForFunction((el) => Number(el?.getAttribute('data-points')) > 0, await historical.elementHandle(), { timeout: 15000 });
+    await page.screenshot({ path: 'end2end/screenshots/monitoring.png', fullPage: true });
+    assert.deepEqual(page.errors, []);
+  } finally {
+    await server.stop();
+  }
+});

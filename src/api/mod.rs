@@ -2,6 +2,7 @@
 //! (`POST /api/...`, JSON in and out). Each is one line into `crate::server::registry::Registry`.
 
 pub mod config;
+pub mod metrics;
 pub mod models;
 
 #[cfg(feature = "ssr")]

@@ -3,6 +3,7 @@
 pub mod live_store;
 pub mod model;
 pub mod models;
+pub mod monitoring;
 pub mod widgets;
 
 use leptos::prelude::*;
@@ -13,6 +14,7 @@ use leptos_router::{SsrMode, path};
 use crate::app::live_store::LiveStore;
 use crate::app::model::page::ModelPage;
 use crate::app::models::page::ModelsPage;
+use crate::app::monitoring::page::MonitoringPage;
 use crate::app::widgets::toast::{ToastRegion, Toasts};
 
 /// The HTML document around the app (server-side only).
@@ -49,6 +51,7 @@ pub fn App() -> impl IntoView {
                 <a class="brand" href="/">"Corral"</a>
                 <nav aria-label="Main">
                     <A href="/">"Models"</A>
+                    <A href="/monitoring">"Monitoring"</A>
                 </nav>
                 <span class="connection" role="status" aria-live="polite"
                     data-state=move || format!("{:?}", live.connection.get()).to_lowercase()>
@@ -64,6 +67,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/") view=ModelsPage ssr=SsrMode::Async/>
                     <Route path=path!("/models") view=ModelsPage ssr=SsrMode::Async/>
                     <Route path=path!("/models/:id") view=ModelPage ssr=SsrMode::Async/>
+                    <Route path=path!("/monitoring") view=MonitoringPage/>
                 </Routes>
             </main>
             <ToastRegion/>

@@ -25,13 +25,16 @@ pub struct LiveStatus {
     pub uptime_seconds: u64,
 }
 
+/// How many recent samples the live state keeps: five minutes at one per second.
+pub const RECENT_SAMPLES: usize = 300;
+
 /// Everything a tab needs to draw itself; sent first on every connection and after a lag.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Snapshot {
     pub models: Vec<Model>,
     pub server: ServerStatus,
-    /// The newest system sample, if the collector has taken one.
-    pub metrics: Option<SystemSample>,
+    /// The last few minutes of system samples, oldest first (for live charts).
+    pub metrics: Vec<SystemSample>,
 }
 
 impl Snapshot {
@@ -47,7 +50,13 @@ impl Snapshot {
                 }
             }
             ServerEvent::ModelDeleted { id } => self.models.retain(|m| m.id != *id),
-            ServerEvent::Metrics(sample) => self.metrics = Some(sample.clone()),
+            ServerEvent::Metrics(sample) => {
+                if self.metrics.last().is_none_or(|last| last.at < sample.at) {
+                    self.metrics.push(sample.clone());
+                    let overflow = self.metrics.len().saturating_sub(RECENT_SAMPLES);
+                    self.metrics.drain(..overflow);
+                }
+            }
             ServerEvent::ServerStatus(status) => self.server = status.clone(),
             ServerEvent::Pong | ServerEvent::Error(_) => {}
         }
@@ -250,7 +259,7 @@ mod tests {
                 started_at: 0,
                 clients: 0,
             },
-            metrics: None,
+            metrics: vec![],
         }
     }
 

@@ -4,6 +4,7 @@ pub mod cli;
 pub mod db;
 pub mod http;
 pub mod live;
+pub mod metrics;
 pub mod registry;
 pub mod router;
 pub mod start;

@@ -7,6 +7,7 @@ use rusqlite::Connection;
 pub const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_models_and_config.sql"),
     include_str!("migrations/0002_config_audit_trail.sql"),
+    include_str!("migrations/0003_metrics_history.sql"),
 ];
 
 pub fn latest_version() -> i64 {

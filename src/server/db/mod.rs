@@ -1,6 +1,7 @@
 //! The SQLite database: a pool of connections to one file, migrated at start-up.
 
 pub mod config_repo;
+pub mod metrics_repo;
 pub mod migrate;
 pub mod models_repo;
 

@@ -5,7 +5,10 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use std::time::Duration;
+
 use tokio::sync::{broadcast, watch};
+use tokio::task::JoinHandle;
 
 use crate::domain::Model;
 use crate::domain::live::{ServerEvent, ServerStatus, Snapshot};
@@ -60,7 +63,7 @@ impl Hub {
         let (state, _) = watch::channel(Snapshot {
             models,
             server,
-            metrics: None,
+            metrics: Vec::new(),
         });
         let (events, _) = broadcast::channel(config.backlog.max(1));
         Hub {
@@ -115,4 +118,23 @@ impl Hub {
     pub fn started_at(&self) -> i64 {
         self.inner.state.borrow().server.started_at
     }
+}
+
+/// Tells every tab about the server (its client count) when that changed, at most once per
+/// `every`: publishing on each connect would send n² messages when many tabs connect at once.
+pub fn spawn_status_updates(hub: Hub, every: Duration) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut published = usize::MAX;
+        let mut tick = tokio::time::interval(every);
+        loop {
+            tick.tick().await;
+            let clients = hub.clients();
+            if clients != published {
+                published = clients;
+                let mut status = hub.snapshot().server;
+                status.clients = clients;
+                hub.publish(ServerEvent::ServerStatus(status));
+            }
+        }
+    })
 }

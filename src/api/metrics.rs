@@ -1,0 +1,16 @@
+//! `/api/metrics/*`: measured history.
+
+use leptos::prelude::*;
+use leptos::server_fn::codec::Json;
+
+use crate::domain::AppError;
+use crate::domain::metrics::{HistoryQuery, Series};
+
+#[cfg(feature = "ssr")]
+use crate::api::registry;
+
+/// `{"from": ms, "to": ms, "points": N}` → every series, at most N aggregated points each.
+#[server(prefix = "/api", endpoint = "metrics/history", input = Json)]
+pub async fn metrics_history(query: HistoryQuery) -> Result<Vec<Series>, AppError> {
+    registry()?.metrics_history(query).await
+}

@@ -1,0 +1,3 @@
+//! The monitoring page: live and historical charts of measured host numbers.
+
+pub mod page;
