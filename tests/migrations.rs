@@ -18,6 +18,12 @@ fn version_one_database(path: &std::path::Path) {
         .unwrap();
 }
 
+async fn schema_version(db: &Db) -> i64 {
+    db.call(|c| Ok(c.pragma_query_value(None, "user_version", |r| r.get(0))?))
+        .await
+        .unwrap()
+}
+
 #[tokio::test]
 async fn a_version_one_database_upgrades_without_losing_models() {
     let dir = tempfile::tempdir().unwrap();
@@ -38,11 +44,7 @@ async fn a_version_one_database_upgrades_without_losing_models() {
     // The audit trail of version 2 works on the upgraded file.
     let history = registry.config_history(1).await.unwrap();
     assert!(history.is_empty());
-    let version: i64 = db
-        .call(|c| Ok(c.pragma_query_value(None, "user_version", |r| r.get(0))?))
-        .await
-        .unwrap();
-    assert_eq!(version, migrate::latest_version());
+    assert_eq!(schema_version(&db).await, migrate::latest_version());
 }
 
 #[tokio::test]
@@ -68,11 +70,7 @@ async fn opening_twice_does_not_migrate_again() {
     let path = dir.path().join("corral.db");
     drop(Db::open(&path).await.unwrap());
     let db = Db::open(&path).await.unwrap();
-    let version: i64 = db
-        .call(|c| Ok(c.pragma_query_value(None, "user_version", |r| r.get(0))?))
-        .await
-        .unwrap();
-    assert_eq!(version, migrate::latest_version());
+    assert_eq!(schema_version(&db).await, migrate::latest_version());
 }
 
 #[tokio::test]
