@@ -9,6 +9,7 @@ pub mod registry;
 pub mod router;
 pub mod start;
 pub mod state;
+pub mod supervisor;
 
 /// Unix milliseconds now.
 pub fn now_ms() -> i64 {
