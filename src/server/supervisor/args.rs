@@ -77,6 +77,12 @@ impl Plan {
             None => {}
         }
     }
+    /// A switch llama-server only has an "on" flag for, off by default: off needs no flag.
+    fn on_only(&mut self, setting: &str, on: &str, value: Option<bool>) {
+        if value == Some(true) {
+            self.push(setting, on, vec![]);
+        }
+    }
     /// The same flag once per entry.
     fn each(&mut self, setting: &str, flag: &str, values: &[String]) {
         for value in values {
@@ -284,18 +290,13 @@ pub fn plan(model: &Model, config: &ModelConfig) -> Vec<PlannedArg> {
         "--yarn-beta-fast",
         &a.yarn_beta_fast,
     );
-    p.switch(
-        "advanced.swa_full",
-        "--swa-full",
-        "--no-swa-full",
-        a.swa_full,
-    );
+    p.on_only("advanced.swa_full", "--swa-full", a.swa_full);
     p.each(
         "advanced.override_tensors",
         "--override-tensor",
         &a.override_tensors,
     );
-    p.switch("advanced.cpu_moe", "--cpu-moe", "--no-cpu-moe", a.cpu_moe);
+    p.on_only("advanced.cpu_moe", "--cpu-moe", a.cpu_moe);
     p.value("advanced.n_cpu_moe", "--n-cpu-moe", &a.n_cpu_moe);
     p.switch(
         "advanced.kv_unified",
@@ -507,6 +508,15 @@ mod tests {
             plan.iter()
                 .all(|a| a.setting.contains('.') && a.flag.starts_with("--"))
         );
+    }
+
+    #[test]
+    fn an_off_switch_without_an_off_flag_is_left_out() {
+        let config = ModelConfig::from_groups([ConfigGroupKind::Advanced
+            .parse_config(&json!({"swa_full": false, "cpu_moe": false, "context_shift": false}))
+            .unwrap()]);
+        let args = strings(argv(&model(json!({})), &config));
+        assert_eq!(args, ["--model", "/models/a b.gguf", "--no-context-shift"]);
     }
 
     #[test]
