@@ -245,9 +245,7 @@ impl Registry {
             })
             .await
     }
-}
 
-impl Registry {
     /// Metrics history between two times, at most `points` points per series.
     pub async fn metrics_history(&self, query: HistoryQuery) -> Result<Vec<Series>, AppError> {
         query.validate()?;

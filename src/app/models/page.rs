@@ -7,7 +7,7 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 
 use crate::api::models::list_models;
-use crate::app::live_store::use_live;
+use crate::app::live_store::{LiveStore, use_live};
 use crate::app::models::add_dialog::AddModelDialog;
 use crate::app::models::delete_dialog::DeleteDialog;
 use crate::app::models::duplicate_dialog::DuplicateDialog;
@@ -24,12 +24,13 @@ pub struct ModelsPageState {
     pub adding: RwSignal<bool>,
     pub deleting: RwSignal<Vec<Model>>,
     pub duplicating: RwSignal<Option<Model>>,
+    pub live: LiveStore,
 }
 
 impl ModelsPageState {
     /// After a change: the live channel brings it; without one, fetch the list again.
     pub fn reload(self) {
-        if !use_live().is_live() {
+        if !self.live.is_live() {
             self.version.update(|v| *v += 1);
         }
     }
@@ -43,6 +44,7 @@ pub fn ModelsPage() -> impl IntoView {
         adding: RwSignal::new(false),
         deleting: RwSignal::new(Vec::new()),
         duplicating: RwSignal::new(None),
+        live: use_live(),
     };
     let view_state = TableView {
         filter: RwSignal::new(ModelFilter::default()),
@@ -65,8 +67,7 @@ pub fn ModelsPage() -> impl IntoView {
                 match models.await {
                     Ok(list) => {
                         // The server-rendered list until the live channel has a snapshot.
-                        let live = use_live();
-                        let models = Memo::new(move |_| live.models().unwrap_or_else(|| list.clone()));
+                        let models = Memo::new(move |_| state.live.models().unwrap_or_else(|| list.clone()));
                         view! { <ModelsTable models state view=view_state/> }.into_any()
                     }
                     Err(error) => view! {
