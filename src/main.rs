@@ -3,7 +3,8 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use corral::server::cli::Cli;
+use corral::server::cli::{Cli, Command};
+use corral::server::gguf::test_model::TestModel;
 use std::time::Duration;
 
 use corral::server::live::hub::{self, HubConfig};
@@ -32,6 +33,16 @@ async fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
+    if let Some(Command::TestModel { path, large }) = &cli.command {
+        let shape = if *large {
+            TestModel::LARGE
+        } else {
+            TestModel::TINY
+        };
+        let bytes = shape.write(path)?;
+        println!("{} ({bytes} bytes)", path.display());
+        return Ok(());
+    }
     cli.check_bind()?;
     let db_path = cli.data_dir().join("corral.db");
     let site_root = cli.site_root();
@@ -50,8 +61,10 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
         leptos_options,
         hub_config,
         SocketLimits::default(),
+        cli.supervisor_settings(),
     )
     .await?;
+    let supervisor = state.supervisor.clone();
     tracing::info!(path = %db_path.display(), "database ready");
     collector::spawn(
         state.registry.clone(),
@@ -66,6 +79,8 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await?;
+    tracing::info!("stopping running models");
+    supervisor.shutdown().await;
     tracing::info!("corral stopped");
     Ok(())
 }

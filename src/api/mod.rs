@@ -4,10 +4,18 @@
 pub mod config;
 pub mod metrics;
 pub mod models;
+pub mod runs;
 
 #[cfg(feature = "ssr")]
 fn registry() -> Result<crate::server::registry::Registry, crate::domain::AppError> {
     leptos::prelude::use_context::<crate::server::state::AppState>()
         .map(|state| state.registry)
+        .ok_or_else(|| crate::domain::AppError::internal("server state is missing"))
+}
+
+#[cfg(feature = "ssr")]
+fn supervisor() -> Result<crate::server::supervisor::Supervisor, crate::domain::AppError> {
+    leptos::prelude::use_context::<crate::server::state::AppState>()
+        .map(|state| state.supervisor)
         .ok_or_else(|| crate::domain::AppError::internal("server state is missing"))
 }

@@ -21,6 +21,7 @@ choice_enum! {
         UnknownField => "unknown_field",
         Unique => "unique",
         Conflict => "conflict",
+        Unsupported => "unsupported",
     }
 }
 
@@ -61,6 +62,9 @@ pub enum AppError {
     PayloadTooLarge { limit_bytes: u64 },
     #[error("{message}")]
     Forbidden { message: String },
+    /// Something Corral needs is not there (no llama-server installed).
+    #[error("{message}")]
+    Unavailable { message: String },
     #[error("internal error: {message}")]
     Internal { message: String },
     /// Only made in the browser: the server could not be reached or answered nonsense.
@@ -110,6 +114,7 @@ impl AppError {
             AppError::Conflict { .. } => 409,
             AppError::PayloadTooLarge { .. } => 413,
             AppError::Internal { .. } => 500,
+            AppError::Unavailable { .. } => 503,
             AppError::Network { .. } => 502,
         }
     }

@@ -7,6 +7,7 @@ use serde_json::Value;
 
 use crate::domain::Model;
 use crate::domain::metrics::SystemSample;
+use crate::domain::run::{LiveRun, LogLine, parse_log_channel};
 
 /// What the server knows about itself.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -15,6 +16,8 @@ pub struct ServerStatus {
     /// Unix milliseconds when this Corral started.
     pub started_at: i64,
     pub clients: usize,
+    /// The llama-server binary models run with, or `None` when Corral found none.
+    pub llama_server: Option<String>,
 }
 
 /// `GET /api/ws/status`: who is connected.
@@ -35,6 +38,8 @@ pub struct Snapshot {
     pub server: ServerStatus,
     /// The last few minutes of system samples, oldest first (for live charts).
     pub metrics: Vec<SystemSample>,
+    /// Processes alive now, one per model at most.
+    pub runs: Vec<LiveRun>,
 }
 
 impl Snapshot {
@@ -58,7 +63,17 @@ impl Snapshot {
                 }
             }
             ServerEvent::ServerStatus(status) => self.server = status.clone(),
-            ServerEvent::Pong | ServerEvent::Error(_) => {}
+            ServerEvent::RunUpdated(run) => {
+                match self.runs.iter_mut().find(|r| r.model_id == run.model_id) {
+                    Some(existing) => *existing = run.clone(),
+                    None => self.runs.push(run.clone()),
+                }
+            }
+            ServerEvent::RunEnded { model_id, run_id } => self
+                .runs
+                .retain(|r| !(r.model_id == *model_id && r.run_id == *run_id)),
+            // Log lines go only to the tabs that asked, and are not part of the state.
+            ServerEvent::Log(_) | ServerEvent::Pong | ServerEvent::Error(_) => {}
         }
     }
 }
@@ -70,9 +85,20 @@ pub enum ServerEvent {
     Snapshot(Snapshot),
     ModelCreated(Model),
     ModelUpdated(Model),
-    ModelDeleted { id: i64 },
+    ModelDeleted {
+        id: i64,
+    },
     Metrics(SystemSample),
     ServerStatus(ServerStatus),
+    /// A process started, became ready, or has new numbers.
+    RunUpdated(LiveRun),
+    /// A process ended; the model's status says how.
+    RunEnded {
+        model_id: i64,
+        run_id: i64,
+    },
+    /// A line a model's process logged (only to tabs subscribed to `logs:<id>`).
+    Log(LogLine),
     Pong,
     Error(ErrorFrame),
 }
@@ -164,8 +190,7 @@ impl ClientMessage {
 
 /// `logs:<model id>`: one model's log lines.
 pub fn is_channel(name: &str) -> bool {
-    name.strip_prefix("logs:")
-        .is_some_and(|id| id.parse::<i64>().is_ok_and(|id| id > 0))
+    parse_log_channel(name).is_some()
 }
 
 #[cfg(test)]
@@ -258,8 +283,10 @@ mod tests {
                 version: "test".into(),
                 started_at: 0,
                 clients: 0,
+                llama_server: None,
             },
             metrics: vec![],
+            runs: vec![],
         }
     }
 

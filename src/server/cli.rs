@@ -3,7 +3,12 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use clap::Parser;
+use std::ops::RangeInclusive;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+
+use crate::server::supervisor::settings::{SupervisorSettings, WhenFull, parse_port_range};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -27,6 +32,56 @@ pub struct Cli {
     /// The built site (WASM, JS, CSS) [default: `site` beside the binary, else target/site]
     #[arg(long, env = "CORRAL_SITE_ROOT")]
     pub site_root: Option<PathBuf>,
+
+    /// The llama-server binary to run models with [default: `llama-server` on PATH]
+    #[arg(long, env = "CORRAL_LLAMA_SERVER")]
+    pub llama_server: Option<PathBuf>,
+
+    /// Ports given to llama-server processes, on 127.0.0.1.
+    #[arg(long, env = "CORRAL_PORTS", default_value = "8100-8199", value_parser = parse_port_range)]
+    pub ports: RangeInclusive<u16>,
+
+    /// Most models running at once.
+    #[arg(long, env = "CORRAL_MAX_RUNNING", default_value_t = 2)]
+    pub max_running: usize,
+
+    /// What starting one more model than --max-running does.
+    #[arg(
+        long,
+        env = "CORRAL_WHEN_FULL",
+        value_enum,
+        default_value = "stop-least-recent"
+    )]
+    pub when_full: WhenFull,
+
+    /// Seconds between SIGTERM and SIGKILL when stopping a model.
+    #[arg(long, env = "CORRAL_STOP_GRACE", default_value_t = 10)]
+    pub stop_grace: u64,
+
+    /// Seconds a model may take to load, plus --load-per-gib for each GiB of file; more while
+    /// the server keeps logging progress.
+    #[arg(long, env = "CORRAL_LOAD_TIMEOUT", default_value_t = 30)]
+    pub load_timeout: u64,
+
+    #[arg(long, env = "CORRAL_LOAD_PER_GIB", default_value_t = 15)]
+    pub load_per_gib: u64,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Things the binary does besides serving.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Write a small random-weight llama GGUF that llama-server loads (it answers nonsense): for
+    /// trying Corral without a download, and for tests.
+    TestModel {
+        /// Where to write the file.
+        path: PathBuf,
+        /// About 110 MB instead of about 600 KB, so loading takes visible time.
+        #[arg(long)]
+        large: bool,
+    },
 }
 
 impl Cli {
@@ -51,6 +106,19 @@ impl Cli {
         match beside_binary {
             Some(dir) if dir.is_dir() => dir,
             _ => PathBuf::from("target/site"),
+        }
+    }
+
+    pub fn supervisor_settings(&self) -> SupervisorSettings {
+        SupervisorSettings {
+            llama_server: self.llama_server.clone(),
+            ports: self.ports.clone(),
+            max_running: self.max_running.max(1),
+            when_full: self.when_full,
+            stop_grace: Duration::from_secs(self.stop_grace),
+            load_base: Duration::from_secs(self.load_timeout),
+            load_per_gib: Duration::from_secs(self.load_per_gib),
+            ..SupervisorSettings::default()
         }
     }
 

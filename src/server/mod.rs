@@ -2,6 +2,7 @@
 
 pub mod cli;
 pub mod db;
+pub mod gguf;
 pub mod http;
 pub mod live;
 pub mod metrics;

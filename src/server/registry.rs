@@ -11,7 +11,7 @@ use crate::domain::config::{ConfigGroup, ConfigGroupKind};
 use crate::domain::fields::{FieldSet, changed_fields, merge_patch};
 use crate::domain::live::ServerEvent;
 use crate::domain::metrics::{HistoryQuery, Series};
-use crate::domain::{AppError, Model, ModelFilter, ModelSpec, Rule};
+use crate::domain::{AppError, Model, ModelFilter, ModelSpec, ModelStatus, Rule};
 use crate::server::db::{Db, config_repo, metrics_repo, models_repo};
 use crate::server::live::Hub;
 use crate::server::now_ms;
@@ -149,6 +149,7 @@ impl Registry {
             })
             .await?;
         for id in &deleted {
+            self.hub.forget_log(*id);
             self.hub.publish(ServerEvent::ModelDeleted { id: *id });
         }
         Ok(deleted)
@@ -237,6 +238,24 @@ impl Registry {
             .await
     }
 
+    /// Records a model's status (and why) and tells every tab. Returns the model as it is now.
+    pub async fn set_status(
+        &self,
+        id: i64,
+        status: ModelStatus,
+        reason: Option<String>,
+    ) -> Result<Model, AppError> {
+        let model = self
+            .db
+            .call(move |conn| {
+                models_repo::set_status(conn, id, status, reason.as_deref())?;
+                existing(conn, id)
+            })
+            .await?;
+        self.hub.publish(ServerEvent::ModelUpdated(model.clone()));
+        Ok(model)
+    }
+
     pub async fn config_history(&self, id: i64) -> Result<Vec<ConfigChange>, AppError> {
         self.db
             .call(move |conn| {
@@ -269,7 +288,7 @@ fn ensure_name_free(conn: &Connection, name: &str, except: Option<i64>) -> Resul
     }
 }
 
-fn distinct_ids(mut ids: Vec<i64>) -> Result<Vec<i64>, AppError> {
+pub fn distinct_ids(mut ids: Vec<i64>) -> Result<Vec<i64>, AppError> {
     if ids.is_empty() {
         return Err(AppError::invalid(
             "ids",

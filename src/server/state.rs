@@ -5,11 +5,13 @@ use leptos::config::LeptosOptions;
 
 use crate::server::live::socket::SocketLimits;
 use crate::server::registry::Registry;
+use crate::server::supervisor::Supervisor;
 
 #[derive(Clone)]
 pub struct AppState {
     pub leptos_options: LeptosOptions,
     pub registry: Registry,
+    pub supervisor: Supervisor,
     pub socket_limits: SocketLimits,
 }
 

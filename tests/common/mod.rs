@@ -8,6 +8,8 @@ use corral::server::db::Db;
 use corral::server::live::hub::HubConfig;
 use corral::server::live::socket::SocketLimits;
 use corral::server::registry::Registry;
+use corral::server::supervisor::Supervisor;
+use corral::server::supervisor::settings::SupervisorSettings;
 use corral::server::{router, start};
 use http_body_util::BodyExt;
 use leptos::config::LeptosOptions;
@@ -15,10 +17,19 @@ use serde_json::{Value, json};
 use tempfile::TempDir;
 use tower::ServiceExt;
 
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::time::Duration;
+
+use corral::domain::{Model, ModelStatus};
+use corral::server::gguf::test_model::TestModel;
+
 pub struct TestApp {
     pub router: Router,
     pub db: Db,
     pub registry: Registry,
+    pub supervisor: Supervisor,
     pub dir: TempDir,
 }
 
@@ -56,21 +67,42 @@ impl TestApp {
     }
 
     pub async fn with_limits(hub: HubConfig, sockets: SocketLimits) -> TestApp {
+        TestApp::build(hub, sockets, SupervisorSettings::default()).await
+    }
+
+    /// An app whose supervisor runs the real llama-server, on ports no other test app uses.
+    pub async fn with_llama_server() -> TestApp {
+        TestApp::with_settings(supervisor_settings()).await
+    }
+
+    pub async fn with_settings(settings: SupervisorSettings) -> TestApp {
+        TestApp::build(HubConfig::default(), SocketLimits::default(), settings).await
+    }
+
+    async fn build(hub: HubConfig, sockets: SocketLimits, settings: SupervisorSettings) -> TestApp {
         let dir = tempfile::tempdir().unwrap();
         let leptos_options = LeptosOptions::builder()
             .output_name("corral")
             .site_root(dir.path().to_string_lossy().as_ref())
             .build();
-        let state = start::app_state(&dir.path().join("corral.db"), leptos_options, hub, sockets)
-            .await
-            .unwrap();
+        let state = start::app_state(
+            &dir.path().join("corral.db"),
+            leptos_options,
+            hub,
+            sockets,
+            settings,
+        )
+        .await
+        .unwrap();
         let registry = state.registry.clone();
+        let supervisor = state.supervisor.clone();
         let db = registry.db().clone();
         let router = router::build(state);
         TestApp {
             router,
             db,
             registry,
+            supervisor,
             dir,
         }
     }
@@ -149,5 +181,87 @@ impl TestApp {
             })
             .await
             .unwrap()
+    }
+}
+
+/// The pinned llama-server: `CORRAL_LLAMA_SERVER` (the test script sets it), else whatever
+/// `scripts/llama-server` prints (it builds the binary the first time).
+pub fn llama_server() -> PathBuf {
+    static BINARY: OnceLock<PathBuf> = OnceLock::new();
+    BINARY
+        .get_or_init(|| {
+            if let Some(path) = std::env::var_os("CORRAL_LLAMA_SERVER") {
+                return PathBuf::from(path);
+            }
+            let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/llama-server");
+            let output = std::process::Command::new("bash")
+                .arg(script)
+                .output()
+                .expect("scripts/llama-server runs");
+            assert!(
+                output.status.success(),
+                "{}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+            PathBuf::from(String::from_utf8_lossy(&output.stdout).trim())
+        })
+        .clone()
+}
+
+/// Settings for tests: the real binary, a block of ports of this test's own, short waits.
+pub fn supervisor_settings() -> SupervisorSettings {
+    // Tests in one binary run at once; each app gets ten ports nobody else in it gets.
+    static NEXT_BLOCK: AtomicU16 = AtomicU16::new(0);
+    let block = NEXT_BLOCK.fetch_add(1, Ordering::SeqCst);
+    let first = 21000 + (block % 400) * 10;
+    SupervisorSettings {
+        llama_server: Some(llama_server()),
+        ports: first..=first + 9,
+        stop_grace: Duration::from_secs(3),
+        load_base: Duration::from_secs(30),
+        scrape_every: Duration::from_millis(300),
+        ..SupervisorSettings::default()
+    }
+}
+
+/// Writes the tiny random-weight model into `dir` and returns its path.
+pub fn tiny_model(dir: &Path) -> String {
+    let path = dir.join("tiny.gguf");
+    if !path.exists() {
+        TestModel::TINY.write(&path).unwrap();
+    }
+    path.to_string_lossy().into_owned()
+}
+
+impl TestApp {
+    /// A model of the tiny file, one thread (these machines are small).
+    pub async fn create_tiny(&self, name: &str) -> i64 {
+        let path = tiny_model(self.dir.path());
+        let reply = self
+            .post(
+                "/api/models/create",
+                json!({"model": {"name": name, "path": path, "threads": 1, "ctx_size": 256}}),
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+        reply.json()["id"].as_i64().unwrap()
+    }
+
+    /// Waits until the model has `status`, and returns it; panics after `within`.
+    pub async fn wait_status(&self, id: i64, status: ModelStatus, within: Duration) -> Model {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let model = self.registry.get_model(id).await.unwrap();
+            if model.status == status {
+                return model;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "model {id} is {} ({:?}), not {status}, after {within:?}",
+                model.status,
+                model.status_reason
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 }

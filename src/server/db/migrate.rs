@@ -8,6 +8,7 @@ pub const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_models_and_config.sql"),
     include_str!("migrations/0002_config_audit_trail.sql"),
     include_str!("migrations/0003_metrics_history.sql"),
+    include_str!("migrations/0004_runs.sql"),
 ];
 
 pub fn latest_version() -> i64 {

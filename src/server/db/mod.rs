@@ -4,6 +4,7 @@ pub mod config_repo;
 pub mod metrics_repo;
 pub mod migrate;
 pub mod models_repo;
+pub mod runs_repo;
 
 use std::path::{Path, PathBuf};
 

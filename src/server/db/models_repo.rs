@@ -149,3 +149,24 @@ pub fn update(
 pub fn delete(conn: &Connection, id: i64) -> rusqlite::Result<bool> {
     Ok(conn.execute("DELETE FROM models WHERE id = ?1", [id])? > 0)
 }
+
+/// Records where the model is in its life. Not a settings change: `updated_at` stays.
+pub fn set_status(
+    conn: &Connection,
+    id: i64,
+    status: ModelStatus,
+    reason: Option<&str>,
+) -> rusqlite::Result<bool> {
+    Ok(conn.execute(
+        "UPDATE models SET status = ?2, status_reason = ?3 WHERE id = ?1",
+        params![id, status.as_str(), reason],
+    )? > 0)
+}
+
+/// Models whose status says a process may exist: what start-up has to reconcile.
+pub fn active_ids(conn: &Connection) -> rusqlite::Result<Vec<i64>> {
+    let mut statement =
+        conn.prepare("SELECT id FROM models WHERE status IN ('loading', 'running', 'stopping')")?;
+    let ids = statement.query_map([], |row| row.get(0))?;
+    ids.collect()
+}

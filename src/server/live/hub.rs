@@ -12,6 +12,9 @@ use tokio::task::JoinHandle;
 
 use crate::domain::Model;
 use crate::domain::live::{ServerEvent, ServerStatus, Snapshot};
+use crate::domain::run::{LogLine, LogStream};
+use crate::server::live::log_book::LogBook;
+use crate::server::now_ms;
 
 /// Limits of the live channel.
 #[derive(Debug, Clone, Copy)]
@@ -40,6 +43,7 @@ struct Inner {
     events: broadcast::Sender<Arc<ServerEvent>>,
     clients: AtomicUsize,
     config: HubConfig,
+    logs: LogBook,
 }
 
 /// Holds one of the hub's connection places; gives it back when dropped.
@@ -59,11 +63,13 @@ impl Hub {
             version: env!("CARGO_PKG_VERSION").to_string(),
             started_at,
             clients: 0,
+            llama_server: None,
         };
         let (state, _) = watch::channel(Snapshot {
             models,
             server,
             metrics: Vec::new(),
+            runs: Vec::new(),
         });
         let (events, _) = broadcast::channel(config.backlog.max(1));
         Hub {
@@ -72,6 +78,7 @@ impl Hub {
                 events,
                 clients: AtomicUsize::new(0),
                 config,
+                logs: LogBook::default(),
             }),
         }
     }
@@ -82,6 +89,29 @@ impl Hub {
         self.inner.state.send_modify(|state| state.apply(&event));
         // No receivers is fine: no tab is open.
         let _ = self.inner.events.send(Arc::new(event));
+    }
+
+    /// Keeps a line a model's process logged and sends it to the tabs that subscribed.
+    pub fn log(&self, model_id: i64, run_id: i64, stream: LogStream, text: &str) -> LogLine {
+        let line = self
+            .inner
+            .logs
+            .append(model_id, run_id, stream, text, now_ms());
+        let _ = self
+            .inner
+            .events
+            .send(Arc::new(ServerEvent::Log(line.clone())));
+        line
+    }
+
+    /// A model's last `limit` log lines, oldest first.
+    pub fn log_history(&self, model_id: i64, limit: usize) -> Vec<LogLine> {
+        self.inner.logs.history(model_id, limit)
+    }
+
+    /// Forgets a deleted model's log.
+    pub fn forget_log(&self, model_id: i64) {
+        self.inner.logs.forget(model_id);
     }
 
     /// The state now, with the current client count.

@@ -1,6 +1,7 @@
 //! The live channel: one hub holding the authoritative state, one WebSocket per tab.
 
 pub mod hub;
+pub mod log_book;
 pub mod route;
 pub mod socket;
 

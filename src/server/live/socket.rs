@@ -2,7 +2,7 @@
 //! answered; heartbeats; limits. Written against any `Sink`/`Stream` of frames so tests can drive
 //! it without a network; `route.rs` adapts Axum's WebSocket to it.
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use futures::{Sink, SinkExt, Stream, StreamExt};
@@ -10,6 +10,7 @@ use tokio::sync::broadcast::error::RecvError;
 use tokio::time::Instant;
 
 use crate::domain::live::{ClientMessage, Envelope, ErrorCode, ErrorFrame, ServerEvent};
+use crate::domain::run::{LogLine, parse_log_channel};
 use crate::server::live::Hub;
 
 /// A WebSocket frame, as far as the connection loop cares.
@@ -65,7 +66,7 @@ where
     {
         return;
     }
-    let mut subscriptions: BTreeSet<String> = BTreeSet::new();
+    let mut logs = LogSubscriptions::default();
     let mut bucket = TokenBucket::new(limits.burst, limits.messages_per_second);
     let mut heartbeat =
         tokio::time::interval_at(Instant::now() + limits.heartbeat, limits.heartbeat);
@@ -73,7 +74,10 @@ where
     loop {
         let sent = tokio::select! {
             event = events.recv() => match event {
-                Ok(event) => out.event((*event).clone()).await,
+                Ok(event) => match &*event {
+                    ServerEvent::Log(line) if !logs.wants(line) => Ok(()),
+                    event => out.event(event.clone()).await,
+                },
                 // Too far behind to catch up event by event: start over from the state.
                 Err(RecvError::Lagged(_)) => out.event(ServerEvent::Snapshot(hub.snapshot())).await,
                 Err(RecvError::Closed) => break,
@@ -82,10 +86,16 @@ where
                 let Some(frame) = frame else { break };
                 last_heard = Instant::now();
                 match frame {
-                    Frame::Text(text) => match answer(&text, &mut subscriptions, &mut bucket, &limits) {
-                        Some(reply) => out.event(reply).await,
-                        None => Ok(()),
-                    },
+                    Frame::Text(text) => {
+                        let mut result = Ok(());
+                        for reply in answer(hub, &text, &mut logs, &mut bucket, &limits) {
+                            result = out.event(reply).await;
+                            if result.is_err() {
+                                break;
+                            }
+                        }
+                        result
+                    }
                     Frame::Close { .. } => break,
                     Frame::Ping(_) | Frame::Pong(_) => Ok(()),
                 }
@@ -104,14 +114,37 @@ where
     }
 }
 
-/// What to say back to one client message, if anything.
+/// The models whose log this tab follows, and the last line it was sent of each: a line replayed
+/// on subscribe may also be waiting in the event queue, and must not arrive twice.
+#[derive(Default)]
+struct LogSubscriptions {
+    last_sent: BTreeMap<i64, u64>,
+}
+
+impl LogSubscriptions {
+    fn wants(&mut self, line: &LogLine) -> bool {
+        match self.last_sent.get_mut(&line.model_id) {
+            Some(last) if line.seq > *last => {
+                *last = line.seq;
+                true
+            }
+            _ => false,
+        }
+    }
+}
+
+/// Lines replayed to a tab when it subscribes to a model's log.
+const REPLAYED_LINES: usize = 500;
+
+/// What to say back to one client message: nothing, one reply, or a log replay.
 fn answer(
+    hub: &Hub,
     text: &str,
-    subscriptions: &mut BTreeSet<String>,
+    logs: &mut LogSubscriptions,
     bucket: &mut TokenBucket,
     limits: &SocketLimits,
-) -> Option<ServerEvent> {
-    let error = |code, message: String| Some(ServerEvent::Error(ErrorFrame { code, message }));
+) -> Vec<ServerEvent> {
+    let error = |code, message: String| vec![ServerEvent::Error(ErrorFrame { code, message })];
     if !bucket.take() {
         // One notice per refill, not one per dropped message: a flood must not be echoed.
         return if bucket.should_notify() {
@@ -123,7 +156,7 @@ fn answer(
                 ),
             )
         } else {
-            None
+            Vec::new()
         };
     }
     if text.len() > limits.max_message_bytes {
@@ -136,18 +169,27 @@ fn answer(
         );
     }
     match ClientMessage::decode(text) {
-        Ok(ClientMessage::Ping {}) => Some(ServerEvent::Pong),
+        Ok(ClientMessage::Ping {}) => vec![ServerEvent::Pong],
         Ok(ClientMessage::Subscribe { channels }) => {
-            subscriptions.extend(channels);
-            None
+            let mut replay = Vec::new();
+            for model_id in channels.iter().filter_map(|c| parse_log_channel(c)) {
+                if logs.last_sent.contains_key(&model_id) {
+                    continue;
+                }
+                let history = hub.log_history(model_id, REPLAYED_LINES);
+                logs.last_sent
+                    .insert(model_id, history.last().map_or(0, |l| l.seq));
+                replay.extend(history.into_iter().map(ServerEvent::Log));
+            }
+            replay
         }
         Ok(ClientMessage::Unsubscribe { channels }) => {
-            for channel in &channels {
-                subscriptions.remove(channel);
+            for model_id in channels.iter().filter_map(|c| parse_log_channel(c)) {
+                logs.last_sent.remove(&model_id);
             }
-            None
+            Vec::new()
         }
-        Err(frame) => Some(ServerEvent::Error(frame)),
+        Err(frame) => vec![ServerEvent::Error(frame)],
     }
 }
 

@@ -1,4 +1,530 @@
-//! Running models: turning settings into a `llama-server` command line (and, next, supervising
-//! the process).
+//! Running models: one real `llama-server` process per started model, from spawn to exit.
+//!
+//! The supervisor decides (start, stop, make room); one task per run drives the process through
+//! the state machine (`run_task.rs`); every status change goes through the registry, so the
+//! database, the API and every tab agree.
 
 pub mod args;
+pub mod capabilities;
+pub mod classify;
+pub mod http_probe;
+pub mod locate;
+pub mod ports;
+pub mod reconcile;
+mod run_task;
+pub mod scrape;
+pub mod settings;
+pub mod spawn;
+pub mod state_machine;
+
+use std::collections::{HashMap, HashSet};
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::watch;
+
+use crate::domain::live::ServerEvent;
+use crate::domain::run::{FailureReason, LaunchPreview, LiveRun, LogLine, LogStream, Run};
+use crate::domain::{AppError, FieldError, Model, ModelStatus, Rule};
+use crate::server::db::runs_repo;
+use crate::server::gguf::magic::{self, FileCheck};
+use crate::server::now_ms;
+use crate::server::registry::{Registry, distinct_ids};
+use crate::server::supervisor::args::ModelConfig;
+use crate::server::supervisor::settings::{SupervisorSettings, WhenFull};
+use crate::server::supervisor::spawn::{SpawnRequest, Spawner};
+
+/// Most log lines one `/api/models/logs` call returns.
+pub const MAX_LOG_LINES: usize = 2000;
+/// Runs listed per model.
+const RUNS_LISTED: i64 = 50;
+
+#[derive(Clone)]
+pub struct Supervisor {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    registry: Registry,
+    settings: SupervisorSettings,
+    binary: Result<PathBuf, String>,
+    spawner: Spawner,
+    runs: Mutex<HashMap<i64, RunHandle>>,
+    /// Held while deciding a start or a stop, so two requests cannot both start one model.
+    lifecycle: tokio::sync::Mutex<()>,
+}
+
+/// What the supervisor keeps of a live run; the run task holds the process.
+#[derive(Clone)]
+struct RunHandle {
+    run_id: i64,
+    port: u16,
+    stop: Arc<watch::Sender<bool>>,
+    ended: watch::Receiver<bool>,
+    /// Unix milliseconds of the last sign of use, for least-recently-used stops.
+    last_used: Arc<AtomicI64>,
+}
+
+impl Supervisor {
+    /// Finds llama-server, starts the spawner thread and reconciles runs left by an earlier Corral.
+    pub async fn start(
+        registry: Registry,
+        settings: SupervisorSettings,
+    ) -> Result<Supervisor, AppError> {
+        let path_var = std::env::var_os("PATH");
+        let binary = locate::find(settings.llama_server.as_deref(), path_var.as_deref());
+        let spawner = Spawner::new().map_err(AppError::internal)?;
+        let supervisor = Supervisor {
+            inner: Arc::new(Inner {
+                registry,
+                settings,
+                binary,
+                spawner,
+                runs: Mutex::new(HashMap::new()),
+                lifecycle: tokio::sync::Mutex::new(()),
+            }),
+        };
+        let hub = supervisor.registry().hub();
+        let mut status = hub.snapshot().server;
+        status.llama_server = supervisor
+            .inner
+            .binary
+            .as_ref()
+            .ok()
+            .map(|p| p.display().to_string());
+        hub.publish(ServerEvent::ServerStatus(status));
+        reconcile::reconcile(&supervisor).await?;
+        Ok(supervisor)
+    }
+
+    fn registry(&self) -> &Registry {
+        &self.inner.registry
+    }
+
+    pub fn settings(&self) -> &SupervisorSettings {
+        &self.inner.settings
+    }
+
+    fn binary(&self) -> Result<PathBuf, AppError> {
+        self.inner
+            .binary
+            .clone()
+            .map_err(|message| AppError::Unavailable { message })
+    }
+
+    fn handles(&self) -> std::sync::MutexGuard<'_, HashMap<i64, RunHandle>> {
+        self.inner.runs.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Starts the model's server. Returns once the status is `loading` (or `error` when the start
+    /// failed before a process existed); `running` follows on the live channel.
+    pub async fn start_model(&self, id: i64) -> Result<Model, AppError> {
+        let _deciding = self.inner.lifecycle.lock().await;
+        self.start_locked(id).await
+    }
+
+    async fn start_locked(&self, id: i64) -> Result<Model, AppError> {
+        let detail = self.registry().model_detail(id).await?;
+        let model = detail.model;
+        if model.status.is_active() || self.handles().contains_key(&id) {
+            return Err(AppError::Conflict {
+                field: "status".into(),
+                message: format!("model '{}' is already {}", model.spec.name, model.status),
+            });
+        }
+        let config = ModelConfig::from_groups(detail.groups);
+        let binary = self.binary()?;
+        let (args, caps) = self.checked_args(&binary, &model, &config).await?;
+        self.make_room(&model).await?;
+
+        let program = binary.display().to_string();
+        let mut command: Vec<String> = std::iter::once(program.clone())
+            .chain(args.iter().map(|a| a.to_string_lossy().into_owned()))
+            .collect();
+        let path = PathBuf::from(&model.spec.path);
+        let check = tokio::task::spawn_blocking(move || magic::check(&path))
+            .await
+            .unwrap_or(FileCheck::Unreadable);
+        let refused = match check {
+            FileCheck::Gguf => None,
+            FileCheck::Missing => Some((
+                FailureReason::FileMissing,
+                format!("{} is not there", model.spec.path),
+            )),
+            FileCheck::NotGguf => Some((
+                FailureReason::NotGguf,
+                format!("{} does not start with GGUF", model.spec.path),
+            )),
+            FileCheck::Unreadable => Some((
+                FailureReason::Other,
+                format!("{} cannot be read", model.spec.path),
+            )),
+        };
+        if let Some((reason, detail)) = refused {
+            return self.fail_before_spawn(id, &command, reason, &detail).await;
+        }
+        let ours: HashSet<u16> = self.handles().values().map(|h| h.port).collect();
+        let range = self.settings().ports.clone();
+        let Some(port) = ports::pick_free(range.clone(), &ours) else {
+            let detail = format!(
+                "every port from {} to {} is in use",
+                range.start(),
+                range.end()
+            );
+            return self
+                .fail_before_spawn(id, &command, FailureReason::PortInUse, &detail)
+                .await;
+        };
+        // Last, so they win over anything in the extra arguments: always loopback, always ours.
+        let mut args = args;
+        let port_text = port.to_string();
+        let mut own: Vec<&str> = vec!["--host", "127.0.0.1", "--port", &port_text];
+        if caps.has("--metrics") {
+            own.push("--metrics");
+        }
+        args.extend(own.iter().map(OsString::from));
+        command.extend(own.iter().map(|s| s.to_string()));
+
+        let child = match self
+            .inner
+            .spawner
+            .spawn(SpawnRequest {
+                program: binary,
+                args,
+            })
+            .await
+        {
+            Ok(child) => child,
+            Err(error) => {
+                let detail = format!("cannot start {program}: {error}");
+                return self
+                    .fail_before_spawn(id, &command, FailureReason::Other, &detail)
+                    .await;
+            }
+        };
+        let pid = child.id().unwrap_or(0);
+        let started_at = now_ms();
+        let recorded = command.clone();
+        let run_id = self
+            .registry()
+            .db()
+            .call(move |conn| {
+                Ok(runs_repo::insert(
+                    conn, id, pid, port, &recorded, started_at,
+                )?)
+            })
+            .await?;
+        let (stop, stop_rx) = watch::channel(false);
+        let (ended_tx, ended) = watch::channel(false);
+        let last_used = Arc::new(AtomicI64::new(started_at));
+        self.handles().insert(
+            id,
+            RunHandle {
+                run_id,
+                port,
+                stop: Arc::new(stop),
+                ended,
+                last_used: last_used.clone(),
+            },
+        );
+        let model = self
+            .registry()
+            .set_status(id, ModelStatus::Loading, None)
+            .await?;
+        let live = LiveRun {
+            model_id: id,
+            run_id,
+            pid,
+            port,
+            started_at,
+            ready_at: None,
+            stage: None,
+            sample: None,
+        };
+        self.registry()
+            .hub()
+            .publish(ServerEvent::RunUpdated(live.clone()));
+        tokio::spawn(run_task::drive(run_task::RunContext {
+            supervisor: self.clone(),
+            live,
+            size_bytes: model.size_bytes,
+            child,
+            stop: stop_rx,
+            ended: ended_tx,
+            last_used,
+        }));
+        Ok(model)
+    }
+
+    /// The argument list, after checking every setting has a flag in the installed build.
+    async fn checked_args(
+        &self,
+        binary: &std::path::Path,
+        model: &Model,
+        config: &ModelConfig,
+    ) -> Result<(Vec<OsString>, Arc<capabilities::Capabilities>), AppError> {
+        let caps = capabilities::of(binary)
+            .await
+            .map_err(|message| AppError::Unavailable { message })?;
+        let unsupported = caps.unsupported(&args::plan(model, config));
+        if !unsupported.is_empty() {
+            return Err(AppError::Invalid {
+                errors: unsupported
+                    .into_iter()
+                    .map(|u| {
+                        FieldError::new(
+                            u.setting,
+                            Rule::Unsupported,
+                            format!(
+                                "the installed llama-server has no {}; clear this setting or \
+                                 install a build that has it",
+                                u.flag
+                            ),
+                        )
+                    })
+                    .collect(),
+            });
+        }
+        Ok((args::argv(model, config), caps))
+    }
+
+    /// Records a start that failed before any process existed, and shows it on the model.
+    async fn fail_before_spawn(
+        &self,
+        id: i64,
+        command: &[String],
+        reason: FailureReason,
+        detail: &str,
+    ) -> Result<Model, AppError> {
+        let message = format!("{} ({detail})", reason.advice());
+        let (command, recorded) = (command.to_vec(), message.clone());
+        self.registry()
+            .db()
+            .call(move |conn| {
+                Ok(runs_repo::insert_failed(
+                    conn,
+                    id,
+                    &command,
+                    now_ms(),
+                    reason,
+                    &recorded,
+                )?)
+            })
+            .await?;
+        self.registry()
+            .set_status(id, ModelStatus::Error, Some(message))
+            .await
+    }
+
+    /// Keeps the number of running models within the setting: refuses, or stops the least
+    /// recently used one first.
+    async fn make_room(&self, model: &Model) -> Result<(), AppError> {
+        let max = self.settings().max_running.max(1);
+        loop {
+            let oldest = {
+                let handles = self.handles();
+                if handles.len() < max {
+                    return Ok(());
+                }
+                handles
+                    .iter()
+                    .min_by_key(|(_, h)| h.last_used.load(Ordering::Relaxed))
+                    .map(|(id, _)| *id)
+            };
+            match (self.settings().when_full, oldest) {
+                (WhenFull::StopLeastRecent, Some(oldest)) => {
+                    tracing::info!(
+                        stopping = oldest,
+                        starting = model.id,
+                        "at the running-model limit: stopping the least recently used"
+                    );
+                    if let Some(ended) = self.request_stop(oldest) {
+                        wait_ended(ended).await;
+                    }
+                }
+                _ => {
+                    return Err(AppError::Conflict {
+                        field: "status".into(),
+                        message: format!(
+                            "{max} model(s) already running, the most Corral is set to run at \
+                             once; stop one before starting '{}'",
+                            model.spec.name
+                        ),
+                    });
+                }
+            }
+        }
+    }
+
+    /// Asks a live run to stop; returns what to wait on, or `None` when nothing runs.
+    fn request_stop(&self, id: i64) -> Option<watch::Receiver<bool>> {
+        let handle = self.handles().get(&id).cloned()?;
+        handle.stop.send_replace(true);
+        Some(handle.ended)
+    }
+
+    /// Stops the model's server (SIGTERM, then SIGKILL after the grace period) and returns once
+    /// the process is gone. Stopping a model that does not run clears an error status.
+    pub async fn stop_model(&self, id: i64) -> Result<Model, AppError> {
+        let ended = {
+            let _deciding = self.inner.lifecycle.lock().await;
+            let model = self.registry().get_model(id).await?;
+            match self.request_stop(id) {
+                Some(ended) => Some(ended),
+                None if model.status != ModelStatus::Stopped => {
+                    return self
+                        .registry()
+                        .set_status(id, ModelStatus::Stopped, None)
+                        .await;
+                }
+                None => return Ok(model),
+            }
+        };
+        if let Some(ended) = ended {
+            wait_ended(ended).await;
+        }
+        self.registry().get_model(id).await
+    }
+
+    pub async fn restart_model(&self, id: i64) -> Result<Model, AppError> {
+        self.stop_model(id).await?;
+        self.start_model(id).await
+    }
+
+    /// Starts every listed model that is not already active. All ids must exist; a start that
+    /// fails for a reason other than "already running" ends the call with that error.
+    pub async fn bulk_start(&self, ids: Vec<i64>) -> Result<Vec<Model>, AppError> {
+        let ids = self.existing_ids(ids).await?;
+        let mut models = Vec::with_capacity(ids.len());
+        for id in ids {
+            match self.start_model(id).await {
+                Ok(model) => models.push(model),
+                Err(AppError::Conflict { .. }) => models.push(self.registry().get_model(id).await?),
+                Err(other) => return Err(other),
+            }
+        }
+        Ok(models)
+    }
+
+    /// Stops every listed model at once and returns when all are down.
+    pub async fn bulk_stop(&self, ids: Vec<i64>) -> Result<Vec<Model>, AppError> {
+        let ids = self.existing_ids(ids).await?;
+        let stops = ids.iter().map(|id| self.stop_model(*id));
+        futures::future::join_all(stops).await.into_iter().collect()
+    }
+
+    async fn existing_ids(&self, ids: Vec<i64>) -> Result<Vec<i64>, AppError> {
+        let ids = distinct_ids(ids)?;
+        for id in &ids {
+            self.registry().get_model(*id).await?;
+        }
+        Ok(ids)
+    }
+
+    /// The last `lines` lines the model's processes logged, oldest first. After a restart of
+    /// Corral, the tail kept with the model's last run.
+    pub async fn logs(&self, id: i64, lines: usize) -> Result<Vec<LogLine>, AppError> {
+        if !(1..=MAX_LOG_LINES).contains(&lines) {
+            return Err(AppError::invalid(
+                "lines",
+                Rule::Range,
+                format!("must be from 1 to {MAX_LOG_LINES}"),
+            ));
+        }
+        self.registry().get_model(id).await?;
+        let live = self.registry().hub().log_history(id, lines);
+        if !live.is_empty() {
+            return Ok(live);
+        }
+        let last = self.runs(id).await?.into_iter().next();
+        Ok(last.map_or_else(Vec::new, |run| {
+            let skip = run.log_tail.len().saturating_sub(lines);
+            run.log_tail
+                .iter()
+                .skip(skip)
+                .enumerate()
+                .map(|(i, text)| LogLine {
+                    model_id: id,
+                    run_id: run.id,
+                    seq: i as u64 + 1,
+                    at: run.ended_at.unwrap_or(run.started_at),
+                    stream: LogStream::Stderr,
+                    text: text.clone(),
+                })
+                .collect()
+        }))
+    }
+
+    /// The model's runs, newest first.
+    pub async fn runs(&self, id: i64) -> Result<Vec<Run>, AppError> {
+        self.registry()
+            .db()
+            .call(move |conn| {
+                if crate::server::db::models_repo::get(conn, id)?.is_none() {
+                    return Err(AppError::not_found("model", id));
+                }
+                Ok(runs_repo::for_model(conn, id, RUNS_LISTED)?)
+            })
+            .await
+    }
+
+    /// What starting the model would run, and anything that stands in the way.
+    pub async fn preview(&self, id: i64) -> Result<LaunchPreview, AppError> {
+        let detail = self.registry().model_detail(id).await?;
+        let config = ModelConfig::from_groups(detail.groups);
+        let plan = args::plan(&detail.model, &config);
+        let mut args: Vec<String> = args::argv(&detail.model, &config)
+            .into_iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        args.extend(["--host", "127.0.0.1", "--port", "<port>"].map(String::from));
+        let (program, unsupported, problem) = match &self.inner.binary {
+            Err(message) => (None, Vec::new(), Some(message.clone())),
+            Ok(binary) => match capabilities::of(binary).await {
+                Ok(caps) => {
+                    if caps.has("--metrics") {
+                        args.push("--metrics".into());
+                    }
+                    let unsupported = caps.unsupported(&plan);
+                    let problem = (!unsupported.is_empty()).then(|| {
+                        "the installed llama-server cannot express some settings".to_string()
+                    });
+                    (Some(binary.display().to_string()), unsupported, problem)
+                }
+                Err(message) => (
+                    Some(binary.display().to_string()),
+                    Vec::new(),
+                    Some(message),
+                ),
+            },
+        };
+        Ok(LaunchPreview {
+            program,
+            args,
+            unsupported,
+            problem,
+        })
+    }
+
+    /// Stops every run (Corral is shutting down) and waits for all of them.
+    pub async fn shutdown(&self) {
+        let ids: Vec<i64> = self.handles().keys().copied().collect();
+        let waits: Vec<_> = ids.iter().filter_map(|id| self.request_stop(*id)).collect();
+        futures::future::join_all(waits.into_iter().map(wait_ended)).await;
+    }
+
+    /// Called by a run task when its process is gone and recorded.
+    fn forget_run(&self, model_id: i64, run_id: i64) {
+        let mut handles = self.handles();
+        if handles.get(&model_id).is_some_and(|h| h.run_id == run_id) {
+            handles.remove(&model_id);
+        }
+    }
+}
+
+async fn wait_ended(mut ended: watch::Receiver<bool>) {
+    // An error means the run task is gone, which also means the run ended.
+    let _ = ended.wait_for(|done| *done).await;
+}

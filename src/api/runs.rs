@@ -1,0 +1,58 @@
+//! `/api/models/start|stop|restart|bulk_start|bulk_stop|logs|launch`, `/api/runs`: running models.
+//! Each is one line into `crate::server::supervisor::Supervisor`.
+
+use leptos::prelude::*;
+use leptos::server_fn::codec::Json;
+
+use crate::domain::run::{LaunchPreview, LogLine, Run};
+use crate::domain::{AppError, Model};
+
+#[cfg(feature = "ssr")]
+use crate::api::supervisor;
+
+/// `{"id": N}` → the model, `loading` (or `error` if it could not even be spawned); `running`
+/// follows on the live channel. 404 for an unknown id, 409 if it already runs.
+#[server(prefix = "/api", endpoint = "models/start", input = Json)]
+pub async fn start_model(id: i64) -> Result<Model, AppError> {
+    supervisor()?.start_model(id).await
+}
+
+/// `{"id": N}` → the model once its process is gone (SIGTERM, then SIGKILL after the grace).
+#[server(prefix = "/api", endpoint = "models/stop", input = Json)]
+pub async fn stop_model(id: i64) -> Result<Model, AppError> {
+    supervisor()?.stop_model(id).await
+}
+
+#[server(prefix = "/api", endpoint = "models/restart", input = Json)]
+pub async fn restart_model(id: i64) -> Result<Model, AppError> {
+    supervisor()?.restart_model(id).await
+}
+
+/// `{"ids": [..]}` → the models; ones already running are left as they are.
+#[server(prefix = "/api", endpoint = "models/bulk_start", input = Json)]
+pub async fn bulk_start_models(ids: Vec<i64>) -> Result<Vec<Model>, AppError> {
+    supervisor()?.bulk_start(ids).await
+}
+
+#[server(prefix = "/api", endpoint = "models/bulk_stop", input = Json)]
+pub async fn bulk_stop_models(ids: Vec<i64>) -> Result<Vec<Model>, AppError> {
+    supervisor()?.bulk_stop(ids).await
+}
+
+/// `{"id": N, "lines": K}` → the last K log lines (1..=2000), oldest first.
+#[server(prefix = "/api", endpoint = "models/logs", input = Json)]
+pub async fn model_logs(id: i64, lines: usize) -> Result<Vec<LogLine>, AppError> {
+    supervisor()?.logs(id, lines).await
+}
+
+/// `{"id": N}` → the exact command a start would run, and what stands in its way.
+#[server(prefix = "/api", endpoint = "models/launch", input = Json)]
+pub async fn get_launch_preview(id: i64) -> Result<LaunchPreview, AppError> {
+    supervisor()?.preview(id).await
+}
+
+/// `{"id": N}` → the model's runs, newest first.
+#[server(prefix = "/api", endpoint = "runs", input = Json)]
+pub async fn list_runs(id: i64) -> Result<Vec<Run>, AppError> {
+    supervisor()?.runs(id).await
+}

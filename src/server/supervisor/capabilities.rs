@@ -1,0 +1,170 @@
+//! Which flags the installed llama-server accepts, read from its `--help` once per binary (keyed
+//! by path, size and modification time, so an upgrade in place is noticed). Flags churn between
+//! llama.cpp builds; a setting the installed build cannot express is reported by name before start.
+
+use std::collections::{BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, SystemTime};
+
+use crate::domain::run::UnsupportedSetting;
+use crate::server::supervisor::args::PlannedArg;
+
+/// The flags one llama-server build accepts.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Capabilities {
+    flags: BTreeSet<String>,
+}
+
+impl Capabilities {
+    /// Reads `--help` output: each option line starts with its spellings (`-c, --ctx-size N`).
+    pub fn parse(help: &str) -> Capabilities {
+        let mut flags = BTreeSet::new();
+        for line in help.lines().filter(|l| l.starts_with('-')) {
+            for token in line.split_whitespace() {
+                let token = token.trim_end_matches(',');
+                if !token.starts_with('-') {
+                    break; // the value placeholder or the description
+                }
+                if token.len() > 1
+                    && token[1..]
+                        .trim_start_matches('-')
+                        .starts_with(|c: char| c.is_ascii_alphanumeric())
+                {
+                    flags.insert(token.to_string());
+                }
+            }
+        }
+        Capabilities { flags }
+    }
+
+    pub fn has(&self, flag: &str) -> bool {
+        self.flags.contains(flag)
+    }
+
+    /// The planned flags this build lacks, with the setting each came from.
+    pub fn unsupported(&self, plan: &[PlannedArg]) -> Vec<UnsupportedSetting> {
+        plan.iter()
+            .filter(|arg| !self.has(&arg.flag))
+            .map(|arg| UnsupportedSetting {
+                setting: arg.setting.clone(),
+                flag: arg.flag.clone(),
+            })
+            .collect()
+    }
+}
+
+type Key = (PathBuf, u64, Option<SystemTime>);
+
+fn cache() -> &'static Mutex<HashMap<Key, Arc<Capabilities>>> {
+    static CACHE: OnceLock<Mutex<HashMap<Key, Arc<Capabilities>>>> = OnceLock::new();
+    CACHE.get_or_init(Default::default)
+}
+
+/// The capabilities of `binary`, running `--help` only the first time this build is seen.
+pub async fn of(binary: &Path) -> Result<Arc<Capabilities>, String> {
+    let metadata = tokio::fs::metadata(binary)
+        .await
+        .map_err(|e| format!("cannot read {}: {e}", binary.display()))?;
+    let key = (
+        binary.to_path_buf(),
+        metadata.len(),
+        metadata.modified().ok(),
+    );
+    if let Some(known) = cache().lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
+        return Ok(known.clone());
+    }
+    let mut command = tokio::process::Command::new(binary);
+    command
+        .arg("--help")
+        .kill_on_drop(true)
+        .stdin(std::process::Stdio::null());
+    let output = tokio::time::timeout(Duration::from_secs(20), command.output())
+        .await
+        .map_err(|_| format!("{} --help did not finish in 20 s", binary.display()))?
+        .map_err(|e| format!("cannot run {} --help: {e}", binary.display()))?;
+    let text = format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let capabilities = Capabilities::parse(&text);
+    if !capabilities.has("--model") || !capabilities.has("--port") {
+        return Err(format!(
+            "{} does not look like llama-server: its --help lists no --model and --port",
+            binary.display()
+        ));
+    }
+    let capabilities = Arc::new(capabilities);
+    cache()
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert(key, capabilities.clone());
+    Ok(capabilities)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HELP: &str = "\
+----- common params -----
+
+-h,    --help, --usage                  print usage and exit
+-c,    --ctx-size N                     size of the prompt context (default: 0, 0 = loaded from model)
+                                        (env: LLAMA_ARG_CTX_SIZE)
+-n,    --predict, --n-predict N         number of tokens to predict (default: -1, -1 = infinity)
+--mmap, --no-mmap                       whether to memory-map the model
+-fa,   --flash-attn [on|off|auto]       set Flash Attention use
+--load-mode {auto,none,mmap}            how to load -- note the -1 here
+";
+
+    #[test]
+    fn every_spelling_on_an_option_line_is_a_flag_and_descriptions_are_not() {
+        let caps = Capabilities::parse(HELP);
+        for flag in [
+            "-h",
+            "--help",
+            "--usage",
+            "-c",
+            "--ctx-size",
+            "-n",
+            "--predict",
+            "--n-predict",
+            "--mmap",
+            "--no-mmap",
+            "-fa",
+            "--flash-attn",
+            "--load-mode",
+        ] {
+            assert!(caps.has(flag), "{flag}");
+        }
+        for not_a_flag in ["-1", "--", "-----", "N", "--note"] {
+            assert!(!caps.has(not_a_flag), "{not_a_flag}");
+        }
+    }
+
+    #[test]
+    fn a_planned_flag_the_build_lacks_is_reported_by_its_setting() {
+        let caps = Capabilities::parse(HELP);
+        let plan = vec![
+            PlannedArg {
+                setting: "model.ctx_size".into(),
+                flag: "--ctx-size".into(),
+                values: vec!["4096".into()],
+            },
+            PlannedArg {
+                setting: "memory.draft_ctx_size".into(),
+                flag: "--ctx-size-draft".into(),
+                values: vec!["512".into()],
+            },
+        ];
+        assert_eq!(
+            caps.unsupported(&plan),
+            vec![UnsupportedSetting {
+                setting: "memory.draft_ctx_size".into(),
+                flag: "--ctx-size-draft".into()
+            }]
+        );
+    }
+}

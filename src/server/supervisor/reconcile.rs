@@ -1,0 +1,81 @@
+//! Start-up: runs the database believes alive are checked against the real processes. One that
+//! is still ours (same pid, same command line) is stopped; every such run is closed; every model
+//! still marked loading/running/stopping is set stopped. No orphan survives a Corral restart.
+
+use std::time::Duration;
+
+use crate::domain::run::Run;
+use crate::domain::{AppError, ModelStatus};
+use crate::server::db::models_repo;
+use crate::server::db::runs_repo::{self, Ending};
+use crate::server::now_ms;
+use crate::server::supervisor::Supervisor;
+use crate::server::supervisor::spawn::{process_exists, process_group, signal_group};
+
+pub async fn reconcile(supervisor: &Supervisor) -> Result<(), AppError> {
+    let registry = supervisor.registry().clone();
+    let (alive, active) = registry
+        .db()
+        .call(|conn| Ok((runs_repo::alive(conn)?, models_repo::active_ids(conn)?)))
+        .await?;
+    for run in alive {
+        let stopped = match run.pid {
+            Some(pid) if is_ours(pid, &run) => {
+                tracing::warn!(
+                    model_id = run.model_id,
+                    pid,
+                    "a llama-server from an earlier Corral is still running: stopping it"
+                );
+                stop_leftover(pid, supervisor.settings().stop_grace).await;
+                true
+            }
+            _ => false,
+        };
+        let ending = Ending {
+            at: now_ms(),
+            message: Some(if stopped {
+                "left running by an earlier Corral; stopped at start-up".into()
+            } else {
+                "Corral ended before this run did; the process was gone at start-up".into()
+            }),
+            log_tail: run.log_tail.clone(),
+            ..Ending::default()
+        };
+        let id = run.id;
+        registry
+            .db()
+            .call(move |conn| Ok(runs_repo::finish(conn, id, &ending)?))
+            .await?;
+    }
+    for id in active {
+        registry.set_status(id, ModelStatus::Stopped, None).await?;
+    }
+    Ok(())
+}
+
+/// The process exists, leads its own group, and runs exactly the recorded command: not a
+/// stranger that got the same pid.
+fn is_ours(pid: u32, run: &Run) -> bool {
+    if process_group(pid) != Some(pid) {
+        return false;
+    }
+    std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|raw| {
+        let args: Vec<String> = raw
+            .split(|b| *b == 0)
+            .filter(|part| !part.is_empty())
+            .map(|part| String::from_utf8_lossy(part).into_owned())
+            .collect();
+        args == run.command
+    })
+}
+
+async fn stop_leftover(pid: u32, grace: Duration) {
+    let _ = signal_group(pid, libc::SIGTERM);
+    let deadline = tokio::time::Instant::now() + grace;
+    while process_exists(pid) && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    if process_exists(pid) {
+        let _ = signal_group(pid, libc::SIGKILL);
+    }
+}

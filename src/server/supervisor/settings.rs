@@ -1,0 +1,96 @@
+//! How the supervisor behaves: which binary, which ports, how many models at once, how long to
+//! wait. Filled from command-line flags (each also an environment variable).
+
+use std::ops::RangeInclusive;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// What starting one model too many does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum WhenFull {
+    /// Stop the model used least recently, then start the new one (as llama-swap swaps).
+    StopLeastRecent,
+    /// Refuse the start with a message saying which models are running.
+    Refuse,
+}
+
+#[derive(Debug, Clone)]
+pub struct SupervisorSettings {
+    /// The llama-server to run; `None` looks on PATH.
+    pub llama_server: Option<PathBuf>,
+    /// Ports handed to llama-server, on 127.0.0.1.
+    pub ports: RangeInclusive<u16>,
+    pub max_running: usize,
+    pub when_full: WhenFull,
+    /// Time between SIGTERM and SIGKILL when stopping.
+    pub stop_grace: Duration,
+    /// Loading may take this long, plus `load_per_gib` for each GiB of model file…
+    pub load_base: Duration,
+    pub load_per_gib: Duration,
+    /// …and is given this much more after each line the server logs while loading.
+    pub load_extension: Duration,
+    /// How often a running server's numbers are read.
+    pub scrape_every: Duration,
+}
+
+impl Default for SupervisorSettings {
+    fn default() -> Self {
+        SupervisorSettings {
+            llama_server: None,
+            ports: 8100..=8199,
+            max_running: 2,
+            when_full: WhenFull::StopLeastRecent,
+            stop_grace: Duration::from_secs(10),
+            load_base: Duration::from_secs(30),
+            load_per_gib: Duration::from_secs(15),
+            load_extension: Duration::from_secs(30),
+            scrape_every: Duration::from_secs(2),
+        }
+    }
+}
+
+impl SupervisorSettings {
+    /// How long a model of `size_bytes` may take to load before more log output is needed.
+    pub fn load_deadline(&self, size_bytes: Option<u64>) -> Duration {
+        let gib = size_bytes.unwrap_or(0) as f64 / (1u64 << 30) as f64;
+        self.load_base + self.load_per_gib.mul_f64(gib)
+    }
+}
+
+/// Reads `8100-8199` (or a single port).
+pub fn parse_port_range(text: &str) -> Result<RangeInclusive<u16>, String> {
+    let bad = || format!("'{text}' is not a port range like 8100-8199");
+    let (first, last) = match text.split_once('-') {
+        Some((a, b)) => (a.trim(), b.trim()),
+        None => (text.trim(), text.trim()),
+    };
+    let first: u16 = first.parse().map_err(|_| bad())?;
+    let last: u16 = last.parse().map_err(|_| bad())?;
+    if first == 0 || first > last {
+        return Err(bad());
+    }
+    Ok(first..=last)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn port_ranges_read_as_written_and_nonsense_is_refused() {
+        assert_eq!(parse_port_range("8100-8199"), Ok(8100..=8199));
+        assert_eq!(parse_port_range("9000"), Ok(9000..=9000));
+        for bad in ["", "x", "9000-8000", "0-10", "1-70000", "-5"] {
+            assert!(parse_port_range(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_load_deadline_grows_with_the_file() {
+        let settings = SupervisorSettings::default();
+        let small = settings.load_deadline(Some(1 << 20));
+        let large = settings.load_deadline(Some(20 << 30));
+        assert!(large > small + Duration::from_secs(200));
+        assert_eq!(settings.load_deadline(None), settings.load_base);
+    }
+}

@@ -1,0 +1,133 @@
+//! Starting llama-server so it can never outlive Corral, and signalling its process group.
+//!
+//! Each child gets its own process group (a stop signals the whole group) and, on Linux,
+//! `PR_SET_PDEATHSIG = SIGKILL`, so it dies with Corral even on `kill -9`. The kernel ties that
+//! signal to the *thread* that forked, not the process: forking from a runtime thread that later
+//! exits (tokio's blocking pool retires idle threads) would kill a healthy child. So every spawn
+//! happens on one spawner thread that lives as long as the supervisor.
+
+use std::ffi::OsString;
+use std::io;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::Mutex;
+use std::sync::mpsc;
+
+use tokio::process::{Child, Command};
+use tokio::sync::oneshot;
+
+/// What to run.
+pub struct SpawnRequest {
+    pub program: PathBuf,
+    pub args: Vec<OsString>,
+}
+
+type Job = (SpawnRequest, oneshot::Sender<io::Result<Child>>);
+
+/// The thread every child is forked from. It lives as long as its owner (the supervisor); when it
+/// ends, the kernel kills the children it forked, which is what should happen to them then.
+pub struct Spawner {
+    jobs: Mutex<mpsc::Sender<Job>>,
+}
+
+impl Spawner {
+    /// Starts the thread, tied to the current async runtime (children are reaped by it).
+    pub fn new() -> io::Result<Spawner> {
+        let runtime = tokio::runtime::Handle::try_current()
+            .map_err(|e| io::Error::other(format!("no async runtime: {e}")))?;
+        let (jobs, inbox) = mpsc::channel::<Job>();
+        std::thread::Builder::new()
+            .name("corral-spawner".into())
+            .spawn(move || {
+                let _entered = runtime.enter();
+                for (request, reply) in inbox {
+                    let _ = reply.send(spawn_here(request));
+                }
+            })?;
+        Ok(Spawner {
+            jobs: Mutex::new(jobs),
+        })
+    }
+
+    /// Spawns the program in its own process group, stdout and stderr piped, no stdin.
+    pub async fn spawn(&self, request: SpawnRequest) -> io::Result<Child> {
+        let (reply, answer) = oneshot::channel();
+        self.jobs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .send((request, reply))
+            .map_err(|_| io::Error::other("the spawner thread is gone"))?;
+        answer
+            .await
+            .map_err(|_| io::Error::other("the spawner thread dropped the request"))?
+    }
+}
+
+fn spawn_here(request: SpawnRequest) -> io::Result<Child> {
+    let mut command = Command::new(&request.program);
+    command
+        .args(&request.args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        // A last resort if a run task is dropped without waiting: never leak the process.
+        .kill_on_drop(true);
+    let parent = std::process::id();
+    // SAFETY: only async-signal-safe calls (prctl, getppid, _exit) between fork and exec.
+    unsafe {
+        command.pre_exec(move || {
+            #[cfg(target_os = "linux")]
+            {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                    return Err(io::Error::last_os_error());
+                }
+                // Corral died between fork and prctl: the signal will never come, so go now.
+                if libc::getppid() as u32 != parent {
+                    libc::_exit(1);
+                }
+            }
+            #[cfg(not(target_os = "linux"))]
+            let _ = parent;
+            Ok(())
+        });
+    }
+    command.spawn()
+}
+
+/// Sends `signal` to every process in the group. A group that is already gone is not an error.
+pub fn signal_group(pgid: u32, signal: i32) -> io::Result<()> {
+    let Ok(pgid) = i32::try_from(pgid) else {
+        return Err(io::Error::other("process group id out of range"));
+    };
+    if pgid <= 1 {
+        // kill(-1) or kill(0) would signal far more than one server.
+        return Err(io::Error::other(format!(
+            "refusing to signal process group {pgid}"
+        )));
+    }
+    // SAFETY: kill has no memory effects; a negative pid names a process group.
+    let result = unsafe { libc::kill(-pgid, signal) };
+    if result == 0 {
+        return Ok(());
+    }
+    let error = io::Error::last_os_error();
+    if error.raw_os_error() == Some(libc::ESRCH) {
+        Ok(())
+    } else {
+        Err(error)
+    }
+}
+
+/// True while a process with this pid exists (a zombie counts: it is not reaped yet).
+pub fn process_exists(pid: u32) -> bool {
+    std::path::Path::new(&format!("/proc/{pid}")).exists()
+}
+
+/// The process group of `pid`, if it exists.
+pub fn process_group(pid: u32) -> Option<u32> {
+    let pid = i32::try_from(pid).ok()?;
+    // SAFETY: getpgid only reads.
+    let pgid = unsafe { libc::getpgid(pid) };
+    u32::try_from(pgid).ok().filter(|_| pgid > 0)
+}

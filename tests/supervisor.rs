@@ -1,0 +1,392 @@
+//! Running models for real: the pinned llama-server with the tiny generated model.
+#![cfg(feature = "ssr")]
+
+mod common;
+
+use std::net::TcpListener;
+use std::time::{Duration, Instant};
+
+use axum::http::StatusCode;
+use common::{TestApp, supervisor_settings};
+use corral::domain::ModelStatus;
+use corral::domain::run::{FailureReason, LiveRun};
+use corral::server::supervisor::http_probe;
+use corral::server::supervisor::settings::{SupervisorSettings, WhenFull};
+use serde_json::json;
+
+const LOAD: Duration = Duration::from_secs(30);
+
+fn live_run(app: &TestApp, id: i64) -> LiveRun {
+    app.registry
+        .hub()
+        .snapshot()
+        .runs
+        .into_iter()
+        .find(|r| r.model_id == id)
+        .unwrap_or_else(|| panic!("model {id} has no live run"))
+}
+
+/// The state letter of a process (`R`, `S`, `Z` for a zombie), or `None` when it is gone.
+fn process_state(pid: u32) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rsplit_once(") ")?.1.chars().next()
+}
+
+fn port_is_free(port: u16) -> bool {
+    TcpListener::bind(("127.0.0.1", port)).is_ok()
+}
+
+#[tokio::test]
+async fn a_started_model_runs_answers_health_on_its_port_and_stopping_frees_everything() {
+    let app = TestApp::with_llama_server().await;
+    let id = app.create_tiny("tiny").await;
+
+    let reply = app.post("/api/models/start", json!({"id": id})).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    assert_eq!(
+        reply.json()["status"],
+        "loading",
+        "start returns while loading"
+    );
+    app.wait_status(id, ModelStatus::Running, LOAD).await;
+
+    let run = live_run(&app, id);
+    let (status, body) = http_probe::get(run.port, "/health", Duration::from_secs(2))
+        .await
+        .unwrap();
+    assert_eq!((status, body.contains("ok")), (200, true), "{body}");
+    assert!(run.ready_at.is_some());
+    assert_eq!(process_state(run.pid).map(|s| s != 'Z'), Some(true));
+
+    let reply = app.post("/api/models/stop", json!({"id": id})).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    assert_eq!(
+        reply.json()["status"],
+        "stopped",
+        "stop returns once stopped"
+    );
+    assert_eq!(
+        process_state(run.pid),
+        None,
+        "no process, not even a zombie"
+    );
+    assert!(port_is_free(run.port));
+    assert!(app.registry.hub().snapshot().runs.is_empty());
+
+    let runs = app.supervisor.runs(id).await.unwrap();
+    assert_eq!(runs.len(), 1);
+    let recorded = &runs[0];
+    assert_eq!(
+        (recorded.pid, recorded.port, recorded.failure),
+        (Some(run.pid), run.port, None)
+    );
+    assert!(recorded.ready_at.is_some() && recorded.ended_at.is_some());
+    assert_eq!(
+        recorded.exit_code,
+        Some(0),
+        "SIGTERM ends llama-server cleanly"
+    );
+    assert!(
+        recorded
+            .command
+            .windows(2)
+            .any(|w| w == ["--host", "127.0.0.1"]),
+        "{:?}",
+        recorded.command
+    );
+}
+
+#[tokio::test]
+async fn starting_an_unknown_model_is_404_and_a_running_one_409() {
+    let app = TestApp::with_llama_server().await;
+    let reply = app.post("/api/models/start", json!({"id": 999})).await;
+    assert_eq!(reply.status, StatusCode::NOT_FOUND, "{}", reply.body);
+
+    let id = app.create_tiny("tiny").await;
+    app.supervisor.start_model(id).await.unwrap();
+    let reply = app.post("/api/models/start", json!({"id": id})).await;
+    assert_eq!(reply.status, StatusCode::CONFLICT, "{}", reply.body);
+    assert!(reply.body.contains("already"), "{}", reply.body);
+    app.supervisor.stop_model(id).await.unwrap();
+}
+
+async fn failed_start(app: &TestApp, id: i64) -> (FailureReason, String) {
+    app.supervisor.start_model(id).await.unwrap();
+    let model = app.wait_status(id, ModelStatus::Error, LOAD).await;
+    let run = app.supervisor.runs(id).await.unwrap().remove(0);
+    assert!(run.ended_at.is_some());
+    assert_eq!(
+        run.message, model.status_reason,
+        "the row shows the run's reason"
+    );
+    (run.failure.unwrap(), model.status_reason.unwrap())
+}
+
+#[tokio::test]
+async fn a_missing_file_is_an_error_saying_so() {
+    let app = TestApp::with_llama_server().await;
+    let path = app.dir.path().join("gone.gguf");
+    let id = app.create("gone", &path.to_string_lossy()).await["id"]
+        .as_i64()
+        .unwrap();
+    let (reason, message) = failed_start(&app, id).await;
+    assert_eq!(reason, FailureReason::FileMissing);
+    assert!(message.contains("gone.gguf"), "{message}");
+}
+
+#[tokio::test]
+async fn a_file_that_is_not_gguf_is_an_error_saying_so() {
+    let app = TestApp::with_llama_server().await;
+    let path = app.dir.path().join("notes.gguf");
+    std::fs::write(&path, "these are my notes, not a model").unwrap();
+    let id = app.create("notes", &path.to_string_lossy()).await["id"]
+        .as_i64()
+        .unwrap();
+    assert_eq!(failed_start(&app, id).await.0, FailureReason::NotGguf);
+}
+
+#[tokio::test]
+async fn a_taken_port_range_is_an_error_saying_the_port_is_in_use() {
+    let holder = TcpListener::bind(("127.0.0.1", 0)).unwrap();
+    let port = holder.local_addr().unwrap().port();
+    let app = TestApp::with_settings(SupervisorSettings {
+        ports: port..=port,
+        ..supervisor_settings()
+    })
+    .await;
+    let id = app.create_tiny("tiny").await;
+    let (reason, message) = failed_start(&app, id).await;
+    assert_eq!(reason, FailureReason::PortInUse);
+    assert!(message.contains(&port.to_string()), "{message}");
+}
+
+#[tokio::test]
+async fn a_bad_extra_argument_is_an_error_naming_the_argument() {
+    let app = TestApp::with_llama_server().await;
+    let id = app.create_tiny("tiny").await;
+    let reply = app
+        .post(
+            "/api/models/config/save",
+            json!({"id": id, "group": "advanced", "config": {"extra_args": ["--no-such-flag"]}}),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    let (reason, message) = failed_start(&app, id).await;
+    assert_eq!(reason, FailureReason::InvalidArgument);
+    assert!(message.contains("--no-such-flag"), "{message}");
+    let run = app.supervisor.runs(id).await.unwrap().remove(0);
+    assert_eq!(run.exit_code, Some(1));
+    assert!(!run.log_tail.is_empty(), "the last lines are kept");
+}
+
+#[tokio::test]
+async fn a_setting_the_installed_server_lacks_is_refused_before_start_by_name() {
+    let app = TestApp::with_llama_server().await;
+    let id = app.create_tiny("tiny").await;
+    let reply = app
+        .post(
+            "/api/models/config/save",
+            json!({"id": id, "group": "lora", "config": {"draft_ctx_size": 512}}),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    let before = app.snapshot().await;
+    let reply = app.post("/api/models/start", json!({"id": id})).await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{}", reply.body);
+    assert_eq!(
+        reply.field_rules(),
+        [("lora.draft_ctx_size".to_string(), "unsupported".to_string())]
+    );
+    assert!(reply.body.contains("--ctx-size-draft"), "{}", reply.body);
+    assert_eq!(app.snapshot().await, before, "nothing was recorded");
+}
+
+#[tokio::test]
+async fn a_killed_server_is_an_error_within_two_seconds_and_leaves_no_zombie() {
+    let app = TestApp::with_llama_server().await;
+    let id = app.create_tiny("tiny").await;
+    app.supervisor.start_model(id).await.unwrap();
+    app.wait_status(id, ModelStatus::Running, LOAD).await;
+    let pid = live_run(&app, id).pid;
+
+    let killed = Instant::now();
+    // SAFETY: signals one process this test started.
+    assert_eq!(unsafe { libc::kill(pid as i32, libc::SIGKILL) }, 0);
+    let model = app
+        .wait_status(id, ModelStatus::Error, Duration::from_secs(2))
+        .await;
+    assert!(killed.elapsed() < Duration::from_secs(2));
+    assert!(
+        model
+            .status_reason
+            .as_deref()
+            .unwrap_or("")
+            .contains("SIGKILL"),
+        "{:?}",
+        model.status_reason
+    );
+    assert_eq!(process_state(pid), None, "reaped, not a zombie");
+    let run = app.supervisor.runs(id).await.unwrap().remove(0);
+    assert_eq!(
+        (run.signal, run.failure),
+        (Some(libc::SIGKILL), Some(FailureReason::Other))
+    );
+}
+
+#[tokio::test]
+async fn starting_past_the_limit_stops_the_least_recently_used_or_is_refused() {
+    let swap = TestApp::with_settings(SupervisorSettings {
+        max_running: 1,
+        when_full: WhenFull::StopLeastRecent,
+        ..supervisor_settings()
+    })
+    .await;
+    let (a, b) = (swap.create_tiny("a").await, swap.create_tiny("b").await);
+    swap.supervisor.start_model(a).await.unwrap();
+    swap.wait_status(a, ModelStatus::Running, LOAD).await;
+    swap.supervisor.start_model(b).await.unwrap();
+    assert_eq!(
+        swap.registry.get_model(a).await.unwrap().status,
+        ModelStatus::Stopped
+    );
+    swap.wait_status(b, ModelStatus::Running, LOAD).await;
+    swap.supervisor.shutdown().await;
+
+    let refuse = TestApp::with_settings(SupervisorSettings {
+        max_running: 1,
+        when_full: WhenFull::Refuse,
+        ..supervisor_settings()
+    })
+    .await;
+    let (a, b) = (refuse.create_tiny("a").await, refuse.create_tiny("b").await);
+    refuse.supervisor.start_model(a).await.unwrap();
+    let reply = refuse.post("/api/models/start", json!({"id": b})).await;
+    assert_eq!(reply.status, StatusCode::CONFLICT, "{}", reply.body);
+    assert!(reply.body.contains("stop one"), "{}", reply.body);
+    assert_eq!(
+        refuse.registry.get_model(b).await.unwrap().status,
+        ModelStatus::Stopped
+    );
+    refuse.supervisor.shutdown().await;
+}
+
+#[tokio::test]
+async fn bulk_start_and_stop_handle_every_listed_model() {
+    let app = TestApp::with_llama_server().await;
+    let (a, b) = (app.create_tiny("a").await, app.create_tiny("b").await);
+    let reply = app
+        .post("/api/models/bulk_start", json!({"ids": [a, b]}))
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    app.wait_status(a, ModelStatus::Running, LOAD).await;
+    app.wait_status(b, ModelStatus::Running, LOAD).await;
+    let reply = app
+        .post("/api/models/bulk_stop", json!({"ids": [a, b]}))
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    let statuses: Vec<_> = reply
+        .json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["status"].clone())
+        .collect();
+    assert_eq!(statuses, [json!("stopped"), json!("stopped")]);
+
+    let reply = app
+        .post("/api/models/bulk_start", json!({"ids": [a, 999]}))
+        .await;
+    assert_eq!(reply.status, StatusCode::NOT_FOUND, "{}", reply.body);
+    assert_eq!(
+        app.registry.get_model(a).await.unwrap().status,
+        ModelStatus::Stopped,
+        "an unknown id starts nothing"
+    );
+}
+
+#[tokio::test]
+async fn logs_hold_the_servers_output_and_survive_in_the_run_record() {
+    let app = TestApp::with_llama_server().await;
+    let id = app.create_tiny("tiny").await;
+    app.supervisor.start_model(id).await.unwrap();
+    app.wait_status(id, ModelStatus::Running, LOAD).await;
+
+    let reply = app
+        .post("/api/models/logs", json!({"id": id, "lines": 500}))
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    let texts: Vec<String> = reply
+        .json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["text"].as_str().unwrap().to_string())
+        .collect();
+    assert!(
+        texts.iter().any(|t| t.contains("model loaded")),
+        "{texts:?}"
+    );
+    let reply = app
+        .post("/api/models/logs", json!({"id": id, "lines": 2}))
+        .await;
+    assert_eq!(reply.json().as_array().unwrap().len(), 2);
+
+    app.supervisor.stop_model(id).await.unwrap();
+    let run = app.supervisor.runs(id).await.unwrap().remove(0);
+    assert!(
+        run.log_tail.iter().any(|t| t.contains("model loaded")),
+        "{:?}",
+        run.log_tail
+    );
+
+    for bad in [
+        json!({"id": id, "lines": 0}),
+        json!({"id": id, "lines": 100000}),
+    ] {
+        let reply = app.post("/api/models/logs", bad).await;
+        assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{}", reply.body);
+    }
+    let reply = app
+        .post("/api/models/logs", json!({"id": 999, "lines": 5}))
+        .await;
+    assert_eq!(reply.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn the_launch_preview_shows_the_exact_arguments() {
+    let app = TestApp::with_llama_server().await;
+    let id = app.create_tiny("tiny").await;
+    let preview = app.supervisor.preview(id).await.unwrap();
+    assert!(preview.program.unwrap().ends_with("llama-server"));
+    assert_eq!(preview.problem, None);
+    let args = preview.args.join(" ");
+    assert!(
+        args.contains("--threads 1") && args.contains("--ctx-size 256"),
+        "{args}"
+    );
+    assert!(
+        args.ends_with("--host 127.0.0.1 --port <port> --metrics"),
+        "{args}"
+    );
+}
+
+#[tokio::test]
+async fn without_a_llama_server_starting_says_how_to_get_one() {
+    let app = TestApp::with_settings(SupervisorSettings {
+        llama_server: Some("/nonexistent/llama-server".into()),
+        ..supervisor_settings()
+    })
+    .await;
+    assert_eq!(app.registry.hub().snapshot().server.llama_server, None);
+    let id = app.create_tiny("tiny").await;
+    let reply = app.post("/api/models/start", json!({"id": id})).await;
+    assert_eq!(
+        reply.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{}",
+        reply.body
+    );
+    assert_eq!(reply.json()["code"], "unavailable");
+    let preview = app.supervisor.preview(id).await.unwrap();
+    assert!(preview.problem.unwrap().contains("not an executable"));
+}
