@@ -5,37 +5,13 @@ mod common;
 
 use std::time::Duration;
 
-use common::TestApp;
-use corral::domain::live::{Envelope, LiveStatus, ServerEvent};
+use common::{TestApp, next_envelope, serve};
+use corral::domain::live::{LiveStatus, ServerEvent};
 use corral::server::live::hub::HubConfig;
 use corral::server::live::socket::SocketLimits;
 use futures::{SinkExt, StreamExt};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-
-async fn serve(app: &TestApp) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    let router = app.router.clone();
-    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
-    format!("ws://{address}/ws")
-}
-
-async fn next_envelope<S>(socket: &mut S) -> Envelope
-where
-    S: futures::Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin,
-{
-    loop {
-        let message = tokio::time::timeout(Duration::from_secs(5), socket.next())
-            .await
-            .unwrap()
-            .unwrap()
-            .unwrap();
-        if let Message::Text(text) = message {
-            return serde_json::from_str(&text).unwrap();
-        }
-    }
-}
 
 #[tokio::test]
 async fn a_real_socket_gets_the_snapshot_then_api_changes() {

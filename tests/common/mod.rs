@@ -22,8 +22,11 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::time::Duration;
 
+use corral::domain::live::Envelope;
 use corral::domain::{Model, ModelStatus};
 use corral::server::gguf::test_model::TestModel;
+use futures::StreamExt;
+use tokio_tungstenite::tungstenite::Message;
 
 pub struct TestApp {
     pub router: Router,
@@ -262,6 +265,32 @@ impl TestApp {
                 model.status_reason
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+/// Serves the app on a real TCP port; returns the WebSocket URL.
+pub async fn serve(app: &TestApp) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let router = app.router.clone();
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    format!("ws://{address}/ws")
+}
+
+/// The next server message on a socket (five seconds at most).
+pub async fn next_envelope<S>(socket: &mut S) -> Envelope
+where
+    S: futures::Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin,
+{
+    loop {
+        let message = tokio::time::timeout(Duration::from_secs(5), socket.next())
+            .await
+            .expect("a message within five seconds")
+            .unwrap()
+            .unwrap();
+        if let Message::Text(text) = message {
+            return serde_json::from_str(&text).unwrap();
         }
     }
 }

@@ -119,7 +119,14 @@ pub(super) async fn drive(mut ctx: RunContext) {
                     if let Ok((200, _)) = http_probe::get(ctx.live.port, "/health", Duration::from_secs(1)).await {
                         let at = now_ms();
                         let db = registry.db().clone();
-                        if let Err(error) = db.call(move |conn| Ok(runs_repo::mark_ready(conn, run_id, at)?)).await {
+                        // The load log is the part worth keeping if Corral is killed later.
+                        let lines: Vec<String> = lock(&tail).lines.iter().cloned().collect();
+                        tail_saved = Instant::now();
+                        let recorded = db.call(move |conn| {
+                            runs_repo::mark_ready(conn, run_id, at)?;
+                            Ok(runs_repo::save_tail(conn, run_id, &lines)?)
+                        });
+                        if let Err(error) = recorded.await {
                             tracing::warn!(model_id, %error, "cannot record readiness");
                         }
                         status = move_to(&supervisor, model_id, status, RunEvent::Healthy, None).await;

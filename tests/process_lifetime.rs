@@ -1,0 +1,175 @@
+//! The `corral` binary and its llama-server children: however Corral ends, no model process is
+//! left behind, and the next Corral reconciles the runs table.
+#![cfg(feature = "ssr")]
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{supervisor_settings, tiny_model};
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+struct Corral {
+    child: Child,
+    port: u16,
+}
+
+/// Starts the real binary on a free port with its data in `data_dir`.
+fn start_corral(data_dir: &Path) -> Corral {
+    let settings = supervisor_settings();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_corral"))
+        .args(["--bind", "127.0.0.1:0", "--data-dir"])
+        .arg(data_dir)
+        .arg("--llama-server")
+        .arg(settings.llama_server.unwrap())
+        .arg("--ports")
+        .arg(format!(
+            "{}-{}",
+            settings.ports.start(),
+            settings.ports.end()
+        ))
+        .args(["--stop-grace", "3"])
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut lines = stderr.lines();
+    let port = loop {
+        let line = lines.next().expect("corral printed its address").unwrap();
+        if let Some((_, address)) = line.split_once("corral listening on http://") {
+            break address.trim().rsplit(':').next().unwrap().parse().unwrap();
+        }
+    };
+    // Keep draining stderr so Corral never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    Corral { child, port }
+}
+
+async fn post(port: u16, path: &str, body: Value) -> (u16, Value) {
+    let body = body.to_string();
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    let request = format!(
+        "POST /api/{path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n\
+         Accept: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut raw = String::new();
+    stream.read_to_string(&mut raw).await.unwrap();
+    let (head, body) = raw.split_once("\r\n\r\n").unwrap();
+    let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
+    (status, serde_json::from_str(body).unwrap_or(Value::Null))
+}
+
+async fn wait_running(port: u16, id: i64) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, model) = post(port, "models/get", json!({"id": id})).await;
+        if model["status"] == "running" {
+            return;
+        }
+        assert!(Instant::now() < deadline, "not running: {model}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// True while the process exists and is not a zombie.
+fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| {
+            stat.rsplit_once(") ")
+                .map(|(_, rest)| !rest.starts_with('Z'))
+        })
+        .unwrap_or(false)
+}
+
+/// Creates and starts two tiny models; returns their ids and server pids.
+async fn two_running_models(corral: &Corral, model_path: &str) -> Vec<(i64, u32)> {
+    let mut started = Vec::new();
+    for name in ["one", "two"] {
+        let (status, model) = post(
+            corral.port,
+            "models/create",
+            json!({"model": {"name": name, "path": model_path, "threads": 1, "ctx_size": 256}}),
+        )
+        .await;
+        assert_eq!(status, 200, "{model}");
+        let id = model["id"].as_i64().unwrap();
+        let (status, reply) = post(corral.port, "models/start", json!({"id": id})).await;
+        assert_eq!(status, 200, "{reply}");
+        wait_running(corral.port, id).await;
+        let (_, runs) = post(corral.port, "runs", json!({"id": id})).await;
+        started.push((id, runs[0]["pid"].as_u64().unwrap() as u32));
+    }
+    started
+}
+
+#[tokio::test]
+async fn killing_corral_with_sigkill_takes_its_models_down_and_the_next_corral_reconciles() {
+    let dir = tempfile::tempdir().unwrap();
+    let model_path = tiny_model(dir.path());
+    let data = dir.path().join("data");
+    let mut corral = start_corral(&data);
+    let models = two_running_models(&corral, &model_path).await;
+    assert!(models.iter().all(|(_, pid)| alive(*pid)));
+
+    corral.child.kill().unwrap(); // SIGKILL: Corral gets no chance to clean up
+    corral.child.wait().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while models.iter().any(|(_, pid)| alive(*pid)) {
+        assert!(
+            Instant::now() < deadline,
+            "llama-server outlived Corral: {models:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    let mut next = start_corral(&data);
+    for (id, _) in &models {
+        let (_, model) = post(next.port, "models/get", json!({"id": id})).await;
+        assert_eq!(model["status"], "stopped", "{model}");
+        let (_, runs) = post(next.port, "runs", json!({"id": id})).await;
+        assert!(runs[0]["ended_at"].is_i64(), "the run was closed: {runs}");
+        assert!(
+            runs[0]["log_tail"]
+                .as_array()
+                .is_some_and(|tail| !tail.is_empty()),
+            "the log tail saved while it ran survives: {runs}"
+        );
+    }
+    next.child.kill().unwrap();
+    next.child.wait().unwrap();
+}
+
+#[tokio::test]
+async fn stopping_corral_with_sigterm_stops_its_models_cleanly_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let model_path = tiny_model(dir.path());
+    let data = dir.path().join("data");
+    let mut corral = start_corral(&data);
+    let models = two_running_models(&corral, &model_path).await;
+
+    // SAFETY: signals the Corral this test started.
+    unsafe { libc::kill(corral.child.id() as i32, libc::SIGTERM) };
+    let status = corral.child.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+    assert!(models.iter().all(|(_, pid)| !alive(*pid)));
+
+    let mut next = start_corral(&data);
+    for (id, _) in &models {
+        let (_, runs) = post(next.port, "runs", json!({"id": id})).await;
+        assert_eq!(runs[0]["exit_code"], 0, "stopped by SIGTERM: {runs}");
+        assert_eq!(runs[0]["failure"], Value::Null, "{runs}");
+    }
+    next.child.kill().unwrap();
+    next.child.wait().unwrap();
+}
