@@ -4,8 +4,14 @@
 
 use leptos::prelude::*;
 
+use std::collections::{BTreeMap, BTreeSet};
+
 use crate::domain::Model;
 use crate::domain::live::Snapshot;
+use crate::domain::run::{LiveRun, LogLine};
+
+/// Log lines a tab keeps per model.
+pub const KEPT_LOG_LINES: usize = 2000;
 
 /// How the tab's connection is doing, for the header indicator.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,6 +38,11 @@ pub struct LiveStore {
     /// the first render is the same on both sides and nothing flickers.
     pub state: RwSignal<Option<Snapshot>>,
     pub connection: RwSignal<Connection>,
+    /// Models whose log some view on the page follows (`logs:<id>` channels).
+    pub log_subscriptions: RwSignal<BTreeMap<i64, usize>>,
+    /// Lines heard per followed model, oldest first; cleared on every new connection, which
+    /// replays them.
+    pub logs: RwSignal<BTreeMap<i64, Vec<LogLine>>>,
 }
 
 impl LiveStore {
@@ -39,6 +50,8 @@ impl LiveStore {
         let store = LiveStore {
             state: RwSignal::new(None),
             connection: RwSignal::new(Connection::Connecting),
+            log_subscriptions: RwSignal::new(BTreeMap::new()),
+            logs: RwSignal::new(BTreeMap::new()),
         };
         provide_context(store);
         // Effects run only in the browser, after hydration.
@@ -55,9 +68,64 @@ impl LiveStore {
         self.connection.get_untracked() == Connection::Live
     }
 
+    /// Tracked: true while the socket is up.
+    pub fn is_connected(self) -> bool {
+        self.connection.get() == Connection::Live
+    }
+
     /// The live list of models, once a snapshot has arrived.
     pub fn models(self) -> Option<Vec<Model>> {
         self.state.with(|s| s.as_ref().map(|s| s.models.clone()))
+    }
+
+    /// The model's live process, if one runs.
+    pub fn run(self, model_id: i64) -> Option<LiveRun> {
+        self.state.with(|s| {
+            s.as_ref()?
+                .runs
+                .iter()
+                .find(|r| r.model_id == model_id)
+                .cloned()
+        })
+    }
+
+    /// True once the server has said it found no llama-server.
+    pub fn llama_server_missing(self) -> bool {
+        self.state
+            .with(|s| s.as_ref().is_some_and(|s| s.server.llama_server.is_none()))
+    }
+
+    /// Follows a model's log while the calling view lives.
+    pub fn follow_log(self, model_id: i64) {
+        self.log_subscriptions
+            .update(|subs| *subs.entry(model_id).or_default() += 1);
+        on_cleanup(move || {
+            let _ = self.log_subscriptions.try_update(|subs| {
+                if let Some(count) = subs.get_mut(&model_id) {
+                    *count -= 1;
+                    if *count == 0 {
+                        subs.remove(&model_id);
+                    }
+                }
+            });
+        });
+    }
+
+    /// Keeps a line heard on the socket, once.
+    pub fn add_log_line(self, line: LogLine) {
+        self.logs.update(|logs| {
+            let lines = logs.entry(line.model_id).or_default();
+            if lines.last().is_none_or(|last| line.seq > last.seq) {
+                lines.push(line);
+                let overflow = lines.len().saturating_sub(KEPT_LOG_LINES);
+                lines.drain(..overflow);
+            }
+        });
+    }
+
+    pub fn followed(self) -> BTreeSet<i64> {
+        self.log_subscriptions
+            .with_untracked(|subs| subs.keys().copied().collect())
     }
 }
 
@@ -76,14 +144,19 @@ mod client {
     use gloo_timers::future::sleep;
     use leptos::prelude::*;
 
+    use std::collections::BTreeSet;
+
     use super::{Connection, LiveStore};
     use crate::domain::live::{Envelope, ServerEvent};
+    use crate::domain::run::log_channel;
 
     const FIRST_RETRY: Duration = Duration::from_millis(500);
     const MAX_RETRY: Duration = Duration::from_secs(10);
     /// The tab pings this often; a server silent for `DEAD_AFTER` is taken for gone.
     const PING_EVERY: Duration = Duration::from_secs(20);
     const DEAD_AFTER: Duration = Duration::from_secs(45);
+    /// How often the session looks for log channels to (un)subscribe.
+    const TICK: Duration = Duration::from_millis(200);
 
     pub async fn run(store: LiveStore) {
         let mut failures: u32 = 0;
@@ -108,20 +181,45 @@ mod client {
         let (mut tx, mut rx) = socket.split();
         let mut got_snapshot = false;
         let mut quiet = Duration::ZERO;
+        let mut since_ping = Duration::ZERO;
+        // Channels this connection subscribed to; a new connection starts with none.
+        let mut subscribed: BTreeSet<i64> = BTreeSet::new();
         loop {
-            match select(rx.next(), sleep(PING_EVERY)).await {
+            let wanted = store.followed();
+            if wanted != subscribed {
+                let channel = |id: &i64| log_channel(*id);
+                let add: Vec<String> = wanted.difference(&subscribed).map(channel).collect();
+                let drop: Vec<String> = subscribed.difference(&wanted).map(channel).collect();
+                for (kind, channels) in [("subscribe", add), ("unsubscribe", drop)] {
+                    if channels.is_empty() {
+                        continue;
+                    }
+                    let message = serde_json::json!({"type": kind, "channels": channels});
+                    if tx.send(Message::Text(message.to_string())).await.is_err() {
+                        return got_snapshot;
+                    }
+                }
+                subscribed = wanted;
+            }
+            match select(rx.next(), sleep(TICK)).await {
                 Either::Left((Some(Ok(Message::Text(text))), _)) => {
                     quiet = Duration::ZERO;
+                    since_ping = Duration::ZERO;
                     let Ok(envelope) = serde_json::from_str::<Envelope>(&text) else {
                         leptos::logging::warn!("live: unreadable message ignored");
                         continue;
                     };
                     match envelope.event {
                         ServerEvent::Snapshot(snapshot) => {
+                            if !got_snapshot {
+                                // A new connection replays the followed logs from the start.
+                                store.logs.set(Default::default());
+                            }
                             got_snapshot = true;
                             store.state.set(Some(snapshot));
                             store.connection.set(Connection::Live);
                         }
+                        ServerEvent::Log(line) => store.add_log_line(line),
                         event => store.state.update(|state| {
                             if let Some(state) = state {
                                 state.apply(&event);
@@ -132,10 +230,15 @@ mod client {
                 Either::Left((Some(Ok(Message::Bytes(_))), _)) => quiet = Duration::ZERO,
                 Either::Left((Some(Err(_)) | None, _)) => return got_snapshot,
                 Either::Right(((), _)) => {
-                    quiet += PING_EVERY;
+                    quiet += TICK;
+                    since_ping += TICK;
                     if quiet >= DEAD_AFTER {
                         return got_snapshot;
                     }
+                    if since_ping < PING_EVERY {
+                        continue;
+                    }
+                    since_ping = Duration::ZERO;
                     if tx
                         .send(Message::Text(r#"{"type":"ping"}"#.into()))
                         .await

@@ -28,6 +28,22 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
     (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
+/// `45s`, `3m 12s`, `2h 05m`, `3d 4h`: an uptime, short.
+pub fn format_duration(seconds: u64) -> String {
+    let (d, h, m, s) = (
+        seconds / 86_400,
+        seconds / 3600 % 24,
+        seconds / 60 % 60,
+        seconds % 60,
+    );
+    match (d, h, m) {
+        (0, 0, 0) => format!("{s}s"),
+        (0, 0, _) => format!("{m}m {s:02}s"),
+        (0, _, _) => format!("{h}h {m:02}m"),
+        _ => format!("{d}d {h}h"),
+    }
+}
+
 /// `1.2 GiB`, `640 KiB`, `12 B`.
 pub fn format_bytes(bytes: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
@@ -47,6 +63,14 @@ pub fn format_bytes(bytes: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn durations_read_short_at_every_scale() {
+        assert_eq!(format_duration(0), "0s");
+        assert_eq!(format_duration(192), "3m 12s");
+        assert_eq!(format_duration(2 * 3600 + 5 * 60 + 9), "2h 05m");
+        assert_eq!(format_duration(3 * 86_400 + 4 * 3600), "3d 4h");
+    }
 
     #[test]
     fn timestamps_format_as_utc_dates() {

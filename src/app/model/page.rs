@@ -13,6 +13,8 @@ use crate::app::live_store::use_live;
 use crate::app::model::config_section::ConfigSection;
 use crate::app::model::general_section::GeneralSection;
 use crate::app::model::history::History;
+use crate::app::model::logs::LogView;
+use crate::app::model::run_section::RunSection;
 use crate::app::models::table::StatusBadge;
 use crate::domain::AppError;
 use crate::domain::audit::ModelDetail;
@@ -113,11 +115,15 @@ fn ModelDetailView(data: ModelDetail) -> impl IntoView {
         </dl>
         <div class="detail-layout">
             <nav class="section-nav" aria-label="Settings sections">
+                <a href="#run">"Process"</a>
+                <a href="#logs">"Logs"</a>
                 <a href="#general">"General"</a>
                 {ConfigGroupKind::ALL.iter().map(|g| view! { <a href=format!("#{}", g.as_str())>{g.title()}</a> }).collect_view()}
                 <a href="#history">"History"</a>
             </nav>
             <div class="sections">
+                <RunSection current live/>
+                <LogView model_id=id live/>
                 <GeneralSection current on_saved/>
                 {groups.into_iter().map(|loaded| view! { <ConfigSection id loaded on_saved/> }).collect_view()}
                 <History history/>

@@ -6,6 +6,8 @@ use leptos::prelude::*;
 use wasm_bindgen::JsCast;
 
 use crate::app::models::page::ModelsPageState;
+use crate::app::models::run_controls::{RunCommand, run_command};
+use crate::app::widgets::toast::use_toasts;
 use crate::domain::Model;
 
 #[component]
@@ -89,6 +91,22 @@ pub fn ActionsMenu(model: Model, state: ModelsPageState) -> impl IntoView {
             state.duplicating.set(Some(model.clone()));
         }
     };
+    let status = model.status;
+    let toasts = use_toasts();
+    let run_item = {
+        let name = name.clone();
+        move |command: RunCommand| {
+            let name = name.clone();
+            command.allowed(status).then(|| {
+                view! {
+                    <button role="menuitem" tabindex="-1" on:click=move |_| {
+                        open.set(false);
+                        run_command(toasts, command, vec![id], name.clone());
+                    }>{command.label()}</button>
+                }
+            })
+        }
+    };
     let delete = move |_| {
         open.set(false);
         state.deleting.set(vec![model.clone()]);
@@ -104,6 +122,10 @@ pub fn ActionsMenu(model: Model, state: ModelsPageState) -> impl IntoView {
             <Show when=move || open.get()>
                 <div node_ref=menu_ref id=menu_id.clone() class="menu" role="menu" aria-label=format!("Actions for {name}")
                     on:keydown=on_keydown>
+                    {run_item(RunCommand::Start)}
+                    {run_item(RunCommand::Stop)}
+                    {run_item(RunCommand::Restart)}
+                    <a role="menuitem" tabindex="-1" href=format!("/models/{id}#logs")>"Logs"</a>
                     <a role="menuitem" tabindex="-1" href=format!("/models/{id}")>"Edit"</a>
                     <button role="menuitem" tabindex="-1" on:click=duplicate.clone()>"Duplicate"</button>
                     <button role="menuitem" tabindex="-1" class="danger" on:click=delete.clone()>"Delete"</button>

@@ -6,4 +6,5 @@ pub mod add_dialog;
 pub mod delete_dialog;
 pub mod duplicate_dialog;
 pub mod page;
+pub mod run_controls;
 pub mod table;

@@ -61,6 +61,13 @@ pub fn ModelsPage() -> impl IntoView {
             <h1>"Models"</h1>
             <button class="primary" on:click=move |_| state.adding.set(true)>"Add model"</button>
         </div>
+        <Show when=move || state.live.llama_server_missing()>
+            <p class="notice-banner" role="status">
+                "No llama-server found, so models cannot be started. Set "<code>"CORRAL_LLAMA_SERVER"</code>
+                " (or "<code>"--llama-server"</code>") to its path, or put it on PATH; "
+                <code>"scripts/llama-server"</code>" builds the version Corral is tested with."
+            </p>
+        </Show>
         <Toolbar view=view_state/>
         <Transition fallback=|| view! { <p class="muted">"Loading models…"</p> }>
             {move || Suspend::new(async move {

@@ -6,6 +6,7 @@ use leptos::prelude::*;
 
 use crate::app::models::actions_menu::ActionsMenu;
 use crate::app::models::page::ModelsPageState;
+use crate::app::models::run_controls::{BulkRunButtons, RunButton, RunFacts};
 use crate::domain::model::{SortKey, sort_models};
 use crate::domain::time::format_bytes;
 use crate::domain::{Model, ModelFilter, ModelStatus};
@@ -92,7 +93,8 @@ pub fn ModelsTable(
                         </tr>
                     </thead>
                     <tbody>
-                        <For each=move || rows.get() key=|m| (m.id, m.updated_at) let:model>
+                        // A new status or settings re-renders the row; run numbers update inside it.
+                        <For each=move || rows.get() key=|m| (m.id, m.updated_at, m.status, m.status_reason.clone()) let:model>
                             <ModelRow model state/>
                         </For>
                     </tbody>
@@ -147,8 +149,16 @@ fn ModelRow(model: Model, state: ModelsPageState) -> impl IntoView {
             <td class="col-kind">{model.spec.kind.label()}</td>
             <td class="col-path" title=model.spec.path.clone()>{model.spec.path.clone()}</td>
             <td class="col-size">{size}</td>
-            <td class="col-status"><StatusBadge status=model.status reason=model.status_reason.clone()/></td>
-            <td class="col-actions"><ActionsMenu model state/></td>
+            <td class="col-status">
+                <StatusBadge status=model.status reason=model.status_reason.clone()/>
+                <RunFacts live=state.live model_id=id/>
+            </td>
+            <td class="col-actions">
+                <div class="row-actions">
+                    <RunButton model=model.clone()/>
+                    <ActionsMenu model state/>
+                </div>
+            </td>
         </tr>
     }
 }
@@ -179,6 +189,7 @@ fn BulkBar(state: ModelsPageState, all: Memo<Vec<Model>>) -> impl IntoView {
         <Show when=move || { count() > 0 }>
             <div class="bulk-bar" role="region" aria-label="Selected models">
                 <span>{move || format!("{} selected", count())}</span>
+                <BulkRunButtons selected=Signal::derive(move || state.selected.get().into_iter().collect())/>
                 <button class="danger" on:click=delete_selected>"Delete selected"</button>
                 <button on:click=move |_| state.selected.set(BTreeSet::new())>"Clear selection"</button>
             </div>

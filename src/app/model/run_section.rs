@@ -1,0 +1,153 @@
+//! The model's process: start/stop, the exact command a start runs (and settings the installed
+//! llama-server cannot express), and the recent runs with how each ended. Loaded in the browser
+//! and again whenever the status or the settings change.
+
+use leptos::prelude::*;
+
+use crate::api::runs::{get_launch_preview, list_runs};
+use crate::app::live_store::LiveStore;
+use crate::app::models::run_controls::{RunButton, RunCommand, RunFacts, run_command};
+use crate::app::widgets::toast::use_toasts;
+use crate::domain::Model;
+use crate::domain::run::{LaunchPreview, Run};
+use crate::domain::time::format_utc;
+
+#[component]
+pub fn RunSection(current: RwSignal<Model>, live: LiveStore) -> impl IntoView {
+    let id = current.with_untracked(|m| m.id);
+    let preview = RwSignal::new(None::<Result<LaunchPreview, String>>);
+    let runs = RwSignal::new(Vec::<Run>::new());
+    // Refetch after anything that changes the command or adds a run.
+    let trigger = Memo::new(move |_| current.with(|m| (m.updated_at, m.status)));
+    Effect::new(move |_| {
+        trigger.track();
+        leptos::task::spawn_local(async move {
+            preview.set(Some(
+                get_launch_preview(id).await.map_err(|e| e.to_string()),
+            ));
+            if let Ok(list) = list_runs(id).await {
+                runs.set(list);
+            }
+        });
+    });
+    let toasts = use_toasts();
+    let restart = move |_| {
+        let name = current.with_untracked(|m| m.spec.name.clone());
+        run_command(toasts, RunCommand::Restart, vec![id], name);
+    };
+    view! {
+        <section class="card" id="run" aria-labelledby="run-title">
+            <div class="card-head">
+                <h2 id="run-title">"Process"</h2>
+                <div class="row-actions">
+                    {move || view! { <RunButton model=current.get()/> }}
+                    <Show when=move || RunCommand::Restart.allowed(current.with(|m| m.status))>
+                        <button class="small" on:click=restart>"Restart"</button>
+                    </Show>
+                </div>
+            </div>
+            <RunFacts live model_id=id/>
+            <h3>"Command line"</h3>
+            {move || {
+                // While a process runs, its real command (with its port); otherwise what a start
+                // would run now.
+                let running = runs.with(|r| r.first().filter(|r| r.ended_at.is_none()).map(|r| r.command.clone()));
+                match (running, preview.get()) {
+                    (Some(command), _) => view! {
+                        <pre class="command-line" aria-label="Command line">{command_line(&command)}</pre>
+                    }.into_any(),
+                    (None, None) => view! { <p class="muted">"Working out the command…"</p> }.into_any(),
+                    (None, Some(Err(error))) => view! { <p class="error-banner">{error}</p> }.into_any(),
+                    (None, Some(Ok(preview))) => view! { <Preview preview/> }.into_any(),
+                }
+            }}
+            <h3>"Recent runs"</h3>
+            {move || {
+                let list = runs.get();
+                if list.is_empty() {
+                    view! { <p class="muted">"Not started yet."</p> }.into_any()
+                } else {
+                    view! {
+                        <ol class="runs">{list.into_iter().map(|run| view! { <RunEntry run/> }).collect_view()}</ol>
+                    }.into_any()
+                }
+            }}
+        </section>
+    }
+}
+
+#[component]
+fn Preview(preview: LaunchPreview) -> impl IntoView {
+    let program = preview
+        .program
+        .clone()
+        .unwrap_or_else(|| "llama-server".into());
+    let line = command_line(&[vec![program], preview.args.clone()].concat());
+    view! {
+        {preview.problem.map(|problem| view! { <p class="error-banner" role="alert">{problem}</p> })}
+        {(!preview.unsupported.is_empty()).then(|| view! {
+            <ul class="unsupported">
+                {preview.unsupported.into_iter().map(|u| view! {
+                    <li><code>{u.setting}</code>" needs "<code>{u.flag}</code>", which this llama-server does not have"</li>
+                }).collect_view()}
+            </ul>
+        })}
+        <pre class="command-line" aria-label="Command line">{line}</pre>
+    }
+}
+
+fn command_line(command: &[String]) -> String {
+    command
+        .iter()
+        .map(|a| quote(a))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Shell-style quoting for display only (the process gets separate arguments, never a shell).
+fn quote(arg: &str) -> String {
+    if !arg.is_empty()
+        && arg
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./:=,+@<>".contains(c))
+    {
+        arg.to_string()
+    } else {
+        format!("'{}'", arg.replace('\'', r"'\''"))
+    }
+}
+
+#[component]
+fn RunEntry(run: Run) -> impl IntoView {
+    let outcome = match (run.ended_at, &run.failure) {
+        (None, _) => "running".to_string(),
+        (Some(_), Some(reason)) => format!("failed: {}", reason.as_str().replace('_', " ")),
+        (Some(_), None) => "stopped".to_string(),
+    };
+    let port = (run.port > 0).then(|| format!(" · port {}", run.port));
+    view! {
+        <li class=if run.failure.is_some() { "run failed" } else { "run" }>
+            <div><time>{format_utc(run.started_at)}</time>" · "<strong>{outcome}</strong>{port}</div>
+            {run.message.map(|m| view! { <div class="muted">{m}</div> })}
+            {(run.failure.is_some() && !run.log_tail.is_empty()).then(|| view! {
+                <details>
+                    <summary>"Last log lines"</summary>
+                    <pre class="log-tail">{run.log_tail.join("\n")}</pre>
+                </details>
+            })}
+        </li>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn arguments_with_spaces_or_quotes_are_shown_quoted() {
+        assert_eq!(quote("--ctx-size"), "--ctx-size");
+        assert_eq!(quote("/models/a b.gguf"), "'/models/a b.gguf'");
+        assert_eq!(quote("it's"), r"'it'\''s'");
+        assert_eq!(quote(""), "''");
+    }
+}

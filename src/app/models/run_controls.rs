@@ -1,0 +1,156 @@
+//! Starting and stopping from the page: the row's primary button, the run facts under a status
+//! (load progress, port, uptime, tokens/s, memory), and the one place that calls the server
+//! functions and reports failures.
+
+use leptos::prelude::*;
+
+use crate::api::runs::{
+    bulk_start_models, bulk_stop_models, restart_model, start_model, stop_model,
+};
+use crate::app::live_store::LiveStore;
+use crate::app::widgets::toast::{Toasts, use_toasts};
+use crate::domain::run::LiveRun;
+use crate::domain::time::{format_bytes, format_duration};
+use crate::domain::{Model, ModelStatus};
+
+/// What a person can ask of a model's process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunCommand {
+    Start,
+    Stop,
+    Restart,
+}
+
+impl RunCommand {
+    pub fn label(self) -> &'static str {
+        match self {
+            RunCommand::Start => "Start",
+            RunCommand::Stop => "Stop",
+            RunCommand::Restart => "Restart",
+        }
+    }
+
+    /// Whether the command makes sense in `status`.
+    pub fn allowed(self, status: ModelStatus) -> bool {
+        match self {
+            RunCommand::Start => matches!(status, ModelStatus::Stopped | ModelStatus::Error),
+            RunCommand::Stop => matches!(status, ModelStatus::Loading | ModelStatus::Running),
+            RunCommand::Restart => status == ModelStatus::Running,
+        }
+    }
+}
+
+/// Sends the command; failures become a toast. Statuses arrive on the live channel.
+pub fn run_command(toasts: Toasts, command: RunCommand, ids: Vec<i64>, name: String) {
+    leptos::task::spawn_local(async move {
+        let result = match (command, ids.as_slice()) {
+            (RunCommand::Start, [id]) => start_model(*id).await.map(|m| vec![m]),
+            (RunCommand::Stop, [id]) => stop_model(*id).await.map(|m| vec![m]),
+            (RunCommand::Restart, [id]) => restart_model(*id).await.map(|m| vec![m]),
+            (RunCommand::Start, _) => bulk_start_models(ids.clone()).await,
+            (RunCommand::Stop | RunCommand::Restart, _) => bulk_stop_models(ids.clone()).await,
+        };
+        match result {
+            Ok(models) => {
+                for model in models.iter().filter(|m| m.status == ModelStatus::Error) {
+                    toasts.error(format!(
+                        "{} could not start: {}",
+                        model.spec.name,
+                        model.status_reason.clone().unwrap_or_default()
+                    ));
+                }
+            }
+            Err(error) => toasts.error(format!(
+                "Could not {} {name}: {error}",
+                command.label().to_lowercase()
+            )),
+        }
+    });
+}
+
+/// Start for a stopped model, Stop for a live one.
+#[component]
+pub fn RunButton(model: Model) -> impl IntoView {
+    let (id, name, status) = (model.id, model.spec.name.clone(), model.status);
+    let command = if RunCommand::Stop.allowed(status) {
+        RunCommand::Stop
+    } else {
+        RunCommand::Start
+    };
+    let busy = status == ModelStatus::Stopping;
+    let class = if command == RunCommand::Start {
+        "run-button primary small"
+    } else {
+        "run-button small"
+    };
+    let label = format!("{} {name}", command.label());
+    let toasts = use_toasts();
+    view! {
+        <button class=class aria-label=label disabled=busy
+            on:click=move |_| run_command(toasts, command, vec![id], name.clone())>
+            {command.label()}
+        </button>
+    }
+}
+
+/// The live facts of a model's process, under its status.
+#[component]
+pub fn RunFacts(live: LiveStore, model_id: i64) -> impl IntoView {
+    move || {
+        live.run(model_id).map(|run| match run.ready_at {
+            None => loading(&run).into_any(),
+            Some(_) => running(&run).into_any(),
+        })
+    }
+}
+
+fn loading(run: &LiveRun) -> impl IntoView + use<> {
+    let stage = run
+        .stage
+        .clone()
+        .unwrap_or_else(|| "starting llama-server".into());
+    let title = stage.clone();
+    view! {
+        <div class="run-facts loading">
+            <progress aria-label="Loading the model"></progress>
+            <span class="stage" title=title>{stage}</span>
+        </div>
+    }
+}
+
+fn running(run: &LiveRun) -> impl IntoView + use<> {
+    let mut facts = vec![format!("port {}", run.port)];
+    if let (Some(ready), Some(sample)) = (run.ready_at, &run.sample) {
+        facts.push(format!(
+            "up {}",
+            format_duration((sample.at - ready).max(0) as u64 / 1000)
+        ));
+    }
+    if let Some(sample) = &run.sample {
+        if let Some(rate) = sample.generation_tokens_per_s.filter(|r| *r > 0.0) {
+            facts.push(format!("{rate:.1} tok/s"));
+        }
+        if let (Some(busy), Some(total)) = (sample.slots_busy, sample.slots_total) {
+            facts.push(format!("{busy}/{total} slots busy"));
+        }
+        if let Some(rss) = sample.rss_bytes {
+            facts.push(format!("{} RAM", format_bytes(rss)));
+        }
+    }
+    view! { <div class="run-facts running">{facts.join(" · ")}</div> }
+}
+
+/// The bulk bar's run buttons.
+#[component]
+pub fn BulkRunButtons(selected: Signal<Vec<i64>>) -> impl IntoView {
+    let toasts = use_toasts();
+    let send = move |command: RunCommand| {
+        let ids = selected.get_untracked();
+        let name = format!("{} models", ids.len());
+        run_command(toasts, command, ids, name);
+    };
+    view! {
+        <button on:click=move |_| send(RunCommand::Start)>"Start selected"</button>
+        <button on:click=move |_| send(RunCommand::Stop)>"Stop selected"</button>
+    }
+}
