@@ -390,3 +390,71 @@ async fn without_a_llama_server_starting_says_how_to_get_one() {
     let preview = app.supervisor.preview(id).await.unwrap();
     assert!(preview.problem.unwrap().contains("not an executable"));
 }
+
+#[tokio::test]
+async fn a_running_model_is_scraped_into_the_live_state_prometheus_and_the_history() {
+    let app = TestApp::with_llama_server().await;
+    let id = app.create_tiny("tiny \"quoted\"").await;
+    app.create_tiny("idle").await;
+    app.supervisor.start_model(id).await.unwrap();
+    app.wait_status(id, ModelStatus::Running, LOAD).await;
+    // Ask the model something so the throughput gauges have a value.
+    let port = live_run(&app, id).port;
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    let body = r#"{"prompt":"hello","n_predict":4}"#;
+    let request = format!(
+        "POST /completion HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    tokio::io::AsyncWriteExt::write_all(&mut stream, request.as_bytes())
+        .await
+        .unwrap();
+    let mut answer = String::new();
+    tokio::io::AsyncReadExt::read_to_string(&mut stream, &mut answer)
+        .await
+        .unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let sample = loop {
+        let sample = live_run(&app, id).sample;
+        if let Some(sample) = sample.filter(|s| s.generation_tokens_per_s.is_some_and(|r| r > 0.0))
+        {
+            break sample;
+        }
+        assert!(Instant::now() < deadline, "no throughput scraped");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(sample.rss_bytes.is_some_and(|b| b > 1_000_000));
+    assert_eq!((sample.slots_busy, sample.slots_total), (Some(0), Some(4)));
+
+    let text = app.get("/metrics").await.body;
+    assert!(
+        text.contains("corral_model_up{model=\"tiny \\\"quoted\\\"\"} 1\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("corral_model_up{model=\"idle\"} 0\n"),
+        "{text}"
+    );
+    assert!(text.contains("# TYPE corral_model_load_seconds gauge"));
+    assert!(text.contains("corral_model_resident_memory_bytes{model=\"tiny"));
+    assert!(text.contains("corral_model_generation_tokens_per_second{model=\"tiny"));
+
+    let now = corral::server::now_ms();
+    let history = app
+        .registry
+        .metrics_history(corral::domain::metrics::HistoryQuery {
+            from: now - 60_000,
+            to: now + 1000,
+            points: 100,
+        })
+        .await
+        .unwrap();
+    let names: Vec<&str> = history.iter().map(|s| s.name.as_str()).collect();
+    let wanted = format!("model{id}_generation_tokens_per_s");
+    assert!(names.contains(&wanted.as_str()), "{names:?}");
+    app.supervisor.stop_model(id).await.unwrap();
+}

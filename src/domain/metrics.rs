@@ -39,6 +39,10 @@ pub enum Unit {
     Bytes,
     Celsius,
     Watts,
+    /// Tokens per second.
+    PerSecond,
+    /// Requests, slots: plain counts.
+    Count,
 }
 
 impl SystemSample {
@@ -79,6 +83,13 @@ pub fn unit_of(series: &str) -> Unit {
         Unit::Celsius
     } else if series.ends_with("_watts") {
         Unit::Watts
+    } else if series.ends_with("_per_s") {
+        Unit::PerSecond
+    } else if series.ends_with("_processing")
+        || series.ends_with("_deferred")
+        || series.ends_with("_busy")
+    {
+        Unit::Count
     } else {
         Unit::Bytes
     }
@@ -91,6 +102,8 @@ pub fn format_value(value: f64, unit: Unit) -> String {
         Unit::Bytes => crate::domain::time::format_bytes(value.max(0.0) as u64),
         Unit::Celsius => format!("{value:.0} °C"),
         Unit::Watts => format!("{value:.0} W"),
+        Unit::PerSecond => format!("{value:.1} tok/s"),
+        Unit::Count => format!("{value:.0}"),
     }
 }
 

@@ -78,6 +78,24 @@ pub struct ModelSample {
     pub rss_bytes: Option<u64>,
 }
 
+impl ModelSample {
+    /// The sample as named series for the metrics history: `model<id>_<reading>`.
+    pub fn series(&self, model_id: i64) -> Vec<(String, f64)> {
+        let readings = [
+            ("prompt_tokens_per_s", self.prompt_tokens_per_s),
+            ("generation_tokens_per_s", self.generation_tokens_per_s),
+            ("requests_processing", self.requests_processing),
+            ("requests_deferred", self.requests_deferred),
+            ("slots_busy", self.slots_busy.map(f64::from)),
+            ("rss_bytes", self.rss_bytes.map(|b| b as f64)),
+        ];
+        readings
+            .into_iter()
+            .filter_map(|(name, value)| Some((format!("model{model_id}_{name}"), value?)))
+            .collect()
+    }
+}
+
 /// A run that is alive now, as the page shows it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LiveRun {
@@ -150,6 +168,30 @@ pub struct LaunchPreview {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::metrics::{Unit, unit_of};
+
+    #[test]
+    fn a_model_sample_becomes_series_with_the_right_units() {
+        let sample = ModelSample {
+            generation_tokens_per_s: Some(12.5),
+            slots_busy: Some(1),
+            rss_bytes: Some(2048),
+            ..ModelSample::default()
+        };
+        let series = sample.series(7);
+        let names: Vec<&str> = series.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "model7_generation_tokens_per_s",
+                "model7_slots_busy",
+                "model7_rss_bytes"
+            ],
+            "readings that were not taken are left out"
+        );
+        let units: Vec<Unit> = names.iter().map(|n| unit_of(n)).collect();
+        assert_eq!(units, [Unit::PerSecond, Unit::Count, Unit::Bytes]);
+    }
 
     #[test]
     fn log_channels_name_a_positive_model_id_only() {

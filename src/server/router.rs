@@ -8,7 +8,7 @@ use std::sync::OnceLock;
 use leptos_axum::{AxumRouteListing, LeptosRoutes, generate_route_list};
 
 use crate::app::{App, shell};
-use crate::server::http::{error_status, limits, origin};
+use crate::server::http::{error_status, limits, origin, prometheus};
 use crate::server::live;
 use crate::server::state::AppState;
 
@@ -29,6 +29,7 @@ pub fn build(state: AppState) -> Router {
             get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }),
         )
         .route("/api/ws/status", get(live::route::status))
+        .route("/metrics", get(prometheus::metrics))
         .route("/ws", get(live::route::websocket))
         .leptos_routes(&state, routes, move || shell(options.clone()))
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))

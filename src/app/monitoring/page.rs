@@ -190,7 +190,18 @@ fn chart_title(name: &str) -> String {
         "memory_used_bytes" => "Memory used".into(),
         "disk_used_bytes" => "Disk used (data directory)".into(),
         "corral_rss_bytes" => "Corral memory (RSS)".into(),
-        other => other.replace('_', " "),
+        other => match other
+            .strip_prefix("model")
+            .and_then(|rest| rest.split_once('_'))
+        {
+            Some((id, reading)) if id.parse::<i64>().is_ok() => {
+                format!(
+                    "Model {id}: {}",
+                    reading.replace("_per_s", "/s").replace('_', " ")
+                )
+            }
+            _ => other.replace('_', " "),
+        },
     }
 }
 

@@ -3,6 +3,7 @@
 pub mod error_status;
 pub mod limits;
 pub mod origin;
+pub mod prometheus;
 
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};

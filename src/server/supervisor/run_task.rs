@@ -16,6 +16,7 @@ use tokio::time::Instant;
 use crate::domain::ModelStatus;
 use crate::domain::live::ServerEvent;
 use crate::domain::run::{FailureReason, LiveRun, LogStream};
+use crate::server::db::metrics_repo;
 use crate::server::db::runs_repo::{self, Ending};
 use crate::server::now_ms;
 use crate::server::supervisor::Supervisor;
@@ -162,6 +163,15 @@ pub(super) async fn drive(mut ctx: RunContext) {
                     let sample = scrape::sample(ctx.live.port, pid).await;
                     if sample.requests_processing.is_some_and(|n| n > 0.0) {
                         ctx.last_used.store(sample.at, Ordering::Relaxed);
+                    }
+                    let rows: Vec<(String, i64, f64)> = sample
+                        .series(model_id)
+                        .into_iter()
+                        .map(|(name, value)| (name, sample.at, value))
+                        .collect();
+                    let db = registry.db().clone();
+                    if let Err(error) = db.call(move |conn| Ok(metrics_repo::insert(conn, &rows)?)).await {
+                        tracing::warn!(model_id, %error, "cannot record model metrics");
                     }
                     ctx.live.sample = Some(sample);
                     hub.publish(ServerEvent::RunUpdated(ctx.live.clone()));
