@@ -7,22 +7,25 @@ use corral::server::cli::{Cli, Command};
 use corral::server::gguf::test_model::TestModel;
 use std::time::Duration;
 
+use corral::server::live::corral_log::{self, CorralLogHandle};
 use corral::server::live::hub::{self, HubConfig};
 use corral::server::live::socket::SocketLimits;
 use corral::server::metrics::collector::{self, HistoryConfig};
 use corral::server::{router, start};
 use leptos::config::LeptosOptions;
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
+    let (corral_log, corral_log_handle) = corral_log::layer();
+    tracing_subscriber::registry()
+        .with(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
+        .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
+        .with(corral_log)
         .init();
-    match run(Cli::parse()).await {
+    match run(Cli::parse(), corral_log_handle).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             tracing::error!("{error}");
@@ -32,7 +35,7 @@ async fn main() -> ExitCode {
     }
 }
 
-async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
+async fn run(cli: Cli, corral_log: CorralLogHandle) -> Result<(), Box<dyn std::error::Error>> {
     if let Some(Command::TestModel { path, large }) = &cli.command {
         let shape = if *large {
             TestModel::LARGE
@@ -65,6 +68,7 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
     )
     .await?;
     let supervisor = state.supervisor.clone();
+    corral_log.attach(state.registry.hub().clone());
     tracing::info!(path = %db_path.display(), "database ready");
     collector::spawn(
         state.registry.clone(),

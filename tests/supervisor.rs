@@ -10,8 +10,9 @@ use axum::http::StatusCode;
 use common::{TestApp, supervisor_settings};
 use corral::domain::ModelStatus;
 use corral::domain::run::{FailureReason, LiveRun};
+use corral::server::gguf::test_model::TestModel;
 use corral::server::supervisor::http_probe;
-use corral::server::supervisor::settings::{SupervisorSettings, WhenFull};
+use corral::server::supervisor::settings::{Leftovers, SupervisorSettings, WhenFull};
 use serde_json::json;
 
 const LOAD: Duration = Duration::from_secs(30);
@@ -457,4 +458,123 @@ async fn a_running_model_is_scraped_into_the_live_state_prometheus_and_the_histo
     let wanted = format!("model{id}_generation_tokens_per_s");
     assert!(names.contains(&wanted.as_str()), "{names:?}");
     app.supervisor.stop_model(id).await.unwrap();
+}
+
+/// Starts llama-server the way an earlier Corral would have, and records it as a live run.
+async fn leftover_server(app: &TestApp, id: i64) -> std::process::Child {
+    use std::os::unix::process::CommandExt;
+    let model = app.registry.get_model(id).await.unwrap();
+    let port = TcpListener::bind(("127.0.0.1", 0))
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let binary = common::llama_server().display().to_string();
+    let command: Vec<String> = [
+        binary.as_str(),
+        "--model",
+        &model.spec.path,
+        "--threads",
+        "1",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        &port.to_string(),
+        "--metrics",
+    ]
+    .map(String::from)
+    .to_vec();
+    let child = std::process::Command::new(&command[0])
+        .args(&command[1..])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let tail = vec!["an earlier line".to_string()];
+    app.db
+        .call(move |conn| {
+            let run = corral::server::db::runs_repo::insert(conn, id, pid, port, &command, 1)?;
+            corral::server::db::runs_repo::save_tail(conn, run, &tail)?;
+            corral::server::db::models_repo::set_status(conn, id, ModelStatus::Running, None)?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+    child
+}
+
+#[tokio::test]
+async fn a_server_left_by_an_earlier_corral_is_adopted_when_set_and_can_then_be_stopped() {
+    let app = TestApp::with_llama_server().await;
+    let id = app.create_tiny("tiny").await;
+    let mut leftover = leftover_server(&app, id).await;
+    let next = corral::server::supervisor::Supervisor::start(
+        app.registry.clone(),
+        SupervisorSettings {
+            leftovers: Leftovers::Adopt,
+            ..supervisor_settings()
+        },
+    )
+    .await
+    .unwrap();
+    app.wait_status(id, ModelStatus::Running, LOAD).await;
+    assert_eq!(live_run(&app, id).pid, leftover.id());
+    let model = next.stop_model(id).await.unwrap();
+    assert_eq!(model.status, ModelStatus::Stopped);
+    let exit = leftover.wait().unwrap();
+    assert_eq!(exit.code(), Some(0), "stopped with SIGTERM");
+    let run = next.runs(id).await.unwrap().remove(0);
+    assert!(run.ended_at.is_some());
+    assert_eq!(
+        run.log_tail.first().map(String::as_str),
+        Some("an earlier line")
+    );
+}
+
+#[tokio::test]
+async fn a_server_left_by_an_earlier_corral_is_stopped_by_default() {
+    let app = TestApp::with_llama_server().await;
+    let id = app.create_tiny("tiny").await;
+    let mut leftover = leftover_server(&app, id).await;
+    // Give it time to be up, as a real leftover would be.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let next =
+        corral::server::supervisor::Supervisor::start(app.registry.clone(), supervisor_settings())
+            .await
+            .unwrap();
+    assert!(
+        leftover.try_wait().unwrap().is_some(),
+        "stopped during start-up"
+    );
+    assert_eq!(
+        app.registry.get_model(id).await.unwrap().status,
+        ModelStatus::Stopped
+    );
+    let run = next.runs(id).await.unwrap().remove(0);
+    assert!(run.message.unwrap().contains("stopped at start-up"));
+}
+
+#[tokio::test]
+async fn a_model_not_ready_by_its_deadline_is_an_error_and_its_process_is_gone() {
+    let app = TestApp::with_settings(SupervisorSettings {
+        load_base: Duration::ZERO,
+        load_per_gib: Duration::ZERO,
+        load_extension: Duration::ZERO,
+        ..supervisor_settings()
+    })
+    .await;
+    // The large model takes longer to load than the first health check waits.
+    let path = app.dir.path().join("large.gguf");
+    TestModel::LARGE.write(&path).unwrap();
+    let id = app.create("large", &path.to_string_lossy()).await["id"]
+        .as_i64()
+        .unwrap();
+    let (reason, message) = failed_start(&app, id).await;
+    assert_eq!(reason, FailureReason::LoadTimeout);
+    assert!(message.contains("not ready after"), "{message}");
+    let run = app.supervisor.runs(id).await.unwrap().remove(0);
+    assert_eq!(run.signal, Some(libc::SIGKILL));
+    assert_eq!(process_state(run.pid.unwrap()), None);
 }

@@ -131,18 +131,24 @@ pub struct LogLine {
     pub text: String,
 }
 
-/// The live-channel name a tab subscribes to for a model's log.
+/// Corral's own log travels like a model's, under this id (no model has it: ids start at 1).
+pub const CORRAL_LOG: i64 = 0;
+
+/// The live-channel name a tab subscribes to for a model's log (`logs:corral` for Corral's).
 pub fn log_channel(model_id: i64) -> String {
-    format!("logs:{model_id}")
+    if model_id == CORRAL_LOG {
+        "logs:corral".to_string()
+    } else {
+        format!("logs:{model_id}")
+    }
 }
 
-/// The model id a `logs:<id>` channel names, if it is one.
+/// The log a `logs:<id>` or `logs:corral` channel names, if it is one.
 pub fn parse_log_channel(channel: &str) -> Option<i64> {
-    channel
-        .strip_prefix("logs:")?
-        .parse()
-        .ok()
-        .filter(|id| *id > 0)
+    match channel.strip_prefix("logs:")? {
+        "corral" => Some(CORRAL_LOG),
+        id => id.parse().ok().filter(|id| *id > 0),
+    }
 }
 
 /// A setting the installed llama-server has no flag for.
@@ -194,8 +200,12 @@ mod tests {
     }
 
     #[test]
-    fn log_channels_name_a_positive_model_id_only() {
+    fn log_channels_name_a_positive_model_id_or_corral() {
         assert_eq!(parse_log_channel(&log_channel(7)), Some(7));
+        assert_eq!(
+            parse_log_channel(&log_channel(CORRAL_LOG)),
+            Some(CORRAL_LOG)
+        );
         assert_eq!(parse_log_channel("logs:0"), None);
         assert_eq!(parse_log_channel("logs:-3"), None);
         assert_eq!(parse_log_channel("logs:x"), None);

@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
-use crate::server::supervisor::settings::{SupervisorSettings, WhenFull, parse_port_range};
+use crate::server::supervisor::settings::{
+    Leftovers, SupervisorSettings, WhenFull, parse_port_range,
+};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -66,6 +68,10 @@ pub struct Cli {
     #[arg(long, env = "CORRAL_LOAD_PER_GIB", default_value_t = 15)]
     pub load_per_gib: u64,
 
+    /// What start-up does with a model server an earlier Corral left running.
+    #[arg(long, env = "CORRAL_LEFTOVERS", value_enum, default_value = "stop")]
+    pub leftovers: Leftovers,
+
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -118,6 +124,7 @@ impl Cli {
             stop_grace: Duration::from_secs(self.stop_grace),
             load_base: Duration::from_secs(self.load_timeout),
             load_per_gib: Duration::from_secs(self.load_per_gib),
+            leftovers: self.leftovers,
             ..SupervisorSettings::default()
         }
     }

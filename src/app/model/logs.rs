@@ -9,7 +9,14 @@ use crate::app::live_store::LiveStore;
 use crate::domain::run::LogLine;
 
 #[component]
-pub fn LogView(model_id: i64, live: LiveStore) -> impl IntoView {
+pub fn LogView(
+    model_id: i64,
+    live: LiveStore,
+    #[prop(into)] title: String,
+    /// What an empty log says.
+    #[prop(into)]
+    empty: String,
+) -> impl IntoView {
     live.follow_log(model_id);
     let follow = RwSignal::new(true);
     let paused = RwSignal::new(None::<Vec<LogLine>>);
@@ -50,7 +57,7 @@ pub fn LogView(model_id: i64, live: LiveStore) -> impl IntoView {
     view! {
         <section class="card" id="logs" aria-labelledby="logs-title">
             <div class="card-head">
-                <h2 id="logs-title">"Logs"</h2>
+                <h2 id="logs-title">{title}</h2>
                 <div class="log-controls">
                     <input type="search" placeholder="Filter lines" aria-label="Filter log lines"
                         prop:value=move || filter.get() on:input=move |ev| filter.set(event_target_value(&ev))/>
@@ -73,7 +80,7 @@ pub fn LogView(model_id: i64, live: LiveStore) -> impl IntoView {
                 }).collect_view()}
             </pre>
             <Show when=move || shown.with(Vec::is_empty) && live.is_connected()>
-                <p class="muted">"No log lines yet. Start the model to see its output here."</p>
+                <p class="muted">{empty.clone()}</p>
             </Show>
         </section>
     }

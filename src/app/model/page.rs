@@ -123,7 +123,7 @@ fn ModelDetailView(data: ModelDetail) -> impl IntoView {
             </nav>
             <div class="sections">
                 <RunSection current live/>
-                <LogView model_id=id live/>
+                <LogView model_id=id live title="Logs" empty="No log lines yet. Start the model to see its output here."/>
                 <GeneralSection current on_saved/>
                 {groups.into_iter().map(|loaded| view! { <ConfigSection id loaded on_saved/> }).collect_view()}
                 <History history/>

@@ -1,6 +1,9 @@
 //! `/monitoring`: the last five minutes live from the WebSocket, or a longer range from history.
 
 use leptos::prelude::*;
+
+use crate::app::model::logs::LogView;
+use crate::domain::run::CORRAL_LOG;
 use leptos_meta::Title;
 
 use crate::api::metrics::metrics_history;
@@ -89,6 +92,7 @@ pub fn MonitoringPage() -> impl IntoView {
                 "No history for this range yet: Corral keeps a sample per second while it runs."
             }}</p>
         </Show>
+        <LogView model_id=CORRAL_LOG live title="Corral's log" empty="Nothing logged yet."/>
     }
 }
 

@@ -1,5 +1,6 @@
 //! The live channel: one hub holding the authoritative state, one WebSocket per tab.
 
+pub mod corral_log;
 pub mod hub;
 pub mod log_book;
 pub mod route;

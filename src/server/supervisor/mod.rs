@@ -250,12 +250,64 @@ impl Supervisor {
             supervisor: self.clone(),
             live,
             size_bytes: model.size_bytes,
-            child,
+            process: run_task::Process::Child(child),
+            tail: Vec::new(),
             stop: stop_rx,
             ended: ended_tx,
             last_used,
         }));
         Ok(model)
+    }
+
+    /// Supervises a server an earlier Corral started (found alive at start-up) as if it were
+    /// its own: health, numbers, stop. Its earlier output is gone; the run keeps its record.
+    async fn adopt(&self, run: Run, pid: u32) -> Result<(), AppError> {
+        let model_id = run.model_id;
+        let size_bytes = self.registry().get_model(model_id).await?.size_bytes;
+        let (stop, stop_rx) = watch::channel(false);
+        let (ended_tx, ended) = watch::channel(false);
+        let last_used = Arc::new(AtomicI64::new(now_ms()));
+        self.handles().insert(
+            model_id,
+            RunHandle {
+                run_id: run.id,
+                port: run.port,
+                stop: Arc::new(stop),
+                ended,
+                last_used: last_used.clone(),
+            },
+        );
+        self.registry()
+            .set_status(model_id, ModelStatus::Loading, None)
+            .await?;
+        let run_id = run.id;
+        let live = LiveRun {
+            model_id,
+            run_id,
+            pid,
+            port: run.port,
+            started_at: run.started_at,
+            ready_at: None,
+            stage: Some("adopted from an earlier Corral".into()),
+            sample: None,
+        };
+        self.registry()
+            .hub()
+            .log(model_id, run_id, LogStream::Stderr, "corral: adopted this server from an earlier Corral; its earlier output is not available");
+        self.registry()
+            .hub()
+            .publish(ServerEvent::RunUpdated(live.clone()));
+        tokio::spawn(run_task::drive(run_task::RunContext {
+            supervisor: self.clone(),
+            live,
+            size_bytes,
+            process: run_task::Process::Adopted { pid },
+            tail: run.log_tail,
+            stop: stop_rx,
+            ended: ended_tx,
+            last_used,
+        }));
+        Ok(())
     }
 
     /// The argument list, after checking every setting has a flag in the installed build.

@@ -1,6 +1,7 @@
 //! Start-up: runs the database believes alive are checked against the real processes. One that
-//! is still ours (same pid, same command line) is stopped; every such run is closed; every model
-//! still marked loading/running/stopping is set stopped. No orphan survives a Corral restart.
+//! is still ours (same pid, same command line) is adopted or stopped, as set; every other such
+//! run is closed; every other model still marked loading/running/stopping is set stopped. No
+//! orphan survives a Corral restart unsupervised.
 
 use std::time::Duration;
 
@@ -10,7 +11,8 @@ use crate::server::db::models_repo;
 use crate::server::db::runs_repo::{self, Ending};
 use crate::server::now_ms;
 use crate::server::supervisor::Supervisor;
-use crate::server::supervisor::spawn::{process_exists, process_group, signal_group};
+use crate::server::supervisor::settings::Leftovers;
+use crate::server::supervisor::spawn::{process_alive, process_group, signal_group};
 
 pub async fn reconcile(supervisor: &Supervisor) -> Result<(), AppError> {
     let registry = supervisor.registry().clone();
@@ -18,22 +20,32 @@ pub async fn reconcile(supervisor: &Supervisor) -> Result<(), AppError> {
         .db()
         .call(|conn| Ok((runs_repo::alive(conn)?, models_repo::active_ids(conn)?)))
         .await?;
+    let mut adopted = Vec::new();
     for run in alive {
-        let stopped = match run.pid {
-            Some(pid) if is_ours(pid, &run) => {
-                tracing::warn!(
-                    model_id = run.model_id,
-                    pid,
-                    "a llama-server from an earlier Corral is still running: stopping it"
-                );
-                stop_leftover(pid, supervisor.settings().stop_grace).await;
-                true
-            }
-            _ => false,
-        };
+        let leftover = run.pid.filter(|pid| is_ours(*pid, &run));
+        if let Some(pid) = leftover
+            && supervisor.settings().leftovers == Leftovers::Adopt
+        {
+            tracing::info!(
+                model_id = run.model_id,
+                pid,
+                "adopting a llama-server left by an earlier Corral"
+            );
+            adopted.push(run.model_id);
+            supervisor.adopt(run, pid).await?;
+            continue;
+        }
+        if let Some(pid) = leftover {
+            tracing::warn!(
+                model_id = run.model_id,
+                pid,
+                "a llama-server from an earlier Corral is still running: stopping it"
+            );
+            stop_leftover(pid, supervisor.settings().stop_grace).await;
+        }
         let ending = Ending {
             at: now_ms(),
-            message: Some(if stopped {
+            message: Some(if leftover.is_some() {
                 "left running by an earlier Corral; stopped at start-up".into()
             } else {
                 "Corral ended before this run did; the process was gone at start-up".into()
@@ -47,7 +59,7 @@ pub async fn reconcile(supervisor: &Supervisor) -> Result<(), AppError> {
             .call(move |conn| Ok(runs_repo::finish(conn, id, &ending)?))
             .await?;
     }
-    for id in active {
+    for id in active.into_iter().filter(|id| !adopted.contains(id)) {
         registry.set_status(id, ModelStatus::Stopped, None).await?;
     }
     Ok(())
@@ -72,10 +84,10 @@ fn is_ours(pid: u32, run: &Run) -> bool {
 async fn stop_leftover(pid: u32, grace: Duration) {
     let _ = signal_group(pid, libc::SIGTERM);
     let deadline = tokio::time::Instant::now() + grace;
-    while process_exists(pid) && tokio::time::Instant::now() < deadline {
+    while process_alive(pid) && tokio::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    if process_exists(pid) {
+    if process_alive(pid) {
         let _ = signal_group(pid, libc::SIGKILL);
     }
 }

@@ -23,7 +23,7 @@ use crate::server::supervisor::Supervisor;
 use crate::server::supervisor::classify::{self, Exit};
 use crate::server::supervisor::http_probe;
 use crate::server::supervisor::scrape;
-use crate::server::supervisor::spawn::signal_group;
+use crate::server::supervisor::spawn::{process_alive, signal_group};
 use crate::server::supervisor::state_machine::{RunEvent, next};
 
 /// Log lines kept with each run in the database.
@@ -34,11 +34,53 @@ const HEALTH_POLL_MAX: Duration = Duration::from_millis(250);
 /// How often a live run's log tail is saved, so it survives Corral being killed.
 const TAIL_SAVE_EVERY: Duration = Duration::from_secs(5);
 
+/// The process a run drives: one Corral spawned, or one adopted from an earlier Corral (not a
+/// child of this one, so it cannot be waited for; its exit is noticed by polling).
+pub(super) enum Process {
+    Child(Child),
+    Adopted { pid: u32 },
+}
+
+/// How often an adopted process is checked for.
+const ADOPTED_POLL: Duration = Duration::from_millis(200);
+
+impl Process {
+    /// Resolves when the process has exited (cancel-safe: it can be polled again).
+    async fn wait(&mut self) -> Exit {
+        match self {
+            Process::Child(child) => match child.wait().await {
+                Ok(status) => Exit {
+                    code: status.code(),
+                    signal: status.signal(),
+                },
+                Err(error) => {
+                    tracing::error!(%error, "cannot wait for llama-server");
+                    Exit {
+                        code: None,
+                        signal: None,
+                    }
+                }
+            },
+            Process::Adopted { pid } => {
+                while process_alive(*pid) {
+                    tokio::time::sleep(ADOPTED_POLL).await;
+                }
+                Exit {
+                    code: None,
+                    signal: None,
+                }
+            }
+        }
+    }
+}
+
 pub(super) struct RunContext {
     pub supervisor: Supervisor,
     pub live: LiveRun,
     pub size_bytes: Option<u64>,
-    pub child: Child,
+    pub process: Process,
+    /// Lines to start the tail with (an adopted run keeps what the earlier Corral saved).
+    pub tail: Vec<String>,
     pub stop: watch::Receiver<bool>,
     pub ended: watch::Sender<bool>,
     pub last_used: Arc<AtomicI64>,
@@ -77,15 +119,20 @@ pub(super) async fn drive(mut ctx: RunContext) {
     let registry = supervisor.registry().clone();
     let hub = registry.hub().clone();
     let (model_id, run_id, pid) = (ctx.live.model_id, ctx.live.run_id, ctx.live.pid);
-    let tail = SharedTail::default();
+    let tail = SharedTail::new(Mutex::new(Tail {
+        lines: std::mem::take(&mut ctx.tail).into(),
+        last_output: None,
+    }));
+    let pipes = match &mut ctx.process {
+        Process::Child(child) => (child.stdout.take(), child.stderr.take()),
+        Process::Adopted { .. } => (None, None),
+    };
     let readers = [
-        ctx.child
-            .stdout
-            .take()
+        pipes
+            .0
             .map(|out| spawn_reader(&ctx, out, LogStream::Stdout, tail.clone())),
-        ctx.child
-            .stderr
-            .take()
+        pipes
+            .1
             .map(|err| spawn_reader(&ctx, err, LogStream::Stderr, tail.clone())),
     ];
 
@@ -106,7 +153,7 @@ pub(super) async fn drive(mut ctx: RunContext) {
         };
         let may_stop = matches!(phase, Phase::Loading { .. } | Phase::Running);
         tokio::select! {
-            exit = ctx.child.wait() => break exit,
+            exit = ctx.process.wait() => break exit,
             _ = ctx.stop.changed(), if may_stop => {
                 stop_asked = true;
                 status = move_to(&supervisor, model_id, status, RunEvent::StopRequested, None).await;
@@ -117,6 +164,26 @@ pub(super) async fn drive(mut ctx: RunContext) {
             }
             _ = tokio::time::sleep_until(wake) => match &mut phase {
                 Phase::Loading { deadline, poll } => {
+                    let (stage, last_output) = {
+                        let tail = lock(&tail);
+                        (tail.lines.back().cloned(), tail.last_output)
+                    };
+                    // Output while loading is progress: give it more time.
+                    if let Some(at) = last_output {
+                        *deadline = (*deadline).max(at + settings.load_extension);
+                    }
+                    // The deadline is checked before asking: a server not seen healthy in time
+                    // has missed it, whatever it would answer now.
+                    if Instant::now() >= *deadline {
+                        let waited = settings.load_deadline(ctx.size_bytes);
+                        failure = Some((
+                            FailureReason::LoadTimeout,
+                            format!("{} (not ready after {} s)", FailureReason::LoadTimeout.advice(), waited.as_secs()),
+                        ));
+                        let _ = signal_group(pid, libc::SIGKILL);
+                        phase = Phase::Killed;
+                        continue;
+                    }
                     if let Ok((200, _)) = http_probe::get(ctx.live.port, "/health", Duration::from_secs(1)).await {
                         let at = now_ms();
                         let db = registry.db().clone();
@@ -138,23 +205,7 @@ pub(super) async fn drive(mut ctx: RunContext) {
                         continue;
                     }
                     *poll = (*poll * 2).min(HEALTH_POLL_MAX);
-                    let (stage, last_output) = {
-                        let tail = lock(&tail);
-                        (tail.lines.back().cloned(), tail.last_output)
-                    };
-                    // Output while loading is progress: give it more time.
-                    if let Some(at) = last_output {
-                        *deadline = (*deadline).max(at + settings.load_extension);
-                    }
-                    if Instant::now() >= *deadline {
-                        let waited = settings.load_deadline(ctx.size_bytes);
-                        failure = Some((
-                            FailureReason::LoadTimeout,
-                            format!("{} (not ready after {} s)", FailureReason::LoadTimeout.advice(), waited.as_secs()),
-                        ));
-                        let _ = signal_group(pid, libc::SIGKILL);
-                        phase = Phase::Killed;
-                    } else if stage.is_some() && stage != ctx.live.stage {
+                    if stage.is_some() && stage != ctx.live.stage {
                         ctx.live.stage = stage;
                         hub.publish(ServerEvent::RunUpdated(ctx.live.clone()));
                     }
@@ -197,19 +248,6 @@ pub(super) async fn drive(mut ctx: RunContext) {
         let _ = tokio::time::timeout(Duration::from_secs(1), reader).await;
     }
     let lines: Vec<String> = lock(&tail).lines.iter().cloned().collect();
-    let exit = match exit {
-        Ok(status) => Exit {
-            code: status.code(),
-            signal: status.signal(),
-        },
-        Err(error) => {
-            tracing::error!(model_id, %error, "cannot wait for llama-server");
-            Exit {
-                code: None,
-                signal: None,
-            }
-        }
-    };
     let (event, failure) = match (stop_asked, failure) {
         (_, Some(timeout)) => (RunEvent::Failed, Some(timeout)),
         (true, None) => (RunEvent::StoppedAsAsked, None),

@@ -14,6 +14,15 @@ pub enum WhenFull {
     Refuse,
 }
 
+/// What start-up does with a llama-server an earlier Corral left running.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Leftovers {
+    /// Stop it (SIGTERM, then SIGKILL after the grace period).
+    Stop,
+    /// Keep it running and supervise it again (its earlier output is not available).
+    Adopt,
+}
+
 #[derive(Debug, Clone)]
 pub struct SupervisorSettings {
     /// The llama-server to run; `None` looks on PATH.
@@ -31,6 +40,7 @@ pub struct SupervisorSettings {
     pub load_extension: Duration,
     /// How often a running server's numbers are read.
     pub scrape_every: Duration,
+    pub leftovers: Leftovers,
 }
 
 impl Default for SupervisorSettings {
@@ -45,6 +55,7 @@ impl Default for SupervisorSettings {
             load_per_gib: Duration::from_secs(15),
             load_extension: Duration::from_secs(30),
             scrape_every: Duration::from_secs(2),
+            leftovers: Leftovers::Stop,
         }
     }
 }

@@ -119,9 +119,16 @@ pub fn signal_group(pgid: u32, signal: i32) -> io::Result<()> {
     }
 }
 
-/// True while a process with this pid exists (a zombie counts: it is not reaped yet).
-pub fn process_exists(pid: u32) -> bool {
-    std::path::Path::new(&format!("/proc/{pid}")).exists()
+/// True while a process with this pid exists and has not exited (a zombie has exited; only its
+/// parent can reap it).
+pub fn process_alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| {
+            stat.rsplit_once(") ")
+                .map(|(_, rest)| !rest.starts_with('Z'))
+        })
+        .unwrap_or(false)
 }
 
 /// The process group of `pid`, if it exists.
