@@ -197,9 +197,10 @@ test('the actions menu works from the keyboard', async () => {
   await button.focus();
   await page.keyboard.press('Enter');
   await page.getByRole('menuitem', { name: 'Edit' }).waitFor();
-  assert.equal(await page.evaluate(() => document.activeElement.textContent), 'Edit');
+  // A stopped model's menu: Start, Logs, Edit, Duplicate, Delete.
+  assert.equal(await page.evaluate(() => document.activeElement.textContent), 'Start');
   await page.keyboard.press('ArrowDown');
-  assert.equal(await page.evaluate(() => document.activeElement.textContent), 'Duplicate');
+  assert.equal(await page.evaluate(() => document.activeElement.textContent), 'Logs');
   await page.keyboard.press('ArrowUp');
   await page.keyboard.press('ArrowUp');
   assert.equal(await page.evaluate(() => document.activeElement.textContent), 'Delete');
