@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use axum::http::StatusCode;
 use common::{TestApp, supervisor_settings};
 use corral::domain::ModelStatus;
+use corral::domain::config::ConfigGroupKind;
 use corral::domain::run::{FailureReason, LiveRun};
 use corral::server::gguf::test_model::TestModel;
 use corral::server::supervisor::http_probe;
@@ -577,4 +578,81 @@ async fn a_model_not_ready_by_its_deadline_is_an_error_and_its_process_is_gone()
     let run = app.supervisor.runs(id).await.unwrap().remove(0);
     assert_eq!(run.signal, Some(libc::SIGKILL));
     assert_eq!(process_state(run.pid.unwrap()), None);
+}
+
+#[tokio::test]
+async fn every_setting_has_a_flag_in_the_pinned_server_except_the_ones_it_dropped() {
+    let app = TestApp::with_llama_server().await;
+    let id = app.create_tiny("everything").await;
+    for kind in ConfigGroupKind::ALL {
+        let config: serde_json::Map<String, serde_json::Value> = kind
+            .fields()
+            .iter()
+            .filter(|f| f.key != "extra_args")
+            .filter_map(|f| Some((f.key.to_string(), f.example_value()?)))
+            .collect();
+        let reply = app
+            .post(
+                "/api/models/config/save",
+                json!({"id": id, "group": kind, "config": config}),
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::OK, "{kind}: {}", reply.body);
+    }
+    let preview = app.supervisor.preview(id).await.unwrap();
+    let unsupported: Vec<(String, String)> = preview
+        .unsupported
+        .into_iter()
+        .map(|u| (u.setting, u.flag))
+        .collect();
+    // b11434 renamed the draft flags to --spec-draft-*; the draft context size has no flag.
+    assert_eq!(
+        unsupported,
+        [(
+            "lora.draft_ctx_size".to_string(),
+            "--ctx-size-draft".to_string()
+        )]
+    );
+}
+
+#[tokio::test]
+async fn a_server_that_ignores_sigterm_is_killed_after_the_grace_period() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    // A stand-in: llama-server always honours SIGTERM, so only a double can show this fault.
+    let stubborn = dir.path().join("stubborn-server");
+    std::fs::write(
+        &stubborn,
+        "#!/bin/sh\n\
+         if [ \"$1\" = --help ]; then\n\
+           printf -- '-m,    --model FNAME   model\\n--host HOST   host\\n--port PORT   port\\n-t,    --threads N   threads\\n-c,    --ctx-size N   ctx\\n'\n\
+           exit 0\n\
+         fi\n\
+         trap '' TERM\n\
+         echo 'stubborn: ignoring SIGTERM' >&2\n\
+         while true; do sleep 0.05; done\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&stubborn, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let grace = Duration::from_millis(400);
+    let app = TestApp::with_settings(SupervisorSettings {
+        llama_server: Some(stubborn),
+        stop_grace: grace,
+        ..supervisor_settings()
+    })
+    .await;
+    let id = app.create_tiny("stubborn").await;
+    app.supervisor.start_model(id).await.unwrap();
+    let pid = live_run(&app, id).pid;
+    let asked = Instant::now();
+    let model = app.supervisor.stop_model(id).await.unwrap();
+    assert!(asked.elapsed() >= grace, "{:?}", asked.elapsed());
+    assert_eq!(model.status, ModelStatus::Stopped);
+    let run = app.supervisor.runs(id).await.unwrap().remove(0);
+    assert_eq!(run.signal, Some(libc::SIGKILL));
+    assert_eq!(
+        run.failure, None,
+        "a stop that needed SIGKILL is still a stop"
+    );
+    assert_eq!(process_state(pid), None);
 }

@@ -66,6 +66,23 @@ const MAX_ITEM_LEN: usize = 4096;
 const MAX_SCALE: f64 = 100.0;
 
 impl FieldSpec {
+    /// A valid value that is not the default, for examples and tests; `None` for free text,
+    /// which needs content of its own kind (a chat template, a CPU mask).
+    pub fn example_value(&self) -> Option<serde_json::Value> {
+        use serde_json::json;
+        Some(match self.input {
+            InputKind::Integer { min, max } => json!(if min < 1 && 1 <= max { 1 } else { max }),
+            InputKind::Float { max, .. } => json!(max.min(1.0)),
+            InputKind::Toggle => json!(true),
+            InputKind::Choice { options } => json!(options.first()?),
+            InputKind::Text { .. } => return None,
+            InputKind::Path { .. } => json!("/x/y.gguf"),
+            InputKind::IntegerOrKeyword { .. } => json!(1),
+            InputKind::List { .. } => json!(["a"]),
+            InputKind::ScaledPaths { .. } => json!([{"path": "/x/y.gguf"}]),
+        })
+    }
+
     pub const fn new(key: &'static str, label: &'static str, input: InputKind) -> Self {
         FieldSpec {
             key,

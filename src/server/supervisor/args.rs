@@ -534,20 +534,8 @@ mod tests {
         for kind in ConfigGroupKind::ALL {
             let mut object = serde_json::Map::new();
             for field in kind.fields() {
-                let value = match field.input {
-                    crate::domain::fields::InputKind::Integer { min, max } => {
-                        json!(if min < 1 && 1 <= max { 1 } else { max })
-                    }
-                    crate::domain::fields::InputKind::Float { max, .. } => json!(max.min(1.0)),
-                    crate::domain::fields::InputKind::Toggle => json!(true),
-                    crate::domain::fields::InputKind::Choice { options } => json!(options[0]),
-                    crate::domain::fields::InputKind::Text { .. } => continue,
-                    crate::domain::fields::InputKind::Path { .. } => json!("/x/y.gguf"),
-                    crate::domain::fields::InputKind::IntegerOrKeyword { .. } => json!(1),
-                    crate::domain::fields::InputKind::List { .. } => json!(["a"]),
-                    crate::domain::fields::InputKind::ScaledPaths { .. } => {
-                        json!([{"path": "/x/y.gguf"}])
-                    }
+                let Some(value) = field.example_value() else {
+                    continue;
                 };
                 object.insert(field.key.to_string(), value);
                 if field.key != "extra_args" {
