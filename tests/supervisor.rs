@@ -273,15 +273,22 @@ async fn starting_past_the_limit_stops_the_least_recently_used_or_is_refused() {
 }
 
 #[tokio::test]
-async fn bulk_start_and_stop_handle_every_listed_model() {
+async fn bulk_start_and_stop_handle_every_listed_model_and_leave_running_ones_alone() {
     let app = TestApp::with_llama_server().await;
     let (a, b) = (app.create_tiny("a").await, app.create_tiny("b").await);
+    app.supervisor.start_model(a).await.unwrap();
+    app.wait_status(a, ModelStatus::Running, LOAD).await;
+    let first_pid = live_run(&app, a).pid;
     let reply = app
         .post("/api/models/bulk_start", json!({"ids": [a, b]}))
         .await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
-    app.wait_status(a, ModelStatus::Running, LOAD).await;
     app.wait_status(b, ModelStatus::Running, LOAD).await;
+    assert_eq!(
+        live_run(&app, a).pid,
+        first_pid,
+        "a running model is left as it is"
+    );
     let reply = app
         .post("/api/models/bulk_stop", json!({"ids": [a, b]}))
         .await;

@@ -137,7 +137,6 @@ impl Supervisor {
         let config = ModelConfig::from_groups(detail.groups);
         let binary = self.binary()?;
         let (args, caps) = self.checked_args(&binary, &model, &config).await?;
-        self.make_room(&model).await?;
 
         let program = binary.display().to_string();
         let mut command: Vec<String> = std::iter::once(program.clone())
@@ -165,6 +164,8 @@ impl Supervisor {
         if let Some((reason, detail)) = refused {
             return self.fail_before_spawn(id, &command, reason, &detail).await;
         }
+        // Only now, when this start can go ahead, is another model stopped for it.
+        self.make_room(&model).await?;
         let ours: HashSet<u16> = self.handles().values().map(|h| h.port).collect();
         let range = self.settings().ports.clone();
         let Some(port) = ports::pick_free(range.clone(), &ours) else {
@@ -445,16 +446,17 @@ impl Supervisor {
         self.start_model(id).await
     }
 
-    /// Starts every listed model that is not already active. All ids must exist; a start that
-    /// fails for a reason other than "already running" ends the call with that error.
+    /// Starts every listed model that is not already active. All ids must exist; the first
+    /// start that is refused ends the call with its error (models started before it stay up).
     pub async fn bulk_start(&self, ids: Vec<i64>) -> Result<Vec<Model>, AppError> {
         let ids = self.existing_ids(ids).await?;
         let mut models = Vec::with_capacity(ids.len());
         for id in ids {
-            match self.start_model(id).await {
-                Ok(model) => models.push(model),
-                Err(AppError::Conflict { .. }) => models.push(self.registry().get_model(id).await?),
-                Err(other) => return Err(other),
+            let model = self.registry().get_model(id).await?;
+            if model.status.is_active() {
+                models.push(model);
+            } else {
+                models.push(self.start_model(id).await?);
             }
         }
         Ok(models)
