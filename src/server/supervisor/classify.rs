@@ -68,7 +68,7 @@ pub fn describe(exit: Exit) -> String {
 }
 
 /// Drops llama-server's `0.00.006.551 E srv  llama_server:` timestamp and level prefix.
-fn strip_prefix(line: &str) -> &str {
+pub fn strip_prefix(line: &str) -> &str {
     let mut parts = line.splitn(3, ' ');
     match (parts.next(), parts.next(), parts.next()) {
         (Some(time), Some(level), Some(rest))

@@ -166,7 +166,8 @@ pub(super) async fn drive(mut ctx: RunContext) {
                 Phase::Loading { deadline, poll } => {
                     let (stage, last_output) = {
                         let tail = lock(&tail);
-                        (tail.lines.back().cloned(), tail.last_output)
+                        let stage = tail.lines.back().map(|l| classify::strip_prefix(l).to_string());
+                        (stage, tail.last_output)
                     };
                     // Output while loading is progress: give it more time.
                     if let Some(at) = last_output {
