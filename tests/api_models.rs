@@ -310,3 +310,37 @@ async fn an_unknown_id_is_not_found_for_every_call() {
         .await;
     assert_eq!(by_name.status, StatusCode::NOT_FOUND);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn many_writers_at_once_all_succeed_by_queueing_for_the_database() {
+    let app = std::sync::Arc::new(TestApp::new().await);
+    let writers: Vec<_> = (0..16)
+        .map(|w| {
+            let app = app.clone();
+            tokio::spawn(async move {
+                for k in 0..10 {
+                    let reply = app
+                        .post(
+                            "/api/models/create",
+                            json!({"model": {"name": format!("w{w}-{k}"), "path": "/m/x.gguf"}}),
+                        )
+                        .await;
+                    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+                    let id = reply.json()["id"].clone();
+                    let reply = app
+                        .post(
+                            "/api/models/update",
+                            json!({"id": id, "changes": {"ctx_size": 1024 + k}}),
+                        )
+                        .await;
+                    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+                }
+            })
+        })
+        .collect();
+    for writer in writers {
+        writer.await.unwrap();
+    }
+    let list = app.post("/api/models/list", json!({})).await.json();
+    assert_eq!(list.as_array().unwrap().len(), 160);
+}

@@ -12,7 +12,7 @@ use crate::domain::fields::{FieldSet, changed_fields, merge_patch};
 use crate::domain::live::ServerEvent;
 use crate::domain::metrics::{HistoryQuery, Series};
 use crate::domain::{AppError, Model, ModelFilter, ModelSpec, ModelStatus, Rule};
-use crate::server::db::{Db, config_repo, metrics_repo, models_repo};
+use crate::server::db::{Db, config_repo, metrics_repo, models_repo, write_transaction};
 use crate::server::live::Hub;
 use crate::server::now_ms;
 
@@ -65,7 +65,7 @@ impl Registry {
         let model = self
             .db
             .call(move |conn| {
-                let tx = conn.transaction()?;
+                let tx = write_transaction(conn)?;
                 ensure_name_free(&tx, &spec.name, None)?;
                 let now = now_ms();
                 let id = models_repo::insert(&tx, &spec, size, now)?;
@@ -93,7 +93,7 @@ impl Registry {
         let (model, changed) = self
             .db
             .call(move |conn| {
-                let tx = conn.transaction()?;
+                let tx = write_transaction(conn)?;
                 let current = existing(&tx, id)?;
                 let before = current.spec.to_object();
                 let mut merged = before.clone();
@@ -128,7 +128,7 @@ impl Registry {
         let deleted = self
             .db
             .call(move |conn| {
-                let tx = conn.transaction()?;
+                let tx = write_transaction(conn)?;
                 for id in &ids {
                     let model = existing(&tx, *id)?;
                     if model.status.is_active() {
@@ -160,7 +160,7 @@ impl Registry {
         let model = self
             .db
             .call(move |conn| {
-                let tx = conn.transaction()?;
+                let tx = write_transaction(conn)?;
                 let source = existing(&tx, id)?;
                 let mut object = source.spec.to_object();
                 object.insert("name".into(), Value::String(name));
@@ -200,7 +200,7 @@ impl Registry {
         let parsed = group.parse_config(&config)?;
         self.db
             .call(move |conn| {
-                let tx = conn.transaction()?;
+                let tx = write_transaction(conn)?;
                 existing(&tx, id)?;
                 let before =
                     config_repo::load(&tx, id, group)?.unwrap_or_else(|| group.default_config());

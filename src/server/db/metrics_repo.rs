@@ -5,12 +5,13 @@ use std::collections::BTreeMap;
 use rusqlite::{Connection, params};
 
 use crate::domain::metrics::{HistoryQuery, Point, Series, unit_of};
+use crate::server::db::write_transaction;
 
 pub const MINUTE_MS: i64 = 60_000;
 
 /// Stores a batch of `(series, at, value)` in one transaction.
 pub fn insert(conn: &mut Connection, samples: &[(String, i64, f64)]) -> rusqlite::Result<()> {
-    let tx = conn.transaction()?;
+    let tx = write_transaction(conn)?;
     {
         let mut stmt = tx
             .prepare_cached("INSERT INTO metric_samples (series, at, value) VALUES (?1, ?2, ?3)")?;
@@ -29,7 +30,7 @@ pub fn downsample(
     rollup_cutoff: i64,
 ) -> rusqlite::Result<()> {
     let cutoff = raw_cutoff.div_euclid(MINUTE_MS) * MINUTE_MS;
-    let tx = conn.transaction()?;
+    let tx = write_transaction(conn)?;
     tx.execute(
         "INSERT INTO metric_rollups (series, bucket, min, max, avg, count)
          SELECT series, (at / ?2) * ?2, min(value), max(value), avg(value), count(*)

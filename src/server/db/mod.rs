@@ -89,6 +89,14 @@ fn prepare(path: &Path) -> Result<(), DbOpenError> {
     Ok(())
 }
 
+/// Starts a transaction that writes. It takes the write lock at once (`BEGIN IMMEDIATE`): a
+/// deferred transaction that reads first and then writes cannot wait for a busy writer (SQLite
+/// answers `database is locked` at once to avoid a deadlock), so concurrent writers would fail
+/// instead of queueing behind `busy_timeout`.
+pub fn write_transaction(conn: &mut Connection) -> rusqlite::Result<rusqlite::Transaction<'_>> {
+    conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+}
+
 /// A database failure is never the caller's fault: it is reported as an internal error.
 impl From<rusqlite::Error> for AppError {
     fn from(error: rusqlite::Error) -> Self {
