@@ -1,6 +1,8 @@
 //! A Corral router on a fresh SQLite file, driven in-process through the full HTTP stack.
 #![allow(dead_code)] // each test binary uses its own share of these helpers
 
+pub mod corral_binary;
+
 use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
