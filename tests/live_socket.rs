@@ -5,6 +5,8 @@ mod common;
 
 use std::time::Duration;
 
+use axum::http::StatusCode;
+
 use common::{TestApp, next_envelope, serve};
 use corral::domain::live::{LiveStatus, ServerEvent};
 use corral::server::live::hub::HubConfig;
@@ -116,4 +118,79 @@ async fn a_foreign_origin_cannot_open_the_socket() {
         .insert("origin", "http://attacker.example".parse().unwrap());
     let error = tokio_tungstenite::connect_async(request).await.unwrap_err();
     assert!(error.to_string().contains("403"), "{error}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_bad_frames_and_oversized_bodies_does_not_hold_up_other_tabs() {
+    let app = std::sync::Arc::new(TestApp::new().await);
+    let url = serve(&app).await;
+    let mut tabs = Vec::new();
+    for _ in 0..5 {
+        let (mut tab, _) = tokio_tungstenite::connect_async(url.as_str())
+            .await
+            .unwrap();
+        assert!(matches!(
+            next_envelope(&mut tab).await.event,
+            ServerEvent::Snapshot(_)
+        ));
+        tabs.push(tab);
+    }
+    let (abuser, _) = tokio_tungstenite::connect_async(url.as_str())
+        .await
+        .unwrap();
+    let (mut abuse_tx, mut abuse_rx) = abuser.split();
+    let frames = tokio::spawn(async move {
+        // Reading keeps the abuser's socket flowing; what it is told does not matter here.
+        tokio::spawn(async move { while abuse_rx.next().await.is_some() {} });
+        for k in 0..3000 {
+            let junk = match k % 3 {
+                0 => "{broken".to_string(),
+                1 => r#"{"type":"shout"}"#.to_string(),
+                _ => r#"{"type":"subscribe","channels":["nope"]}"#.to_string(),
+            };
+            if abuse_tx.send(Message::Text(junk.into())).await.is_err() {
+                break;
+            }
+        }
+    });
+    let bodies = {
+        let app = app.clone();
+        tokio::spawn(async move {
+            for _ in 0..30 {
+                let reply = app
+                    .post_raw("/api/models/create", "x".repeat(2 * 1024 * 1024))
+                    .await;
+                assert_eq!(reply.status, StatusCode::PAYLOAD_TOO_LARGE);
+            }
+        })
+    };
+
+    // The stated bound: every other tab hears a change within one second, mid-flood.
+    let sent = std::time::Instant::now();
+    app.create("during the flood", "/m/flood.gguf").await;
+    for tab in &mut tabs {
+        loop {
+            if let ServerEvent::ModelCreated(model) = next_envelope(tab).await.event {
+                assert_eq!(model.spec.name, "during the flood");
+                break;
+            }
+        }
+    }
+    let heard = sent.elapsed();
+    assert!(heard < Duration::from_secs(1), "{heard:?}");
+    frames.await.unwrap();
+    bodies.await.unwrap();
+    for tab in &mut tabs {
+        tab.send(Message::Text(r#"{"type":"ping"}"#.into()))
+            .await
+            .unwrap();
+        loop {
+            if next_envelope(tab).await.event == ServerEvent::Pong {
+                break;
+            }
+        }
+    }
+    let status: LiveStatus =
+        serde_json::from_value(app.get("/api/ws/status").await.json()).unwrap();
+    assert_eq!(status.clients, 6, "nobody was disconnected");
 }

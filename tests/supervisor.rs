@@ -663,3 +663,59 @@ async fn a_server_that_ignores_sigterm_is_killed_after_the_grace_period() {
     );
     assert_eq!(process_state(pid), None);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn servers_killed_one_by_one_under_api_load_each_become_errors_without_zombies() {
+    let app = std::sync::Arc::new(
+        TestApp::with_settings(SupervisorSettings {
+            max_running: 3,
+            ..supervisor_settings()
+        })
+        .await,
+    );
+    let mut ids = Vec::new();
+    for name in ["a", "b", "c"] {
+        let id = app.create_tiny(name).await;
+        app.supervisor.start_model(id).await.unwrap();
+        ids.push(id);
+    }
+    for id in &ids {
+        app.wait_status(*id, ModelStatus::Running, LOAD).await;
+    }
+    // Steady API traffic while the servers die.
+    let load = {
+        let app = app.clone();
+        tokio::spawn(async move {
+            for k in 0.. {
+                let reply = app.post("/api/models/list", json!({})).await;
+                assert_eq!(reply.status, StatusCode::OK);
+                let reply = app
+                    .post(
+                        "/api/models/create",
+                        json!({"model": {"name": format!("load {k}"), "path": "/m/x.gguf"}}),
+                    )
+                    .await;
+                assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+            }
+        })
+    };
+    for id in [ids[1], ids[0], ids[2]] {
+        let pid = live_run(&app, id).pid;
+        let killed = Instant::now();
+        // SAFETY: signals a process this test's Corral started.
+        assert_eq!(unsafe { libc::kill(pid as i32, libc::SIGKILL) }, 0);
+        app.wait_status(id, ModelStatus::Error, Duration::from_secs(2))
+            .await;
+        assert!(killed.elapsed() < Duration::from_secs(2));
+        assert_eq!(process_state(pid), None, "reaped");
+    }
+    load.abort();
+    // Each can be started again.
+    for id in &ids {
+        app.supervisor.start_model(*id).await.unwrap();
+    }
+    for id in &ids {
+        app.wait_status(*id, ModelStatus::Running, LOAD).await;
+    }
+    app.supervisor.shutdown().await;
+}
