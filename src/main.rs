@@ -7,6 +7,7 @@ use corral::server::cli::{Cli, Command};
 use corral::server::gguf::test_model::TestModel;
 use std::time::Duration;
 
+use axum::serve::{Listener, ListenerExt};
 use corral::server::live::corral_log::{self, CorralLogHandle};
 use corral::server::live::hub::{self, HubConfig};
 use corral::server::live::socket::SocketLimits;
@@ -77,7 +78,15 @@ async fn run(cli: Cli, corral_log: CorralLogHandle) -> Result<(), Box<dyn std::e
     );
     hub::spawn_status_updates(state.registry.hub().clone(), Duration::from_secs(5));
     let app = router::build(state);
-    let listener = tokio::net::TcpListener::bind(cli.bind).await?;
+    // No Nagle: a response written in two parts (headers, then body) must not wait for the
+    // client's delayed ACK, which cost static files a steady 40 ms (scripts/bench).
+    let listener = tokio::net::TcpListener::bind(cli.bind)
+        .await?
+        .tap_io(|stream| {
+            if let Err(error) = stream.set_nodelay(true) {
+                tracing::warn!(%error, "cannot set TCP_NODELAY");
+            }
+        });
     // Tests and scripts read this line to learn the port when binding port 0.
     tracing::info!("corral listening on http://{}", listener.local_addr()?);
     axum::serve(listener, app)
