@@ -1,0 +1,114 @@
+//! A keep-alive HTTP/1.1 client and a closed-loop load runner: `concurrency` workers, each
+//! sending its next request as soon as the last one answered.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::Request;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+
+use crate::stats::{Summary, summarise};
+
+pub type HttpClient = Client<HttpConnector, Full<Bytes>>;
+
+pub fn client() -> HttpClient {
+    Client::builder(TokioExecutor::new())
+        .pool_max_idle_per_host(256)
+        .build_http()
+}
+
+/// One request: method, path and JSON body (for POST).
+#[derive(Clone)]
+pub struct Call {
+    pub post: bool,
+    pub path: String,
+    pub body: String,
+}
+
+impl Call {
+    pub fn get(path: &str) -> Call {
+        Call {
+            post: false,
+            path: path.to_string(),
+            body: String::new(),
+        }
+    }
+    pub fn post(path: &str, body: serde_json::Value) -> Call {
+        Call {
+            post: true,
+            path: path.to_string(),
+            body: body.to_string(),
+        }
+    }
+}
+
+/// Sends the call and returns status and body; an error is a failed measurement.
+pub async fn send(client: &HttpClient, base: &str, call: &Call) -> Result<(u16, Bytes), String> {
+    let builder = Request::builder().uri(format!("{base}{}", call.path));
+    let request = if call.post {
+        builder
+            .method("POST")
+            .header("content-type", "application/json")
+            .header("accept", "application/json")
+            .body(Full::new(Bytes::from(call.body.clone())))
+    } else {
+        builder.method("GET").body(Full::new(Bytes::new()))
+    }
+    .map_err(|e| e.to_string())?;
+    let response = client.request(request).await.map_err(|e| e.to_string())?;
+    let status = response.status().as_u16();
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| e.to_string())?
+        .to_bytes();
+    Ok((status, body))
+}
+
+/// Runs `total` calls made by `make(i)` at `concurrency`; every answer must be 200.
+pub async fn load<F>(base: &str, concurrency: usize, total: usize, make: F) -> Summary
+where
+    F: Fn(usize) -> Call + Send + Sync + 'static,
+{
+    let make = Arc::new(make);
+    let next = Arc::new(AtomicUsize::new(0));
+    let client = client();
+    let started = Instant::now();
+    let workers: Vec<_> = (0..concurrency)
+        .map(|_| {
+            let (make, next, client, base) =
+                (make.clone(), next.clone(), client.clone(), base.to_string());
+            tokio::spawn(async move {
+                let mut latencies: Vec<Duration> = Vec::new();
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    if i >= total {
+                        return latencies;
+                    }
+                    let call = make(i);
+                    let sent = Instant::now();
+                    match send(&client, &base, &call).await {
+                        Ok((200, _)) => latencies.push(sent.elapsed()),
+                        Ok((status, body)) => panic!(
+                            "{} answered {status}: {}",
+                            call.path,
+                            String::from_utf8_lossy(&body)
+                        ),
+                        Err(error) => panic!("{} failed: {error}", call.path),
+                    }
+                }
+            })
+        })
+        .collect();
+    let mut all = Vec::with_capacity(total);
+    for worker in workers {
+        all.extend(worker.await.expect("a load worker panicked"));
+    }
+    summarise(all, started.elapsed())
+}

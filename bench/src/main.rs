@@ -1,0 +1,360 @@
+//! `scripts/bench`: drives the release `corral` from this separate process over loopback and
+//! prints a table (and writes JSON) of medians and p99s. Where a figure has a natural floor it
+//! is measured in the same run and printed as a ratio.
+//!
+//! Usage: corral-bench [--quick] [--out results.json]
+//! Environment: CORRAL_BIN (default target/release/corral), CORRAL_SITE_ROOT (default target/site).
+
+mod corral;
+mod http;
+mod stats;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::http::{Call, load};
+use crate::stats::{Summary, round};
+
+struct Options {
+    quick: bool,
+    out: Option<PathBuf>,
+    binary: PathBuf,
+    site: PathBuf,
+}
+
+fn options() -> Options {
+    let mut args = std::env::args().skip(1);
+    let mut options = Options {
+        quick: false,
+        out: None,
+        binary: std::env::var_os("CORRAL_BIN")
+            .map_or_else(|| PathBuf::from("target/release/corral"), PathBuf::from),
+        site: std::env::var_os("CORRAL_SITE_ROOT")
+            .map_or_else(|| PathBuf::from("target/site"), PathBuf::from),
+    };
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--quick" => options.quick = true,
+            "--out" => options.out = args.next().map(PathBuf::from),
+            // `cargo bench`-style harness flags are ignored.
+            "--bench" => {}
+            other => {
+                eprintln!("unknown argument {other}; usage: corral-bench [--quick] [--out FILE]");
+                std::process::exit(2);
+            }
+        }
+    }
+    options
+}
+
+/// Rows of the printed table, and the JSON document.
+struct Report {
+    rows: Vec<[String; 6]>,
+    json: serde_json::Map<String, Value>,
+}
+
+impl Report {
+    fn latency(&mut self, group: &str, case: &str, summary: Summary, floor: Option<Summary>) {
+        let ratio = floor.map(|f| summary.median_ms / f.median_ms.max(1e-9));
+        self.rows.push([
+            group.to_string(),
+            case.to_string(),
+            format!("{:.3}", summary.median_ms),
+            format!("{:.3}", summary.p99_ms),
+            format!("{:.0}", summary.per_second),
+            ratio.map_or_else(String::new, |r| format!("{r:.1}×")),
+        ]);
+        let mut entry = summary.json();
+        if let (Some(floor), Some(ratio)) = (floor, ratio) {
+            entry["floor"] = floor.json();
+            entry["ratio_to_floor"] = json!(round(ratio));
+        }
+        self.json
+            .entry(group)
+            .or_insert_with(|| json!({}))
+            .as_object_mut()
+            .expect("a group is an object")
+            .insert(case.to_string(), entry);
+    }
+
+    fn figure(&mut self, group: &str, case: &str, value: String, raw: Value) {
+        self.rows.push([
+            group.to_string(),
+            case.to_string(),
+            value,
+            String::new(),
+            String::new(),
+            String::new(),
+        ]);
+        self.json
+            .entry(group)
+            .or_insert_with(|| json!({}))
+            .as_object_mut()
+            .expect("a group is an object")
+            .insert(case.to_string(), raw);
+    }
+
+    fn print(&self) {
+        let header = ["group", "case", "median ms", "p99 ms", "req/s", "vs floor"];
+        let widths: Vec<usize> = (0..6)
+            .map(|i| {
+                self.rows
+                    .iter()
+                    .map(|r| r[i].chars().count())
+                    .chain([header[i].len()])
+                    .max()
+                    .unwrap_or(0)
+            })
+            .collect();
+        let line = |cells: [&str; 6]| {
+            let padded: Vec<String> = cells
+                .iter()
+                .zip(&widths)
+                .map(|(c, w)| format!("{c:<w$}"))
+                .collect();
+            println!("| {} |", padded.join(" | "));
+        };
+        line(header);
+        println!(
+            "|{}|",
+            widths
+                .iter()
+                .map(|w| "-".repeat(w + 2))
+                .collect::<Vec<_>>()
+                .join("|")
+        );
+        for row in &self.rows {
+            line([&row[0], &row[1], &row[2], &row[3], &row[4], &row[5]]);
+        }
+    }
+}
+
+fn mib(bytes: u64) -> String {
+    format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
+}
+
+/// Creates models `from..to` (names `model <i>`) at concurrency 8.
+async fn seed(base: &str, from: usize, to: usize) {
+    if to > from {
+        load(base, 8, to - from, move |i| {
+            Call::post(
+                "/api/models/create",
+                json!({"model": {"name": format!("model {}", from + i), "path": "/models/bench.gguf"}}),
+            )
+        })
+        .await;
+    }
+}
+
+/// Requests per measurement: fewer for heavier pages, so each step takes seconds, not minutes.
+fn requests_for(models: usize, quick: bool) -> usize {
+    let n = (100_000 / models.max(1)).clamp(40, 2000);
+    if quick { (n / 5).max(20) } else { n }
+}
+
+async fn pages(report: &mut Report, options: &Options, work: &std::path::Path) {
+    let sizes: &[usize] = if options.quick {
+        &[10, 100, 1000]
+    } else {
+        &[10, 100, 1000, 10_000]
+    };
+    let corral = corral::start(&options.binary, &options.site, &work.join("pages"), &[]).await;
+    let client = http::client();
+    let mut seeded = 0;
+    for &models in sizes {
+        seed(&corral.base, seeded, models).await;
+        seeded = models;
+        let (_, page) = http::send(&client, &corral.base, &Call::get("/"))
+            .await
+            .expect("GET / answers");
+        // The floor: Corral serving a static file of the same size.
+        let floor_name = format!("floor-{models}.html");
+        std::fs::write(corral.site.join(&floor_name), vec![b'x'; page.len()])
+            .expect("the floor file is written");
+        let total = requests_for(models, options.quick);
+        for concurrency in [1, 32] {
+            let floor_path = format!("/{floor_name}");
+            let floor = load(&corral.base, concurrency, total, move |_| {
+                Call::get(&floor_path)
+            })
+            .await;
+            let ssr = load(&corral.base, concurrency, total, |_| Call::get("/")).await;
+            report.latency(
+                "GET / (server-rendered models page)",
+                &format!(
+                    "{models} models, c={concurrency}, {} KiB",
+                    page.len() / 1024
+                ),
+                ssr,
+                Some(floor),
+            );
+        }
+    }
+    corral.stop().await;
+}
+
+async fn server_functions(report: &mut Report, options: &Options, work: &std::path::Path) {
+    const MODELS: usize = 100;
+    let corral = corral::start(&options.binary, &options.site, &work.join("api"), &[]).await;
+    seed(&corral.base, 0, MODELS).await;
+    let total = if options.quick { 200 } else { 1000 };
+    let group = "server functions (100 models)";
+    for concurrency in [1, 32] {
+        let list = load(&corral.base, concurrency, total, |_| {
+            Call::post("/api/models/list", json!({}))
+        })
+        .await;
+        report.latency(group, &format!("list, c={concurrency}"), list, None);
+        let get = load(&corral.base, concurrency, total, |i| {
+            Call::post("/api/models/get", json!({"id": i % MODELS + 1}))
+        })
+        .await;
+        report.latency(group, &format!("get, c={concurrency}"), get, None);
+        let update = load(&corral.base, concurrency, total, |i| {
+            Call::post(
+                "/api/models/update",
+                json!({"id": i % MODELS + 1, "changes": {"ctx_size": 1024 + i}}),
+            )
+        })
+        .await;
+        report.latency(group, &format!("update, c={concurrency}"), update, None);
+        let create = load(&corral.base, concurrency, total, move |i| {
+            Call::post(
+                "/api/models/create",
+                json!({"model": {"name": format!("created c{concurrency} {i}"), "path": "/models/b.gguf"}}),
+            )
+        })
+        .await;
+        report.latency(group, &format!("create, c={concurrency}"), create, None);
+        // The models just created are the ones deleted next.
+        let filter = json!({"filter": {"search": format!("created c{concurrency} ")}});
+        let (_, listed) = http::send(
+            &http::client(),
+            &corral.base,
+            &Call::post("/api/models/list", filter),
+        )
+        .await
+        .expect("list answers");
+        let ids: Vec<i64> = serde_json::from_slice::<Vec<Value>>(&listed)
+            .expect("a list of models")
+            .iter()
+            .filter_map(|m| m["id"].as_i64())
+            .collect();
+        assert_eq!(ids.len(), total, "every created model is listed");
+        let delete = load(&corral.base, concurrency, total, move |i| {
+            Call::post("/api/models/delete", json!({"id": ids[i]}))
+        })
+        .await;
+        report.latency(group, &format!("delete, c={concurrency}"), delete, None);
+    }
+    corral.stop().await;
+}
+
+async fn footprint(report: &mut Report, options: &Options, work: &std::path::Path) {
+    let group = "footprint";
+    let binary = std::fs::metadata(&options.binary).map_or(0, |m| m.len());
+    report.figure(group, "release binary", mib(binary), json!(binary));
+    let wasm_path = options.site.join("pkg/corral.wasm");
+    let wasm = std::fs::read(&wasm_path).unwrap_or_default();
+    let compressed = compressed_sizes(&wasm_path);
+    report.figure(
+        group,
+        "WASM raw / gzip / brotli",
+        format!(
+            "{} / {} / {}",
+            mib(wasm.len() as u64),
+            mib(compressed.0),
+            mib(compressed.1)
+        ),
+        json!({"raw": wasm.len(), "gzip": compressed.0, "brotli": compressed.1}),
+    );
+    let mut starts = Vec::new();
+    let mut idle = 0;
+    for round in 0..5 {
+        let corral = corral::start(
+            &options.binary,
+            &options.site,
+            &work.join(format!("cold{round}")),
+            &[],
+        )
+        .await;
+        starts.push(corral.cold_start);
+        if round == 0 {
+            tokio::time::sleep(Duration::from_secs(3)).await;
+            idle = corral.rss_bytes().unwrap_or(0);
+        }
+        corral.stop().await;
+    }
+    let cold = stats::summarise(starts, Duration::from_secs(1));
+    report.figure(
+        group,
+        "cold start to first page (5 runs)",
+        format!("median {:.1} ms, max {:.1} ms", cold.median_ms, cold.p99_ms),
+        json!({"median_ms": round(cold.median_ms), "max_ms": round(cold.p99_ms)}),
+    );
+    report.figure(group, "RSS idle (no models)", mib(idle), json!(idle));
+}
+
+/// gzip -9 and brotli (quality 11) sizes, measured with Node's zlib (present for the e2e tests).
+fn compressed_sizes(path: &std::path::Path) -> (u64, u64) {
+    let script = "const z=require('zlib'),d=require('fs').readFileSync(process.argv[1]);\
+        console.log(z.gzipSync(d,{level:9}).length, z.brotliCompressSync(d,{params:{[z.constants.BROTLI_PARAM_QUALITY]:11}}).length)";
+    let output = std::process::Command::new("node")
+        .args(["-e", script])
+        .arg(path)
+        .output();
+    let text = output
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default();
+    let mut numbers = text.split_whitespace().filter_map(|n| n.parse().ok());
+    (numbers.next().unwrap_or(0), numbers.next().unwrap_or(0))
+}
+
+#[tokio::main]
+async fn main() {
+    let options = options();
+    assert!(
+        options.binary.exists(),
+        "{} is missing: build the release first (scripts/bench does)",
+        options.binary.display()
+    );
+    let work = std::env::temp_dir().join(format!("corral-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&work).expect("a work directory");
+    let mut report = Report {
+        rows: Vec::new(),
+        json: serde_json::Map::new(),
+    };
+    footprint(&mut report, &options, &work).await;
+    pages(&mut report, &options, &work).await;
+    server_functions(&mut report, &options, &work).await;
+    report.print();
+    let machine = machine();
+    let document = json!({"machine": machine, "quick": options.quick, "results": report.json});
+    if let Some(out) = &options.out {
+        std::fs::write(out, serde_json::to_string_pretty(&document).expect("JSON"))
+            .expect("the results file is written");
+        eprintln!("results written to {}", out.display());
+    }
+    let _ = std::fs::remove_dir_all(&work);
+}
+
+/// What the figures were measured on.
+fn machine() -> Value {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|info| {
+            info.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split_once(':'))
+                .map(|(_, name)| name.trim().to_string())
+        })
+        .unwrap_or_default();
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let memory = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|info| info.lines().next().map(str::to_string))
+        .unwrap_or_default();
+    json!({"cpu": cpu, "cores": cores, "memory": memory})
+}
