@@ -217,23 +217,6 @@ impl Supervisor {
                 )?)
             })
             .await?;
-        let (stop, stop_rx) = watch::channel(false);
-        let (ended_tx, ended) = watch::channel(false);
-        let last_used = Arc::new(AtomicI64::new(started_at));
-        self.handles().insert(
-            id,
-            RunHandle {
-                run_id,
-                port,
-                stop: Arc::new(stop),
-                ended,
-                last_used: last_used.clone(),
-            },
-        );
-        let model = self
-            .registry()
-            .set_status(id, ModelStatus::Loading, None)
-            .await?;
         let live = LiveRun {
             model_id: id,
             run_id,
@@ -244,47 +227,22 @@ impl Supervisor {
             stage: None,
             sample: None,
         };
-        self.registry()
-            .hub()
-            .publish(ServerEvent::RunUpdated(live.clone()));
-        tokio::spawn(run_task::drive(run_task::RunContext {
-            supervisor: self.clone(),
-            live,
-            size_bytes: model.size_bytes,
-            process: run_task::Process::Child(child),
-            tail: Vec::new(),
-            stop: stop_rx,
-            ended: ended_tx,
-            last_used,
-        }));
-        Ok(model)
+        self.supervise(live, run_task::Process::Child(child), Vec::new())
+            .await
     }
 
     /// Supervises a server an earlier Corral started (found alive at start-up) as if it were
     /// its own: health, numbers, stop. Its earlier output is gone; the run keeps its record.
     async fn adopt(&self, run: Run, pid: u32) -> Result<(), AppError> {
-        let model_id = run.model_id;
-        let size_bytes = self.registry().get_model(model_id).await?.size_bytes;
-        let (stop, stop_rx) = watch::channel(false);
-        let (ended_tx, ended) = watch::channel(false);
-        let last_used = Arc::new(AtomicI64::new(now_ms()));
-        self.handles().insert(
-            model_id,
-            RunHandle {
-                run_id: run.id,
-                port: run.port,
-                stop: Arc::new(stop),
-                ended,
-                last_used: last_used.clone(),
-            },
+        self.registry().hub().log(
+            run.model_id,
+            run.id,
+            LogStream::Stderr,
+            "corral: adopted this server from an earlier Corral; its earlier output is not available",
         );
-        self.registry()
-            .set_status(model_id, ModelStatus::Loading, None)
-            .await?;
-        let run_id = run.id;
         let live = LiveRun {
-            model_id,
-            run_id,
+            model_id: run.model_id,
+            run_id: run.id,
             pid,
             port: run.port,
             started_at: run.started_at,
@@ -292,23 +250,50 @@ impl Supervisor {
             stage: Some("adopted from an earlier Corral".into()),
             sample: None,
         };
-        self.registry()
-            .hub()
-            .log(model_id, run_id, LogStream::Stderr, "corral: adopted this server from an earlier Corral; its earlier output is not available");
+        self.supervise(live, run_task::Process::Adopted { pid }, run.log_tail)
+            .await
+            .map(drop)
+    }
+
+    /// Takes a live process under supervision: records its handle, marks the model loading,
+    /// tells every tab, and hands the process to its run task.
+    async fn supervise(
+        &self,
+        live: LiveRun,
+        process: run_task::Process,
+        tail: Vec<String>,
+    ) -> Result<Model, AppError> {
+        let (stop, stop_rx) = watch::channel(false);
+        let (ended_tx, ended) = watch::channel(false);
+        let last_used = Arc::new(AtomicI64::new(now_ms()));
+        self.handles().insert(
+            live.model_id,
+            RunHandle {
+                run_id: live.run_id,
+                port: live.port,
+                stop: Arc::new(stop),
+                ended,
+                last_used: last_used.clone(),
+            },
+        );
+        let model = self
+            .registry()
+            .set_status(live.model_id, ModelStatus::Loading, None)
+            .await?;
         self.registry()
             .hub()
             .publish(ServerEvent::RunUpdated(live.clone()));
         tokio::spawn(run_task::drive(run_task::RunContext {
             supervisor: self.clone(),
             live,
-            size_bytes,
-            process: run_task::Process::Adopted { pid },
-            tail: run.log_tail,
+            size_bytes: model.size_bytes,
+            process,
+            tail,
             stop: stop_rx,
             ended: ended_tx,
             last_used,
         }));
-        Ok(())
+        Ok(model)
     }
 
     /// The argument list, after checking every setting has a flag in the installed build.
