@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use common::corral_binary::{Corral, post, start_corral};
 use common::tiny_model;
+use corral::server::supervisor::spawn::process_alive;
 use serde_json::{Value, json};
 
 async fn wait_running(port: u16, id: i64) {
@@ -20,17 +21,6 @@ async fn wait_running(port: u16, id: i64) {
         assert!(Instant::now() < deadline, "not running: {model}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-}
-
-/// True while the process exists and is not a zombie.
-fn alive(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|stat| {
-            stat.rsplit_once(") ")
-                .map(|(_, rest)| !rest.starts_with('Z'))
-        })
-        .unwrap_or(false)
 }
 
 /// Creates and starts two tiny models; returns their ids and server pids.
@@ -61,12 +51,12 @@ async fn killing_corral_with_sigkill_takes_its_models_down_and_the_next_corral_r
     let data = dir.path().join("data");
     let mut corral = start_corral(&data);
     let models = two_running_models(&corral, &model_path).await;
-    assert!(models.iter().all(|(_, pid)| alive(*pid)));
+    assert!(models.iter().all(|(_, pid)| process_alive(*pid)));
 
     corral.child.kill().unwrap(); // SIGKILL: Corral gets no chance to clean up
     corral.child.wait().unwrap();
     let deadline = Instant::now() + Duration::from_secs(2);
-    while models.iter().any(|(_, pid)| alive(*pid)) {
+    while models.iter().any(|(_, pid)| process_alive(*pid)) {
         assert!(
             Instant::now() < deadline,
             "llama-server outlived Corral: {models:?}"
@@ -103,7 +93,7 @@ async fn stopping_corral_with_sigterm_stops_its_models_cleanly_first() {
     unsafe { libc::kill(corral.child.id() as i32, libc::SIGTERM) };
     let status = corral.child.wait().unwrap();
     assert!(status.success(), "{status:?}");
-    assert!(models.iter().all(|(_, pid)| !alive(*pid)));
+    assert!(models.iter().all(|(_, pid)| !process_alive(*pid)));
 
     let mut next = start_corral(&data);
     for (id, _) in &models {

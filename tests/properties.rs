@@ -4,6 +4,7 @@
 #![cfg(feature = "ssr")]
 
 use corral::domain::config::ConfigGroupKind;
+use corral::domain::config::sampling::SAMPLER_NAMES;
 use corral::domain::fields::{FieldSpec, InputKind};
 use corral::domain::{AppError, Model, ModelSpec, ModelStatus};
 use corral::server::db::{config_repo, migrate, models_repo};
@@ -11,21 +12,6 @@ use corral::server::supervisor::args::{ModelConfig, argv};
 use proptest::prelude::*;
 use proptest::strategy::BoxedStrategy;
 use serde_json::{Map, Value, json};
-
-/// llama-server's sampler names (`sampling.samplers` is a `;`-separated list of them).
-const SAMPLERS: [&str; 11] = [
-    "penalties",
-    "dry",
-    "top_n_sigma",
-    "top_k",
-    "typ_p",
-    "typical_p",
-    "top_p",
-    "min_p",
-    "xtc",
-    "temperature",
-    "infill",
-];
 
 /// Printable text including every character a shell would treat specially.
 const PRINTABLE: &str = "[ -~]";
@@ -47,7 +33,7 @@ fn printable(max: usize) -> BoxedStrategy<String> {
 fn valid_value(field: &FieldSpec) -> BoxedStrategy<Value> {
     match field.key {
         "samplers" => {
-            return prop::collection::vec(prop::sample::select(SAMPLERS.to_vec()), 1..5)
+            return prop::collection::vec(prop::sample::select(SAMPLER_NAMES.to_vec()), 1..5)
                 .prop_map(|names| json!(names.join(";")))
                 .boxed();
         }
