@@ -2,14 +2,17 @@
 //! prints a table (and writes JSON) of medians and p99s. Where a figure has a natural floor it
 //! is measured in the same run and printed as a ratio.
 //!
-//! Usage: corral-bench [--quick] [--out results.json]
+//! Usage: corral-bench [--quick] [--only footprint,pages,api,fanout,...] [--out results.json]
 //! Environment: CORRAL_BIN (default target/release/corral), CORRAL_SITE_ROOT (default target/site).
 
 mod corral;
+mod fanout;
 mod http;
 mod stats;
 
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use serde_json::{Value, json};
@@ -19,6 +22,8 @@ use crate::stats::{Summary, round};
 
 struct Options {
     quick: bool,
+    /// Groups to run (`--only pages,fanout`); empty runs all.
+    only: Vec<String>,
     out: Option<PathBuf>,
     binary: PathBuf,
     site: PathBuf,
@@ -28,6 +33,7 @@ fn options() -> Options {
     let mut args = std::env::args().skip(1);
     let mut options = Options {
         quick: false,
+        only: Vec::new(),
         out: None,
         binary: std::env::var_os("CORRAL_BIN")
             .map_or_else(|| PathBuf::from("target/release/corral"), PathBuf::from),
@@ -38,10 +44,20 @@ fn options() -> Options {
         match arg.as_str() {
             "--quick" => options.quick = true,
             "--out" => options.out = args.next().map(PathBuf::from),
+            "--only" => {
+                options.only = args
+                    .next()
+                    .unwrap_or_default()
+                    .split(',')
+                    .map(str::to_string)
+                    .collect()
+            }
             // `cargo bench`-style harness flags are ignored.
             "--bench" => {}
             other => {
-                eprintln!("unknown argument {other}; usage: corral-bench [--quick] [--out FILE]");
+                eprintln!(
+                    "unknown argument {other}; usage: corral-bench [--quick] [--only GROUP,..] [--out FILE]"
+                );
                 std::process::exit(2);
             }
         }
@@ -77,6 +93,14 @@ impl Report {
             .as_object_mut()
             .expect("a group is an object")
             .insert(case.to_string(), entry);
+    }
+
+    /// A latency with no meaningful rate (a one-off event, not a request stream).
+    fn timing(&mut self, group: &str, case: &str, summary: Summary, floor: Option<Summary>) {
+        self.latency(group, case, summary, floor);
+        if let Some(row) = self.rows.last_mut() {
+            row[4] = String::new();
+        }
     }
 
     fn figure(&mut self, group: &str, case: &str, value: String, raw: Value) {
@@ -252,6 +276,175 @@ async fn server_functions(report: &mut Report, options: &Options, work: &std::pa
     corral.stop().await;
 }
 
+/// One tab as the floor, then 10, 100 and 1,000: how long one update takes to reach all of
+/// them, how fast updates may come before any tab lags, and the server's RSS.
+async fn fan_out(report: &mut Report, options: &Options, work: &std::path::Path) {
+    const MODELS: usize = 10;
+    let group = "WebSocket fan-out";
+    let corral = corral::start(
+        &options.binary,
+        &options.site,
+        &work.join("fanout"),
+        &["--max-clients", "1100"],
+    )
+    .await;
+    seed(&corral.base, 0, MODELS).await;
+    let url = format!("{}/ws", corral.base.replacen("http://", "ws://", 1));
+    let client = http::client();
+    let rename = |id: u64, name: String| {
+        Call::post(
+            "/api/models/update",
+            json!({"id": id, "changes": {"name": name}}),
+        )
+    };
+    let mut tabs = fanout::Tabs::new();
+    let mut round = 0u64;
+    let mut floor = None;
+    for tab_count in [1, 10, 100, 1000] {
+        tabs.grow_to(&url, tab_count).await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let rss = corral.rss_bytes().unwrap_or(0);
+        let rounds = if options.quick { 10 } else { 40 };
+        let mut times = Vec::new();
+        let started = std::time::Instant::now();
+        for _ in 0..rounds {
+            round += 1;
+            tabs.expect_round(round);
+            let sent = std::time::Instant::now();
+            let call = rename(round % MODELS as u64 + 1, tabs.name_for(round));
+            let answered = http::send(&client, &corral.base, &call).await;
+            assert!(matches!(answered, Ok((200, _))), "the rename is accepted");
+            match tabs.all_arrived(Duration::from_secs(10)).await {
+                Some(at) => times.push(at - sent),
+                None => panic!("an update did not reach all {tab_count} tabs within 10 s"),
+            }
+        }
+        let summary = stats::summarise(times, started.elapsed());
+        report.timing(
+            group,
+            &format!("{tab_count} tabs: update call → last tab has it"),
+            summary,
+            floor,
+        );
+        if tab_count == 1 {
+            floor = Some(summary);
+            continue;
+        }
+        let sustained = sustained_rate(&corral.base, &tabs, options.quick).await;
+        report.figure(
+            group,
+            &format!("{tab_count} tabs: sustained updates/s, no tab lagging"),
+            sustained.0.clone(),
+            sustained.1,
+        );
+        report.figure(
+            group,
+            &format!("{tab_count} tabs: server RSS"),
+            mib(rss),
+            json!(rss),
+        );
+    }
+    assert_eq!(
+        tabs.shared.closed.load(Ordering::SeqCst),
+        0,
+        "no tab was disconnected"
+    );
+    tabs.close();
+    corral.stop().await;
+}
+
+/// Renames at rising rates, two seconds each, until a tab lags: it gets a recovery snapshot (it
+/// fell more than the server's backlog behind), an update reaches it over a second late, or it
+/// does not have every update a few seconds after the step. Returns the best clean rate.
+async fn sustained_rate(base: &str, tabs: &fanout::Tabs, quick: bool) -> (String, Value) {
+    let shared = &tabs.shared;
+    let step = Duration::from_secs(if quick { 1 } else { 2 });
+    let mut best: Option<f64> = None;
+    let mut steps = Vec::new();
+    let mut limit = String::from("not reached");
+    for rate in [50.0, 100.0, 200.0, 400.0, 800.0, 1600.0, 3200.0] {
+        let before = shared.delivered.load(Ordering::SeqCst);
+        let resnapshots = shared.resnapshots.load(Ordering::SeqCst);
+        shared.max_delay_us.store(0, Ordering::SeqCst);
+        let (sent, achieved) = drive_renames(base, tabs, rate, step).await;
+        let expected = before + sent * tabs.len() as u64;
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while shared.delivered.load(Ordering::SeqCst) < expected
+            && std::time::Instant::now() < deadline
+            && shared.resnapshots.load(Ordering::SeqCst) == resnapshots
+        {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let delivered = shared.delivered.load(Ordering::SeqCst) - before;
+        let lagged = shared.resnapshots.load(Ordering::SeqCst) > resnapshots
+            || shared.max_delay_us.load(Ordering::SeqCst) > 1_000_000
+            || delivered < sent * tabs.len() as u64;
+        steps.push(json!({
+            "target_per_second": rate,
+            "achieved_per_second": stats::round(achieved),
+            "max_delay_ms": shared.max_delay_us.load(Ordering::SeqCst) / 1000,
+            "lagged": lagged,
+        }));
+        if lagged {
+            limit = format!("a tab lagged at {rate:.0}/s");
+            break;
+        }
+        best = Some(achieved);
+        if achieved < rate * 0.9 {
+            limit = format!("the update API topped out at {achieved:.0}/s");
+            break;
+        }
+    }
+    let text = match best {
+        Some(best) => format!("{best:.0}/s ({limit})"),
+        None => format!("below 50/s ({limit})"),
+    };
+    (text, json!({"best_per_second": best, "steps": steps}))
+}
+
+/// Sends renames open-loop at `rate` for `length` (at most 64 in flight); returns how many were
+/// answered and the rate achieved.
+async fn drive_renames(base: &str, tabs: &fanout::Tabs, rate: f64, length: Duration) -> (u64, f64) {
+    let client = http::client();
+    let in_flight = Arc::new(tokio::sync::Semaphore::new(64));
+    let mut ticker = tokio::time::interval(Duration::from_millis(10));
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    let started = std::time::Instant::now();
+    let mut owed = 0.0;
+    let mut sends = Vec::new();
+    let mut i = 0u64;
+    while started.elapsed() < length {
+        ticker.tick().await;
+        owed += rate / 100.0;
+        while owed >= 1.0 {
+            owed -= 1.0;
+            let Ok(permit) = in_flight.clone().try_acquire_owned() else {
+                break;
+            };
+            i += 1;
+            // Rounds above any timed round: the tabs count them without timing them.
+            let name = tabs.name_for(u64::MAX / 2 + i);
+            let call = Call::post(
+                "/api/models/update",
+                json!({"id": i % 10 + 1, "changes": {"name": name}}),
+            );
+            let (client, base) = (client.clone(), base.to_string());
+            sends.push(tokio::spawn(async move {
+                let answered = http::send(&client, &base, &call).await;
+                drop(permit);
+                matches!(answered, Ok((200, _)))
+            }));
+        }
+    }
+    let mut answered = 0;
+    for send in sends {
+        if send.await.unwrap_or(false) {
+            answered += 1;
+        }
+    }
+    (answered, answered as f64 / started.elapsed().as_secs_f64())
+}
+
 async fn footprint(report: &mut Report, options: &Options, work: &std::path::Path) {
     let group = "footprint";
     let binary = std::fs::metadata(&options.binary).map_or(0, |m| m.len());
@@ -326,9 +519,19 @@ async fn main() {
         rows: Vec::new(),
         json: serde_json::Map::new(),
     };
-    footprint(&mut report, &options, &work).await;
-    pages(&mut report, &options, &work).await;
-    server_functions(&mut report, &options, &work).await;
+    let wanted = |group: &str| options.only.is_empty() || options.only.iter().any(|g| g == group);
+    if wanted("footprint") {
+        footprint(&mut report, &options, &work).await;
+    }
+    if wanted("pages") {
+        pages(&mut report, &options, &work).await;
+    }
+    if wanted("api") {
+        server_functions(&mut report, &options, &work).await;
+    }
+    if wanted("fanout") {
+        fan_out(&mut report, &options, &work).await;
+    }
     report.print();
     let machine = machine();
     let document = json!({"machine": machine, "quick": options.quick, "results": report.json});
