@@ -2,13 +2,14 @@
 //! prints a table (and writes JSON) of medians and p99s. Where a figure has a natural floor it
 //! is measured in the same run and printed as a ratio.
 //!
-//! Usage: corral-bench [--quick] [--only footprint,pages,api,fanout,...] [--out results.json]
+//! Usage: corral-bench [--quick] [--only footprint,pages,api,status,fanout,history] [--out results.json]
 //! Environment: CORRAL_BIN (default target/release/corral), CORRAL_SITE_ROOT (default target/site).
 
 mod corral;
 mod fanout;
 mod http;
 mod stats;
+mod status_latency;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -445,6 +446,97 @@ async fn drive_renames(base: &str, tabs: &fanout::Tabs, rate: f64, length: Durat
     (answered, answered as f64 / started.elapsed().as_secs_f64())
 }
 
+/// Start → `running` through Corral against the same llama-server command started by hand, in
+/// alternation, so both see the same machine state.
+async fn status_latency(report: &mut Report, options: &Options, work: &std::path::Path) {
+    let group = "status latency (real llama-server, tiny model)";
+    let Some(llama) = std::env::var_os("CORRAL_LLAMA_SERVER")
+        .map(PathBuf::from)
+        .filter(|p| p.exists())
+    else {
+        report.figure(
+            group,
+            "skipped",
+            "no llama-server: set CORRAL_LLAMA_SERVER (scripts/bench does)".into(),
+            Value::Null,
+        );
+        return;
+    };
+    let model = work.join("tiny.gguf");
+    let made = std::process::Command::new(&options.binary)
+        .arg("test-model")
+        .arg(&model)
+        .output()
+        .expect("corral test-model runs");
+    assert!(
+        made.status.success(),
+        "corral test-model writes the tiny model"
+    );
+    let llama_arg = llama.to_string_lossy().into_owned();
+    let corral = corral::start(
+        &options.binary,
+        &options.site,
+        &work.join("status"),
+        &["--llama-server", &llama_arg, "--ports", "24100-24149"],
+    )
+    .await;
+    let client = http::client();
+    let create = Call::post(
+        "/api/models/create",
+        json!({"model": {"name": "tiny", "path": model.to_string_lossy(), "threads": 1}}),
+    );
+    let (_, created) = http::send(&client, &corral.base, &create)
+        .await
+        .expect("create answers");
+    let id = serde_json::from_slice::<Value>(&created).expect("a model")["id"]
+        .as_i64()
+        .expect("the model has an id");
+    let (_, preview) = http::send(
+        &client,
+        &corral.base,
+        &Call::post("/api/models/launch", json!({"id": id})),
+    )
+    .await
+    .expect("the launch preview answers");
+    let args: Vec<String> = serde_json::from_slice::<Value>(&preview).expect("a preview")["args"]
+        .as_array()
+        .expect("arguments")
+        .iter()
+        .filter_map(|a| a.as_str().map(str::to_string))
+        .collect();
+    let mut tab = status_latency::Tab::connect(&corral.base).await;
+    let rounds = if options.quick { 3 } else { 10 };
+    let (mut through, mut by_hand) = (Vec::new(), Vec::new());
+    let started = std::time::Instant::now();
+    for round in 0..rounds {
+        through.push(status_latency::through_corral(&client, &corral.base, &mut tab, id).await);
+        by_hand.push(status_latency::by_hand(&llama, &args, 24150 + round as u16).await);
+    }
+    let wall = started.elapsed();
+    let floor = stats::summarise(by_hand, wall);
+    let corral_summary = stats::summarise(through, wall);
+    report.timing(
+        group,
+        &format!("{rounds} starts: Start call → tab hears running"),
+        corral_summary,
+        Some(floor),
+    );
+    report.timing(
+        group,
+        "same command by hand: spawn → /health 200 (floor)",
+        floor,
+        None,
+    );
+    let overhead = corral_summary.median_ms - floor.median_ms;
+    report.figure(
+        group,
+        "Corral's overhead (median − median)",
+        format!("{overhead:.1} ms"),
+        json!(stats::round(overhead)),
+    );
+    corral.stop().await;
+}
+
 async fn footprint(report: &mut Report, options: &Options, work: &std::path::Path) {
     let group = "footprint";
     let binary = std::fs::metadata(&options.binary).map_or(0, |m| m.len());
@@ -528,6 +620,9 @@ async fn main() {
     }
     if wanted("api") {
         server_functions(&mut report, &options, &work).await;
+    }
+    if wanted("status") {
+        status_latency(&mut report, &options, &work).await;
     }
     if wanted("fanout") {
         fan_out(&mut report, &options, &work).await;

@@ -67,6 +67,12 @@ pub fn describe(exit: Exit) -> String {
     }
 }
 
+/// True for the line llama-server prints once it answers HTTP (`listening on http://…`; older
+/// builds say `server is listening on http://…`).
+pub fn says_listening(line: &str) -> bool {
+    line.contains("listening on http")
+}
+
 /// Drops llama-server's `0.00.006.551 E srv  llama_server:` timestamp and level prefix.
 pub fn strip_prefix(line: &str) -> &str {
     let mut parts = line.splitn(3, ' ');
@@ -153,5 +159,18 @@ mod tests {
         let (reason, message) = classify(killed, &lines("0.01.000.000 I srv  all fine"));
         assert_eq!(reason, FailureReason::Other);
         assert!(message.contains("SIGKILL"), "{message}");
+    }
+
+    #[test]
+    fn the_listening_line_of_new_and_old_builds_is_recognised() {
+        assert!(says_listening(
+            "0.00.012.148 I srv  llama_server: listening on http://127.0.0.1:24200"
+        ));
+        assert!(says_listening(
+            "main: server is listening on http://127.0.0.1:8080 - starting the main loop"
+        ));
+        assert!(!says_listening(
+            "0.00.004.715 I srv    load_model: loading model"
+        ));
     }
 }

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 use tokio::process::Child;
-use tokio::sync::watch;
+use tokio::sync::{Notify, watch};
 use tokio::time::Instant;
 
 use crate::domain::ModelStatus;
@@ -28,8 +28,10 @@ use crate::server::supervisor::state_machine::{RunEvent, next};
 
 /// Log lines kept with each run in the database.
 pub const TAIL_LINES: usize = 50;
-/// `/health` is asked this often at first while loading, backing off to `HEALTH_POLL_MAX`.
-const HEALTH_POLL_MIN: Duration = Duration::from_millis(20);
+/// `/health` is asked this often at first while loading, backing off by half each time to
+/// `HEALTH_POLL_MAX`: a small model is ready in ~20 ms, and a poll that just missed it should
+/// not cost as much again (measured by `scripts/bench`, status latency).
+const HEALTH_POLL_MIN: Duration = Duration::from_millis(5);
 const HEALTH_POLL_MAX: Duration = Duration::from_millis(250);
 /// How often a live run's log tail is saved, so it survives Corral being killed.
 const TAIL_SAVE_EVERY: Duration = Duration::from_secs(5);
@@ -127,13 +129,27 @@ pub(super) async fn drive(mut ctx: RunContext) {
         Process::Child(child) => (child.stdout.take(), child.stderr.take()),
         Process::Adopted { .. } => (None, None),
     };
+    // Said in the log the moment the server can answer: ask `/health` then, not at the next poll.
+    let listening = Arc::new(Notify::new());
     let readers = [
-        pipes
-            .0
-            .map(|out| spawn_reader(&ctx, out, LogStream::Stdout, tail.clone())),
-        pipes
-            .1
-            .map(|err| spawn_reader(&ctx, err, LogStream::Stderr, tail.clone())),
+        pipes.0.map(|out| {
+            spawn_reader(
+                &ctx,
+                out,
+                LogStream::Stdout,
+                tail.clone(),
+                listening.clone(),
+            )
+        }),
+        pipes.1.map(|err| {
+            spawn_reader(
+                &ctx,
+                err,
+                LogStream::Stderr,
+                tail.clone(),
+                listening.clone(),
+            )
+        }),
     ];
 
     let mut status = ModelStatus::Loading;
@@ -154,6 +170,11 @@ pub(super) async fn drive(mut ctx: RunContext) {
         let may_stop = matches!(phase, Phase::Loading { .. } | Phase::Running);
         tokio::select! {
             exit = ctx.process.wait() => break exit,
+            _ = listening.notified(), if matches!(phase, Phase::Loading { .. }) => {
+                if let Phase::Loading { poll, .. } = &mut phase {
+                    *poll = Duration::ZERO;
+                }
+            }
             _ = ctx.stop.changed(), if may_stop => {
                 stop_asked = true;
                 status = move_to(&supervisor, model_id, status, RunEvent::StopRequested, None).await;
@@ -205,7 +226,7 @@ pub(super) async fn drive(mut ctx: RunContext) {
                         phase = Phase::Running;
                         continue;
                     }
-                    *poll = (*poll * 2).min(HEALTH_POLL_MAX);
+                    *poll = (*poll * 3 / 2).clamp(HEALTH_POLL_MIN, HEALTH_POLL_MAX);
                     if stage.is_some() && stage != ctx.live.stage {
                         ctx.live.stage = stage;
                         hub.publish(ServerEvent::RunUpdated(ctx.live.clone()));
@@ -305,6 +326,7 @@ fn spawn_reader(
     pipe: impl AsyncRead + Unpin + Send + 'static,
     stream: LogStream,
     tail: SharedTail,
+    listening: Arc<Notify>,
 ) -> tokio::task::JoinHandle<()> {
     let hub = ctx.supervisor.registry().hub().clone();
     let (model_id, run_id) = (ctx.live.model_id, ctx.live.run_id);
@@ -320,6 +342,9 @@ fn spawn_reader(
                     let text = text.trim_end_matches(['\n', '\r']);
                     if text.is_empty() {
                         continue;
+                    }
+                    if classify::says_listening(text) {
+                        listening.notify_one();
                     }
                     let line = hub.log(model_id, run_id, stream, text);
                     let mut tail = lock(&tail);
