@@ -3,6 +3,7 @@
 //! is measured in the same run and printed as a ratio.
 //!
 //! Usage: corral-bench [--quick] [--only footprint,pages,api,status,fanout,history] [--out results.json]
+//! `--history DIR`: the database and figures `cargo bench --bench metrics_history` left there.
 //! Environment: CORRAL_BIN (default target/release/corral), CORRAL_SITE_ROOT (default target/site).
 
 mod corral;
@@ -26,6 +27,8 @@ struct Options {
     /// Groups to run (`--only pages,fanout`); empty runs all.
     only: Vec<String>,
     out: Option<PathBuf>,
+    /// Where `cargo bench --bench metrics_history` left its database and figures.
+    history: Option<PathBuf>,
     binary: PathBuf,
     site: PathBuf,
 }
@@ -36,6 +39,7 @@ fn options() -> Options {
         quick: false,
         only: Vec::new(),
         out: None,
+        history: None,
         binary: std::env::var_os("CORRAL_BIN")
             .map_or_else(|| PathBuf::from("target/release/corral"), PathBuf::from),
         site: std::env::var_os("CORRAL_SITE_ROOT")
@@ -45,6 +49,7 @@ fn options() -> Options {
         match arg.as_str() {
             "--quick" => options.quick = true,
             "--out" => options.out = args.next().map(PathBuf::from),
+            "--history" => options.history = args.next().map(PathBuf::from),
             "--only" => {
                 options.only = args
                     .next()
@@ -57,7 +62,7 @@ fn options() -> Options {
             "--bench" => {}
             other => {
                 eprintln!(
-                    "unknown argument {other}; usage: corral-bench [--quick] [--only GROUP,..] [--out FILE]"
+                    "unknown argument {other}; usage: corral-bench [--quick] [--only GROUP,..] [--history DIR] [--out FILE]"
                 );
                 std::process::exit(2);
             }
@@ -537,6 +542,89 @@ async fn status_latency(report: &mut Report, options: &Options, work: &std::path
     corral.stop().await;
 }
 
+/// Storage figures from the in-process benchmark, then its seven days queried through the
+/// release server as the history chart asks (500 points).
+async fn history(report: &mut Report, options: &Options, work: &std::path::Path) {
+    let group = "metrics history (16 series)";
+    let Some(dir) = &options.history else {
+        report.figure(
+            group,
+            "skipped",
+            "no --history DIR (scripts/bench runs the storage benchmark first)".into(),
+            Value::Null,
+        );
+        return;
+    };
+    let figures: Value = std::fs::read(dir.join("history.json"))
+        .ok()
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+        .expect("the storage benchmark's history.json");
+    let number = |pointer: &str| {
+        figures
+            .pointer(pointer)
+            .and_then(Value::as_f64)
+            .unwrap_or(0.0)
+    };
+    report.figure(
+        group,
+        "insert, collector shape (16 samples per transaction)",
+        format!(
+            "{:.0} samples/s; transaction median {:.3} ms, p99 {:.3} ms",
+            number("/insert_collector_batches/samples_per_second"),
+            number("/insert_collector_batches/batch_median_ms"),
+            number("/insert_collector_batches/batch_p99_ms")
+        ),
+        figures["insert_collector_batches"].clone(),
+    );
+    report.figure(
+        group,
+        "insert, bulk (1,000 per transaction)",
+        format!("{:.0} samples/s", number("/insert_bulk_samples_per_second")),
+        figures["insert_bulk_samples_per_second"].clone(),
+    );
+    report.figure(
+        group,
+        "7 days stored",
+        format!(
+            "{:.0} minute roll-ups + {:.0} raw samples (last hour); folding took {:.0} ms",
+            number("/rows/rollups"),
+            number("/rows/raw"),
+            number("/downsample_7_days_ms")
+        ),
+        figures["rows"].clone(),
+    );
+    report.figure(
+        group,
+        "query 7 days → 500 points, in-process",
+        format!(
+            "median {:.1} ms, p99 {:.1} ms",
+            number("/query_7_days_500_points/median_ms"),
+            number("/query_7_days_500_points/p99_ms")
+        ),
+        figures["query_7_days_500_points"].clone(),
+    );
+    let data = work.join("history").join("data");
+    std::fs::create_dir_all(&data).expect("a data directory");
+    std::fs::copy(dir.join("corral.db"), data.join("corral.db")).expect("the history is copied");
+    let corral = corral::start(&options.binary, &options.site, &work.join("history"), &[]).await;
+    let query = json!({"query": {"from": figures["from"], "to": figures["to"], "points": 500}});
+    let total = if options.quick { 10 } else { 40 };
+    for concurrency in [1, 4] {
+        let query = query.clone();
+        let summary = load(&corral.base, concurrency, total, move |_| {
+            Call::post("/api/metrics/history", query.clone())
+        })
+        .await;
+        report.latency(
+            group,
+            &format!("query 7 days → 500 points over HTTP, c={concurrency}"),
+            summary,
+            None,
+        );
+    }
+    corral.stop().await;
+}
+
 async fn footprint(report: &mut Report, options: &Options, work: &std::path::Path) {
     let group = "footprint";
     let binary = std::fs::metadata(&options.binary).map_or(0, |m| m.len());
@@ -623,6 +711,9 @@ async fn main() {
     }
     if wanted("status") {
         status_latency(&mut report, &options, &work).await;
+    }
+    if wanted("history") {
+        history(&mut report, &options, &work).await;
     }
     if wanted("fanout") {
         fan_out(&mut report, &options, &work).await;

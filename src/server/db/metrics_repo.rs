@@ -1,7 +1,5 @@
 //! Metrics history: `metric_samples` (raw, recent) and `metric_rollups` (one-minute buckets).
 
-use std::collections::BTreeMap;
-
 use rusqlite::{Connection, params};
 
 use crate::domain::metrics::{HistoryQuery, Point, Series, unit_of};
@@ -52,42 +50,122 @@ pub fn downsample(
 }
 
 /// Every series in the range, at most `points` points each: raw samples and roll-ups are
-/// merged into equal time buckets (mean weighted by sample count).
+/// merged into equal time buckets (mean weighted by sample count). The buckets are filled here
+/// in one pass: a SQL `GROUP BY` on the computed bucket sorted every row first, which was most
+/// of a 7-day query's time (`scripts/bench`, metrics history).
 pub fn query(conn: &Connection, q: &HistoryQuery) -> rusqlite::Result<Vec<Series>> {
-    let span = (q.to - q.from).max(1);
-    let points = i64::from(q.points.max(1));
-    let mut stmt = conn.prepare_cached(
-        "WITH rows (series, at, min, max, avg, count) AS (
-             SELECT series, at, value, value, value, 1 FROM metric_samples WHERE at >= ?1 AND at < ?2
-             UNION ALL
-             SELECT series, bucket, min, max, avg, count FROM metric_rollups WHERE bucket >= ?1 AND bucket < ?2
-         )
-         SELECT series, (at - ?1) * ?3 / ?4 AS slot, min(min), max(max), sum(avg * count) / sum(count)
-         FROM rows GROUP BY series, slot ORDER BY series, slot",
+    let mut buckets = Buckets::new(q);
+    let mut raw = conn.prepare_cached(
+        "SELECT series, at, value FROM metric_samples WHERE at >= ?1 AND at < ?2",
     )?;
-    let mut by_series: BTreeMap<String, Vec<Point>> = BTreeMap::new();
-    let rows = stmt.query_map(params![q.from, q.to, points, span], |row| {
-        let slot: i64 = row.get(1)?;
-        Ok((
-            row.get::<_, String>(0)?,
-            Point {
-                at: q.from + slot * span / points,
-                min: row.get(2)?,
-                max: row.get(3)?,
-                avg: row.get(4)?,
-            },
-        ))
-    })?;
-    for row in rows {
-        let (series, point) = row?;
-        by_series.entry(series).or_default().push(point);
+    let mut rows = raw.query(params![q.from, q.to])?;
+    while let Some(row) = rows.next()? {
+        let value: f64 = row.get(2)?;
+        buckets.add(
+            row.get_ref(0)?.as_str()?,
+            row.get(1)?,
+            value,
+            value,
+            value,
+            1,
+        );
     }
-    Ok(by_series
-        .into_iter()
-        .map(|(name, points)| Series {
-            unit: unit_of(&name),
-            name,
-            points,
-        })
-        .collect())
+    let mut rolled = conn.prepare_cached(
+        "SELECT series, bucket, min, max, avg, count FROM metric_rollups
+         WHERE bucket >= ?1 AND bucket < ?2",
+    )?;
+    let mut rows = rolled.query(params![q.from, q.to])?;
+    while let Some(row) = rows.next()? {
+        let series = row.get_ref(0)?.as_str()?;
+        let (at, min, max, avg, count) = (
+            row.get(1)?,
+            row.get(2)?,
+            row.get(3)?,
+            row.get(4)?,
+            row.get(5)?,
+        );
+        buckets.add(series, at, min, max, avg, count);
+    }
+    Ok(buckets.into_series())
+}
+
+/// One time bucket of one series while it is being filled.
+#[derive(Clone, Copy)]
+struct Bucket {
+    min: f64,
+    max: f64,
+    sum: f64,
+    count: i64,
+}
+
+/// Equal time buckets over the query's range, per series.
+struct Buckets {
+    from: i64,
+    span: i64,
+    points: i64,
+    by_series: std::collections::HashMap<String, Vec<Option<Bucket>>>,
+}
+
+impl Buckets {
+    fn new(q: &HistoryQuery) -> Buckets {
+        Buckets {
+            from: q.from,
+            span: (q.to - q.from).max(1),
+            points: i64::from(q.points.max(1)),
+            by_series: std::collections::HashMap::new(),
+        }
+    }
+
+    fn add(&mut self, series: &str, at: i64, min: f64, max: f64, avg: f64, count: i64) {
+        // i128: a span of decades times 2,000 points overflows i64.
+        let slot = (i128::from(at - self.from) * i128::from(self.points) / i128::from(self.span))
+            .clamp(0, i128::from(self.points) - 1) as usize;
+        let points = self.points as usize;
+        if !self.by_series.contains_key(series) {
+            self.by_series
+                .insert(series.to_string(), vec![None; points]);
+        }
+        let Some(slots) = self.by_series.get_mut(series) else {
+            return;
+        };
+        let bucket = slots[slot].get_or_insert(Bucket {
+            min,
+            max,
+            sum: 0.0,
+            count: 0,
+        });
+        bucket.min = bucket.min.min(min);
+        bucket.max = bucket.max.max(max);
+        bucket.sum += avg * count as f64;
+        bucket.count += count;
+    }
+
+    fn into_series(self) -> Vec<Series> {
+        let (from, span, points) = (self.from, self.span, self.points);
+        let mut series: Vec<Series> = self
+            .by_series
+            .into_iter()
+            .map(|(name, slots)| Series {
+                unit: unit_of(&name),
+                points: slots
+                    .into_iter()
+                    .enumerate()
+                    .filter_map(|(slot, bucket)| {
+                        let b = bucket?;
+                        Some(Point {
+                            at: from
+                                + (i128::from(slot as i64) * i128::from(span) / i128::from(points))
+                                    as i64,
+                            min: b.min,
+                            max: b.max,
+                            avg: b.sum / b.count.max(1) as f64,
+                        })
+                    })
+                    .collect(),
+                name,
+            })
+            .collect();
+        series.sort_by(|a, b| a.name.cmp(&b.name));
+        series
+    }
 }
