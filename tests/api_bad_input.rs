@@ -31,6 +31,17 @@ fn pairs(items: &[(&str, &str)]) -> Vec<(String, String)> {
 }
 
 #[tokio::test]
+async fn a_model_that_is_not_an_object_is_refused_naming_the_model_field() {
+    let app = TestApp::new().await;
+    for model in [json!(7), json!("m.gguf"), json!([1])] {
+        assert_eq!(
+            rejected_create(&app, model).await,
+            pairs(&[("model", "type")])
+        );
+    }
+}
+
+#[tokio::test]
 async fn an_empty_name_is_required() {
     let app = TestApp::new().await;
     assert_eq!(

@@ -154,6 +154,9 @@ async fn an_invalid_group_value_names_the_field_and_rule_and_writes_nothing() {
             "flash_attention",
             "unknown_field",
         ),
+        // Found by the config_group fuzzer: a group that is not an object named no field.
+        ("sampling", json!(7), "config", "type"),
+        ("lora", json!(["not", "an", "object"]), "config", "type"),
     ];
     for (group, config, field, rule) in cases {
         let reply = app

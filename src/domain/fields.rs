@@ -444,6 +444,8 @@ fn check_scaled_paths(key: &str, value: &Value, max_items: usize) -> Vec<FieldEr
 /// A struct whose fields are all described by `FIELDS`.
 pub trait FieldSet: Serialize + DeserializeOwned {
     const FIELDS: &'static [FieldSpec];
+    /// The request field that carries the whole set: named when it is not an object at all.
+    const WHOLE: &'static str = "config";
 
     /// Rules that involve more than one field.
     fn cross_check(&self) -> Vec<FieldError> {
@@ -453,7 +455,11 @@ pub trait FieldSet: Serialize + DeserializeOwned {
     /// Untrusted JSON → a valid value, or every broken rule with its field.
     fn parse(value: &Value) -> Result<Self, AppError> {
         let Some(object) = value.as_object() else {
-            return Err(AppError::invalid("", Rule::Type, "must be a JSON object"));
+            return Err(AppError::invalid(
+                Self::WHOLE,
+                Rule::Type,
+                "must be a JSON object",
+            ));
         };
         let mut errors: Vec<FieldError> = object
             .keys()

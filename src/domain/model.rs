@@ -43,6 +43,7 @@ pub struct ModelSpec {
 }
 
 impl FieldSet for ModelSpec {
+    const WHOLE: &'static str = "model";
     const FIELDS: &'static [FieldSpec] = &[
         NAME_FIELD,
         FieldSpec::path("path", "Model path")

@@ -1,0 +1,49 @@
+//! The argument builder: for any model and settings that validation accepts, the llama-server
+//! command line has the model's path once, exactly as given, and no empty argument (an empty
+//! argument shifts every flag after it). Nothing goes through a shell, so shell characters
+//! need no escaping — but they must arrive as they were typed.
+#![no_main]
+
+use corral::domain::config::ConfigGroupKind;
+use corral::domain::{Model, ModelSpec, ModelStatus};
+use corral::server::supervisor::args::{ModelConfig, argv};
+use libfuzzer_sys::fuzz_target;
+use serde_json::Value;
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(Value::Object(input)) = serde_json::from_slice::<Value>(data) else {
+        return;
+    };
+    let Some(Ok(spec)) = input.get("model").map(ModelSpec::parse_new) else {
+        return;
+    };
+    let mut groups = Vec::new();
+    for kind in ConfigGroupKind::ALL {
+        if let Some(value) = input.get(kind.as_str()) {
+            let Ok(group) = kind.parse_config(value) else {
+                return;
+            };
+            groups.push(group);
+        }
+    }
+    let model = Model {
+        id: 1,
+        spec,
+        size_bytes: None,
+        status: ModelStatus::Stopped,
+        status_reason: None,
+        created_at: 0,
+        updated_at: 0,
+    };
+    let args = argv(&model, &ModelConfig::from_groups(groups));
+    assert!(args.iter().all(|a| !a.is_empty()), "{args:?}");
+    let at = args
+        .iter()
+        .position(|a| a == "--model")
+        .expect("--model is always passed");
+    assert_eq!(
+        args.get(at + 1).map(|a| a.to_string_lossy().into_owned()),
+        Some(model.spec.path.clone())
+    );
+    assert_eq!(args.iter().filter(|a| *a == "--model").count(), 1);
+});
