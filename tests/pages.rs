@@ -5,6 +5,7 @@ mod common;
 
 use axum::http::StatusCode;
 use common::TestApp;
+use corral::app::models::table::ROWS_PER_PAGE;
 use serde_json::json;
 
 #[tokio::test]
@@ -28,6 +29,33 @@ async fn the_models_page_lists_every_model_in_its_first_html() {
             page.body
         );
     }
+}
+
+#[tokio::test]
+async fn a_registry_larger_than_a_page_renders_the_first_page_in_order_and_says_how_many_there_are()
+{
+    let app = TestApp::new().await;
+    let total = ROWS_PER_PAGE + 5;
+    for i in 0..total {
+        app.create(&format!("model {i:03}"), "/m/a.gguf").await;
+    }
+    let page = app.get("/").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert_eq!(
+        page.body.matches("<tr data-model-id").count(),
+        ROWS_PER_PAGE,
+        "only the first page is rendered"
+    );
+    // Sorted by name: the first page ends just before the model after it.
+    let last_shown = format!("model {:03}<", ROWS_PER_PAGE - 1);
+    let first_hidden = format!("model {:03}<", ROWS_PER_PAGE);
+    assert!(page.body.contains(&last_shown));
+    assert!(!page.body.contains(&first_hidden));
+    assert!(
+        page.body
+            .contains(&format!("Showing {ROWS_PER_PAGE} of {total} models")),
+        "the page says how many models there are"
+    );
 }
 
 #[tokio::test]

@@ -3,7 +3,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
-import { api, createModel, launchBrowser, openPage, startCorral, tableNames } from './support.mjs';
+import { api, createModel, launchBrowser, openPage, startCorral, tableNames, waitForNames, waitLive } from './support.mjs';
 
 let server;
 let browser;
@@ -186,6 +186,23 @@ test('search, filters and sorting narrow and order the table', async () => {
   await page.getByRole('button', { name: 'Name' }).click();
   await page.waitForFunction(() => document.querySelector('table.models tbody tr td.col-name')?.innerText === 'Gamma Gemma');
   assert.deepEqual(await tableNames(page), ['Gamma Gemma', 'Beta Qwen', 'Alpha Llama']);
+  await page.context().close();
+});
+
+test('a long list shows a page at a time, and a search looks through all of it', async () => {
+  await clearModels();
+  const names = Array.from({ length: 130 }, (_, i) => `bulk ${String(i).padStart(3, '0')}`);
+  for (const name of names) await createModel(server, name, '/models/bulk.gguf');
+  const page = await openPage(browser, server.url);
+  await waitLive(page);
+  assert.equal(await page.locator('table.models tbody tr').count(), 100);
+  await page.getByText('Showing 100 of 130 models').waitFor();
+  await page.getByRole('button', { name: 'Show 100 more' }).click();
+  await page.waitForFunction(() => document.querySelectorAll('table.models tbody tr').length === 130);
+  assert.equal(await page.getByText(/Showing \d+ of/).count(), 0, 'nothing is left to show');
+  // A model beyond the first page is found by searching.
+  await page.getByLabel('Search models').fill('bulk 129');
+  await waitForNames(page, ['bulk 129']);
   await page.context().close();
 });
 
