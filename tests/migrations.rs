@@ -1,7 +1,8 @@
 //! Schema migrations: a database from an older Corral opens and upgrades without loss.
 #![cfg(feature = "ssr")]
 
-use corral::server::db::{Db, migrate};
+use corral::domain::metrics::HistoryQuery;
+use corral::server::db::{Db, metrics_repo, migrate};
 use rusqlite::Connection;
 
 /// Builds a database exactly as schema version 1 left it, with a model in it.
@@ -44,6 +45,43 @@ async fn a_version_one_database_upgrades_without_losing_models() {
     // The audit trail of version 2 works on the upgraded file.
     let history = registry.config_history(1).await.unwrap();
     assert!(history.is_empty());
+    assert_eq!(schema_version(&db).await, migrate::latest_version());
+}
+
+#[tokio::test]
+async fn roll_ups_stored_before_version_five_are_kept_and_still_queried() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("corral.db");
+    {
+        let conn = Connection::open(&path).unwrap();
+        for step in &migrate::MIGRATIONS[..4] {
+            conn.execute_batch(step).unwrap();
+        }
+        conn.pragma_update(None, "user_version", 4).unwrap();
+        conn.execute(
+            "INSERT INTO metric_rollups (series, bucket, min, max, avg, count) VALUES
+             ('cpu_percent', 60000, 1, 9, 5, 60), ('cpu_percent', 120000, 2, 4, 3, 60)",
+            [],
+        )
+        .unwrap();
+    }
+    let db = Db::open(&path).await.unwrap();
+    let query = HistoryQuery {
+        from: 0,
+        to: 180_000,
+        points: 3,
+    };
+    let series = db
+        .call(move |conn| Ok(metrics_repo::query(conn, &query)?))
+        .await
+        .unwrap();
+    assert_eq!(series.len(), 1);
+    let points: Vec<(i64, f64, f64, f64)> = series[0]
+        .points
+        .iter()
+        .map(|p| (p.at, p.min, p.max, p.avg))
+        .collect();
+    assert_eq!(points, [(60_000, 1.0, 9.0, 5.0), (120_000, 2.0, 4.0, 3.0)]);
     assert_eq!(schema_version(&db).await, migrate::latest_version());
 }
 

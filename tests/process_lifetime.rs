@@ -64,6 +64,7 @@ async fn killing_corral_with_sigkill_takes_its_models_down_and_the_next_corral_r
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 
+    let restarted = Instant::now();
     let mut next = start_corral(&data);
     for (id, _) in &models {
         let (_, model) = post(next.port, "models/get", json!({"id": id})).await;
@@ -77,6 +78,11 @@ async fn killing_corral_with_sigkill_takes_its_models_down_and_the_next_corral_r
             "the log tail saved while it ran survives: {runs}"
         );
     }
+    assert!(
+        restarted.elapsed() < Duration::from_secs(2),
+        "statuses were correct {:?} after the restart",
+        restarted.elapsed()
+    );
     next.child.kill().unwrap();
     next.child.wait().unwrap();
 }
@@ -95,6 +101,7 @@ async fn stopping_corral_with_sigterm_stops_its_models_cleanly_first() {
     assert!(status.success(), "{status:?}");
     assert!(models.iter().all(|(_, pid)| !process_alive(*pid)));
 
+    let restarted = Instant::now();
     let mut next = start_corral(&data);
     for (id, _) in &models {
         let (_, runs) = post(next.port, "runs", json!({"id": id})).await;
