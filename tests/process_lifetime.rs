@@ -101,7 +101,6 @@ async fn stopping_corral_with_sigterm_stops_its_models_cleanly_first() {
     assert!(status.success(), "{status:?}");
     assert!(models.iter().all(|(_, pid)| !process_alive(*pid)));
 
-    let restarted = Instant::now();
     let mut next = start_corral(&data);
     for (id, _) in &models {
         let (_, runs) = post(next.port, "runs", json!({"id": id})).await;
