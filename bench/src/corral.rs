@@ -82,13 +82,18 @@ impl Corral {
     }
 
     pub async fn stop(mut self) {
-        if let Some(pid) = self.child.id() {
-            let _ = std::process::Command::new("kill")
-                .args(["-TERM", &pid.to_string()])
-                .status();
-        }
-        let _ = tokio::time::timeout(Duration::from_secs(20), self.child.wait()).await;
+        terminate(&mut self.child).await;
     }
+}
+
+/// SIGTERM, then up to 20 s for the process to exit (a clean stop, not a kill).
+pub async fn terminate(child: &mut Child) {
+    if let Some(pid) = child.id() {
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status();
+    }
+    let _ = tokio::time::timeout(Duration::from_secs(20), child.wait()).await;
 }
 
 pub fn rss_bytes(pid: u32) -> Option<u64> {

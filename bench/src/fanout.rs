@@ -9,10 +9,15 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
+use serde_json::json;
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+
+use crate::http::Call;
+
+/// Models the renames rotate over (the benchmark creates them first).
+pub const MODELS: usize = 10;
 
 /// What every tab reports into.
 pub struct Shared {
@@ -61,17 +66,17 @@ impl Tabs {
         self.tasks.len()
     }
 
-    /// Connects tabs until there are `count`, 50 handshakes at a time; each has its snapshot
-    /// before this returns.
-    pub async fn grow_to(&mut self, url: &str, count: usize) {
+    /// Connects tabs to the Corral at `base` until there are `count`, 50 handshakes at a time;
+    /// each has its snapshot before this returns.
+    pub async fn grow_to(&mut self, base: &str, count: usize) {
         while self.tasks.len() < count {
             let batch = (count - self.tasks.len()).min(50);
             let mut ready = Vec::new();
             for _ in 0..batch {
                 let (tx, rx) = tokio::sync::oneshot::channel();
                 let shared = self.shared.clone();
-                let url = url.to_string();
-                self.tasks.push(tokio::spawn(tab(url, shared, tx)));
+                let base = base.to_string();
+                self.tasks.push(tokio::spawn(tab(base, shared, tx)));
                 ready.push(rx);
             }
             for rx in ready {
@@ -80,9 +85,14 @@ impl Tabs {
         }
     }
 
-    /// The name that announces `round`: it carries the send time for the delay measurement.
-    pub fn name_for(&self, round: u64) -> String {
-        format!("fan {round} {}", self.shared.epoch.elapsed().as_micros())
+    /// The rename that announces `round`: the new name carries the send time for the delay
+    /// measurement.
+    pub fn rename(&self, round: u64) -> Call {
+        let name = format!("fan {round} {}", self.shared.epoch.elapsed().as_micros());
+        Call::post(
+            "/api/models/update",
+            json!({"id": round % MODELS as u64 + 1, "changes": {"name": name}}),
+        )
     }
 
     /// Arms the timer for `round`: the tabs count its arrivals from now on.
@@ -116,13 +126,8 @@ impl Tabs {
     }
 }
 
-async fn tab(url: String, shared: Arc<Shared>, ready: tokio::sync::oneshot::Sender<()>) {
-    // A small read buffer, as a browser would have: the library zero-fills the whole buffer on
-    // every read, which at its 128 KiB default would make the load generator the bottleneck.
-    let config = WebSocketConfig::default().read_buffer_size(4 * 1024);
-    let connected =
-        tokio_tungstenite::connect_async_with_config(url.as_str(), Some(config), false).await;
-    let Ok((socket, _)) = connected else {
+async fn tab(base: String, shared: Arc<Shared>, ready: tokio::sync::oneshot::Sender<()>) {
+    let Ok(socket) = crate::socket::connect(&base).await else {
         shared.closed.fetch_add(1, Ordering::SeqCst);
         return;
     };

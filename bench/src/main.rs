@@ -9,6 +9,7 @@
 mod corral;
 mod fanout;
 mod http;
+mod socket;
 mod stats;
 mod status_latency;
 
@@ -93,12 +94,7 @@ impl Report {
             entry["floor"] = floor.json();
             entry["ratio_to_floor"] = json!(round(ratio));
         }
-        self.json
-            .entry(group)
-            .or_insert_with(|| json!({}))
-            .as_object_mut()
-            .expect("a group is an object")
-            .insert(case.to_string(), entry);
+        self.record(group, case, entry);
     }
 
     /// A latency with no meaningful rate (a one-off event, not a request stream).
@@ -118,12 +114,14 @@ impl Report {
             String::new(),
             String::new(),
         ]);
-        self.json
-            .entry(group)
-            .or_insert_with(|| json!({}))
-            .as_object_mut()
-            .expect("a group is an object")
-            .insert(case.to_string(), raw);
+        self.record(group, case, raw);
+    }
+
+    /// `results.<group>.<case>` in the JSON document.
+    fn record(&mut self, group: &str, case: &str, value: Value) {
+        if let Value::Object(cases) = self.json.entry(group).or_insert_with(|| json!({})) {
+            cases.insert(case.to_string(), value);
+        }
     }
 
     fn print(&self) {
@@ -285,7 +283,6 @@ async fn server_functions(report: &mut Report, options: &Options, work: &std::pa
 /// One tab as the floor, then 10, 100 and 1,000: how long one update takes to reach all of
 /// them, how fast updates may come before any tab lags, and the server's RSS.
 async fn fan_out(report: &mut Report, options: &Options, work: &std::path::Path) {
-    const MODELS: usize = 10;
     let group = "WebSocket fan-out";
     let corral = corral::start(
         &options.binary,
@@ -294,20 +291,13 @@ async fn fan_out(report: &mut Report, options: &Options, work: &std::path::Path)
         &["--max-clients", "1100"],
     )
     .await;
-    seed(&corral.base, 0, MODELS).await;
-    let url = format!("{}/ws", corral.base.replacen("http://", "ws://", 1));
+    seed(&corral.base, 0, fanout::MODELS).await;
     let client = http::client();
-    let rename = |id: u64, name: String| {
-        Call::post(
-            "/api/models/update",
-            json!({"id": id, "changes": {"name": name}}),
-        )
-    };
     let mut tabs = fanout::Tabs::new();
     let mut round = 0u64;
     let mut floor = None;
     for tab_count in [1, 10, 100, 1000] {
-        tabs.grow_to(&url, tab_count).await;
+        tabs.grow_to(&corral.base, tab_count).await;
         tokio::time::sleep(Duration::from_millis(500)).await;
         let rss = corral.rss_bytes().unwrap_or(0);
         let rounds = if options.quick { 10 } else { 40 };
@@ -317,8 +307,7 @@ async fn fan_out(report: &mut Report, options: &Options, work: &std::path::Path)
             round += 1;
             tabs.expect_round(round);
             let sent = std::time::Instant::now();
-            let call = rename(round % MODELS as u64 + 1, tabs.name_for(round));
-            let answered = http::send(&client, &corral.base, &call).await;
+            let answered = http::send(&client, &corral.base, &tabs.rename(round)).await;
             assert!(matches!(answered, Ok((200, _))), "the rename is accepted");
             match tabs.all_arrived(Duration::from_secs(10)).await {
                 Some(at) => times.push(at - sent),
@@ -429,11 +418,7 @@ async fn drive_renames(base: &str, tabs: &fanout::Tabs, rate: f64, length: Durat
             };
             i += 1;
             // Rounds above any timed round: the tabs count them without timing them.
-            let name = tabs.name_for(u64::MAX / 2 + i);
-            let call = Call::post(
-                "/api/models/update",
-                json!({"id": i % 10 + 1, "changes": {"name": name}}),
-            );
+            let call = tabs.rename(u64::MAX / 2 + i);
             let (client, base) = (client.clone(), base.to_string());
             sends.push(tokio::spawn(async move {
                 let answered = http::send(&client, &base, &call).await;

@@ -9,25 +9,19 @@ use futures_util::StreamExt;
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 
+use crate::corral::terminate;
 use crate::http::{Call, HttpClient, send};
+use crate::socket::{Socket, connect};
 
 /// A tab that reads frames until one matches.
 pub struct Tab {
-    rx: futures_util::stream::SplitStream<
-        tokio_tungstenite::WebSocketStream<
-            tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
-        >,
-    >,
+    socket: Socket,
 }
 
 impl Tab {
     pub async fn connect(base: &str) -> Tab {
-        let url = format!("{}/ws", base.replacen("http://", "ws://", 1));
-        let (socket, _) = tokio_tungstenite::connect_async(url.as_str())
-            .await
-            .expect("the tab connects");
-        let (_tx, rx) = socket.split();
-        Tab { rx }
+        let socket = connect(base).await.expect("the tab connects");
+        Tab { socket }
     }
 
     /// Waits (at most `limit`) for a `model_updated` saying the model has `status`.
@@ -43,7 +37,7 @@ impl Tab {
                 && frame["data"]["status"] == status
         };
         tokio::time::timeout(limit, async {
-            while let Some(Ok(message)) = self.rx.next().await {
+            while let Some(Ok(message)) = self.socket.next().await {
                 if let Message::Text(text) = message
                     && serde_json::from_str::<Value>(&text).is_ok_and(|f| wanted(&f))
                 {
@@ -112,11 +106,6 @@ pub async fn by_hand(program: &Path, args: &[String], port: u16) -> Duration {
         );
         tokio::time::sleep(Duration::from_millis(5)).await;
     };
-    if let Some(pid) = child.id() {
-        let _ = std::process::Command::new("kill")
-            .args(["-TERM", &pid.to_string()])
-            .status();
-    }
-    let _ = tokio::time::timeout(Duration::from_secs(20), child.wait()).await;
+    terminate(&mut child).await;
     ready
 }
