@@ -16,10 +16,7 @@ use serde_json::json;
 const WRITERS: usize = 8;
 
 fn rounds() -> usize {
-    std::env::var("CORRAL_CRASH_ROUNDS")
-        .ok()
-        .and_then(|r| r.parse().ok())
-        .unwrap_or(20)
+    common::env_number("CORRAL_CRASH_ROUNDS", 20)
 }
 
 /// Every model name with its sampling temperature (if a config was saved), read from the file.

@@ -175,8 +175,7 @@ fn model_at(path: &str) -> Model {
 
 proptest! {
     #![proptest_config(ProptestConfig {
-        // 256 in the test command; `PROPTEST_CASES=10000` for a long run.
-        cases: std::env::var("PROPTEST_CASES").ok().and_then(|n| n.parse().ok()).unwrap_or(256),
+        // 256 cases (proptest's default); `PROPTEST_CASES=10000` for a long run.
         // A failure prints its minimal input; CI machines start fresh, so nothing is saved.
         failure_persistence: None,
         ..ProptestConfig::default()

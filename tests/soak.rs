@@ -11,16 +11,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use common::corral_binary::{post, start_corral};
+use common::env_number;
 use futures::StreamExt;
 use serde_json::json;
 use tokio_tungstenite::tungstenite::Message;
-
-fn setting(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 fn rss_mib(pid: u32) -> f64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
@@ -61,8 +55,8 @@ async fn tab(url: String, heard: Arc<Heard>) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hundreds_of_tabs_and_steady_api_traffic_run_without_errors_or_growing_memory() {
-    let tabs = setting("CORRAL_SOAK_TABS", 200) as usize;
-    let seconds = setting("CORRAL_SOAK_SECONDS", 20);
+    let tabs = env_number("CORRAL_SOAK_TABS", 200);
+    let seconds = env_number("CORRAL_SOAK_SECONDS", 20) as u64;
     let dir = tempfile::tempdir().unwrap();
     let mut corral = start_corral(dir.path());
     let (port, pid) = (corral.port, corral.child.id());

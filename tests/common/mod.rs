@@ -189,6 +189,14 @@ impl TestApp {
     }
 }
 
+/// A number from the environment (the long variants of the hardening tests), else `default`.
+pub fn env_number(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
 /// The pinned llama-server: `CORRAL_LLAMA_SERVER` (the test script sets it), else whatever
 /// `scripts/llama-server` prints (it builds the binary the first time).
 pub fn llama_server() -> PathBuf {
