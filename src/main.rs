@@ -1,13 +1,15 @@
-//! The `corral` binary: flags, logging, database, router, serve until SIGINT/SIGTERM.
+//! The `corral` binary: flags, logging, data directory, listener, database, router; serves until
+//! SIGINT/SIGTERM, then stops its models and exits within a bounded time.
 
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::Parser;
 use corral::server::cli::{Cli, Command};
+use corral::server::data_dir;
 use corral::server::gguf::test_model::TestModel;
-use std::time::Duration;
-
-use axum::serve::{Listener, ListenerExt};
+use corral::server::http::host::AllowedHosts;
+use corral::server::http::serve;
 use corral::server::live::corral_log::{self, CorralLogHandle};
 use corral::server::live::hub::{self, HubConfig};
 use corral::server::live::socket::SocketLimits;
@@ -18,15 +20,32 @@ use tracing_subscriber::EnvFilter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
-#[tokio::main]
-async fn main() -> ExitCode {
+/// Descriptors kept for everything that is not a connection, besides a few per running model.
+const RESERVED_DESCRIPTORS: usize = 64;
+
+fn main() -> ExitCode {
     let (corral_log, corral_log_handle) = corral_log::layer();
     tracing_subscriber::registry()
         .with(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
         .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
         .with(corral_log)
         .init();
-    match run(Cli::parse(), corral_log_handle).await {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("corral: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(run(cli, corral_log_handle));
+    // A file check stuck on a hung disk must not keep Corral alive: blocking work still running
+    // now is abandoned.
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             tracing::error!("{error}");
@@ -48,53 +67,71 @@ async fn run(cli: Cli, corral_log: CorralLogHandle) -> Result<(), Box<dyn std::e
         return Ok(());
     }
     cli.check_bind()?;
-    let db_path = cli.data_dir().join("corral.db");
+    // Whatever Corral writes (the database, its journal, the lock) is its user's alone.
+    // SAFETY: umask only changes this process's file-creation mask.
+    unsafe { libc::umask(0o077) };
+    // The data directory first: a second Corral must not touch the first one's models.
+    let data_dir = cli.data_dir();
+    let lock = data_dir::claim(&data_dir)?;
+    // The port next, before anything is reconciled: a Corral that cannot serve stops nothing.
+    let listener = tokio::net::TcpListener::bind(cli.bind)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", cli.bind))?;
+    let address = listener.local_addr()?;
+    lock.describe(&format!("pid {}, http://{address}", std::process::id()));
+
+    let db_path = data_dir.join("corral.db");
     let site_root = cli.site_root();
     let leptos_options = LeptosOptions::builder()
         .output_name("corral")
         .site_root(site_root.to_string_lossy().as_ref())
         .site_pkg_dir("pkg")
-        .site_addr(cli.bind)
+        .site_addr(address)
         .build();
-    let hub_config = HubConfig {
-        max_clients: cli.max_clients,
-        ..HubConfig::default()
-    };
-    let state = start::app_state(
-        &db_path,
+    let hosts = AllowedHosts::new(address, &cli.allowed_hosts);
+    tracing::info!(hosts = %hosts.describe(), "answering to these host names");
+    let mut supervisor_settings = cli.supervisor_settings();
+    supervisor_settings.corral_origin = format!("http://{address}");
+    let stop_grace = supervisor_settings.stop_grace;
+    let mut http_limits = cli.http_limits();
+    http_limits.max_connections = serve::fit_connection_cap(
+        http_limits.max_connections,
+        RESERVED_DESCRIPTORS + 8 * supervisor_settings.max_running,
+    );
+    let state = start::app_state(start::Setup {
+        db_path: db_path.clone(),
         leptos_options,
-        hub_config,
-        SocketLimits::default(),
-        cli.supervisor_settings(),
-    )
+        hub: HubConfig {
+            max_clients: cli.max_clients,
+            ..HubConfig::default()
+        },
+        sockets: SocketLimits::default(),
+        supervisor: supervisor_settings,
+        hosts,
+        http: http_limits,
+        retention: cli.retention(),
+    })
     .await?;
     let supervisor = state.supervisor.clone();
     corral_log.attach(state.registry.hub().clone());
     tracing::info!(path = %db_path.display(), "database ready");
-    collector::spawn(
-        state.registry.clone(),
-        cli.data_dir(),
-        HistoryConfig::default(),
-    );
+    collector::spawn(state.registry.clone(), data_dir, HistoryConfig::default());
     hub::spawn_status_updates(state.registry.hub().clone(), Duration::from_secs(5));
     let app = router::build(state);
-    // No Nagle: a response written in two parts (headers, then body) must not wait for the
-    // client's delayed ACK, which cost static files a steady 40 ms (scripts/bench).
-    let listener = tokio::net::TcpListener::bind(cli.bind)
-        .await?
-        .tap_io(|stream| {
-            if let Err(error) = stream.set_nodelay(true) {
-                tracing::warn!(%error, "cannot set TCP_NODELAY");
-            }
-        });
     // Tests and scripts read this line to learn the port when binding port 0.
-    tracing::info!("corral listening on http://{}", listener.local_addr()?);
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    tracing::info!("corral listening on http://{address}");
+    serve::serve(listener, app, http_limits, shutdown_signal()).await;
     tracing::info!("stopping running models");
-    supervisor.shutdown().await;
+    // A stop takes at most the grace, then SIGKILL; a few seconds more for the exits.
+    let stopped =
+        tokio::time::timeout(stop_grace + Duration::from_secs(5), supervisor.shutdown()).await;
+    if stopped.is_err() {
+        tracing::error!(
+            "models did not stop in time; exiting anyway (they get SIGKILL with Corral)"
+        );
+    }
     tracing::info!("corral stopped");
+    drop(lock);
     Ok(())
 }
 

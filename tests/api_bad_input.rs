@@ -210,7 +210,7 @@ async fn a_streamed_body_over_one_mebibyte_is_refused() {
     let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
         (0..20).map(|_| Ok(vec![b' '; 64 * 1024])).collect();
     let request = Request::post("/api/models/create")
-        .header(header::HOST, "127.0.0.1:3000")
+        .header(header::HOST, app.host())
         .header(header::CONTENT_TYPE, "application/json")
         .body(Body::from_stream(futures::stream::iter(chunks)))
         .unwrap();
@@ -228,7 +228,7 @@ async fn a_foreign_origin_cannot_change_anything() {
     let app = TestApp::new().await;
     let before = app.snapshot().await;
     let request = Request::post("/api/models/create")
-        .header(header::HOST, "127.0.0.1:3000")
+        .header(header::HOST, app.host())
         .header(header::ORIGIN, "http://attacker.example")
         .header(header::CONTENT_TYPE, "application/json")
         .body(Body::from(
@@ -245,8 +245,8 @@ async fn a_foreign_origin_cannot_change_anything() {
 async fn the_pages_own_origin_is_accepted() {
     let app = TestApp::new().await;
     let request = Request::post("/api/models/create")
-        .header(header::HOST, "127.0.0.1:3000")
-        .header(header::ORIGIN, "http://127.0.0.1:3000")
+        .header(header::HOST, app.host())
+        .header(header::ORIGIN, app.origin())
         .header(header::CONTENT_TYPE, "application/json")
         .body(Body::from(
             json!({"model": {"name": "a", "path": "/m/a.gguf"}}).to_string(),

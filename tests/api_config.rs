@@ -193,3 +193,72 @@ async fn an_unknown_group_is_a_bad_request() {
     assert_eq!(reply.status, StatusCode::BAD_REQUEST);
     assert_eq!(reply.json()["code"], "bad_request");
 }
+
+#[tokio::test]
+async fn every_spelling_of_every_refused_flag_is_refused_at_save_by_name_and_nothing_changes() {
+    use corral::domain::config::extra_args::REFUSED;
+    let app = TestApp::new().await;
+    let id = app.create("m", "/m/m.gguf").await["id"].clone();
+    let before = app.snapshot().await;
+    let mut spellings: Vec<String> = Vec::new();
+    for (flags, _) in REFUSED {
+        for flag in *flags {
+            spellings.push(flag.to_string());
+            // llama-server reads `--log_file` as `--log-file`, and `--x=v` must not slip by.
+            if flag.starts_with("--") && flag[2..].contains('-') {
+                spellings.push(flag.replace('-', "_").replacen("__", "--", 1));
+            }
+            spellings.push(format!("{flag}=/tmp/x"));
+        }
+    }
+    for spelling in &spellings {
+        let reply = app
+            .post(
+                "/api/models/config/save",
+                json!({"id": id, "group": "advanced", "config": {"extra_args": ["--no-warmup", spelling, "x"]}}),
+            )
+            .await;
+        assert_eq!(
+            reply.status,
+            StatusCode::BAD_REQUEST,
+            "{spelling}: {}",
+            reply.body
+        );
+        let body = reply.json();
+        assert_eq!(
+            body["errors"][0]["field"], "extra_args[1]",
+            "{spelling}: {body}"
+        );
+        assert_eq!(
+            body["errors"][0]["rule"], "not_allowed",
+            "{spelling}: {body}"
+        );
+        let flag = spelling.split('=').next().unwrap();
+        assert!(
+            body["errors"][0]["message"]
+                .as_str()
+                .unwrap()
+                .contains(flag),
+            "{spelling}: {body}"
+        );
+    }
+    assert!(spellings.len() > 150, "{} spellings", spellings.len());
+    assert_eq!(app.snapshot().await, before, "nothing was saved");
+}
+
+#[tokio::test]
+async fn a_list_ending_in_a_flag_that_needs_a_value_is_refused() {
+    let app = TestApp::new().await;
+    let id = app.create("m", "/m/m.gguf").await["id"].clone();
+    let reply = app
+        .post(
+            "/api/models/config/save",
+            json!({"id": id, "group": "advanced", "config": {"extra_args": ["--threads", "2", "--alias"]}}),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{}", reply.body);
+    assert_eq!(
+        reply.field_rules(),
+        [("extra_args[2]".to_string(), "required".to_string())]
+    );
+}

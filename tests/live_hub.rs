@@ -321,3 +321,43 @@ async fn the_hub_refuses_connections_beyond_its_cap() {
         "a freed place can be taken again"
     );
 }
+
+#[tokio::test]
+async fn a_peer_that_stops_reading_is_closed_within_the_send_timeout() {
+    let app = TestApp::new().await;
+    let hub = app.registry.hub().clone();
+    let limits = SocketLimits {
+        send_timeout: Duration::from_millis(300),
+        ..SocketLimits::default()
+    };
+    // Room for the snapshot and one event, then the peer reads nothing more.
+    let mut stalled = connect(&hub, limits, 1);
+    assert!(matches!(
+        stalled.envelope().await.event,
+        ServerEvent::Snapshot(_)
+    ));
+    let mut reader = connect(&hub, limits, 64);
+    reader.envelope().await;
+    for k in 0..5 {
+        app.create(&format!("m{k}"), "/m/x.gguf").await;
+    }
+    let started = std::time::Instant::now();
+    let ended = tokio::time::timeout(Duration::from_secs(3), &mut stalled.task).await;
+    assert!(ended.is_ok(), "the stalled peer's connection ended");
+    // The send timeout, plus at most the second that a closing frame may take.
+    assert!(
+        started.elapsed() < Duration::from_millis(1600),
+        "{:?}",
+        started.elapsed()
+    );
+    for _ in 0..5 {
+        assert!(matches!(
+            reader.envelope().await.event,
+            ServerEvent::ModelCreated(_)
+        ));
+    }
+    assert!(
+        !reader.task.is_finished(),
+        "the reading peer is still served"
+    );
+}

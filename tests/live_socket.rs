@@ -194,3 +194,86 @@ async fn a_flood_of_bad_frames_and_oversized_bodies_does_not_hold_up_other_tabs(
         serde_json::from_value(app.get("/api/ws/status").await.json()).unwrap();
     assert_eq!(status.clients, 6, "nobody was disconnected");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tab_that_never_reads_is_closed_and_its_place_freed() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = TestApp::with_limits(
+        HubConfig {
+            max_clients: 2,
+            ..HubConfig::default()
+        },
+        SocketLimits {
+            send_timeout: Duration::from_millis(500),
+            ..SocketLimits::default()
+        },
+    )
+    .await;
+    let url = serve(&app).await;
+    // A peer that completes the handshake, then never reads a byte.
+    let mut stalled = tokio::net::TcpStream::connect(app.address).await.unwrap();
+    let handshake = format!(
+        "GET /ws HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
+        app.host()
+    );
+    stalled.write_all(handshake.as_bytes()).await.unwrap();
+    let mut head = [0u8; 12];
+    stalled.read_exact(&mut head).await.unwrap();
+    assert_eq!(&head, b"HTTP/1.1 101");
+    let (mut reader, _) = tokio_tungstenite::connect_async(url.as_str())
+        .await
+        .unwrap();
+    next_envelope(&mut reader).await;
+    // Large events until the stalled peer's buffers are full and its sends time out.
+    let hub = app.registry.hub().clone();
+    let stage = "x".repeat(64 * 1024);
+    let publisher = tokio::spawn(async move {
+        for run_id in 0..400 {
+            hub.publish(ServerEvent::RunUpdated(corral::domain::run::LiveRun {
+                model_id: 1,
+                run_id,
+                pid: 1,
+                port: 1,
+                started_at: 0,
+                ready_at: None,
+                stage: Some(stage.clone()),
+                sample: None,
+            }));
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    });
+    // The reading tab keeps up all along.
+    let mut heard = 0;
+    while heard < 400 {
+        match next_envelope(&mut reader).await.event {
+            ServerEvent::RunUpdated(_) => heard += 1,
+            ServerEvent::Snapshot(_) => break, // fell behind the backlog: also served
+            _ => {}
+        }
+    }
+    publisher.await.unwrap();
+    // The stalled one's place is freed: a new tab can connect (the cap is 2).
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let status: LiveStatus =
+            serde_json::from_value(app.get("/api/ws/status").await.json()).unwrap();
+        if status.clients == 1 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the stalled tab still holds its place: {} clients",
+            status.clients
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (mut third, _) = tokio_tungstenite::connect_async(url.as_str())
+        .await
+        .unwrap();
+    assert!(matches!(
+        next_envelope(&mut third).await.event,
+        ServerEvent::Snapshot(_)
+    ));
+    drop(stalled);
+}

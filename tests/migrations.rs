@@ -43,7 +43,10 @@ async fn a_version_one_database_upgrades_without_losing_models() {
         .unwrap();
     assert_eq!(sampling.to_object()["temperature"], 0.3);
     // The audit trail of version 2 works on the upgraded file.
-    let history = registry.config_history(1).await.unwrap();
+    let history = registry
+        .config_history(1, corral::domain::page::Page::default())
+        .await
+        .unwrap();
     assert!(history.is_empty());
     assert_eq!(schema_version(&db).await, migrate::latest_version());
 }
@@ -129,4 +132,51 @@ async fn a_database_from_a_newer_corral_is_refused() {
             .contains("newer than this Corral supports"),
         "{error}"
     );
+}
+
+#[tokio::test]
+async fn a_negative_schema_version_is_refused_and_nothing_is_migrated() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("corral.db");
+    Connection::open(&path)
+        .unwrap()
+        .pragma_update(None, "user_version", -3)
+        .unwrap();
+    let error = Db::open(&path)
+        .await
+        .err()
+        .expect("a negative schema version must be refused");
+    assert!(error.to_string().contains("version is -3"), "{error}");
+    let conn = Connection::open(&path).unwrap();
+    let tables: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM sqlite_master WHERE type = 'table'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(tables, 0, "no migration ran");
+}
+
+#[tokio::test]
+async fn the_database_files_are_readable_by_their_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = data.join("corral.db");
+    // A file left open to others by an earlier Corral is tightened too.
+    drop(Connection::open(&path).unwrap());
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let _db = Db::open(&path).await.unwrap();
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&data), 0o700);
+    assert_eq!(mode(&path), 0o600);
+    for suffix in ["-wal", "-shm"] {
+        let file = data.join(format!("corral.db{suffix}"));
+        if file.exists() {
+            assert_eq!(mode(&file), 0o600, "{suffix}");
+        }
+    }
 }

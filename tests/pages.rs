@@ -125,10 +125,8 @@ async fn many_concurrent_renders_of_every_page_all_finish() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let app = TestApp::new().await;
     let id = app.create("busy", "/m/busy.gguf").await["id"].clone();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    let router = app.router.clone();
-    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    common::serve(&app).await;
+    let address = app.address;
     let paths = [
         "/".to_string(),
         format!("/models/{id}"),

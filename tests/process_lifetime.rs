@@ -6,40 +6,17 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::corral_binary::{Corral, post, start_corral};
+use common::corral_binary::{Corral, post, running_model, start_corral};
 use common::tiny_model;
 use corral::server::supervisor::spawn::process_alive;
 use serde_json::{Value, json};
-
-async fn wait_running(port: u16, id: i64) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let (_, model) = post(port, "models/get", json!({"id": id})).await;
-        if model["status"] == "running" {
-            return;
-        }
-        assert!(Instant::now() < deadline, "not running: {model}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
 
 /// Creates and starts two tiny models; returns their ids and server pids.
 async fn two_running_models(corral: &Corral, model_path: &str) -> Vec<(i64, u32)> {
     let mut started = Vec::new();
     for name in ["one", "two"] {
-        let (status, model) = post(
-            corral.port,
-            "models/create",
-            json!({"model": {"name": name, "path": model_path, "threads": 1, "ctx_size": 256}}),
-        )
-        .await;
-        assert_eq!(status, 200, "{model}");
-        let id = model["id"].as_i64().unwrap();
-        let (status, reply) = post(corral.port, "models/start", json!({"id": id})).await;
-        assert_eq!(status, 200, "{reply}");
-        wait_running(corral.port, id).await;
-        let (_, runs) = post(corral.port, "runs", json!({"id": id})).await;
-        started.push((id, runs[0]["pid"].as_u64().unwrap() as u32));
+        let (id, pid, _) = running_model(corral, name, model_path).await;
+        started.push((id, pid));
     }
     started
 }

@@ -4,6 +4,7 @@
 #![cfg(feature = "ssr")]
 
 use corral::domain::config::ConfigGroupKind;
+use corral::domain::config::extra_args::{REVIEWED, Takes};
 use corral::domain::config::sampling::SAMPLER_NAMES;
 use corral::domain::fields::{FieldSpec, InputKind};
 use corral::domain::{AppError, Model, ModelSpec, ModelStatus};
@@ -40,6 +41,37 @@ fn valid_value(field: &FieldSpec) -> BoxedStrategy<Value> {
         "json_schema" => {
             return (0..1000u32)
                 .prop_map(|n| json!(format!(r#"{{"type": "object", "maxProperties": {n}}}"#)))
+                .boxed();
+        }
+        // Only reviewed flags, each with a value when it takes one.
+        "extra_args" => {
+            let flag = prop::sample::select(REVIEWED.to_vec());
+            return prop::collection::vec(
+                (flag, any::<prop::sample::Index>(), printable(20)),
+                0..4,
+            )
+            .prop_map(|flags| {
+                let mut args = Vec::new();
+                for (flag, pick, value) in flags {
+                    args.push(flag.spellings[pick.index(flag.spellings.len())].to_string());
+                    if flag.takes == Takes::Value {
+                        args.push(value);
+                    }
+                }
+                json!(args)
+            })
+            .boxed();
+        }
+        "rpc_servers" => {
+            return prop::collection::vec((1..=65535u32, 0..=255u8), 0..3)
+                .prop_map(|servers| {
+                    json!(
+                        servers
+                            .iter()
+                            .map(|(port, host)| format!("10.0.0.{host}:{port}"))
+                            .collect::<Vec<_>>()
+                    )
+                })
                 .boxed();
         }
         "tensor_split" => {

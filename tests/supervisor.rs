@@ -10,6 +10,7 @@ use axum::http::StatusCode;
 use common::{TestApp, supervisor_settings};
 use corral::domain::ModelStatus;
 use corral::domain::config::ConfigGroupKind;
+use corral::domain::page::Page;
 use corral::domain::run::{FailureReason, LiveRun};
 use corral::server::gguf::test_model::TestModel;
 use corral::server::supervisor::http_probe;
@@ -53,7 +54,7 @@ async fn a_started_model_runs_answers_health_on_its_port_and_stopping_frees_ever
     app.wait_status(id, ModelStatus::Running, LOAD).await;
 
     let run = live_run(&app, id);
-    let (status, body) = http_probe::get(run.port, "/health", Duration::from_secs(2))
+    let (status, body) = http_probe::get(run.port, "/health", None, Duration::from_secs(2))
         .await
         .unwrap();
     assert_eq!((status, body.contains("ok")), (200, true), "{body}");
@@ -75,7 +76,7 @@ async fn a_started_model_runs_answers_health_on_its_port_and_stopping_frees_ever
     assert!(port_is_free(run.port));
     assert!(app.registry.hub().snapshot().runs.is_empty());
 
-    let runs = app.supervisor.runs(id).await.unwrap();
+    let runs = app.supervisor.runs(id, Page::default()).await.unwrap();
     assert_eq!(runs.len(), 1);
     let recorded = &runs[0];
     assert_eq!(
@@ -115,7 +116,7 @@ async fn starting_an_unknown_model_is_404_and_a_running_one_409() {
 async fn failed_start(app: &TestApp, id: i64) -> (FailureReason, String) {
     app.supervisor.start_model(id).await.unwrap();
     let model = app.wait_status(id, ModelStatus::Error, LOAD).await;
-    let run = app.supervisor.runs(id).await.unwrap().remove(0);
+    let run = app.last_run(id).await;
     assert!(run.ended_at.is_some());
     assert_eq!(
         run.message, model.status_reason,
@@ -163,22 +164,93 @@ async fn a_taken_port_range_is_an_error_saying_the_port_is_in_use() {
 }
 
 #[tokio::test]
-async fn a_bad_extra_argument_is_an_error_naming_the_argument() {
+async fn a_bad_value_for_an_allowed_extra_flag_is_an_error_naming_the_argument() {
     let app = TestApp::with_llama_server().await;
     let id = app.create_tiny("tiny").await;
     let reply = app
         .post(
             "/api/models/config/save",
-            json!({"id": id, "group": "advanced", "config": {"extra_args": ["--no-such-flag"]}}),
+            json!({"id": id, "group": "advanced", "config": {"extra_args": ["--ctx-size", "lots"]}}),
         )
         .await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
     let (reason, message) = failed_start(&app, id).await;
     assert_eq!(reason, FailureReason::InvalidArgument);
-    assert!(message.contains("--no-such-flag"), "{message}");
-    let run = app.supervisor.runs(id).await.unwrap().remove(0);
+    assert!(message.contains("--ctx-size"), "{message}");
+    let run = app.last_run(id).await;
     assert_eq!(run.exit_code, Some(1));
     assert!(!run.log_tail.is_empty(), "the last lines are kept");
+}
+
+#[tokio::test]
+async fn an_allowed_extra_flag_reaches_llama_server() {
+    let app = TestApp::with_llama_server().await;
+    let id = app.create_tiny("tiny").await;
+    let reply = app
+        .post(
+            "/api/models/config/save",
+            json!({"id": id, "group": "advanced", "config": {"extra_args": ["--alias", "corral test alias", "--no-warmup"]}}),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    app.supervisor.start_model(id).await.unwrap();
+    app.wait_status(id, ModelStatus::Running, LOAD).await;
+    let run = live_run(&app, id);
+    let key = app.supervisor.api_key(id).expect("a run key");
+    let (status, body) =
+        http_probe::get(run.port, "/v1/models", Some(&key), Duration::from_secs(2))
+            .await
+            .unwrap();
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("corral test alias"), "{body}");
+    app.supervisor.stop_model(id).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_forbidden_flag_stored_by_an_older_corral_is_refused_at_start() {
+    let app = TestApp::with_llama_server().await;
+    let id = app.create_tiny("tiny").await;
+    // Written straight into the database, as an older Corral (or a hand edit) could have.
+    let smuggled = ConfigGroupKind::Advanced.default_config();
+    let mut object = smuggled.to_object();
+    object.insert(
+        "extra_args".into(),
+        json!(["--no-warmup", "--mcp-servers-json", "{\"mcpServers\":{}}"]),
+    );
+    let group: corral::domain::config::ConfigGroup =
+        serde_json::from_value(json!({"group": "advanced", "config": object})).unwrap();
+    app.db
+        .call(move |conn| Ok(corral::server::db::config_repo::save(conn, id, &group, 1)?))
+        .await
+        .unwrap();
+    let before = app.snapshot().await;
+    let reply = app.post("/api/models/start", json!({"id": id})).await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{}", reply.body);
+    let errors = reply.json()["errors"].clone();
+    assert_eq!(errors[0]["field"], "advanced.extra_args[1]", "{errors}");
+    assert_eq!(errors[0]["rule"], "not_allowed", "{errors}");
+    assert!(
+        errors[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("--mcp-servers-json"),
+        "{errors}"
+    );
+    assert_eq!(
+        app.snapshot().await,
+        before,
+        "nothing started, nothing recorded"
+    );
+    assert!(app.supervisor.live_runs().is_empty());
+    // The launch preview says so too.
+    let preview = app.supervisor.preview(id).await.unwrap();
+    assert!(
+        preview
+            .problem
+            .unwrap_or_default()
+            .contains("--mcp-servers-json"),
+        "the preview names the refused flag"
+    );
 }
 
 #[tokio::test]
@@ -228,7 +300,7 @@ async fn a_killed_server_is_an_error_within_two_seconds_and_leaves_no_zombie() {
         model.status_reason
     );
     assert_eq!(process_state(pid), None, "reaped, not a zombie");
-    let run = app.supervisor.runs(id).await.unwrap().remove(0);
+    let run = app.last_run(id).await;
     assert_eq!(
         (run.signal, run.failure),
         (Some(libc::SIGKILL), Some(FailureReason::Other))
@@ -341,7 +413,7 @@ async fn logs_hold_the_servers_output_and_survive_in_the_run_record() {
     assert_eq!(reply.json().as_array().unwrap().len(), 2);
 
     app.supervisor.stop_model(id).await.unwrap();
-    let run = app.supervisor.runs(id).await.unwrap().remove(0);
+    let run = app.last_run(id).await;
     assert!(
         run.log_tail.iter().any(|t| t.contains("model loaded")),
         "{:?}",
@@ -374,9 +446,14 @@ async fn the_launch_preview_shows_the_exact_arguments() {
         "{args}"
     );
     assert!(
-        args.ends_with("--host 127.0.0.1 --port <port> --metrics"),
+        args.ends_with(&format!(
+            "--host 127.0.0.1 --port <port> --metrics --cors-origins http://{} \
+             --no-cors-credentials",
+            app.address
+        )),
         "{args}"
     );
+    assert!(!args.contains("api-key"), "the key is never shown: {args}");
 }
 
 #[tokio::test]
@@ -413,8 +490,10 @@ async fn a_running_model_is_scraped_into_the_live_state_prometheus_and_the_histo
         .await
         .unwrap();
     let body = r#"{"prompt":"hello","n_predict":4}"#;
+    let key = app.supervisor.api_key(id).expect("the run's key");
     let request = format!(
-        "POST /completion HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        "POST /completion HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {key}\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     );
     tokio::io::AsyncWriteExt::write_all(&mut stream, request.as_bytes())
@@ -494,6 +573,8 @@ async fn leftover_server(app: &TestApp, id: i64) -> std::process::Child {
     .to_vec();
     let child = std::process::Command::new(&command[0])
         .args(&command[1..])
+        // As an earlier Corral started it: with a key of its own.
+        .env("LLAMA_API_KEY", "key-of-an-earlier-corral")
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .process_group(0)
@@ -529,11 +610,28 @@ async fn a_server_left_by_an_earlier_corral_is_adopted_when_set_and_can_then_be_
     .unwrap();
     app.wait_status(id, ModelStatus::Running, LOAD).await;
     assert_eq!(live_run(&app, id).pid, leftover.id());
+    // Its numbers are read with the key it was started with.
+    assert_eq!(
+        next.api_key(id).as_deref(),
+        Some("key-of-an-earlier-corral")
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while live_run(&app, id)
+        .sample
+        .and_then(|s| s.slots_total)
+        .is_none()
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the adopted server was never scraped"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let model = next.stop_model(id).await.unwrap();
     assert_eq!(model.status, ModelStatus::Stopped);
     let exit = leftover.wait().unwrap();
     assert_eq!(exit.code(), Some(0), "stopped with SIGTERM");
-    let run = next.runs(id).await.unwrap().remove(0);
+    let run = next.runs(id, Page::default()).await.unwrap().remove(0);
     assert!(run.ended_at.is_some());
     assert_eq!(
         run.log_tail.first().map(String::as_str),
@@ -560,7 +658,7 @@ async fn a_server_left_by_an_earlier_corral_is_stopped_by_default() {
         app.registry.get_model(id).await.unwrap().status,
         ModelStatus::Stopped
     );
-    let run = next.runs(id).await.unwrap().remove(0);
+    let run = next.runs(id, Page::default()).await.unwrap().remove(0);
     assert!(run.message.unwrap().contains("stopped at start-up"));
 }
 
@@ -582,7 +680,7 @@ async fn a_model_not_ready_by_its_deadline_is_an_error_and_its_process_is_gone()
     let (reason, message) = failed_start(&app, id).await;
     assert_eq!(reason, FailureReason::LoadTimeout);
     assert!(message.contains("not ready after"), "{message}");
-    let run = app.supervisor.runs(id).await.unwrap().remove(0);
+    let run = app.last_run(id).await;
     assert_eq!(run.signal, Some(libc::SIGKILL));
     assert_eq!(process_state(run.pid.unwrap()), None);
 }
@@ -651,11 +749,24 @@ async fn a_server_that_ignores_sigterm_is_killed_after_the_grace_period() {
     let id = app.create_tiny("stubborn").await;
     app.supervisor.start_model(id).await.unwrap();
     let pid = live_run(&app, id).pid;
+    // Only once it has said so does it ignore SIGTERM (a busy machine may be slower to get there).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !app
+        .supervisor
+        .logs(id, 10)
+        .await
+        .unwrap()
+        .iter()
+        .any(|l| l.text.contains("ignoring SIGTERM"))
+    {
+        assert!(Instant::now() < deadline, "the stand-in never started");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let asked = Instant::now();
     let model = app.supervisor.stop_model(id).await.unwrap();
     assert!(asked.elapsed() >= grace, "{:?}", asked.elapsed());
     assert_eq!(model.status, ModelStatus::Stopped);
-    let run = app.supervisor.runs(id).await.unwrap().remove(0);
+    let run = app.last_run(id).await;
     assert_eq!(run.signal, Some(libc::SIGKILL));
     assert_eq!(
         run.failure, None,
@@ -718,4 +829,208 @@ async fn servers_killed_one_by_one_under_api_load_each_become_errors_without_zom
         app.wait_status(*id, ModelStatus::Running, LOAD).await;
     }
     app.supervisor.shutdown().await;
+}
+
+fn make_fifo(path: &std::path::Path) {
+    let name = std::ffi::CString::new(path.to_str().unwrap()).unwrap();
+    // SAFETY: mkfifo reads a valid C string.
+    assert_eq!(unsafe { libc::mkfifo(name.as_ptr(), 0o600) }, 0);
+}
+
+#[tokio::test]
+async fn a_fifo_as_the_model_file_is_refused_at_once_and_other_starts_go_on() {
+    let app = TestApp::with_llama_server().await;
+    let fifo = app.dir.path().join("x.gguf");
+    make_fifo(&fifo);
+    let stuck = app.create("fifo", &fifo.to_string_lossy()).await["id"]
+        .as_i64()
+        .unwrap();
+    let fine = app.create_tiny("fine").await;
+    let before = app.snapshot().await;
+    let asked = Instant::now();
+    let (refused, started) = tokio::join!(
+        app.post("/api/models/start", json!({"id": stuck})),
+        app.post("/api/models/start", json!({"id": fine})),
+    );
+    assert!(
+        asked.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        asked.elapsed()
+    );
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{}", refused.body);
+    assert_eq!(
+        refused.field_rules(),
+        [("path".to_string(), "gguf_file".to_string())]
+    );
+    assert!(
+        refused.body.contains("not a regular file"),
+        "{}",
+        refused.body
+    );
+    assert_eq!(started.status, StatusCode::OK, "{}", started.body);
+    app.wait_status(fine, ModelStatus::Running, LOAD).await;
+    assert_eq!(
+        app.registry.get_model(stuck).await.unwrap().status,
+        ModelStatus::Stopped,
+        "the refused model is unchanged"
+    );
+    app.supervisor.stop_model(fine).await.unwrap();
+    // Nothing about the FIFO model was written.
+    let runs = app.supervisor.runs(stuck, Page::default()).await.unwrap();
+    assert!(runs.is_empty(), "{runs:?}");
+    let _ = before;
+}
+
+#[tokio::test]
+async fn a_fifo_named_by_another_setting_is_refused_naming_that_setting() {
+    let app = TestApp::with_llama_server().await;
+    let fifo = app.dir.path().join("adapter.gguf");
+    make_fifo(&fifo);
+    let id = app.create_tiny("tiny").await;
+    let reply = app
+        .post(
+            "/api/models/config/save",
+            json!({"id": id, "group": "lora", "config": {"lora": [{"path": fifo}]}}),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    let reply = app.post("/api/models/start", json!({"id": id})).await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{}", reply.body);
+    assert_eq!(
+        reply.field_rules(),
+        [("lora.lora[0].path".to_string(), "gguf_file".to_string())]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn starts_racing_deletes_leave_no_stale_run_and_never_hang() {
+    let app = TestApp::with_settings(SupervisorSettings {
+        max_running: 1,
+        ..supervisor_settings()
+    })
+    .await;
+    let rounds = common::env_number("CORRAL_RACE_ROUNDS", 200);
+    let (mut start_won, mut delete_won) = (0, 0);
+    let raced = tokio::time::timeout(Duration::from_secs(240), async {
+        for round in 0..rounds {
+            let id = app.create_tiny(&format!("race {round}")).await;
+            // Delete a little later each round, so each side wins some of them.
+            let delay = Duration::from_micros((round as u64 % 20) * 1500);
+            let (started, deleted) =
+                tokio::join!(app.post("/api/models/start", json!({"id": id})), async {
+                    tokio::time::sleep(delay).await;
+                    app.post("/api/models/delete", json!({"id": id})).await
+                },);
+            match (started.status, deleted.status) {
+                // The delete won: the start found nothing.
+                (StatusCode::NOT_FOUND, StatusCode::OK) => delete_won += 1,
+                // The start won: the delete was refused; stop, then delete.
+                (StatusCode::OK, StatusCode::CONFLICT) => {
+                    start_won += 1;
+                    app.supervisor.stop_model(id).await.unwrap();
+                    let again = app.post("/api/models/delete", json!({"id": id})).await;
+                    assert_eq!(again.status, StatusCode::OK, "{}", again.body);
+                }
+                other => panic!(
+                    "round {round}: {other:?}: {} / {}",
+                    started.body, deleted.body
+                ),
+            }
+            assert!(
+                app.supervisor.live_runs().is_empty(),
+                "round {round} left a run: {:?}",
+                app.supervisor.live_runs()
+            );
+        }
+    })
+    .await;
+    assert!(raced.is_ok(), "the race loop hung");
+    assert!(
+        start_won > 0 && delete_won > 0,
+        "both sides must win some rounds: starts {start_won}, deletes {delete_won}"
+    );
+    // With --max-running 1 a new model still starts at once: no stale handle holds the place.
+    let id = app.create_tiny("after the race").await;
+    app.supervisor.start_model(id).await.unwrap();
+    app.wait_status(id, ModelStatus::Running, LOAD).await;
+    assert_eq!(app.supervisor.live_runs(), [id]);
+    app.supervisor.stop_model(id).await.unwrap();
+}
+
+#[tokio::test]
+async fn only_the_newest_runs_are_kept_and_pages_go_back_in_time() {
+    let app = TestApp::with_retention(
+        supervisor_settings(),
+        corral::server::db::Retention {
+            runs_per_model: 3,
+            changes_per_model: 2,
+        },
+    )
+    .await;
+    let path = app.dir.path().join("gone.gguf");
+    let id = app.create("gone", &path.to_string_lossy()).await["id"]
+        .as_i64()
+        .unwrap();
+    for _ in 0..6 {
+        app.supervisor.start_model(id).await.unwrap();
+    }
+    let runs = app.supervisor.runs(id, Page::first(200)).await.unwrap();
+    assert_eq!(runs.len(), 3, "{runs:?}");
+    let ids: Vec<i64> = runs.iter().map(|r| r.id).collect();
+    assert!(ids.windows(2).all(|w| w[0] > w[1]), "newest first: {ids:?}");
+    let first = app.post("/api/runs", json!({"id": id, "limit": 2})).await;
+    assert_eq!(first.json().as_array().unwrap().len(), 2);
+    let last = first.json()[1]["id"].as_i64().unwrap();
+    let next = app
+        .post("/api/runs", json!({"id": id, "limit": 2, "before": last}))
+        .await;
+    let next = next.json();
+    assert_eq!(next.as_array().unwrap().len(), 1, "{next}");
+    assert!(next[0]["id"].as_i64().unwrap() < last);
+    let too_many = app.post("/api/runs", json!({"id": id, "limit": 500})).await;
+    assert_eq!(too_many.status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        too_many.field_rules(),
+        [("limit".to_string(), "range".to_string())]
+    );
+    // The settings audit trail is pruned the same way.
+    for temperature in [0.1, 0.2, 0.3, 0.4] {
+        let reply = app
+            .post(
+                "/api/models/config/save",
+                json!({"id": id, "group": "sampling", "config": {"temperature": temperature}}),
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::OK);
+    }
+    let history = app
+        .post("/api/models/config/history", json!({"id": id}))
+        .await;
+    assert_eq!(
+        history.json().as_array().unwrap().len(),
+        2,
+        "{}",
+        history.body
+    );
+}
+
+#[tokio::test]
+async fn every_reviewed_extra_flag_is_read_by_the_pinned_server_as_reviewed() {
+    use corral::domain::config::extra_args::REVIEWED;
+    let caps = corral::server::supervisor::capabilities::of(&common::llama_server())
+        .await
+        .unwrap();
+    let mut wrong = Vec::new();
+    for flag in REVIEWED {
+        for spelling in flag.spellings {
+            match caps.takes(spelling) {
+                Some(takes) if takes == flag.takes => {}
+                other => wrong.push(format!(
+                    "{spelling}: reviewed {:?}, server {other:?}",
+                    flag.takes
+                )),
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "{wrong:#?}");
 }

@@ -10,6 +10,8 @@ use crate::domain::config::{ConfigGroup, ConfigGroupKind};
 
 #[cfg(feature = "ssr")]
 use crate::api::registry;
+#[cfg(feature = "ssr")]
+use crate::domain::page::Page;
 
 /// `{"id": N, "group": G}` → `{"group": G, "config": {...}}`.
 #[server(prefix = "/api", endpoint = "models/config/load", input = Json)]
@@ -27,8 +29,13 @@ pub async fn save_config(
     registry()?.save_config(id, group, config).await
 }
 
-/// `{"id": N}` → the model's settings changes, newest first.
+/// `{"id": N}` → the model's last 20 settings changes, newest first; `"limit"` and `"before"`
+/// page through older ones, as for runs.
 #[server(prefix = "/api", endpoint = "models/config/history", input = Json)]
-pub async fn config_history(id: i64) -> Result<Vec<ConfigChange>, AppError> {
-    registry()?.config_history(id).await
+pub async fn config_history(
+    id: i64,
+    #[server(default)] limit: Option<u32>,
+    #[server(default)] before: Option<i64>,
+) -> Result<Vec<ConfigChange>, AppError> {
+    registry()?.config_history(id, Page { limit, before }).await
 }

@@ -8,7 +8,7 @@ use crate::domain::audit::ModelDetail;
 use crate::domain::{AppError, Model, ModelFilter};
 
 #[cfg(feature = "ssr")]
-use crate::api::registry;
+use crate::api::{registry, supervisor};
 
 /// `{}` or `{"filter": {"status": .., "kind": .., "search": ..}}` → every matching model.
 #[server(prefix = "/api", endpoint = "models/list", input = Json)]
@@ -44,15 +44,16 @@ pub async fn update_model(id: i64, changes: Map<String, Value>) -> Result<Model,
     registry()?.update_model(id, changes).await
 }
 
+/// Deletion is decided by the supervisor, under the same lock as starts and stops.
 #[server(prefix = "/api", endpoint = "models/delete", input = Json)]
 pub async fn delete_model(id: i64) -> Result<(), AppError> {
-    registry()?.delete_model(id).await
+    supervisor()?.delete_models(vec![id]).await.map(drop)
 }
 
 /// Deletes every listed model, or none if any is missing or running; returns the deleted ids.
 #[server(prefix = "/api", endpoint = "models/bulk_delete", input = Json)]
 pub async fn bulk_delete_models(ids: Vec<i64>) -> Result<Vec<i64>, AppError> {
-    registry()?.bulk_delete(ids).await
+    supervisor()?.delete_models(ids).await
 }
 
 #[server(prefix = "/api", endpoint = "models/duplicate", input = Json)]

@@ -9,6 +9,8 @@ use crate::domain::{AppError, Model};
 
 #[cfg(feature = "ssr")]
 use crate::api::supervisor;
+#[cfg(feature = "ssr")]
+use crate::domain::page::Page;
 
 /// `{"id": N}` → the model, `loading` (or `error` if it could not even be spawned); `running`
 /// follows on the live channel. 404 for an unknown id, 409 if it already runs.
@@ -51,8 +53,13 @@ pub async fn get_launch_preview(id: i64) -> Result<LaunchPreview, AppError> {
     supervisor()?.preview(id).await
 }
 
-/// `{"id": N}` → the model's runs, newest first.
+/// `{"id": N}` → the model's last 20 runs, newest first; `"limit": 1..=200` for more, and
+/// `"before": <run id>` for the page after one ending with that run.
 #[server(prefix = "/api", endpoint = "runs", input = Json)]
-pub async fn list_runs(id: i64) -> Result<Vec<Run>, AppError> {
-    supervisor()?.runs(id).await
+pub async fn list_runs(
+    id: i64,
+    #[server(default)] limit: Option<u32>,
+    #[server(default)] before: Option<i64>,
+) -> Result<Vec<Run>, AppError> {
+    supervisor()?.runs(id, Page { limit, before }).await
 }

@@ -19,6 +19,8 @@ use crate::app::widgets::toast::{ToastRegion, Toasts};
 
 /// The HTML document around the app (server-side only).
 pub fn shell(options: LeptosOptions) -> impl IntoView {
+    #[cfg(feature = "ssr")]
+    set_page_policy(&options);
     view! {
         <!DOCTYPE html>
         <html lang="en">
@@ -35,6 +37,24 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <App/>
             </body>
         </html>
+    }
+}
+
+/// A page's Content-Security-Policy: its inline hydration script runs by this response's nonce,
+/// nothing else inline does, and no other site may frame it.
+#[cfg(feature = "ssr")]
+fn set_page_policy(options: &LeptosOptions) {
+    use crate::server::http::security_headers::page_policy;
+    let (Some(response), Some(nonce)) = (
+        use_context::<leptos_axum::ResponseOptions>(),
+        leptos::nonce::use_nonce(),
+    ) else {
+        return;
+    };
+    // `cargo leptos watch` reloads the page over a socket of its own.
+    let reload = std::env::var_os("LEPTOS_WATCH").map(|_| options.reload_port);
+    if let Ok(value) = axum::http::HeaderValue::from_str(&page_policy(&nonce, reload)) {
+        response.insert_header(axum::http::header::CONTENT_SECURITY_POLICY, value);
     }
 }
 

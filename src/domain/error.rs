@@ -22,6 +22,9 @@ choice_enum! {
         Unique => "unique",
         Conflict => "conflict",
         Unsupported => "unsupported",
+        /// A llama-server flag Corral does not pass on (it could run commands, touch files,
+        /// open the server to others, or override what Corral sets itself).
+        NotAllowed => "not_allowed",
     }
 }
 
@@ -65,6 +68,9 @@ pub enum AppError {
     /// Something Corral needs is not there (no llama-server installed).
     #[error("{message}")]
     Unavailable { message: String },
+    /// The client took too long to send its request.
+    #[error("{message}")]
+    Timeout { message: String },
     #[error("internal error: {message}")]
     Internal { message: String },
     /// Only made in the browser: the server could not be reached or answered nonsense.
@@ -110,6 +116,7 @@ impl AppError {
         match self {
             AppError::Invalid { .. } | AppError::BadRequest { .. } => 400,
             AppError::Forbidden { .. } => 403,
+            AppError::Timeout { .. } => 408,
             AppError::NotFound { .. } => 404,
             AppError::Conflict { .. } => 409,
             AppError::PayloadTooLarge { .. } => 413,

@@ -70,6 +70,12 @@ impl FieldSpec {
     /// which needs content of its own kind (a chat template, a CPU mask).
     pub fn example_value(&self) -> Option<serde_json::Value> {
         use serde_json::json;
+        // Lists whose entries have a grammar of their own (checked across the group).
+        match self.key {
+            "extra_args" => return Some(json!(["--no-warmup"])),
+            "rpc_servers" => return Some(json!(["192.168.1.20:50052"])),
+            _ => {}
+        }
         Some(match self.input {
             InputKind::Integer { min, max } => json!(if min < 1 && 1 <= max { 1 } else { max }),
             InputKind::Float { max, .. } => json!(max.min(1.0)),

@@ -10,6 +10,7 @@ pub mod kind;
 pub mod live;
 pub mod metrics;
 pub mod model;
+pub mod page;
 pub mod run;
 pub mod status;
 pub mod time;

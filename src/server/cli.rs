@@ -8,9 +8,17 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
+use crate::server::db::Retention;
+use crate::server::http::host::parse_allowed_host;
+use crate::server::http::limits::HttpLimits;
 use crate::server::supervisor::settings::{
     Leftovers, SupervisorSettings, WhenFull, parse_port_range,
 };
+
+/// Longest stop grace accepted: longer would only hide a server that never stops.
+const MAX_STOP_GRACE: u64 = 3600;
+/// Longest load time (and per-GiB allowance) accepted.
+const MAX_LOAD_SECONDS: u64 = 86_400;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -56,17 +64,43 @@ pub struct Cli {
     )]
     pub when_full: WhenFull,
 
-    /// Seconds between SIGTERM and SIGKILL when stopping a model.
-    #[arg(long, env = "CORRAL_STOP_GRACE", default_value_t = 10)]
+    /// Seconds between SIGTERM and SIGKILL when stopping a model (at most an hour).
+    #[arg(long, env = "CORRAL_STOP_GRACE", default_value_t = 10,
+          value_parser = clap::value_parser!(u64).range(0..=MAX_STOP_GRACE))]
     pub stop_grace: u64,
 
     /// Seconds a model may take to load, plus --load-per-gib for each GiB of file; more while
-    /// the server keeps logging progress.
-    #[arg(long, env = "CORRAL_LOAD_TIMEOUT", default_value_t = 30)]
+    /// the server keeps logging progress (each at most a day).
+    #[arg(long, env = "CORRAL_LOAD_TIMEOUT", default_value_t = 30,
+          value_parser = clap::value_parser!(u64).range(1..=MAX_LOAD_SECONDS))]
     pub load_timeout: u64,
 
-    #[arg(long, env = "CORRAL_LOAD_PER_GIB", default_value_t = 15)]
+    #[arg(long, env = "CORRAL_LOAD_PER_GIB", default_value_t = 15,
+          value_parser = clap::value_parser!(u64).range(0..=MAX_LOAD_SECONDS))]
     pub load_per_gib: u64,
+
+    /// Another name Corral is reached by (a reverse proxy, a LAN name), as `name` or
+    /// `name:port`; repeat it for more. Requests for any other name are refused (421), which
+    /// stops web pages from reaching Corral through DNS rebinding.
+    #[arg(long = "allowed-host", env = "CORRAL_ALLOWED_HOSTS", value_delimiter = ',',
+          value_parser = parse_allowed_host)]
+    pub allowed_hosts: Vec<String>,
+
+    /// Most open HTTP connections (browser tabs included); one more is answered 503. Lowered
+    /// to fit the process's descriptor limit.
+    #[arg(long, env = "CORRAL_MAX_CONNECTIONS", default_value_t = 1024,
+          value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub max_connections: u64,
+
+    /// Runs kept per model in the history (older ones are removed).
+    #[arg(long, env = "CORRAL_KEEP_RUNS", default_value_t = 100,
+          value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    pub keep_runs: u64,
+
+    /// Settings changes kept per model in the audit trail.
+    #[arg(long, env = "CORRAL_KEEP_CHANGES", default_value_t = 500,
+          value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    pub keep_changes: u64,
 
     /// What start-up does with a model server an earlier Corral left running.
     #[arg(long, env = "CORRAL_LEFTOVERS", value_enum, default_value = "stop")]
@@ -129,6 +163,25 @@ impl Cli {
         }
     }
 
+    /// Limits of the HTTP server. Answering may take as long as stopping a model to make room
+    /// for another, so the request deadline grows with the stop grace.
+    pub fn http_limits(&self) -> HttpLimits {
+        let defaults = HttpLimits::default();
+        let stop_twice = Duration::from_secs(self.stop_grace * 2 + 30);
+        HttpLimits {
+            request: defaults.request.max(stop_twice),
+            max_connections: usize::try_from(self.max_connections).unwrap_or(usize::MAX),
+            ..defaults
+        }
+    }
+
+    pub fn retention(&self) -> Retention {
+        Retention {
+            runs_per_model: self.keep_runs as i64,
+            changes_per_model: self.keep_changes as i64,
+        }
+    }
+
     /// Corral has no authentication yet, so it refuses to listen beyond this machine.
     pub fn check_bind(&self) -> Result<(), String> {
         if self.bind.ip().is_loopback() {
@@ -140,5 +193,67 @@ impl Cli {
                 self.bind
             ))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("corral").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn durations_too_large_to_compute_with_are_refused_when_parsed() {
+        for (flag, value) in [
+            ("--stop-grace", "18446744073709551615"),
+            ("--stop-grace", "3601"),
+            ("--load-timeout", "86401"),
+            ("--load-timeout", "0"),
+            ("--load-per-gib", "99999999999"),
+        ] {
+            let error = parse(&[flag, value]).expect_err(flag);
+            assert!(error.to_string().contains(flag), "{error}");
+        }
+        let cli = parse(&[
+            "--stop-grace",
+            "3600",
+            "--load-timeout",
+            "86400",
+            "--load-per-gib",
+            "86400",
+        ])
+        .unwrap();
+        // The largest accepted values still make a deadline without overflow.
+        let settings = cli.supervisor_settings();
+        let _ = settings.load_deadline(Some(u64::MAX));
+        assert!(cli.http_limits().request >= Duration::from_secs(7200));
+    }
+
+    #[test]
+    fn allowed_hosts_repeat_and_bad_ones_are_refused() {
+        let cli = parse(&[
+            "--allowed-host",
+            "corral.lan",
+            "--allowed-host",
+            "proxy.lan:8443",
+        ])
+        .unwrap();
+        assert_eq!(cli.allowed_hosts, ["corral.lan", "proxy.lan:8443"]);
+        assert!(parse(&["--allowed-host", "http://corral.lan"]).is_err());
+    }
+
+    #[test]
+    fn history_kept_per_model_must_be_at_least_one() {
+        assert!(parse(&["--keep-runs", "0"]).is_err());
+        let cli = parse(&["--keep-runs", "5", "--keep-changes", "7"]).unwrap();
+        assert_eq!(
+            cli.retention(),
+            Retention {
+                runs_per_model: 5,
+                changes_per_model: 7
+            }
+        );
     }
 }

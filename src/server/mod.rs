@@ -1,6 +1,7 @@
 //! Everything that only exists in the server build: state, database, HTTP guards, the router.
 
 pub mod cli;
+pub mod data_dir;
 pub mod db;
 pub mod gguf;
 pub mod http;

@@ -11,6 +11,7 @@ use crate::domain::config::{ConfigGroup, ConfigGroupKind};
 use crate::domain::fields::{FieldSet, changed_fields, merge_patch};
 use crate::domain::live::ServerEvent;
 use crate::domain::metrics::{HistoryQuery, Series};
+use crate::domain::page::Page;
 use crate::domain::{AppError, Model, ModelFilter, ModelSpec, ModelStatus, Rule};
 use crate::server::db::{Db, config_repo, metrics_repo, models_repo, write_transaction};
 use crate::server::live::Hub;
@@ -18,8 +19,8 @@ use crate::server::now_ms;
 
 /// Most ids one bulk call takes.
 pub const MAX_BULK_IDS: usize = 1000;
-/// Audit entries returned per model.
-const HISTORY_LIMIT: i64 = 200;
+/// Audit entries the model page shows at first.
+const HISTORY_SHOWN: u32 = 50;
 
 /// The registry: the database, and the hub that hears of every change.
 #[derive(Clone)]
@@ -90,6 +91,7 @@ impl Registry {
             Some(path) => Some(file_size(path).await),
             None => None,
         };
+        let keep = self.db.retention().changes_per_model;
         let (model, changed) = self
             .db
             .call(move |conn| {
@@ -107,6 +109,7 @@ impl Registry {
                 let now = now_ms();
                 models_repo::update(&tx, id, &spec, new_size.unwrap_or(current.size_bytes), now)?;
                 config_repo::record_change(&tx, id, "model", &diff, now)?;
+                config_repo::prune_history(&tx, id, keep)?;
                 let model = existing(&tx, id)?;
                 tx.commit()?;
                 Ok((model, true))
@@ -118,11 +121,8 @@ impl Registry {
         Ok(model)
     }
 
-    pub async fn delete_model(&self, id: i64) -> Result<(), AppError> {
-        self.bulk_delete(vec![id]).await.map(|_| ())
-    }
-
-    /// Deletes all the given models or, if any is missing or running, none of them.
+    /// Deletes all the given models or, if any is missing or running, none of them. Only the
+    /// supervisor calls this, under its lifecycle lock (`Supervisor::delete_models`).
     pub async fn bulk_delete(&self, ids: Vec<i64>) -> Result<Vec<i64>, AppError> {
         let ids = distinct_ids(ids)?;
         let deleted = self
@@ -198,6 +198,7 @@ impl Registry {
         config: Value,
     ) -> Result<ConfigGroup, AppError> {
         let parsed = group.parse_config(&config)?;
+        let keep = self.db.retention().changes_per_model;
         self.db
             .call(move |conn| {
                 let tx = write_transaction(conn)?;
@@ -209,6 +210,7 @@ impl Registry {
                     let now = now_ms();
                     config_repo::save(&tx, id, &parsed, now)?;
                     config_repo::record_change(&tx, id, group.as_str(), &diff, now)?;
+                    config_repo::prune_history(&tx, id, keep)?;
                     tx.commit()?;
                 }
                 Ok(parsed)
@@ -228,7 +230,7 @@ impl Registry {
                             .unwrap_or_else(|| group.default_config()))
                     })
                     .collect::<Result<Vec<_>, AppError>>()?;
-                let history = config_repo::history(conn, id, HISTORY_LIMIT)?;
+                let history = config_repo::history(conn, id, i64::from(HISTORY_SHOWN), None)?;
                 Ok(ModelDetail {
                     model,
                     groups,
@@ -256,11 +258,13 @@ impl Registry {
         Ok(model)
     }
 
-    pub async fn config_history(&self, id: i64) -> Result<Vec<ConfigChange>, AppError> {
+    /// A page of the model's settings changes, newest first.
+    pub async fn config_history(&self, id: i64, page: Page) -> Result<Vec<ConfigChange>, AppError> {
+        let limit = page.limit()?;
         self.db
             .call(move |conn| {
                 existing(conn, id)?;
-                Ok(config_repo::history(conn, id, HISTORY_LIMIT)?)
+                Ok(config_repo::history(conn, id, limit, page.before)?)
             })
             .await
     }

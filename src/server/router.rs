@@ -1,14 +1,14 @@
 //! The whole HTTP surface on one Axum router: pages, server functions, static files, guards.
 
 use axum::Router;
-use axum::middleware::from_fn;
+use axum::middleware::{from_fn, from_fn_with_state};
 use axum::routing::get;
 use std::sync::OnceLock;
 
 use leptos_axum::{AxumRouteListing, LeptosRoutes, generate_route_list};
 
 use crate::app::{App, shell};
-use crate::server::http::{error_status, limits, origin, prometheus};
+use crate::server::http::{error_status, host, limits, origin, prometheus, security_headers};
 use crate::server::live;
 use crate::server::state::AppState;
 
@@ -33,9 +33,17 @@ pub fn build(state: AppState) -> Router {
         .route("/ws", get(live::route::websocket))
         .leptos_routes(&state, routes, move || shell(options.clone()))
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
-        // Outermost first on the way in: origin, then the body limit, then status mapping.
+        // Added innermost first; on the way in a request meets them bottom to top: security
+        // headers (on every answer), the Host allow-list, the Origin rule, the answer deadline,
+        // the body read whole within its deadline and cap, then status mapping.
         .layer(from_fn(error_status::status_from_error))
-        .layer(from_fn(limits::limit_body))
-        .layer(from_fn(origin::reject_foreign_origin))
+        .layer(from_fn_with_state(state.clone(), limits::read_body_in_time))
+        .layer(from_fn_with_state(state.clone(), limits::answer_in_time))
+        .layer(from_fn_with_state(
+            state.clone(),
+            origin::reject_foreign_origin,
+        ))
+        .layer(from_fn_with_state(state.clone(), host::reject_unknown_host))
+        .layer(from_fn(security_headers::add_security_headers))
         .with_state(state)
 }

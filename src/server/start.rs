@@ -1,12 +1,15 @@
 //! Putting the server together from a database file: registry, hub, state. Used by `main` and
 //! by tests, so both run the same wiring.
 
-use std::path::Path;
+use std::path::PathBuf;
+use std::sync::Arc;
 
 use leptos::config::LeptosOptions;
 
 use crate::domain::AppError;
-use crate::server::db::{Db, DbOpenError, models_repo};
+use crate::server::db::{Db, DbOpenError, Retention, models_repo};
+use crate::server::http::host::AllowedHosts;
+use crate::server::http::limits::HttpLimits;
 use crate::server::live::Hub;
 use crate::server::live::hub::HubConfig;
 use crate::server::live::socket::SocketLimits;
@@ -25,29 +28,41 @@ pub enum StartError {
     Supervisor(AppError),
 }
 
+/// Everything the server is built from.
+pub struct Setup {
+    pub db_path: PathBuf,
+    pub leptos_options: LeptosOptions,
+    pub hub: HubConfig,
+    pub sockets: SocketLimits,
+    pub supervisor: SupervisorSettings,
+    /// The names Corral answers to (built from the address it is listening on).
+    pub hosts: AllowedHosts,
+    pub http: HttpLimits,
+    pub retention: Retention,
+}
+
 /// Opens the database, reconciles runs left by an earlier Corral, and builds the state every
-/// handler shares.
-pub async fn app_state(
-    db_path: &Path,
-    leptos_options: LeptosOptions,
-    hub_config: HubConfig,
-    socket_limits: SocketLimits,
-    supervisor_settings: SupervisorSettings,
-) -> Result<AppState, StartError> {
-    let db = Db::open(db_path).await?;
+/// handler shares. Call it once the listener is bound and the data directory is locked: it
+/// stops servers it finds left over.
+pub async fn app_state(setup: Setup) -> Result<AppState, StartError> {
+    let db = Db::open(&setup.db_path)
+        .await?
+        .with_retention(setup.retention);
     let models = db
         .call(|conn| Ok(models_repo::list(conn)?))
         .await
         .map_err(|e| DbOpenError::Pool(e.to_string()))?;
-    let hub = Hub::new(models, now_ms(), hub_config);
+    let hub = Hub::new(models, now_ms(), setup.hub);
     let registry = Registry::new(db, hub);
-    let supervisor = Supervisor::start(registry.clone(), supervisor_settings)
+    let supervisor = Supervisor::start(registry.clone(), setup.supervisor)
         .await
         .map_err(StartError::Supervisor)?;
     Ok(AppState {
-        leptos_options,
+        leptos_options: setup.leptos_options,
         registry,
         supervisor,
-        socket_limits,
+        socket_limits: setup.sockets,
+        hosts: Arc::new(setup.hosts),
+        http_limits: setup.http,
     })
 }

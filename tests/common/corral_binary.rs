@@ -15,10 +15,21 @@ pub struct Corral {
     pub port: u16,
 }
 
-/// Starts the real binary on a free port with its data in `data_dir`.
-pub fn start_corral(data_dir: &Path) -> Corral {
+/// A test that fails half way must not leave its Corral (and so its models) running.
+impl Drop for Corral {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// The command that runs the real binary on a free port with its data in `data_dir`.
+pub fn corral_command(data_dir: &Path) -> Command {
     let settings = supervisor_settings();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_corral"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_corral"));
+    command
         .args(["--bind", "127.0.0.1:0", "--data-dir"])
         .arg(data_dir)
         .arg("--llama-server")
@@ -32,9 +43,20 @@ pub fn start_corral(data_dir: &Path) -> Corral {
         .args(["--stop-grace", "3"])
         .env("RUST_LOG", "info")
         .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+        .stderr(Stdio::piped());
+    command
+}
+
+/// Starts the real binary on a free port with its data in `data_dir`.
+pub fn start_corral(data_dir: &Path) -> Corral {
+    start_corral_with(data_dir, |_| {})
+}
+
+/// Starts the real binary after `customize` has had its say on the command.
+pub fn start_corral_with(data_dir: &Path, customize: impl FnOnce(&mut Command)) -> Corral {
+    let mut command = corral_command(data_dir);
+    customize(&mut command);
+    let mut child = command.spawn().unwrap();
     let stderr = BufReader::new(child.stderr.take().unwrap());
     let mut lines = stderr.lines();
     let port = loop {
@@ -46,6 +68,41 @@ pub fn start_corral(data_dir: &Path) -> Corral {
     // Keep draining stderr so Corral never blocks on a full pipe.
     std::thread::spawn(move || for _ in lines {});
     Corral { child, port }
+}
+
+/// Waits until the model runs (30 s at most).
+pub async fn wait_running(port: u16, id: i64) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let (_, model) = post(port, "models/get", serde_json::json!({"id": id})).await;
+        if model["status"] == "running" {
+            return;
+        }
+        assert!(std::time::Instant::now() < deadline, "not running: {model}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+/// Creates a model of the tiny file on this Corral, starts it and waits for it to run;
+/// returns its id and its server's pid and port.
+pub async fn running_model(corral: &Corral, name: &str, model_path: &str) -> (i64, u32, u16) {
+    let (status, model) = post(
+        corral.port,
+        "models/create",
+        serde_json::json!({"model": {"name": name, "path": model_path, "threads": 1, "ctx_size": 256}}),
+    )
+    .await;
+    assert_eq!(status, 200, "{model}");
+    let id = model["id"].as_i64().unwrap();
+    let (status, reply) = post(corral.port, "models/start", serde_json::json!({"id": id})).await;
+    assert_eq!(status, 200, "{reply}");
+    wait_running(corral.port, id).await;
+    let (_, runs) = post(corral.port, "runs", serde_json::json!({"id": id})).await;
+    (
+        id,
+        runs[0]["pid"].as_u64().unwrap() as u32,
+        runs[0]["port"].as_u64().unwrap() as u16,
+    )
 }
 
 /// `POST /api/<path>`; panics if Corral does not answer.

@@ -6,7 +6,10 @@ pub mod corral_binary;
 use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
-use corral::server::db::Db;
+use corral::server::db::{Db, Retention};
+use corral::server::http::host::AllowedHosts;
+use corral::server::http::limits::HttpLimits;
+use corral::server::http::serve as http_serve;
 use corral::server::live::hub::HubConfig;
 use corral::server::live::socket::SocketLimits;
 use corral::server::registry::Registry;
@@ -19,9 +22,10 @@ use serde_json::{Value, json};
 use tempfile::TempDir;
 use tower::ServiceExt;
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use corral::domain::live::Envelope;
@@ -36,6 +40,11 @@ pub struct TestApp {
     pub registry: Registry,
     pub supervisor: Supervisor,
     pub dir: TempDir,
+    /// Where `serve` listens: bound up front, so the Host allow-list knows the port.
+    pub address: SocketAddr,
+    listener: Mutex<Option<std::net::TcpListener>>,
+    /// The limits of the router and of `serve`'s accept loop.
+    pub http_limits: HttpLimits,
 }
 
 pub struct Reply {
@@ -85,18 +94,64 @@ impl TestApp {
     }
 
     async fn build(hub: HubConfig, sockets: SocketLimits, settings: SupervisorSettings) -> TestApp {
-        let dir = tempfile::tempdir().unwrap();
-        let leptos_options = LeptosOptions::builder()
-            .output_name("corral")
-            .site_root(dir.path().to_string_lossy().as_ref())
-            .build();
-        let state = start::app_state(
-            &dir.path().join("corral.db"),
-            leptos_options,
+        TestApp::build_with(
             hub,
             sockets,
             settings,
+            HttpLimits::default(),
+            Retention::default(),
         )
+        .await
+    }
+
+    pub async fn with_http_limits(http: HttpLimits) -> TestApp {
+        TestApp::build_with(
+            HubConfig::default(),
+            SocketLimits::default(),
+            SupervisorSettings::default(),
+            http,
+            Retention::default(),
+        )
+        .await
+    }
+
+    pub async fn with_retention(settings: SupervisorSettings, retention: Retention) -> TestApp {
+        TestApp::build_with(
+            HubConfig::default(),
+            SocketLimits::default(),
+            settings,
+            HttpLimits::default(),
+            retention,
+        )
+        .await
+    }
+
+    async fn build_with(
+        hub: HubConfig,
+        sockets: SocketLimits,
+        mut settings: SupervisorSettings,
+        http: HttpLimits,
+        retention: Retention,
+    ) -> TestApp {
+        let dir = tempfile::tempdir().unwrap();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let address = listener.local_addr().unwrap();
+        settings.corral_origin = format!("http://{address}");
+        let leptos_options = LeptosOptions::builder()
+            .output_name("corral")
+            .site_root(dir.path().to_string_lossy().as_ref())
+            .site_addr(address)
+            .build();
+        let state = start::app_state(start::Setup {
+            db_path: dir.path().join("corral.db"),
+            leptos_options,
+            hub,
+            sockets,
+            supervisor: settings,
+            hosts: AllowedHosts::new(address, &[]),
+            http,
+            retention,
+        })
         .await
         .unwrap();
         let registry = state.registry.clone();
@@ -109,7 +164,20 @@ impl TestApp {
             registry,
             supervisor,
             dir,
+            address,
+            listener: Mutex::new(Some(listener)),
+            http_limits: http,
         }
+    }
+
+    /// The `Host` a browser sends to this app.
+    pub fn host(&self) -> String {
+        self.address.to_string()
+    }
+
+    /// `http://127.0.0.1:PORT`, the app's own origin.
+    pub fn origin(&self) -> String {
+        format!("http://{}", self.address)
     }
 
     pub async fn send(&self, request: Request<Body>) -> Reply {
@@ -126,7 +194,7 @@ impl TestApp {
     pub async fn post_raw(&self, path: &str, body: impl Into<String>) -> Reply {
         let body: String = body.into();
         let request = Request::post(path)
-            .header(header::HOST, "127.0.0.1:3000")
+            .header(header::HOST, self.host())
             .header(header::CONTENT_LENGTH, body.len())
             .header(header::CONTENT_TYPE, "application/json")
             .header(header::ACCEPT, "application/json")
@@ -141,7 +209,7 @@ impl TestApp {
 
     pub async fn get(&self, path: &str) -> Reply {
         let request = Request::get(path)
-            .header(header::HOST, "127.0.0.1:3000")
+            .header(header::HOST, self.host())
             .body(Body::empty())
             .unwrap();
         self.send(request).await
@@ -260,6 +328,17 @@ impl TestApp {
         reply.json()["id"].as_i64().unwrap()
     }
 
+    /// The model's newest run.
+    pub async fn last_run(&self, id: i64) -> corral::domain::run::Run {
+        self.supervisor
+            .runs(id, corral::domain::page::Page::default())
+            .await
+            .unwrap()
+            .into_iter()
+            .next()
+            .unwrap_or_else(|| panic!("model {id} has no run"))
+    }
+
     /// Waits until the model has `status`, and returns it; panics after `within`.
     pub async fn wait_status(&self, id: i64, status: ModelStatus, within: Duration) -> Model {
         let deadline = tokio::time::Instant::now() + within;
@@ -279,13 +358,25 @@ impl TestApp {
     }
 }
 
-/// Serves the app on a real TCP port; returns the WebSocket URL.
+/// Serves the app on its TCP port with Corral's own accept loop; returns the WebSocket URL.
 pub async fn serve(app: &TestApp) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
+    let limits = app.http_limits;
+    let listener = app
+        .listener
+        .lock()
+        .unwrap()
+        .take()
+        .expect("an app is served once");
+    listener.set_nonblocking(true).unwrap();
+    let listener = tokio::net::TcpListener::from_std(listener).unwrap();
     let router = app.router.clone();
-    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
-    format!("ws://{address}/ws")
+    tokio::spawn(http_serve::serve(
+        listener,
+        router,
+        limits,
+        std::future::pending(),
+    ));
+    format!("ws://{}/ws", app.address)
 }
 
 /// The next server message on a socket (five seconds at most).

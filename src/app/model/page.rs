@@ -62,7 +62,7 @@ fn ModelDetailView(data: ModelDetail) -> impl IntoView {
     // After each save the history is fetched again; a failure leaves the old list in place.
     let on_saved = Callback::new(move |()| {
         leptos::task::spawn_local(async move {
-            if let Ok(changes) = config_history(id).await {
+            if let Ok(changes) = config_history(id, None, None).await {
                 history.set(changes);
             }
         });

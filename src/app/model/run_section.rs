@@ -25,7 +25,7 @@ pub fn RunSection(current: RwSignal<Model>, live: LiveStore) -> impl IntoView {
             preview.set(Some(
                 get_launch_preview(id).await.map_err(|e| e.to_string()),
             ));
-            if let Ok(list) = list_runs(id).await {
+            if let Ok(list) = list_runs(id, None, None).await {
                 runs.set(list);
             }
         });

@@ -2,6 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::domain::config::extra_args;
+use crate::domain::error::{FieldError, Rule};
 use crate::domain::fields::{FieldSet, FieldSpec};
 
 choice_enum! {
@@ -144,7 +146,39 @@ impl FieldSet for AdvancedConfig {
             .help("Unload the model after this many idle seconds; 0 never sleeps.")
             .default("never"),
         FieldSpec::list("extra_args", "Extra arguments", 128)
-            .help("Further llama-server arguments, one argument per line (no shell quoting).")
+            .help(
+                "Further llama-server flags that tune how the model runs, one argument per line \
+                 (no shell quoting). Flags that run commands, touch files or change how Corral \
+                 reaches the server are refused.",
+            )
             .default("none"),
     ];
+
+    fn cross_check(&self) -> Vec<FieldError> {
+        let mut errors = extra_args::check(&self.extra_args)
+            .err()
+            .unwrap_or_default();
+        for (i, server) in self.rpc_servers.iter().enumerate() {
+            if !is_host_port(server) {
+                errors.push(FieldError::new(
+                    format!("rpc_servers[{i}]"),
+                    Rule::Pattern,
+                    "must be host:port, e.g. 192.168.1.20:50052",
+                ));
+            }
+        }
+        errors
+    }
+}
+
+/// `host:port`: a name or address without spaces, commas or a scheme, and a port number.
+fn is_host_port(text: &str) -> bool {
+    let Some((host, port)) = text.rsplit_once(':') else {
+        return false;
+    };
+    !host.is_empty()
+        && host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '[' | ']' | ':'))
+        && port.parse::<u16>().is_ok_and(|p| p > 0)
 }

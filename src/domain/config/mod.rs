@@ -2,6 +2,7 @@
 //! empty means "llama-server's own default", so only what a person chose is ever passed on.
 
 pub mod advanced;
+pub mod extra_args;
 pub mod gpu;
 pub mod lora;
 pub mod memory;

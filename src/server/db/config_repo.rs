@@ -93,25 +93,38 @@ pub fn record_change(
     Ok(())
 }
 
-/// The newest `limit` changes of a model, newest first.
+/// Removes the model's changes beyond the newest `keep`.
+pub fn prune_history(conn: &Connection, model_id: i64, keep: i64) -> rusqlite::Result<usize> {
+    conn.execute(
+        "DELETE FROM config_changes WHERE model_id = ?1 AND id < (SELECT min(id) FROM \
+         (SELECT id FROM config_changes WHERE model_id = ?1 ORDER BY id DESC LIMIT ?2))",
+        params![model_id, keep.max(1)],
+    )
+}
+
+/// A model's changes, newest first: `limit` of them, older than change `before` when given.
 pub fn history(
     conn: &Connection,
     model_id: i64,
     limit: i64,
+    before: Option<i64>,
 ) -> rusqlite::Result<Vec<ConfigChange>> {
     let mut stmt = conn.prepare_cached(
         "SELECT id, model_id, scope, changes, changed_at FROM config_changes \
-         WHERE model_id = ?1 ORDER BY id DESC LIMIT ?2",
+         WHERE model_id = ?1 AND id < ?3 ORDER BY id DESC LIMIT ?2",
     )?;
-    stmt.query_map(params![model_id, limit], |row| {
-        let changes: String = row.get(3)?;
-        Ok(ConfigChange {
-            id: row.get(0)?,
-            model_id: row.get(1)?,
-            scope: row.get(2)?,
-            changes: serde_json::from_str(&changes).map_err(json_error)?,
-            changed_at: row.get(4)?,
-        })
-    })?
+    stmt.query_map(
+        params![model_id, limit, before.unwrap_or(i64::MAX)],
+        |row| {
+            let changes: String = row.get(3)?;
+            Ok(ConfigChange {
+                id: row.get(0)?,
+                model_id: row.get(1)?,
+                scope: row.get(2)?,
+                changes: serde_json::from_str(&changes).map_err(json_error)?,
+                changed_at: row.get(4)?,
+            })
+        },
+    )?
     .collect()
 }

@@ -19,6 +19,9 @@ pub fn latest_version() -> i64 {
 /// Brings the database up to the latest version. Refuses a database from a newer Corral.
 pub fn migrate(conn: &mut Connection) -> Result<i64, MigrateError> {
     let current: i64 = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
+    if current < 0 {
+        return Err(MigrateError::Negative { found: current });
+    }
     if current > latest_version() {
         return Err(MigrateError::TooNew {
             found: current,
@@ -42,6 +45,11 @@ pub enum MigrateError {
         "the database is at schema version {found}, newer than this Corral supports ({supported}); upgrade Corral"
     )]
     TooNew { found: i64, supported: i64 },
+    #[error(
+        "the database says its schema version is {found}, which no Corral writes; it is not a Corral \
+         database or it is damaged"
+    )]
+    Negative { found: i64 },
     #[error(transparent)]
     Sqlite(#[from] rusqlite::Error),
 }

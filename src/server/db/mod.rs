@@ -12,23 +12,43 @@ use deadpool_sqlite::{Config, Hook, HookError, Pool, Runtime};
 use rusqlite::Connection;
 
 use crate::domain::AppError;
+use crate::server::data_dir;
 
 /// Settings every connection gets: enforce foreign keys (config rows die with their model), wait
 /// for a writer instead of failing, and WAL's safe-and-fast sync level.
 const CONNECTION_PRAGMAS: &str =
     "PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000; PRAGMA synchronous = NORMAL;";
 
+/// How much history is kept per model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retention {
+    pub runs_per_model: i64,
+    pub changes_per_model: i64,
+}
+
+impl Default for Retention {
+    fn default() -> Self {
+        Retention {
+            runs_per_model: 100,
+            changes_per_model: 500,
+        }
+    }
+}
+
 /// A handle to the database; cheap to clone.
 #[derive(Clone)]
 pub struct Db {
     pool: Pool,
     path: PathBuf,
+    retention: Retention,
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum DbOpenError {
-    #[error("cannot create the data directory {0}: {1}")]
-    DataDir(PathBuf, std::io::Error),
+    #[error("cannot use the data directory {0}: {1}")]
+    DataDir(PathBuf, data_dir::DataDirError),
+    #[error("cannot make {0} private to its owner: {1}")]
+    Permissions(PathBuf, std::io::Error),
     #[error("cannot open the database {0}: {1}")]
     Open(PathBuf, rusqlite::Error),
     #[error("cannot upgrade the database {0}: {1}")]
@@ -42,7 +62,7 @@ impl Db {
     pub async fn open(path: &Path) -> Result<Db, DbOpenError> {
         let path = path.to_path_buf();
         if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(|e| DbOpenError::DataDir(dir.to_path_buf(), e))?;
+            data_dir::secure(dir).map_err(|e| DbOpenError::DataDir(dir.to_path_buf(), e))?;
         }
         let setup_path = path.clone();
         tokio::task::spawn_blocking(move || prepare(&setup_path))
@@ -61,7 +81,21 @@ impl Db {
             }))
             .build()
             .map_err(|e| DbOpenError::Pool(e.to_string()))?;
-        Ok(Db { pool, path })
+        Ok(Db {
+            pool,
+            path,
+            retention: Retention::default(),
+        })
+    }
+
+    /// The same database, keeping `retention` of each model's history.
+    pub fn with_retention(mut self, retention: Retention) -> Db {
+        self.retention = retention;
+        self
+    }
+
+    pub fn retention(&self) -> Retention {
+        self.retention
     }
 
     pub fn path(&self) -> &Path {
@@ -86,6 +120,13 @@ fn prepare(path: &Path) -> Result<(), DbOpenError> {
         .and_then(|()| conn.pragma_update(None, "journal_mode", "WAL"))
         .map_err(|e| DbOpenError::Open(path.to_path_buf(), e))?;
     migrate::migrate(&mut conn).map_err(|e| DbOpenError::Migrate(path.to_path_buf(), e))?;
+    // The database holds every setting and, later, keys: readable by its owner only.
+    for suffix in ["", "-wal", "-shm"] {
+        let mut file = path.as_os_str().to_owned();
+        file.push(suffix);
+        let file = PathBuf::from(file);
+        data_dir::make_private(&file).map_err(|e| DbOpenError::Permissions(file.clone(), e))?;
+    }
     Ok(())
 }
 

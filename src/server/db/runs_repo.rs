@@ -136,11 +136,29 @@ pub fn alive(conn: &Connection) -> rusqlite::Result<Vec<Run>> {
     runs.collect()
 }
 
-/// A model's runs, newest first.
-pub fn for_model(conn: &Connection, model_id: i64, limit: i64) -> rusqlite::Result<Vec<Run>> {
-    let mut statement = conn.prepare(&format!(
-        "SELECT {COLUMNS} FROM runs WHERE model_id = ?1 ORDER BY id DESC LIMIT ?2"
+/// A model's runs, newest first: `limit` of them, older than run `before` when given.
+pub fn for_model(
+    conn: &Connection,
+    model_id: i64,
+    limit: i64,
+    before: Option<i64>,
+) -> rusqlite::Result<Vec<Run>> {
+    let mut statement = conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM runs WHERE model_id = ?1 AND id < ?3 ORDER BY id DESC LIMIT ?2"
     ))?;
-    let runs = statement.query_map(params![model_id, limit], from_row)?;
+    let runs = statement.query_map(
+        params![model_id, limit, before.unwrap_or(i64::MAX)],
+        from_row,
+    )?;
     runs.collect()
+}
+
+/// Removes the model's ended runs beyond the newest `keep`. A run still alive is never removed:
+/// start-up reconciles it.
+pub fn prune(conn: &Connection, model_id: i64, keep: i64) -> rusqlite::Result<usize> {
+    conn.execute(
+        "DELETE FROM runs WHERE model_id = ?1 AND ended_at IS NOT NULL AND id < \
+         (SELECT min(id) FROM (SELECT id FROM runs WHERE model_id = ?1 ORDER BY id DESC LIMIT ?2))",
+        params![model_id, keep.max(1)],
+    )
 }

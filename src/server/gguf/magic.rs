@@ -1,7 +1,9 @@
 //! The four bytes every GGUF file starts with: enough to tell a person "this is not a model file"
-//! before a process is started.
+//! before a process is started. Only regular files are opened, and without blocking: a FIFO or
+//! a device named `x.gguf` would otherwise hang whoever reads it.
 
 use std::io::Read;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 pub const MAGIC: &[u8; 4] = b"GGUF";
@@ -11,19 +13,33 @@ pub const MAGIC: &[u8; 4] = b"GGUF";
 pub enum FileCheck {
     Gguf,
     Missing,
+    /// A directory, FIFO, socket or device: never opened.
+    NotRegular,
     NotGguf,
     Unreadable,
 }
 
-/// Reads the first four bytes of `path` (blocking: call it from `spawn_blocking`).
+/// Reads the first four bytes of `path` (blocking on a slow disk: call it from `spawn_blocking`
+/// with a timeout).
 pub fn check(path: &Path) -> FileCheck {
-    let mut file = match std::fs::File::open(path) {
+    match std::fs::metadata(path) {
+        Ok(meta) if meta.is_file() => {}
+        Ok(_) => return FileCheck::NotRegular,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return FileCheck::Missing,
+        Err(_) => return FileCheck::Unreadable,
+    }
+    let opened = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path);
+    let mut file = match opened {
         Ok(file) => file,
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => return FileCheck::Missing,
         Err(_) => return FileCheck::Unreadable,
     };
+    // It may have been swapped for something else between the two looks.
     if !file.metadata().is_ok_and(|m| m.is_file()) {
-        return FileCheck::NotGguf;
+        return FileCheck::NotRegular;
     }
     let mut head = [0u8; 4];
     match file.read_exact(&mut head) {
@@ -50,7 +66,28 @@ mod tests {
         assert_eq!(check(&gguf), FileCheck::Gguf);
         assert_eq!(check(&text), FileCheck::NotGguf);
         assert_eq!(check(&short), FileCheck::NotGguf);
-        assert_eq!(check(dir.path()), FileCheck::NotGguf, "a directory");
+        assert_eq!(check(dir.path()), FileCheck::NotRegular, "a directory");
         assert_eq!(check(&dir.path().join("gone.gguf")), FileCheck::Missing);
+    }
+
+    #[test]
+    fn a_fifo_is_refused_without_being_opened() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("x.gguf");
+        let name = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+        // SAFETY: mkfifo reads a valid C string.
+        assert_eq!(unsafe { libc::mkfifo(name.as_ptr(), 0o600) }, 0);
+        // Opening a FIFO without a writer would block forever; this returns at once.
+        assert_eq!(check(&fifo), FileCheck::NotRegular);
+    }
+
+    #[test]
+    fn a_symlink_to_a_model_is_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        let gguf = dir.path().join("a.gguf");
+        std::fs::write(&gguf, b"GGUF\x03\0\0\0").unwrap();
+        let link = dir.path().join("link.gguf");
+        std::os::unix::fs::symlink(&gguf, &link).unwrap();
+        assert_eq!(check(&link), FileCheck::Gguf);
     }
 }

@@ -1,9 +1,13 @@
-//! HTTP guards around the API: origin check, body limit, and error statuses.
+//! HTTP guards around everything: Host allow-list, Origin rule, deadlines and caps, security
+//! headers, error statuses; and the accept loop that serves them.
 
 pub mod error_status;
+pub mod host;
 pub mod limits;
 pub mod origin;
 pub mod prometheus;
+pub mod security_headers;
+pub mod serve;
 
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};

@@ -1,20 +1,27 @@
 //! State-changing requests must come from Corral's own pages (or from a script, which sends no
-//! Origin): a page on another site cannot make a visitor's browser change their models.
+//! Origin): a page on another site cannot make a visitor's browser change their models. "Our
+//! pages" means an origin on the Host allow-list, never whatever the request's own Host says.
 
-use axum::extract::Request;
+use axum::extract::{Request, State};
 use axum::http::{HeaderMap, Method, header};
 use axum::middleware::Next;
 use axum::response::Response;
 
 use crate::domain::AppError;
 use crate::server::http::error_response;
+use crate::server::http::host::AllowedHosts;
+use crate::server::state::AppState;
 
-pub async fn reject_foreign_origin(request: Request, next: Next) -> Response {
+pub async fn reject_foreign_origin(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
     let safe = matches!(
         *request.method(),
         Method::GET | Method::HEAD | Method::OPTIONS
     );
-    if !safe && !same_origin(request.headers()) {
+    if !safe && !trusted_origin(request.headers(), &state.hosts) {
         return error_response(&AppError::Forbidden {
             message: "cross-origin requests may not change Corral's state".into(),
         });
@@ -22,26 +29,27 @@ pub async fn reject_foreign_origin(request: Request, next: Next) -> Response {
     next.run(request).await
 }
 
-/// True when the request's `Origin` is this server, or absent (curl, scripts).
-pub fn same_origin(headers: &HeaderMap) -> bool {
+/// True when the request's `Origin` is one of Corral's allowed hosts, or absent and not marked
+/// cross-site by the browser (curl and scripts send no Origin).
+pub fn trusted_origin(headers: &HeaderMap, hosts: &AllowedHosts) -> bool {
     let text = |name| {
         headers
             .get(name)
             .and_then(|v: &header::HeaderValue| v.to_str().ok())
     };
-    match text(header::ORIGIN) {
+    match headers.get(header::ORIGIN) {
         None => text(header::HeaderName::from_static("sec-fetch-site")) != Some("cross-site"),
-        Some(origin) => {
-            let host = text(header::HOST).unwrap_or_default();
-            !host.is_empty()
-                && (origin == format!("http://{host}") || origin == format!("https://{host}"))
-        }
+        Some(origin) => origin.to_str().is_ok_and(|o| hosts.allows_origin(o)),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn hosts() -> AllowedHosts {
+        AllowedHosts::new("127.0.0.1:3000".parse().unwrap(), &[])
+    }
 
     fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
         pairs
@@ -52,34 +60,42 @@ mod tests {
 
     #[test]
     fn a_request_without_origin_is_allowed() {
-        assert!(same_origin(&headers(&[("host", "127.0.0.1:3000")])));
+        assert!(trusted_origin(
+            &headers(&[("host", "127.0.0.1:3000")]),
+            &hosts()
+        ));
     }
 
     #[test]
     fn the_servers_own_origin_is_allowed() {
-        assert!(same_origin(&headers(&[
-            ("host", "127.0.0.1:3000"),
-            ("origin", "http://127.0.0.1:3000")
-        ])));
+        assert!(trusted_origin(
+            &headers(&[
+                ("host", "127.0.0.1:3000"),
+                ("origin", "http://127.0.0.1:3000")
+            ]),
+            &hosts()
+        ));
     }
 
     #[test]
-    fn a_foreign_origin_is_rejected() {
-        assert!(!same_origin(&headers(&[
-            ("host", "127.0.0.1:3000"),
-            ("origin", "http://evil.example")
-        ])));
-        assert!(!same_origin(&headers(&[
-            ("host", "127.0.0.1:3000"),
-            ("origin", "null")
-        ])));
+    fn a_foreign_origin_is_rejected_even_when_it_matches_the_host_header() {
+        for (host, origin) in [
+            ("127.0.0.1:3000", "http://evil.example"),
+            ("127.0.0.1:3000", "null"),
+            ("evil.example:3000", "http://evil.example:3000"),
+        ] {
+            assert!(
+                !trusted_origin(&headers(&[("host", host), ("origin", origin)]), &hosts()),
+                "{origin}"
+            );
+        }
     }
 
     #[test]
     fn a_cross_site_fetch_without_origin_is_rejected() {
-        assert!(!same_origin(&headers(&[
-            ("host", "127.0.0.1:3000"),
-            ("sec-fetch-site", "cross-site")
-        ])));
+        assert!(!trusted_origin(
+            &headers(&[("host", "127.0.0.1:3000"), ("sec-fetch-site", "cross-site")]),
+            &hosts()
+        ));
     }
 }

@@ -2,17 +2,18 @@
 
 use std::future::ready;
 
-use axum::Json;
 use axum::extract::State;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
 use futures::{SinkExt, StreamExt};
 
 use crate::domain::AppError;
 use crate::domain::live::LiveStatus;
 use crate::server::http::error_response;
-use crate::server::http::origin::same_origin;
+use crate::server::http::origin::trusted_origin;
+use crate::server::http::serve::ConnectionSlot;
 use crate::server::live::socket::{self, CLOSE_TRY_AGAIN_LATER, Frame};
 use crate::server::now_ms;
 use crate::server::state::AppState;
@@ -23,10 +24,11 @@ const READ_BUFFER_BYTES: usize = 4 * 1024;
 pub async fn websocket(
     ws: WebSocketUpgrade,
     State(state): State<AppState>,
+    connection: Option<Extension<ConnectionSlot>>,
     headers: HeaderMap,
 ) -> Response {
     // Browsers always send Origin on WebSockets: another site's page may not listen in.
-    if !same_origin(&headers) {
+    if !trusted_origin(&headers, &state.hosts) {
         return error_response(&AppError::Forbidden {
             message: "cross-origin WebSocket connections are refused".into(),
         });
@@ -41,6 +43,8 @@ pub async fn websocket(
         // for a large one.
         .read_buffer_size(READ_BUFFER_BYTES)
         .on_upgrade(move |socket| async move {
+            // The socket keeps its connection's place under the connection cap while it lives.
+            let _connection = connection;
             let (tx, rx) = adapt(socket);
             let mut tx = Box::pin(tx);
             match hub.try_connect() {

@@ -24,6 +24,7 @@ pub enum Frame {
 
 /// Close codes used (RFC 6455).
 pub const CLOSE_GOING_AWAY: u16 = 1001;
+pub const CLOSE_POLICY_VIOLATION: u16 = 1008;
 pub const CLOSE_TRY_AGAIN_LATER: u16 = 1013;
 
 #[derive(Debug, Clone, Copy)]
@@ -37,6 +38,9 @@ pub struct SocketLimits {
     /// Sustained client messages per second, and the burst allowed above it.
     pub messages_per_second: f64,
     pub burst: f64,
+    /// A frame the peer has not taken in this long (it stopped reading) ends the connection:
+    /// a stalled tab must not keep its place, nor hold events for itself.
+    pub send_timeout: Duration,
 }
 
 impl Default for SocketLimits {
@@ -47,6 +51,7 @@ impl Default for SocketLimits {
             max_message_bytes: 64 * 1024,
             messages_per_second: 20.0,
             burst: 40.0,
+            send_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -58,7 +63,11 @@ where
     Rx: Stream<Item = Frame> + Unpin,
 {
     let mut events = hub.subscribe();
-    let mut out = Outbox { tx, seq: 0 };
+    let mut out = Outbox {
+        tx,
+        seq: 0,
+        send_timeout: limits.send_timeout,
+    };
     if out
         .event(ServerEvent::Snapshot(hub.snapshot()))
         .await
@@ -105,13 +114,32 @@ where
                     let _ = out.close(CLOSE_GOING_AWAY, "no heartbeat from the client").await;
                     break;
                 }
-                out.tx.send(Frame::Ping(Vec::new())).await.map_err(drop)
+                out.frame(Frame::Ping(Vec::new())).await
             }
         };
-        if sent.is_err() {
-            break;
+        match sent {
+            Ok(()) => {}
+            Err(SendFailure::Gone) => break,
+            Err(SendFailure::TooSlow) => {
+                tracing::info!("closing a live connection that stopped reading");
+                let reason = format!(
+                    "the client read nothing for {} s",
+                    limits.send_timeout.as_secs()
+                );
+                let _ = out.close(CLOSE_POLICY_VIOLATION, &reason).await;
+                break;
+            }
         }
     }
+}
+
+/// Why a frame could not be sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SendFailure {
+    /// The connection is closed.
+    Gone,
+    /// The peer did not take the frame within the send timeout.
+    TooSlow,
 }
 
 /// The models whose log this tab follows, and the last line it was sent of each: a line replayed
@@ -193,31 +221,45 @@ fn answer(
     }
 }
 
-/// Numbers and sends events.
+/// How long a closing frame may take to go out before the connection is simply dropped.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Numbers and sends events, each within the send timeout.
 struct Outbox<Tx> {
     tx: Tx,
     seq: u64,
+    send_timeout: Duration,
 }
 
 impl<Tx: Sink<Frame> + Unpin> Outbox<Tx> {
-    async fn event(&mut self, event: ServerEvent) -> Result<(), ()> {
+    async fn event(&mut self, event: ServerEvent) -> Result<(), SendFailure> {
         self.seq += 1;
         let text = serde_json::to_string(&Envelope {
             seq: self.seq,
             event,
         })
-        .map_err(drop)?;
-        self.tx.send(Frame::Text(text)).await.map_err(drop)
+        .map_err(|_| SendFailure::Gone)?;
+        self.frame(Frame::Text(text)).await
     }
 
-    async fn close(&mut self, code: u16, reason: &str) -> Result<(), ()> {
-        self.tx
-            .send(Frame::Close {
-                code,
-                reason: reason.to_string(),
-            })
-            .await
-            .map_err(drop)
+    async fn frame(&mut self, frame: Frame) -> Result<(), SendFailure> {
+        match tokio::time::timeout(self.send_timeout, self.tx.send(frame)).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(_)) => Err(SendFailure::Gone),
+            Err(_) => Err(SendFailure::TooSlow),
+        }
+    }
+
+    async fn close(&mut self, code: u16, reason: &str) -> Result<(), SendFailure> {
+        let frame = Frame::Close {
+            code,
+            reason: reason.to_string(),
+        };
+        match tokio::time::timeout(CLOSE_TIMEOUT, self.tx.send(frame)).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(_)) => Err(SendFailure::Gone),
+            Err(_) => Err(SendFailure::TooSlow),
+        }
     }
 }
 

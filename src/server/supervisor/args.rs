@@ -5,7 +5,7 @@
 
 use std::ffi::OsString;
 
-use crate::domain::Model;
+use crate::domain::config::extra_args;
 use crate::domain::config::gpu::GpuLayers;
 use crate::domain::config::lora::ScaledPath;
 use crate::domain::config::sampling::Mirostat;
@@ -13,6 +13,8 @@ use crate::domain::config::{
     AdvancedConfig, ConfigGroup, GpuConfig, LoraConfig, MemoryConfig, MultimodalConfig,
     SamplingConfig,
 };
+use crate::domain::{FieldError, Model, Rule};
+use crate::server::supervisor::capabilities::Capabilities;
 
 /// One flag and its values, and the setting (`group.field`) it expresses.
 #[derive(Debug, Clone, PartialEq)]
@@ -382,6 +384,47 @@ pub fn argv(model: &Model, config: &ModelConfig) -> Vec<OsString> {
         .chain(config.advanced.extra_args.iter().cloned())
         .map(OsString::from)
         .collect()
+}
+
+/// Checks extra arguments again right before a start: each flag on Corral's reviewed list (a
+/// database from an older Corral, or edited by hand, may hold anything), and each one present in
+/// the installed server and read the way Corral reviewed it (a flag that took no value in the
+/// reviewed build but takes one here would swallow the next argument).
+pub fn check_extra(extra: &[String], caps: &Capabilities) -> Result<(), Vec<FieldError>> {
+    let in_group = |error: FieldError| FieldError {
+        field: format!("advanced.{}", error.field),
+        ..error
+    };
+    let flags = extra_args::check(extra)
+        .map_err(|errors| errors.into_iter().map(in_group).collect::<Vec<_>>())?;
+    let errors: Vec<FieldError> = flags
+        .into_iter()
+        .filter_map(|found| {
+            let spelling = extra_args::normalise(&extra[found.index]);
+            let field = format!("advanced.extra_args[{}]", found.index);
+            match caps.takes(&spelling) {
+                None => Some(FieldError::new(
+                    field,
+                    Rule::Unsupported,
+                    format!("the installed llama-server has no {spelling}"),
+                )),
+                Some(takes) if takes != found.flag.takes => Some(FieldError::new(
+                    field,
+                    Rule::NotAllowed,
+                    format!(
+                        "the installed llama-server reads {spelling} differently from the build \
+                         Corral reviewed; remove it"
+                    ),
+                )),
+                Some(_) => None,
+            }
+        })
+        .collect();
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(errors)
+    }
 }
 
 #[cfg(test)]

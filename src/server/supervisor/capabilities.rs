@@ -2,44 +2,63 @@
 //! by path, size and modification time, so an upgrade in place is noticed). Flags churn between
 //! llama.cpp builds; a setting the installed build cannot express is reported by name before start.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, SystemTime};
 
+use crate::domain::config::extra_args::Takes;
 use crate::domain::run::UnsupportedSetting;
 use crate::server::supervisor::args::PlannedArg;
+use crate::server::supervisor::child_env;
 
-/// The flags one llama-server build accepts.
+/// The flags one llama-server build accepts, and whether each reads a value.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Capabilities {
-    flags: BTreeSet<String>,
+    flags: BTreeMap<String, Takes>,
 }
 
 impl Capabilities {
-    /// Reads `--help` output: each option line starts with its spellings (`-c, --ctx-size N`).
+    /// Reads `--help` output: each option line starts with its spellings (`-c, --ctx-size N`);
+    /// a placeholder one space after the last spelling means the flag reads a value, while the
+    /// description starts after a wider gap.
     pub fn parse(help: &str) -> Capabilities {
-        let mut flags = BTreeSet::new();
+        let mut flags = BTreeMap::new();
         for line in help.lines().filter(|l| l.starts_with('-')) {
-            for token in line.split_whitespace() {
-                let token = token.trim_end_matches(',');
-                if !token.starts_with('-') {
-                    break; // the value placeholder or the description
+            let mut spellings = Vec::new();
+            let mut rest = line;
+            let takes = loop {
+                let trimmed = rest.trim_start();
+                let end = trimmed.find(char::is_whitespace).unwrap_or(trimmed.len());
+                let token = &trimmed[..end];
+                let spelling = token.trim_end_matches(',');
+                if !is_flag(spelling) {
+                    break Takes::Nothing; // the description
                 }
-                if token.len() > 1
-                    && token[1..]
-                        .trim_start_matches('-')
-                        .starts_with(|c: char| c.is_ascii_alphanumeric())
-                {
-                    flags.insert(token.to_string());
+                spellings.push(spelling);
+                rest = &trimmed[end..];
+                if !token.ends_with(',') {
+                    let mut after = rest.chars();
+                    break match (after.next(), after.next()) {
+                        (Some(' '), Some(c)) if !c.is_whitespace() => Takes::Value,
+                        _ => Takes::Nothing,
+                    };
                 }
+            };
+            for spelling in spellings {
+                flags.insert(spelling.to_string(), takes);
             }
         }
         Capabilities { flags }
     }
 
+    /// Whether the flag reads a value, or `None` when this build has no such flag.
+    pub fn takes(&self, flag: &str) -> Option<Takes> {
+        self.flags.get(flag).copied()
+    }
+
     pub fn has(&self, flag: &str) -> bool {
-        self.flags.contains(flag)
+        self.flags.contains_key(flag)
     }
 
     /// The planned flags this build lacks, with the setting each came from.
@@ -52,6 +71,15 @@ impl Capabilities {
             })
             .collect()
     }
+}
+
+/// `-x`, `--some-flag`: a dash or two, then a letter or digit.
+fn is_flag(token: &str) -> bool {
+    token.len() > 1
+        && token.starts_with('-')
+        && token[1..]
+            .trim_start_matches('-')
+            .starts_with(|c: char| c.is_ascii_alphanumeric())
 }
 
 type Key = (PathBuf, u64, Option<SystemTime>);
@@ -77,6 +105,8 @@ pub async fn of(binary: &Path) -> Result<Arc<Capabilities>, String> {
     let mut command = tokio::process::Command::new(binary);
     command
         .arg("--help")
+        .env_clear()
+        .envs(child_env::runtime_only(std::env::vars_os()))
         .kill_on_drop(true)
         .stdin(std::process::Stdio::null());
     let output = tokio::time::timeout(Duration::from_secs(20), command.output())
@@ -142,6 +172,25 @@ mod tests {
         for not_a_flag in ["-1", "--", "-----", "N", "--note"] {
             assert!(!caps.has(not_a_flag), "{not_a_flag}");
         }
+    }
+
+    #[test]
+    fn a_placeholder_after_the_spellings_means_the_flag_reads_a_value() {
+        let caps = Capabilities::parse(HELP);
+        for flag in [
+            "-c",
+            "--ctx-size",
+            "-n",
+            "--n-predict",
+            "-fa",
+            "--load-mode",
+        ] {
+            assert_eq!(caps.takes(flag), Some(Takes::Value), "{flag}");
+        }
+        for flag in ["-h", "--usage", "--mmap", "--no-mmap"] {
+            assert_eq!(caps.takes(flag), Some(Takes::Nothing), "{flag}");
+        }
+        assert_eq!(caps.takes("--nope"), None);
     }
 
     #[test]

@@ -10,17 +10,26 @@ use tokio::net::TcpStream;
 /// Largest body read; `/slots` of a many-slot server is a few tens of KB.
 const MAX_RESPONSE_BYTES: u64 = 4 * 1024 * 1024;
 
-/// Status code and body of `GET http://127.0.0.1:{port}{path}`.
-pub async fn get(port: u16, path: &str, timeout: Duration) -> io::Result<(u16, String)> {
-    tokio::time::timeout(timeout, fetch(port, path))
+/// Status code and body of `GET http://127.0.0.1:{port}{path}`, with the run's key.
+pub async fn get(
+    port: u16,
+    path: &str,
+    key: Option<&str>,
+    timeout: Duration,
+) -> io::Result<(u16, String)> {
+    tokio::time::timeout(timeout, fetch(port, path, key))
         .await
         .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "no answer in time"))?
 }
 
-async fn fetch(port: u16, path: &str) -> io::Result<(u16, String)> {
+async fn fetch(port: u16, path: &str, key: Option<&str>) -> io::Result<(u16, String)> {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).await?;
-    let request =
-        format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n");
+    let authorization = key.map_or(String::new(), |key| {
+        format!("Authorization: Bearer {key}\r\n")
+    });
+    let request = format!(
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n{authorization}Connection: close\r\n\r\n"
+    );
     stream.write_all(request.as_bytes()).await?;
     let mut raw = Vec::new();
     stream

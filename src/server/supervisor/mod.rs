@@ -6,8 +6,11 @@
 
 pub mod args;
 pub mod capabilities;
+pub mod child_env;
 pub mod classify;
+pub mod file_rules;
 pub mod http_probe;
+pub mod line_reader;
 pub mod locate;
 pub mod ports;
 pub mod reconcile;
@@ -26,20 +29,19 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::watch;
 
 use crate::domain::live::ServerEvent;
+use crate::domain::page::Page;
 use crate::domain::run::{FailureReason, LaunchPreview, LiveRun, LogLine, LogStream, Run};
 use crate::domain::{AppError, FieldError, Model, ModelStatus, Rule};
 use crate::server::db::runs_repo;
-use crate::server::gguf::magic::{self, FileCheck};
+use crate::server::gguf::magic::FileCheck;
 use crate::server::now_ms;
 use crate::server::registry::{Registry, distinct_ids};
 use crate::server::supervisor::args::ModelConfig;
 use crate::server::supervisor::settings::{SupervisorSettings, WhenFull};
-use crate::server::supervisor::spawn::{SpawnRequest, Spawner};
+use crate::server::supervisor::spawn::{SpawnRequest, Spawner, signal_group};
 
 /// Most log lines one `/api/models/logs` call returns.
 pub const MAX_LOG_LINES: usize = 2000;
-/// Runs listed per model.
-const RUNS_LISTED: i64 = 50;
 
 #[derive(Clone)]
 pub struct Supervisor {
@@ -65,6 +67,26 @@ struct RunHandle {
     ended: watch::Receiver<bool>,
     /// Unix milliseconds of the last sign of use, for least-recently-used stops.
     last_used: Arc<AtomicI64>,
+    /// The key the server answers to (`None` for a server adopted from a Corral without keys).
+    api_key: Option<Arc<str>>,
+}
+
+/// Removes a run handle that was registered for a start that then failed, whatever way it
+/// failed (an error, or the request being dropped): a handle without a run task behind it would
+/// count against `--max-running` for ever.
+struct HandleGuard<'a> {
+    supervisor: &'a Supervisor,
+    model_id: i64,
+    run_id: i64,
+    armed: bool,
+}
+
+impl Drop for HandleGuard<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            self.supervisor.forget_run(self.model_id, self.run_id);
+        }
+    }
 }
 
 impl Supervisor {
@@ -118,45 +140,72 @@ impl Supervisor {
         self.inner.runs.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Runs an operation to its end in a task of its own: a client that goes away (or a request
+    /// deadline) must not leave a start or stop half done.
+    async fn detached<T, F>(&self, work: F) -> Result<T, AppError>
+    where
+        F: std::future::Future<Output = Result<T, AppError>> + Send + 'static,
+        T: Send + 'static,
+    {
+        tokio::spawn(work).await.map_err(AppError::internal)?
+    }
+
     /// Starts the model's server. Returns once the status is `loading` (or `error` when the start
     /// failed before a process existed); `running` follows on the live channel.
     pub async fn start_model(&self, id: i64) -> Result<Model, AppError> {
-        let _deciding = self.inner.lifecycle.lock().await;
-        self.start_locked(id).await
+        let this = self.clone();
+        self.detached(async move { this.start_now(id).await }).await
     }
 
-    async fn start_locked(&self, id: i64) -> Result<Model, AppError> {
+    async fn start_now(&self, id: i64) -> Result<Model, AppError> {
+        // Everything that reads files or runs `--help` happens before the lock: a slow disk or a
+        // FIFO must not hold up other models' starts and stops.
         let detail = self.registry().model_detail(id).await?;
-        let model = detail.model;
-        if model.status.is_active() || self.handles().contains_key(&id) {
-            return Err(AppError::Conflict {
-                field: "status".into(),
-                message: format!("model '{}' is already {}", model.spec.name, model.status),
-            });
+        if detail.model.status.is_active() {
+            return Err(already(&detail.model));
         }
         let config = ModelConfig::from_groups(detail.groups);
         let binary = self.binary()?;
-        let (args, caps) = self.checked_args(&binary, &model, &config).await?;
+        let (args, caps) = self.checked_args(&binary, &detail.model, &config).await?;
+        let files = file_rules::check_all(file_rules::named_files(&detail.model, &config)).await;
+        let refused = file_rules::refusals(&files);
+        if !refused.is_empty() {
+            return Err(AppError::Invalid { errors: refused });
+        }
+        let model_file = files.first().and_then(|c| c.check);
+        let _deciding = self.inner.lifecycle.lock().await;
+        self.start_locked(detail.model.id, binary, args, caps, model_file)
+            .await
+    }
 
+    async fn start_locked(
+        &self,
+        id: i64,
+        binary: PathBuf,
+        args: Vec<OsString>,
+        caps: Arc<capabilities::Capabilities>,
+        model_file: Option<FileCheck>,
+    ) -> Result<Model, AppError> {
+        // Read again under the lock: it may have been deleted or started meanwhile.
+        let model = self.registry().get_model(id).await?;
+        if model.status.is_active() || self.handles().contains_key(&id) {
+            return Err(already(&model));
+        }
         let program = binary.display().to_string();
         let mut command: Vec<String> = std::iter::once(program.clone())
             .chain(args.iter().map(|a| a.to_string_lossy().into_owned()))
             .collect();
-        let path = PathBuf::from(&model.spec.path);
-        let check = tokio::task::spawn_blocking(move || magic::check(&path))
-            .await
-            .unwrap_or(FileCheck::Unreadable);
-        let refused = match check {
-            FileCheck::Gguf => None,
-            FileCheck::Missing => Some((
+        let refused = match model_file {
+            Some(FileCheck::Gguf) => None,
+            Some(FileCheck::Missing) => Some((
                 FailureReason::FileMissing,
                 format!("{} is not there", model.spec.path),
             )),
-            FileCheck::NotGguf => Some((
+            Some(FileCheck::NotGguf) => Some((
                 FailureReason::NotGguf,
                 format!("{} does not start with GGUF", model.spec.path),
             )),
-            FileCheck::Unreadable => Some((
+            Some(FileCheck::Unreadable | FileCheck::NotRegular) | None => Some((
                 FailureReason::Other,
                 format!("{} cannot be read", model.spec.path),
             )),
@@ -178,22 +227,20 @@ impl Supervisor {
                 .fail_before_spawn(id, &command, FailureReason::PortInUse, &detail)
                 .await;
         };
-        // Last, so they win over anything in the extra arguments: always loopback, always ours.
+        // Last, so they win over anything else: always loopback, always ours, answering only
+        // Corral (the key is in the environment, not on the command line others can read).
         let mut args = args;
-        let port_text = port.to_string();
-        let mut own: Vec<&str> = vec!["--host", "127.0.0.1", "--port", &port_text];
-        if caps.has("--metrics") {
-            own.push("--metrics");
-        }
+        let own = self.own_args(&port.to_string(), Some(&caps));
         args.extend(own.iter().map(OsString::from));
-        command.extend(own.iter().map(|s| s.to_string()));
-
+        command.extend(own);
+        let api_key = child_env::new_key()?;
         let child = match self
             .inner
             .spawner
             .spawn(SpawnRequest {
                 program: binary,
                 args,
+                env: child_env::for_run(std::env::vars_os(), &api_key),
             })
             .await
         {
@@ -208,13 +255,14 @@ impl Supervisor {
         let pid = child.id().unwrap_or(0);
         let started_at = now_ms();
         let recorded = command.clone();
+        let keep = self.registry().db().retention().runs_per_model;
         let run_id = self
             .registry()
             .db()
             .call(move |conn| {
-                Ok(runs_repo::insert(
-                    conn, id, pid, port, &recorded, started_at,
-                )?)
+                let run_id = runs_repo::insert(conn, id, pid, port, &recorded, started_at)?;
+                runs_repo::prune(conn, id, keep)?;
+                Ok(run_id)
             })
             .await?;
         let live = LiveRun {
@@ -227,8 +275,38 @@ impl Supervisor {
             stage: None,
             sample: None,
         };
-        self.supervise(live, run_task::Process::Child(child), Vec::new())
-            .await
+        self.supervise(
+            live,
+            run_task::Process::Child(child),
+            Vec::new(),
+            Some(api_key.into()),
+        )
+        .await
+    }
+
+    /// The arguments Corral always adds: where to listen, numbers for the scraper, and no
+    /// cross-origin access for web pages (only Corral's own origin, without credentials).
+    fn own_args(&self, port: &str, caps: Option<&capabilities::Capabilities>) -> Vec<String> {
+        let mut own = vec![
+            "--host".to_string(),
+            "127.0.0.1".to_string(),
+            "--port".to_string(),
+            port.to_string(),
+        ];
+        let Some(caps) = caps else {
+            return own;
+        };
+        if caps.has("--metrics") {
+            own.push("--metrics".into());
+        }
+        if caps.has("--cors-origins") {
+            own.push("--cors-origins".into());
+            own.push(self.settings().corral_origin.clone());
+        }
+        if caps.has("--no-cors-credentials") {
+            own.push("--no-cors-credentials".into());
+        }
+        own
     }
 
     /// Supervises a server an earlier Corral started (found alive at start-up) as if it were
@@ -250,18 +328,26 @@ impl Supervisor {
             stage: Some("adopted from an earlier Corral".into()),
             sample: None,
         };
-        self.supervise(live, run_task::Process::Adopted { pid }, run.log_tail)
-            .await
-            .map(drop)
+        let api_key = child_env::key_of(pid).map(Arc::from);
+        self.supervise(
+            live,
+            run_task::Process::Adopted { pid },
+            run.log_tail,
+            api_key,
+        )
+        .await
+        .map(drop)
     }
 
     /// Takes a live process under supervision: records its handle, marks the model loading,
-    /// tells every tab, and hands the process to its run task.
+    /// tells every tab, and hands the process to its run task. If the model cannot be marked
+    /// (it was deleted, the database fails), the process is killed and the handle removed.
     async fn supervise(
         &self,
         live: LiveRun,
-        process: run_task::Process,
+        mut process: run_task::Process,
         tail: Vec<String>,
+        api_key: Option<Arc<str>>,
     ) -> Result<Model, AppError> {
         let (stop, stop_rx) = watch::channel(false);
         let (ended_tx, ended) = watch::channel(false);
@@ -274,12 +360,26 @@ impl Supervisor {
                 stop: Arc::new(stop),
                 ended,
                 last_used: last_used.clone(),
+                api_key: api_key.clone(),
             },
         );
-        let model = self
+        let mut guard = HandleGuard {
+            supervisor: self,
+            model_id: live.model_id,
+            run_id: live.run_id,
+            armed: true,
+        };
+        let model = match self
             .registry()
             .set_status(live.model_id, ModelStatus::Loading, None)
-            .await?;
+            .await
+        {
+            Ok(model) => model,
+            Err(error) => {
+                self.abandon(&live, &mut process, &error).await;
+                return Err(error);
+            }
+        };
         self.registry()
             .hub()
             .publish(ServerEvent::RunUpdated(live.clone()));
@@ -292,8 +392,35 @@ impl Supervisor {
             stop: stop_rx,
             ended: ended_tx,
             last_used,
+            api_key,
         }));
+        // From here the run task owns the handle and removes it when the process is gone.
+        guard.armed = false;
         Ok(model)
+    }
+
+    /// A process that cannot be supervised is killed, waited for and its run closed.
+    async fn abandon(&self, live: &LiveRun, process: &mut run_task::Process, error: &AppError) {
+        tracing::warn!(model_id = live.model_id, pid = live.pid, %error, "cannot supervise a new server: killing it");
+        if let Err(kill_error) = signal_group(live.pid, libc::SIGKILL) {
+            tracing::warn!(pid = live.pid, %kill_error, "cannot kill an unsupervised server");
+        }
+        let exit = tokio::time::timeout(std::time::Duration::from_secs(5), process.wait()).await;
+        let ending = runs_repo::Ending {
+            at: now_ms(),
+            exit_code: exit.ok().and_then(|e| e.code),
+            message: Some(format!("stopped at once: {error}")),
+            ..runs_repo::Ending::default()
+        };
+        let run_id = live.run_id;
+        let closed = self
+            .registry()
+            .db()
+            .call(move |conn| Ok(runs_repo::finish(conn, run_id, &ending)?))
+            .await;
+        if let Err(error) = closed {
+            tracing::warn!(run_id, %error, "cannot record the end of an abandoned run");
+        }
     }
 
     /// The argument list, after checking every setting has a flag in the installed build.
@@ -306,6 +433,9 @@ impl Supervisor {
         let caps = capabilities::of(binary)
             .await
             .map_err(|message| AppError::Unavailable { message })?;
+        // A database written by an older Corral, or by hand, must not smuggle a flag in.
+        args::check_extra(&config.advanced.extra_args, &caps)
+            .map_err(|errors| AppError::Invalid { errors })?;
         let unsupported = caps.unsupported(&args::plan(model, config));
         if !unsupported.is_empty() {
             return Err(AppError::Invalid {
@@ -338,17 +468,12 @@ impl Supervisor {
     ) -> Result<Model, AppError> {
         let message = format!("{} ({detail})", reason.advice());
         let (command, recorded) = (command.to_vec(), message.clone());
+        let keep = self.registry().db().retention().runs_per_model;
         self.registry()
             .db()
             .call(move |conn| {
-                Ok(runs_repo::insert_failed(
-                    conn,
-                    id,
-                    &command,
-                    now_ms(),
-                    reason,
-                    &recorded,
-                )?)
+                runs_repo::insert_failed(conn, id, &command, now_ms(), reason, &recorded)?;
+                Ok(runs_repo::prune(conn, id, keep)?)
             })
             .await?;
         self.registry()
@@ -357,10 +482,12 @@ impl Supervisor {
     }
 
     /// Keeps the number of running models within the setting: refuses, or stops the least
-    /// recently used one first.
+    /// recently used one first. Gives up with an error after one try per running model, so a
+    /// stop that does not free a place can never turn into a loop.
     async fn make_room(&self, model: &Model) -> Result<(), AppError> {
         let max = self.settings().max_running.max(1);
-        loop {
+        let tries = self.handles().len() + 1;
+        for _ in 0..tries {
             let oldest = {
                 let handles = self.handles();
                 if handles.len() < max {
@@ -369,10 +496,10 @@ impl Supervisor {
                 handles
                     .iter()
                     .min_by_key(|(_, h)| h.last_used.load(Ordering::Relaxed))
-                    .map(|(id, _)| *id)
+                    .map(|(id, h)| (*id, h.run_id))
             };
             match (self.settings().when_full, oldest) {
-                (WhenFull::StopLeastRecent, Some(oldest)) => {
+                (WhenFull::StopLeastRecent, Some((oldest, run_id))) => {
                     tracing::info!(
                         stopping = oldest,
                         starting = model.id,
@@ -381,18 +508,36 @@ impl Supervisor {
                     if let Some(ended) = self.request_stop(oldest) {
                         wait_ended(ended).await;
                     }
+                    // A run that ended but is still listed has no task left to remove it.
+                    if self
+                        .handles()
+                        .get(&oldest)
+                        .is_some_and(|h| h.run_id == run_id)
+                    {
+                        tracing::error!(model_id = oldest, run_id, "removing a stale run handle");
+                        self.forget_run(oldest, run_id);
+                    }
                 }
-                _ => {
-                    return Err(AppError::Conflict {
-                        field: "status".into(),
-                        message: format!(
-                            "{max} model(s) already running, the most Corral is set to run at \
-                             once; stop one before starting '{}'",
-                            model.spec.name
-                        ),
-                    });
-                }
+                _ => return Err(self.full(max, model)),
             }
+        }
+        Err(AppError::Conflict {
+            field: "status".into(),
+            message: format!(
+                "could not make room for '{}': stopping other models did not free a place",
+                model.spec.name
+            ),
+        })
+    }
+
+    fn full(&self, max: usize, model: &Model) -> AppError {
+        AppError::Conflict {
+            field: "status".into(),
+            message: format!(
+                "{max} model(s) already running, the most Corral is set to run at once; stop one \
+                 before starting '{}'",
+                model.spec.name
+            ),
         }
     }
 
@@ -406,6 +551,11 @@ impl Supervisor {
     /// Stops the model's server (SIGTERM, then SIGKILL after the grace period) and returns once
     /// the process is gone. Stopping a model that does not run clears an error status.
     pub async fn stop_model(&self, id: i64) -> Result<Model, AppError> {
+        let this = self.clone();
+        self.detached(async move { this.stop_now(id).await }).await
+    }
+
+    async fn stop_now(&self, id: i64) -> Result<Model, AppError> {
         let ended = {
             let _deciding = self.inner.lifecycle.lock().await;
             let model = self.registry().get_model(id).await?;
@@ -427,31 +577,71 @@ impl Supervisor {
     }
 
     pub async fn restart_model(&self, id: i64) -> Result<Model, AppError> {
-        self.stop_model(id).await?;
-        self.start_model(id).await
+        let this = self.clone();
+        self.detached(async move {
+            this.stop_now(id).await?;
+            this.start_now(id).await
+        })
+        .await
+    }
+
+    /// Deletes the models, or none if any is missing or running. Decided under the same lock as
+    /// starts and stops, so a delete can never race a start of the same model.
+    pub async fn delete_models(&self, ids: Vec<i64>) -> Result<Vec<i64>, AppError> {
+        let this = self.clone();
+        self.detached(async move {
+            let _deciding = this.inner.lifecycle.lock().await;
+            let live: Vec<i64> = {
+                let handles = this.handles();
+                ids.iter()
+                    .copied()
+                    .filter(|id| handles.contains_key(id))
+                    .collect()
+            };
+            if let Some(id) = live.first() {
+                let model = this.registry().get_model(*id).await?;
+                return Err(AppError::Conflict {
+                    field: "status".into(),
+                    message: format!(
+                        "model '{}' has a server running; stop it before deleting it",
+                        model.spec.name
+                    ),
+                });
+            }
+            this.registry().bulk_delete(ids).await
+        })
+        .await
     }
 
     /// Starts every listed model that is not already active. All ids must exist; the first
     /// start that is refused ends the call with its error (models started before it stay up).
     pub async fn bulk_start(&self, ids: Vec<i64>) -> Result<Vec<Model>, AppError> {
-        let ids = self.existing_ids(ids).await?;
-        let mut models = Vec::with_capacity(ids.len());
-        for id in ids {
-            let model = self.registry().get_model(id).await?;
-            if model.status.is_active() {
-                models.push(model);
-            } else {
-                models.push(self.start_model(id).await?);
+        let this = self.clone();
+        self.detached(async move {
+            let ids = this.existing_ids(ids).await?;
+            let mut models = Vec::with_capacity(ids.len());
+            for id in ids {
+                let model = this.registry().get_model(id).await?;
+                if model.status.is_active() {
+                    models.push(model);
+                } else {
+                    models.push(this.start_now(id).await?);
+                }
             }
-        }
-        Ok(models)
+            Ok(models)
+        })
+        .await
     }
 
     /// Stops every listed model at once and returns when all are down.
     pub async fn bulk_stop(&self, ids: Vec<i64>) -> Result<Vec<Model>, AppError> {
-        let ids = self.existing_ids(ids).await?;
-        let stops = ids.iter().map(|id| self.stop_model(*id));
-        futures::future::join_all(stops).await.into_iter().collect()
+        let this = self.clone();
+        self.detached(async move {
+            let ids = this.existing_ids(ids).await?;
+            let stops = ids.iter().map(|id| this.stop_now(*id));
+            futures::future::join_all(stops).await.into_iter().collect()
+        })
+        .await
     }
 
     async fn existing_ids(&self, ids: Vec<i64>) -> Result<Vec<i64>, AppError> {
@@ -477,7 +667,7 @@ impl Supervisor {
         if !live.is_empty() {
             return Ok(live);
         }
-        let last = self.runs(id).await?.into_iter().next();
+        let last = self.runs(id, Page::default()).await?.into_iter().next();
         Ok(last.map_or_else(Vec::new, |run| {
             let skip = run.log_tail.len().saturating_sub(lines);
             run.log_tail
@@ -496,17 +686,31 @@ impl Supervisor {
         }))
     }
 
-    /// The model's runs, newest first.
-    pub async fn runs(&self, id: i64) -> Result<Vec<Run>, AppError> {
+    /// A page of the model's runs, newest first: `limit` of them (20 by default), older than
+    /// run `before` when given.
+    pub async fn runs(&self, id: i64, page: Page) -> Result<Vec<Run>, AppError> {
+        let limit = page.limit()?;
         self.registry()
             .db()
             .call(move |conn| {
                 if crate::server::db::models_repo::get(conn, id)?.is_none() {
                     return Err(AppError::not_found("model", id));
                 }
-                Ok(runs_repo::for_model(conn, id, RUNS_LISTED)?)
+                Ok(runs_repo::for_model(conn, id, limit, page.before)?)
             })
             .await
+    }
+
+    /// The key a model's running server answers to, for Corral's own requests to it.
+    pub fn api_key(&self, id: i64) -> Option<Arc<str>> {
+        self.handles().get(&id).and_then(|h| h.api_key.clone())
+    }
+
+    /// The ids of the models with a live run, for tests and diagnostics.
+    pub fn live_runs(&self) -> Vec<i64> {
+        let mut ids: Vec<i64> = self.handles().keys().copied().collect();
+        ids.sort_unstable();
+        ids
     }
 
     /// What starting the model would run, and anything that stands in the way.
@@ -518,26 +722,37 @@ impl Supervisor {
             .into_iter()
             .map(|a| a.to_string_lossy().into_owned())
             .collect();
-        args.extend(["--host", "127.0.0.1", "--port", "<port>"].map(String::from));
-        let (program, unsupported, problem) = match &self.inner.binary {
-            Err(message) => (None, Vec::new(), Some(message.clone())),
-            Ok(binary) => match capabilities::of(binary).await {
-                Ok(caps) => {
-                    if caps.has("--metrics") {
-                        args.push("--metrics".into());
+        let caps = match &self.inner.binary {
+            Err(message) => Err(message.clone()),
+            Ok(binary) => capabilities::of(binary).await,
+        };
+        args.extend(self.own_args("<port>", caps.as_deref().ok()));
+        let program = self
+            .inner
+            .binary
+            .as_ref()
+            .ok()
+            .map(|b| b.display().to_string());
+        let (unsupported, problem) = match &caps {
+            Err(message) => (Vec::new(), Some(message.clone())),
+            Ok(caps) => {
+                let unsupported = caps.unsupported(&plan);
+                let problem = match args::check_extra(&config.advanced.extra_args, caps) {
+                    Err(errors) => Some(format!(
+                        "extra arguments: {}",
+                        errors
+                            .iter()
+                            .map(|e| e.message.as_str())
+                            .collect::<Vec<_>>()
+                            .join("; ")
+                    )),
+                    Ok(()) if !unsupported.is_empty() => {
+                        Some("the installed llama-server cannot express some settings".to_string())
                     }
-                    let unsupported = caps.unsupported(&plan);
-                    let problem = (!unsupported.is_empty()).then(|| {
-                        "the installed llama-server cannot express some settings".to_string()
-                    });
-                    (Some(binary.display().to_string()), unsupported, problem)
-                }
-                Err(message) => (
-                    Some(binary.display().to_string()),
-                    Vec::new(),
-                    Some(message),
-                ),
-            },
+                    Ok(()) => None,
+                };
+                (unsupported, problem)
+            }
         };
         Ok(LaunchPreview {
             program,
@@ -560,6 +775,13 @@ impl Supervisor {
         if handles.get(&model_id).is_some_and(|h| h.run_id == run_id) {
             handles.remove(&model_id);
         }
+    }
+}
+
+fn already(model: &Model) -> AppError {
+    AppError::Conflict {
+        field: "status".into(),
+        message: format!("model '{}' is already {}", model.spec.name, model.status),
     }
 }
 

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
+use tokio::io::{AsyncRead, BufReader};
 use tokio::process::Child;
 use tokio::sync::{Notify, watch};
 use tokio::time::Instant;
@@ -22,6 +22,7 @@ use crate::server::now_ms;
 use crate::server::supervisor::Supervisor;
 use crate::server::supervisor::classify::{self, Exit};
 use crate::server::supervisor::http_probe;
+use crate::server::supervisor::line_reader;
 use crate::server::supervisor::scrape;
 use crate::server::supervisor::spawn::{process_alive, signal_group};
 use crate::server::supervisor::state_machine::{RunEvent, next};
@@ -48,7 +49,7 @@ const ADOPTED_POLL: Duration = Duration::from_millis(200);
 
 impl Process {
     /// Resolves when the process has exited (cancel-safe: it can be polled again).
-    async fn wait(&mut self) -> Exit {
+    pub(super) async fn wait(&mut self) -> Exit {
         match self {
             Process::Child(child) => match child.wait().await {
                 Ok(status) => Exit {
@@ -86,6 +87,8 @@ pub(super) struct RunContext {
     pub stop: watch::Receiver<bool>,
     pub ended: watch::Sender<bool>,
     pub last_used: Arc<AtomicI64>,
+    /// The key the server answers to; `/health` needs none.
+    pub api_key: Option<Arc<str>>,
 }
 
 /// The newest lines of the run's output, shared with the reader tasks.
@@ -206,7 +209,7 @@ pub(super) async fn drive(mut ctx: RunContext) {
                         phase = Phase::Killed;
                         continue;
                     }
-                    if let Ok((200, _)) = http_probe::get(ctx.live.port, "/health", Duration::from_secs(1)).await {
+                    if let Ok((200, _)) = http_probe::get(ctx.live.port, "/health", None, Duration::from_secs(1)).await {
                         let at = now_ms();
                         let db = registry.db().clone();
                         // The load log is the part worth keeping if Corral is killed later.
@@ -233,7 +236,7 @@ pub(super) async fn drive(mut ctx: RunContext) {
                     }
                 }
                 Phase::Running => {
-                    let sample = scrape::sample(ctx.live.port, pid).await;
+                    let sample = scrape::sample(ctx.live.port, pid, ctx.api_key.as_deref()).await;
                     if sample.requests_processing.is_some_and(|n| n > 0.0) {
                         ctx.last_used.store(sample.at, Ordering::Relaxed);
                     }
@@ -334,15 +337,20 @@ fn spawn_reader(
         let mut reader = BufReader::new(pipe);
         let mut buffer = Vec::new();
         loop {
-            buffer.clear();
-            match reader.read_until(b'\n', &mut buffer).await {
-                Ok(0) | Err(_) => break,
-                Ok(_) => {
+            match line_reader::next_line(&mut reader, &mut buffer, line_reader::MAX_LINE_BYTES)
+                .await
+            {
+                Ok(None) | Err(_) => break,
+                Ok(Some(cut)) => {
                     let text = String::from_utf8_lossy(&buffer);
-                    let text = text.trim_end_matches(['\n', '\r']);
+                    let mut text = text.trim_end_matches(['\n', '\r']).to_string();
                     if text.is_empty() {
                         continue;
                     }
+                    if cut {
+                        text.push_str(line_reader::CUT_MARK);
+                    }
+                    let text = text.as_str();
                     if classify::says_listening(text) {
                         listening.notify_one();
                     }

@@ -12,16 +12,16 @@ use crate::server::supervisor::http_probe;
 const TIMEOUT: Duration = Duration::from_secs(2);
 
 /// One sample; a part that cannot be read is left empty rather than failing the rest.
-pub async fn sample(port: u16, pid: u32) -> ModelSample {
+pub async fn sample(port: u16, pid: u32, key: Option<&str>) -> ModelSample {
     let mut sample = ModelSample {
         at: now_ms(),
         rss_bytes: rss_bytes(pid),
         ..ModelSample::default()
     };
-    if let Ok((200, text)) = http_probe::get(port, "/metrics", TIMEOUT).await {
+    if let Ok((200, text)) = http_probe::get(port, "/metrics", key, TIMEOUT).await {
         apply_metrics(&mut sample, &text);
     }
-    if let Ok((200, text)) = http_probe::get(port, "/slots", TIMEOUT).await
+    if let Ok((200, text)) = http_probe::get(port, "/slots", key, TIMEOUT).await
         && let Ok(slots) = serde_json::from_str::<Vec<Slot>>(&text)
     {
         sample.slots_total = Some(slots.len() as u32);

@@ -41,6 +41,9 @@ pub struct SupervisorSettings {
     /// How often a running server's numbers are read.
     pub scrape_every: Duration,
     pub leftovers: Leftovers,
+    /// Corral's own origin (`http://127.0.0.1:3000`): the only one a model server grants
+    /// cross-origin access to.
+    pub corral_origin: String,
 }
 
 impl Default for SupervisorSettings {
@@ -56,15 +59,21 @@ impl Default for SupervisorSettings {
             load_extension: Duration::from_secs(30),
             scrape_every: Duration::from_secs(2),
             leftovers: Leftovers::Stop,
+            corral_origin: "http://127.0.0.1:3000".to_string(),
         }
     }
 }
 
 impl SupervisorSettings {
     /// How long a model of `size_bytes` may take to load before more log output is needed.
+    /// At most a week, whatever the settings and the file say, so adding it to a clock reading
+    /// can never overflow.
     pub fn load_deadline(&self, size_bytes: Option<u64>) -> Duration {
+        const LONGEST: Duration = Duration::from_secs(7 * 24 * 3600);
         let gib = size_bytes.unwrap_or(0) as f64 / (1u64 << 30) as f64;
-        self.load_base + self.load_per_gib.mul_f64(gib)
+        let per_file =
+            Duration::try_from_secs_f64(self.load_per_gib.as_secs_f64() * gib).unwrap_or(LONGEST);
+        self.load_base.saturating_add(per_file).min(LONGEST)
     }
 }
 
@@ -103,5 +112,16 @@ mod tests {
         let large = settings.load_deadline(Some(20 << 30));
         assert!(large > small + Duration::from_secs(200));
         assert_eq!(settings.load_deadline(None), settings.load_base);
+    }
+
+    #[test]
+    fn the_load_deadline_never_overflows() {
+        let settings = SupervisorSettings {
+            load_base: Duration::MAX,
+            load_per_gib: Duration::MAX,
+            ..SupervisorSettings::default()
+        };
+        let deadline = settings.load_deadline(Some(u64::MAX));
+        assert_eq!(deadline, Duration::from_secs(7 * 24 * 3600));
     }
 }

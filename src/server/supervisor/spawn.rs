@@ -16,10 +16,11 @@ use std::sync::mpsc;
 use tokio::process::{Child, Command};
 use tokio::sync::oneshot;
 
-/// What to run.
+/// What to run, with exactly this environment (nothing of Corral's own is inherited).
 pub struct SpawnRequest {
     pub program: PathBuf,
     pub args: Vec<OsString>,
+    pub env: Vec<(OsString, OsString)>,
 }
 
 type Job = (SpawnRequest, oneshot::Sender<io::Result<Child>>);
@@ -67,6 +68,8 @@ fn spawn_here(request: SpawnRequest) -> io::Result<Child> {
     let mut command = Command::new(&request.program);
     command
         .args(&request.args)
+        .env_clear()
+        .envs(request.env)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -74,9 +77,11 @@ fn spawn_here(request: SpawnRequest) -> io::Result<Child> {
         // A last resort if a run task is dropped without waiting: never leak the process.
         .kill_on_drop(true);
     let parent = std::process::id();
-    // SAFETY: only async-signal-safe calls (prctl, getppid, _exit) between fork and exec.
+    // SAFETY: only async-signal-safe calls (prctl, getppid, _exit, close_range, fcntl) between
+    // fork and exec.
     unsafe {
         command.pre_exec(move || {
+            close_inherited_descriptors();
             #[cfg(target_os = "linux")]
             {
                 if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
@@ -93,6 +98,48 @@ fn spawn_here(request: SpawnRequest) -> io::Result<Child> {
         });
     }
     command.spawn()
+}
+
+/// Marks every descriptor above stderr close-on-exec, so the server inherits none of Corral's
+/// (the database, sockets, or whatever the shell that started Corral left open). Close-on-exec
+/// rather than close: the standard library reports a failed exec through one of them.
+/// Runs between fork and exec: system calls only, no allocation.
+fn close_inherited_descriptors() {
+    #[cfg(target_os = "linux")]
+    {
+        const CLOSE_RANGE_CLOEXEC: libc::c_uint = 1 << 2;
+        // SAFETY: close_range only changes descriptor flags of this (forked) process.
+        let done = unsafe {
+            libc::syscall(
+                libc::SYS_close_range,
+                3 as libc::c_uint,
+                libc::c_uint::MAX,
+                CLOSE_RANGE_CLOEXEC,
+            )
+        } == 0;
+        if done {
+            return;
+        }
+    }
+    // Older kernels: every possible descriptor up to the limit (bounded, to stay quick).
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit fills the struct; fcntl on a closed descriptor just fails with EBADF.
+    unsafe {
+        let max = if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 {
+            limit.rlim_cur.min(65_536) as libc::c_int
+        } else {
+            4096
+        };
+        for fd in 3..max {
+            let flags = libc::fcntl(fd, libc::F_GETFD);
+            if flags >= 0 {
+                libc::fcntl(fd, libc::F_SETFD, flags | libc::FD_CLOEXEC);
+            }
+        }
+    }
 }
 
 /// Sends `signal` to every process in the group. A group that is already gone is not an error.

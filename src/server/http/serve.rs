@@ -1,0 +1,200 @@
+//! The accept loop: HTTP/1.1 with a deadline for request headers (which also closes idle
+//! keep-alive connections), a cap on open connections answered with a clear 503, and a shutdown
+//! that lets open requests finish for a short while and then drops them, so no client can keep
+//! Corral alive after SIGTERM.
+
+use std::future::Future;
+use std::io;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::io::AsyncWriteExt;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
+use tokio::task::JoinSet;
+use tower::ServiceExt;
+
+use crate::server::http::limits::HttpLimits;
+
+/// Refusals written at once; beyond this an extra connection is closed without a word, so a
+/// flood of connections cannot pile up refusal tasks either.
+const MAX_REFUSING: usize = 64;
+const REFUSAL_WRITE_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// One of the capped connection places. Every request carries its connection's slot, so a live
+/// socket keeps it after the upgrade hands the connection over: tabs count against the cap too.
+#[derive(Clone)]
+pub struct ConnectionSlot {
+    _permit: Arc<OwnedSemaphorePermit>,
+}
+
+/// Serves `router` on `listener` until `shutdown` resolves; then lets open requests finish for
+/// `limits.shutdown_grace` and drops whatever is still open.
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    limits: HttpLimits,
+    shutdown: impl Future<Output = ()>,
+) {
+    let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
+    let refusing = Arc::new(AtomicUsize::new(0));
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut connections = JoinSet::new();
+    let mut builder = http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read)
+        .keep_alive(true);
+    let builder = Arc::new(builder);
+    tokio::pin!(shutdown);
+    loop {
+        let accepted = tokio::select! {
+            () = &mut shutdown => break,
+            accepted = listener.accept() => accepted,
+            // Reap finished connection tasks as we go, so the set stays small.
+            Some(_) = connections.join_next(), if !connections.is_empty() => continue,
+        };
+        let stream = match accepted {
+            Ok((stream, _)) => stream,
+            Err(error) => {
+                // Out of descriptors or a connection reset before accept: wait a little instead
+                // of spinning, and carry on.
+                if !is_connection_error(&error) {
+                    tracing::warn!(%error, "cannot accept a connection");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                continue;
+            }
+        };
+        // No Nagle: a response written in two parts (headers, then body) must not wait for the
+        // client's delayed ACK, which cost static files a steady 40 ms (scripts/bench).
+        if let Err(error) = stream.set_nodelay(true) {
+            tracing::warn!(%error, "cannot set TCP_NODELAY");
+        }
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            refuse(stream, limits.max_connections, &refusing);
+            continue;
+        };
+        let slot = ConnectionSlot {
+            _permit: Arc::new(slot),
+        };
+        let router = router.clone();
+        let service = service_fn(move |mut request: hyper::Request<Incoming>| {
+            request.extensions_mut().insert(slot.clone());
+            router.clone().oneshot(request.map(Body::new))
+        });
+        let builder = builder.clone();
+        let mut stop = stop_rx.clone();
+        connections.spawn(async move {
+            let connection = builder
+                .serve_connection(TokioIo::new(stream), service)
+                .with_upgrades();
+            tokio::pin!(connection);
+            let stopping = async move {
+                // Dropped by the time the connection is awaited again below.
+                let _ = stop.wait_for(|stop| *stop).await;
+            };
+            tokio::select! {
+                _ = connection.as_mut() => {}
+                () = stopping => {
+                    connection.as_mut().graceful_shutdown();
+                    let _ = connection.await;
+                }
+            }
+        });
+    }
+    drop(listener);
+    let _ = stop_tx.send(true);
+    let drained = tokio::time::timeout(limits.shutdown_grace, async {
+        while connections.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        tracing::warn!(
+            open = connections.len(),
+            "connections still open after {} s: closing them",
+            limits.shutdown_grace.as_secs()
+        );
+        connections.shutdown().await;
+    }
+}
+
+/// Says why, briefly, and closes: the connection cap is reached.
+fn refuse(mut stream: TcpStream, cap: usize, refusing: &Arc<AtomicUsize>) {
+    if refusing.fetch_add(1, Ordering::SeqCst) >= MAX_REFUSING {
+        refusing.fetch_sub(1, Ordering::SeqCst);
+        return; // dropped: closed at once
+    }
+    let refusing = refusing.clone();
+    tokio::spawn(async move {
+        let body = format!("Corral has {cap} connections open, the most it serves; try again\n");
+        let response = format!(
+            "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\n\
+             Retry-After: 1\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        let _ = tokio::time::timeout(REFUSAL_WRITE_TIMEOUT, async {
+            stream.write_all(response.as_bytes()).await?;
+            stream.shutdown().await
+        })
+        .await;
+        refusing.fetch_sub(1, Ordering::SeqCst);
+    });
+}
+
+fn is_connection_error(error: &io::Error) -> bool {
+    matches!(
+        error.kind(),
+        io::ErrorKind::ConnectionRefused
+            | io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::ConnectionReset
+    )
+}
+
+/// The connection cap that fits the process's descriptor limit: raises the soft limit to the
+/// hard one, then keeps `reserve` descriptors for everything that is not a connection (the
+/// database, model servers' pipes, live sockets after their upgrade).
+pub fn fit_connection_cap(wanted: usize, reserve: usize) -> usize {
+    let limit = raise_descriptor_limit();
+    let fitting = limit.saturating_sub(reserve as u64).max(1);
+    let cap = (wanted as u64).min(fitting) as usize;
+    if cap < wanted {
+        tracing::warn!(
+            wanted,
+            cap,
+            descriptor_limit = limit,
+            "the descriptor limit allows fewer connections than asked for"
+        );
+    }
+    cap
+}
+
+fn raise_descriptor_limit() -> u64 {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit only read and write the struct passed.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
+            return 1024;
+        }
+        if limit.rlim_cur < limit.rlim_max {
+            let raised = libc::rlimit {
+                rlim_cur: limit.rlim_max,
+                rlim_max: limit.rlim_max,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
+                limit = raised;
+            }
+        }
+    }
+    limit.rlim_cur
+}
