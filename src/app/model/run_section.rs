@@ -17,10 +17,26 @@ pub fn RunSection(current: RwSignal<Model>, live: LiveStore) -> impl IntoView {
     let id = current.with_untracked(|m| m.id);
     let preview = RwSignal::new(None::<Result<LaunchPreview, String>>);
     let runs = RwSignal::new(Vec::<Run>::new());
-    // Refetch after anything that changes the command or adds a run.
-    let trigger = Memo::new(move |_| current.with(|m| (m.updated_at, m.status)));
+    // Refetch after anything that changes the command or adds a run; a rename changes neither.
+    let trigger = Memo::new(move |_| {
+        current.with(|m| {
+            let mut spec = m.spec.clone();
+            spec.name.clear();
+            (spec, m.status)
+        })
+    });
+    // A model deleted elsewhere has nothing left to fetch (asking would only earn a 404).
+    let gone = Memo::new(move |_| {
+        live.state.with(|s| {
+            s.as_ref()
+                .is_some_and(|s| !s.models.iter().any(|m| m.id == id))
+        })
+    });
     Effect::new(move |_| {
         trigger.track();
+        if gone.get_untracked() {
+            return;
+        }
         leptos::task::spawn_local(async move {
             preview.set(Some(
                 get_launch_preview(id).await.map_err(|e| e.to_string()),
