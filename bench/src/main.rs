@@ -288,7 +288,8 @@ async fn fan_out(report: &mut Report, options: &Options, work: &std::path::Path)
         &options.binary,
         &options.site,
         &work.join("fanout"),
-        &["--max-clients", "1100"],
+        // Tabs count against the connection cap too, with the load generator's API calls.
+        &["--max-clients", "1100", "--max-connections", "1400"],
     )
     .await;
     seed(&corral.base, 0, fanout::MODELS).await;
