@@ -113,10 +113,15 @@ async fn run(cli: Cli, corral_log: CorralLogHandle) -> Result<(), Box<dyn std::e
     })
     .await?;
     let supervisor = state.supervisor.clone();
-    corral_log.attach(state.registry.hub().clone());
+    corral_log.attach(state.hub.clone());
     tracing::info!(path = %db_path.display(), "database ready");
-    collector::spawn(state.registry.clone(), data_dir, HistoryConfig::default());
-    hub::spawn_status_updates(state.registry.hub().clone(), Duration::from_secs(5));
+    collector::spawn(
+        state.hub.clone(),
+        state.metrics.clone(),
+        data_dir,
+        HistoryConfig::default(),
+    );
+    hub::spawn_status_updates(state.hub.clone(), Duration::from_secs(5));
     let app = router::build(state);
     // Tests and scripts read this line to learn the port when binding port 0.
     tracing::info!("corral listening on http://{address}");

@@ -67,7 +67,7 @@ impl Peer {
 async fn the_first_frame_is_a_snapshot_of_every_model() {
     let app = TestApp::new().await;
     app.create("first", "/m/first.gguf").await;
-    let mut peer = connect(app.registry.hub(), SocketLimits::default(), 16);
+    let mut peer = connect(&app.hub, SocketLimits::default(), 16);
     let envelope = peer.envelope().await;
     assert_eq!(envelope.seq, 1);
     let ServerEvent::Snapshot(snapshot) = envelope.event else {
@@ -84,7 +84,7 @@ async fn the_first_frame_is_a_snapshot_of_every_model() {
 #[tokio::test]
 async fn api_changes_arrive_as_events_in_order_with_rising_seq() {
     let app = TestApp::new().await;
-    let mut peer = connect(app.registry.hub(), SocketLimits::default(), 16);
+    let mut peer = connect(&app.hub, SocketLimits::default(), 16);
     peer.envelope().await;
     let created = app.create("a", "/m/a.gguf").await;
     app.post(
@@ -116,7 +116,7 @@ async fn api_changes_arrive_as_events_in_order_with_rising_seq() {
 async fn a_failed_call_publishes_nothing() {
     let app = TestApp::new().await;
     app.create("taken", "/m/a.gguf").await;
-    let mut peer = connect(app.registry.hub(), SocketLimits::default(), 16);
+    let mut peer = connect(&app.hub, SocketLimits::default(), 16);
     peer.envelope().await;
     app.post(
         "/api/models/create",
@@ -147,7 +147,7 @@ async fn a_client_that_falls_behind_gets_a_fresh_snapshot() {
     )
     .await;
     // An inbox of one frame: the server stalls on the second until the peer reads.
-    let mut peer = connect(app.registry.hub(), SocketLimits::default(), 0);
+    let mut peer = connect(&app.hub, SocketLimits::default(), 0);
     for i in 0..20 {
         app.create(&format!("m{i}"), "/m/x.gguf").await;
     }
@@ -182,7 +182,7 @@ async fn a_client_that_falls_behind_gets_a_fresh_snapshot() {
 #[tokio::test]
 async fn a_malformed_message_gets_an_error_frame_and_the_connection_stays() {
     let app = TestApp::new().await;
-    let mut peer = connect(app.registry.hub(), SocketLimits::default(), 16);
+    let mut peer = connect(&app.hub, SocketLimits::default(), 16);
     peer.envelope().await;
     for (text, code) in [
         ("not json", ErrorCode::InvalidFormat),
@@ -215,7 +215,7 @@ async fn a_flood_is_rate_limited_with_one_notice() {
         messages_per_second: 0.5,
         ..SocketLimits::default()
     };
-    let mut peer = connect(app.registry.hub(), limits, 64);
+    let mut peer = connect(&app.hub, limits, 64);
     peer.envelope().await;
     for _ in 0..10 {
         peer.say(r#"{"type":"ping"}"#).await;
@@ -246,7 +246,7 @@ async fn a_silent_peer_is_disconnected() {
         idle_timeout: Duration::from_millis(120),
         ..SocketLimits::default()
     };
-    let mut peer = connect(app.registry.hub(), limits, 64);
+    let mut peer = connect(&app.hub, limits, 64);
     peer.envelope().await;
     let close = peer.frame().await;
     assert!(
@@ -267,7 +267,7 @@ async fn an_answering_peer_stays_connected() {
         idle_timeout: Duration::from_millis(100),
         ..SocketLimits::default()
     };
-    let mut peer = connect(app.registry.hub(), limits, 64);
+    let mut peer = connect(&app.hub, limits, 64);
     peer.envelope().await;
     for _ in 0..10 {
         match tokio::time::timeout(Duration::from_secs(1), peer.from_server.next())
@@ -325,7 +325,7 @@ async fn the_hub_refuses_connections_beyond_its_cap() {
 #[tokio::test]
 async fn a_peer_that_stops_reading_is_closed_within_the_send_timeout() {
     let app = TestApp::new().await;
-    let hub = app.registry.hub().clone();
+    let hub = app.hub.clone();
     let limits = SocketLimits {
         send_timeout: Duration::from_millis(300),
         ..SocketLimits::default()

@@ -85,7 +85,7 @@ async fn a_log_subscription_replays_history_then_streams_new_lines_once_each() {
     tab.send(Message::Text(subscribe.to_string().into()))
         .await
         .unwrap();
-    let history = app.registry.hub().log_history(id, 500);
+    let history = app.hub.log_history(id, 500);
     assert!(!history.is_empty());
     let mut seqs = Vec::new();
     while seqs.len() < history.len() {
@@ -99,7 +99,7 @@ async fn a_log_subscription_replays_history_then_streams_new_lines_once_each() {
 
     // A stop makes the server log more; the subscriber gets each new line exactly once.
     app.supervisor.stop_model(id).await.unwrap();
-    let total = app.registry.hub().log_history(id, 500).len();
+    let total = app.hub.log_history(id, 500).len();
     assert!(total > history.len());
     while seqs.len() < total {
         if let ServerEvent::Log(line) = next_envelope(&mut tab).await.event {

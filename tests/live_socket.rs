@@ -226,7 +226,7 @@ async fn a_tab_that_never_reads_is_closed_and_its_place_freed() {
         .unwrap();
     next_envelope(&mut reader).await;
     // Large events until the stalled peer's buffers are full and its sends time out.
-    let hub = app.registry.hub().clone();
+    let hub = app.hub.clone();
     let stage = "x".repeat(64 * 1024);
     let publisher = tokio::spawn(async move {
         for run_id in 0..400 {

@@ -22,8 +22,8 @@ async fn insert_seconds(app: &TestApp, start: i64, count: i64) {
 }
 
 async fn query(app: &TestApp, from: i64, to: i64, points: u32) -> Vec<Series> {
-    app.registry
-        .metrics_history(HistoryQuery { from, to, points })
+    corral::server::metrics::history::MetricsHistory::new(app.db.clone())
+        .query(HistoryQuery { from, to, points })
         .await
         .unwrap()
 }

@@ -232,10 +232,7 @@ proptest! {
         let group = kind.parse_config(&Value::Object(config)).unwrap();
         let mut settings = ModelConfig::from_groups([group]);
         settings.advanced.extra_args = extra.clone();
-        let args: Vec<String> = argv(&model_at(&path), &settings)
-            .into_iter()
-            .map(|a| a.into_string().unwrap())
-            .collect();
+        let args: Vec<String> = argv(&model_at(&path), &settings);
         prop_assert!(args.iter().all(|a| !a.is_empty()), "{:?}", args);
         prop_assert_eq!(&args[..2], &["--model".to_string(), path]);
         prop_assert_eq!(&args[args.len() - extra.len()..], &extra[..]);

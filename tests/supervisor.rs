@@ -20,8 +20,7 @@ use serde_json::json;
 const LOAD: Duration = Duration::from_secs(30);
 
 fn live_run(app: &TestApp, id: i64) -> LiveRun {
-    app.registry
-        .hub()
+    app.hub
         .snapshot()
         .runs
         .into_iter()
@@ -74,7 +73,7 @@ async fn a_started_model_runs_answers_health_on_its_port_and_stopping_frees_ever
         "no process, not even a zombie"
     );
     assert!(port_is_free(run.port));
-    assert!(app.registry.hub().snapshot().runs.is_empty());
+    assert!(app.hub.snapshot().runs.is_empty());
 
     let runs = app.supervisor.runs(id, Page::default()).await.unwrap();
     assert_eq!(runs.len(), 1);
@@ -463,7 +462,7 @@ async fn without_a_llama_server_starting_says_how_to_get_one() {
         ..supervisor_settings()
     })
     .await;
-    assert_eq!(app.registry.hub().snapshot().server.llama_server, None);
+    assert_eq!(app.hub.snapshot().server.llama_server, None);
     let id = app.create_tiny("tiny").await;
     let reply = app.post("/api/models/start", json!({"id": id})).await;
     assert_eq!(
@@ -532,9 +531,8 @@ async fn a_running_model_is_scraped_into_the_live_state_prometheus_and_the_histo
     assert!(text.contains("corral_model_generation_tokens_per_second{model=\"tiny"));
 
     let now = corral::server::now_ms();
-    let history = app
-        .registry
-        .metrics_history(corral::domain::metrics::HistoryQuery {
+    let history = corral::server::metrics::history::MetricsHistory::new(app.db.clone())
+        .query(corral::domain::metrics::HistoryQuery {
             from: now - 60_000,
             to: now + 1000,
             points: 100,
@@ -600,7 +598,7 @@ async fn a_server_left_by_an_earlier_corral_is_adopted_when_set_and_can_then_be_
     let id = app.create_tiny("tiny").await;
     let mut leftover = leftover_server(&app, id).await;
     let next = corral::server::supervisor::Supervisor::start(
-        app.registry.clone(),
+        app.peers(),
         SupervisorSettings {
             leftovers: Leftovers::Adopt,
             ..supervisor_settings()
@@ -646,10 +644,9 @@ async fn a_server_left_by_an_earlier_corral_is_stopped_by_default() {
     let mut leftover = leftover_server(&app, id).await;
     // Give it time to be up, as a real leftover would be.
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let next =
-        corral::server::supervisor::Supervisor::start(app.registry.clone(), supervisor_settings())
-            .await
-            .unwrap();
+    let next = corral::server::supervisor::Supervisor::start(app.peers(), supervisor_settings())
+        .await
+        .unwrap();
     assert!(
         leftover.try_wait().unwrap().is_some(),
         "stopped during start-up"

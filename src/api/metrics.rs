@@ -7,10 +7,10 @@ use crate::domain::AppError;
 use crate::domain::metrics::{HistoryQuery, Series};
 
 #[cfg(feature = "ssr")]
-use crate::api::registry;
+use crate::api::history;
 
 /// `{"from": ms, "to": ms, "points": N}` → every series, at most N aggregated points each.
 #[server(prefix = "/api", endpoint = "metrics/history", input = Json)]
 pub async fn metrics_history(query: HistoryQuery) -> Result<Vec<Series>, AppError> {
-    registry()?.metrics_history(query).await
+    history()?.query(query).await
 }

@@ -19,3 +19,10 @@ fn supervisor() -> Result<crate::server::supervisor::Supervisor, crate::domain::
         .map(|state| state.supervisor)
         .ok_or_else(|| crate::domain::AppError::internal("server state is missing"))
 }
+
+#[cfg(feature = "ssr")]
+fn history() -> Result<crate::server::metrics::history::MetricsHistory, crate::domain::AppError> {
+    leptos::prelude::use_context::<crate::server::state::AppState>()
+        .map(|state| state.metrics)
+        .ok_or_else(|| crate::domain::AppError::internal("server state is missing"))
+}

@@ -1,4 +1,5 @@
-//! `/api/models/start|stop|restart|bulk_start|bulk_stop|logs|launch`, `/api/runs`: running models.
+//! `/api/models/start|stop|restart|bulk_start|bulk_stop|bulk_restart|logs|launch`, `/api/runs`:
+//! running models.
 //! Each is one line into `crate::server::supervisor::Supervisor`.
 
 use leptos::prelude::*;
@@ -34,6 +35,12 @@ pub async fn restart_model(id: i64) -> Result<Model, AppError> {
 #[server(prefix = "/api", endpoint = "models/bulk_start", input = Json)]
 pub async fn bulk_start_models(ids: Vec<i64>) -> Result<Vec<Model>, AppError> {
     supervisor()?.bulk_start(ids).await
+}
+
+/// `{"ids": [..]}` → the models, each stopped and started again (stopped ones are started).
+#[server(prefix = "/api", endpoint = "models/bulk_restart", input = Json)]
+pub async fn bulk_restart_models(ids: Vec<i64>) -> Result<Vec<Model>, AppError> {
+    supervisor()?.bulk_restart(ids).await
 }
 
 #[server(prefix = "/api", endpoint = "models/bulk_stop", input = Json)]

@@ -18,4 +18,4 @@ pub mod time;
 pub use error::{AppError, FieldError, Rule};
 pub use kind::ModelKind;
 pub use model::{Model, ModelFilter, ModelSpec};
-pub use status::ModelStatus;
+pub use status::{ModelStatus, Request, StatusEvent};

@@ -1,5 +1,7 @@
-//! The model registry: every operation the API offers, as plain async methods over the database.
-//! Server functions are one-line wrappers over these; tests call them directly. Each write is one
+//! The model registry: the models and their settings (create, edit, duplicate, delete
+//! requests), as plain async methods over the database. Server functions are one-line wrappers
+//! over these; tests call them directly. Statuses are not the registry's: the supervisor owns
+//! them. Each write is one
 //! transaction with every check before it, so a failed call writes nothing; after a commit the
 //! registry publishes exactly one event per changed model to the live hub.
 
@@ -10,10 +12,9 @@ use crate::domain::audit::{ConfigChange, ModelDetail};
 use crate::domain::config::{ConfigGroup, ConfigGroupKind};
 use crate::domain::fields::{FieldSet, changed_fields, merge_patch};
 use crate::domain::live::ServerEvent;
-use crate::domain::metrics::{HistoryQuery, Series};
 use crate::domain::page::Page;
-use crate::domain::{AppError, Model, ModelFilter, ModelSpec, ModelStatus, Rule};
-use crate::server::db::{Db, config_repo, metrics_repo, models_repo, write_transaction};
+use crate::domain::{AppError, Model, ModelFilter, ModelSpec, Rule};
+use crate::server::db::{Db, config_repo, models_repo, write_transaction};
 use crate::server::live::Hub;
 use crate::server::now_ms;
 
@@ -32,14 +33,6 @@ pub struct Registry {
 impl Registry {
     pub fn new(db: Db, hub: Hub) -> Registry {
         Registry { db, hub }
-    }
-
-    pub fn db(&self) -> &Db {
-        &self.db
-    }
-
-    pub fn hub(&self) -> &Hub {
-        &self.hub
     }
 
     pub async fn list_models(&self, filter: ModelFilter) -> Result<Vec<Model>, AppError> {
@@ -240,24 +233,6 @@ impl Registry {
             .await
     }
 
-    /// Records a model's status (and why) and tells every tab. Returns the model as it is now.
-    pub async fn set_status(
-        &self,
-        id: i64,
-        status: ModelStatus,
-        reason: Option<String>,
-    ) -> Result<Model, AppError> {
-        let model = self
-            .db
-            .call(move |conn| {
-                models_repo::set_status(conn, id, status, reason.as_deref())?;
-                existing(conn, id)
-            })
-            .await?;
-        self.hub.publish(ServerEvent::ModelUpdated(model.clone()));
-        Ok(model)
-    }
-
     /// A page of the model's settings changes, newest first.
     pub async fn config_history(&self, id: i64, page: Page) -> Result<Vec<ConfigChange>, AppError> {
         let limit = page.limit()?;
@@ -266,14 +241,6 @@ impl Registry {
                 existing(conn, id)?;
                 Ok(config_repo::history(conn, id, limit, page.before)?)
             })
-            .await
-    }
-
-    /// Metrics history between two times, at most `points` points per series.
-    pub async fn metrics_history(&self, query: HistoryQuery) -> Result<Vec<Series>, AppError> {
-        query.validate()?;
-        self.db
-            .call(move |conn| Ok(metrics_repo::query(conn, &query)?))
             .await
     }
 }

@@ -7,17 +7,20 @@ use std::sync::Arc;
 use leptos::config::LeptosOptions;
 
 use crate::domain::AppError;
+use crate::server::db::runs_store::RunsStore;
 use crate::server::db::{Db, DbOpenError, Retention, models_repo};
 use crate::server::http::host::AllowedHosts;
 use crate::server::http::limits::HttpLimits;
 use crate::server::live::Hub;
 use crate::server::live::hub::HubConfig;
 use crate::server::live::socket::SocketLimits;
+use crate::server::metrics::history::MetricsHistory;
 use crate::server::now_ms;
 use crate::server::registry::Registry;
 use crate::server::state::AppState;
-use crate::server::supervisor::Supervisor;
 use crate::server::supervisor::settings::SupervisorSettings;
+use crate::server::supervisor::statuses::Statuses;
+use crate::server::supervisor::{Peers, Supervisor};
 
 /// Why Corral could not start.
 #[derive(Debug, thiserror::Error)]
@@ -53,14 +56,27 @@ pub async fn app_state(setup: Setup) -> Result<AppState, StartError> {
         .await
         .map_err(|e| DbOpenError::Pool(e.to_string()))?;
     let hub = Hub::new(models, now_ms(), setup.hub);
-    let registry = Registry::new(db, hub);
-    let supervisor = Supervisor::start(registry.clone(), setup.supervisor)
+    let registry = Registry::new(db.clone(), hub.clone());
+    let runs = RunsStore::new(db.clone());
+    let metrics = MetricsHistory::new(db.clone());
+    let peers = Peers {
+        registry: registry.clone(),
+        runs: runs.clone(),
+        history: metrics.clone(),
+        hub: hub.clone(),
+        statuses: Statuses::new(db.clone(), hub.clone()),
+    };
+    let supervisor = Supervisor::start(peers, setup.supervisor)
         .await
         .map_err(StartError::Supervisor)?;
     Ok(AppState {
         leptos_options: setup.leptos_options,
+        db,
+        hub,
         registry,
+        runs,
         supervisor,
+        metrics,
         socket_limits: setup.sockets,
         hosts: Arc::new(setup.hosts),
         http_limits: setup.http,

@@ -1,29 +1,55 @@
-//! What every handler and server function can reach.
+//! What every handler and server function can reach: the server's peers, side by side. Each is
+//! the only owner of its facts; handlers take the ones they need (`FromRef`), and none is
+//! reached through another.
 
 use std::sync::Arc;
 
 use axum::extract::FromRef;
 use leptos::config::LeptosOptions;
 
+use crate::server::db::Db;
+use crate::server::db::runs_store::RunsStore;
 use crate::server::http::host::AllowedHosts;
 use crate::server::http::limits::HttpLimits;
+use crate::server::live::Hub;
 use crate::server::live::socket::SocketLimits;
+use crate::server::metrics::history::MetricsHistory;
 use crate::server::registry::Registry;
 use crate::server::supervisor::Supervisor;
 
 #[derive(Clone)]
 pub struct AppState {
     pub leptos_options: LeptosOptions,
+    pub db: Db,
+    /// Live state and fan-out to every tab.
+    pub hub: Hub,
+    /// Models and their settings.
     pub registry: Registry,
+    pub runs: RunsStore,
+    /// Processes and every status change.
     pub supervisor: Supervisor,
+    pub metrics: MetricsHistory,
     pub socket_limits: SocketLimits,
     /// The names Corral answers to: checked against every request's Host and Origin.
     pub hosts: Arc<AllowedHosts>,
     pub http_limits: HttpLimits,
 }
 
-impl FromRef<AppState> for LeptosOptions {
-    fn from_ref(state: &AppState) -> Self {
-        state.leptos_options.clone()
-    }
+macro_rules! peer {
+    ($($field:ident: $ty:ty),* $(,)?) => {
+        $(impl FromRef<AppState> for $ty {
+            fn from_ref(state: &AppState) -> Self {
+                state.$field.clone()
+            }
+        })*
+    };
+}
+
+peer! {
+    leptos_options: LeptosOptions,
+    hub: Hub,
+    registry: Registry,
+    supervisor: Supervisor,
+    metrics: MetricsHistory,
+    runs: RunsStore,
 }

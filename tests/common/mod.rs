@@ -10,6 +10,7 @@ use corral::server::db::{Db, Retention};
 use corral::server::http::host::AllowedHosts;
 use corral::server::http::limits::HttpLimits;
 use corral::server::http::serve as http_serve;
+use corral::server::live::Hub;
 use corral::server::live::hub::HubConfig;
 use corral::server::live::socket::SocketLimits;
 use corral::server::registry::Registry;
@@ -37,6 +38,7 @@ use tokio_tungstenite::tungstenite::Message;
 pub struct TestApp {
     pub router: Router,
     pub db: Db,
+    pub hub: Hub,
     pub registry: Registry,
     pub supervisor: Supervisor,
     pub dir: TempDir,
@@ -156,17 +158,33 @@ impl TestApp {
         .unwrap();
         let registry = state.registry.clone();
         let supervisor = state.supervisor.clone();
-        let db = registry.db().clone();
+        let db = state.db.clone();
+        let hub = state.hub.clone();
         let router = router::build(state);
         TestApp {
             router,
             db,
+            hub,
             registry,
             supervisor,
             dir,
             address,
             listener: Mutex::new(Some(listener)),
             http_limits: http,
+        }
+    }
+
+    /// The peers of this app's database and hub, for a second supervisor (a restarted Corral).
+    pub fn peers(&self) -> corral::server::supervisor::Peers {
+        corral::server::supervisor::Peers {
+            registry: self.registry.clone(),
+            runs: corral::server::db::runs_store::RunsStore::new(self.db.clone()),
+            history: corral::server::metrics::history::MetricsHistory::new(self.db.clone()),
+            hub: self.hub.clone(),
+            statuses: corral::server::supervisor::statuses::Statuses::new(
+                self.db.clone(),
+                self.hub.clone(),
+            ),
         }
     }
 

@@ -6,11 +6,11 @@ use leptos::prelude::*;
 
 use crate::api::runs::{get_launch_preview, list_runs};
 use crate::app::live_store::LiveStore;
-use crate::app::models::run_controls::{RunButton, RunCommand, RunFacts, run_command};
+use crate::app::models::run_controls::{RunButton, RunFacts, run_command};
 use crate::app::widgets::toast::use_toasts;
-use crate::domain::Model;
 use crate::domain::run::{LaunchPreview, Run};
 use crate::domain::time::format_utc;
+use crate::domain::{Model, Request};
 
 #[component]
 pub fn RunSection(current: RwSignal<Model>, live: LiveStore) -> impl IntoView {
@@ -49,7 +49,7 @@ pub fn RunSection(current: RwSignal<Model>, live: LiveStore) -> impl IntoView {
     let toasts = use_toasts();
     let restart = move |_| {
         let name = current.with_untracked(|m| m.spec.name.clone());
-        run_command(toasts, RunCommand::Restart, vec![id], name);
+        run_command(toasts, Request::Restart, vec![id], name);
     };
     view! {
         <section class="card" id="run" aria-labelledby="run-title">
@@ -57,7 +57,7 @@ pub fn RunSection(current: RwSignal<Model>, live: LiveStore) -> impl IntoView {
                 <h2 id="run-title">"Process"</h2>
                 <div class="row-actions">
                     {move || view! { <RunButton model=current.get()/> }}
-                    <Show when=move || RunCommand::Restart.allowed(current.with(|m| m.status))>
+                    <Show when=move || current.with(|m| m.status.permits(Request::Restart))>
                         <button class="small" on:click=restart>"Restart"</button>
                     </Show>
                 </div>

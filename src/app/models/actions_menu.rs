@@ -6,9 +6,10 @@ use leptos::prelude::*;
 use wasm_bindgen::JsCast;
 
 use crate::app::models::page::ModelsPageState;
-use crate::app::models::run_controls::{RunCommand, run_command};
+use crate::app::models::run_controls::run_command;
 use crate::app::widgets::toast::use_toasts;
 use crate::domain::Model;
+use crate::domain::Request;
 
 #[component]
 pub fn ActionsMenu(model: Model, state: ModelsPageState) -> impl IntoView {
@@ -95,9 +96,9 @@ pub fn ActionsMenu(model: Model, state: ModelsPageState) -> impl IntoView {
     let toasts = use_toasts();
     let run_item = {
         let name = name.clone();
-        move |command: RunCommand| {
+        move |command: Request| {
             let name = name.clone();
-            command.allowed(status).then(|| {
+            status.permits(command).then(|| {
                 view! {
                     <button role="menuitem" tabindex="-1" on:click=move |_| {
                         open.set(false);
@@ -122,9 +123,9 @@ pub fn ActionsMenu(model: Model, state: ModelsPageState) -> impl IntoView {
             <Show when=move || open.get()>
                 <div node_ref=menu_ref id=menu_id.clone() class="menu" role="menu" aria-label=format!("Actions for {name}")
                     on:keydown=on_keydown>
-                    {run_item(RunCommand::Start)}
-                    {run_item(RunCommand::Stop)}
-                    {run_item(RunCommand::Restart)}
+                    {run_item(Request::Start)}
+                    {run_item(Request::Stop)}
+                    {run_item(Request::Restart)}
                     <a role="menuitem" tabindex="-1" href=format!("/models/{id}#logs")>"Logs"</a>
                     <a role="menuitem" tabindex="-1" href=format!("/models/{id}")>"Edit"</a>
                     <button role="menuitem" tabindex="-1" on:click=duplicate.clone()>"Duplicate"</button>

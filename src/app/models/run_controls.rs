@@ -4,51 +4,28 @@
 
 use leptos::prelude::*;
 
+use crate::api::models::bulk_delete_models;
 use crate::api::runs::{
-    bulk_start_models, bulk_stop_models, restart_model, start_model, stop_model,
+    bulk_restart_models, bulk_start_models, bulk_stop_models, restart_model, start_model,
+    stop_model,
 };
 use crate::app::live_store::LiveStore;
 use crate::app::widgets::toast::{Toasts, use_toasts};
 use crate::domain::run::LiveRun;
 use crate::domain::time::{format_bytes, format_duration};
-use crate::domain::{Model, ModelStatus};
+use crate::domain::{Model, ModelStatus, Request};
 
-/// What a person can ask of a model's process.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RunCommand {
-    Start,
-    Stop,
-    Restart,
-}
-
-impl RunCommand {
-    pub fn label(self) -> &'static str {
-        match self {
-            RunCommand::Start => "Start",
-            RunCommand::Stop => "Stop",
-            RunCommand::Restart => "Restart",
-        }
-    }
-
-    /// Whether the command makes sense in `status`.
-    pub fn allowed(self, status: ModelStatus) -> bool {
-        match self {
-            RunCommand::Start => matches!(status, ModelStatus::Stopped | ModelStatus::Error),
-            RunCommand::Stop => matches!(status, ModelStatus::Loading | ModelStatus::Running),
-            RunCommand::Restart => status == ModelStatus::Running,
-        }
-    }
-}
-
-/// Sends the command; failures become a toast. Statuses arrive on the live channel.
-pub fn run_command(toasts: Toasts, command: RunCommand, ids: Vec<i64>, name: String) {
+/// Sends the request; failures become a toast. Statuses arrive on the live channel.
+pub fn run_command(toasts: Toasts, command: Request, ids: Vec<i64>, name: String) {
     leptos::task::spawn_local(async move {
         let result = match (command, ids.as_slice()) {
-            (RunCommand::Start, [id]) => start_model(*id).await.map(|m| vec![m]),
-            (RunCommand::Stop, [id]) => stop_model(*id).await.map(|m| vec![m]),
-            (RunCommand::Restart, [id]) => restart_model(*id).await.map(|m| vec![m]),
-            (RunCommand::Start, _) => bulk_start_models(ids.clone()).await,
-            (RunCommand::Stop | RunCommand::Restart, _) => bulk_stop_models(ids.clone()).await,
+            (Request::Start, [id]) => start_model(*id).await.map(|m| vec![m]),
+            (Request::Stop, [id]) => stop_model(*id).await.map(|m| vec![m]),
+            (Request::Restart, [id]) => restart_model(*id).await.map(|m| vec![m]),
+            (Request::Start, _) => bulk_start_models(ids.clone()).await,
+            (Request::Stop, _) => bulk_stop_models(ids.clone()).await,
+            (Request::Restart, _) => bulk_restart_models(ids.clone()).await,
+            (Request::Delete, _) => bulk_delete_models(ids.clone()).await.map(|_| Vec::new()),
         };
         match result {
             Ok(models) => {
@@ -72,13 +49,13 @@ pub fn run_command(toasts: Toasts, command: RunCommand, ids: Vec<i64>, name: Str
 #[component]
 pub fn RunButton(model: Model) -> impl IntoView {
     let (id, name, status) = (model.id, model.spec.name.clone(), model.status);
-    let command = if RunCommand::Stop.allowed(status) {
-        RunCommand::Stop
+    let command = if status.permits(Request::Stop) {
+        Request::Stop
     } else {
-        RunCommand::Start
+        Request::Start
     };
     let busy = status == ModelStatus::Stopping;
-    let class = if command == RunCommand::Start {
+    let class = if command == Request::Start {
         "run-button primary small"
     } else {
         "run-button small"
@@ -144,13 +121,14 @@ fn running(run: &LiveRun) -> impl IntoView + use<> {
 #[component]
 pub fn BulkRunButtons(selected: Signal<Vec<i64>>) -> impl IntoView {
     let toasts = use_toasts();
-    let send = move |command: RunCommand| {
+    let send = move |command: Request| {
         let ids = selected.get_untracked();
         let name = format!("{} models", ids.len());
         run_command(toasts, command, ids, name);
     };
     view! {
-        <button on:click=move |_| send(RunCommand::Start)>"Start selected"</button>
-        <button on:click=move |_| send(RunCommand::Stop)>"Stop selected"</button>
+        <button on:click=move |_| send(Request::Start)>"Start selected"</button>
+        <button on:click=move |_| send(Request::Stop)>"Stop selected"</button>
+        <button on:click=move |_| send(Request::Restart)>"Restart selected"</button>
     }
 }

@@ -5,6 +5,7 @@ pub mod metrics_repo;
 pub mod migrate;
 pub mod models_repo;
 pub mod runs_repo;
+pub mod runs_store;
 
 use std::path::{Path, PathBuf};
 

@@ -8,10 +8,10 @@ use axum::response::IntoResponse;
 
 use crate::domain::ModelStatus;
 use crate::domain::live::Snapshot;
-use crate::server::state::AppState;
+use crate::server::live::Hub;
 
-pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
-    let text = render(&state.registry.hub().snapshot());
+pub async fn metrics(State(hub): State<Hub>) -> impl IntoResponse {
+    let text = render(&hub.snapshot());
     (
         [(
             header::CONTENT_TYPE,

@@ -14,6 +14,7 @@ use crate::domain::live::LiveStatus;
 use crate::server::http::error_response;
 use crate::server::http::origin::trusted_origin;
 use crate::server::http::serve::ConnectionSlot;
+use crate::server::live::Hub;
 use crate::server::live::socket::{self, CLOSE_TRY_AGAIN_LATER, Frame};
 use crate::server::now_ms;
 use crate::server::state::AppState;
@@ -34,7 +35,7 @@ pub async fn websocket(
         });
     }
     let limits = state.socket_limits;
-    let hub = state.registry.hub().clone();
+    let hub = state.hub.clone();
     ws.max_message_size(limits.max_message_bytes)
         .max_frame_size(limits.max_message_bytes)
         // The library zero-fills its whole read buffer on every read attempt, and a socket is
@@ -65,8 +66,7 @@ pub async fn websocket(
         })
 }
 
-pub async fn status(State(state): State<AppState>) -> impl IntoResponse {
-    let hub = state.registry.hub();
+pub async fn status(State(hub): State<Hub>) -> impl IntoResponse {
     Json(LiveStatus {
         clients: hub.clients(),
         max_clients: hub.max_clients(),

@@ -8,10 +8,10 @@ use std::time::Duration;
 use tokio::task::JoinHandle;
 
 use crate::domain::live::ServerEvent;
-use crate::server::db::metrics_repo;
+use crate::server::live::Hub;
+use crate::server::metrics::history::{MetricsHistory, Reading};
 use crate::server::metrics::system::SystemProbe;
 use crate::server::now_ms;
-use crate::server::registry::Registry;
 
 #[derive(Debug, Clone, Copy)]
 pub struct HistoryConfig {
@@ -37,13 +37,18 @@ impl Default for HistoryConfig {
     }
 }
 
-pub fn spawn(registry: Registry, data_dir: PathBuf, config: HistoryConfig) -> JoinHandle<()> {
+pub fn spawn(
+    hub: Hub,
+    history: MetricsHistory,
+    data_dir: PathBuf,
+    config: HistoryConfig,
+) -> JoinHandle<()> {
     tokio::spawn(async move {
         let probe = tokio::task::spawn_blocking(move || SystemProbe::new(&data_dir)).await;
         let Ok(Some(mut probe)) = probe else { return };
         let mut tick = tokio::time::interval(config.interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-        let mut batch: Vec<(String, i64, f64)> = Vec::new();
+        let mut batch: Vec<Reading> = Vec::new();
         let mut samples_in_batch = 0;
         let mut last_downsample = tokio::time::Instant::now();
         loop {
@@ -63,16 +68,12 @@ pub fn spawn(registry: Registry, data_dir: PathBuf, config: HistoryConfig) -> Jo
                         .map(|(name, value)| (name, sample.at, value)),
                 );
                 samples_in_batch += 1;
-                registry.hub().publish(ServerEvent::Metrics(sample));
+                hub.publish(ServerEvent::Metrics(sample));
             }
             if samples_in_batch >= config.batch {
                 let rows = std::mem::take(&mut batch);
                 samples_in_batch = 0;
-                if let Err(error) = registry
-                    .db()
-                    .call(move |conn| Ok(metrics_repo::insert(conn, &rows)?))
-                    .await
-                {
+                if let Err(error) = history.record(rows).await {
                     tracing::warn!(%error, "could not store metrics samples");
                 }
             }
@@ -81,13 +82,7 @@ pub fn spawn(registry: Registry, data_dir: PathBuf, config: HistoryConfig) -> Jo
                 let now = now_ms();
                 let raw_cutoff = now - config.raw_window.as_millis() as i64;
                 let rollup_cutoff = now - config.rollup_retention.as_millis() as i64;
-                let result = registry
-                    .db()
-                    .call(move |conn| {
-                        Ok(metrics_repo::downsample(conn, raw_cutoff, rollup_cutoff)?)
-                    })
-                    .await;
-                if let Err(error) = result {
+                if let Err(error) = history.downsample(raw_cutoff, rollup_cutoff).await {
                     tracing::warn!(%error, "could not downsample metrics history");
                 }
             }

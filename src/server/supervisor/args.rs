@@ -3,8 +3,6 @@
 //! apply. Each flag remembers the setting it came from, so a flag the installed server lacks
 //! can be reported by the setting's name before start.
 
-use std::ffi::OsString;
-
 use crate::domain::config::extra_args;
 use crate::domain::config::gpu::GpuLayers;
 use crate::domain::config::lora::ScaledPath;
@@ -377,12 +375,11 @@ pub fn plan(model: &Model, config: &ModelConfig) -> Vec<PlannedArg> {
 }
 
 /// The plan as separate arguments, with the person's extra arguments last, each one argument.
-pub fn argv(model: &Model, config: &ModelConfig) -> Vec<OsString> {
+pub fn argv(model: &Model, config: &ModelConfig) -> Vec<String> {
     plan(model, config)
         .into_iter()
         .flat_map(|arg| std::iter::once(arg.flag).chain(arg.values))
         .chain(config.advanced.extra_args.iter().cloned())
-        .map(OsString::from)
         .collect()
 }
 
@@ -449,8 +446,8 @@ mod tests {
         }
     }
 
-    fn strings(args: Vec<OsString>) -> Vec<String> {
-        args.into_iter().map(|a| a.into_string().unwrap()).collect()
+    fn strings(args: Vec<String>) -> Vec<String> {
+        args
     }
 
     #[test]

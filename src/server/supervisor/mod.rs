@@ -1,8 +1,10 @@
 //! Running models: one real `llama-server` process per started model, from spawn to exit.
 //!
-//! The supervisor decides (start, stop, make room); one task per run drives the process through
-//! the state machine (`run_task.rs`); every status change goes through the registry, so the
-//! database, the API and every tab agree.
+//! The supervisor is the only writer of a model's status (`statuses.rs`, applying the state
+//! machine of `domain::status`). Decisions about one model (start, stop, delete) are serialised
+//! by that model's lock (`model_locks.rs`); places under `--max-running` are reserved before a
+//! process exists (`places.rs`); one task per run drives the process phase by phase
+//! (`run_task.rs`).
 
 pub mod args;
 pub mod capabilities;
@@ -10,38 +12,58 @@ pub mod child_env;
 pub mod classify;
 pub mod file_rules;
 pub mod http_probe;
+pub mod launch;
 pub mod line_reader;
 pub mod locate;
+mod model_locks;
+mod places;
 pub mod ports;
 pub mod reconcile;
+mod run_handles;
 mod run_task;
 pub mod scrape;
 pub mod settings;
 pub mod spawn;
-pub mod state_machine;
+pub mod statuses;
 
-use std::collections::{HashMap, HashSet};
-use std::ffi::OsString;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::sync::atomic::AtomicI64;
+use std::time::Duration;
 
 use tokio::sync::watch;
 
 use crate::domain::live::ServerEvent;
 use crate::domain::page::Page;
 use crate::domain::run::{FailureReason, LaunchPreview, LiveRun, LogLine, LogStream, Run};
-use crate::domain::{AppError, FieldError, Model, ModelStatus, Rule};
-use crate::server::db::runs_repo;
+use crate::domain::{AppError, FieldError, Model, Rule, StatusEvent};
+use crate::server::db::runs_repo::Ending;
+use crate::server::db::runs_store::RunsStore;
 use crate::server::gguf::magic::FileCheck;
+use crate::server::live::Hub;
+use crate::server::metrics::history::MetricsHistory;
 use crate::server::now_ms;
 use crate::server::registry::{Registry, distinct_ids};
 use crate::server::supervisor::args::ModelConfig;
+use crate::server::supervisor::launch::{LaunchPlan, Port};
+use crate::server::supervisor::model_locks::ModelLocks;
+use crate::server::supervisor::places::{Decision, Places, Reservation};
+use crate::server::supervisor::run_handles::{HandleGuard, RunHandle, RunHandles, wait_ended};
 use crate::server::supervisor::settings::{SupervisorSettings, WhenFull};
 use crate::server::supervisor::spawn::{SpawnRequest, Spawner, signal_group};
+use crate::server::supervisor::statuses::Statuses;
 
 /// Most log lines one `/api/models/logs` call returns.
 pub const MAX_LOG_LINES: usize = 2000;
+
+/// The peers the supervisor works with; it reaches none of them through another.
+pub struct Peers {
+    pub registry: Registry,
+    pub runs: RunsStore,
+    pub history: MetricsHistory,
+    pub hub: Hub,
+    pub statuses: Statuses,
+}
 
 #[derive(Clone)]
 pub struct Supervisor {
@@ -50,65 +72,40 @@ pub struct Supervisor {
 
 struct Inner {
     registry: Registry,
-    settings: SupervisorSettings,
+    runs: RunsStore,
+    history: MetricsHistory,
+    hub: Hub,
+    statuses: Statuses,
+    settings: Arc<SupervisorSettings>,
     binary: Result<PathBuf, String>,
     spawner: Spawner,
-    runs: Mutex<HashMap<i64, RunHandle>>,
-    /// Held while deciding a start or a stop, so two requests cannot both start one model.
-    lifecycle: tokio::sync::Mutex<()>,
-}
-
-/// What the supervisor keeps of a live run; the run task holds the process.
-#[derive(Clone)]
-struct RunHandle {
-    run_id: i64,
-    port: u16,
-    stop: Arc<watch::Sender<bool>>,
-    ended: watch::Receiver<bool>,
-    /// Unix milliseconds of the last sign of use, for least-recently-used stops.
-    last_used: Arc<AtomicI64>,
-    /// The key the server answers to (`None` for a server adopted from a Corral without keys).
-    api_key: Option<Arc<str>>,
-}
-
-/// Removes a run handle that was registered for a start that then failed, whatever way it
-/// failed (an error, or the request being dropped): a handle without a run task behind it would
-/// count against `--max-running` for ever.
-struct HandleGuard<'a> {
-    supervisor: &'a Supervisor,
-    model_id: i64,
-    run_id: i64,
-    armed: bool,
-}
-
-impl Drop for HandleGuard<'_> {
-    fn drop(&mut self) {
-        if self.armed {
-            self.supervisor.forget_run(self.model_id, self.run_id);
-        }
-    }
+    handles: RunHandles,
+    locks: ModelLocks,
+    places: Places,
 }
 
 impl Supervisor {
     /// Finds llama-server, starts the spawner thread and reconciles runs left by an earlier Corral.
-    pub async fn start(
-        registry: Registry,
-        settings: SupervisorSettings,
-    ) -> Result<Supervisor, AppError> {
+    pub async fn start(peers: Peers, settings: SupervisorSettings) -> Result<Supervisor, AppError> {
         let path_var = std::env::var_os("PATH");
         let binary = locate::find(settings.llama_server.as_deref(), path_var.as_deref());
         let spawner = Spawner::new().map_err(AppError::internal)?;
         let supervisor = Supervisor {
             inner: Arc::new(Inner {
-                registry,
-                settings,
+                registry: peers.registry,
+                runs: peers.runs,
+                history: peers.history,
+                hub: peers.hub,
+                statuses: peers.statuses,
+                settings: Arc::new(settings),
                 binary,
                 spawner,
-                runs: Mutex::new(HashMap::new()),
-                lifecycle: tokio::sync::Mutex::new(()),
+                handles: RunHandles::default(),
+                locks: ModelLocks::default(),
+                places: Places::default(),
             }),
         };
-        let hub = supervisor.registry().hub();
+        let hub = &supervisor.inner.hub;
         let mut status = hub.snapshot().server;
         status.llama_server = supervisor
             .inner
@@ -121,12 +118,12 @@ impl Supervisor {
         Ok(supervisor)
     }
 
-    fn registry(&self) -> &Registry {
-        &self.inner.registry
-    }
-
     pub fn settings(&self) -> &SupervisorSettings {
         &self.inner.settings
+    }
+
+    fn registry(&self) -> &Registry {
+        &self.inner.registry
     }
 
     fn binary(&self) -> Result<PathBuf, AppError> {
@@ -136,8 +133,15 @@ impl Supervisor {
             .map_err(|message| AppError::Unavailable { message })
     }
 
-    fn handles(&self) -> std::sync::MutexGuard<'_, HashMap<i64, RunHandle>> {
-        self.inner.runs.lock().unwrap_or_else(|p| p.into_inner())
+    /// Moves a model's status by one event of the state machine — the only way any status
+    /// changes. Refused (409) when the event cannot happen in the current status.
+    pub async fn transition(
+        &self,
+        id: i64,
+        event: StatusEvent,
+        reason: Option<String>,
+    ) -> Result<Model, AppError> {
+        self.inner.statuses.apply(id, event, reason).await
     }
 
     /// Runs an operation to its end in a task of its own: a client that goes away (or a request
@@ -159,42 +163,38 @@ impl Supervisor {
 
     async fn start_now(&self, id: i64) -> Result<Model, AppError> {
         // Everything that reads files or runs `--help` happens before the lock: a slow disk or a
-        // FIFO must not hold up other models' starts and stops.
+        // FIFO must not hold up anything else.
         let detail = self.registry().model_detail(id).await?;
         if detail.model.status.is_active() {
             return Err(already(&detail.model));
         }
         let config = ModelConfig::from_groups(detail.groups);
         let binary = self.binary()?;
-        let (args, caps) = self.checked_args(&binary, &detail.model, &config).await?;
+        let caps = self
+            .checked_capabilities(&binary, &detail.model, &config)
+            .await?;
         let files = file_rules::check_all(file_rules::named_files(&detail.model, &config)).await;
         let refused = file_rules::refusals(&files);
         if !refused.is_empty() {
             return Err(AppError::Invalid { errors: refused });
         }
         let model_file = files.first().and_then(|c| c.check);
-        let _deciding = self.inner.lifecycle.lock().await;
-        self.start_locked(detail.model.id, binary, args, caps, model_file)
-            .await
-    }
-
-    async fn start_locked(
-        &self,
-        id: i64,
-        binary: PathBuf,
-        args: Vec<OsString>,
-        caps: Arc<capabilities::Capabilities>,
-        model_file: Option<FileCheck>,
-    ) -> Result<Model, AppError> {
+        let _model = self.inner.locks.lock(id).await;
         // Read again under the lock: it may have been deleted or started meanwhile.
         let model = self.registry().get_model(id).await?;
-        if model.status.is_active() || self.handles().contains_key(&id) {
+        if model.status.is_active() || self.inner.handles.contains(id) {
             return Err(already(&model));
         }
-        let program = binary.display().to_string();
-        let mut command: Vec<String> = std::iter::once(program.clone())
-            .chain(args.iter().map(|a| a.to_string_lossy().into_owned()))
-            .collect();
+        let plan = |port| {
+            LaunchPlan::build(
+                &binary,
+                &model,
+                &config,
+                Some(&caps),
+                port,
+                &self.settings().corral_origin,
+            )
+        };
         let refused = match model_file {
             Some(FileCheck::Gguf) => None,
             Some(FileCheck::Missing) => Some((
@@ -211,59 +211,51 @@ impl Supervisor {
             )),
         };
         if let Some((reason, detail)) = refused {
-            return self.fail_before_spawn(id, &command, reason, &detail).await;
+            let command = plan(Port::NotYetChosen).command();
+            return self.fail_before_spawn(id, command, reason, &detail).await;
         }
         // Only now, when this start can go ahead, is another model stopped for it.
-        self.make_room(&model).await?;
-        let ours: HashSet<u16> = self.handles().values().map(|h| h.port).collect();
+        let place = self.make_room(&model).await?;
         let range = self.settings().ports.clone();
-        let Some(port) = ports::pick_free(range.clone(), &ours) else {
+        let Some(port) = ports::pick_free(range.clone(), &self.inner.handles.ports()) else {
             let detail = format!(
                 "every port from {} to {} is in use",
                 range.start(),
                 range.end()
             );
+            let command = plan(Port::NotYetChosen).command();
             return self
-                .fail_before_spawn(id, &command, FailureReason::PortInUse, &detail)
+                .fail_before_spawn(id, command, FailureReason::PortInUse, &detail)
                 .await;
         };
-        // Last, so they win over anything else: always loopback, always ours, answering only
-        // Corral (the key is in the environment, not on the command line others can read).
-        let mut args = args;
-        let own = self.own_args(&port.to_string(), Some(&caps));
-        args.extend(own.iter().map(OsString::from));
-        command.extend(own);
+        let plan = plan(Port::Assigned(port));
+        let command = plan.command();
+        // The key goes in the environment, not on the command line others can read.
         let api_key = child_env::new_key()?;
-        let child = match self
+        let spawned = self
             .inner
             .spawner
             .spawn(SpawnRequest {
-                program: binary,
-                args,
+                program: plan.program,
+                args: plan.args,
                 env: child_env::for_run(std::env::vars_os(), &api_key),
             })
-            .await
-        {
+            .await;
+        let child = match spawned {
             Ok(child) => child,
             Err(error) => {
-                let detail = format!("cannot start {program}: {error}");
+                let detail = format!("cannot start {}: {error}", binary.display());
                 return self
-                    .fail_before_spawn(id, &command, FailureReason::Other, &detail)
+                    .fail_before_spawn(id, command, FailureReason::Other, &detail)
                     .await;
             }
         };
         let pid = child.id().unwrap_or(0);
         let started_at = now_ms();
-        let recorded = command.clone();
-        let keep = self.registry().db().retention().runs_per_model;
         let run_id = self
-            .registry()
-            .db()
-            .call(move |conn| {
-                let run_id = runs_repo::insert(conn, id, pid, port, &recorded, started_at)?;
-                runs_repo::prune(conn, id, keep)?;
-                Ok(run_id)
-            })
+            .inner
+            .runs
+            .started(id, pid, port, command, started_at)
             .await?;
         let live = LiveRun {
             model_id: id,
@@ -275,44 +267,22 @@ impl Supervisor {
             stage: None,
             sample: None,
         };
+        let process = run_task::Process::Child(child);
         self.supervise(
             live,
-            run_task::Process::Child(child),
+            process,
+            StatusEvent::Spawned,
             Vec::new(),
             Some(api_key.into()),
+            place,
         )
         .await
-    }
-
-    /// The arguments Corral always adds: where to listen, numbers for the scraper, and no
-    /// cross-origin access for web pages (only Corral's own origin, without credentials).
-    fn own_args(&self, port: &str, caps: Option<&capabilities::Capabilities>) -> Vec<String> {
-        let mut own = vec![
-            "--host".to_string(),
-            "127.0.0.1".to_string(),
-            "--port".to_string(),
-            port.to_string(),
-        ];
-        let Some(caps) = caps else {
-            return own;
-        };
-        if caps.has("--metrics") {
-            own.push("--metrics".into());
-        }
-        if caps.has("--cors-origins") {
-            own.push("--cors-origins".into());
-            own.push(self.settings().corral_origin.clone());
-        }
-        if caps.has("--no-cors-credentials") {
-            own.push("--no-cors-credentials".into());
-        }
-        own
     }
 
     /// Supervises a server an earlier Corral started (found alive at start-up) as if it were
     /// its own: health, numbers, stop. Its earlier output is gone; the run keeps its record.
     async fn adopt(&self, run: Run, pid: u32) -> Result<(), AppError> {
-        self.registry().hub().log(
+        self.inner.hub.log(
             run.model_id,
             run.id,
             LogStream::Stderr,
@@ -329,30 +299,46 @@ impl Supervisor {
             sample: None,
         };
         let api_key = child_env::key_of(pid).map(Arc::from);
+        let process = run_task::Process::Adopted { pid };
+        let place =
+            match self
+                .inner
+                .places
+                .decide(run.model_id, usize::MAX, &self.inner.handles, false)
+            {
+                Decision::Reserved(place) => place,
+                _ => return Err(AppError::internal("no place for an adopted server")),
+            };
         self.supervise(
             live,
-            run_task::Process::Adopted { pid },
+            process,
+            StatusEvent::Adopted,
             run.log_tail,
             api_key,
+            place,
         )
         .await
         .map(drop)
     }
 
-    /// Takes a live process under supervision: records its handle, marks the model loading,
-    /// tells every tab, and hands the process to its run task. If the model cannot be marked
-    /// (it was deleted, the database fails), the process is killed and the handle removed.
+    /// Takes a live process under supervision: records its handle (which then holds the place
+    /// the start reserved), moves the status, tells every tab, and hands the process to its run
+    /// task. If the status cannot move (the database fails), the process is killed and the
+    /// handle removed.
     async fn supervise(
         &self,
         live: LiveRun,
         mut process: run_task::Process,
+        event: StatusEvent,
         tail: Vec<String>,
         api_key: Option<Arc<str>>,
+        place: Reservation,
     ) -> Result<Model, AppError> {
         let (stop, stop_rx) = watch::channel(false);
         let (ended_tx, ended) = watch::channel(false);
         let last_used = Arc::new(AtomicI64::new(now_ms()));
-        self.handles().insert(
+        let handles = &self.inner.handles;
+        handles.insert(
             live.model_id,
             RunHandle {
                 run_id: live.run_id,
@@ -363,28 +349,26 @@ impl Supervisor {
                 api_key: api_key.clone(),
             },
         );
-        let mut guard = HandleGuard {
-            supervisor: self,
-            model_id: live.model_id,
-            run_id: live.run_id,
-            armed: true,
-        };
-        let model = match self
-            .registry()
-            .set_status(live.model_id, ModelStatus::Loading, None)
-            .await
-        {
+        drop(place);
+        let guard = HandleGuard::new(handles, live.model_id, live.run_id);
+        let model = match self.transition(live.model_id, event, None).await {
             Ok(model) => model,
             Err(error) => {
                 self.abandon(&live, &mut process, &error).await;
                 return Err(error);
             }
         };
-        self.registry()
-            .hub()
+        self.inner
+            .hub
             .publish(ServerEvent::RunUpdated(live.clone()));
         tokio::spawn(run_task::drive(run_task::RunContext {
-            supervisor: self.clone(),
+            statuses: self.inner.statuses.clone(),
+            runs: self.inner.runs.clone(),
+            history: self.inner.history.clone(),
+            hub: self.inner.hub.clone(),
+            handles: handles.clone(),
+            places: self.inner.places.clone(),
+            settings: self.inner.settings.clone(),
             live,
             size_bytes: model.size_bytes,
             process,
@@ -395,7 +379,7 @@ impl Supervisor {
             api_key,
         }));
         // From here the run task owns the handle and removes it when the process is gone.
-        guard.armed = false;
+        guard.disarm();
         Ok(model)
     }
 
@@ -405,31 +389,26 @@ impl Supervisor {
         if let Err(kill_error) = signal_group(live.pid, libc::SIGKILL) {
             tracing::warn!(pid = live.pid, %kill_error, "cannot kill an unsupervised server");
         }
-        let exit = tokio::time::timeout(std::time::Duration::from_secs(5), process.wait()).await;
-        let ending = runs_repo::Ending {
+        let exit = tokio::time::timeout(Duration::from_secs(5), process.wait()).await;
+        let ending = Ending {
             at: now_ms(),
             exit_code: exit.ok().and_then(|e| e.code),
             message: Some(format!("stopped at once: {error}")),
-            ..runs_repo::Ending::default()
+            ..Ending::default()
         };
-        let run_id = live.run_id;
-        let closed = self
-            .registry()
-            .db()
-            .call(move |conn| Ok(runs_repo::finish(conn, run_id, &ending)?))
-            .await;
-        if let Err(error) = closed {
-            tracing::warn!(run_id, %error, "cannot record the end of an abandoned run");
+        if let Err(error) = self.inner.runs.finish(live.run_id, ending).await {
+            tracing::warn!(run_id = live.run_id, %error, "cannot record the end of an abandoned run");
         }
     }
 
-    /// The argument list, after checking every setting has a flag in the installed build.
-    async fn checked_args(
+    /// The capabilities of the installed server, after checking the settings against them:
+    /// every setting has a flag there, and the extra arguments pass the allow-list.
+    async fn checked_capabilities(
         &self,
         binary: &std::path::Path,
         model: &Model,
         config: &ModelConfig,
-    ) -> Result<(Vec<OsString>, Arc<capabilities::Capabilities>), AppError> {
+    ) -> Result<Arc<capabilities::Capabilities>, AppError> {
         let caps = capabilities::of(binary)
             .await
             .map_err(|message| AppError::Unavailable { message })?;
@@ -455,97 +434,78 @@ impl Supervisor {
                     .collect(),
             });
         }
-        Ok((args::argv(model, config), caps))
+        Ok(caps)
     }
 
     /// Records a start that failed before any process existed, and shows it on the model.
     async fn fail_before_spawn(
         &self,
         id: i64,
-        command: &[String],
+        command: Vec<String>,
         reason: FailureReason,
         detail: &str,
     ) -> Result<Model, AppError> {
         let message = format!("{} ({detail})", reason.advice());
-        let (command, recorded) = (command.to_vec(), message.clone());
-        let keep = self.registry().db().retention().runs_per_model;
-        self.registry()
-            .db()
-            .call(move |conn| {
-                runs_repo::insert_failed(conn, id, &command, now_ms(), reason, &recorded)?;
-                Ok(runs_repo::prune(conn, id, keep)?)
-            })
+        self.inner
+            .runs
+            .failed_to_start(id, command, now_ms(), reason, message.clone())
             .await?;
-        self.registry()
-            .set_status(id, ModelStatus::Error, Some(message))
+        self.transition(id, StatusEvent::Failed, Some(message))
             .await
     }
 
-    /// Keeps the number of running models within the setting: refuses, or stops the least
-    /// recently used one first. Gives up with an error after one try per running model, so a
-    /// stop that does not free a place can never turn into a loop.
-    async fn make_room(&self, model: &Model) -> Result<(), AppError> {
+    /// Holds a place under `--max-running` for `model`: at once when one is free, else by
+    /// stopping the least recently used run (or refusing, as set). Only this model's lock is
+    /// held while a stop takes its grace. Gives up with an error after one stop per place, or
+    /// when nothing changes for longer than a stop can take, so it can never turn into a loop.
+    async fn make_room(&self, model: &Model) -> Result<Reservation, AppError> {
         let max = self.settings().max_running.max(1);
-        let tries = self.handles().len() + 1;
-        for _ in 0..tries {
-            let oldest = {
-                let handles = self.handles();
-                if handles.len() < max {
-                    return Ok(());
-                }
-                handles
-                    .iter()
-                    .min_by_key(|(_, h)| h.last_used.load(Ordering::Relaxed))
-                    .map(|(id, h)| (*id, h.run_id))
-            };
-            match (self.settings().when_full, oldest) {
-                (WhenFull::StopLeastRecent, Some((oldest, run_id))) => {
+        let evict = self.settings().when_full == WhenFull::StopLeastRecent;
+        let patience = self.settings().stop_grace + Duration::from_secs(10);
+        let mut stops_left = max + 1;
+        loop {
+            let changed = self.inner.places.changed();
+            let notified = changed.notified();
+            match self
+                .inner
+                .places
+                .decide(model.id, max, &self.inner.handles, evict)
+            {
+                Decision::Reserved(place) => return Ok(place),
+                Decision::Full => return Err(full(max, model)),
+                Decision::Evict(victim, run_id) if stops_left > 0 => {
+                    stops_left -= 1;
                     tracing::info!(
-                        stopping = oldest,
+                        stopping = victim,
                         starting = model.id,
                         "at the running-model limit: stopping the least recently used"
                     );
-                    if let Some(ended) = self.request_stop(oldest) {
+                    if let Some(ended) = self.inner.handles.request_stop(victim) {
                         wait_ended(ended).await;
                     }
                     // A run that ended but is still listed has no task left to remove it.
                     if self
-                        .handles()
-                        .get(&oldest)
+                        .inner
+                        .handles
+                        .get(victim)
                         .is_some_and(|h| h.run_id == run_id)
                     {
-                        tracing::error!(model_id = oldest, run_id, "removing a stale run handle");
-                        self.forget_run(oldest, run_id);
+                        tracing::error!(model_id = victim, run_id, "removing a stale run handle");
+                        self.inner.handles.forget(victim, run_id);
+                    }
+                    self.inner.places.evicted(victim);
+                }
+                Decision::Evict(victim, _) => {
+                    self.inner.places.evicted(victim);
+                    return Err(no_room(model));
+                }
+                Decision::Wait => {
+                    if tokio::time::timeout(patience, notified).await.is_err() {
+                        return Err(no_room(model));
                     }
                 }
-                _ => return Err(self.full(max, model)),
             }
         }
-        Err(AppError::Conflict {
-            field: "status".into(),
-            message: format!(
-                "could not make room for '{}': stopping other models did not free a place",
-                model.spec.name
-            ),
-        })
-    }
-
-    fn full(&self, max: usize, model: &Model) -> AppError {
-        AppError::Conflict {
-            field: "status".into(),
-            message: format!(
-                "{max} model(s) already running, the most Corral is set to run at once; stop one \
-                 before starting '{}'",
-                model.spec.name
-            ),
-        }
-    }
-
-    /// Asks a live run to stop; returns what to wait on, or `None` when nothing runs.
-    fn request_stop(&self, id: i64) -> Option<watch::Receiver<bool>> {
-        let handle = self.handles().get(&id).cloned()?;
-        handle.stop.send_replace(true);
-        Some(handle.ended)
     }
 
     /// Stops the model's server (SIGTERM, then SIGKILL after the grace period) and returns once
@@ -557,48 +517,40 @@ impl Supervisor {
 
     async fn stop_now(&self, id: i64) -> Result<Model, AppError> {
         let ended = {
-            let _deciding = self.inner.lifecycle.lock().await;
+            let _model = self.inner.locks.lock(id).await;
             let model = self.registry().get_model(id).await?;
-            match self.request_stop(id) {
-                Some(ended) => Some(ended),
-                None if model.status != ModelStatus::Stopped => {
-                    return self
-                        .registry()
-                        .set_status(id, ModelStatus::Stopped, None)
-                        .await;
+            match self.inner.handles.request_stop(id) {
+                Some(ended) => ended,
+                // No process: a status that says otherwise (an error, a leftover) is cleared.
+                None if model.status.next(StatusEvent::NoProcess).is_some() => {
+                    return self.transition(id, StatusEvent::NoProcess, None).await;
                 }
                 None => return Ok(model),
             }
         };
-        if let Some(ended) = ended {
-            wait_ended(ended).await;
-        }
+        wait_ended(ended).await;
         self.registry().get_model(id).await
     }
 
     pub async fn restart_model(&self, id: i64) -> Result<Model, AppError> {
         let this = self.clone();
-        self.detached(async move {
-            this.stop_now(id).await?;
-            this.start_now(id).await
-        })
-        .await
+        self.detached(async move { this.restart_now(id).await })
+            .await
     }
 
-    /// Deletes the models, or none if any is missing or running. Decided under the same lock as
-    /// starts and stops, so a delete can never race a start of the same model.
+    async fn restart_now(&self, id: i64) -> Result<Model, AppError> {
+        self.stop_now(id).await?;
+        self.start_now(id).await
+    }
+
+    /// Deletes the models, or none if any is missing or running. Decided under the models'
+    /// own locks, so a delete can never race a start of the same model.
     pub async fn delete_models(&self, ids: Vec<i64>) -> Result<Vec<i64>, AppError> {
         let this = self.clone();
         self.detached(async move {
-            let _deciding = this.inner.lifecycle.lock().await;
-            let live: Vec<i64> = {
-                let handles = this.handles();
-                ids.iter()
-                    .copied()
-                    .filter(|id| handles.contains_key(id))
-                    .collect()
-            };
-            if let Some(id) = live.first() {
+            let ids = distinct_ids(ids)?;
+            let _models = this.inner.locks.lock_all(&ids).await;
+            if let Some(id) = ids.iter().find(|id| this.inner.handles.contains(**id)) {
                 let model = this.registry().get_model(*id).await?;
                 return Err(AppError::Conflict {
                     field: "status".into(),
@@ -608,7 +560,11 @@ impl Supervisor {
                     ),
                 });
             }
-            this.registry().bulk_delete(ids).await
+            let deleted = this.registry().bulk_delete(ids).await?;
+            for id in &deleted {
+                this.inner.locks.forget(*id);
+            }
+            Ok(deleted)
         })
         .await
     }
@@ -644,6 +600,21 @@ impl Supervisor {
         .await
     }
 
+    /// Restarts every listed model in turn (a stopped one is started); the first refusal ends
+    /// the call with its error.
+    pub async fn bulk_restart(&self, ids: Vec<i64>) -> Result<Vec<Model>, AppError> {
+        let this = self.clone();
+        self.detached(async move {
+            let ids = this.existing_ids(ids).await?;
+            let mut models = Vec::with_capacity(ids.len());
+            for id in ids {
+                models.push(this.restart_now(id).await?);
+            }
+            Ok(models)
+        })
+        .await
+    }
+
     async fn existing_ids(&self, ids: Vec<i64>) -> Result<Vec<i64>, AppError> {
         let ids = distinct_ids(ids)?;
         for id in &ids {
@@ -663,7 +634,7 @@ impl Supervisor {
             ));
         }
         self.registry().get_model(id).await?;
-        let live = self.registry().hub().log_history(id, lines);
+        let live = self.inner.hub.log_history(id, lines);
         if !live.is_empty() {
             return Ok(live);
         }
@@ -689,54 +660,45 @@ impl Supervisor {
     /// A page of the model's runs, newest first: `limit` of them (20 by default), older than
     /// run `before` when given.
     pub async fn runs(&self, id: i64, page: Page) -> Result<Vec<Run>, AppError> {
-        let limit = page.limit()?;
-        self.registry()
-            .db()
-            .call(move |conn| {
-                if crate::server::db::models_repo::get(conn, id)?.is_none() {
-                    return Err(AppError::not_found("model", id));
-                }
-                Ok(runs_repo::for_model(conn, id, limit, page.before)?)
-            })
-            .await
+        self.inner.runs.page(id, page).await
     }
 
     /// The key a model's running server answers to, for Corral's own requests to it.
     pub fn api_key(&self, id: i64) -> Option<Arc<str>> {
-        self.handles().get(&id).and_then(|h| h.api_key.clone())
+        self.inner.handles.get(id).and_then(|h| h.api_key)
     }
 
     /// The ids of the models with a live run, for tests and diagnostics.
     pub fn live_runs(&self) -> Vec<i64> {
-        let mut ids: Vec<i64> = self.handles().keys().copied().collect();
-        ids.sort_unstable();
-        ids
+        self.inner.handles.ids()
     }
 
-    /// What starting the model would run, and anything that stands in the way.
+    /// What starting the model would run (the same plan a start builds, with the port still to
+    /// be chosen), and anything that stands in the way.
     pub async fn preview(&self, id: i64) -> Result<LaunchPreview, AppError> {
         let detail = self.registry().model_detail(id).await?;
         let config = ModelConfig::from_groups(detail.groups);
-        let plan = args::plan(&detail.model, &config);
-        let mut args: Vec<String> = args::argv(&detail.model, &config)
-            .into_iter()
-            .map(|a| a.to_string_lossy().into_owned())
-            .collect();
         let caps = match &self.inner.binary {
             Err(message) => Err(message.clone()),
             Ok(binary) => capabilities::of(binary).await,
         };
-        args.extend(self.own_args("<port>", caps.as_deref().ok()));
         let program = self
             .inner
             .binary
-            .as_ref()
-            .ok()
-            .map(|b| b.display().to_string());
+            .clone()
+            .unwrap_or_else(|_| PathBuf::from("llama-server"));
+        let plan = LaunchPlan::build(
+            &program,
+            &detail.model,
+            &config,
+            caps.as_deref().ok(),
+            Port::NotYetChosen,
+            &self.settings().corral_origin,
+        );
         let (unsupported, problem) = match &caps {
             Err(message) => (Vec::new(), Some(message.clone())),
             Ok(caps) => {
-                let unsupported = caps.unsupported(&plan);
+                let unsupported = caps.unsupported(&args::plan(&detail.model, &config));
                 let problem = match args::check_extra(&config.advanced.extra_args, caps) {
                     Err(errors) => Some(format!(
                         "extra arguments: {}",
@@ -755,8 +717,12 @@ impl Supervisor {
             }
         };
         Ok(LaunchPreview {
-            program,
-            args,
+            program: self
+                .inner
+                .binary
+                .is_ok()
+                .then(|| plan.program.display().to_string()),
+            args: plan.args,
             unsupported,
             problem,
         })
@@ -764,17 +730,19 @@ impl Supervisor {
 
     /// Stops every run (Corral is shutting down) and waits for all of them.
     pub async fn shutdown(&self) {
-        let ids: Vec<i64> = self.handles().keys().copied().collect();
-        let waits: Vec<_> = ids.iter().filter_map(|id| self.request_stop(*id)).collect();
+        let waits: Vec<_> = self
+            .inner
+            .handles
+            .ids()
+            .into_iter()
+            .filter_map(|id| self.inner.handles.request_stop(id))
+            .collect();
         futures::future::join_all(waits.into_iter().map(wait_ended)).await;
     }
 
-    /// Called by a run task when its process is gone and recorded.
-    fn forget_run(&self, model_id: i64, run_id: i64) {
-        let mut handles = self.handles();
-        if handles.get(&model_id).is_some_and(|h| h.run_id == run_id) {
-            handles.remove(&model_id);
-        }
+    /// For start-up reconciling: the runs store and the status authority.
+    fn runs_store(&self) -> &RunsStore {
+        &self.inner.runs
     }
 }
 
@@ -785,7 +753,23 @@ fn already(model: &Model) -> AppError {
     }
 }
 
-async fn wait_ended(mut ended: watch::Receiver<bool>) {
-    // An error means the run task is gone, which also means the run ended.
-    let _ = ended.wait_for(|done| *done).await;
+fn full(max: usize, model: &Model) -> AppError {
+    AppError::Conflict {
+        field: "status".into(),
+        message: format!(
+            "{max} model(s) already running, the most Corral is set to run at once; stop one \
+             before starting '{}'",
+            model.spec.name
+        ),
+    }
+}
+
+fn no_room(model: &Model) -> AppError {
+    AppError::Conflict {
+        field: "status".into(),
+        message: format!(
+            "could not make room for '{}': other starts hold every place; try again",
+            model.spec.name
+        ),
+    }
 }

@@ -6,20 +6,16 @@
 use std::time::Duration;
 
 use crate::domain::run::Run;
-use crate::domain::{AppError, ModelStatus};
-use crate::server::db::models_repo;
-use crate::server::db::runs_repo::{self, Ending};
+use crate::domain::{AppError, StatusEvent};
+use crate::server::db::runs_repo::Ending;
 use crate::server::now_ms;
 use crate::server::supervisor::Supervisor;
 use crate::server::supervisor::settings::Leftovers;
 use crate::server::supervisor::spawn::{process_alive, process_group, signal_group};
 
 pub async fn reconcile(supervisor: &Supervisor) -> Result<(), AppError> {
-    let registry = supervisor.registry().clone();
-    let (alive, active) = registry
-        .db()
-        .call(|conn| Ok((runs_repo::alive(conn)?, models_repo::active_ids(conn)?)))
-        .await?;
+    let runs = supervisor.runs_store().clone();
+    let (alive, active) = runs.alive().await?;
     let mut adopted = Vec::new();
     for run in alive {
         let leftover = run.pid.filter(|pid| is_ours(*pid, &run));
@@ -53,14 +49,12 @@ pub async fn reconcile(supervisor: &Supervisor) -> Result<(), AppError> {
             log_tail: run.log_tail.clone(),
             ..Ending::default()
         };
-        let id = run.id;
-        registry
-            .db()
-            .call(move |conn| Ok(runs_repo::finish(conn, id, &ending)?))
-            .await?;
+        runs.finish(run.id, ending).await?;
     }
     for id in active.into_iter().filter(|id| !adopted.contains(id)) {
-        registry.set_status(id, ModelStatus::Stopped, None).await?;
+        supervisor
+            .transition(id, StatusEvent::NoProcess, None)
+            .await?;
     }
     Ok(())
 }

@@ -19,7 +19,7 @@ use tokio::sync::oneshot;
 /// What to run, with exactly this environment (nothing of Corral's own is inherited).
 pub struct SpawnRequest {
     pub program: PathBuf,
-    pub args: Vec<OsString>,
+    pub args: Vec<String>,
     pub env: Vec<(OsString, OsString)>,
 }
 

@@ -1,0 +1,129 @@
+//! What a start runs, built once: the program and every argument, from the model's settings
+//! and Corral's own tail (where to listen, numbers for the scraper, who may reach the server).
+//! The same value is spawned, recorded with the run and shown on the model page, so what is
+//! shown is what runs.
+
+use std::path::{Path, PathBuf};
+
+use crate::domain::Model;
+use crate::server::supervisor::args::{self, ModelConfig};
+use crate::server::supervisor::capabilities::Capabilities;
+
+/// The port a plan names: the one a start was given, or a placeholder for the preview.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Port {
+    Assigned(u16),
+    NotYetChosen,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LaunchPlan {
+    pub program: PathBuf,
+    pub args: Vec<String>,
+}
+
+impl LaunchPlan {
+    /// The settings' arguments, then Corral's own (last, so they win over anything else).
+    /// Without the installed server's flags (`caps`), only where to listen is known.
+    pub fn build(
+        program: &Path,
+        model: &Model,
+        config: &ModelConfig,
+        caps: Option<&Capabilities>,
+        port: Port,
+        corral_origin: &str,
+    ) -> LaunchPlan {
+        let mut args = args::argv(model, config);
+        let port = match port {
+            Port::Assigned(port) => port.to_string(),
+            Port::NotYetChosen => "<port>".to_string(),
+        };
+        args.extend(["--host".into(), "127.0.0.1".into(), "--port".into(), port]);
+        if let Some(caps) = caps {
+            if caps.has("--metrics") {
+                args.push("--metrics".into());
+            }
+            // Only Corral's own origin, without credentials: no web page may call the server.
+            if caps.has("--cors-origins") {
+                args.extend(["--cors-origins".into(), corral_origin.to_string()]);
+            }
+            if caps.has("--no-cors-credentials") {
+                args.push("--no-cors-credentials".into());
+            }
+        }
+        LaunchPlan {
+            program: program.to_path_buf(),
+            args,
+        }
+    }
+
+    /// Program and arguments as one list: what the runs table keeps and the page shows.
+    pub fn command(&self) -> Vec<String> {
+        std::iter::once(self.program.display().to_string())
+            .chain(self.args.iter().cloned())
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn model() -> Model {
+        Model {
+            id: 1,
+            spec: crate::domain::ModelSpec::parse_new(&json!({"name": "m", "path": "/m/a.gguf"}))
+                .unwrap(),
+            size_bytes: None,
+            status: crate::domain::ModelStatus::Stopped,
+            status_reason: None,
+            created_at: 0,
+            updated_at: 0,
+        }
+    }
+
+    #[test]
+    fn corrals_own_arguments_come_last_and_the_command_is_the_spawned_list() {
+        let caps = Capabilities::parse(
+            "--metrics   m\n--cors-origins ORIGINS   o\n--cors-credentials, --no-cors-credentials   c\n",
+        );
+        let plan = LaunchPlan::build(
+            Path::new("/bin/llama-server"),
+            &model(),
+            &ModelConfig::default(),
+            Some(&caps),
+            Port::Assigned(8100),
+            "http://127.0.0.1:3000",
+        );
+        assert_eq!(
+            plan.command(),
+            [
+                "/bin/llama-server",
+                "--model",
+                "/m/a.gguf",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                "8100",
+                "--metrics",
+                "--cors-origins",
+                "http://127.0.0.1:3000",
+                "--no-cors-credentials"
+            ]
+        );
+        let preview = LaunchPlan::build(
+            Path::new("/bin/llama-server"),
+            &model(),
+            &ModelConfig::default(),
+            None,
+            Port::NotYetChosen,
+            "http://127.0.0.1:3000",
+        );
+        assert!(
+            preview
+                .args
+                .ends_with(&["--port".to_string(), "<port>".to_string()])
+        );
+    }
+}

@@ -1,0 +1,162 @@
+//! Places under `--max-running`: every live run holds one, and so does every start that has
+//! reserved one but has no process yet, so two starts at once can never exceed the setting.
+//! When the places are full, a start picks the least recently used run to stop (one no other
+//! start is already stopping) and waits for it without holding anything but its own model.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use tokio::sync::Notify;
+
+use crate::server::supervisor::run_handles::RunHandles;
+
+#[derive(Default)]
+struct Taken {
+    /// Starts that hold a place but have no run handle yet.
+    reserved: HashSet<i64>,
+    /// Runs some start is stopping to make room.
+    evicting: HashSet<i64>,
+}
+
+/// What a start should do next.
+pub enum Decision {
+    /// A place is held for the start until the reservation is dropped.
+    Reserved(Reservation),
+    /// Stop this run (model id, run id), then ask again.
+    Evict(i64, i64),
+    /// Every run is being stopped by someone already, or only reservations fill the places:
+    /// wait for a change, then ask again.
+    Wait,
+    /// Full, and the setting says to refuse.
+    Full,
+}
+
+#[derive(Clone, Default)]
+pub struct Places {
+    taken: Arc<Mutex<Taken>>,
+    changed: Arc<Notify>,
+}
+
+impl Places {
+    fn taken(&self) -> MutexGuard<'_, Taken> {
+        self.taken.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Decides for a start of `model_id` with `max` places; `evict` says whether a full set of
+    /// places may be made room in.
+    pub fn decide(&self, model_id: i64, max: usize, handles: &RunHandles, evict: bool) -> Decision {
+        let mut taken = self.taken();
+        let used = handles.len() + taken.reserved.len();
+        if used < max.max(1) {
+            taken.reserved.insert(model_id);
+            return Decision::Reserved(Reservation {
+                places: self.clone(),
+                model_id,
+            });
+        }
+        if !evict {
+            return Decision::Full;
+        }
+        let mut spared = taken.evicting.clone();
+        spared.insert(model_id);
+        match handles.least_recently_used(&spared) {
+            Some((victim, run_id)) => {
+                taken.evicting.insert(victim);
+                Decision::Evict(victim, run_id)
+            }
+            None => Decision::Wait,
+        }
+    }
+
+    /// The eviction of `model_id` is over (it ended, or could not be asked to).
+    pub fn evicted(&self, model_id: i64) {
+        self.taken().evicting.remove(&model_id);
+        self.changed.notify_waiters();
+    }
+
+    /// Resolves at the next change of places (a reservation given back, an eviction done).
+    pub fn changed(&self) -> std::sync::Arc<Notify> {
+        self.changed.clone()
+    }
+
+    /// A run ended: its place is free.
+    pub fn freed(&self) {
+        self.changed.notify_waiters();
+    }
+}
+
+/// A place held for a start until its run handle exists (or the start failed).
+pub struct Reservation {
+    places: Places,
+    model_id: i64,
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        self.places.taken().reserved.remove(&self.model_id);
+        self.places.changed.notify_waiters();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::server::supervisor::run_handles::RunHandle;
+    use std::sync::atomic::AtomicI64;
+    use tokio::sync::watch;
+
+    fn run(handles: &RunHandles, model_id: i64, last_used: i64) {
+        let (stop, _) = watch::channel(false);
+        let (_, ended) = watch::channel(false);
+        handles.insert(
+            model_id,
+            RunHandle {
+                run_id: model_id * 10,
+                port: 0,
+                stop: Arc::new(stop),
+                ended,
+                last_used: Arc::new(AtomicI64::new(last_used)),
+                api_key: None,
+            },
+        );
+    }
+
+    #[test]
+    fn two_starts_at_once_cannot_both_take_the_last_place() {
+        let (places, handles) = (Places::default(), RunHandles::default());
+        run(&handles, 1, 0);
+        let first = places.decide(2, 2, &handles, true);
+        assert!(matches!(first, Decision::Reserved(_)));
+        // The second start sees the first one's reservation and must make room instead.
+        assert!(matches!(
+            places.decide(3, 2, &handles, true),
+            Decision::Evict(1, 10)
+        ));
+        // A third finds the only run already being stopped: it waits.
+        assert!(matches!(
+            places.decide(4, 2, &handles, true),
+            Decision::Wait
+        ));
+        drop(first);
+        places.evicted(1);
+        assert!(matches!(
+            places.decide(4, 2, &handles, false),
+            Decision::Reserved(_)
+        ));
+    }
+
+    #[test]
+    fn the_least_recently_used_run_is_chosen_and_refusal_is_honoured() {
+        let (places, handles) = (Places::default(), RunHandles::default());
+        run(&handles, 1, 500);
+        run(&handles, 2, 100);
+        assert!(matches!(
+            places.decide(3, 2, &handles, true),
+            Decision::Evict(2, 20)
+        ));
+        assert!(matches!(
+            places.decide(4, 2, &handles, false),
+            Decision::Full
+        ));
+    }
+}
