@@ -60,7 +60,7 @@ fuzz_target!(|data: &[u8]| {
         .position(|a| a == "--model")
         .expect("--model is always passed");
     assert_eq!(
-        args.get(at + 1).map(|a| a.to_string_lossy().into_owned()),
+        args.get(at + 1).cloned(),
         Some(model.spec.path.clone())
     );
     assert_eq!(args.iter().filter(|a| *a == "--model").count(), 1);
