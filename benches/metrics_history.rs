@@ -6,6 +6,7 @@
 //! server; the figures go to `--out` as JSON.
 //!
 //! cargo bench --features ssr --bench metrics_history -- --data-dir DIR --out FILE
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test states what it expects by failing loudly
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};

@@ -62,7 +62,9 @@ async fn run(cli: Cli, corral_log: CorralLogHandle) -> Result<(), Box<dyn std::e
         } else {
             TestModel::TINY
         };
-        let bytes = shape.write(path)?;
+        let bytes = shape
+            .write(path)
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
         println!("{} ({bytes} bytes)", path.display());
         return Ok(());
     }

@@ -1,5 +1,6 @@
 //! The six config groups over HTTP: defaults, save → load, history, validation.
 #![cfg(feature = "ssr")]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test states what it expects by failing loudly
 
 mod common;
 

@@ -1,5 +1,6 @@
 //! The model registry API over HTTP: success bodies, error statuses, nothing written on error.
 #![cfg(feature = "ssr")]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test states what it expects by failing loudly
 
 mod common;
 

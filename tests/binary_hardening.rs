@@ -3,6 +3,7 @@
 //! idle connections under a small descriptor limit, and model servers that must answer only
 //! Corral and inherit nothing of it.
 #![cfg(feature = "ssr")]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test states what it expects by failing loudly
 
 mod common;
 

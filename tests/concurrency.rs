@@ -2,6 +2,7 @@
 //! the supervisor publishes is an allowed move, statuses match the processes, and a slow stop
 //! holds up nothing but its own model.
 #![cfg(feature = "ssr")]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test states what it expects by failing loudly
 
 mod common;
 

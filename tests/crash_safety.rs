@@ -2,6 +2,7 @@
 //! passes SQLite's integrity check every time, and every write Corral acknowledged is there.
 //! Rounds: `CORRAL_CRASH_ROUNDS` (default 20; raise it for a longer run).
 #![cfg(feature = "ssr")]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test states what it expects by failing loudly
 
 mod common;
 

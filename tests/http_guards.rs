@@ -2,6 +2,7 @@
 //! rebinding) is refused on every path, Origin is checked against Corral's names (never against
 //! the request's own Host), and every answer carries the security headers.
 #![cfg(feature = "ssr")]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test states what it expects by failing loudly
 
 mod common;
 

@@ -3,6 +3,7 @@
 //! its deadline, and other clients are served meanwhile. (Short deadlines here; the defaults are
 //! 10 s for headers and bodies.)
 #![cfg(feature = "ssr")]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test states what it expects by failing loudly
 
 mod common;
 

@@ -1,5 +1,6 @@
 //! Running models as every tab sees them: status changes and log lines over real WebSockets.
 #![cfg(feature = "ssr")]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test states what it expects by failing loudly
 
 mod common;
 

@@ -1,5 +1,6 @@
 //! The live channel over a real TCP WebSocket against the running router.
 #![cfg(feature = "ssr")]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test states what it expects by failing loudly
 
 mod common;
 

@@ -1,5 +1,6 @@
 //! Metrics history on temp-file SQLite: insert, query, downsample, retention; and the real probe.
 #![cfg(feature = "ssr")]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test states what it expects by failing loudly
 
 mod common;
 

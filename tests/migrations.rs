@@ -1,5 +1,6 @@
 //! Schema migrations: a database from an older Corral opens and upgrades without loss.
 #![cfg(feature = "ssr")]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test states what it expects by failing loudly
 
 use corral::domain::metrics::HistoryQuery;
 use corral::server::db::{Db, metrics_repo, migrate};

@@ -1,5 +1,6 @@
 //! Server-rendered pages: the first HTML already holds the data.
 #![cfg(feature = "ssr")]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test states what it expects by failing loudly
 
 mod common;
 

@@ -1,6 +1,7 @@
 //! The `corral` binary and its llama-server children: however Corral ends, no model process is
 //! left behind, and the next Corral reconciles the runs table.
 #![cfg(feature = "ssr")]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test states what it expects by failing loudly
 
 mod common;
 

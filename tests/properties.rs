@@ -2,6 +2,7 @@
 //! the argument builder passes every value through as exactly one argument, never empty, never
 //! reinterpreted; invalid input is always refused with the field's name.
 #![cfg(feature = "ssr")]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test states what it expects by failing loudly
 
 use corral::domain::config::ConfigGroupKind;
 use corral::domain::config::extra_args::{REVIEWED, Takes};

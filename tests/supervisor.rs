@@ -1,5 +1,6 @@
 //! Running models for real: the pinned llama-server with the tiny generated model.
 #![cfg(feature = "ssr")]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test states what it expects by failing loudly
 
 mod common;
 

@@ -1,6 +1,20 @@
 //! Timestamps are Unix milliseconds everywhere; this formats them the same way on both builds,
 //! so server-rendered HTML and the hydrated page agree.
 
+/// Unix milliseconds now: the one clock of both builds (the browser's, or the system's).
+pub fn now_ms() -> i64 {
+    #[cfg(feature = "hydrate")]
+    {
+        js_sys::Date::now() as i64
+    }
+    #[cfg(not(feature = "hydrate"))]
+    {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64)
+    }
+}
+
 /// `2026-11-22 14:03 UTC`.
 pub fn format_utc(ms: i64) -> String {
     let secs = ms.div_euclid(1000);

@@ -13,9 +13,4 @@ pub mod start;
 pub mod state;
 pub mod supervisor;
 
-/// Unix milliseconds now.
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
+pub use crate::domain::time::now_ms;

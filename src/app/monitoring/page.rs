@@ -10,6 +10,7 @@ use crate::api::metrics::metrics_history;
 use crate::app::live_store::use_live;
 use crate::app::widgets::chart::{ChartData, LineChart};
 use crate::domain::metrics::{HistoryQuery, Point, Series, SystemSample, Unit, unit_of};
+use crate::domain::time::now_ms;
 
 /// The ranges a person can pick; `None` is live.
 const RANGES: &[(&str, Option<i64>)] = &[
@@ -206,18 +207,5 @@ fn chart_title(name: &str) -> String {
             }
             _ => other.replace('_', " "),
         },
-    }
-}
-
-fn now_ms() -> i64 {
-    #[cfg(feature = "hydrate")]
-    {
-        js_sys::Date::now() as i64
-    }
-    #[cfg(not(feature = "hydrate"))]
-    {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as i64)
     }
 }
