@@ -56,21 +56,21 @@ impl Registry {
     pub async fn create_model(&self, input: Value) -> Result<Model, AppError> {
         let spec = ModelSpec::parse_new(&input)?;
         let size = file_size(&spec.path).await;
-        let model = self
-            .db
+        let hub = self.hub.clone();
+        self.db
             .call(move |conn| {
-                let tx = write_transaction(conn)?;
-                ensure_name_free(&tx, &spec.name, None)?;
-                let now = now_ms();
-                let id = models_repo::insert(&tx, &spec, size, now)?;
-                config_repo::insert_defaults(&tx, id, now)?;
-                let model = existing(&tx, id)?;
-                tx.commit()?;
-                Ok(model)
+                hub.committed(|| {
+                    let tx = write_transaction(conn)?;
+                    ensure_name_free(&tx, &spec.name, None)?;
+                    let now = now_ms();
+                    let id = models_repo::insert(&tx, &spec, size, now)?;
+                    config_repo::insert_defaults(&tx, id, now)?;
+                    let model = existing(&tx, id)?;
+                    tx.commit()?;
+                    Ok((model.clone(), vec![ServerEvent::ModelCreated(model)]))
+                })
             })
-            .await?;
-        self.hub.publish(ServerEvent::ModelCreated(model.clone()));
-        Ok(model)
+            .await
     }
 
     /// Applies a JSON merge patch to the model's settings (keys replace, `null` clears).
@@ -85,90 +85,100 @@ impl Registry {
             None => None,
         };
         let keep = self.db.retention().changes_per_model;
-        let (model, changed) = self
-            .db
+        let hub = self.hub.clone();
+        self.db
             .call(move |conn| {
-                let tx = write_transaction(conn)?;
-                let current = existing(&tx, id)?;
-                let before = current.spec.to_object();
-                let mut merged = before.clone();
-                merge_patch(&mut merged, &changes);
-                let spec = ModelSpec::parse(&Value::Object(merged))?;
-                ensure_name_free(&tx, &spec.name, Some(id))?;
-                let diff = changed_fields(&before, &spec.to_object());
-                if diff.is_empty() {
-                    return Ok((current, false));
-                }
-                let now = now_ms();
-                models_repo::update(&tx, id, &spec, new_size.unwrap_or(current.size_bytes), now)?;
-                config_repo::record_change(&tx, id, "model", &diff, now)?;
-                config_repo::prune_history(&tx, id, keep)?;
-                let model = existing(&tx, id)?;
-                tx.commit()?;
-                Ok((model, true))
+                hub.committed(|| {
+                    let tx = write_transaction(conn)?;
+                    let current = existing(&tx, id)?;
+                    let before = current.spec.to_object();
+                    let mut merged = before.clone();
+                    merge_patch(&mut merged, &changes);
+                    let spec = ModelSpec::parse(&Value::Object(merged))?;
+                    ensure_name_free(&tx, &spec.name, Some(id))?;
+                    let diff = changed_fields(&before, &spec.to_object());
+                    if diff.is_empty() {
+                        return Ok((current, vec![]));
+                    }
+                    let now = now_ms();
+                    models_repo::update(
+                        &tx,
+                        id,
+                        &spec,
+                        new_size.unwrap_or(current.size_bytes),
+                        now,
+                    )?;
+                    config_repo::record_change(&tx, id, "model", &diff, now)?;
+                    config_repo::prune_history(&tx, id, keep)?;
+                    let model = existing(&tx, id)?;
+                    tx.commit()?;
+                    Ok((model.clone(), vec![ServerEvent::ModelUpdated(model)]))
+                })
             })
-            .await?;
-        if changed {
-            self.hub.publish(ServerEvent::ModelUpdated(model.clone()));
-        }
-        Ok(model)
+            .await
     }
 
     /// Deletes all the given models or, if any is missing or running, none of them. Only the
     /// supervisor calls this, under its lifecycle lock (`Supervisor::delete_models`).
     pub async fn bulk_delete(&self, ids: Vec<i64>) -> Result<Vec<i64>, AppError> {
         let ids = distinct_ids(ids)?;
+        let hub = self.hub.clone();
         let deleted = self
             .db
             .call(move |conn| {
-                let tx = write_transaction(conn)?;
-                for id in &ids {
-                    let model = existing(&tx, *id)?;
-                    if model.status.is_active() {
-                        return Err(AppError::Conflict {
-                            field: "status".into(),
-                            message: format!(
-                                "model '{}' is {}; stop it before deleting it",
-                                model.spec.name, model.status
-                            ),
-                        });
+                hub.committed(|| {
+                    let tx = write_transaction(conn)?;
+                    for id in &ids {
+                        let model = existing(&tx, *id)?;
+                        if model.status.is_active() {
+                            return Err(AppError::Conflict {
+                                field: "status".into(),
+                                message: format!(
+                                    "model '{}' is {}; stop it before deleting it",
+                                    model.spec.name, model.status
+                                ),
+                            });
+                        }
                     }
-                }
-                for id in &ids {
-                    models_repo::delete(&tx, *id)?;
-                }
-                tx.commit()?;
-                Ok(ids)
+                    for id in &ids {
+                        models_repo::delete(&tx, *id)?;
+                    }
+                    tx.commit()?;
+                    let events = ids
+                        .iter()
+                        .map(|id| ServerEvent::ModelDeleted { id: *id })
+                        .collect();
+                    Ok((ids, events))
+                })
             })
             .await?;
         for id in &deleted {
             self.hub.forget_log(*id);
-            self.hub.publish(ServerEvent::ModelDeleted { id: *id });
         }
         Ok(deleted)
     }
 
     /// Copies a model and all its settings under a new name; the copy starts stopped.
     pub async fn duplicate_model(&self, id: i64, name: String) -> Result<Model, AppError> {
-        let model = self
-            .db
+        let hub = self.hub.clone();
+        self.db
             .call(move |conn| {
-                let tx = write_transaction(conn)?;
-                let source = existing(&tx, id)?;
-                let mut object = source.spec.to_object();
-                object.insert("name".into(), Value::String(name));
-                let spec = ModelSpec::parse(&Value::Object(object))?;
-                ensure_name_free(&tx, &spec.name, None)?;
-                let now = now_ms();
-                let copy = models_repo::insert(&tx, &spec, source.size_bytes, now)?;
-                config_repo::copy_all(&tx, id, copy, now)?;
-                let model = existing(&tx, copy)?;
-                tx.commit()?;
-                Ok(model)
+                hub.committed(|| {
+                    let tx = write_transaction(conn)?;
+                    let source = existing(&tx, id)?;
+                    let mut object = source.spec.to_object();
+                    object.insert("name".into(), Value::String(name));
+                    let spec = ModelSpec::parse(&Value::Object(object))?;
+                    ensure_name_free(&tx, &spec.name, None)?;
+                    let now = now_ms();
+                    let copy = models_repo::insert(&tx, &spec, source.size_bytes, now)?;
+                    config_repo::copy_all(&tx, id, copy, now)?;
+                    let model = existing(&tx, copy)?;
+                    tx.commit()?;
+                    Ok((model.clone(), vec![ServerEvent::ModelCreated(model)]))
+                })
             })
-            .await?;
-        self.hub.publish(ServerEvent::ModelCreated(model.clone()));
-        Ok(model)
+            .await
     }
 
     pub async fn load_config(

@@ -2,9 +2,9 @@
 //! `broadcast`. Whatever changes state (a server function, an API call from curl, the metrics
 //! collector) publishes here once; every socket fans it out to its tab.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use tokio::sync::{broadcast, watch};
@@ -44,6 +44,8 @@ struct Inner {
     clients: AtomicUsize,
     config: HubConfig,
     logs: LogBook,
+    /// Held from a commit to its publish (`Hub::committed`).
+    commit_order: Mutex<()>,
 }
 
 /// Holds one of the hub's connection places; gives it back when dropped.
@@ -79,6 +81,7 @@ impl Hub {
                 clients: AtomicUsize::new(0),
                 config,
                 logs: LogBook::default(),
+                commit_order: Mutex::new(()),
             }),
         }
     }
@@ -89,6 +92,28 @@ impl Hub {
         self.inner.state.send_modify(|state| state.apply(&event));
         // No receivers is fine: no tab is open.
         let _ = self.inner.events.send(Arc::new(event));
+    }
+
+    /// Runs `write` (a database transaction, on a blocking thread) and publishes the events it
+    /// returns before any other `committed` write can publish: two writes of one model reach
+    /// the hub, and every tab, in the order they were committed. Without it a status change
+    /// and a rename committed in one order could be heard in the other, and a tab would show
+    /// the older one last.
+    pub fn committed<T, E>(
+        &self,
+        write: impl FnOnce() -> Result<(T, Vec<ServerEvent>), E>,
+    ) -> Result<T, E> {
+        // Nothing panics while holding it; a poisoned lock still orders.
+        let _order = self
+            .inner
+            .commit_order
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let (value, events) = write()?;
+        for event in events {
+            self.publish(event);
+        }
+        Ok(value)
     }
 
     /// Keeps a line a model's process logged and sends it to the tabs that subscribed.

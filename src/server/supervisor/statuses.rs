@@ -1,6 +1,6 @@
 //! The one writer of a model's status. Every change is an event applied to the state machine of
 //! `domain::status`, read and written in one transaction (so two events at once cannot both
-//! apply to the same old status), and published to every tab once. The supervisor hands a copy
+//! apply to the same old status), and published to every tab once, in commit order. The supervisor hands a copy
 //! to each run task; nothing else in Corral writes `status`.
 
 use crate::domain::live::ServerEvent;
@@ -27,33 +27,33 @@ impl Statuses {
         event: StatusEvent,
         reason: Option<String>,
     ) -> Result<Model, AppError> {
-        let model = self
-            .db
+        let hub = self.hub.clone();
+        self.db
             .call(move |conn| {
-                let tx = write_transaction(conn)?;
-                let current =
-                    models_repo::get(&tx, id)?.ok_or_else(|| AppError::not_found("model", id))?;
-                let Some(to) = current.status.next(event) else {
-                    return Err(AppError::Conflict {
-                        field: "status".into(),
-                        message: format!(
-                            "model '{}' is {}; it cannot be {}",
-                            current.spec.name,
-                            current.status,
-                            describe(event)
-                        ),
-                    });
-                };
-                let reason = reason.filter(|_| to == ModelStatus::Error);
-                models_repo::set_status(&tx, id, to, reason.as_deref())?;
-                let model =
-                    models_repo::get(&tx, id)?.ok_or_else(|| AppError::not_found("model", id))?;
-                tx.commit()?;
-                Ok(model)
+                hub.committed(|| {
+                    let tx = write_transaction(conn)?;
+                    let current = models_repo::get(&tx, id)?
+                        .ok_or_else(|| AppError::not_found("model", id))?;
+                    let Some(to) = current.status.next(event) else {
+                        return Err(AppError::Conflict {
+                            field: "status".into(),
+                            message: format!(
+                                "model '{}' is {}; it cannot be {}",
+                                current.spec.name,
+                                current.status,
+                                describe(event)
+                            ),
+                        });
+                    };
+                    let reason = reason.filter(|_| to == ModelStatus::Error);
+                    models_repo::set_status(&tx, id, to, reason.as_deref())?;
+                    let model = models_repo::get(&tx, id)?
+                        .ok_or_else(|| AppError::not_found("model", id))?;
+                    tx.commit()?;
+                    Ok((model.clone(), vec![ServerEvent::ModelUpdated(model)]))
+                })
             })
-            .await?;
-        self.hub.publish(ServerEvent::ModelUpdated(model.clone()));
-        Ok(model)
+            .await
     }
 }
 
