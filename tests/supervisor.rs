@@ -1032,3 +1032,45 @@ async fn every_reviewed_extra_flag_is_read_by_the_pinned_server_as_reviewed() {
     }
     assert!(wrong.is_empty(), "{wrong:#?}");
 }
+
+#[tokio::test]
+async fn every_flag_a_setting_can_produce_is_in_the_pinned_server_except_the_dropped_one() {
+    use corral::domain::ModelSpec;
+    use corral::domain::fields::FieldSet;
+    let caps = corral::server::supervisor::capabilities::of(&common::llama_server())
+        .await
+        .unwrap();
+    let described = ModelSpec::FIELDS
+        .iter()
+        .chain(ConfigGroupKind::ALL.iter().flat_map(|kind| kind.fields()));
+    // Off switches, scaled adapters and `--mmproj-auto` too: each shape's every flag.
+    let missing: Vec<(&str, &str)> = described
+        .flat_map(|field| {
+            field
+                .flag
+                .spellings()
+                .into_iter()
+                .map(move |flag| (field.key, flag))
+        })
+        .filter(|(_, flag)| !caps.has(flag))
+        .collect();
+    assert_eq!(missing, [("draft_ctx_size", "--ctx-size-draft")]);
+}
+
+#[tokio::test]
+async fn prompt_cache_reuse_reaches_llama_server_as_cache_reuse() {
+    let app = TestApp::with_llama_server().await;
+    let id = app.create_tiny("reuse").await;
+    let reply = app
+        .post(
+            "/api/models/config/save",
+            json!({"id": id, "group": "memory", "config": {"cache_reuse": 256}}),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    let preview = app.supervisor.preview(id).await.unwrap();
+    let args = &preview.args;
+    let at = args.iter().position(|a| a == "--cache-reuse").unwrap();
+    assert_eq!(args[at + 1], "256");
+    assert!(preview.unsupported.is_empty(), "{:?}", preview.unsupported);
+}

@@ -49,7 +49,55 @@ pub enum InputKind {
     },
 }
 
-/// One editable field.
+/// How a set field reaches llama-server; an unset field passes nothing, so llama-server's own
+/// default applies. The argument builder is a loop over these.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Flag {
+    /// Not a llama-server flag: Corral's own (name, kind), or passed as typed (extra arguments).
+    NotPassed,
+    /// `--flag value`, the value as stored.
+    Value(&'static str),
+    /// `--flag word`, each stored value (`true`, `v2`) spelled as llama-server reads it.
+    Spelled(&'static str, &'static [(&'static str, &'static str)]),
+    /// A flag for on and one for off; `off: None` when off is llama-server's default and has
+    /// no flag of its own.
+    Switch {
+        on: &'static str,
+        off: Option<&'static str>,
+    },
+    /// The flag once per list entry.
+    Each(&'static str),
+    /// One flag, the entries joined by commas.
+    Joined(&'static str),
+    /// Per `{path, scale}` entry: `plain path`, or `scaled path scale`.
+    Scaled {
+        plain: &'static str,
+        scaled: &'static str,
+    },
+    /// A path, or the keyword `auto`, which has a flag of its own.
+    PathOrAuto {
+        path: &'static str,
+        auto: &'static str,
+    },
+}
+
+impl Flag {
+    /// The flags this description can produce, for checking them against a server's `--help`.
+    pub fn spellings(self) -> Vec<&'static str> {
+        match self {
+            Flag::NotPassed => vec![],
+            Flag::Value(flag) | Flag::Spelled(flag, _) | Flag::Each(flag) | Flag::Joined(flag) => {
+                vec![flag]
+            }
+            Flag::Switch { on, off } => std::iter::once(on).chain(off).collect(),
+            Flag::Scaled { plain, scaled } => vec![plain, scaled],
+            Flag::PathOrAuto { path, auto } => vec![path, auto],
+        }
+    }
+}
+
+/// One editable field: what a person reads, the rule it keeps, how it reaches llama-server and
+/// where it is stored.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct FieldSpec {
     pub key: &'static str,
@@ -59,6 +107,10 @@ pub struct FieldSpec {
     pub default: &'static str,
     pub input: InputKind,
     pub required: bool,
+    pub flag: Flag,
+    /// Its own column of the `models` table; `None` for a group setting, which is stored under
+    /// `key` in its group's JSON document (`config_<group>.config`).
+    pub column: Option<&'static str>,
 }
 
 const MAX_PATH_LEN: usize = 4096;
@@ -97,6 +149,8 @@ impl FieldSpec {
             default: "",
             input,
             required: false,
+            flag: Flag::NotPassed,
+            column: None,
         }
     }
     pub const fn int(key: &'static str, label: &'static str, min: i64, max: i64) -> Self {
@@ -151,6 +205,18 @@ impl FieldSpec {
     }
     pub const fn required(mut self) -> Self {
         self.required = true;
+        self
+    }
+    pub const fn flag(mut self, flag: Flag) -> Self {
+        self.flag = flag;
+        self
+    }
+    /// `--flag value`: the common case.
+    pub const fn passed_as(self, flag: &'static str) -> Self {
+        self.flag(Flag::Value(flag))
+    }
+    pub const fn column(mut self, column: &'static str) -> Self {
+        self.column = Some(column);
         self
     }
 

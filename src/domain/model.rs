@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::domain::error::{AppError, FieldError, Rule};
-use crate::domain::fields::{FieldSet, FieldSpec};
+use crate::domain::fields::{FieldSet, FieldSpec, Flag};
 use crate::domain::kind::ModelKind;
 use crate::domain::status::ModelStatus;
 
@@ -12,6 +12,7 @@ pub const MAX_NAME_LEN: usize = 80;
 
 /// The name field, also used alone (the duplicate dialog).
 pub const NAME_FIELD: FieldSpec = FieldSpec::text("name", "Name", MAX_NAME_LEN)
+    .column("name")
     .required()
     .help("A unique name; scripts can address the model by it.");
 
@@ -47,36 +48,60 @@ impl FieldSet for ModelSpec {
     const FIELDS: &'static [FieldSpec] = &[
         NAME_FIELD,
         FieldSpec::path("path", "Model path")
+            .passed_as("--model")
+            .column("path")
             .required()
             .help("Absolute path of the .gguf file (the first part of a split model)."),
         FieldSpec::choice("kind", "Kind", ModelKind::NAMES)
+            .column("kind")
             .help("The model family; guessed from the file name when left empty.")
             .default("guessed from the file name"),
         FieldSpec::int("ctx_size", "Context size", 0, 4_194_304)
+            .passed_as("--ctx-size")
+            .column("ctx_size")
             .help("Tokens of context per server (-c); 0 takes the model's trained size.")
             .default("llama-server default (4096)"),
         FieldSpec::int("batch_size", "Batch size", 1, 1_048_576)
+            .passed_as("--batch-size")
+            .column("batch_size")
             .help("Logical maximum batch size (-b).")
             .default("llama-server default (2048)"),
         FieldSpec::int("ubatch_size", "Micro-batch size", 1, 1_048_576)
+            .passed_as("--ubatch-size")
+            .column("ubatch_size")
             .help("Physical maximum batch size (-ub); at most the batch size.")
             .default("llama-server default (512)"),
         FieldSpec::int("parallel", "Parallel slots", 1, 256)
+            .passed_as("--parallel")
+            .column("parallel")
             .help("How many requests are served at once (-np); each gets a share of the context.")
             .default("llama-server default (auto)"),
         FieldSpec::int("threads", "Threads", 1, 1024)
+            .passed_as("--threads")
+            .column("threads")
             .help("CPU threads for generation (-t).")
             .default("llama-server default (auto)"),
         FieldSpec::int("threads_batch", "Batch threads", 1, 1024)
+            .passed_as("--threads-batch")
+            .column("threads_batch")
             .help("CPU threads for prompt processing (-tb).")
             .default("same as Threads"),
         FieldSpec::text("cpu_mask", "CPU mask", 258)
+            .passed_as("--cpu-mask")
+            .column("cpu_mask")
             .help("Hex mask of CPUs to pin threads to (-C), e.g. 0xF0.")
             .default("no pinning"),
         FieldSpec::text("cpu_range", "CPU range", 32)
+            .passed_as("--cpu-range")
+            .column("cpu_range")
             .help("Range of CPUs to pin threads to (-Cr), e.g. 0-7.")
             .default("no pinning"),
         FieldSpec::toggle("cpu_strict", "Strict CPU placement")
+            .flag(Flag::Spelled(
+                "--cpu-strict",
+                &[("false", "0"), ("true", "1")],
+            ))
+            .column("cpu_strict")
             .help("Pin each thread to one CPU (--cpu-strict).")
             .default("off"),
     ];

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::domain::error::{FieldError, Rule};
-use crate::domain::fields::{FieldSet, FieldSpec, InputKind};
+use crate::domain::fields::{FieldSet, FieldSpec, Flag, InputKind};
 
 choice_enum! {
     /// Words `--gpu-layers` accepts besides a count.
@@ -50,6 +50,7 @@ pub const MAX_LAYERS: i64 = 10_000;
 impl FieldSet for GpuConfig {
     const FIELDS: &'static [FieldSpec] = &[
         FieldSpec::list("devices", "Devices", 64)
+            .flag(Flag::Joined("--device"))
             .help("Devices to use, one per line (e.g. CUDA0); 'none' keeps everything on the CPU.")
             .default("all available"),
         FieldSpec::new(
@@ -61,32 +62,47 @@ impl FieldSet for GpuConfig {
                 keywords: LayersKeyword::NAMES,
             },
         )
+        .passed_as("--gpu-layers")
         .help("Layers to offload to the GPU: a number, 'auto' or 'all'.")
         .default("auto"),
         FieldSpec::choice("split_mode", "Split mode", SplitMode::NAMES)
+            .passed_as("--split-mode")
             .help("How to split across GPUs: by layer, by row, or not at all.")
             .default("layer"),
         FieldSpec::text("tensor_split", "Tensor split", 256)
+            .passed_as("--tensor-split")
             .help("Share of the model per GPU, comma-separated (e.g. 3,1).")
             .default("proportional to free memory"),
         FieldSpec::int("main_gpu", "Main GPU", 0, 63)
+            .passed_as("--main-gpu")
             .help(
                 "The GPU for the whole model (split none) or for intermediate results (split row).",
             )
             .default("0"),
         FieldSpec::toggle("kv_offload", "KV cache offload")
+            .flag(Flag::Switch {
+                on: "--kv-offload",
+                off: Some("--no-kv-offload"),
+            })
             .help("Keep the KV cache on the GPU.")
             .default("on"),
         FieldSpec::toggle("repack", "Weight repacking")
+            .flag(Flag::Switch {
+                on: "--repack",
+                off: Some("--no-repack"),
+            })
             .help("Repack weights for faster CPU kernels.")
             .default("on"),
         FieldSpec::toggle("fit", "Fit to memory")
+            .flag(Flag::Spelled("--fit", &[("true", "on"), ("false", "off")]))
             .help("Lower settings automatically so the model fits in device memory.")
             .default("on"),
         FieldSpec::int("fit_target_mib", "Fit margin (MiB)", 0, 1_048_576)
+            .passed_as("--fit-target")
             .help("Device memory to leave free when fitting.")
             .default("1024"),
         FieldSpec::int("fit_min_ctx", "Fit minimum context", 0, 4_194_304)
+            .passed_as("--fit-ctx")
             .help("Fitting never lowers the context below this.")
             .default("4096"),
     ];

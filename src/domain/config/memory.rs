@@ -45,6 +45,7 @@ choice_enum! {
 pub struct MemoryConfig {
     pub load_mode: Option<LoadMode>,
     pub cache_ram_mib: Option<i64>,
+    pub cache_reuse: Option<i64>,
     pub cache_type_k: Option<CacheType>,
     pub cache_type_v: Option<CacheType>,
     pub numa: Option<NumaMode>,
@@ -54,21 +55,31 @@ pub struct MemoryConfig {
 impl FieldSet for MemoryConfig {
     const FIELDS: &'static [FieldSpec] = &[
         FieldSpec::choice("load_mode", "Load mode", LoadMode::NAMES)
+            .passed_as("--load-mode")
             .help("mmap maps the file; mlock keeps it in RAM; dio reads with direct I/O.")
             .default("auto"),
         FieldSpec::int("cache_ram_mib", "Prompt cache RAM (MiB)", -1, 1_048_576)
+            .passed_as("--cache-ram")
             .help("RAM for caching prompts between requests; 0 disables, -1 is unlimited.")
             .default("8192"),
+        FieldSpec::int("cache_reuse", "Prompt cache reuse (tokens)", 0, 4_194_304)
+            .passed_as("--cache-reuse")
+            .help("Reuse cached prompt chunks this long or longer (KV shifting); 0 disables.")
+            .default("0 (off)"),
         FieldSpec::choice("cache_type_k", "K cache type", CacheType::NAMES)
+            .passed_as("--cache-type-k")
             .help("Quantising the K cache saves memory at some quality cost.")
             .default("f16"),
         FieldSpec::choice("cache_type_v", "V cache type", CacheType::NAMES)
+            .passed_as("--cache-type-v")
             .help("Quantising the V cache needs flash attention.")
             .default("f16"),
         FieldSpec::choice("numa", "NUMA mode", NumaMode::NAMES)
+            .passed_as("--numa")
             .help("Thread and memory placement on multi-socket machines.")
             .default("off"),
         FieldSpec::float("defrag_threshold", "KV defrag threshold", -1.0, 1.0)
+            .passed_as("--defrag-thold")
             .help("Defragment the KV cache when holes exceed this share; -1 disables.")
             .default("-1 (off)"),
     ];

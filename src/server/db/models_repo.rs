@@ -1,64 +1,140 @@
 //! The `models` table.
 
-use rusqlite::types::{ToSql, ToSqlOutput, Type};
-use rusqlite::{Connection, OptionalExtension, Row, params};
+use std::sync::LazyLock;
 
-use crate::domain::{Model, ModelKind, ModelSpec, ModelStatus};
+use rusqlite::types::{Type, Value as SqlValue};
+use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
+use serde_json::{Map, Value};
 
-const COLUMNS: &str = "id, name, kind, path, size_bytes, status, status_reason, ctx_size, \
-    batch_size, ubatch_size, parallel, threads, threads_batch, cpu_mask, cpu_range, cpu_strict, \
-    created_at, updated_at";
+use crate::domain::fields::{FieldSet, FieldSpec, InputKind};
+use crate::domain::{Model, ModelSpec, ModelStatus};
 
-fn unknown_word(column: usize, word: String) -> rusqlite::Error {
-    rusqlite::Error::FromSqlConversionFailure(
-        column,
-        Type::Text,
-        format!("unknown value '{word}'").into(),
+/// The spec's settings that have a column, from their descriptions: a new setting is one entry
+/// there (and a migration adding the column), never a change here.
+fn spec_columns() -> impl Iterator<Item = (&'static FieldSpec, &'static str)> {
+    ModelSpec::FIELDS
+        .iter()
+        .filter_map(|field| field.column.map(|column| (field, column)))
+}
+
+fn column_list() -> String {
+    spec_columns()
+        .map(|(_, c)| c)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Column names come from the descriptions, never from input.
+static SELECT: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT id, size_bytes, status, status_reason, created_at, updated_at, {} FROM models",
+        column_list()
     )
+});
+static INSERT: LazyLock<String> = LazyLock::new(|| {
+    let count = spec_columns().count();
+    let places: Vec<String> = (1..=count + 2).map(|i| format!("?{i}")).collect();
+    format!(
+        "INSERT INTO models ({}, size_bytes, created_at, updated_at) VALUES ({}, ?{})",
+        column_list(),
+        places.join(", "),
+        count + 2
+    )
+});
+static UPDATE: LazyLock<String> = LazyLock::new(|| {
+    let count = spec_columns().count();
+    let sets: Vec<String> = spec_columns()
+        .enumerate()
+        .map(|(i, (_, column))| format!("{column} = ?{}", i + 1))
+        .collect();
+    format!(
+        "UPDATE models SET {}, size_bytes = ?{}, updated_at = ?{} WHERE id = ?{}",
+        sets.join(", "),
+        count + 1,
+        count + 2,
+        count + 3
+    )
+});
+
+fn conversion_error(
+    column: &str,
+    error: impl std::error::Error + Send + Sync + 'static,
+) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(0, Type::Text, format!("{column}: {error}").into())
 }
 
 fn from_row(row: &Row<'_>) -> rusqlite::Result<Model> {
-    let kind: String = row.get(2)?;
-    let status: String = row.get(5)?;
-    let size: Option<i64> = row.get(4)?;
+    let mut spec = Map::new();
+    for (field, column) in spec_columns() {
+        let value = match row.get::<_, SqlValue>(column)? {
+            SqlValue::Null => Value::Null,
+            SqlValue::Integer(n) if matches!(field.input, InputKind::Toggle) => Value::Bool(n != 0),
+            SqlValue::Integer(n) => Value::from(n),
+            SqlValue::Real(f) => Value::from(f),
+            SqlValue::Text(text) => Value::String(text),
+            SqlValue::Blob(_) => {
+                return Err(rusqlite::Error::InvalidColumnType(
+                    0,
+                    column.to_string(),
+                    Type::Blob,
+                ));
+            }
+        };
+        spec.insert(field.key.to_string(), value);
+    }
+    let spec: ModelSpec =
+        serde_json::from_value(Value::Object(spec)).map_err(|e| conversion_error("models", e))?;
+    let status: String = row.get("status")?;
+    let size: Option<i64> = row.get("size_bytes")?;
     Ok(Model {
-        id: row.get(0)?,
-        spec: ModelSpec {
-            name: row.get(1)?,
-            kind: ModelKind::parse(&kind).ok_or_else(|| unknown_word(2, kind))?,
-            path: row.get(3)?,
-            ctx_size: row.get(7)?,
-            batch_size: row.get(8)?,
-            ubatch_size: row.get(9)?,
-            parallel: row.get(10)?,
-            threads: row.get(11)?,
-            threads_batch: row.get(12)?,
-            cpu_mask: row.get(13)?,
-            cpu_range: row.get(14)?,
-            cpu_strict: row.get(15)?,
-        },
+        id: row.get("id")?,
+        spec,
         size_bytes: size.and_then(|s| u64::try_from(s).ok()),
-        status: ModelStatus::parse(&status).ok_or_else(|| unknown_word(5, status))?,
-        status_reason: row.get(6)?,
-        created_at: row.get(16)?,
-        updated_at: row.get(17)?,
+        status: ModelStatus::parse(&status).ok_or_else(|| {
+            rusqlite::Error::FromSqlConversionFailure(
+                0,
+                Type::Text,
+                format!("status: unknown value '{status}'").into(),
+            )
+        })?,
+        status_reason: row.get("status_reason")?,
+        created_at: row.get("created_at")?,
+        updated_at: row.get("updated_at")?,
     })
+}
+
+/// The spec's values in column order: toggles as 0/1, the rest as SQLite holds them.
+fn spec_values(spec: &ModelSpec) -> Vec<SqlValue> {
+    let object = spec.to_object();
+    spec_columns()
+        .map(|(field, _)| match object.get(field.key) {
+            None | Some(Value::Null) => SqlValue::Null,
+            Some(Value::Bool(on)) => SqlValue::Integer(i64::from(*on)),
+            Some(Value::Number(n)) => match (n.as_i64(), n.as_f64()) {
+                (Some(i), _) => SqlValue::Integer(i),
+                (None, Some(f)) => SqlValue::Real(f),
+                (None, None) => SqlValue::Text(n.to_string()),
+            },
+            Some(Value::String(text)) => SqlValue::Text(text.clone()),
+            Some(other) => SqlValue::Text(other.to_string()),
+        })
+        .collect()
 }
 
 /// Every model, by name.
 pub fn list(conn: &Connection) -> rusqlite::Result<Vec<Model>> {
-    let mut stmt = conn.prepare_cached(&format!("SELECT {COLUMNS} FROM models ORDER BY name"))?;
+    let mut stmt = conn.prepare_cached(&format!("{} ORDER BY name", *SELECT))?;
     stmt.query_map([], from_row)?.collect()
 }
 
 pub fn get(conn: &Connection, id: i64) -> rusqlite::Result<Option<Model>> {
-    let mut stmt = conn.prepare_cached(&format!("SELECT {COLUMNS} FROM models WHERE id = ?1"))?;
+    let mut stmt = conn.prepare_cached(&format!("{} WHERE id = ?1", *SELECT))?;
     stmt.query_row([id], from_row).optional()
 }
 
 /// Names compare without case, as the unique index does.
 pub fn get_by_name(conn: &Connection, name: &str) -> rusqlite::Result<Option<Model>> {
-    let mut stmt = conn.prepare_cached(&format!("SELECT {COLUMNS} FROM models WHERE name = ?1"))?;
+    let mut stmt = conn.prepare_cached(&format!("{} WHERE name = ?1", *SELECT))?;
     stmt.query_row([name], from_row).optional()
 }
 
@@ -76,51 +152,17 @@ pub fn name_holder(
     .optional()
 }
 
-/// Kinds are stored as their wire words.
-impl ToSql for ModelKind {
-    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
-        Ok(ToSqlOutput::from(self.as_str()))
-    }
-}
-
-/// The stored columns of a spec, as named parameters shared by insert and update.
-fn spec_params<'a>(
-    spec: &'a ModelSpec,
-    size: &'a Option<i64>,
-    now: &'a i64,
-) -> [(&'static str, &'a dyn ToSql); 14] {
-    [
-        (":name", &spec.name),
-        (":kind", &spec.kind),
-        (":path", &spec.path),
-        (":size_bytes", size),
-        (":ctx_size", &spec.ctx_size),
-        (":batch_size", &spec.batch_size),
-        (":ubatch_size", &spec.ubatch_size),
-        (":parallel", &spec.parallel),
-        (":threads", &spec.threads),
-        (":threads_batch", &spec.threads_batch),
-        (":cpu_mask", &spec.cpu_mask),
-        (":cpu_range", &spec.cpu_range),
-        (":cpu_strict", &spec.cpu_strict),
-        (":now", now),
-    ]
-}
-
 pub fn insert(
     conn: &Connection,
     spec: &ModelSpec,
     size: Option<u64>,
     now: i64,
 ) -> rusqlite::Result<i64> {
-    let size = size.map(|s| s as i64);
-    conn.execute(
-        "INSERT INTO models (name, kind, path, size_bytes, ctx_size, batch_size, ubatch_size, \
-         parallel, threads, threads_batch, cpu_mask, cpu_range, cpu_strict, created_at, updated_at) \
-         VALUES (:name, :kind, :path, :size_bytes, :ctx_size, :batch_size, :ubatch_size, :parallel, \
-         :threads, :threads_batch, :cpu_mask, :cpu_range, :cpu_strict, :now, :now)",
-        &spec_params(spec, &size, &now)[..],
-    )?;
+    let mut values = spec_values(spec);
+    values.push(size.map_or(SqlValue::Null, |s| SqlValue::Integer(s as i64)));
+    values.push(SqlValue::Integer(now));
+    conn.prepare_cached(&INSERT)?
+        .execute(params_from_iter(values))?;
     Ok(conn.last_insert_rowid())
 }
 
@@ -131,17 +173,12 @@ pub fn update(
     size: Option<u64>,
     now: i64,
 ) -> rusqlite::Result<()> {
-    let size = size.map(|s| s as i64);
-    let mut params = spec_params(spec, &size, &now).to_vec();
-    params.push((":id", &id));
-    conn.execute(
-        "UPDATE models SET name = :name, kind = :kind, path = :path, size_bytes = :size_bytes, \
-         ctx_size = :ctx_size, batch_size = :batch_size, ubatch_size = :ubatch_size, \
-         parallel = :parallel, threads = :threads, threads_batch = :threads_batch, \
-         cpu_mask = :cpu_mask, cpu_range = :cpu_range, cpu_strict = :cpu_strict, updated_at = :now \
-         WHERE id = :id",
-        &params[..],
-    )?;
+    let mut values = spec_values(spec);
+    values.push(size.map_or(SqlValue::Null, |s| SqlValue::Integer(s as i64)));
+    values.push(SqlValue::Integer(now));
+    values.push(SqlValue::Integer(id));
+    conn.prepare_cached(&UPDATE)?
+        .execute(params_from_iter(values))?;
     Ok(())
 }
 

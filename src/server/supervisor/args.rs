@@ -3,15 +3,15 @@
 //! apply. Each flag remembers the setting it came from, so a flag the installed server lacks
 //! can be reported by the setting's name before start.
 
+use serde_json::{Map, Value};
+
 use crate::domain::config::extra_args;
-use crate::domain::config::gpu::GpuLayers;
-use crate::domain::config::lora::ScaledPath;
-use crate::domain::config::sampling::Mirostat;
 use crate::domain::config::{
     AdvancedConfig, ConfigGroup, GpuConfig, LoraConfig, MemoryConfig, MultimodalConfig,
     SamplingConfig,
 };
-use crate::domain::{FieldError, Model, Rule};
+use crate::domain::fields::{FieldSet, FieldSpec, Flag};
+use crate::domain::{FieldError, Model, ModelSpec, Rule};
 use crate::server::supervisor::capabilities::Capabilities;
 
 /// One flag and its values, and the setting (`group.field`) it expresses.
@@ -50,328 +50,122 @@ impl ModelConfig {
     }
 }
 
-/// Collects flags for settings that are set.
-#[derive(Default)]
-struct Plan {
-    args: Vec<PlannedArg>,
+impl ModelConfig {
+    /// Each group with its settings, in display order.
+    fn groups(&self) -> [ConfigGroup; 6] {
+        [
+            ConfigGroup::Sampling(self.sampling.clone()),
+            ConfigGroup::Memory(self.memory.clone()),
+            ConfigGroup::Gpu(self.gpu.clone()),
+            ConfigGroup::Advanced(self.advanced.clone()),
+            ConfigGroup::Lora(self.lora.clone()),
+            ConfigGroup::Multimodal(self.multimodal.clone()),
+        ]
+    }
 }
 
-impl Plan {
-    fn push(&mut self, setting: &str, flag: &str, values: Vec<String>) {
-        self.args.push(PlannedArg {
-            setting: setting.to_string(),
+/// A stored scalar as llama-server reads it: numbers as Rust prints them (`1`, not `1.0`).
+fn scalar(value: &Value) -> Option<String> {
+    match value {
+        Value::String(text) => Some(text.clone()),
+        Value::Bool(on) => Some(on.to_string()),
+        Value::Number(n) => Some(match (n.as_i64(), n.as_u64(), n.as_f64()) {
+            (Some(i), _, _) => i.to_string(),
+            (None, Some(u), _) => u.to_string(),
+            (None, None, Some(f)) => f.to_string(),
+            (None, None, None) => n.to_string(),
+        }),
+        Value::Null | Value::Array(_) | Value::Object(_) => None,
+    }
+}
+
+fn strings(value: &Value) -> Vec<String> {
+    value
+        .as_array()
+        .map(|items| items.iter().filter_map(scalar).collect())
+        .unwrap_or_default()
+}
+
+/// The flags one set field calls for, from its description.
+fn field_args(setting: String, flag: Flag, value: &Value, args: &mut Vec<PlannedArg>) {
+    let mut push = |flag: &str, values: Vec<String>| {
+        args.push(PlannedArg {
+            setting: setting.clone(),
             flag: flag.to_string(),
             values,
-        });
-    }
-    fn value<T: ToString>(&mut self, setting: &str, flag: &str, value: &Option<T>) {
-        if let Some(value) = value {
-            self.push(setting, flag, vec![value.to_string()]);
-        }
-    }
-    /// A tri-state switch: on, off, or llama-server's default.
-    fn switch(&mut self, setting: &str, on: &str, off: &str, value: Option<bool>) {
-        match value {
-            Some(true) => self.push(setting, on, vec![]),
-            Some(false) => self.push(setting, off, vec![]),
-            None => {}
-        }
-    }
-    /// A switch llama-server only has an "on" flag for, off by default: off needs no flag.
-    fn on_only(&mut self, setting: &str, on: &str, value: Option<bool>) {
-        if value == Some(true) {
-            self.push(setting, on, vec![]);
-        }
-    }
-    /// The same flag once per entry.
-    fn each(&mut self, setting: &str, flag: &str, values: &[String]) {
-        for value in values {
-            self.push(setting, flag, vec![value.clone()]);
-        }
-    }
-    /// One flag with the entries joined by commas.
-    fn joined(&mut self, setting: &str, flag: &str, values: &[String]) {
-        if !values.is_empty() {
-            self.push(setting, flag, vec![values.join(",")]);
-        }
-    }
-    fn scaled(&mut self, setting: &str, plain: &str, scaled: &str, items: &[ScaledPath]) {
-        for item in items {
-            match item.scale {
-                Some(scale) => {
-                    self.push(setting, scaled, vec![item.path.clone(), scale.to_string()])
-                }
-                None => self.push(setting, plain, vec![item.path.clone()]),
+        })
+    };
+    match flag {
+        Flag::NotPassed => {}
+        Flag::Value(flag) => {
+            if let Some(value) = scalar(value) {
+                push(flag, vec![value]);
             }
         }
+        Flag::Spelled(flag, words) => {
+            if let Some(stored) = scalar(value)
+                && let Some((_, word)) = words.iter().find(|(from, _)| *from == stored)
+            {
+                push(flag, vec![word.to_string()]);
+            }
+        }
+        Flag::Switch { on, off } => match (value.as_bool(), off) {
+            (Some(true), _) => push(on, vec![]),
+            (Some(false), Some(off)) => push(off, vec![]),
+            _ => {}
+        },
+        Flag::Each(flag) => {
+            for item in strings(value) {
+                push(flag, vec![item]);
+            }
+        }
+        Flag::Joined(flag) => {
+            let items = strings(value);
+            if !items.is_empty() {
+                push(flag, vec![items.join(",")]);
+            }
+        }
+        Flag::Scaled { plain, scaled } => {
+            for item in value.as_array().into_iter().flatten() {
+                let Some(path) = item.get("path").and_then(scalar) else {
+                    continue;
+                };
+                match item.get("scale").and_then(scalar) {
+                    Some(scale) => push(scaled, vec![path, scale]),
+                    None => push(plain, vec![path]),
+                }
+            }
+        }
+        Flag::PathOrAuto { path, auto } => match value.as_str() {
+            Some("auto") => push(auto, vec![]),
+            Some(file) => push(path, vec![file.to_string()]),
+            None => {}
+        },
     }
 }
 
-fn layers(value: &Option<GpuLayers>) -> Option<String> {
-    value.map(|layers| match layers {
-        GpuLayers::Count(n) => n.to_string(),
-        GpuLayers::Keyword(word) => word.as_str().to_string(),
-    })
-}
-
-/// Every flag the settings call for, in a stable order. Host and port are the supervisor's.
+/// Every flag the settings call for, in the order they are described. Host and port are the
+/// supervisor's.
 pub fn plan(model: &Model, config: &ModelConfig) -> Vec<PlannedArg> {
-    let mut p = Plan::default();
-    let spec = &model.spec;
-    p.push("model.path", "--model", vec![spec.path.clone()]);
-    p.value("model.ctx_size", "--ctx-size", &spec.ctx_size);
-    p.value("model.batch_size", "--batch-size", &spec.batch_size);
-    p.value("model.ubatch_size", "--ubatch-size", &spec.ubatch_size);
-    p.value("model.parallel", "--parallel", &spec.parallel);
-    p.value("model.threads", "--threads", &spec.threads);
-    p.value(
-        "model.threads_batch",
-        "--threads-batch",
-        &spec.threads_batch,
-    );
-    p.value("model.cpu_mask", "--cpu-mask", &spec.cpu_mask);
-    p.value("model.cpu_range", "--cpu-range", &spec.cpu_range);
-    p.value(
-        "model.cpu_strict",
-        "--cpu-strict",
-        &spec.cpu_strict.map(u8::from),
-    );
-
-    let s = &config.sampling;
-    p.value("sampling.temperature", "--temp", &s.temperature);
-    p.value("sampling.top_k", "--top-k", &s.top_k);
-    p.value("sampling.top_p", "--top-p", &s.top_p);
-    p.value("sampling.min_p", "--min-p", &s.min_p);
-    p.value("sampling.typical_p", "--typical", &s.typical_p);
-    p.value("sampling.top_n_sigma", "--top-nsigma", &s.top_n_sigma);
-    p.value(
-        "sampling.xtc_probability",
-        "--xtc-probability",
-        &s.xtc_probability,
-    );
-    p.value(
-        "sampling.xtc_threshold",
-        "--xtc-threshold",
-        &s.xtc_threshold,
-    );
-    p.value(
-        "sampling.repeat_last_n",
-        "--repeat-last-n",
-        &s.repeat_last_n,
-    );
-    p.value(
-        "sampling.repeat_penalty",
-        "--repeat-penalty",
-        &s.repeat_penalty,
-    );
-    p.value(
-        "sampling.presence_penalty",
-        "--presence-penalty",
-        &s.presence_penalty,
-    );
-    p.value(
-        "sampling.frequency_penalty",
-        "--frequency-penalty",
-        &s.frequency_penalty,
-    );
-    p.value(
-        "sampling.dry_multiplier",
-        "--dry-multiplier",
-        &s.dry_multiplier,
-    );
-    p.value("sampling.dry_base", "--dry-base", &s.dry_base);
-    p.value(
-        "sampling.dry_allowed_length",
-        "--dry-allowed-length",
-        &s.dry_allowed_length,
-    );
-    p.value(
-        "sampling.dry_penalty_last_n",
-        "--dry-penalty-last-n",
-        &s.dry_penalty_last_n,
-    );
-    p.each(
-        "sampling.dry_sequence_breakers",
-        "--dry-sequence-breaker",
-        &s.dry_sequence_breakers,
-    );
-    p.value(
-        "sampling.dynatemp_range",
-        "--dynatemp-range",
-        &s.dynatemp_range,
-    );
-    p.value(
-        "sampling.dynatemp_exponent",
-        "--dynatemp-exp",
-        &s.dynatemp_exponent,
-    );
-    let mirostat = s.mirostat.map(|m| match m {
-        Mirostat::Off => 0,
-        Mirostat::V1 => 1,
-        Mirostat::V2 => 2,
-    });
-    p.value("sampling.mirostat", "--mirostat", &mirostat);
-    p.value("sampling.mirostat_lr", "--mirostat-lr", &s.mirostat_lr);
-    p.value("sampling.mirostat_ent", "--mirostat-ent", &s.mirostat_ent);
-    p.value("sampling.samplers", "--samplers", &s.samplers);
-    p.value("sampling.seed", "--seed", &s.seed);
-    p.value("sampling.grammar", "--grammar", &s.grammar);
-    p.value("sampling.json_schema", "--json-schema", &s.json_schema);
-
-    let m = &config.memory;
-    p.value("memory.load_mode", "--load-mode", &m.load_mode);
-    p.value("memory.cache_ram_mib", "--cache-ram", &m.cache_ram_mib);
-    p.value("memory.cache_type_k", "--cache-type-k", &m.cache_type_k);
-    p.value("memory.cache_type_v", "--cache-type-v", &m.cache_type_v);
-    p.value("memory.numa", "--numa", &m.numa);
-    p.value(
-        "memory.defrag_threshold",
-        "--defrag-thold",
-        &m.defrag_threshold,
-    );
-
-    let g = &config.gpu;
-    p.joined("gpu.devices", "--device", &g.devices);
-    p.value("gpu.gpu_layers", "--gpu-layers", &layers(&g.gpu_layers));
-    p.value("gpu.split_mode", "--split-mode", &g.split_mode);
-    p.value("gpu.tensor_split", "--tensor-split", &g.tensor_split);
-    p.value("gpu.main_gpu", "--main-gpu", &g.main_gpu);
-    p.switch(
-        "gpu.kv_offload",
-        "--kv-offload",
-        "--no-kv-offload",
-        g.kv_offload,
-    );
-    p.switch("gpu.repack", "--repack", "--no-repack", g.repack);
-    p.value(
-        "gpu.fit",
-        "--fit",
-        &g.fit.map(|on| if on { "on" } else { "off" }),
-    );
-    p.value("gpu.fit_target_mib", "--fit-target", &g.fit_target_mib);
-    p.value("gpu.fit_min_ctx", "--fit-ctx", &g.fit_min_ctx);
-
-    let a = &config.advanced;
-    p.value("advanced.flash_attn", "--flash-attn", &a.flash_attn);
-    p.value("advanced.rope_scaling", "--rope-scaling", &a.rope_scaling);
-    p.value("advanced.rope_scale", "--rope-scale", &a.rope_scale);
-    p.value(
-        "advanced.rope_freq_base",
-        "--rope-freq-base",
-        &a.rope_freq_base,
-    );
-    p.value(
-        "advanced.rope_freq_scale",
-        "--rope-freq-scale",
-        &a.rope_freq_scale,
-    );
-    p.value(
-        "advanced.yarn_orig_ctx",
-        "--yarn-orig-ctx",
-        &a.yarn_orig_ctx,
-    );
-    p.value(
-        "advanced.yarn_ext_factor",
-        "--yarn-ext-factor",
-        &a.yarn_ext_factor,
-    );
-    p.value(
-        "advanced.yarn_attn_factor",
-        "--yarn-attn-factor",
-        &a.yarn_attn_factor,
-    );
-    p.value(
-        "advanced.yarn_beta_slow",
-        "--yarn-beta-slow",
-        &a.yarn_beta_slow,
-    );
-    p.value(
-        "advanced.yarn_beta_fast",
-        "--yarn-beta-fast",
-        &a.yarn_beta_fast,
-    );
-    p.on_only("advanced.swa_full", "--swa-full", a.swa_full);
-    p.each(
-        "advanced.override_tensors",
-        "--override-tensor",
-        &a.override_tensors,
-    );
-    p.on_only("advanced.cpu_moe", "--cpu-moe", a.cpu_moe);
-    p.value("advanced.n_cpu_moe", "--n-cpu-moe", &a.n_cpu_moe);
-    p.switch(
-        "advanced.kv_unified",
-        "--kv-unified",
-        "--no-kv-unified",
-        a.kv_unified,
-    );
-    p.value("advanced.pooling", "--pooling", &a.pooling);
-    p.switch(
-        "advanced.context_shift",
-        "--context-shift",
-        "--no-context-shift",
-        a.context_shift,
-    );
-    p.joined("advanced.rpc_servers", "--rpc", &a.rpc_servers);
-    p.each("advanced.override_kv", "--override-kv", &a.override_kv);
-    p.value(
-        "advanced.reasoning_format",
-        "--reasoning-format",
-        &a.reasoning_format,
-    );
-    p.value(
-        "advanced.reasoning_budget",
-        "--reasoning-budget",
-        &a.reasoning_budget,
-    );
-    p.value(
-        "advanced.sleep_idle_seconds",
-        "--sleep-idle-seconds",
-        &a.sleep_idle_seconds,
-    );
-
-    let l = &config.lora;
-    p.scaled("lora.lora", "--lora", "--lora-scaled", &l.lora);
-    p.scaled(
-        "lora.control_vectors",
-        "--control-vector",
-        "--control-vector-scaled",
-        &l.control_vectors,
-    );
-    p.value("lora.draft_model", "--model-draft", &l.draft_model);
-    p.value("lora.draft_max", "--draft-max", &l.draft_max);
-    p.value("lora.draft_min", "--draft-min", &l.draft_min);
-    p.value("lora.draft_p_min", "--draft-p-min", &l.draft_p_min);
-    p.value("lora.draft_ctx_size", "--ctx-size-draft", &l.draft_ctx_size);
-    p.value(
-        "lora.draft_gpu_layers",
-        "--gpu-layers-draft",
-        &layers(&l.draft_gpu_layers),
-    );
-    p.joined("lora.draft_devices", "--device-draft", &l.draft_devices);
-
-    let mm = &config.multimodal;
-    match mm.mmproj.as_deref() {
-        Some("auto") => p.push("multimodal.mmproj", "--mmproj-auto", vec![]),
-        Some(path) => p.push("multimodal.mmproj", "--mmproj", vec![path.to_string()]),
-        None => {}
+    let mut args = Vec::new();
+    let mut described = |scope: &str, fields: &[FieldSpec], values: &Map<String, Value>| {
+        for field in fields {
+            if let Some(value) = values.get(field.key) {
+                field_args(
+                    format!("{scope}.{}", field.key),
+                    field.flag,
+                    value,
+                    &mut args,
+                );
+            }
+        }
+    };
+    described(ModelSpec::WHOLE, ModelSpec::FIELDS, &model.spec.to_object());
+    for group in config.groups() {
+        let kind = group.kind();
+        described(kind.as_str(), kind.fields(), &group.to_object());
     }
-    p.switch(
-        "multimodal.mmproj_offload",
-        "--mmproj-offload",
-        "--no-mmproj-offload",
-        mm.mmproj_offload,
-    );
-    p.value(
-        "multimodal.image_min_tokens",
-        "--image-min-tokens",
-        &mm.image_min_tokens,
-    );
-    p.value(
-        "multimodal.image_max_tokens",
-        "--image-max-tokens",
-        &mm.image_max_tokens,
-    );
-    p.args
+    args
 }
 
 /// The plan as separate arguments, with the person's extra arguments last, each one argument.
@@ -599,5 +393,26 @@ mod tests {
             .collect();
         let missing: Vec<&String> = expected.iter().filter(|s| !settings.contains(*s)).collect();
         assert!(missing.is_empty(), "settings without a flag: {missing:?}");
+    }
+
+    #[test]
+    fn numbers_and_words_are_passed_as_llama_server_reads_them() {
+        let config = ModelConfig::from_groups([ConfigGroupKind::Sampling
+            .parse_config(&json!({"temperature": 2.0, "mirostat": "off"}))
+            .unwrap()]);
+        let args = argv(&model(json!({"cpu_strict": false})), &config);
+        assert_eq!(
+            args,
+            [
+                "--model",
+                "/models/a b.gguf",
+                "--cpu-strict",
+                "0",
+                "--temp",
+                "2",
+                "--mirostat",
+                "0"
+            ]
+        );
     }
 }
