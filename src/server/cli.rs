@@ -3,7 +3,6 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use std::ops::RangeInclusive;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
@@ -11,9 +10,13 @@ use clap::{Parser, Subcommand};
 use crate::server::db::Retention;
 use crate::server::http::host::parse_allowed_host;
 use crate::server::http::limits::HttpLimits;
-use crate::server::supervisor::settings::{
-    Leftovers, SupervisorSettings, WhenFull, parse_port_range,
-};
+use crate::server::live::hub::HubConfig;
+use crate::server::supervisor::settings::{Leftovers, PortRange, SupervisorSettings, WhenFull};
+
+/// Every default below is the one its settings type has: written once, there.
+fn supervisor() -> SupervisorSettings {
+    SupervisorSettings::default()
+}
 
 /// Longest stop grace accepted: longer would only hide a server that never stops.
 const MAX_STOP_GRACE: u64 = 3600;
@@ -36,7 +39,7 @@ pub struct Cli {
     pub data_dir: Option<PathBuf>,
 
     /// Most live connections (browser tabs) at once; more are refused with a reason.
-    #[arg(long, env = "CORRAL_MAX_CLIENTS", default_value_t = 256)]
+    #[arg(long, env = "CORRAL_MAX_CLIENTS", default_value_t = HubConfig::default().max_clients)]
     pub max_clients: usize,
 
     /// The built site (WASM, JS, CSS) [default: `site` beside the binary, else target/site]
@@ -48,34 +51,29 @@ pub struct Cli {
     pub llama_server: Option<PathBuf>,
 
     /// Ports given to llama-server processes, on 127.0.0.1.
-    #[arg(long, env = "CORRAL_PORTS", default_value = "8100-8199", value_parser = parse_port_range)]
-    pub ports: RangeInclusive<u16>,
+    #[arg(long, env = "CORRAL_PORTS", default_value_t = PortRange(supervisor().ports))]
+    pub ports: PortRange,
 
     /// Most models running at once.
-    #[arg(long, env = "CORRAL_MAX_RUNNING", default_value_t = 2)]
+    #[arg(long, env = "CORRAL_MAX_RUNNING", default_value_t = supervisor().max_running)]
     pub max_running: usize,
 
     /// What starting one more model than --max-running does.
-    #[arg(
-        long,
-        env = "CORRAL_WHEN_FULL",
-        value_enum,
-        default_value = "stop-least-recent"
-    )]
+    #[arg(long, env = "CORRAL_WHEN_FULL", value_enum, default_value_t = supervisor().when_full)]
     pub when_full: WhenFull,
 
     /// Seconds between SIGTERM and SIGKILL when stopping a model (at most an hour).
-    #[arg(long, env = "CORRAL_STOP_GRACE", default_value_t = 10,
+    #[arg(long, env = "CORRAL_STOP_GRACE", default_value_t = supervisor().stop_grace.as_secs(),
           value_parser = clap::value_parser!(u64).range(0..=MAX_STOP_GRACE))]
     pub stop_grace: u64,
 
     /// Seconds a model may take to load, plus --load-per-gib for each GiB of file; more while
     /// the server keeps logging progress (each at most a day).
-    #[arg(long, env = "CORRAL_LOAD_TIMEOUT", default_value_t = 30,
+    #[arg(long, env = "CORRAL_LOAD_TIMEOUT", default_value_t = supervisor().load_base.as_secs(),
           value_parser = clap::value_parser!(u64).range(1..=MAX_LOAD_SECONDS))]
     pub load_timeout: u64,
 
-    #[arg(long, env = "CORRAL_LOAD_PER_GIB", default_value_t = 15,
+    #[arg(long, env = "CORRAL_LOAD_PER_GIB", default_value_t = supervisor().load_per_gib.as_secs(),
           value_parser = clap::value_parser!(u64).range(0..=MAX_LOAD_SECONDS))]
     pub load_per_gib: u64,
 
@@ -88,22 +86,22 @@ pub struct Cli {
 
     /// Most open HTTP connections (browser tabs included); one more is answered 503. Lowered
     /// to fit the process's descriptor limit.
-    #[arg(long, env = "CORRAL_MAX_CONNECTIONS", default_value_t = 1024,
+    #[arg(long, env = "CORRAL_MAX_CONNECTIONS", default_value_t = HttpLimits::default().max_connections as u64,
           value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     pub max_connections: u64,
 
     /// Runs kept per model in the history (older ones are removed).
-    #[arg(long, env = "CORRAL_KEEP_RUNS", default_value_t = 100,
+    #[arg(long, env = "CORRAL_KEEP_RUNS", default_value_t = Retention::default().runs_per_model as u64,
           value_parser = clap::value_parser!(u64).range(1..=100_000))]
     pub keep_runs: u64,
 
     /// Settings changes kept per model in the audit trail.
-    #[arg(long, env = "CORRAL_KEEP_CHANGES", default_value_t = 500,
+    #[arg(long, env = "CORRAL_KEEP_CHANGES", default_value_t = Retention::default().changes_per_model as u64,
           value_parser = clap::value_parser!(u64).range(1..=100_000))]
     pub keep_changes: u64,
 
     /// What start-up does with a model server an earlier Corral left running.
-    #[arg(long, env = "CORRAL_LEFTOVERS", value_enum, default_value = "stop")]
+    #[arg(long, env = "CORRAL_LEFTOVERS", value_enum, default_value_t = supervisor().leftovers)]
     pub leftovers: Leftovers,
 
     #[command(subcommand)]
@@ -152,14 +150,14 @@ impl Cli {
     pub fn supervisor_settings(&self) -> SupervisorSettings {
         SupervisorSettings {
             llama_server: self.llama_server.clone(),
-            ports: self.ports.clone(),
+            ports: self.ports.0.clone(),
             max_running: self.max_running.max(1),
             when_full: self.when_full,
             stop_grace: Duration::from_secs(self.stop_grace),
             load_base: Duration::from_secs(self.load_timeout),
             load_per_gib: Duration::from_secs(self.load_per_gib),
             leftovers: self.leftovers,
-            ..SupervisorSettings::default()
+            ..supervisor()
         }
     }
 
@@ -242,6 +240,25 @@ mod tests {
         .unwrap();
         assert_eq!(cli.allowed_hosts, ["corral.lan", "proxy.lan:8443"]);
         assert!(parse(&["--allowed-host", "http://corral.lan"]).is_err());
+    }
+
+    #[test]
+    fn without_flags_every_setting_is_its_types_default() {
+        let cli = parse(&[]).unwrap();
+        let (settings, defaults) = (cli.supervisor_settings(), SupervisorSettings::default());
+        assert_eq!(settings.ports, defaults.ports);
+        assert_eq!(settings.max_running, defaults.max_running);
+        assert_eq!(settings.when_full, defaults.when_full);
+        assert_eq!(settings.stop_grace, defaults.stop_grace);
+        assert_eq!(settings.load_base, defaults.load_base);
+        assert_eq!(settings.load_per_gib, defaults.load_per_gib);
+        assert_eq!(settings.leftovers, defaults.leftovers);
+        assert_eq!(cli.retention(), Retention::default());
+        assert_eq!(cli.max_clients, HubConfig::default().max_clients);
+        assert_eq!(
+            cli.http_limits().max_connections,
+            HttpLimits::default().max_connections
+        );
     }
 
     #[test]

@@ -77,6 +77,23 @@ impl SupervisorSettings {
     }
 }
 
+/// A range of ports as the `--ports` flag spells it (`8100-8199`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortRange(pub RangeInclusive<u16>);
+
+impl std::fmt::Display for PortRange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}-{}", self.0.start(), self.0.end())
+    }
+}
+
+impl std::str::FromStr for PortRange {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        parse_port_range(text).map(PortRange)
+    }
+}
+
 /// Reads `8100-8199` (or a single port).
 pub fn parse_port_range(text: &str) -> Result<RangeInclusive<u16>, String> {
     let bad = || format!("'{text}' is not a port range like 8100-8199");
@@ -100,6 +117,8 @@ mod tests {
     fn port_ranges_read_as_written_and_nonsense_is_refused() {
         assert_eq!(parse_port_range("8100-8199"), Ok(8100..=8199));
         assert_eq!(parse_port_range("9000"), Ok(9000..=9000));
+        let default = PortRange(SupervisorSettings::default().ports);
+        assert_eq!(default.to_string().parse(), Ok(default));
         for bad in ["", "x", "9000-8000", "0-10", "1-70000", "-5"] {
             assert!(parse_port_range(bad).is_err(), "{bad}");
         }
