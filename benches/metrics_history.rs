@@ -12,6 +12,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use corral::domain::metrics::HistoryQuery;
+use corral::domain::metrics::SeriesKey;
 use corral::server::db::{Db, metrics_repo};
 use serde_json::json;
 
@@ -19,30 +20,30 @@ use serde_json::json;
 const SERIES: usize = 16;
 const DAY_MS: i64 = 24 * 3600 * 1000;
 
-fn series_names() -> Vec<String> {
+fn series_names() -> Vec<SeriesKey> {
+    use corral::domain::metrics::{Reading, SeriesSource};
     let system = [
-        "cpu_percent",
-        "memory_used_bytes",
-        "disk_used_bytes",
-        "corral_rss_bytes",
+        SeriesKey::new(SeriesSource::Host, Reading::CpuPercent),
+        SeriesKey::new(SeriesSource::Host, Reading::MemoryUsedBytes),
+        SeriesKey::new(SeriesSource::Host, Reading::DiskUsedBytes),
+        SeriesKey::new(SeriesSource::Corral, Reading::RssBytes),
     ];
     let gpu = [
-        "utilization_percent",
-        "memory_used_bytes",
-        "temperature_c",
-        "power_watts",
+        Reading::UtilizationPercent,
+        Reading::MemoryUsedBytes,
+        Reading::TemperatureC,
+        Reading::PowerWatts,
     ];
     let model = [
-        "tokens_per_second",
-        "requests_processing",
-        "slots_busy",
-        "rss_bytes",
+        Reading::GenerationTokensPerS,
+        Reading::RequestsProcessing,
+        Reading::SlotsBusy,
+        Reading::RssBytes,
     ];
     system
-        .iter()
-        .map(|s| s.to_string())
-        .chain(gpu.iter().map(|s| format!("gpu0_{s}")))
-        .chain((1..=2).flat_map(|m| model.iter().map(move |s| format!("model{m}_{s}"))))
+        .into_iter()
+        .chain(gpu.map(|r| SeriesKey::new(SeriesSource::Gpu(0), r)))
+        .chain((1..=2).flat_map(|m| model.map(move |r| SeriesKey::new(SeriesSource::Model(m), r))))
         .collect()
 }
 
@@ -52,7 +53,7 @@ fn percentile_ms(mut samples: Vec<Duration>, p: f64) -> f64 {
     samples[rank.clamp(1, samples.len()) - 1].as_secs_f64() * 1000.0
 }
 
-async fn insert(db: &Db, rows: Vec<(String, i64, f64)>) -> Duration {
+async fn insert(db: &Db, rows: Vec<(SeriesKey, i64, f64)>) -> Duration {
     let started = Instant::now();
     db.call(move |conn| Ok(metrics_repo::insert(conn, &rows)?))
         .await
@@ -86,7 +87,7 @@ async fn main() {
     let started = Instant::now();
     for second in 0..seconds {
         let at = now - DAY_MS * 30 + second * 1000;
-        let rows = names.iter().map(|n| (n.clone(), at, 1.0)).collect();
+        let rows = names.iter().map(|n| (*n, at, 1.0)).collect();
         per_batch.push(insert(&db, rows).await);
     }
     let collector_rate = (seconds as usize * SERIES) as f64 / started.elapsed().as_secs_f64();
@@ -98,10 +99,10 @@ async fn main() {
 
     // Seven days, one sample a minute per series, in 1,000-sample transactions.
     let minutes = 7 * 24 * 60;
-    let all: Vec<(String, i64, f64)> = (0..minutes)
+    let all: Vec<(SeriesKey, i64, f64)> = (0..minutes)
         .flat_map(|m| {
             let at = now - 7 * DAY_MS + m * 60_000;
-            names.iter().map(move |n| (n.clone(), at, (m % 100) as f64))
+            names.iter().map(move |n| (*n, at, (m % 100) as f64))
         })
         .collect();
     let bulk_count = all.len();
@@ -117,11 +118,11 @@ async fn main() {
         .expect("the history is downsampled");
     let downsample_ms = started.elapsed().as_secs_f64() * 1000.0;
     // The last hour raw, as the collector leaves it.
-    let recent: Vec<(String, i64, f64)> = (0..3600)
+    let recent: Vec<(SeriesKey, i64, f64)> = (0..3600)
         .flat_map(|s| {
             names
                 .iter()
-                .map(move |n| (n.clone(), hour_ago + s * 1000, (s % 100) as f64))
+                .map(move |n| (*n, hour_ago + s * 1000, (s % 100) as f64))
         })
         .collect();
     for chunk in recent.chunks(1000) {

@@ -9,6 +9,7 @@ use std::time::Duration;
 use common::{TestApp, next_envelope, serve};
 use corral::domain::ModelStatus;
 use corral::domain::live::ServerEvent;
+use corral::domain::run::LogSource;
 use corral::server::gguf::test_model::TestModel;
 use futures::SinkExt;
 use serde_json::json;
@@ -86,12 +87,12 @@ async fn a_log_subscription_replays_history_then_streams_new_lines_once_each() {
     tab.send(Message::Text(subscribe.to_string().into()))
         .await
         .unwrap();
-    let history = app.hub.log_history(id, 500);
+    let history = app.hub.log_history(LogSource::Model(id), 500);
     assert!(!history.is_empty());
     let mut seqs = Vec::new();
     while seqs.len() < history.len() {
         if let ServerEvent::Log(line) = next_envelope(&mut tab).await.event {
-            assert_eq!(line.model_id, id);
+            assert_eq!(line.source, LogSource::Model(id));
             seqs.push(line.seq);
         }
     }
@@ -100,7 +101,7 @@ async fn a_log_subscription_replays_history_then_streams_new_lines_once_each() {
 
     // A stop makes the server log more; the subscriber gets each new line exactly once.
     app.supervisor.stop_model(id).await.unwrap();
-    let total = app.hub.log_history(id, 500).len();
+    let total = app.hub.log_history(LogSource::Model(id), 500).len();
     assert!(total > history.len());
     while seqs.len() < total {
         if let ServerEvent::Log(line) = next_envelope(&mut tab).await.event {

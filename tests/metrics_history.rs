@@ -6,15 +6,16 @@ mod common;
 
 use axum::http::StatusCode;
 use common::TestApp;
-use corral::domain::metrics::{HistoryQuery, Series, Unit};
+use corral::domain::metrics::{HistoryQuery, Reading, Series, SeriesKey, SeriesSource, Unit};
 use corral::server::db::metrics_repo::{self, MINUTE_MS};
 use corral::server::metrics::system::SystemProbe;
 use serde_json::json;
 
 /// One `cpu_percent` sample per second from `start`, values 0, 1, 2, …
 async fn insert_seconds(app: &TestApp, start: i64, count: i64) {
-    let rows: Vec<(String, i64, f64)> = (0..count)
-        .map(|i| ("cpu_percent".to_string(), start + i * 1000, i as f64))
+    let cpu = SeriesKey::new(SeriesSource::Host, Reading::CpuPercent);
+    let rows: Vec<(SeriesKey, i64, f64)> = (0..count)
+        .map(|i| (cpu, start + i * 1000, i as f64))
         .collect();
     app.db
         .call(move |conn| Ok(metrics_repo::insert(conn, &rows)?))
@@ -42,8 +43,8 @@ async fn stored_samples_come_back_as_at_most_the_asked_number_of_points() {
     insert_seconds(&app, 0, 600).await;
     let series = query(&app, 0, 600_000, 60).await;
     assert_eq!(series.len(), 1);
-    assert_eq!(series[0].name, "cpu_percent");
-    assert_eq!(series[0].unit, Unit::Percent);
+    assert_eq!(series[0].key.name(), "cpu_percent");
+    assert_eq!(series[0].key.unit(), Unit::Percent);
     let points = &series[0].points;
     assert_eq!(points.len(), 60);
     // The first bucket holds seconds 0..10: values 0..=9.

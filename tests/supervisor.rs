@@ -540,9 +540,9 @@ async fn a_running_model_is_scraped_into_the_live_state_prometheus_and_the_histo
         })
         .await
         .unwrap();
-    let names: Vec<&str> = history.iter().map(|s| s.name.as_str()).collect();
+    let names: Vec<String> = history.iter().map(|s| s.key.name()).collect();
     let wanted = format!("model{id}_generation_tokens_per_s");
-    assert!(names.contains(&wanted.as_str()), "{names:?}");
+    assert!(names.contains(&wanted), "{names:?}");
     app.supervisor.stop_model(id).await.unwrap();
 }
 

@@ -1,16 +1,21 @@
-//! The small text parsers: log channel names from tabs, the `--ports` flag, and llama-server's
-//! own log lines (classified into a failure reason). None may panic on any text.
+//! The small text parsers: log channel names from tabs, stored metric series names, the
+//! `--ports` flag, and llama-server's own log lines (classified into a failure reason). None may
+//! panic on any text, and what parses reads back the same.
 #![no_main]
 
-use corral::domain::run::{log_channel, parse_log_channel};
+use corral::domain::metrics::SeriesKey;
+use corral::domain::run::LogSource;
 use corral::server::supervisor::classify::{Exit, classify, says_listening, strip_prefix};
 use corral::server::supervisor::settings::parse_port_range;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(data);
-    if let Some(id) = parse_log_channel(&text) {
-        assert_eq!(parse_log_channel(&log_channel(id)), Some(id));
+    if let Some(source) = LogSource::from_channel(&text) {
+        assert_eq!(LogSource::from_channel(&source.channel()), Some(source));
+    }
+    if let Some(key) = SeriesKey::parse(&text) {
+        assert_eq!(SeriesKey::parse(&key.name()), Some(key));
     }
     if let Ok(range) = parse_port_range(&text) {
         assert!(range.start() <= range.end(), "{range:?}");

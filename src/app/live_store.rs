@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::domain::Model;
 use crate::domain::live::Snapshot;
-use crate::domain::run::{LiveRun, LogLine};
+use crate::domain::run::{LiveRun, LogLine, LogSource};
 
 /// Log lines a tab keeps per model.
 pub const KEPT_LOG_LINES: usize = 2000;
@@ -38,11 +38,12 @@ pub struct LiveStore {
     /// the first render is the same on both sides and nothing flickers.
     pub state: RwSignal<Option<Snapshot>>,
     pub connection: RwSignal<Connection>,
-    /// Models whose log some view on the page follows (`logs:<id>` channels).
-    pub log_subscriptions: RwSignal<BTreeMap<i64, usize>>,
-    /// Lines heard per followed model, oldest first; cleared on every new connection, which
+    /// Logs some view on the page follows, with how many views follow each (`logs:…`
+    /// channels); the socket subscribes as this changes.
+    pub log_subscriptions: RwSignal<BTreeMap<LogSource, usize>>,
+    /// Lines heard per followed log, oldest first; cleared on every new connection, which
     /// replays them.
-    pub logs: RwSignal<BTreeMap<i64, Vec<LogLine>>>,
+    pub logs: RwSignal<BTreeMap<LogSource, Vec<LogLine>>>,
 }
 
 impl LiveStore {
@@ -54,13 +55,21 @@ impl LiveStore {
             logs: RwSignal::new(BTreeMap::new()),
         };
         provide_context(store);
-        // Effects run only in the browser, after hydration.
-        Effect::new(move |started: Option<()>| {
-            if started.is_none() {
-                #[cfg(feature = "hydrate")]
-                leptos::task::spawn_local(client::run(store));
-            }
-        });
+        #[cfg(feature = "hydrate")]
+        {
+            // Every change of the followed logs reaches the socket session as it happens.
+            let (notify, changes) = futures::channel::mpsc::unbounded();
+            Effect::new(move |_| {
+                let _ = notify.unbounded_send(store.followed());
+            });
+            let changes = StoredValue::new_local(Some(changes));
+            // Effects run only in the browser, after hydration.
+            Effect::new(move |_| {
+                if let Some(changes) = changes.try_update_value(Option::take).flatten() {
+                    leptos::task::spawn_local(client::run(store, changes));
+                }
+            });
+        }
         store
     }
 
@@ -95,16 +104,16 @@ impl LiveStore {
             .with(|s| s.as_ref().is_some_and(|s| s.server.llama_server.is_none()))
     }
 
-    /// Follows a model's log while the calling view lives.
-    pub fn follow_log(self, model_id: i64) {
+    /// Follows a log while the calling view lives.
+    pub fn follow_log(self, source: LogSource) {
         self.log_subscriptions
-            .update(|subs| *subs.entry(model_id).or_default() += 1);
+            .update(|subs| *subs.entry(source).or_default() += 1);
         on_cleanup(move || {
             let _ = self.log_subscriptions.try_update(|subs| {
-                if let Some(count) = subs.get_mut(&model_id) {
+                if let Some(count) = subs.get_mut(&source) {
                     *count -= 1;
                     if *count == 0 {
-                        subs.remove(&model_id);
+                        subs.remove(&source);
                     }
                 }
             });
@@ -114,7 +123,7 @@ impl LiveStore {
     /// Keeps a line heard on the socket, once.
     pub fn add_log_line(self, line: LogLine) {
         self.logs.update(|logs| {
-            let lines = logs.entry(line.model_id).or_default();
+            let lines = logs.entry(line.source).or_default();
             if lines.last().is_none_or(|last| line.seq > last.seq) {
                 lines.push(line);
                 let overflow = lines.len().saturating_sub(KEPT_LOG_LINES);
@@ -123,7 +132,13 @@ impl LiveStore {
         });
     }
 
-    pub fn followed(self) -> BTreeSet<i64> {
+    /// The followed logs; tracked when called in a reactive context.
+    pub fn followed(self) -> BTreeSet<LogSource> {
+        self.log_subscriptions
+            .with(|subs| subs.keys().copied().collect())
+    }
+
+    pub fn followed_untracked(self) -> BTreeSet<LogSource> {
         self.log_subscriptions
             .with_untracked(|subs| subs.keys().copied().collect())
     }
@@ -135,6 +150,7 @@ pub fn use_live() -> LiveStore {
 
 #[cfg(feature = "hydrate")]
 mod client {
+    use std::collections::BTreeSet;
     use std::time::Duration;
 
     use futures_util::future::{Either, select};
@@ -144,24 +160,25 @@ mod client {
     use gloo_timers::future::sleep;
     use leptos::prelude::*;
 
-    use std::collections::BTreeSet;
-
     use super::{Connection, LiveStore};
-    use crate::domain::live::{Envelope, ServerEvent};
-    use crate::domain::run::log_channel;
+    use crate::domain::live::{ClientMessage, Envelope, ServerEvent};
+    use crate::domain::run::LogSource;
 
     const FIRST_RETRY: Duration = Duration::from_millis(500);
     const MAX_RETRY: Duration = Duration::from_secs(10);
-    /// The tab pings this often; a server silent for `DEAD_AFTER` is taken for gone.
-    const PING_EVERY: Duration = Duration::from_secs(20);
-    const DEAD_AFTER: Duration = Duration::from_secs(45);
-    /// How often the session looks for log channels to (un)subscribe.
-    const TICK: Duration = Duration::from_millis(200);
+    /// The tab pings after this long without a frame; a server silent for `DEAD_AFTER` more is
+    /// taken for gone.
+    const PING_AFTER: Duration = Duration::from_secs(20);
+    const DEAD_AFTER: Duration = Duration::from_secs(25);
 
-    pub async fn run(store: LiveStore) {
+    /// Changes of the followed logs: the session reacts to them rather than looking for
+    /// changes on a timer.
+    pub type Followed = futures::channel::mpsc::UnboundedReceiver<BTreeSet<LogSource>>;
+
+    pub async fn run(store: LiveStore, mut changes: Followed) {
         let mut failures: u32 = 0;
         loop {
-            if session(store).await {
+            if session(store, &mut changes).await {
                 failures = 0;
             }
             store.connection.set(Connection::Reconnecting);
@@ -170,8 +187,15 @@ mod client {
         }
     }
 
+    /// What the session waits for.
+    enum Wake {
+        Frame(Option<Result<Message, gloo_net::websocket::WebSocketError>>),
+        Followed(Option<BTreeSet<LogSource>>),
+        Quiet,
+    }
+
     /// One connection, until it breaks. True if it got as far as a snapshot.
-    async fn session(store: LiveStore) -> bool {
+    async fn session(store: LiveStore, changes: &mut Followed) -> bool {
         let Some(url) = socket_url() else {
             return false;
         };
@@ -180,31 +204,47 @@ mod client {
         };
         let (mut tx, mut rx) = socket.split();
         let mut got_snapshot = false;
-        let mut quiet = Duration::ZERO;
-        let mut since_ping = Duration::ZERO;
-        // Channels this connection subscribed to; a new connection starts with none.
-        let mut subscribed: BTreeSet<i64> = BTreeSet::new();
+        // Logs this connection subscribed to; a new connection starts with none.
+        let mut subscribed: BTreeSet<LogSource> = BTreeSet::new();
+        let mut wanted = store.followed_untracked();
+        let mut pinged = false;
         loop {
-            let wanted = store.followed();
             if wanted != subscribed {
-                let channel = |id: &i64| log_channel(*id);
-                let add: Vec<String> = wanted.difference(&subscribed).map(channel).collect();
-                let drop: Vec<String> = subscribed.difference(&wanted).map(channel).collect();
-                for (kind, channels) in [("subscribe", add), ("unsubscribe", drop)] {
-                    if channels.is_empty() {
-                        continue;
-                    }
-                    let message = serde_json::json!({"type": kind, "channels": channels});
-                    if tx.send(Message::Text(message.to_string())).await.is_err() {
+                let channels = |set: BTreeSet<&LogSource>| -> Vec<String> {
+                    set.into_iter().map(|s| s.channel()).collect()
+                };
+                let add = channels(wanted.difference(&subscribed).collect());
+                let drop = channels(subscribed.difference(&wanted).collect());
+                let messages = [
+                    (!add.is_empty()).then_some(ClientMessage::Subscribe { channels: add }),
+                    (!drop.is_empty()).then_some(ClientMessage::Unsubscribe { channels: drop }),
+                ];
+                for message in messages.into_iter().flatten() {
+                    if !send(&mut tx, &message).await {
                         return got_snapshot;
                     }
                 }
-                subscribed = wanted;
+                subscribed = wanted.clone();
             }
-            match select(rx.next(), sleep(TICK)).await {
-                Either::Left((Some(Ok(Message::Text(text))), _)) => {
-                    quiet = Duration::ZERO;
-                    since_ping = Duration::ZERO;
+            let quiet = sleep(if pinged { DEAD_AFTER } else { PING_AFTER });
+            let wake = match select(select(rx.next(), changes.next()), quiet).await {
+                Either::Left((Either::Left((frame, _)), _)) => Wake::Frame(frame),
+                Either::Left((Either::Right((followed, _)), _)) => Wake::Followed(followed),
+                Either::Right(((), _)) => Wake::Quiet,
+            };
+            match wake {
+                Wake::Followed(Some(now)) => wanted = now,
+                // The app is going away.
+                Wake::Followed(None) => return got_snapshot,
+                Wake::Quiet if pinged => return got_snapshot,
+                Wake::Quiet => {
+                    pinged = true;
+                    if !send(&mut tx, &ClientMessage::Ping {}).await {
+                        return got_snapshot;
+                    }
+                }
+                Wake::Frame(Some(Ok(Message::Text(text)))) => {
+                    pinged = false;
                     let Ok(envelope) = serde_json::from_str::<Envelope>(&text) else {
                         leptos::logging::warn!("live: unreadable message ignored");
                         continue;
@@ -227,26 +267,22 @@ mod client {
                         }),
                     }
                 }
-                Either::Left((Some(Ok(Message::Bytes(_))), _)) => quiet = Duration::ZERO,
-                Either::Left((Some(Err(_)) | None, _)) => return got_snapshot,
-                Either::Right(((), _)) => {
-                    quiet += TICK;
-                    since_ping += TICK;
-                    if quiet >= DEAD_AFTER {
-                        return got_snapshot;
-                    }
-                    if since_ping < PING_EVERY {
-                        continue;
-                    }
-                    since_ping = Duration::ZERO;
-                    if tx
-                        .send(Message::Text(r#"{"type":"ping"}"#.into()))
-                        .await
-                        .is_err()
-                    {
-                        return got_snapshot;
-                    }
-                }
+                Wake::Frame(Some(Ok(Message::Bytes(_)))) => pinged = false,
+                Wake::Frame(Some(Err(_)) | None) => return got_snapshot,
+            }
+        }
+    }
+
+    /// Sends one message in the shared format the server decodes; false when the socket broke.
+    async fn send<S>(tx: &mut S, message: &ClientMessage) -> bool
+    where
+        S: futures_util::Sink<Message> + Unpin,
+    {
+        match serde_json::to_string(message) {
+            Ok(text) => tx.send(Message::Text(text)).await.is_ok(),
+            Err(error) => {
+                leptos::logging::warn!("live: cannot encode a message: {error}");
+                true
             }
         }
     }

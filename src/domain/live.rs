@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use crate::domain::Model;
 use crate::domain::metrics::SystemSample;
-use crate::domain::run::{LiveRun, LogLine, parse_log_channel};
+use crate::domain::run::{LiveRun, LogLine, LogSource};
 
 /// What the server knows about itself.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -190,7 +190,7 @@ impl ClientMessage {
 
 /// `logs:<model id>`: one model's log lines.
 pub fn is_channel(name: &str) -> bool {
-    parse_log_channel(name).is_some()
+    LogSource::from_channel(name).is_some()
 }
 
 #[cfg(test)]

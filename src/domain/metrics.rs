@@ -45,53 +45,199 @@ pub enum Unit {
     Count,
 }
 
-impl SystemSample {
-    /// The sample as named series: the names the history stores and the charts draw.
-    pub fn series(&self) -> Vec<(String, f64)> {
-        let mut series = vec![
-            ("cpu_percent".to_string(), self.cpu_percent),
-            (
-                "memory_used_bytes".to_string(),
-                self.memory_used_bytes as f64,
-            ),
-            ("disk_used_bytes".to_string(), self.disk_used_bytes as f64),
-            ("corral_rss_bytes".to_string(), self.corral_rss_bytes as f64),
-        ];
-        for gpu in &self.gpus {
-            let i = gpu.index;
-            let readings = [
-                ("utilization_percent", gpu.utilization_percent),
-                ("memory_used_bytes", gpu.memory_used_bytes.map(|b| b as f64)),
-                ("temperature_c", gpu.temperature_c),
-                ("power_watts", gpu.power_watts),
-            ];
-            series.extend(
-                readings
-                    .into_iter()
-                    .filter_map(|(name, value)| Some((format!("gpu{i}_{name}"), value?))),
-            );
-        }
-        series
+choice_enum! {
+    /// What a series measures; its wire word is the end of the stored series name.
+    pub enum Reading {
+        CpuPercent => "cpu_percent",
+        MemoryUsedBytes => "memory_used_bytes",
+        DiskUsedBytes => "disk_used_bytes",
+        RssBytes => "rss_bytes",
+        UtilizationPercent => "utilization_percent",
+        TemperatureC => "temperature_c",
+        PowerWatts => "power_watts",
+        PromptTokensPerS => "prompt_tokens_per_s",
+        GenerationTokensPerS => "generation_tokens_per_s",
+        RequestsProcessing => "requests_processing",
+        RequestsDeferred => "requests_deferred",
+        SlotsBusy => "slots_busy",
     }
 }
 
-/// The unit of a series, from its name.
-pub fn unit_of(series: &str) -> Unit {
-    if series.ends_with("_percent") {
-        Unit::Percent
-    } else if series.ends_with("_c") {
-        Unit::Celsius
-    } else if series.ends_with("_watts") {
-        Unit::Watts
-    } else if series.ends_with("_per_s") {
-        Unit::PerSecond
-    } else if series.ends_with("_processing")
-        || series.ends_with("_deferred")
-        || series.ends_with("_busy")
-    {
-        Unit::Count
-    } else {
-        Unit::Bytes
+impl Reading {
+    pub fn unit(self) -> Unit {
+        match self {
+            Reading::CpuPercent | Reading::UtilizationPercent => Unit::Percent,
+            Reading::MemoryUsedBytes | Reading::DiskUsedBytes | Reading::RssBytes => Unit::Bytes,
+            Reading::TemperatureC => Unit::Celsius,
+            Reading::PowerWatts => Unit::Watts,
+            Reading::PromptTokensPerS | Reading::GenerationTokensPerS => Unit::PerSecond,
+            Reading::RequestsProcessing | Reading::RequestsDeferred | Reading::SlotsBusy => {
+                Unit::Count
+            }
+        }
+    }
+
+    fn label(self) -> &'static str {
+        match self {
+            Reading::CpuPercent => "CPU",
+            Reading::MemoryUsedBytes => "memory used",
+            Reading::DiskUsedBytes => "disk used",
+            Reading::RssBytes => "memory (RSS)",
+            Reading::UtilizationPercent => "utilisation",
+            Reading::TemperatureC => "temperature",
+            Reading::PowerWatts => "power",
+            Reading::PromptTokensPerS => "prompt tokens/s",
+            Reading::GenerationTokensPerS => "generation tokens/s",
+            Reading::RequestsProcessing => "requests processing",
+            Reading::RequestsDeferred => "requests waiting",
+            Reading::SlotsBusy => "slots busy",
+        }
+    }
+}
+
+/// Whose reading a series is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum SeriesSource {
+    /// The machine.
+    Host,
+    /// The Corral process.
+    Corral,
+    Gpu(u32),
+    Model(i64),
+}
+
+/// A series: whose and what. Stored and sent as its name (`cpu_percent`, `corral_rss_bytes`,
+/// `gpu0_temperature_c`, `model7_slots_busy`); the unit and the chart title come from the key,
+/// never from parsing words out of a title.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SeriesKey {
+    pub source: SeriesSource,
+    pub reading: Reading,
+}
+
+impl SeriesKey {
+    pub const fn new(source: SeriesSource, reading: Reading) -> SeriesKey {
+        SeriesKey { source, reading }
+    }
+
+    pub fn unit(self) -> Unit {
+        self.reading.unit()
+    }
+
+    /// The stored name.
+    pub fn name(self) -> String {
+        let reading = self.reading.as_str();
+        match self.source {
+            SeriesSource::Host => reading.to_string(),
+            SeriesSource::Corral => format!("corral_{reading}"),
+            SeriesSource::Gpu(i) => format!("gpu{i}_{reading}"),
+            SeriesSource::Model(id) => format!("model{id}_{reading}"),
+        }
+    }
+
+    /// The key a stored name stands for; `None` for a name no Corral writes.
+    pub fn parse(name: &str) -> Option<SeriesKey> {
+        let numbered = |prefix: &str| {
+            let (number, reading) = name.strip_prefix(prefix)?.split_once('_')?;
+            Some((number.parse().ok()?, Reading::parse(reading)?))
+        };
+        let (source, reading) = if let Some(reading) = name.strip_prefix("corral_") {
+            (SeriesSource::Corral, Reading::parse(reading)?)
+        } else if let Some((i, reading)) = numbered("gpu") {
+            (SeriesSource::Gpu(u32::try_from(i).ok()?), reading)
+        } else if let Some((id, reading)) = numbered("model") {
+            (SeriesSource::Model(id), reading)
+        } else {
+            (SeriesSource::Host, Reading::parse(name)?)
+        };
+        Some(SeriesKey { source, reading })
+    }
+
+    /// What a chart of it is called.
+    pub fn title(self) -> String {
+        match (self.source, self.reading) {
+            (SeriesSource::Host, Reading::MemoryUsedBytes) => "Memory used".into(),
+            (SeriesSource::Host, Reading::DiskUsedBytes) => "Disk used (data directory)".into(),
+            (SeriesSource::Host, reading) => capitalised(reading.label()),
+            (SeriesSource::Corral, reading) => format!("Corral {}", reading.label()),
+            (SeriesSource::Gpu(i), reading) => format!("GPU {i}: {}", reading.label()),
+            (SeriesSource::Model(id), reading) => format!("Model {id}: {}", reading.label()),
+        }
+    }
+}
+
+fn capitalised(text: &str) -> String {
+    let mut chars = text.chars();
+    chars
+        .next()
+        .map(|first| first.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
+}
+
+impl Serialize for SeriesKey {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.name())
+    }
+}
+
+impl<'de> Deserialize<'de> for SeriesKey {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let name = String::deserialize(deserializer)?;
+        SeriesKey::parse(&name)
+            .ok_or_else(|| serde::de::Error::custom(format!("unknown series '{name}'")))
+    }
+}
+
+impl SystemSample {
+    /// The sample as series: what the history stores and the charts draw. A GPU reading the
+    /// driver would not give is left out.
+    pub fn series(&self) -> Vec<(SeriesKey, f64)> {
+        let host = |reading| SeriesKey::new(SeriesSource::Host, reading);
+        let mut series = vec![
+            (host(Reading::CpuPercent), self.cpu_percent),
+            (
+                host(Reading::MemoryUsedBytes),
+                self.memory_used_bytes as f64,
+            ),
+            (host(Reading::DiskUsedBytes), self.disk_used_bytes as f64),
+            (
+                SeriesKey::new(SeriesSource::Corral, Reading::RssBytes),
+                self.corral_rss_bytes as f64,
+            ),
+        ];
+        for gpu in &self.gpus {
+            let readings = [
+                (Reading::UtilizationPercent, gpu.utilization_percent),
+                (
+                    Reading::MemoryUsedBytes,
+                    gpu.memory_used_bytes.map(|b| b as f64),
+                ),
+                (Reading::TemperatureC, gpu.temperature_c),
+                (Reading::PowerWatts, gpu.power_watts),
+            ];
+            series.extend(readings.into_iter().filter_map(|(reading, value)| {
+                Some((
+                    SeriesKey::new(SeriesSource::Gpu(gpu.index), reading),
+                    value?,
+                ))
+            }));
+        }
+        series
+    }
+
+    /// The most a series of this sample can reach, where there is one (for the chart's scale).
+    pub fn ceiling(&self, key: SeriesKey) -> Option<f64> {
+        match (key.source, key.reading) {
+            (_, reading) if reading.unit() == Unit::Percent => Some(100.0),
+            (SeriesSource::Host, Reading::MemoryUsedBytes) => Some(self.memory_total_bytes as f64),
+            (SeriesSource::Host, Reading::DiskUsedBytes) => Some(self.disk_total_bytes as f64),
+            (SeriesSource::Gpu(i), Reading::MemoryUsedBytes) => self
+                .gpus
+                .iter()
+                .find(|g| g.index == i)
+                .and_then(|g| g.memory_total_bytes.map(|b| b as f64)),
+            _ => None,
+        }
     }
 }
 
@@ -158,8 +304,9 @@ pub struct Point {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Series {
-    pub name: String,
-    pub unit: Unit,
+    /// Sent as the series name.
+    #[serde(rename = "name")]
+    pub key: SeriesKey,
     pub points: Vec<Point>,
 }
 
@@ -182,7 +329,11 @@ mod tests {
 
     #[test]
     fn a_machine_without_gpu_has_no_gpu_series() {
-        let names: Vec<String> = sample().series().into_iter().map(|(n, _)| n).collect();
+        let names: Vec<String> = sample()
+            .series()
+            .into_iter()
+            .map(|(k, _)| k.name())
+            .collect();
         assert_eq!(
             names,
             [
@@ -206,17 +357,72 @@ mod tests {
             temperature_c: Some(61.0),
             power_watts: None,
         });
-        let names: Vec<String> = s.series().into_iter().map(|(n, _)| n).skip(4).collect();
+        let names: Vec<String> = s
+            .series()
+            .into_iter()
+            .map(|(k, _)| k.name())
+            .skip(4)
+            .collect();
         assert_eq!(names, ["gpu0_utilization_percent", "gpu0_temperature_c"]);
     }
 
     #[test]
-    fn units_come_from_series_names() {
-        assert_eq!(unit_of("cpu_percent"), Unit::Percent);
-        assert_eq!(unit_of("gpu1_temperature_c"), Unit::Celsius);
-        assert_eq!(unit_of("gpu0_power_watts"), Unit::Watts);
-        assert_eq!(unit_of("corral_rss_bytes"), Unit::Bytes);
+    fn every_stored_name_reads_back_as_its_key_with_its_unit() {
+        let unit = |name: &str| SeriesKey::parse(name).map(SeriesKey::unit);
+        assert_eq!(unit("cpu_percent"), Some(Unit::Percent));
+        assert_eq!(unit("gpu1_temperature_c"), Some(Unit::Celsius));
+        assert_eq!(unit("gpu0_power_watts"), Some(Unit::Watts));
+        assert_eq!(unit("corral_rss_bytes"), Some(Unit::Bytes));
+        assert_eq!(
+            unit("model12_generation_tokens_per_s"),
+            Some(Unit::PerSecond)
+        );
         assert_eq!(format_value(1536.0, Unit::Bytes), "1.5 KiB");
+        let sources = [
+            SeriesSource::Host,
+            SeriesSource::Corral,
+            SeriesSource::Gpu(3),
+            SeriesSource::Model(41),
+        ];
+        for source in sources {
+            for reading in Reading::ALL {
+                let key = SeriesKey::new(source, *reading);
+                assert_eq!(SeriesKey::parse(&key.name()), Some(key), "{}", key.name());
+            }
+        }
+    }
+
+    #[test]
+    fn names_no_corral_writes_are_not_keys() {
+        for name in [
+            "",
+            "cpu",
+            "gpu_x_power_watts",
+            "gpux_power_watts",
+            "model_rss_bytes",
+            "corral_",
+            "model7_",
+        ] {
+            assert_eq!(SeriesKey::parse(name), None, "{name}");
+        }
+    }
+
+    #[test]
+    fn chart_titles_come_from_the_key() {
+        let title = |name: &str| SeriesKey::parse(name).map(SeriesKey::title);
+        assert_eq!(title("cpu_percent").as_deref(), Some("CPU"));
+        assert_eq!(
+            title("corral_rss_bytes").as_deref(),
+            Some("Corral memory (RSS)")
+        );
+        assert_eq!(
+            title("gpu0_temperature_c").as_deref(),
+            Some("GPU 0: temperature")
+        );
+        assert_eq!(
+            title("model7_generation_tokens_per_s").as_deref(),
+            Some("Model 7: generation tokens/s")
+        );
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Runs of a model: one `llama-server` process from spawn to exit, what it is doing while it
 //! lives, why it ended, and the lines it logged.
 
+use crate::domain::metrics::{Reading, SeriesKey, SeriesSource};
 use serde::{Deserialize, Serialize};
 
 choice_enum! {
@@ -79,19 +80,24 @@ pub struct ModelSample {
 }
 
 impl ModelSample {
-    /// The sample as named series for the metrics history: `model<id>_<reading>`.
-    pub fn series(&self, model_id: i64) -> Vec<(String, f64)> {
+    /// The sample as series for the metrics history; readings not taken are left out.
+    pub fn series(&self, model_id: i64) -> Vec<(SeriesKey, f64)> {
         let readings = [
-            ("prompt_tokens_per_s", self.prompt_tokens_per_s),
-            ("generation_tokens_per_s", self.generation_tokens_per_s),
-            ("requests_processing", self.requests_processing),
-            ("requests_deferred", self.requests_deferred),
-            ("slots_busy", self.slots_busy.map(f64::from)),
-            ("rss_bytes", self.rss_bytes.map(|b| b as f64)),
+            (Reading::PromptTokensPerS, self.prompt_tokens_per_s),
+            (Reading::GenerationTokensPerS, self.generation_tokens_per_s),
+            (Reading::RequestsProcessing, self.requests_processing),
+            (Reading::RequestsDeferred, self.requests_deferred),
+            (Reading::SlotsBusy, self.slots_busy.map(f64::from)),
+            (Reading::RssBytes, self.rss_bytes.map(|b| b as f64)),
         ];
         readings
             .into_iter()
-            .filter_map(|(name, value)| Some((format!("model{model_id}_{name}"), value?)))
+            .filter_map(|(reading, value)| {
+                Some((
+                    SeriesKey::new(SeriesSource::Model(model_id), reading),
+                    value?,
+                ))
+            })
             .collect()
     }
 }
@@ -118,10 +124,37 @@ choice_enum! {
     }
 }
 
-/// One line a model's process logged.
+/// Whose log a line belongs to: a model's server, or Corral itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogSource {
+    Corral,
+    Model(i64),
+}
+
+impl LogSource {
+    /// The live-channel name a tab subscribes to: `logs:<model id>` or `logs:corral`.
+    pub fn channel(self) -> String {
+        match self {
+            LogSource::Corral => "logs:corral".to_string(),
+            LogSource::Model(id) => format!("logs:{id}"),
+        }
+    }
+
+    /// The log a channel name names, if it is one (model ids start at 1).
+    pub fn from_channel(channel: &str) -> Option<LogSource> {
+        match channel.strip_prefix("logs:")? {
+            "corral" => Some(LogSource::Corral),
+            id => id.parse().ok().filter(|id| *id > 0).map(LogSource::Model),
+        }
+    }
+}
+
+/// One line a model's process (or Corral) logged.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LogLine {
-    pub model_id: i64,
+    pub source: LogSource,
+    /// The run that printed it; Corral's own lines carry 0.
     pub run_id: i64,
     /// Rises by one per line of a model, across its runs: a tab uses it to drop repeats.
     pub seq: u64,
@@ -129,26 +162,6 @@ pub struct LogLine {
     pub at: i64,
     pub stream: LogStream,
     pub text: String,
-}
-
-/// Corral's own log travels like a model's, under this id (no model has it: ids start at 1).
-pub const CORRAL_LOG: i64 = 0;
-
-/// The live-channel name a tab subscribes to for a model's log (`logs:corral` for Corral's).
-pub fn log_channel(model_id: i64) -> String {
-    if model_id == CORRAL_LOG {
-        "logs:corral".to_string()
-    } else {
-        format!("logs:{model_id}")
-    }
-}
-
-/// The log a `logs:<id>` or `logs:corral` channel names, if it is one.
-pub fn parse_log_channel(channel: &str) -> Option<i64> {
-    match channel.strip_prefix("logs:")? {
-        "corral" => Some(CORRAL_LOG),
-        id => id.parse().ok().filter(|id| *id > 0),
-    }
 }
 
 /// A setting the installed llama-server has no flag for.
@@ -174,7 +187,7 @@ pub struct LaunchPreview {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::metrics::{Unit, unit_of};
+    use crate::domain::metrics::Unit;
 
     #[test]
     fn a_model_sample_becomes_series_with_the_right_units() {
@@ -185,7 +198,7 @@ mod tests {
             ..ModelSample::default()
         };
         let series = sample.series(7);
-        let names: Vec<&str> = series.iter().map(|(n, _)| n.as_str()).collect();
+        let names: Vec<String> = series.iter().map(|(k, _)| k.name()).collect();
         assert_eq!(
             names,
             [
@@ -195,20 +208,21 @@ mod tests {
             ],
             "readings that were not taken are left out"
         );
-        let units: Vec<Unit> = names.iter().map(|n| unit_of(n)).collect();
+        let units: Vec<Unit> = series.iter().map(|(k, _)| k.unit()).collect();
         assert_eq!(units, [Unit::PerSecond, Unit::Count, Unit::Bytes]);
     }
 
     #[test]
     fn log_channels_name_a_positive_model_id_or_corral() {
-        assert_eq!(parse_log_channel(&log_channel(7)), Some(7));
+        let parse = LogSource::from_channel;
         assert_eq!(
-            parse_log_channel(&log_channel(CORRAL_LOG)),
-            Some(CORRAL_LOG)
+            parse(&LogSource::Model(7).channel()),
+            Some(LogSource::Model(7))
         );
-        assert_eq!(parse_log_channel("logs:0"), None);
-        assert_eq!(parse_log_channel("logs:-3"), None);
-        assert_eq!(parse_log_channel("logs:x"), None);
-        assert_eq!(parse_log_channel("metrics"), None);
+        assert_eq!(parse(&LogSource::Corral.channel()), Some(LogSource::Corral));
+        assert_eq!(parse("logs:0"), None);
+        assert_eq!(parse("logs:-3"), None);
+        assert_eq!(parse("logs:x"), None);
+        assert_eq!(parse("metrics"), None);
     }
 }

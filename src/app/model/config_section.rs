@@ -26,20 +26,18 @@ fn GroupForm(id: i64, loaded: ConfigGroup, on_saved: Callback<()>) -> impl IntoV
     let toasts = use_toasts();
     let group = loaded.kind();
     let form = FormState::new(group.fields(), &loaded.to_object());
-    let busy = RwSignal::new(false);
+    let save = form.save_action(
+        move |value| save_config(id, group, value),
+        move |form, stored| {
+            form.reset(&stored.to_object());
+            toasts.success(format!("Saved {} settings", group.title()));
+            on_saved.run(());
+        },
+    );
     let submitted = form.clone();
     let on_submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
-        submitted.submit(
-            busy,
-            |value| group.parse_config(value).map(drop),
-            move |value| save_config(id, group, value),
-            move |form, stored| {
-                form.reset(&stored.to_object());
-                toasts.success(format!("Saved {} settings", group.title()));
-                on_saved.run(());
-            },
-        );
+        submitted.submit(save, |value| group.parse_config(value).map(drop));
     };
     view! {
         <form on:submit=on_submit novalidate>
@@ -47,7 +45,7 @@ fn GroupForm(id: i64, loaded: ConfigGroup, on_saved: Callback<()>) -> impl IntoV
                 <FieldInputs form=form.clone() fields=group.fields() prefix=group.as_str()/>
             </div>
             <div class="form-actions">
-                <button type="submit" class="primary" disabled=move || busy.get()>
+                <button type="submit" class="primary" disabled=move || save.pending().get()>
                     {format!("Save {} settings", group.title())}
                 </button>
             </div>

@@ -15,23 +15,23 @@ pub fn GeneralSection(current: RwSignal<Model>, on_saved: Callback<()>) -> impl 
         ModelSpec::FIELDS,
         &current.with_untracked(|m| m.spec.to_object()),
     );
-    let busy = RwSignal::new(false);
+    let save = form.save_action(
+        // The form holds every field, so the patch replaces them all.
+        move |value| {
+            let id = current.with_untracked(|m| m.id);
+            update_model(id, value.as_object().cloned().unwrap_or_default())
+        },
+        move |form, model| {
+            form.reset(&model.spec.to_object());
+            toasts.success(format!("Saved {}", model.spec.name));
+            current.set(model);
+            on_saved.run(());
+        },
+    );
     let submitted = form.clone();
     let on_submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
-        let id = current.with_untracked(|m| m.id);
-        submitted.submit(
-            busy,
-            |value| ModelSpec::parse(value).map(drop),
-            // The form holds every field, so the patch replaces them all.
-            move |value| update_model(id, value.as_object().cloned().unwrap_or_default()),
-            move |form, model| {
-                form.reset(&model.spec.to_object());
-                toasts.success(format!("Saved {}", model.spec.name));
-                current.set(model);
-                on_saved.run(());
-            },
-        );
+        submitted.submit(save, |value| ModelSpec::parse(value).map(drop));
     };
     view! {
         <section class="card" id="general" aria-labelledby="general-title">
@@ -42,7 +42,7 @@ pub fn GeneralSection(current: RwSignal<Model>, on_saved: Callback<()>) -> impl 
                     <FieldInputs form=form.clone() fields=ModelSpec::FIELDS prefix="general"/>
                 </div>
                 <div class="form-actions">
-                    <button type="submit" class="primary" disabled=move || busy.get()>"Save general settings"</button>
+                    <button type="submit" class="primary" disabled=move || save.pending().get()>"Save general settings"</button>
                 </div>
             </form>
         </section>

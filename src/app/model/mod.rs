@@ -3,6 +3,5 @@
 pub mod config_section;
 pub mod general_section;
 pub mod history;
-pub mod logs;
 pub mod page;
 pub mod run_section;

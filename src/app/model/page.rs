@@ -13,12 +13,13 @@ use crate::app::live_store::use_live;
 use crate::app::model::config_section::ConfigSection;
 use crate::app::model::general_section::GeneralSection;
 use crate::app::model::history::History;
-use crate::app::model::logs::LogView;
 use crate::app::model::run_section::RunSection;
-use crate::app::models::table::StatusBadge;
+use crate::app::widgets::log_view::LogView;
+use crate::app::widgets::status_badge::StatusBadge;
 use crate::domain::AppError;
 use crate::domain::audit::ModelDetail;
 use crate::domain::config::ConfigGroupKind;
+use crate::domain::run::LogSource;
 use crate::domain::time::{format_bytes, format_utc};
 
 #[component]
@@ -60,12 +61,13 @@ fn ModelDetailView(data: ModelDetail) -> impl IntoView {
     let current = RwSignal::new(model);
     let history = RwSignal::new(history);
     // After each save the history is fetched again; a failure leaves the old list in place.
+    let reload_history = Action::new(move |_: &()| async move {
+        if let Ok(changes) = config_history(id, None, None).await {
+            history.set(changes);
+        }
+    });
     let on_saved = Callback::new(move |()| {
-        leptos::task::spawn_local(async move {
-            if let Ok(changes) = config_history(id, None, None).await {
-                history.set(changes);
-            }
-        });
+        reload_history.dispatch(());
     });
     // Changes from other tabs and scripts: the header follows them; the forms keep what the
     // person is typing.
@@ -123,7 +125,7 @@ fn ModelDetailView(data: ModelDetail) -> impl IntoView {
             </nav>
             <div class="sections">
                 <RunSection current live/>
-                <LogView model_id=id live title="Logs" empty="No log lines yet. Start the model to see its output here."/>
+                <LogView source=LogSource::Model(id) live title="Logs" empty="No log lines yet. Start the model to see its output here."/>
                 <GeneralSection current on_saved/>
                 {groups.into_iter().map(|loaded| view! { <ConfigSection id loaded on_saved/> }).collect_view()}
                 <History history/>

@@ -6,7 +6,7 @@ use leptos::prelude::*;
 
 use crate::api::runs::{get_launch_preview, list_runs};
 use crate::app::live_store::LiveStore;
-use crate::app::models::run_controls::{RunButton, RunFacts, run_command};
+use crate::app::widgets::run_button::{RunButton, RunFacts, run_command};
 use crate::app::widgets::toast::use_toasts;
 use crate::domain::run::{LaunchPreview, Run};
 use crate::domain::time::format_utc;
@@ -15,8 +15,6 @@ use crate::domain::{Model, Request};
 #[component]
 pub fn RunSection(current: RwSignal<Model>, live: LiveStore) -> impl IntoView {
     let id = current.with_untracked(|m| m.id);
-    let preview = RwSignal::new(None::<Result<LaunchPreview, String>>);
-    let runs = RwSignal::new(Vec::<Run>::new());
     // Refetch after anything that changes the command or adds a run; a rename changes neither.
     let trigger = Memo::new(move |_| {
         current.with(|m| {
@@ -32,20 +30,26 @@ pub fn RunSection(current: RwSignal<Model>, live: LiveStore) -> impl IntoView {
                 .is_some_and(|s| !s.models.iter().any(|m| m.id == id))
         })
     });
+    // Loaded in the browser only: an effect asks again after each change (the server render
+    // shows "Working out the command…"); the previous answer stays until the new one arrives.
+    let load = Action::new(move |&(): &()| async move {
+        let preview = get_launch_preview(id).await.map_err(|e| e.to_string());
+        let runs = list_runs(id, None, None).await.map_err(|e| e.to_string());
+        (preview, runs)
+    });
     Effect::new(move |_| {
         trigger.track();
-        if gone.get_untracked() {
-            return;
+        if !gone.get_untracked() {
+            load.dispatch(());
         }
-        leptos::task::spawn_local(async move {
-            preview.set(Some(
-                get_launch_preview(id).await.map_err(|e| e.to_string()),
-            ));
-            if let Ok(list) = list_runs(id, None, None).await {
-                runs.set(list);
-            }
-        });
     });
+    let preview = move || load.value().get().map(|(preview, _)| preview);
+    let runs = move || {
+        load.value()
+            .get()
+            .and_then(|(_, runs)| runs.ok())
+            .unwrap_or_default()
+    };
     let toasts = use_toasts();
     let restart = move |_| {
         let name = current.with_untracked(|m| m.spec.name.clone());
@@ -67,8 +71,8 @@ pub fn RunSection(current: RwSignal<Model>, live: LiveStore) -> impl IntoView {
             {move || {
                 // While a process runs, its real command (with its port); otherwise what a start
                 // would run now.
-                let running = runs.with(|r| r.first().filter(|r| r.ended_at.is_none()).map(|r| r.command.clone()));
-                match (running, preview.get()) {
+                let running = runs().first().filter(|r| r.ended_at.is_none()).map(|r| r.command.clone());
+                match (running, preview()) {
                     (Some(command), _) => view! {
                         <pre class="command-line" aria-label="Command line">{command_line(&command)}</pre>
                     }.into_any(),
@@ -79,7 +83,7 @@ pub fn RunSection(current: RwSignal<Model>, live: LiveStore) -> impl IntoView {
             }}
             <h3>"Recent runs"</h3>
             {move || {
-                let list = runs.get();
+                let list: Vec<Run> = runs();
                 if list.is_empty() {
                     view! { <p class="muted">"Not started yet."</p> }.into_any()
                 } else {

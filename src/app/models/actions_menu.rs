@@ -1,102 +1,23 @@
-//! The "⋯" menu of a row: Edit, Duplicate, Delete. Keyboard: arrows move, Escape closes and
-//! returns focus to the button, Tab or a press elsewhere closes.
+//! The "⋯" menu of a row: run commands the status permits, Logs, Edit, Duplicate, Delete.
 
-use leptos::html;
 use leptos::prelude::*;
-use wasm_bindgen::JsCast;
 
-use crate::app::models::page::ModelsPageState;
-use crate::app::models::run_controls::run_command;
+use crate::app::models::state::ModelsPageState;
+use crate::app::widgets::menu::Menu;
+use crate::app::widgets::run_button::run_command;
 use crate::app::widgets::toast::use_toasts;
-use crate::domain::Model;
-use crate::domain::Request;
+use crate::domain::{Model, Request};
 
 #[component]
 pub fn ActionsMenu(model: Model, state: ModelsPageState) -> impl IntoView {
     let open = RwSignal::new(false);
-    let button_ref = NodeRef::<html::Button>::new();
-    let menu_ref = NodeRef::<html::Div>::new();
     let id = model.id;
     let name = model.spec.name.clone();
-    let menu_id = format!("actions-menu-{id}");
-
-    // Focus the first item when the menu opens.
-    Effect::new(move |_| {
-        if open.get()
-            && let Some(menu) = menu_ref.get()
-        {
-            focus_item(&menu, 0);
-        }
-    });
-    let close_and_refocus = move || {
-        open.set(false);
-        if let Some(button) = button_ref.get() {
-            let _ = button.focus();
-        }
-    };
-    let on_keydown = move |ev: leptos::ev::KeyboardEvent| {
-        let Some(menu) = menu_ref.get() else { return };
-        match ev.key().as_str() {
-            "Escape" => {
-                ev.prevent_default();
-                close_and_refocus();
-            }
-            "ArrowDown" | "ArrowUp" | "Home" | "End" => {
-                ev.prevent_default();
-                let items = menu_items(&menu);
-                let count = items.len() as i32;
-                let current = items.iter().position(is_focused).map_or(-1, |i| i as i32);
-                let next = match ev.key().as_str() {
-                    "ArrowDown" => (current + 1).rem_euclid(count),
-                    "ArrowUp" => (current - 1).rem_euclid(count),
-                    "Home" => 0,
-                    _ => count - 1,
-                };
-                focus_item(&menu, next as u32);
-            }
-            "Tab" => open.set(false),
-            _ => {}
-        }
-    };
-    // A press outside the menu closes it. The listener lives only while the menu is open, and
-    // goes with the row. (Not `focusout`: that also fires while the page is torn down.)
-    let anchor_ref = NodeRef::<html::Div>::new();
-    let outside = StoredValue::new(None::<WindowListenerHandle>);
-    let stop_listening = move || {
-        if let Some(handle) = outside.try_update_value(Option::take).flatten() {
-            handle.remove();
-        }
-    };
-    Effect::new(move |_| {
-        if open.get() {
-            let handle = window_event_listener(leptos::ev::pointerdown, move |ev| {
-                let target = ev.target().and_then(|t| t.dyn_into::<web_sys::Node>().ok());
-                let inside = anchor_ref
-                    .get_untracked()
-                    .zip(target)
-                    .is_some_and(|(anchor, t)| anchor.contains(Some(&t)));
-                if !inside {
-                    open.set(false);
-                }
-            });
-            outside.set_value(Some(handle));
-        } else {
-            stop_listening();
-        }
-    });
-    on_cleanup(stop_listening);
-    let duplicate = {
-        let model = model.clone();
-        move |_| {
-            open.set(false);
-            state.duplicating.set(Some(model.clone()));
-        }
-    };
     let status = model.status;
     let toasts = use_toasts();
-    let run_item = {
-        let name = name.clone();
-        move |command: Request| {
+    let label = format!("Actions for {name}");
+    let items = move || {
+        let run_item = |command: Request| {
             let name = name.clone();
             status.permits(command).then(|| {
                 view! {
@@ -106,54 +27,34 @@ pub fn ActionsMenu(model: Model, state: ModelsPageState) -> impl IntoView {
                     }>{command.label()}</button>
                 }
             })
+        };
+        let duplicate = {
+            let model = model.clone();
+            move |_| {
+                open.set(false);
+                state.duplicating.set(Some(model.clone()));
+            }
+        };
+        let delete = {
+            let model = model.clone();
+            move |_| {
+                open.set(false);
+                state.deleting.set(vec![model.clone()]);
+            }
+        };
+        view! {
+            {run_item(Request::Start)}
+            {run_item(Request::Stop)}
+            {run_item(Request::Restart)}
+            <a role="menuitem" tabindex="-1" href=format!("/models/{id}#logs")>"Logs"</a>
+            <a role="menuitem" tabindex="-1" href=format!("/models/{id}")>"Edit"</a>
+            <button role="menuitem" tabindex="-1" on:click=duplicate>"Duplicate"</button>
+            <button role="menuitem" tabindex="-1" class="danger" on:click=delete>"Delete"</button>
         }
     };
-    let delete = move |_| {
-        open.set(false);
-        state.deleting.set(vec![model.clone()]);
-    };
-
     view! {
-        <div class="menu-anchor" node_ref=anchor_ref>
-            <button node_ref=button_ref class="icon-button" aria-label=format!("Actions for {name}")
-                aria-haspopup="menu" aria-controls=menu_id.clone() aria-expanded=move || open.get().to_string()
-                on:click=move |_| open.update(|o| *o = !*o)>
-                "⋯"
-            </button>
-            <Show when=move || open.get()>
-                <div node_ref=menu_ref id=menu_id.clone() class="menu" role="menu" aria-label=format!("Actions for {name}")
-                    on:keydown=on_keydown>
-                    {run_item(Request::Start)}
-                    {run_item(Request::Stop)}
-                    {run_item(Request::Restart)}
-                    <a role="menuitem" tabindex="-1" href=format!("/models/{id}#logs")>"Logs"</a>
-                    <a role="menuitem" tabindex="-1" href=format!("/models/{id}")>"Edit"</a>
-                    <button role="menuitem" tabindex="-1" on:click=duplicate.clone()>"Duplicate"</button>
-                    <button role="menuitem" tabindex="-1" class="danger" on:click=delete.clone()>"Delete"</button>
-                </div>
-            </Show>
-        </div>
+        <Menu label id=format!("actions-menu-{id}") open>
+            {items.clone()}
+        </Menu>
     }
-}
-
-fn menu_items(menu: &web_sys::HtmlDivElement) -> Vec<web_sys::HtmlElement> {
-    let Ok(list) = menu.query_selector_all("[role=menuitem]") else {
-        return Vec::new();
-    };
-    (0..list.length())
-        .filter_map(|i| list.item(i))
-        .filter_map(|node| node.dyn_into::<web_sys::HtmlElement>().ok())
-        .collect()
-}
-
-fn focus_item(menu: &web_sys::HtmlDivElement, index: u32) {
-    if let Some(item) = menu_items(menu).get(index as usize) {
-        let _ = item.focus();
-    }
-}
-
-fn is_focused(item: &web_sys::HtmlElement) -> bool {
-    item.owner_document()
-        .and_then(|doc| doc.active_element())
-        .is_some_and(|active| active.is_same_node(Some(item)))
 }

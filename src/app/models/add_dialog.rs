@@ -4,7 +4,7 @@ use leptos::prelude::*;
 use serde_json::Map;
 
 use crate::api::models::create_model;
-use crate::app::models::page::ModelsPageState;
+use crate::app::models::state::ModelsPageState;
 use crate::app::widgets::dialog::Modal;
 use crate::app::widgets::field_form::{FieldInputs, FormState, any_error_in};
 use crate::app::widgets::toast::use_toasts;
@@ -18,7 +18,6 @@ const FIRST_FIELDS: usize = 4;
 pub fn AddModelDialog(state: ModelsPageState) -> impl IntoView {
     let toasts = use_toasts();
     let form = FormState::new(ModelSpec::FIELDS, &Map::new());
-    let saving = RwSignal::new(false);
     let (main, more): (&'static [FieldSpec], &'static [FieldSpec]) =
         ModelSpec::FIELDS.split_at(FIRST_FIELDS);
 
@@ -28,19 +27,15 @@ pub fn AddModelDialog(state: ModelsPageState) -> impl IntoView {
             reset.reset(&Map::new());
         }
     });
+    let save = form.save_action(create_model, move |_, model| {
+        state.adding.set(false);
+        toasts.success(format!("Added {}", model.spec.name));
+        state.reload();
+    });
     let submitted = form.clone();
     let on_submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
-        submitted.submit(
-            saving,
-            |value| ModelSpec::parse_new(value).map(drop),
-            create_model,
-            move |_, model| {
-                state.adding.set(false);
-                toasts.success(format!("Added {}", model.spec.name));
-                state.reload();
-            },
-        );
+        submitted.submit(save, |value| ModelSpec::parse_new(value).map(drop));
     };
     let more_has_errors = {
         let form = form.clone();
@@ -56,7 +51,7 @@ pub fn AddModelDialog(state: ModelsPageState) -> impl IntoView {
                 </details>
                 <div class="dialog-actions">
                     <button type="button" on:click=move |_| state.adding.set(false)>"Cancel"</button>
-                    <button type="submit" class="primary" disabled=move || saving.get()>"Save"</button>
+                    <button type="submit" class="primary" disabled=move || save.pending().get()>"Save"</button>
                 </div>
             </form>
         </Modal>

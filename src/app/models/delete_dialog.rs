@@ -5,14 +5,14 @@ use std::collections::BTreeSet;
 use leptos::prelude::*;
 
 use crate::api::models::{bulk_delete_models, delete_model};
-use crate::app::models::page::ModelsPageState;
+use crate::app::models::state::ModelsPageState;
 use crate::app::widgets::dialog::Modal;
 use crate::app::widgets::toast::use_toasts;
+use crate::domain::Model;
 
 #[component]
 pub fn DeleteDialog(state: ModelsPageState) -> impl IntoView {
     let toasts = use_toasts();
-    let busy = RwSignal::new(false);
     let open = Signal::derive(move || state.deleting.with(|d| !d.is_empty()));
     let title = Signal::derive(move || {
         state.deleting.with(|d| match d.as_slice() {
@@ -21,11 +21,10 @@ pub fn DeleteDialog(state: ModelsPageState) -> impl IntoView {
         })
     });
     let close = move || state.deleting.set(Vec::new());
-    let confirm = move |_| {
-        let targets = state.deleting.get_untracked();
+    let delete = Action::new(move |targets: &Vec<Model>| {
+        let targets = targets.clone();
         let ids: Vec<i64> = targets.iter().map(|m| m.id).collect();
-        busy.set(true);
-        leptos::task::spawn_local(async move {
+        async move {
             let result = match ids.as_slice() {
                 [id] => delete_model(*id).await.map(|()| vec![*id]),
                 _ => bulk_delete_models(ids.clone()).await,
@@ -45,9 +44,11 @@ pub fn DeleteDialog(state: ModelsPageState) -> impl IntoView {
                 }
                 Err(error) => toasts.error(format!("Could not delete: {error}")),
             }
-            busy.set(false);
             close();
-        });
+        }
+    });
+    let confirm = move |_| {
+        delete.dispatch(state.deleting.get_untracked());
     };
     view! {
         <Modal open on_close=Callback::new(move |()| close()) title id="delete-model">
@@ -58,7 +59,7 @@ pub fn DeleteDialog(state: ModelsPageState) -> impl IntoView {
             <p class="muted">"Their settings and history go too. The GGUF files stay on disk."</p>
             <div class="dialog-actions">
                 <button type="button" on:click=move |_| close()>"Cancel"</button>
-                <button type="button" class="danger" disabled=move || busy.get() on:click=confirm>"Delete"</button>
+                <button type="button" class="danger" disabled=move || delete.pending().get() on:click=confirm>"Delete"</button>
             </div>
         </Modal>
     }

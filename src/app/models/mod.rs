@@ -3,8 +3,9 @@
 
 pub mod actions_menu;
 pub mod add_dialog;
+pub mod bulk_bar;
 pub mod delete_dialog;
 pub mod duplicate_dialog;
 pub mod page;
-pub mod run_controls;
+pub mod state;
 pub mod table;

@@ -7,39 +7,20 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 
 use crate::api::models::list_models;
-use crate::app::live_store::{LiveStore, use_live};
+use crate::app::live_store::use_live;
 use crate::app::models::add_dialog::AddModelDialog;
 use crate::app::models::delete_dialog::DeleteDialog;
 use crate::app::models::duplicate_dialog::DuplicateDialog;
+use crate::app::models::state::ModelsPageState;
 use crate::app::models::table::{ModelsTable, TableView};
 use crate::domain::model::SortKey;
-use crate::domain::{Model, ModelFilter, ModelKind, ModelStatus};
-
-/// The page's shared state, handed to the table, menus and dialogs.
-#[derive(Clone, Copy)]
-pub struct ModelsPageState {
-    /// Bumped after every change to reload the list.
-    pub version: RwSignal<u64>,
-    pub selected: RwSignal<BTreeSet<i64>>,
-    pub adding: RwSignal<bool>,
-    pub deleting: RwSignal<Vec<Model>>,
-    pub duplicating: RwSignal<Option<Model>>,
-    pub live: LiveStore,
-}
-
-impl ModelsPageState {
-    /// After a change: the live channel brings it; without one, fetch the list again.
-    pub fn reload(self) {
-        if !self.live.is_live() {
-            self.version.update(|v| *v += 1);
-        }
-    }
-}
+use crate::domain::{ModelFilter, ModelKind, ModelStatus};
 
 #[component]
 pub fn ModelsPage() -> impl IntoView {
+    let models = Resource::new(|| (), |()| list_models(ModelFilter::default()));
     let state = ModelsPageState {
-        version: RwSignal::new(0),
+        models,
         selected: RwSignal::new(BTreeSet::new()),
         adding: RwSignal::new(false),
         deleting: RwSignal::new(Vec::new()),
@@ -50,10 +31,6 @@ pub fn ModelsPage() -> impl IntoView {
         filter: RwSignal::new(ModelFilter::default()),
         sort: RwSignal::new((SortKey::Name, false)),
     };
-    let models = Resource::new(
-        move || state.version.get(),
-        |_| list_models(ModelFilter::default()),
-    );
 
     view! {
         <Title text="Models"/>

@@ -5,11 +5,13 @@ use std::collections::BTreeSet;
 use leptos::prelude::*;
 
 use crate::app::models::actions_menu::ActionsMenu;
-use crate::app::models::page::ModelsPageState;
-use crate::app::models::run_controls::{BulkRunButtons, RunButton, RunFacts};
+use crate::app::models::bulk_bar::BulkBar;
+use crate::app::models::state::ModelsPageState;
+use crate::app::widgets::run_button::{RunButton, RunFacts};
+use crate::app::widgets::status_badge::StatusBadge;
 use crate::domain::model::{SortKey, sort_models};
 use crate::domain::time::format_bytes;
-use crate::domain::{Model, ModelFilter, ModelStatus};
+use crate::domain::{Model, ModelFilter};
 
 /// Rows drawn at first, and added by each "Show more". Every row drawn is server-rendered HTML
 /// and then hydrated: with 10,000 models the page was 12 MB and took 0.4 s to render
@@ -182,39 +184,5 @@ fn ModelRow(model: Model, state: ModelsPageState) -> impl IntoView {
                 </div>
             </td>
         </tr>
-    }
-}
-
-#[component]
-pub fn StatusBadge(status: ModelStatus, reason: Option<String>) -> impl IntoView {
-    view! {
-        <span class=format!("status status-{}", status.as_str())>{status.label()}</span>
-        {reason.map(|reason| view! { <span class="status-reason">{reason}</span> })}
-    }
-}
-
-/// Appears while rows are selected: what to do with all of them.
-#[component]
-fn BulkBar(state: ModelsPageState, all: Memo<Vec<Model>>) -> impl IntoView {
-    let count = move || state.selected.with(BTreeSet::len);
-    let delete_selected = move |_| {
-        let selected = state.selected.get();
-        let chosen = all.with_untracked(|m| {
-            m.iter()
-                .filter(|m| selected.contains(&m.id))
-                .cloned()
-                .collect()
-        });
-        state.deleting.set(chosen);
-    };
-    view! {
-        <Show when=move || { count() > 0 }>
-            <div class="bulk-bar" role="region" aria-label="Selected models">
-                <span>{move || format!("{} selected", count())}</span>
-                <BulkRunButtons selected=Signal::derive(move || state.selected.get().into_iter().collect())/>
-                <button class="danger" on:click=delete_selected>"Delete selected"</button>
-                <button on:click=move |_| state.selected.set(BTreeSet::new())>"Clear selection"</button>
-            </div>
-        </Show>
     }
 }

@@ -2,14 +2,14 @@
 
 use leptos::prelude::*;
 
-use crate::app::model::logs::LogView;
-use crate::domain::run::CORRAL_LOG;
+use crate::app::widgets::log_view::LogView;
 use leptos_meta::Title;
 
 use crate::api::metrics::metrics_history;
 use crate::app::live_store::use_live;
 use crate::app::widgets::chart::{ChartData, LineChart};
-use crate::domain::metrics::{HistoryQuery, Point, Series, SystemSample, Unit, unit_of};
+use crate::domain::metrics::{HistoryQuery, Point, Series, SeriesKey, SystemSample, Unit};
+use crate::domain::run::LogSource;
 use crate::domain::time::now_ms;
 
 /// The ranges a person can pick; `None` is live.
@@ -74,12 +74,12 @@ pub fn MonitoringPage() -> impl IntoView {
         </div>
         {move || error().map(|e| view! { <p class="error-banner" role="alert">{format!("Could not load history: {e}")}</p> })}
         <div class="charts">
-            <For each=move || charts.get() key=|(name, _, _)| name.clone() let:chart>
+            <For each=move || charts.get() key=|(key, _)| *key let:chart>
                 {
-                    let (name, unit, _) = chart;
-                    let title = chart_title(&name);
+                    let (key, _) = chart;
+                    let (title, unit) = (key.title(), key.unit());
                     let data = Signal::derive(move || {
-                        charts.with(|all| all.iter().find(|(n, _, _)| *n == name).map(|(_, _, d)| d.clone()))
+                        charts.with(|all| all.iter().find(|(k, _)| *k == key).map(|(_, d)| d.clone()))
                             .unwrap_or(ChartData { points: vec![], from: 0, to: 1, ceiling: None })
                     });
                     view! { <LineChart title unit data/> }
@@ -93,11 +93,11 @@ pub fn MonitoringPage() -> impl IntoView {
                 "No history for this range yet: Corral keeps a sample per second while it runs."
             }}</p>
         </Show>
-        <LogView model_id=CORRAL_LOG live title="Corral's log" empty="Nothing logged yet."/>
+        <LogView source=LogSource::Corral live title="Corral's log" empty="Nothing logged yet."/>
     }
 }
 
-type Chart = (String, Unit, ChartData);
+type Chart = (SeriesKey, ChartData);
 
 fn live_charts(samples: &[SystemSample]) -> Vec<Chart> {
     let Some(last) = samples.last() else {
@@ -107,12 +107,12 @@ fn live_charts(samples: &[SystemSample]) -> Vec<Chart> {
     let from = to - LIVE_SPAN;
     last.series()
         .into_iter()
-        .map(|(name, _)| {
+        .map(|(key, _)| {
             let points = samples
                 .iter()
                 .filter(|s| s.at >= from)
                 .filter_map(|s| {
-                    let value = s.series().into_iter().find(|(n, _)| *n == name)?.1;
+                    let value = s.series().into_iter().find(|(k, _)| *k == key)?.1;
                     Some(Point {
                         at: s.at,
                         avg: value,
@@ -121,11 +121,9 @@ fn live_charts(samples: &[SystemSample]) -> Vec<Chart> {
                     })
                 })
                 .collect();
-            let ceiling = ceiling_of(&name, last);
-            let unit = unit_of(&name);
+            let ceiling = last.ceiling(key);
             (
-                name,
-                unit,
+                key,
                 ChartData {
                     points,
                     from,
@@ -137,17 +135,17 @@ fn live_charts(samples: &[SystemSample]) -> Vec<Chart> {
         .collect()
 }
 
-/// The chosen range, whole, in the same order as the live charts.
+/// The chosen range, whole, in the same order as the live charts (the machine, Corral, GPUs,
+/// models).
 fn history_charts(series: Vec<Series>, span: i64) -> Vec<Chart> {
     let to = now_ms();
     let from = to - span;
     let mut charts: Vec<Chart> = series
         .into_iter()
         .map(|s| {
-            let ceiling = (s.unit == Unit::Percent).then_some(100.0);
+            let ceiling = (s.key.unit() == Unit::Percent).then_some(100.0);
             (
-                s.name,
-                s.unit,
+                s.key,
                 ChartData {
                     points: s.points,
                     from,
@@ -157,55 +155,6 @@ fn history_charts(series: Vec<Series>, span: i64) -> Vec<Chart> {
             )
         })
         .collect();
-    charts.sort_by_key(|(name, _, _)| order_of(name));
+    charts.sort_by_key(|(key, _)| *key);
     charts
-}
-
-/// Host charts first, in the order a sample lists them; GPUs after, by name.
-fn order_of(name: &str) -> (usize, String) {
-    const HOST: [&str; 4] = [
-        "cpu_percent",
-        "memory_used_bytes",
-        "disk_used_bytes",
-        "corral_rss_bytes",
-    ];
-    (
-        HOST.iter().position(|h| *h == name).unwrap_or(HOST.len()),
-        name.to_string(),
-    )
-}
-
-/// A known top for the value axis: 100 % and the machine's totals.
-fn ceiling_of(name: &str, sample: &SystemSample) -> Option<f64> {
-    match name {
-        n if n.ends_with("_percent") => Some(100.0),
-        "memory_used_bytes" => Some(sample.memory_total_bytes as f64),
-        "disk_used_bytes" => Some(sample.disk_total_bytes as f64),
-        n => sample
-            .gpus
-            .iter()
-            .find(|g| n == format!("gpu{}_memory_used_bytes", g.index))
-            .and_then(|g| g.memory_total_bytes.map(|b| b as f64)),
-    }
-}
-
-fn chart_title(name: &str) -> String {
-    match name {
-        "cpu_percent" => "CPU".into(),
-        "memory_used_bytes" => "Memory used".into(),
-        "disk_used_bytes" => "Disk used (data directory)".into(),
-        "corral_rss_bytes" => "Corral memory (RSS)".into(),
-        other => match other
-            .strip_prefix("model")
-            .and_then(|rest| rest.split_once('_'))
-        {
-            Some((id, reading)) if id.parse::<i64>().is_ok() => {
-                format!(
-                    "Model {id}: {}",
-                    reading.replace("_per_s", "/s").replace('_', " ")
-                )
-            }
-            _ => other.replace('_', " "),
-        },
-    }
 }

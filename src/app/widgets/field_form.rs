@@ -69,39 +69,49 @@ impl FormState {
     }
 }
 
+/// Sending a form, as a Leptos action: `pending()` disables its Save button while it runs.
+pub type SaveAction = Action<Value, ()>;
+
 impl FormState {
-    /// The one way a form is sent: check with the shared parser (same messages as the API),
-    /// then `save`; field errors show inline, any other error as a toast, success runs `done`.
-    pub fn submit<T, Fut>(
+    /// The one way a form is sent: `save` the value; field errors show inline, any other error
+    /// as a toast, success runs `done`.
+    pub fn save_action<T, Fut>(
         &self,
-        busy: RwSignal<bool>,
-        check: impl FnOnce(&Value) -> Result<(), AppError>,
-        save: impl FnOnce(Value) -> Fut + 'static,
-        done: impl FnOnce(&FormState, T) + 'static,
-    ) where
+        save: impl Fn(Value) -> Fut + Send + Sync + 'static,
+        done: impl Fn(&FormState, T) + Send + Sync + 'static,
+    ) -> SaveAction
+    where
         T: 'static,
-        Fut: std::future::Future<Output = Result<T, AppError>> + 'static,
+        Fut: std::future::Future<Output = Result<T, AppError>> + Send + 'static,
     {
+        let form = self.clone();
+        let toasts = use_toasts();
+        let done = std::sync::Arc::new(done);
+        // Not a local action: the server renders on many threads and drops it on any of them.
+        Action::new(move |value: &Value| {
+            let (form, done, sent) = (form.clone(), done.clone(), save(value.clone()));
+            async move {
+                match sent.await {
+                    Ok(saved) => done(&form, saved),
+                    Err(error) => {
+                        if !form.show(&error) {
+                            toasts.error(format!("Could not save: {error}"));
+                        }
+                    }
+                }
+            }
+        })
+    }
+
+    /// Checks with the shared parser (same messages as the API), then sends with `action`.
+    pub fn submit(&self, action: SaveAction, check: impl FnOnce(&Value) -> Result<(), AppError>) {
         let value = self.to_value();
         if let Err(error) = check(&value) {
             self.show(&error);
             return;
         }
         self.errors.set(Vec::new());
-        busy.set(true);
-        let form = self.clone();
-        let toasts = use_toasts();
-        leptos::task::spawn_local(async move {
-            match save(value).await {
-                Ok(saved) => done(&form, saved),
-                Err(error) => {
-                    if !form.show(&error) {
-                        toasts.error(format!("Could not save: {error}"));
-                    }
-                }
-            }
-            busy.set(false);
-        });
+        action.dispatch(value);
     }
 }
 

@@ -1,6 +1,10 @@
-//! Small building blocks shared by the pages.
+//! Building blocks shared by the pages; a page imports these, never another page.
 
 pub mod chart;
 pub mod dialog;
 pub mod field_form;
+pub mod log_view;
+pub mod menu;
+pub mod run_button;
+pub mod status_badge;
 pub mod toast;

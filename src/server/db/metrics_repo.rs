@@ -2,19 +2,19 @@
 
 use rusqlite::{Connection, params};
 
-use crate::domain::metrics::{HistoryQuery, Point, Series, unit_of};
+use crate::domain::metrics::{HistoryQuery, Point, Series, SeriesKey};
 use crate::server::db::write_transaction;
 
 pub const MINUTE_MS: i64 = 60_000;
 
-/// Stores a batch of `(series, at, value)` in one transaction.
-pub fn insert(conn: &mut Connection, samples: &[(String, i64, f64)]) -> rusqlite::Result<()> {
+/// Stores a batch of `(series, at, value)` in one transaction; a series is stored by name.
+pub fn insert(conn: &mut Connection, samples: &[(SeriesKey, i64, f64)]) -> rusqlite::Result<()> {
     let tx = write_transaction(conn)?;
     {
         let mut stmt = tx
             .prepare_cached("INSERT INTO metric_samples (series, at, value) VALUES (?1, ?2, ?3)")?;
         for (series, at, value) in samples {
-            stmt.execute(params![series, at, value])?;
+            stmt.execute(params![series.name(), at, value])?;
         }
     }
     tx.commit()
@@ -142,12 +142,16 @@ impl Buckets {
 
     fn into_series(self) -> Vec<Series> {
         let (from, span, points) = (self.from, self.span, self.points);
-        let mut series: Vec<Series> = self
+        let mut series: Vec<(String, Series)> = self
             .by_series
             .into_iter()
-            .map(|(name, slots)| Series {
-                unit: unit_of(&name),
-                points: slots
+            .filter_map(|(name, slots)| {
+                let Some(key) = SeriesKey::parse(&name) else {
+                    // Written by a newer Corral, or by hand: nothing to chart it as.
+                    tracing::warn!(series = name, "skipping a stored series no reading matches");
+                    return None;
+                };
+                let points = slots
                     .into_iter()
                     .enumerate()
                     .filter_map(|(slot, bucket)| {
@@ -161,11 +165,11 @@ impl Buckets {
                             avg: b.sum / b.count.max(1) as f64,
                         })
                     })
-                    .collect(),
-                name,
+                    .collect();
+                Some((name, Series { key, points }))
             })
             .collect();
-        series.sort_by(|a, b| a.name.cmp(&b.name));
-        series
+        series.sort_by(|a, b| a.0.cmp(&b.0));
+        series.into_iter().map(|(_, series)| series).collect()
     }
 }

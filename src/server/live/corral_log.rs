@@ -10,7 +10,7 @@ use tracing::{Event, Subscriber};
 use tracing_subscriber::Layer;
 use tracing_subscriber::layer::Context;
 
-use crate::domain::run::{CORRAL_LOG, LogStream};
+use crate::domain::run::{LogSource, LogStream};
 use crate::server::live::Hub;
 
 /// The layer; `attach` on its handle starts the copying.
@@ -47,7 +47,7 @@ impl<S: Subscriber> Layer<S> for CorralLogLayer {
             line.message,
             line.fields
         );
-        hub.log(CORRAL_LOG, 0, LogStream::Stderr, &text);
+        hub.log(LogSource::Corral, 0, LogStream::Stderr, &text);
     }
 }
 
@@ -92,7 +92,7 @@ mod tests {
             tracing::warn!(model_id = 3, "stopping a leftover");
         });
         let lines: Vec<String> = hub
-            .log_history(CORRAL_LOG, 10)
+            .log_history(LogSource::Corral, 10)
             .into_iter()
             .map(|l| l.text)
             .collect();

@@ -12,7 +12,7 @@ use tokio::task::JoinHandle;
 
 use crate::domain::Model;
 use crate::domain::live::{ServerEvent, ServerStatus, Snapshot};
-use crate::domain::run::{LogLine, LogStream};
+use crate::domain::run::{LogLine, LogSource, LogStream};
 use crate::server::live::log_book::LogBook;
 use crate::server::now_ms;
 
@@ -116,12 +116,13 @@ impl Hub {
         Ok(value)
     }
 
-    /// Keeps a line a model's process logged and sends it to the tabs that subscribed.
-    pub fn log(&self, model_id: i64, run_id: i64, stream: LogStream, text: &str) -> LogLine {
+    /// Keeps a line a model's process (or Corral) logged and sends it to the tabs that
+    /// subscribed.
+    pub fn log(&self, source: LogSource, run_id: i64, stream: LogStream, text: &str) -> LogLine {
         let line = self
             .inner
             .logs
-            .append(model_id, run_id, stream, text, now_ms());
+            .append(source, run_id, stream, text, now_ms());
         let _ = self
             .inner
             .events
@@ -129,14 +130,14 @@ impl Hub {
         line
     }
 
-    /// A model's last `limit` log lines, oldest first.
-    pub fn log_history(&self, model_id: i64, limit: usize) -> Vec<LogLine> {
-        self.inner.logs.history(model_id, limit)
+    /// A log's last `limit` lines, oldest first.
+    pub fn log_history(&self, source: LogSource, limit: usize) -> Vec<LogLine> {
+        self.inner.logs.history(source, limit)
     }
 
     /// Forgets a deleted model's log.
     pub fn forget_log(&self, model_id: i64) {
-        self.inner.logs.forget(model_id);
+        self.inner.logs.forget(LogSource::Model(model_id));
     }
 
     /// The state now, with the current client count.

@@ -10,7 +10,7 @@ use tokio::sync::broadcast::error::RecvError;
 use tokio::time::Instant;
 
 use crate::domain::live::{ClientMessage, Envelope, ErrorCode, ErrorFrame, ServerEvent};
-use crate::domain::run::{LogLine, parse_log_channel};
+use crate::domain::run::{LogLine, LogSource};
 use crate::server::live::Hub;
 
 /// A WebSocket frame, as far as the connection loop cares.
@@ -146,12 +146,12 @@ enum SendFailure {
 /// on subscribe may also be waiting in the event queue, and must not arrive twice.
 #[derive(Default)]
 struct LogSubscriptions {
-    last_sent: BTreeMap<i64, u64>,
+    last_sent: BTreeMap<LogSource, u64>,
 }
 
 impl LogSubscriptions {
     fn wants(&mut self, line: &LogLine) -> bool {
-        match self.last_sent.get_mut(&line.model_id) {
+        match self.last_sent.get_mut(&line.source) {
             Some(last) if line.seq > *last => {
                 *last = line.seq;
                 true
@@ -200,20 +200,20 @@ fn answer(
         Ok(ClientMessage::Ping {}) => vec![ServerEvent::Pong],
         Ok(ClientMessage::Subscribe { channels }) => {
             let mut replay = Vec::new();
-            for model_id in channels.iter().filter_map(|c| parse_log_channel(c)) {
-                if logs.last_sent.contains_key(&model_id) {
+            for source in channels.iter().filter_map(|c| LogSource::from_channel(c)) {
+                if logs.last_sent.contains_key(&source) {
                     continue;
                 }
-                let history = hub.log_history(model_id, REPLAYED_LINES);
+                let history = hub.log_history(source, REPLAYED_LINES);
                 logs.last_sent
-                    .insert(model_id, history.last().map_or(0, |l| l.seq));
+                    .insert(source, history.last().map_or(0, |l| l.seq));
                 replay.extend(history.into_iter().map(ServerEvent::Log));
             }
             replay
         }
         Ok(ClientMessage::Unsubscribe { channels }) => {
-            for model_id in channels.iter().filter_map(|c| parse_log_channel(c)) {
-                logs.last_sent.remove(&model_id);
+            for source in channels.iter().filter_map(|c| LogSource::from_channel(c)) {
+                logs.last_sent.remove(&source);
             }
             Vec::new()
         }

@@ -65,7 +65,7 @@ pub fn spawn(
                     sample
                         .series()
                         .into_iter()
-                        .map(|(name, value)| (name, sample.at, value)),
+                        .map(|(key, value)| (key, sample.at, value)),
                 );
                 samples_in_batch += 1;
                 hub.publish(ServerEvent::Metrics(sample));

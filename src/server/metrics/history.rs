@@ -2,11 +2,11 @@
 //! charts. The collector and the run tasks record here; the API reads here.
 
 use crate::domain::AppError;
-use crate::domain::metrics::{HistoryQuery, Series};
+use crate::domain::metrics::{HistoryQuery, Series, SeriesKey};
 use crate::server::db::{Db, metrics_repo};
 
-/// One reading: series name, Unix milliseconds, value.
-pub type Reading = (String, i64, f64);
+/// One reading: its series, Unix milliseconds, value.
+pub type Reading = (SeriesKey, i64, f64);
 
 #[derive(Clone)]
 pub struct MetricsHistory {

@@ -35,7 +35,9 @@ use tokio::sync::watch;
 
 use crate::domain::live::ServerEvent;
 use crate::domain::page::Page;
-use crate::domain::run::{FailureReason, LaunchPreview, LiveRun, LogLine, LogStream, Run};
+use crate::domain::run::{
+    FailureReason, LaunchPreview, LiveRun, LogLine, LogSource, LogStream, Run,
+};
 use crate::domain::{AppError, FieldError, Model, Rule, StatusEvent};
 use crate::server::db::runs_repo::Ending;
 use crate::server::db::runs_store::RunsStore;
@@ -283,7 +285,7 @@ impl Supervisor {
     /// its own: health, numbers, stop. Its earlier output is gone; the run keeps its record.
     async fn adopt(&self, run: Run, pid: u32) -> Result<(), AppError> {
         self.inner.hub.log(
-            run.model_id,
+            LogSource::Model(run.model_id),
             run.id,
             LogStream::Stderr,
             "corral: adopted this server from an earlier Corral; its earlier output is not available",
@@ -634,7 +636,7 @@ impl Supervisor {
             ));
         }
         self.registry().get_model(id).await?;
-        let live = self.inner.hub.log_history(id, lines);
+        let live = self.inner.hub.log_history(LogSource::Model(id), lines);
         if !live.is_empty() {
             return Ok(live);
         }
@@ -646,7 +648,7 @@ impl Supervisor {
                 .skip(skip)
                 .enumerate()
                 .map(|(i, text)| LogLine {
-                    model_id: id,
+                    source: LogSource::Model(id),
                     run_id: run.id,
                     seq: i as u64 + 1,
                     at: run.ended_at.unwrap_or(run.started_at),

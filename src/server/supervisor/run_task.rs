@@ -19,7 +19,7 @@ use tokio::time::Instant;
 
 use crate::domain::StatusEvent;
 use crate::domain::live::ServerEvent;
-use crate::domain::run::{FailureReason, LiveRun, LogStream};
+use crate::domain::run::{FailureReason, LiveRun, LogSource, LogStream};
 use crate::server::db::runs_repo::Ending;
 use crate::server::db::runs_store::RunsStore;
 use crate::server::live::Hub;
@@ -315,7 +315,7 @@ impl Run {
         let readings = sample
             .series(model_id)
             .into_iter()
-            .map(|(name, value)| (name, sample.at, value))
+            .map(|(key, value)| (key, sample.at, value))
             .collect();
         if let Err(error) = self.ctx.history.record(readings).await {
             tracing::warn!(model_id, %error, "cannot record model metrics");
@@ -430,7 +430,7 @@ fn spawn_reader(
             if classify::says_listening(&text) {
                 listening.notify_one();
             }
-            let line = hub.log(model_id, run_id, stream, &text);
+            let line = hub.log(LogSource::Model(model_id), run_id, stream, &text);
             let mut tail = lock(&tail);
             if tail.lines.len() == TAIL_LINES {
                 tail.lines.pop_front();

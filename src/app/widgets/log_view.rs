@@ -1,29 +1,30 @@
-//! A model's log, live: replayed on open, then line by line. Follow keeps the newest line in
-//! view; Pause freezes what is shown (lines keep arriving underneath); the filter keeps lines
-//! containing its text.
+//! A log, live (a model's or Corral's): replayed on open, then line by line. Follow keeps the
+//! newest line in view; Pause freezes what is shown (lines keep arriving underneath); the
+//! filter keeps lines containing its text. Rows are keyed by their number, so a new line adds
+//! one row and the 2,000 already shown are left alone.
 
 use leptos::html;
 use leptos::prelude::*;
 
 use crate::app::live_store::LiveStore;
-use crate::domain::run::LogLine;
+use crate::domain::run::{LogLine, LogSource};
 
 #[component]
 pub fn LogView(
-    model_id: i64,
+    source: LogSource,
     live: LiveStore,
     #[prop(into)] title: String,
     /// What an empty log says.
     #[prop(into)]
     empty: String,
 ) -> impl IntoView {
-    live.follow_log(model_id);
+    live.follow_log(source);
     let follow = RwSignal::new(true);
     let paused = RwSignal::new(None::<Vec<LogLine>>);
     let filter = RwSignal::new(String::new());
     let all = move || {
         live.logs
-            .with(|logs| logs.get(&model_id).cloned().unwrap_or_default())
+            .with(|logs| logs.get(&source).cloned().unwrap_or_default())
     };
     let shown = Memo::new(move |_| {
         let lines = paused.get().unwrap_or_else(all);
@@ -75,9 +76,9 @@ pub fn LogView(
                 <p class="muted">"Connecting to the live log…"</p>
             </Show>
             <pre class="log" node_ref=list_ref role="log" aria-label="Log lines" aria-live="off">
-                {move || shown.get().into_iter().map(|line| view! {
+                <For each=move || shown.get() key=|line| line.seq let:line>
                     <div class=format!("log-line {}", line.stream.as_str())>{line.text}</div>
-                }).collect_view()}
+                </For>
             </pre>
             <Show when=move || shown.with(Vec::is_empty) && live.is_connected()>
                 <p class="muted">{empty.clone()}</p>

@@ -1,6 +1,6 @@
-//! Starting and stopping from the page: the row's primary button, the run facts under a status
-//! (load progress, port, uptime, tokens/s, memory), and the one place that calls the server
-//! functions and reports failures.
+//! Starting and stopping, wherever a model is shown: its primary button, the run facts under a
+//! status (load progress, port, uptime, tokens/s, memory), and the one place that calls the
+//! server functions and reports failures.
 
 use leptos::prelude::*;
 
@@ -115,20 +115,4 @@ fn running(run: &LiveRun) -> impl IntoView + use<> {
         }
     }
     view! { <div class="run-facts running">{facts.join(" · ")}</div> }
-}
-
-/// The bulk bar's run buttons.
-#[component]
-pub fn BulkRunButtons(selected: Signal<Vec<i64>>) -> impl IntoView {
-    let toasts = use_toasts();
-    let send = move |command: Request| {
-        let ids = selected.get_untracked();
-        let name = format!("{} models", ids.len());
-        run_command(toasts, command, ids, name);
-    };
-    view! {
-        <button on:click=move |_| send(Request::Start)>"Start selected"</button>
-        <button on:click=move |_| send(Request::Stop)>"Stop selected"</button>
-        <button on:click=move |_| send(Request::Restart)>"Restart selected"</button>
-    }
 }

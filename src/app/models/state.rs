@@ -1,0 +1,31 @@
+//! The models page's shared state, handed to the table, menus and dialogs: its own module, so
+//! the page and its parts import it rather than each other.
+
+use std::collections::BTreeSet;
+
+use leptos::prelude::*;
+
+use crate::app::live_store::LiveStore;
+use crate::domain::{AppError, Model};
+
+/// The page's shared state, handed to the table, menus and dialogs.
+#[derive(Clone, Copy)]
+pub struct ModelsPageState {
+    /// The list as the server rendered it; fetched again after a change made without a
+    /// live channel.
+    pub models: Resource<Result<Vec<Model>, AppError>>,
+    pub selected: RwSignal<BTreeSet<i64>>,
+    pub adding: RwSignal<bool>,
+    pub deleting: RwSignal<Vec<Model>>,
+    pub duplicating: RwSignal<Option<Model>>,
+    pub live: LiveStore,
+}
+
+impl ModelsPageState {
+    /// After a change: the live channel brings it; without one, fetch the list again.
+    pub fn reload(self) {
+        if !self.live.is_live() {
+            self.models.refetch();
+        }
+    }
+}

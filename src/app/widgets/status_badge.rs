@@ -1,0 +1,13 @@
+//! A model's status as a coloured word, with the reason when it is an error.
+
+use leptos::prelude::*;
+
+use crate::domain::ModelStatus;
+
+#[component]
+pub fn StatusBadge(status: ModelStatus, reason: Option<String>) -> impl IntoView {
+    view! {
+        <span class=format!("status status-{}", status.as_str())>{status.label()}</span>
+        {reason.map(|reason| view! { <span class="status-reason">{reason}</span> })}
+    }
+}
