@@ -2,9 +2,12 @@
 
 use std::sync::LazyLock;
 
-use rusqlite::types::{Type, Value as SqlValue};
+use rusqlite::types::{Type, Value as SqlValue, ValueRef};
 use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
-use serde_json::{Map, Value};
+use serde::Deserialize;
+use serde::de::value::Error as DeError;
+use serde::de::{DeserializeSeed, Deserializer, Error as _, IntoDeserializer, MapAccess, Visitor};
+use serde_json::Value;
 
 use crate::domain::fields::{FieldSet, FieldSpec, InputKind};
 use crate::domain::{Model, ModelSpec, ModelStatus};
@@ -63,44 +66,144 @@ fn conversion_error(
     rusqlite::Error::FromSqlConversionFailure(0, Type::Text, format!("{column}: {error}").into())
 }
 
+/// Where the spec's columns start in a `SELECT` row (after the six of `Model`).
+const SPEC_FIRST: usize = 6;
+
 fn from_row(row: &Row<'_>) -> rusqlite::Result<Model> {
-    let mut spec = Map::new();
-    for (field, column) in spec_columns() {
-        let value = match row.get::<_, SqlValue>(column)? {
-            SqlValue::Null => Value::Null,
-            SqlValue::Integer(n) if matches!(field.input, InputKind::Toggle) => Value::Bool(n != 0),
-            SqlValue::Integer(n) => Value::from(n),
-            SqlValue::Real(f) => Value::from(f),
-            SqlValue::Text(text) => Value::String(text),
-            SqlValue::Blob(_) => {
-                return Err(rusqlite::Error::InvalidColumnType(
-                    0,
-                    column.to_string(),
-                    Type::Blob,
-                ));
-            }
-        };
-        spec.insert(field.key.to_string(), value);
-    }
-    let spec: ModelSpec =
-        serde_json::from_value(Value::Object(spec)).map_err(|e| conversion_error("models", e))?;
-    let status: String = row.get("status")?;
-    let size: Option<i64> = row.get("size_bytes")?;
+    let spec =
+        ModelSpec::deserialize(SpecRow { row }).map_err(|e| conversion_error("models", e))?;
+    let status: String = row.get(2)?;
+    let size: Option<i64> = row.get(1)?;
     Ok(Model {
-        id: row.get("id")?,
+        id: row.get(0)?,
         spec,
         size_bytes: size.and_then(|s| u64::try_from(s).ok()),
         status: ModelStatus::parse(&status).ok_or_else(|| {
             rusqlite::Error::FromSqlConversionFailure(
-                0,
+                2,
                 Type::Text,
                 format!("status: unknown value '{status}'").into(),
             )
         })?,
-        status_reason: row.get("status_reason")?,
-        created_at: row.get("created_at")?,
-        updated_at: row.get("updated_at")?,
+        status_reason: row.get(3)?,
+        created_at: row.get(4)?,
+        updated_at: row.get(5)?,
     })
+}
+
+/// A row read as the spec's serde map, one entry per described column: the loop over the
+/// descriptions without a JSON value in between (listing 100 models took 4× as long that way).
+struct SpecRow<'r, 's> {
+    row: &'r Row<'s>,
+}
+
+impl<'de> Deserializer<'de> for SpecRow<'_, '_> {
+    type Error = DeError;
+
+    fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
+        visitor.visit_map(SpecColumns {
+            row: self.row,
+            columns: ModelSpec::FIELDS
+                .iter()
+                .filter(|f| f.column.is_some())
+                .enumerate(),
+            current: None,
+        })
+    }
+
+    serde::forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf
+        option unit unit_struct newtype_struct seq tuple tuple_struct map struct enum
+        identifier ignored_any
+    }
+}
+
+struct SpecColumns<'r, 's, I> {
+    row: &'r Row<'s>,
+    columns: I,
+    current: Option<(usize, &'static FieldSpec)>,
+}
+
+impl<'de, I> MapAccess<'de> for SpecColumns<'_, '_, I>
+where
+    I: Iterator<Item = (usize, &'static FieldSpec)>,
+{
+    type Error = DeError;
+
+    fn next_key_seed<K: DeserializeSeed<'de>>(
+        &mut self,
+        seed: K,
+    ) -> Result<Option<K::Value>, DeError> {
+        self.current = self.columns.next();
+        match self.current {
+            Some((_, field)) => seed.deserialize(field.key.into_deserializer()).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, DeError> {
+        let Some((index, field)) = self.current else {
+            return Err(DeError::custom("a value without its column"));
+        };
+        let value = self
+            .row
+            .get_ref(SPEC_FIRST + index)
+            .map_err(|e| DeError::custom(format!("{}: {e}", field.key)))?;
+        seed.deserialize(Cell {
+            value,
+            toggle: matches!(field.input, InputKind::Toggle),
+        })
+    }
+}
+
+/// One stored value; a toggle is stored as 0 or 1.
+struct Cell<'v> {
+    value: ValueRef<'v>,
+    toggle: bool,
+}
+
+impl<'de> Deserializer<'de> for Cell<'_> {
+    type Error = DeError;
+
+    fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
+        match self.value {
+            ValueRef::Null => visitor.visit_none(),
+            ValueRef::Integer(n) if self.toggle => visitor.visit_bool(n != 0),
+            ValueRef::Integer(n) => visitor.visit_i64(n),
+            ValueRef::Real(f) => visitor.visit_f64(f),
+            ValueRef::Text(bytes) => visitor.visit_str(text(bytes)?),
+            ValueRef::Blob(_) => Err(DeError::custom("a blob where a setting belongs")),
+        }
+    }
+
+    fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
+        match self.value {
+            ValueRef::Null => visitor.visit_none(),
+            _ => visitor.visit_some(self),
+        }
+    }
+
+    /// Words (the kind) name a unit variant.
+    fn deserialize_enum<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        _variants: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value, DeError> {
+        match self.value {
+            ValueRef::Text(bytes) => visitor.visit_enum(text(bytes)?.into_deserializer()),
+            _ => self.deserialize_any(visitor),
+        }
+    }
+
+    serde::forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf
+        unit unit_struct newtype_struct seq tuple tuple_struct map struct identifier ignored_any
+    }
+}
+
+fn text(bytes: &[u8]) -> Result<&str, DeError> {
+    std::str::from_utf8(bytes).map_err(DeError::custom)
 }
 
 /// The spec's values in column order: toggles as 0/1, the rest as SQLite holds them.
@@ -206,4 +309,49 @@ pub fn active_ids(conn: &Connection) -> rusqlite::Result<Vec<i64>> {
         conn.prepare("SELECT id FROM models WHERE status IN ('loading', 'running', 'stopping')")?;
     let ids = statement.query_map([], |row| row.get(0))?;
     ids.collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn db() -> Connection {
+        let mut conn = Connection::open_in_memory().unwrap();
+        crate::server::db::migrate::migrate(&mut conn).unwrap();
+        conn
+    }
+
+    #[test]
+    fn every_described_column_reads_back_as_written() {
+        let conn = db();
+        let spec = ModelSpec::parse_new(&serde_json::json!({
+            "name": "m", "path": "/m/a.gguf", "kind": "qwen", "ctx_size": 8192,
+            "cpu_mask": "0xF0", "cpu_strict": true, "threads": 4
+        }))
+        .unwrap();
+        let id = insert(&conn, &spec, Some(7), 1).unwrap();
+        let model = get(&conn, id).unwrap().unwrap();
+        assert_eq!(model.spec, spec);
+        assert_eq!(model.size_bytes, Some(7));
+        let mut off = spec.clone();
+        off.cpu_strict = Some(false);
+        off.ctx_size = None;
+        update(&conn, id, &off, None, 2).unwrap();
+        assert_eq!(get(&conn, id).unwrap().unwrap().spec, off);
+    }
+
+    #[test]
+    fn a_stored_word_no_kind_has_is_an_error_naming_the_table() {
+        let conn = db();
+        let spec =
+            ModelSpec::parse_new(&serde_json::json!({"name": "m", "path": "/m/a.gguf"})).unwrap();
+        let id = insert(&conn, &spec, None, 1).unwrap();
+        conn.execute("UPDATE models SET kind = 'nonsense' WHERE id = ?1", [id])
+            .unwrap();
+        let error = get(&conn, id).unwrap_err().to_string();
+        assert!(
+            error.contains("models") && error.contains("nonsense"),
+            "{error}"
+        );
+    }
 }
