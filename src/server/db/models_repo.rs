@@ -28,12 +28,13 @@ fn column_list() -> String {
 }
 
 /// Column names come from the descriptions, never from input.
-static SELECT: LazyLock<String> = LazyLock::new(|| {
-    format!(
-        "SELECT id, size_bytes, status, status_reason, created_at, updated_at, {} FROM models",
-        column_list()
-    )
-});
+fn select(filter: &str) -> String {
+    let model = "id, size_bytes, status, status_reason, created_at, updated_at";
+    format!("SELECT {model}, {} FROM models {filter}", column_list())
+}
+static SELECT_ALL: LazyLock<String> = LazyLock::new(|| select("ORDER BY name"));
+static SELECT_BY_ID: LazyLock<String> = LazyLock::new(|| select("WHERE id = ?1"));
+static SELECT_BY_NAME: LazyLock<String> = LazyLock::new(|| select("WHERE name = ?1"));
 static INSERT: LazyLock<String> = LazyLock::new(|| {
     let count = spec_columns().count();
     let places: Vec<String> = (1..=count + 2).map(|i| format!("?{i}")).collect();
@@ -226,18 +227,18 @@ fn spec_values(spec: &ModelSpec) -> Vec<SqlValue> {
 
 /// Every model, by name.
 pub fn list(conn: &Connection) -> rusqlite::Result<Vec<Model>> {
-    let mut stmt = conn.prepare_cached(&format!("{} ORDER BY name", *SELECT))?;
+    let mut stmt = conn.prepare_cached(&SELECT_ALL)?;
     stmt.query_map([], from_row)?.collect()
 }
 
 pub fn get(conn: &Connection, id: i64) -> rusqlite::Result<Option<Model>> {
-    let mut stmt = conn.prepare_cached(&format!("{} WHERE id = ?1", *SELECT))?;
+    let mut stmt = conn.prepare_cached(&SELECT_BY_ID)?;
     stmt.query_row([id], from_row).optional()
 }
 
 /// Names compare without case, as the unique index does.
 pub fn get_by_name(conn: &Connection, name: &str) -> rusqlite::Result<Option<Model>> {
-    let mut stmt = conn.prepare_cached(&format!("{} WHERE name = ?1", *SELECT))?;
+    let mut stmt = conn.prepare_cached(&SELECT_BY_NAME)?;
     stmt.query_row([name], from_row).optional()
 }
 
