@@ -59,9 +59,6 @@ fuzz_target!(|data: &[u8]| {
         .iter()
         .position(|a| a == "--model")
         .expect("--model is always passed");
-    assert_eq!(
-        args.get(at + 1).cloned(),
-        Some(model.spec.path.clone())
-    );
+    assert_eq!(args.get(at + 1).cloned(), Some(model.spec.path.clone()));
     assert_eq!(args.iter().filter(|a| *a == "--model").count(), 1);
 });
