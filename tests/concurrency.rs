@@ -307,18 +307,8 @@ async fn a_start_waiting_on_a_slow_stop_holds_up_no_other_model_and_no_read() {
         .unwrap();
     app.supervisor.start_model(stubborn).await.unwrap();
     // Only once it has said so does it ignore SIGTERM.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !app
-        .supervisor
-        .logs(stubborn, 10)
-        .await
-        .unwrap()
-        .iter()
-        .any(|l| l.text.contains("ignoring SIGTERM"))
-    {
-        assert!(Instant::now() < deadline, "the stand-in never started");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    app.wait_log(stubborn, "ignoring SIGTERM", Duration::from_secs(10))
+        .await;
     app.supervisor.start_model(polite).await.unwrap();
 
     // Starting a third model must first stop the least recently used: the stubborn one, which

@@ -748,18 +748,8 @@ async fn a_server_that_ignores_sigterm_is_killed_after_the_grace_period() {
     app.supervisor.start_model(id).await.unwrap();
     let pid = live_run(&app, id).pid;
     // Only once it has said so does it ignore SIGTERM (a busy machine may be slower to get there).
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !app
-        .supervisor
-        .logs(id, 10)
-        .await
-        .unwrap()
-        .iter()
-        .any(|l| l.text.contains("ignoring SIGTERM"))
-    {
-        assert!(Instant::now() < deadline, "the stand-in never started");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    app.wait_log(id, "ignoring SIGTERM", Duration::from_secs(10))
+        .await;
     let asked = Instant::now();
     let model = app.supervisor.stop_model(id).await.unwrap();
     assert!(asked.elapsed() >= grace, "{:?}", asked.elapsed());

@@ -374,6 +374,25 @@ impl TestApp {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
+
+    /// Waits until the model's log has a line containing `text`; panics after `within`.
+    pub async fn wait_log(&self, id: i64, text: &str, within: Duration) {
+        let deadline = tokio::time::Instant::now() + within;
+        while !self
+            .supervisor
+            .logs(id, 10)
+            .await
+            .unwrap()
+            .iter()
+            .any(|l| l.text.contains(text))
+        {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "model {id} never logged {text:?} within {within:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
 }
 
 /// Serves the app on its TCP port with Corral's own accept loop; returns the WebSocket URL.
