@@ -302,12 +302,24 @@ pub struct Point {
     pub max: f64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// On the wire `{"name", "unit", "points"}`, as the history API has always answered; the unit
+/// is the key's, so it is written out rather than kept twice.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct Series {
-    /// Sent as the series name.
     #[serde(rename = "name")]
     pub key: SeriesKey,
     pub points: Vec<Point>,
+}
+
+impl Serialize for Series {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut series = serializer.serialize_struct("Series", 3)?;
+        series.serialize_field("name", &self.key)?;
+        series.serialize_field("unit", &self.key.unit())?;
+        series.serialize_field("points", &self.points)?;
+        series.end()
+    }
 }
 
 #[cfg(test)]
@@ -390,6 +402,20 @@ mod tests {
                 assert_eq!(SeriesKey::parse(&key.name()), Some(key), "{}", key.name());
             }
         }
+    }
+
+    #[test]
+    fn a_series_travels_with_its_name_unit_and_points() {
+        let series = Series {
+            key: SeriesKey::new(SeriesSource::Gpu(1), Reading::TemperatureC),
+            points: vec![],
+        };
+        let json = serde_json::to_value(&series).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"name": "gpu1_temperature_c", "unit": "celsius", "points": []})
+        );
+        assert_eq!(serde_json::from_value::<Series>(json).unwrap(), series);
     }
 
     #[test]

@@ -124,12 +124,32 @@ choice_enum! {
     }
 }
 
-/// Whose log a line belongs to: a model's server, or Corral itself.
+/// Whose log a line belongs to: a model's server, or Corral itself. On the wire it stays the
+/// `model_id` number clients already read (0 for Corral: model ids start at 1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[serde(from = "i64", into = "i64")]
 pub enum LogSource {
     Corral,
     Model(i64),
+}
+
+impl From<i64> for LogSource {
+    fn from(id: i64) -> Self {
+        if id > 0 {
+            LogSource::Model(id)
+        } else {
+            LogSource::Corral
+        }
+    }
+}
+
+impl From<LogSource> for i64 {
+    fn from(source: LogSource) -> Self {
+        match source {
+            LogSource::Corral => 0,
+            LogSource::Model(id) => id,
+        }
+    }
 }
 
 impl LogSource {
@@ -153,6 +173,7 @@ impl LogSource {
 /// One line a model's process (or Corral) logged.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LogLine {
+    #[serde(rename = "model_id")]
     pub source: LogSource,
     /// The run that printed it; Corral's own lines carry 0.
     pub run_id: i64,
@@ -210,6 +231,26 @@ mod tests {
         );
         let units: Vec<Unit> = series.iter().map(|(k, _)| k.unit()).collect();
         assert_eq!(units, [Unit::PerSecond, Unit::Count, Unit::Bytes]);
+    }
+
+    #[test]
+    fn a_log_line_keeps_its_model_id_on_the_wire() {
+        let line = LogLine {
+            source: LogSource::Model(7),
+            run_id: 3,
+            seq: 1,
+            at: 0,
+            stream: LogStream::Stderr,
+            text: "x".into(),
+        };
+        let json = serde_json::to_value(&line).unwrap();
+        assert_eq!(json["model_id"], 7);
+        assert_eq!(serde_json::from_value::<LogLine>(json).unwrap(), line);
+        let corral = LogLine {
+            source: LogSource::Corral,
+            ..line
+        };
+        assert_eq!(serde_json::to_value(&corral).unwrap()["model_id"], 0);
     }
 
     #[test]
