@@ -55,7 +55,7 @@ async fn a_saved_group_loads_back_unchanged() {
         ),
         (
             "advanced",
-            json!({"flash_attn": "on", "extra_args": ["--alias", "my model"], "reasoning_budget": 0}),
+            json!({"flash_attn": "on", "extra_args": ["--tags", "my model"], "reasoning_budget": 0}),
         ),
         (
             "lora",
@@ -254,7 +254,7 @@ async fn a_list_ending_in_a_flag_that_needs_a_value_is_refused() {
     let reply = app
         .post(
             "/api/models/config/save",
-            json!({"id": id, "group": "advanced", "config": {"extra_args": ["--threads", "2", "--alias"]}}),
+            json!({"id": id, "group": "advanced", "config": {"extra_args": ["--threads", "2", "--tags"]}}),
         )
         .await;
     assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{}", reply.body);

@@ -63,6 +63,12 @@ fn valid_value(field: &FieldSpec) -> BoxedStrategy<Value> {
             })
             .boxed();
         }
+        "aliases" => {
+            // Distinct without regard to case, and no surrounding spaces.
+            return prop::collection::btree_set("[a-z][a-z0-9 ._-]{0,30}[a-z0-9]", 0..5)
+                .prop_map(|names| json!(names.into_iter().collect::<Vec<_>>()))
+                .boxed();
+        }
         "rpc_servers" => {
             return prop::collection::vec((1..=65535u32, 0..=255u8), 0..3)
                 .prop_map(|servers| {

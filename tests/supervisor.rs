@@ -189,7 +189,7 @@ async fn an_allowed_extra_flag_reaches_llama_server() {
     let reply = app
         .post(
             "/api/models/config/save",
-            json!({"id": id, "group": "advanced", "config": {"extra_args": ["--alias", "corral test alias", "--no-warmup"]}}),
+            json!({"id": id, "group": "advanced", "config": {"extra_args": ["--parallel", "3", "--no-warmup"]}}),
         )
         .await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
@@ -197,12 +197,11 @@ async fn an_allowed_extra_flag_reaches_llama_server() {
     app.wait_status(id, ModelStatus::Running, LOAD).await;
     let run = live_run(&app, id);
     let key = app.supervisor.api_key(id).expect("a run key");
-    let (status, body) =
-        http_probe::get(run.port, "/v1/models", Some(&key), Duration::from_secs(2))
-            .await
-            .unwrap();
+    let (status, body) = http_probe::get(run.port, "/props", Some(&key), Duration::from_secs(2))
+        .await
+        .unwrap();
     assert_eq!(status, 200, "{body}");
-    assert!(body.contains("corral test alias"), "{body}");
+    assert!(body.contains("\"total_slots\":3"), "{body}");
     app.supervisor.stop_model(id).await.unwrap();
 }
 

@@ -74,6 +74,8 @@ pub enum Flag {
         plain: &'static str,
         scaled: &'static str,
     },
+    /// A flag for some choices (`embeddings` → `--embeddings`); the others pass nothing.
+    Chosen(&'static [(&'static str, &'static str)]),
     /// A path, or the keyword `auto`, which has a flag of its own.
     PathOrAuto {
         path: &'static str,
@@ -92,6 +94,7 @@ impl Flag {
             Flag::Switch { on, off } => std::iter::once(on).chain(off).collect(),
             Flag::Scaled { plain, scaled } => vec![plain, scaled],
             Flag::PathOrAuto { path, auto } => vec![path, auto],
+            Flag::Chosen(flags) => flags.iter().map(|(_, flag)| *flag).collect(),
         }
     }
 }

@@ -9,7 +9,8 @@ use rusqlite::Connection;
 use serde_json::{Map, Value};
 
 use crate::domain::audit::{ConfigChange, ModelDetail};
-use crate::domain::config::{ConfigGroup, ConfigGroupKind};
+use crate::domain::config::serving::fold;
+use crate::domain::config::{ConfigGroup, ConfigGroupKind, ServingConfig};
 use crate::domain::fields::{FieldSet, changed_fields, merge_patch};
 use crate::domain::live::ServerEvent;
 use crate::domain::page::Page;
@@ -49,6 +50,35 @@ impl Registry {
             .call(move |conn| {
                 models_repo::get_by_name(conn, &name)?
                     .ok_or_else(|| AppError::not_found("model", &name))
+            })
+            .await
+    }
+
+    /// The model a client names in a request (by its name or an alias, ignoring ASCII case),
+    /// with how it is served; `None` when no model answers to the name.
+    pub async fn resolve(&self, name: String) -> Result<Option<(Model, ServingConfig)>, AppError> {
+        self.db
+            .call(move |conn| {
+                let Some(id) = models_repo::resolve_name(conn, &name)? else {
+                    return Ok(None);
+                };
+                Ok(Some((existing(conn, id)?, serving_of(conn, id)?)))
+            })
+            .await
+    }
+
+    /// Every model with how it is served, for the gateway's model lists.
+    pub async fn serving_list(&self) -> Result<Vec<(Model, ServingConfig)>, AppError> {
+        self.db
+            .call(move |conn| {
+                let models = models_repo::list(conn)?;
+                models
+                    .into_iter()
+                    .map(|model| {
+                        let serving = serving_of(conn, model.id)?;
+                        Ok((model, serving))
+                    })
+                    .collect()
             })
             .await
     }
@@ -173,6 +203,8 @@ impl Registry {
                     let now = now_ms();
                     let copy = models_repo::insert(&tx, &spec, source.size_bytes, now)?;
                     config_repo::copy_all(&tx, id, copy, now)?;
+                    // Aliases name one model: the copy answers to its own name only.
+                    config_repo::clear_aliases(&tx, copy)?;
                     let model = existing(&tx, copy)?;
                     tx.commit()?;
                     Ok((model.clone(), vec![ServerEvent::ModelCreated(model)]))
@@ -205,7 +237,10 @@ impl Registry {
         self.db
             .call(move |conn| {
                 let tx = write_transaction(conn)?;
-                existing(&tx, id)?;
+                let model = existing(&tx, id)?;
+                if let ConfigGroup::Serving(serving) = &parsed {
+                    ensure_aliases_free(&tx, &model, &serving.aliases)?;
+                }
                 let before =
                     config_repo::load(&tx, id, group)?.unwrap_or_else(|| group.default_config());
                 let diff = changed_fields(&before.to_object(), &parsed.to_object());
@@ -259,14 +294,57 @@ fn existing(conn: &Connection, id: i64) -> Result<Model, AppError> {
     models_repo::get(conn, id)?.ok_or_else(|| AppError::not_found("model", id))
 }
 
+fn serving_of(conn: &Connection, id: i64) -> Result<ServingConfig, AppError> {
+    Ok(
+        match config_repo::load(conn, id, ConfigGroupKind::Serving)? {
+            Some(ConfigGroup::Serving(serving)) => serving,
+            _ => ServingConfig::default(),
+        },
+    )
+}
+
 fn ensure_name_free(conn: &Connection, name: &str, except: Option<i64>) -> Result<(), AppError> {
-    match models_repo::name_holder(conn, name, except)? {
-        None => Ok(()),
-        Some(_) => Err(AppError::Conflict {
-            field: "name".into(),
-            message: format!("a model named '{name}' already exists"),
-        }),
+    let Some(holder) = models_repo::name_holder(conn, name, except)? else {
+        return Ok(());
+    };
+    let holder = existing(conn, holder)?;
+    let message = if fold(&holder.spec.name) == fold(name) {
+        format!("a model named '{name}' already exists")
+    } else {
+        format!("'{name}' is an alias of model '{}'", holder.spec.name)
+    };
+    Err(AppError::Conflict {
+        field: "name".into(),
+        message,
+    })
+}
+
+/// Every alias must be free: not another model's name or alias, nor this model's own name.
+fn ensure_aliases_free(
+    conn: &Connection,
+    model: &Model,
+    aliases: &[String],
+) -> Result<(), AppError> {
+    for (i, alias) in aliases.iter().enumerate() {
+        let clash = if fold(alias) == fold(&model.spec.name) {
+            Some("it is this model's name".to_string())
+        } else {
+            match models_repo::name_holder(conn, alias, Some(model.id))? {
+                Some(holder) => Some(format!(
+                    "model '{}' already answers to '{alias}'",
+                    existing(conn, holder)?.spec.name
+                )),
+                None => None,
+            }
+        };
+        if let Some(message) = clash {
+            return Err(AppError::Conflict {
+                field: format!("aliases[{i}]"),
+                message,
+            });
+        }
     }
+    Ok(())
 }
 
 pub fn distinct_ids(mut ids: Vec<i64>) -> Result<Vec<i64>, AppError> {

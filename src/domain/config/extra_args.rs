@@ -147,10 +147,7 @@ pub const REVIEWED: &[ReviewedFlag] = &[
     value(&["--image-min-tokens"]),
     value(&["--image-max-tokens"]),
     // What the server offers and how it answers.
-    value(&["-a", "--alias"]),
     value(&["--tags"]),
-    switch(&["--embedding", "--embeddings"]),
-    switch(&["--rerank", "--reranking"]),
     value(&["--pooling"]),
     value(&["--embd-normalize"]),
     value(&["-to", "--timeout"]),
@@ -250,6 +247,14 @@ pub const REFUSED: &[(&[&str], &str)] = &[
             "--video-ffmpeg-dir",
         ],
         "it makes the model server read or serve files",
+    ),
+    (
+        &["-a", "--alias"],
+        "Corral names the model to clients; add other names in the `serving.aliases` setting",
+    ),
+    (
+        &["--embedding", "--embeddings", "--rerank", "--reranking"],
+        "what the server answers is the `serving.role` setting",
     ),
     (
         &["-m", "--model"],
@@ -480,7 +485,7 @@ mod tests {
     #[test]
     fn reviewed_flags_with_their_values_pass() {
         let flags = check(&args(&[
-            "--alias",
+            "--tags",
             "my model",
             "-c",
             "4096",
@@ -516,6 +521,8 @@ mod tests {
             "--chat-template-file",
             "--webui-config-file",
             "--models-dir",
+            "--alias",
+            "--embeddings",
         ] {
             let errors = refused(&[spelling, "x"]);
             assert_eq!(errors[0].0, "extra_args[0]", "{spelling}");

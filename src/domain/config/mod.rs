@@ -1,4 +1,4 @@
-//! The six config groups of a model. Each group is a typed struct whose every field is optional:
+//! The seven config groups of a model. Each group is a typed struct whose every field is optional:
 //! empty means "llama-server's own default", so only what a person chose is ever passed on.
 
 pub mod advanced;
@@ -8,6 +8,7 @@ pub mod lora;
 pub mod memory;
 pub mod multimodal;
 pub mod sampling;
+pub mod serving;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -18,6 +19,7 @@ pub use lora::LoraConfig;
 pub use memory::MemoryConfig;
 pub use multimodal::MultimodalConfig;
 pub use sampling::SamplingConfig;
+pub use serving::ServingConfig;
 
 use crate::domain::error::AppError;
 use crate::domain::fields::{FieldSet, FieldSpec};
@@ -31,6 +33,7 @@ choice_enum! {
         Advanced => "advanced",
         Lora => "lora",
         Multimodal => "multimodal",
+        Serving => "serving",
     }
 }
 
@@ -44,6 +47,7 @@ pub enum ConfigGroup {
     Advanced(AdvancedConfig),
     Lora(LoraConfig),
     Multimodal(MultimodalConfig),
+    Serving(ServingConfig),
 }
 
 /// Runs `$body` with `$config` bound to the group's struct, whatever the group.
@@ -56,6 +60,7 @@ macro_rules! with_group {
             ConfigGroup::Advanced($config) => $body,
             ConfigGroup::Lora($config) => $body,
             ConfigGroup::Multimodal($config) => $body,
+            ConfigGroup::Serving($config) => $body,
         }
     };
 }
@@ -69,6 +74,7 @@ impl ConfigGroupKind {
             ConfigGroupKind::Advanced => "Advanced",
             ConfigGroupKind::Lora => "LoRA and speculative decoding",
             ConfigGroupKind::Multimodal => "Multimodal",
+            ConfigGroupKind::Serving => "Serving",
         }
     }
 
@@ -84,6 +90,9 @@ impl ConfigGroupKind {
                 "Adapters, control vectors and a draft model for speculative decoding."
             }
             ConfigGroupKind::Multimodal => "The vision/audio projector and image token limits.",
+            ConfigGroupKind::Serving => {
+                "How clients reach the model through Corral's /v1 endpoint: its names, role, queue and idle unload."
+            }
         }
     }
 
@@ -95,6 +104,7 @@ impl ConfigGroupKind {
             ConfigGroupKind::Advanced => AdvancedConfig::FIELDS,
             ConfigGroupKind::Lora => LoraConfig::FIELDS,
             ConfigGroupKind::Multimodal => MultimodalConfig::FIELDS,
+            ConfigGroupKind::Serving => ServingConfig::FIELDS,
         }
     }
 
@@ -107,6 +117,7 @@ impl ConfigGroupKind {
             ConfigGroupKind::Advanced => ConfigGroup::Advanced(Default::default()),
             ConfigGroupKind::Lora => ConfigGroup::Lora(Default::default()),
             ConfigGroupKind::Multimodal => ConfigGroup::Multimodal(Default::default()),
+            ConfigGroupKind::Serving => ConfigGroup::Serving(Default::default()),
         }
     }
 
@@ -119,6 +130,7 @@ impl ConfigGroupKind {
             ConfigGroupKind::Advanced => ConfigGroup::Advanced(AdvancedConfig::parse(value)?),
             ConfigGroupKind::Lora => ConfigGroup::Lora(LoraConfig::parse(value)?),
             ConfigGroupKind::Multimodal => ConfigGroup::Multimodal(MultimodalConfig::parse(value)?),
+            ConfigGroupKind::Serving => ConfigGroup::Serving(ServingConfig::parse(value)?),
         })
     }
 }
@@ -132,6 +144,7 @@ impl ConfigGroup {
             ConfigGroup::Advanced(_) => ConfigGroupKind::Advanced,
             ConfigGroup::Lora(_) => ConfigGroupKind::Lora,
             ConfigGroup::Multimodal(_) => ConfigGroupKind::Multimodal,
+            ConfigGroup::Serving(_) => ConfigGroupKind::Serving,
         }
     }
 

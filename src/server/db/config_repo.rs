@@ -1,4 +1,4 @@
-//! The six `config_<group>` tables and the `config_changes` audit trail.
+//! The seven `config_<group>` tables and the `config_changes` audit trail.
 
 use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::{Value, json};
@@ -35,6 +35,16 @@ pub fn copy_all(conn: &Connection, from: i64, to: i64, now: i64) -> rusqlite::Re
             params![from, to, now],
         )?;
     }
+    Ok(())
+}
+
+/// Empties the model's aliases (a duplicate must not answer to its source's names).
+pub fn clear_aliases(conn: &Connection, model_id: i64) -> rusqlite::Result<()> {
+    conn.execute(
+        "UPDATE config_serving SET config = json_set(config, '$.aliases', json('[]')) \
+         WHERE model_id = ?1",
+        [model_id],
+    )?;
     Ok(())
 }
 

@@ -242,18 +242,27 @@ pub fn get_by_name(conn: &Connection, name: &str) -> rusqlite::Result<Option<Mod
     stmt.query_row([name], from_row).optional()
 }
 
-/// The id of the model holding `name`, other than `except`.
+/// The id of the model other than `except` that is called `name`, as its name or one of its
+/// aliases (names and aliases are one namespace, compared without regard to ASCII case).
 pub fn name_holder(
     conn: &Connection,
     name: &str,
     except: Option<i64>,
 ) -> rusqlite::Result<Option<i64>> {
-    conn.query_row(
-        "SELECT id FROM models WHERE name = ?1 AND id IS NOT ?2",
-        params![name, except],
-        |row| row.get(0),
-    )
+    conn.prepare_cached(
+        "SELECT id FROM models WHERE name = ?1 AND id IS NOT ?2 \
+         UNION ALL \
+         SELECT s.model_id FROM config_serving s, json_each(s.config, '$.aliases') a \
+         WHERE a.value = ?1 COLLATE NOCASE AND s.model_id IS NOT ?2 \
+         LIMIT 1",
+    )?
+    .query_row(params![name, except], |row| row.get(0))
     .optional()
+}
+
+/// The model a client means by `name`: the one with that name, else the one with that alias.
+pub fn resolve_name(conn: &Connection, name: &str) -> rusqlite::Result<Option<i64>> {
+    name_holder(conn, name, None)
 }
 
 pub fn insert(

@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 use crate::domain::config::extra_args;
 use crate::domain::config::{
     AdvancedConfig, ConfigGroup, GpuConfig, LoraConfig, MemoryConfig, MultimodalConfig,
-    SamplingConfig,
+    SamplingConfig, ServingConfig,
 };
 use crate::domain::fields::{FieldSet, FieldSpec, Flag};
 use crate::domain::{FieldError, Model, ModelSpec, Rule};
@@ -22,7 +22,7 @@ pub struct PlannedArg {
     pub values: Vec<String>,
 }
 
-/// The six groups of one model.
+/// The seven groups of one model.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ModelConfig {
     pub sampling: SamplingConfig,
@@ -31,6 +31,7 @@ pub struct ModelConfig {
     pub advanced: AdvancedConfig,
     pub lora: LoraConfig,
     pub multimodal: MultimodalConfig,
+    pub serving: ServingConfig,
 }
 
 impl ModelConfig {
@@ -44,6 +45,7 @@ impl ModelConfig {
                 ConfigGroup::Advanced(g) => config.advanced = g,
                 ConfigGroup::Lora(g) => config.lora = g,
                 ConfigGroup::Multimodal(g) => config.multimodal = g,
+                ConfigGroup::Serving(g) => config.serving = g,
             }
         }
         config
@@ -52,7 +54,7 @@ impl ModelConfig {
 
 impl ModelConfig {
     /// Each group with its settings, in display order.
-    fn groups(&self) -> [ConfigGroup; 6] {
+    fn groups(&self) -> [ConfigGroup; 7] {
         [
             ConfigGroup::Sampling(self.sampling.clone()),
             ConfigGroup::Memory(self.memory.clone()),
@@ -60,6 +62,7 @@ impl ModelConfig {
             ConfigGroup::Advanced(self.advanced.clone()),
             ConfigGroup::Lora(self.lora.clone()),
             ConfigGroup::Multimodal(self.multimodal.clone()),
+            ConfigGroup::Serving(self.serving.clone()),
         ]
     }
 }
@@ -134,6 +137,13 @@ fn field_args(setting: String, flag: Flag, value: &Value, args: &mut Vec<Planned
                     Some(scale) => push(scaled, vec![path, scale]),
                     None => push(plain, vec![path]),
                 }
+            }
+        }
+        Flag::Chosen(flags) => {
+            if let Some(stored) = scalar(value)
+                && let Some((_, flag)) = flags.iter().find(|(from, _)| *from == stored)
+            {
+                push(flag, vec![]);
             }
         }
         Flag::PathOrAuto { path, auto } => match value.as_str() {
@@ -271,7 +281,7 @@ mod tests {
             ),
             group(
                 ConfigGroupKind::Advanced,
-                json!({"flash_attn": "on", "context_shift": true, "extra_args": ["--alias", "my model"]}),
+                json!({"flash_attn": "on", "context_shift": true, "extra_args": ["--tags", "my model"]}),
             ),
             group(
                 ConfigGroupKind::Lora,
@@ -280,6 +290,10 @@ mod tests {
             group(
                 ConfigGroupKind::Multimodal,
                 json!({"mmproj": "auto", "image_max_tokens": 1024}),
+            ),
+            group(
+                ConfigGroupKind::Serving,
+                json!({"role": "embeddings", "aliases": ["e"], "idle_ttl_seconds": 5}),
             ),
         ])
     }
@@ -327,7 +341,8 @@ mod tests {
             "--mmproj-auto",
             "--image-max-tokens",
             "1024",
-            "--alias",
+            "--embeddings",
+            "--tags",
             "my model",
         ];
         assert_eq!(args, expected);
@@ -368,7 +383,15 @@ mod tests {
         for kind in ConfigGroupKind::ALL {
             let mut object = serde_json::Map::new();
             for field in kind.fields() {
-                let Some(value) = field.example_value() else {
+                // Corral's own settings (the serving group's queue and names) pass nothing.
+                if field.flag == Flag::NotPassed && field.key != "extra_args" {
+                    continue;
+                }
+                let value = match field.flag {
+                    Flag::Chosen(flags) => flags.first().map(|(choice, _)| json!(choice)),
+                    _ => field.example_value(),
+                };
+                let Some(value) = value else {
                     continue;
                 };
                 object.insert(field.key.to_string(), value);
@@ -383,6 +406,7 @@ mod tests {
                 ConfigGroup::Advanced(config.advanced.clone()),
                 ConfigGroup::Lora(config.lora.clone()),
                 ConfigGroup::Multimodal(config.multimodal.clone()),
+                ConfigGroup::Serving(config.serving.clone()),
                 kind.parse_config(&serde_json::Value::Object(object))
                     .unwrap(),
             ]);

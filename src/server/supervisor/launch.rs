@@ -38,6 +38,8 @@ impl LaunchPlan {
             Port::Assigned(port) => port.to_string(),
             Port::NotYetChosen => "<port>".to_string(),
         };
+        // Answers name the model as clients do, not by its file path.
+        args.extend(["--alias".into(), model.spec.name.clone()]);
         args.extend(["--host".into(), "127.0.0.1".into(), "--port".into(), port]);
         if let Some(caps) = caps {
             if caps.has("--metrics") {
@@ -102,6 +104,8 @@ mod tests {
                 "/bin/llama-server",
                 "--model",
                 "/m/a.gguf",
+                "--alias",
+                "m",
                 "--host",
                 "127.0.0.1",
                 "--port",

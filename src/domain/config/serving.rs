@@ -1,0 +1,166 @@
+//! Serving: how the gateway offers the model to clients — the names it answers to, what kind of
+//! requests it takes, how many may wait for it, and when it is unloaded.
+
+use serde::{Deserialize, Serialize};
+
+use crate::domain::error::{FieldError, Rule};
+use crate::domain::fields::{FieldSet, FieldSpec, Flag};
+use crate::domain::model::MAX_NAME_LEN;
+
+choice_enum! {
+    /// What a model's server is started to answer: llama-server answers 501 to embeddings or
+    /// rerank requests unless started for them.
+    pub enum Role {
+        Chat => "chat",
+        Embeddings => "embeddings",
+        Rerank => "rerank",
+    }
+}
+
+impl Role {
+    /// The setting a person changes to serve another kind of request, in words.
+    pub fn label(self) -> &'static str {
+        match self {
+            Role::Chat => "chat and completions",
+            Role::Embeddings => "embeddings",
+            Role::Rerank => "reranking",
+        }
+    }
+}
+
+/// Most aliases one model may have.
+pub const MAX_ALIASES: usize = 16;
+/// Requests in flight plus queued for one model when the setting is empty.
+pub const DEFAULT_MAX_REQUESTS: u32 = 32;
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ServingConfig {
+    pub role: Option<Role>,
+    pub aliases: Vec<String>,
+    pub pinned: Option<bool>,
+    pub idle_ttl_seconds: Option<i64>,
+    pub max_requests: Option<i64>,
+    pub queue_timeout_seconds: Option<i64>,
+}
+
+impl ServingConfig {
+    pub fn role(&self) -> Role {
+        self.role.unwrap_or(Role::Chat)
+    }
+
+    pub fn pinned(&self) -> bool {
+        self.pinned.unwrap_or(false)
+    }
+
+    pub fn max_requests(&self) -> u32 {
+        self.max_requests
+            .and_then(|n| u32::try_from(n).ok())
+            .unwrap_or(DEFAULT_MAX_REQUESTS)
+    }
+}
+
+impl FieldSet for ServingConfig {
+    const FIELDS: &'static [FieldSpec] = &[
+        FieldSpec::choice("role", "Role", Role::NAMES)
+            .flag(Flag::Chosen(&[
+                ("embeddings", "--embeddings"),
+                ("rerank", "--reranking"),
+            ]))
+            .help(
+                "What the server answers: chat and completions, embeddings (--embeddings) or \
+                 reranking (--reranking). Requests of another kind are refused with a message.",
+            )
+            .default("chat"),
+        FieldSpec::list("aliases", "Aliases", MAX_ALIASES)
+            .help(
+                "Other names clients may use for this model in the `model` field, one per line; \
+                 unique across every name and alias, ignoring case.",
+            )
+            .default("none"),
+        FieldSpec::toggle("pinned", "Pinned")
+            .help("Never stopped to make room for another model.")
+            .default("off"),
+        FieldSpec::int("idle_ttl_seconds", "Unload when idle (s)", 0, 31_536_000)
+            .help(
+                "Stop the server after this many seconds without a request (counted from the end \
+                 of the last answer); 0 never.",
+            )
+            .default("the --idle-ttl flag (0: never)"),
+        FieldSpec::int("max_requests", "Request limit", 1, 10_000)
+            .help(
+                "Requests in flight plus waiting for this model; one more is answered 429 with \
+                 Retry-After.",
+            )
+            .default("32"),
+        FieldSpec::int("queue_timeout_seconds", "Queue timeout (s)", 1, 86_400)
+            .help(
+                "Longest a request waits for the model to load or for room; then it is answered \
+                 503 with Retry-After.",
+            )
+            .default("the model's load deadline"),
+    ];
+
+    fn cross_check(&self) -> Vec<FieldError> {
+        let mut errors = Vec::new();
+        let mut seen: Vec<String> = Vec::new();
+        for (i, alias) in self.aliases.iter().enumerate() {
+            let field = format!("aliases[{i}]");
+            if alias.trim() != alias {
+                errors.push(FieldError::new(
+                    field,
+                    Rule::Pattern,
+                    "must not start or end with spaces",
+                ));
+            } else if alias.chars().count() > MAX_NAME_LEN {
+                errors.push(FieldError::new(
+                    field,
+                    Rule::MaxLength,
+                    format!("must be at most {MAX_NAME_LEN} characters"),
+                ));
+            } else if seen.contains(&fold(alias)) {
+                errors.push(FieldError::new(
+                    field,
+                    Rule::Unique,
+                    format!("'{alias}' is listed twice"),
+                ));
+            }
+            seen.push(fold(alias));
+        }
+        errors
+    }
+}
+
+/// Names and aliases compare as SQLite's NOCASE does: ASCII letters without regard to case.
+pub fn fold(name: &str) -> String {
+    name.to_ascii_lowercase()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn an_alias_listed_twice_in_another_case_is_refused() {
+        let error = ServingConfig::parse(&json!({"aliases": ["gpt-4o", "GPT-4o"]})).unwrap_err();
+        let crate::domain::AppError::Invalid { errors } = error else {
+            panic!("not invalid")
+        };
+        assert_eq!(errors[0].field, "aliases[1]");
+        assert_eq!(errors[0].rule, Rule::Unique);
+    }
+
+    #[test]
+    fn an_empty_group_serves_chat_with_the_default_limit() {
+        let config = ServingConfig::parse(&json!({})).unwrap();
+        assert_eq!(config.role(), Role::Chat);
+        assert_eq!(config.max_requests(), DEFAULT_MAX_REQUESTS);
+        assert!(!config.pinned());
+    }
+
+    #[test]
+    fn an_alias_with_surrounding_spaces_is_refused() {
+        assert!(ServingConfig::parse(&json!({"aliases": [" x"]})).is_err());
+    }
+}
