@@ -112,6 +112,7 @@ async fn run(cli: Cli, corral_log: CorralLogHandle) -> Result<(), Box<dyn std::e
         hosts,
         http: http_limits,
         retention: cli.retention(),
+        gateway: cli.gateway_settings(),
     })
     .await?;
     let supervisor = state.supervisor.clone();

@@ -62,7 +62,7 @@ async fn a_registry_larger_than_a_page_renders_the_first_page_in_order_and_says_
 #[tokio::test]
 async fn an_empty_registry_says_how_to_add_a_first_model() {
     let app = TestApp::new().await;
-    let page = app.get("/models").await;
+    let page = app.get("/").await;
     assert_eq!(page.status, StatusCode::OK);
     assert!(page.body.contains("No models yet"), "{}", page.body);
 }

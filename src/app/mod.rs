@@ -85,7 +85,6 @@ pub fn App() -> impl IntoView {
                     // JavaScript, no streamed fragments) and the status (404 for an unknown id)
                     // can depend on the data.
                     <Route path=path!("/") view=ModelsPage ssr=SsrMode::Async/>
-                    <Route path=path!("/models") view=ModelsPage ssr=SsrMode::Async/>
                     <Route path=path!("/models/:id") view=ModelPage ssr=SsrMode::Async/>
                     <Route path=path!("/monitoring") view=MonitoringPage/>
                 </Routes>

@@ -8,6 +8,7 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 
 use crate::server::db::Retention;
+use crate::server::gateway::GatewaySettings;
 use crate::server::http::host::parse_allowed_host;
 use crate::server::http::limits::HttpLimits;
 use crate::server::live::hub::HubConfig;
@@ -100,6 +101,17 @@ pub struct Cli {
           value_parser = clap::value_parser!(u64).range(1..=100_000))]
     pub keep_changes: u64,
 
+    /// Seconds a running model may go without a gateway request before it is stopped (0:
+    /// never); a model's `serving.idle_ttl_seconds` overrides it.
+    #[arg(long, env = "CORRAL_IDLE_TTL", default_value_t = supervisor().idle_ttl.as_secs(),
+          value_parser = clap::value_parser!(u64).range(0..=31_536_000))]
+    pub idle_ttl: u64,
+
+    /// Largest gateway request body in MiB (images travel inside it, in base64).
+    #[arg(long, env = "CORRAL_GATEWAY_MAX_BODY", default_value_t = GatewaySettings::default().max_body_bytes >> 20,
+          value_parser = clap::value_parser!(u64).range(1..=1024))]
+    pub gateway_max_body: u64,
+
     /// What start-up does with a model server an earlier Corral left running.
     #[arg(long, env = "CORRAL_LEFTOVERS", value_enum, default_value_t = supervisor().leftovers)]
     pub leftovers: Leftovers,
@@ -157,6 +169,7 @@ impl Cli {
             load_base: Duration::from_secs(self.load_timeout),
             load_per_gib: Duration::from_secs(self.load_per_gib),
             leftovers: self.leftovers,
+            idle_ttl: Duration::from_secs(self.idle_ttl),
             ..supervisor()
         }
     }
@@ -170,6 +183,12 @@ impl Cli {
             request: defaults.request.max(stop_twice),
             max_connections: usize::try_from(self.max_connections).unwrap_or(usize::MAX),
             ..defaults
+        }
+    }
+
+    pub fn gateway_settings(&self) -> GatewaySettings {
+        GatewaySettings {
+            max_body_bytes: self.gateway_max_body << 20,
         }
     }
 

@@ -3,6 +3,7 @@
 pub mod cli;
 pub mod data_dir;
 pub mod db;
+pub mod gateway;
 pub mod gguf;
 pub mod http;
 pub mod live;

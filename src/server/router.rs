@@ -9,8 +9,8 @@ use leptos_axum::{AxumRouteListing, LeptosRoutes, generate_route_list};
 
 use crate::app::{App, shell};
 use crate::server::http::{error_status, host, limits, origin, prometheus, security_headers};
-use crate::server::live;
 use crate::server::state::AppState;
+use crate::server::{gateway, live};
 
 /// The app's routes, found once per process. Generating them renders the app with resource
 /// loading switched off process-wide, which would stall any render running meanwhile (a known
@@ -31,6 +31,7 @@ pub fn build(state: AppState) -> Router {
         .route("/api/ws/status", get(live::route::status))
         .route("/metrics", get(prometheus::metrics))
         .route("/ws", get(live::route::websocket))
+        .merge(gateway::routes())
         .leptos_routes(&state, routes, move || shell(options.clone()))
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
         // Added innermost first; on the way in a request meets them bottom to top: security

@@ -9,6 +9,7 @@ use leptos::config::LeptosOptions;
 use crate::domain::AppError;
 use crate::server::db::runs_store::RunsStore;
 use crate::server::db::{Db, DbOpenError, Retention, models_repo};
+use crate::server::gateway::{Gateway, GatewaySettings};
 use crate::server::http::host::AllowedHosts;
 use crate::server::http::limits::HttpLimits;
 use crate::server::live::Hub;
@@ -42,6 +43,7 @@ pub struct Setup {
     pub hosts: AllowedHosts,
     pub http: HttpLimits,
     pub retention: Retention,
+    pub gateway: GatewaySettings,
 }
 
 /// Opens the database, reconciles runs left by an earlier Corral, and builds the state every
@@ -80,5 +82,6 @@ pub async fn app_state(setup: Setup) -> Result<AppState, StartError> {
         socket_limits: setup.sockets,
         hosts: Arc::new(setup.hosts),
         http_limits: setup.http,
+        gateway: Gateway::new(setup.gateway),
     })
 }

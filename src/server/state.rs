@@ -9,6 +9,7 @@ use leptos::config::LeptosOptions;
 
 use crate::server::db::Db;
 use crate::server::db::runs_store::RunsStore;
+use crate::server::gateway::Gateway;
 use crate::server::http::host::AllowedHosts;
 use crate::server::http::limits::HttpLimits;
 use crate::server::live::Hub;
@@ -33,6 +34,8 @@ pub struct AppState {
     /// The names Corral answers to: checked against every request's Host and Origin.
     pub hosts: Arc<AllowedHosts>,
     pub http_limits: HttpLimits,
+    /// The OpenAI-compatible routes' settings and upstream connections.
+    pub gateway: Gateway,
 }
 
 macro_rules! peer {

@@ -153,6 +153,7 @@ impl TestApp {
             hosts: AllowedHosts::new(address, &[]),
             http,
             retention,
+            gateway: Default::default(),
         })
         .await
         .unwrap();

@@ -13,6 +13,7 @@ use http_body_util::{BodyExt, LengthLimitError, Limited};
 
 use crate::domain::AppError;
 use crate::domain::error::MAX_BODY_BYTES;
+use crate::server::gateway;
 use crate::server::http::error_response;
 use crate::server::state::AppState;
 
@@ -49,7 +50,10 @@ pub async fn read_body_in_time(
     request: Request,
     next: Next,
 ) -> Response {
-    if matches!(*request.method(), Method::GET | Method::HEAD) {
+    // The gateway reads its own bodies, under its own (larger) cap.
+    if matches!(*request.method(), Method::GET | Method::HEAD)
+        || gateway::is_gateway_path(request.uri().path())
+    {
         return next.run(request).await;
     }
     let declared = request
@@ -106,7 +110,9 @@ pub async fn answer_in_time(
     request: Request,
     next: Next,
 ) -> Response {
-    if request.uri().path() == "/ws" {
+    // The live socket lives as long as its tab; a gateway stream as long as generation takes
+    // (its wait for a model has a deadline of its own).
+    if request.uri().path() == "/ws" || gateway::is_gateway_path(request.uri().path()) {
         return next.run(request).await;
     }
     let limit = state.http_limits.request;

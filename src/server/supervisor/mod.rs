@@ -10,6 +10,7 @@ pub mod args;
 pub mod capabilities;
 pub mod child_env;
 pub mod classify;
+pub mod demand;
 pub mod file_rules;
 pub mod http_probe;
 pub mod launch;
@@ -26,6 +27,7 @@ pub mod settings;
 pub mod spawn;
 pub mod statuses;
 
+use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::AtomicI64;
@@ -38,7 +40,7 @@ use crate::domain::page::Page;
 use crate::domain::run::{
     FailureReason, LaunchPreview, LiveRun, LogLine, LogSource, LogStream, Run,
 };
-use crate::domain::{AppError, FieldError, Model, Rule, StatusEvent};
+use crate::domain::{AppError, FieldError, Model, ModelStatus, Rule, StatusEvent};
 use crate::server::db::runs_repo::Ending;
 use crate::server::db::runs_store::RunsStore;
 use crate::server::gguf::magic::FileCheck;
@@ -47,6 +49,7 @@ use crate::server::metrics::history::MetricsHistory;
 use crate::server::now_ms;
 use crate::server::registry::{Registry, distinct_ids};
 use crate::server::supervisor::args::ModelConfig;
+use crate::server::supervisor::demand::{Demand, Ticket};
 use crate::server::supervisor::launch::{LaunchPlan, Port};
 use crate::server::supervisor::model_locks::ModelLocks;
 use crate::server::supervisor::places::{Decision, Places, Reservation};
@@ -84,6 +87,14 @@ struct Inner {
     handles: RunHandles,
     locks: ModelLocks,
     places: Places,
+    /// Requests the gateway holds per model.
+    demand: Demand,
+    /// Gateway requests for a stopped model take turns to start it, so many at once start it
+    /// once and share a failure.
+    gateway_starts: ModelLocks,
+    /// The last failed gateway start of each model (when, why), shared with the requests that
+    /// waited for it.
+    gateway_failures: std::sync::Mutex<std::collections::HashMap<i64, (i64, String)>>,
 }
 
 impl Supervisor {
@@ -92,6 +103,7 @@ impl Supervisor {
         let path_var = std::env::var_os("PATH");
         let binary = locate::find(settings.llama_server.as_deref(), path_var.as_deref());
         let spawner = Spawner::new().map_err(AppError::internal)?;
+        let places = Places::default();
         let supervisor = Supervisor {
             inner: Arc::new(Inner {
                 registry: peers.registry,
@@ -104,7 +116,10 @@ impl Supervisor {
                 spawner,
                 handles: RunHandles::default(),
                 locks: ModelLocks::default(),
-                places: Places::default(),
+                demand: Demand::new(places.clone()),
+                places,
+                gateway_starts: ModelLocks::default(),
+                gateway_failures: Default::default(),
             }),
         };
         let hub = &supervisor.inner.hub;
@@ -270,13 +285,23 @@ impl Supervisor {
             sample: None,
         };
         let process = run_task::Process::Child(child);
+        let terms = Terms {
+            place,
+            pinned: config.serving.pinned(),
+            idle_ttl: config
+                .serving
+                .idle_ttl_seconds
+                .map_or(self.settings().idle_ttl, |s| {
+                    Duration::from_secs(s.max(0) as u64)
+                }),
+        };
         self.supervise(
             live,
             process,
             StatusEvent::Spawned,
             Vec::new(),
             Some(api_key.into()),
-            place,
+            terms,
         )
         .await
     }
@@ -302,22 +327,27 @@ impl Supervisor {
         };
         let api_key = child_env::key_of(pid).map(Arc::from);
         let process = run_task::Process::Adopted { pid };
-        let place =
-            match self
-                .inner
-                .places
-                .decide(run.model_id, usize::MAX, &self.inner.handles, false)
-            {
-                Decision::Reserved(place) => place,
-                _ => return Err(AppError::internal("no place for an adopted server")),
-            };
+        let place = match self.inner.places.decide(
+            run.model_id,
+            usize::MAX,
+            &self.inner.handles,
+            false,
+            &HashSet::new(),
+        ) {
+            Decision::Reserved(place) => place,
+            _ => return Err(AppError::internal("no place for an adopted server")),
+        };
         self.supervise(
             live,
             process,
             StatusEvent::Adopted,
             run.log_tail,
             api_key,
-            place,
+            Terms {
+                place,
+                pinned: false,
+                idle_ttl: self.settings().idle_ttl,
+            },
         )
         .await
         .map(drop)
@@ -334,10 +364,16 @@ impl Supervisor {
         event: StatusEvent,
         tail: Vec<String>,
         api_key: Option<Arc<str>>,
-        place: Reservation,
+        terms: Terms,
     ) -> Result<Model, AppError> {
+        let Terms {
+            place,
+            pinned,
+            idle_ttl,
+        } = terms;
         let (stop, stop_rx) = watch::channel(false);
         let (ended_tx, ended) = watch::channel(false);
+        let (ready_tx, ready) = watch::channel(false);
         let last_used = Arc::new(AtomicI64::new(now_ms()));
         let handles = &self.inner.handles;
         handles.insert(
@@ -349,6 +385,8 @@ impl Supervisor {
                 ended,
                 last_used: last_used.clone(),
                 api_key: api_key.clone(),
+                ready,
+                pinned,
             },
         );
         drop(place);
@@ -379,6 +417,9 @@ impl Supervisor {
             ended: ended_tx,
             last_used,
             api_key,
+            ready: ready_tx,
+            idle_ttl: (!idle_ttl.is_zero()).then_some(idle_ttl),
+            demand: self.inner.demand.clone(),
         }));
         // From here the run task owns the handle and removes it when the process is gone.
         guard.disarm();
@@ -468,10 +509,11 @@ impl Supervisor {
         loop {
             let changed = self.inner.places.changed();
             let notified = changed.notified();
+            let busy = self.inner.demand.busy();
             match self
                 .inner
                 .places
-                .decide(model.id, max, &self.inner.handles, evict)
+                .decide(model.id, max, &self.inner.handles, evict, &busy)
             {
                 Decision::Reserved(place) => return Ok(place),
                 Decision::Full => return Err(full(max, model)),
@@ -665,6 +707,94 @@ impl Supervisor {
         self.inner.runs.page(id, page).await
     }
 
+    /// Holds a place for one gateway request to `model_id`, or refuses at the model's limit.
+    pub fn queue_request(&self, model_id: i64, limit: u32) -> Result<Ticket, Refusal> {
+        self.inner
+            .demand
+            .queue(model_id, limit)
+            .ok_or(Refusal::Busy { limit })
+    }
+
+    fn failures(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<i64, (i64, String)>> {
+        self.inner
+            .gateway_failures
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Why the model's last gateway start failed, if that was at or after `since`.
+    fn gateway_failure(&self, id: i64, since: i64) -> Option<String> {
+        self.failures()
+            .get(&id)
+            .filter(|(at, _)| *at >= since)
+            .map(|(_, reason)| reason.clone())
+    }
+
+    /// Requests waiting and in flight for the model.
+    pub fn demand(&self, model_id: i64) -> demand::Counts {
+        self.inner.demand.counts(model_id)
+    }
+
+    /// Brings the ticket's model to `running` (starting it under the `--max-running` policy if
+    /// no server exists, or joining a load under way) and puts the request in flight on it.
+    /// Waits at most until `deadline`. A request for a running model never waits here.
+    pub async fn serve_request(
+        &self,
+        ticket: &mut Ticket,
+        deadline: tokio::time::Instant,
+    ) -> Result<Upstream, Refusal> {
+        let id = ticket.model_id();
+        let arrived = now_ms();
+        loop {
+            if let Some(handle) = self.inner.handles.get(id) {
+                if *handle.ready.borrow() && !*handle.ended.borrow() {
+                    ticket.enter(handle.last_used.clone());
+                    return Ok(Upstream {
+                        port: handle.port,
+                        api_key: handle.api_key.clone(),
+                    });
+                }
+                let mut ready = handle.ready.clone();
+                let ended = handle.ended.clone();
+                tokio::select! {
+                    _ = ready.wait_for(|r| *r) => continue,
+                    () = wait_ended(ended) => {}
+                    () = tokio::time::sleep_until(deadline) => return Err(Refusal::Timeout),
+                }
+                // The run ended before it was ready: a failed load is this request's answer.
+                let model = self.registry().get_model(id).await.map_err(Refusal::from)?;
+                if model.status == ModelStatus::Error {
+                    return Err(Refusal::StartFailed(reason_of(&model)));
+                }
+                continue;
+            }
+            let turn = tokio::time::timeout_at(deadline, self.inner.gateway_starts.lock(id));
+            let Ok(_turn) = turn.await else {
+                return Err(Refusal::Timeout);
+            };
+            if self.inner.handles.contains(id) {
+                continue;
+            }
+            // A start that failed while this request waited for its turn is its answer too.
+            if let Some(reason) = self.gateway_failure(id, arrived) {
+                return Err(Refusal::StartFailed(reason));
+            }
+            let started = tokio::time::timeout_at(deadline, self.start_model(id)).await;
+            match started {
+                Err(_) => return Err(Refusal::Timeout),
+                Ok(Ok(model)) if model.status == ModelStatus::Error => {
+                    let reason = reason_of(&model);
+                    self.failures().insert(id, (now_ms(), reason.clone()));
+                    return Err(Refusal::StartFailed(reason));
+                }
+                Ok(Ok(_)) => {}
+                // Someone else's start got there first: join it.
+                Ok(Err(AppError::Conflict { .. })) if self.inner.handles.contains(id) => {}
+                Ok(Err(error)) => return Err(Refusal::from(error)),
+            }
+        }
+    }
+
     /// The key a model's running server answers to, for Corral's own requests to it.
     pub fn api_key(&self, id: i64) -> Option<Arc<str>> {
         self.inner.handles.get(id).and_then(|h| h.api_key)
@@ -745,6 +875,47 @@ impl Supervisor {
     /// For start-up reconciling: the runs store and the status authority.
     fn runs_store(&self) -> &RunsStore {
         &self.inner.runs
+    }
+}
+
+/// What a new run holds and how it is served: the place its start reserved, and its
+/// `serving` group's pinning and idle TTL.
+struct Terms {
+    place: Reservation,
+    pinned: bool,
+    idle_ttl: Duration,
+}
+
+fn reason_of(model: &Model) -> String {
+    model
+        .status_reason
+        .clone()
+        .unwrap_or_else(|| format!("model '{}' could not be started", model.spec.name))
+}
+
+/// Where a request in flight goes: the run's port, and the key it answers to.
+#[derive(Debug, Clone)]
+pub struct Upstream {
+    pub port: u16,
+    pub api_key: Option<Arc<str>>,
+}
+
+/// Why a gateway request was not put in flight.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Refusal {
+    /// The model already holds its limit of requests.
+    Busy { limit: u32 },
+    /// The model was not ready before the request's queue deadline.
+    Timeout,
+    /// The start failed; the classified reason and fix.
+    StartFailed(String),
+    /// Anything else that stood in the way (no room, no llama-server, bad settings).
+    Other(AppError),
+}
+
+impl From<AppError> for Refusal {
+    fn from(error: AppError) -> Self {
+        Refusal::Other(error)
     }
 }
 

@@ -43,8 +43,15 @@ impl Places {
     }
 
     /// Decides for a start of `model_id` with `max` places; `evict` says whether a full set of
-    /// places may be made room in.
-    pub fn decide(&self, model_id: i64, max: usize, handles: &RunHandles, evict: bool) -> Decision {
+    /// places may be made room in; `busy` runs (requests waiting or in flight) are not stopped.
+    pub fn decide(
+        &self,
+        model_id: i64,
+        max: usize,
+        handles: &RunHandles,
+        evict: bool,
+        busy: &HashSet<i64>,
+    ) -> Decision {
         let mut taken = self.taken();
         let used = handles.len() + taken.reserved.len();
         if used < max.max(1) {
@@ -58,6 +65,7 @@ impl Places {
             return Decision::Full;
         }
         let mut spared = taken.evicting.clone();
+        spared.extend(busy);
         spared.insert(model_id);
         match handles.least_recently_used(&spared) {
             Some((victim, run_id)) => {
@@ -117,6 +125,8 @@ mod tests {
                 ended,
                 last_used: Arc::new(AtomicI64::new(last_used)),
                 api_key: None,
+                ready: watch::channel(true).1,
+                pinned: false,
             },
         );
     }
@@ -125,23 +135,40 @@ mod tests {
     fn two_starts_at_once_cannot_both_take_the_last_place() {
         let (places, handles) = (Places::default(), RunHandles::default());
         run(&handles, 1, 0);
-        let first = places.decide(2, 2, &handles, true);
+        let first = places.decide(2, 2, &handles, true, &HashSet::new());
         assert!(matches!(first, Decision::Reserved(_)));
         // The second start sees the first one's reservation and must make room instead.
         assert!(matches!(
-            places.decide(3, 2, &handles, true),
+            places.decide(3, 2, &handles, true, &HashSet::new()),
             Decision::Evict(1, 10)
         ));
         // A third finds the only run already being stopped: it waits.
         assert!(matches!(
-            places.decide(4, 2, &handles, true),
+            places.decide(4, 2, &handles, true, &HashSet::new()),
             Decision::Wait
         ));
         drop(first);
         places.evicted(1);
         assert!(matches!(
-            places.decide(4, 2, &handles, false),
+            places.decide(4, 2, &handles, false, &HashSet::new()),
             Decision::Reserved(_)
+        ));
+    }
+
+    #[test]
+    fn a_run_with_requests_is_never_chosen_to_make_room() {
+        let (places, handles) = (Places::default(), RunHandles::default());
+        run(&handles, 1, 100);
+        run(&handles, 2, 500);
+        let busy = HashSet::from([1]);
+        assert!(matches!(
+            places.decide(3, 2, &handles, true, &busy),
+            Decision::Evict(2, 20)
+        ));
+        let all_busy = HashSet::from([1, 2]);
+        assert!(matches!(
+            places.decide(4, 2, &handles, true, &all_busy),
+            Decision::Wait
         ));
     }
 
@@ -151,11 +178,11 @@ mod tests {
         run(&handles, 1, 500);
         run(&handles, 2, 100);
         assert!(matches!(
-            places.decide(3, 2, &handles, true),
+            places.decide(3, 2, &handles, true, &HashSet::new()),
             Decision::Evict(2, 20)
         ));
         assert!(matches!(
-            places.decide(4, 2, &handles, false),
+            places.decide(4, 2, &handles, false, &HashSet::new()),
             Decision::Full
         ));
     }

@@ -17,6 +17,10 @@ pub struct RunHandle {
     pub last_used: Arc<AtomicI64>,
     /// The key the server answers to (`None` for a server adopted from a Corral without keys).
     pub api_key: Option<Arc<str>>,
+    /// Becomes true once `/health` answered: requests may go to the server.
+    pub ready: watch::Receiver<bool>,
+    /// Never stopped to make room (`serving.pinned`).
+    pub pinned: bool,
 }
 
 /// The live runs by model id. Cheap to clone; every clone sees the same runs.
@@ -57,11 +61,11 @@ impl RunHandles {
         self.map().values().map(|h| h.port).collect()
     }
 
-    /// The run used least recently, leaving out `spared`; with its run id.
+    /// The run used least recently, leaving out `spared` and pinned runs; with its run id.
     pub fn least_recently_used(&self, spared: &HashSet<i64>) -> Option<(i64, i64)> {
         self.map()
             .iter()
-            .filter(|(id, _)| !spared.contains(id))
+            .filter(|(id, h)| !spared.contains(id) && !h.pinned)
             .min_by_key(|(_, h)| h.last_used.load(Ordering::Relaxed))
             .map(|(id, h)| (*id, h.run_id))
     }

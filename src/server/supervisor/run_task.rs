@@ -26,6 +26,7 @@ use crate::server::live::Hub;
 use crate::server::metrics::history::MetricsHistory;
 use crate::server::now_ms;
 use crate::server::supervisor::classify::{self, Exit};
+use crate::server::supervisor::demand::Demand;
 use crate::server::supervisor::places::Places;
 use crate::server::supervisor::run_handles::RunHandles;
 use crate::server::supervisor::settings::SupervisorSettings;
@@ -101,6 +102,11 @@ pub(super) struct RunContext {
     pub last_used: Arc<AtomicI64>,
     /// The key the server answers to; `/health` needs none.
     pub api_key: Option<Arc<str>>,
+    /// Told `true` once the server is ready for requests.
+    pub ready: watch::Sender<bool>,
+    /// Stop after this long without requests (none in flight or waiting).
+    pub idle_ttl: Option<Duration>,
+    pub demand: Demand,
 }
 
 /// The newest lines of the run's output, shared with the reader tasks.
@@ -275,20 +281,38 @@ impl Run {
         self.status(StatusEvent::Healthy, None).await;
         self.ctx.live.ready_at = Some(at);
         self.ctx.live.stage = None;
+        // The idle clock starts when the server can first be used.
+        self.ctx.last_used.store(at, Ordering::Relaxed);
+        self.ctx.ready.send_replace(true);
         self.ctx
             .hub
             .publish(ServerEvent::RunUpdated(self.ctx.live.clone()));
     }
 
-    /// Reads the server's numbers every `scrape_every` until it exits or a stop is asked for.
+    /// Reads the server's numbers every `scrape_every` until it exits, a stop is asked for, or
+    /// it has sat idle for its idle TTL.
     async fn running(&mut self) -> Outcome {
         let every = self.ctx.settings.scrape_every;
         let mut tail_saved = Instant::now();
         loop {
+            let nap = match self.idle_left() {
+                Some(left) if left.is_zero() => {
+                    tracing::info!(
+                        model_id = self.ctx.live.model_id,
+                        "idle for its TTL: stopping"
+                    );
+                    return Outcome::StopAsked;
+                }
+                Some(left) => every.min(left),
+                None => every,
+            };
             tokio::select! {
                 exit = self.ctx.process.wait() => return Outcome::Exited(exit),
                 _ = self.ctx.stop.changed() => return Outcome::StopAsked,
-                () = tokio::time::sleep(every) => {}
+                () = tokio::time::sleep(nap) => {}
+            }
+            if self.idle_left().is_some_and(|left| left.is_zero()) {
+                continue;
             }
             self.scrape().await;
             if tail_saved.elapsed() >= TAIL_SAVE_EVERY {
@@ -303,6 +327,17 @@ impl Run {
                 }
             }
         }
+    }
+
+    /// How long until the idle TTL runs out (`None`: no TTL, or requests are held).
+    fn idle_left(&self) -> Option<Duration> {
+        let ttl = self.ctx.idle_ttl?;
+        let counts = self.ctx.demand.counts(self.ctx.live.model_id);
+        if counts.queued + counts.in_flight > 0 {
+            return None;
+        }
+        let idle_ms = now_ms().saturating_sub(self.ctx.last_used.load(Ordering::Relaxed));
+        Some(ttl.saturating_sub(Duration::from_millis(idle_ms.max(0) as u64)))
     }
 
     async fn scrape(&mut self) {

@@ -41,6 +41,9 @@ pub struct SupervisorSettings {
     /// How often a running server's numbers are read.
     pub scrape_every: Duration,
     pub leftovers: Leftovers,
+    /// A running model with no request for this long is stopped (zero: never); a model's
+    /// `serving.idle_ttl_seconds` overrides it.
+    pub idle_ttl: Duration,
     /// Corral's own origin (`http://127.0.0.1:3000`): the only one a model server grants
     /// cross-origin access to.
     pub corral_origin: String,
@@ -59,6 +62,7 @@ impl Default for SupervisorSettings {
             load_extension: Duration::from_secs(30),
             scrape_every: Duration::from_secs(2),
             leftovers: Leftovers::Stop,
+            idle_ttl: Duration::ZERO,
             corral_origin: "http://127.0.0.1:3000".to_string(),
         }
     }

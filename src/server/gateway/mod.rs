@@ -1,0 +1,247 @@
+//! The OpenAI-compatible gateway on Corral's own port: a request names a model in its `model`
+//! field (its name or an alias), the supervisor brings that model up (starting it, or joining
+//! a load under way) and counts the request, and the answer streams back as the server writes
+//! it. Every error is in OpenAI's envelope.
+
+pub mod envelope;
+pub mod model_list;
+pub mod request;
+pub mod upstream;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, Method};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get, post};
+use bytes::Bytes;
+
+use crate::domain::Model;
+use crate::domain::config::ServingConfig;
+use crate::domain::config::serving::Role;
+use crate::server::gateway::envelope::GatewayError;
+use crate::server::gateway::upstream::UpstreamClient;
+use crate::server::state::AppState;
+
+/// How the gateway behaves, from command-line flags.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GatewaySettings {
+    /// Largest request body (images travel in base64).
+    pub max_body_bytes: u64,
+}
+
+impl Default for GatewaySettings {
+    fn default() -> Self {
+        GatewaySettings {
+            max_body_bytes: 32 * 1024 * 1024,
+        }
+    }
+}
+
+/// The gateway's own state: its settings and its connections to the model servers.
+#[derive(Clone, Default)]
+pub struct Gateway {
+    pub settings: Arc<GatewaySettings>,
+    client: UpstreamClient,
+}
+
+impl Gateway {
+    pub fn new(settings: GatewaySettings) -> Gateway {
+        Gateway {
+            settings: Arc::new(settings),
+            client: UpstreamClient::default(),
+        }
+    }
+}
+
+/// The POSTs that name their model in the body (those the pinned llama-server serves), with
+/// the role a model must have to answer them (`None`: any role).
+pub const MODEL_ROUTES: &[(&str, Option<Role>)] = &[
+    ("/v1/chat/completions", Some(Role::Chat)),
+    ("/v1/completions", Some(Role::Chat)),
+    ("/v1/responses", Some(Role::Chat)),
+    ("/v1/messages", Some(Role::Chat)),
+    ("/v1/messages/count_tokens", Some(Role::Chat)),
+    ("/infill", Some(Role::Chat)),
+    ("/completion", Some(Role::Chat)),
+    ("/v1/embeddings", Some(Role::Embeddings)),
+    ("/v1/rerank", Some(Role::Rerank)),
+    ("/rerank", Some(Role::Rerank)),
+    ("/tokenize", None),
+    ("/detokenize", None),
+];
+
+/// Paths the llama.cpp router API serves at the root, for Open WebUI's llama.cpp connection.
+const ROUTER_PATHS: &[&str] = &["/models", "/models/load", "/models/unload", "/models/sse"];
+
+/// True for every path the gateway answers: they read their own bodies (larger ones, with
+/// errors in OpenAI's envelope) and stream answers for as long as generation takes.
+pub fn is_gateway_path(path: &str) -> bool {
+    path == "/v1"
+        || path.starts_with("/v1/")
+        || path.starts_with("/upstream/")
+        || ROUTER_PATHS.contains(&path)
+        || MODEL_ROUTES.iter().any(|(route, _)| *route == path)
+}
+
+pub fn routes() -> Router<AppState> {
+    let mut router = Router::new();
+    for (path, _) in MODEL_ROUTES {
+        router = router.route(path, post(model_routed));
+    }
+    router
+        .route("/v1/models", get(model_list::v1_models))
+        .route("/models", get(model_list::router_models))
+        .route("/models/load", post(model_list::load))
+        .route("/models/unload", post(model_list::unload))
+        .route("/models/sse", get(model_list::events))
+        .route("/upstream/{*rest}", any(pass_through))
+        .route("/v1", any(unknown_path))
+        .route("/v1/{*rest}", any(unknown_path))
+}
+
+async fn unknown_path(request: Request) -> GatewayError {
+    GatewayError::new(
+        axum::http::StatusCode::NOT_FOUND,
+        "unknown_url",
+        format!(
+            "{} {} is not a gateway endpoint",
+            request.method(),
+            request.uri().path()
+        ),
+    )
+}
+
+/// A model-routed POST: the model named in the JSON body serves it.
+async fn model_routed(State(state): State<AppState>, request: Request) -> Response {
+    answer(model_routed_inner(state, request).await)
+}
+
+async fn model_routed_inner(state: AppState, request: Request) -> Result<Response, GatewayError> {
+    let (parts, body) = request.into_parts();
+    let path = parts.uri.path();
+    let needs = MODEL_ROUTES
+        .iter()
+        .find(|(route, _)| *route == path)
+        .and_then(|(_, role)| *role);
+    let bytes = request::read_body(&state, &parts.headers, body).await?;
+    let name = request::model_name(&bytes)?;
+    let (model, serving) = state
+        .registry
+        .resolve(name.clone())
+        .await?
+        .ok_or_else(|| GatewayError::unknown_model(&name))?;
+    if let Some(needed) = needs
+        && needed != serving.role()
+    {
+        return Err(GatewayError::bad_request(format!(
+            "model '{}' serves {} (its serving.role setting); {path} needs a model whose role is \
+             {}",
+            model.spec.name,
+            serving.role().label(),
+            needed.as_str()
+        ))
+        .with_code("model_role"));
+    }
+    let target = path_and_query(&parts.uri);
+    forward(
+        &state,
+        &model,
+        &serving,
+        parts.method,
+        &target,
+        &parts.headers,
+        bytes,
+    )
+    .await
+}
+
+/// `/upstream/<model name>/<path>`: anything else the model's server has (`/slots`, `/props`,
+/// its web UI), passed through as it is. The longest leading part that names a model wins.
+async fn pass_through(State(state): State<AppState>, request: Request) -> Response {
+    answer(pass_through_inner(state, request).await)
+}
+
+async fn pass_through_inner(state: AppState, request: Request) -> Result<Response, GatewayError> {
+    let (parts, body) = request.into_parts();
+    let rest = parts
+        .uri
+        .path()
+        .strip_prefix("/upstream/")
+        .unwrap_or_default()
+        .to_string();
+    let segments: Vec<&str> = rest.split('/').collect();
+    let mut found = None;
+    for taken in (1..=segments.len()).rev() {
+        let Some(name) = request::percent_decode(&segments[..taken].join("/")) else {
+            continue;
+        };
+        if let Some(hit) = state.registry.resolve(name).await? {
+            found = Some((hit, taken));
+            break;
+        }
+    }
+    let Some(((model, serving), taken)) = found else {
+        return Err(GatewayError::unknown_model(&rest));
+    };
+    let bytes = request::read_body(&state, &parts.headers, body).await?;
+    let mut target = format!("/{}", segments[taken..].join("/"));
+    if let Some(query) = parts.uri.query() {
+        target.push('?');
+        target.push_str(query);
+    }
+    forward(
+        &state,
+        &model,
+        &serving,
+        parts.method,
+        &target,
+        &parts.headers,
+        bytes,
+    )
+    .await
+}
+
+fn path_and_query(uri: &axum::http::Uri) -> String {
+    uri.path_and_query()
+        .map_or_else(|| uri.path().to_string(), |pq| pq.as_str().to_string())
+}
+
+/// Queues the request on the model (bounded), waits for the model to be ready (bounded by
+/// the queue timeout), then streams the server's answer back.
+async fn forward(
+    state: &AppState,
+    model: &Model,
+    serving: &ServingConfig,
+    method: Method,
+    target: &str,
+    headers: &HeaderMap,
+    body: Bytes,
+) -> Result<Response, GatewayError> {
+    let supervisor = &state.supervisor;
+    let mut ticket = supervisor.queue_request(model.id, serving.max_requests())?;
+    let wait = serving
+        .queue_timeout_seconds
+        .map(|s| Duration::from_secs(s.max(1) as u64))
+        .unwrap_or_else(|| supervisor.settings().load_deadline(model.size_bytes));
+    let deadline = tokio::time::Instant::now() + wait;
+    let upstream = supervisor.serve_request(&mut ticket, deadline).await?;
+    state
+        .gateway
+        .client
+        .forward(&upstream, method, target, headers, body, ticket)
+        .await
+}
+
+fn answer(result: Result<Response, GatewayError>) -> Response {
+    result.unwrap_or_else(IntoResponse::into_response)
+}
+
+impl GatewayError {
+    pub fn with_code(mut self, code: &'static str) -> Self {
+        self.code = code;
+        self
+    }
+}

@@ -1,0 +1,199 @@
+//! The model lists clients read (`GET /v1/models`, and the llama.cpp router API at the root
+//! that Open WebUI's llama.cpp connection calls: `GET /models`, `POST /models/load`,
+//! `POST /models/unload`, `GET /models/sse`). Every entry carries the router's `status`, since
+//! Open WebUI takes a model without one for loaded.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+
+use axum::extract::{Request, State};
+use axum::http::StatusCode;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+use crate::domain::config::ServingConfig;
+use crate::domain::live::ServerEvent;
+use crate::domain::page::Page;
+use crate::domain::{AppError, Model, ModelStatus};
+use crate::server::gateway::envelope::GatewayError;
+use crate::server::gateway::request;
+use crate::server::state::AppState;
+
+/// The router's word for a status.
+pub fn status_value(status: ModelStatus) -> &'static str {
+    match status {
+        ModelStatus::Loading => "loading",
+        ModelStatus::Running => "loaded",
+        ModelStatus::Stopped | ModelStatus::Stopping | ModelStatus::Error => "unloaded",
+    }
+}
+
+async fn entries(state: &AppState, with_path: bool) -> Result<Vec<Value>, GatewayError> {
+    let models = state.registry.serving_list().await?;
+    let mut entries = Vec::with_capacity(models.len());
+    for (model, serving) in models {
+        entries.push(entry(state, &model, &serving, with_path).await?);
+    }
+    Ok(entries)
+}
+
+async fn entry(
+    state: &AppState,
+    model: &Model,
+    serving: &ServingConfig,
+    with_path: bool,
+) -> Result<Value, GatewayError> {
+    let mut status = json!({"value": status_value(model.status)});
+    if model.status == ModelStatus::Error {
+        let last = state
+            .supervisor
+            .runs(model.id, Page::default())
+            .await?
+            .into_iter()
+            .next();
+        status["failed"] = json!(true);
+        status["exit_code"] = json!(last.and_then(|run| run.exit_code));
+    }
+    let mut entry = json!({
+        "id": model.spec.name,
+        "object": "model",
+        "created": model.created_at / 1000,
+        "owned_by": "corral",
+        "aliases": serving.aliases,
+        "role": serving.role(),
+        "status": status,
+        "meta": {"size": model.size_bytes, "n_ctx": model.spec.ctx_size},
+    });
+    if with_path {
+        entry["path"] = json!(model.spec.path);
+    }
+    Ok(entry)
+}
+
+pub async fn v1_models(State(state): State<AppState>) -> Response {
+    match entries(&state, false).await {
+        Ok(data) => axum::Json(json!({"object": "list", "data": data})).into_response(),
+        Err(error) => error.into_response(),
+    }
+}
+
+pub async fn router_models(State(state): State<AppState>) -> Response {
+    match entries(&state, true).await {
+        Ok(data) => axum::Json(json!({"object": "list", "data": data})).into_response(),
+        Err(error) => error.into_response(),
+    }
+}
+
+async fn named_model(state: &AppState, request: Request) -> Result<Model, GatewayError> {
+    let (parts, body) = request.into_parts();
+    let bytes = request::read_body(state, &parts.headers, body).await?;
+    let name = request::model_name(&bytes)?;
+    state
+        .registry
+        .resolve(name.clone())
+        .await?
+        .map(|(model, _)| model)
+        .ok_or_else(|| GatewayError::unknown_model(&name))
+}
+
+fn success() -> Response {
+    axum::Json(json!({"success": true})).into_response()
+}
+
+/// Starts the model (as a Start click does) and answers once it is loading; an active model
+/// is a success too.
+pub async fn load(State(state): State<AppState>, request: Request) -> Response {
+    let model = match named_model(&state, request).await {
+        Ok(model) => model,
+        Err(error) => return error.into_response(),
+    };
+    match state.supervisor.start_model(model.id).await {
+        Ok(model) if model.status == ModelStatus::Error => GatewayError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "model_start_failed",
+            format!(
+                "the model could not be started: {}",
+                model.status_reason.unwrap_or_default()
+            ),
+        )
+        .into_response(),
+        Ok(_) => success(),
+        Err(AppError::Conflict { .. })
+            if state
+                .registry
+                .get_model(model.id)
+                .await
+                .is_ok_and(|m| m.status.is_active()) =>
+        {
+            success()
+        }
+        Err(error) => GatewayError::from(error).into_response(),
+    }
+}
+
+/// Stops the model and answers once it is down.
+pub async fn unload(State(state): State<AppState>, request: Request) -> Response {
+    let model = match named_model(&state, request).await {
+        Ok(model) => model,
+        Err(error) => return error.into_response(),
+    };
+    match state.supervisor.stop_model(model.id).await {
+        Ok(_) => success(),
+        Err(error) => GatewayError::from(error).into_response(),
+    }
+}
+
+/// `model_status` events as statuses change: `{"model", "event", "data": {"status"}}`. Each
+/// stream holds one of the live channel's client places, so their number is bounded.
+pub async fn events(State(state): State<AppState>) -> Response {
+    let Some(slot) = state.hub.try_connect() else {
+        return GatewayError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "too_many_clients",
+            format!(
+                "{} live connections are open, the most Corral allows",
+                state.hub.max_clients()
+            ),
+        )
+        .retry_after(5)
+        .into_response();
+    };
+    let events = state.hub.subscribe();
+    let seen: HashMap<i64, &'static str> = state
+        .hub
+        .snapshot()
+        .models
+        .iter()
+        .map(|m| (m.id, status_value(m.status)))
+        .collect();
+    let stream = futures::stream::unfold(
+        (events, seen, slot),
+        |(mut events, mut seen, slot)| async move {
+            loop {
+                let event = match events.recv().await {
+                    Ok(event) => event,
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
+                };
+                let ServerEvent::ModelUpdated(model) = event.as_ref() else {
+                    continue;
+                };
+                let value = status_value(model.status);
+                if seen.insert(model.id, value) == Some(value) {
+                    continue;
+                }
+                let data = json!({
+                    "model": model.spec.name,
+                    "event": "model_status",
+                    "data": {"status": value},
+                });
+                let event = Event::default().data(data.to_string());
+                return Some((Ok::<_, Infallible>(event), (events, seen, slot)));
+            }
+        },
+    );
+    Sse::new(stream)
+        .keep_alive(KeepAlive::default())
+        .into_response()
+}

@@ -1,0 +1,108 @@
+//! Reading a gateway request: the whole body, under the gateway's size cap and the body
+//! deadline, and the model it names.
+
+use axum::body::Body;
+use axum::http::{HeaderMap, StatusCode, header};
+use bytes::Bytes;
+use http_body_util::{BodyExt, LengthLimitError, Limited};
+use serde_json::Value;
+
+use crate::server::gateway::envelope::GatewayError;
+use crate::server::state::AppState;
+
+pub async fn read_body(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Bytes, GatewayError> {
+    let limit = state.gateway.settings.max_body_bytes;
+    let too_large = || {
+        GatewayError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "request_too_large",
+            format!("the request body is larger than {limit} bytes (--gateway-max-body)"),
+        )
+    };
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > limit) {
+        return Err(too_large());
+    }
+    let deadline = state.http_limits.body_read;
+    let limited = Limited::new(body, usize::try_from(limit).unwrap_or(usize::MAX));
+    match tokio::time::timeout(deadline, limited.collect()).await {
+        Ok(Ok(collected)) => Ok(collected.to_bytes()),
+        Ok(Err(error)) if error.downcast_ref::<LengthLimitError>().is_some() => Err(too_large()),
+        Ok(Err(error)) => Err(GatewayError::bad_request(format!(
+            "the request body could not be read: {error}"
+        ))),
+        Err(_) => Err(GatewayError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "request_timeout",
+            format!(
+                "the request body did not arrive within {} s",
+                deadline.as_secs_f64()
+            ),
+        )),
+    }
+}
+
+/// The `model` field of a JSON body.
+pub fn model_name(body: &[u8]) -> Result<String, GatewayError> {
+    let json: Value = serde_json::from_slice(body)
+        .map_err(|e| GatewayError::bad_request(format!("the body is not JSON: {e}")))?;
+    match json.get("model") {
+        Some(Value::String(name)) if !name.is_empty() => Ok(name.clone()),
+        Some(Value::String(_)) | None | Some(Value::Null) => Err(GatewayError::bad_request(
+            "the body has no `model` field; name a model from GET /v1/models",
+        )
+        .with_code("model_missing")),
+        Some(_) => {
+            Err(GatewayError::bad_request("`model` must be a string")
+                .with_code("model_not_a_string"))
+        }
+    }
+}
+
+/// `%XX` escapes of a path segment decoded; `None` when they do not make UTF-8.
+pub fn percent_decode(text: &str) -> Option<String> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = text.get(i + 1..i + 3)?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_model_field_must_be_a_non_empty_string() {
+        assert_eq!(model_name(br#"{"model":"m"}"#).unwrap(), "m");
+        assert_eq!(
+            model_name(br#"{"model":3}"#).unwrap_err().code,
+            "model_not_a_string"
+        );
+        assert_eq!(model_name(br#"{}"#).unwrap_err().code, "model_missing");
+        assert_eq!(model_name(b"not json").unwrap_err().code, "invalid_request");
+    }
+
+    #[test]
+    fn escapes_decode_and_broken_ones_are_refused() {
+        assert_eq!(percent_decode("my%20model").as_deref(), Some("my model"));
+        assert_eq!(percent_decode("a%2"), None);
+        assert_eq!(percent_decode("%ff"), None);
+    }
+}

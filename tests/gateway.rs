@@ -1,0 +1,484 @@
+//! The OpenAI-compatible gateway against the pinned llama-server and the tiny model: on-demand
+//! starts, names and aliases, roles, bounds, streaming and the router API.
+#![cfg(feature = "ssr")]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test states what it expects by failing loudly
+
+mod common;
+
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use common::{Reply, TestApp, supervisor_settings};
+use corral::domain::ModelStatus;
+use corral::domain::page::Page;
+use corral::server::supervisor::settings::{SupervisorSettings, WhenFull};
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const LOAD: Duration = Duration::from_secs(30);
+
+fn chat(model: &str) -> Value {
+    json!({"model": model, "messages": [{"role": "user", "content": "hi"}], "max_tokens": 4})
+}
+
+/// The `error` object of an OpenAI envelope, checked for its three fields.
+fn envelope(reply: &Reply) -> Value {
+    let body = reply.json();
+    let error = body["error"].clone();
+    for field in ["message", "type", "code"] {
+        assert!(error[field].is_string(), "no {field} in {body}");
+    }
+    error
+}
+
+impl TestApp {
+    async fn serving(&self, id: i64, config: Value) {
+        let reply = self
+            .post(
+                "/api/models/config/save",
+                json!({"id": id, "group": "serving", "config": config}),
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    }
+
+    async fn runs_of(&self, id: i64) -> usize {
+        self.supervisor
+            .runs(id, Page::default())
+            .await
+            .unwrap()
+            .len()
+    }
+}
+
+#[tokio::test]
+async fn a_chat_for_a_stopped_model_starts_it_and_answers_under_its_name() {
+    let app = TestApp::with_llama_server().await;
+    let id = app.create_tiny("tiny").await;
+    let reply = app.post("/v1/chat/completions", chat("tiny")).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    let body = reply.json();
+    assert_eq!(body["model"], "tiny", "the name, not the file path");
+    assert!(body["choices"][0]["message"].is_object(), "{body}");
+    assert_eq!(
+        app.registry.get_model(id).await.unwrap().status,
+        ModelStatus::Running
+    );
+    app.supervisor.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_streamed_chat_arrives_as_events_ending_in_done_without_buffering() {
+    let app = TestApp::with_llama_server().await;
+    app.create_tiny("tiny").await;
+    let mut body = chat("tiny");
+    body["stream"] = json!(true);
+    let request = Request::post("/v1/chat/completions")
+        .header(header::HOST, app.host())
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(body.to_string()))
+        .unwrap();
+    let response = tower::ServiceExt::oneshot(app.router.clone(), request)
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["x-accel-buffering"], "no");
+    assert!(
+        response.headers()[header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("text/event-stream")
+    );
+    let bytes = http_body_util::BodyExt::collect(response.into_body())
+        .await
+        .unwrap()
+        .to_bytes();
+    let text = String::from_utf8_lossy(&bytes);
+    assert!(text.starts_with("data: "), "{text}");
+    assert!(text.trim_end().ends_with("data: [DONE]"), "{text}");
+    app.supervisor.shutdown().await;
+}
+
+#[tokio::test]
+async fn twenty_requests_at_once_for_a_stopped_model_start_it_once_and_are_all_answered() {
+    let app = TestApp::with_llama_server().await;
+    let id = app.create_tiny("tiny").await;
+    let replies = futures::future::join_all((0..20).map(|_| {
+        app.post(
+            "/v1/completions",
+            json!({"model": "tiny", "prompt": "a", "max_tokens": 2}),
+        )
+    }))
+    .await;
+    for reply in &replies {
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    }
+    assert_eq!(app.runs_of(id).await, 1, "exactly one start");
+    app.supervisor.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_alias_reaches_its_model_in_any_case() {
+    let app = TestApp::with_llama_server().await;
+    let id = app.create_tiny("tiny").await;
+    app.serving(id, json!({"aliases": ["Fast-One"]})).await;
+    let reply = app.post("/v1/chat/completions", chat("FAST-one")).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    let reply = app.post("/v1/chat/completions", chat("TINY")).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    app.supervisor.shutdown().await;
+}
+
+#[tokio::test]
+async fn names_and_aliases_are_one_namespace_without_regard_to_case() {
+    let app = TestApp::new().await;
+    let a = app.create("alpha", "/m/a.gguf").await["id"]
+        .as_i64()
+        .unwrap();
+    let b = app.create("beta", "/m/b.gguf").await["id"]
+        .as_i64()
+        .unwrap();
+    let taken = app
+        .post(
+            "/api/models/config/save",
+            json!({"id": a, "group": "serving", "config": {"aliases": ["BETA"]}}),
+        )
+        .await;
+    assert_eq!(taken.status, StatusCode::CONFLICT, "{}", taken.body);
+    assert_eq!(taken.json()["field"], "aliases[0]");
+    app.serving(a, json!({"aliases": ["gpt"]})).await;
+    let clash = app
+        .post(
+            "/api/models/create",
+            json!({"model": {"name": "GPT", "path": "/m/c.gguf"}}),
+        )
+        .await;
+    assert_eq!(clash.status, StatusCode::CONFLICT, "{}", clash.body);
+    assert!(
+        clash.body.contains("alias of model 'alpha'"),
+        "{}",
+        clash.body
+    );
+    let rename = app
+        .post(
+            "/api/models/update",
+            json!({"id": b, "changes": {"name": "gpt"}}),
+        )
+        .await;
+    assert_eq!(rename.status, StatusCode::CONFLICT, "{}", rename.body);
+    // A copy answers to its own name only.
+    let copy = app
+        .post(
+            "/api/models/duplicate",
+            json!({"id": a, "name": "alpha copy"}),
+        )
+        .await;
+    assert_eq!(copy.status, StatusCode::OK, "{}", copy.body);
+    let copy_id = copy.json()["id"].as_i64().unwrap();
+    let serving = app
+        .registry
+        .load_config(copy_id, corral::domain::config::ConfigGroupKind::Serving)
+        .await
+        .unwrap();
+    assert_eq!(
+        serving.to_object()["aliases"],
+        json!([]),
+        "the copy has no aliases"
+    );
+}
+
+#[tokio::test]
+async fn an_unknown_model_is_a_404_in_openais_envelope_and_starts_nothing() {
+    let app = TestApp::with_llama_server().await;
+    let id = app.create_tiny("tiny").await;
+    let reply = app.post("/v1/chat/completions", chat("nope")).await;
+    assert_eq!(reply.status, StatusCode::NOT_FOUND);
+    assert_eq!(envelope(&reply)["code"], "model_not_found");
+    let unknown_path = app.post("/v1/no/such/thing", chat("tiny")).await;
+    assert_eq!(unknown_path.status, StatusCode::NOT_FOUND);
+    envelope(&unknown_path);
+    assert_eq!(app.runs_of(id).await, 0);
+}
+
+#[tokio::test]
+async fn bad_bodies_are_refused_in_the_envelope_and_start_nothing() {
+    let app = TestApp::with_llama_server().await;
+    let id = app.create_tiny("tiny").await;
+    for (body, code) in [
+        ("not json", "invalid_request"),
+        ("{}", "model_missing"),
+        (r#"{"model": 7}"#, "model_not_a_string"),
+        (r#"{"model": null}"#, "model_missing"),
+    ] {
+        let reply = app.post_raw("/v1/chat/completions", body).await;
+        assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{body}");
+        assert_eq!(envelope(&reply)["code"], code, "{body}");
+    }
+    let huge = Request::post("/v1/chat/completions")
+        .header(header::HOST, app.host())
+        .header(header::CONTENT_LENGTH, 40 << 20)
+        .body(Body::from("{}"))
+        .unwrap();
+    let reply = app.send(huge).await;
+    assert_eq!(reply.status, StatusCode::PAYLOAD_TOO_LARGE);
+    envelope(&reply);
+    assert_eq!(app.runs_of(id).await, 0);
+}
+
+#[tokio::test]
+async fn a_request_of_the_wrong_kind_names_the_role_setting_and_the_right_role_answers() {
+    let app = TestApp::with_llama_server().await;
+    let chat_id = app.create_tiny("chatty").await;
+    let reply = app
+        .post("/v1/embeddings", json!({"model": "chatty", "input": "x"}))
+        .await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST);
+    let error = envelope(&reply);
+    assert!(
+        error["message"].as_str().unwrap().contains("serving.role"),
+        "{error}"
+    );
+    assert_eq!(app.runs_of(chat_id).await, 0);
+
+    let path = common::tiny_model(app.dir.path());
+    let reply = app
+        .post(
+            "/api/models/create",
+            json!({"model": {"name": "embedder", "path": path, "threads": 1, "ctx_size": 256}}),
+        )
+        .await;
+    let id = reply.json()["id"].as_i64().unwrap();
+    app.serving(id, json!({"role": "embeddings"})).await;
+    // The random-weight model names no pooling of its own.
+    let pooling = app
+        .post(
+            "/api/models/config/save",
+            json!({"id": id, "group": "advanced", "config": {"pooling": "mean"}}),
+        )
+        .await;
+    assert_eq!(pooling.status, StatusCode::OK, "{}", pooling.body);
+    let reply = app
+        .post(
+            "/v1/embeddings",
+            json!({"model": "embedder", "input": "hello"}),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    assert!(reply.json()["data"][0]["embedding"].is_array());
+    app.supervisor.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_failed_start_is_a_503_naming_the_reason() {
+    let app = TestApp::with_llama_server().await;
+    app.create("ghost", "/nowhere/ghost.gguf").await;
+    let replies =
+        futures::future::join_all((0..3).map(|_| app.post("/v1/chat/completions", chat("ghost"))))
+            .await;
+    for reply in replies {
+        assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE);
+        let error = envelope(&reply);
+        assert_eq!(error["code"], "model_start_failed");
+        assert!(
+            error["message"]
+                .as_str()
+                .unwrap()
+                .contains("/nowhere/ghost.gguf"),
+            "{error}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_request_limit_answers_429_with_retry_after() {
+    let app = TestApp::with_llama_server().await;
+    let id = app.create_tiny("tiny").await;
+    app.serving(id, json!({"max_requests": 1})).await;
+    let held = app.supervisor.queue_request(id, 1).unwrap();
+    let request = Request::post("/v1/chat/completions")
+        .header(header::HOST, app.host())
+        .body(Body::from(chat("tiny").to_string()))
+        .unwrap();
+    let response = tower::ServiceExt::oneshot(app.router.clone(), request)
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(response.headers()[header::RETRY_AFTER], "1");
+    drop(held);
+    let reply = app.post("/v1/chat/completions", chat("tiny")).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    app.supervisor.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_model_with_a_request_in_flight_is_not_evicted_and_the_newcomer_times_out_with_503() {
+    let app = TestApp::with_settings(SupervisorSettings {
+        max_running: 1,
+        when_full: WhenFull::StopLeastRecent,
+        ..supervisor_settings()
+    })
+    .await;
+    let a = app.create_tiny("a").await;
+    let path = common::tiny_model(app.dir.path());
+    let b = app
+        .post(
+            "/api/models/create",
+            json!({"model": {"name": "b", "path": path, "threads": 1, "ctx_size": 256}}),
+        )
+        .await
+        .json()["id"]
+        .as_i64()
+        .unwrap();
+    app.serving(b, json!({"queue_timeout_seconds": 1})).await;
+    let mut in_flight = app.supervisor.queue_request(a, 32).unwrap();
+    let deadline = tokio::time::Instant::now() + LOAD;
+    app.supervisor
+        .serve_request(&mut in_flight, deadline)
+        .await
+        .unwrap();
+    let request = Request::post("/v1/chat/completions")
+        .header(header::HOST, app.host())
+        .body(Body::from(chat("b").to_string()))
+        .unwrap();
+    let response = tower::ServiceExt::oneshot(app.router.clone(), request)
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(response.headers().contains_key(header::RETRY_AFTER));
+    assert_eq!(
+        app.registry.get_model(a).await.unwrap().status,
+        ModelStatus::Running,
+        "a model with a request in flight keeps running"
+    );
+    // Once it drains, the newcomer gets the place.
+    drop(in_flight);
+    app.serving(b, json!({"queue_timeout_seconds": 60})).await;
+    let reply = app.post("/v1/chat/completions", chat("b")).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    assert_eq!(app.supervisor.live_runs(), vec![b]);
+    app.supervisor.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_idle_model_is_stopped_after_its_ttl() {
+    let app = TestApp::with_llama_server().await;
+    let id = app.create_tiny("tiny").await;
+    app.serving(id, json!({"idle_ttl_seconds": 1})).await;
+    let reply = app.post("/v1/chat/completions", chat("tiny")).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    app.wait_status(id, ModelStatus::Stopped, Duration::from_secs(10))
+        .await;
+    let run = app.last_run(id).await;
+    assert!(run.ended_at.unwrap() - run.ready_at.unwrap() >= 1000);
+}
+
+#[tokio::test]
+async fn a_client_that_disconnects_mid_stream_frees_the_servers_slot() {
+    let app = TestApp::with_llama_server().await;
+    let id = app.create_tiny("tiny").await;
+    app.post(
+        "/api/models/update",
+        json!({"id": id, "changes": {"ctx_size": 8192}}),
+    )
+    .await;
+    common::serve(&app).await;
+    let body = json!({"model": "tiny", "prompt": "a", "max_tokens": 8000, "stream": true,
+                      "ignore_eos": true})
+    .to_string();
+    let mut stream = tokio::net::TcpStream::connect(app.address).await.unwrap();
+    let request = format!(
+        "POST /v1/completions HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        app.host(),
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut first = [0u8; 512];
+    let read = tokio::time::timeout(LOAD, stream.read(&mut first))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&first[..read]).starts_with("HTTP/1.1 200"));
+    let busy = app.get("/upstream/tiny/slots").await;
+    assert!(
+        busy.body.contains("\"is_processing\":true"),
+        "{}",
+        busy.body
+    );
+    drop(stream);
+    let gone = tokio::time::Instant::now();
+    loop {
+        let slots = app.get("/upstream/tiny/slots").await;
+        assert_eq!(slots.status, StatusCode::OK, "{}", slots.body);
+        if !slots.body.contains("\"is_processing\":true") {
+            break;
+        }
+        assert!(
+            gone.elapsed() < Duration::from_secs(1),
+            "the slot still works 1 s after the client left"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    app.supervisor.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_model_lists_carry_router_status_through_a_load_and_an_unload() {
+    let app = TestApp::with_llama_server().await;
+    let id = app.create_tiny("tiny").await;
+    app.serving(id, json!({"aliases": ["t"]})).await;
+    let status = |reply: Reply| reply.json()["data"][0]["status"]["value"].clone();
+    let list = app.get("/v1/models").await;
+    assert_eq!(list.json()["object"], "list");
+    assert_eq!(list.json()["data"][0]["id"], "tiny");
+    assert_eq!(list.json()["data"][0]["aliases"], json!(["t"]));
+    assert_eq!(status(list), "unloaded");
+
+    let loaded = app.post("/models/load", json!({"model": "t"})).await;
+    assert_eq!(loaded.json(), json!({"success": true}), "{}", loaded.body);
+    app.wait_status(id, ModelStatus::Running, LOAD).await;
+    assert_eq!(status(app.get("/models").await), "loaded");
+    let unloaded = app.post("/models/unload", json!({"model": "tiny"})).await;
+    assert_eq!(
+        unloaded.json(),
+        json!({"success": true}),
+        "{}",
+        unloaded.body
+    );
+    assert_eq!(status(app.get("/v1/models").await), "unloaded");
+    let unknown = app.post("/models/load", json!({"model": "nope"})).await;
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND);
+    envelope(&unknown);
+}
+
+#[tokio::test]
+async fn models_sse_delivers_loading_then_loaded() {
+    let app = TestApp::with_llama_server().await;
+    app.create_tiny("tiny").await;
+    common::serve(&app).await;
+    let mut stream = tokio::net::TcpStream::connect(app.address).await.unwrap();
+    let request = format!(
+        "GET /models/sse HTTP/1.1\r\nHost: {}\r\nAccept: text/event-stream\r\n\r\n",
+        app.host()
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut seen = String::new();
+    let mut buffer = [0u8; 4096];
+    let read = stream.read(&mut buffer).await.unwrap();
+    seen.push_str(&String::from_utf8_lossy(&buffer[..read]));
+    let loaded = app.post("/models/load", json!({"model": "tiny"})).await;
+    assert_eq!(loaded.status, StatusCode::OK, "{}", loaded.body);
+    let deadline = tokio::time::Instant::now() + LOAD;
+    while !seen.contains("\"loaded\"") {
+        let read = tokio::time::timeout_at(deadline, stream.read(&mut buffer))
+            .await
+            .expect("loaded within the load time")
+            .unwrap();
+        seen.push_str(&String::from_utf8_lossy(&buffer[..read]));
+    }
+    let loading = seen.find(r#""status":"loading""#).expect("a loading event");
+    let loaded = seen.find(r#""status":"loaded""#).unwrap();
+    assert!(loading < loaded, "{seen}");
+    assert!(seen.contains(r#""event":"model_status""#), "{seen}");
+    app.supervisor.shutdown().await;
+}
