@@ -482,3 +482,45 @@ async fn models_sse_delivers_loading_then_loaded() {
     assert!(seen.contains(r#""event":"model_status""#), "{seen}");
     app.supervisor.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_stream_read_for_longer_than_the_idle_ttl_is_not_cut() {
+    let app = TestApp::with_llama_server().await;
+    let id = app.create_tiny("tiny").await;
+    app.serving(id, json!({"idle_ttl_seconds": 1})).await;
+    let body = json!({"model": "tiny", "prompt": "a", "max_tokens": 200, "stream": true,
+                      "ignore_eos": true});
+    let request = Request::post("/v1/completions")
+        .header(header::HOST, app.host())
+        .body(Body::from(body.to_string()))
+        .unwrap();
+    let response = tower::ServiceExt::oneshot(app.router.clone(), request)
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let mut body = response.into_body();
+    let first = http_body_util::BodyExt::frame(&mut body)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(first.is_data());
+    // A slow reader keeps the answer in flight for longer than the TTL.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert_eq!(
+        app.registry.get_model(id).await.unwrap().status,
+        ModelStatus::Running,
+        "a model is never unloaded while a request is in flight"
+    );
+    let rest = http_body_util::BodyExt::collect(body)
+        .await
+        .unwrap()
+        .to_bytes();
+    assert!(
+        String::from_utf8_lossy(&rest)
+            .trim_end()
+            .ends_with("data: [DONE]"),
+        "the stream was cut"
+    );
+    app.wait_status(id, ModelStatus::Stopped, Duration::from_secs(10))
+        .await;
+}
