@@ -43,6 +43,18 @@ impl TestApp {
         assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
     }
 
+    /// The gateway's answer to a JSON POST, its body not yet read.
+    async fn respond(&self, path: &str, body: &Value) -> axum::response::Response {
+        let request = Request::post(path)
+            .header(header::HOST, self.host())
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(body.to_string()))
+            .unwrap();
+        tower::ServiceExt::oneshot(self.router.clone(), request)
+            .await
+            .unwrap()
+    }
+
     async fn runs_of(&self, id: i64) -> usize {
         self.supervisor
             .runs(id, Page::default())
@@ -74,14 +86,7 @@ async fn a_streamed_chat_arrives_as_events_ending_in_done_without_buffering() {
     app.create_tiny("tiny").await;
     let mut body = chat("tiny");
     body["stream"] = json!(true);
-    let request = Request::post("/v1/chat/completions")
-        .header(header::HOST, app.host())
-        .header(header::CONTENT_TYPE, "application/json")
-        .body(Body::from(body.to_string()))
-        .unwrap();
-    let response = tower::ServiceExt::oneshot(app.router.clone(), request)
-        .await
-        .unwrap();
+    let response = app.respond("/v1/chat/completions", &body).await;
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(response.headers()["x-accel-buffering"], "no");
     assert!(
@@ -241,14 +246,7 @@ async fn a_request_of_the_wrong_kind_names_the_role_setting_and_the_right_role_a
     );
     assert_eq!(app.runs_of(chat_id).await, 0);
 
-    let path = common::tiny_model(app.dir.path());
-    let reply = app
-        .post(
-            "/api/models/create",
-            json!({"model": {"name": "embedder", "path": path, "threads": 1, "ctx_size": 256}}),
-        )
-        .await;
-    let id = reply.json()["id"].as_i64().unwrap();
+    let id = app.create_tiny("embedder").await;
     app.serving(id, json!({"role": "embeddings"})).await;
     // The random-weight model names no pooling of its own.
     let pooling = app
@@ -296,13 +294,7 @@ async fn the_request_limit_answers_429_with_retry_after() {
     let id = app.create_tiny("tiny").await;
     app.serving(id, json!({"max_requests": 1})).await;
     let held = app.supervisor.queue_request(id, 1).unwrap();
-    let request = Request::post("/v1/chat/completions")
-        .header(header::HOST, app.host())
-        .body(Body::from(chat("tiny").to_string()))
-        .unwrap();
-    let response = tower::ServiceExt::oneshot(app.router.clone(), request)
-        .await
-        .unwrap();
+    let response = app.respond("/v1/chat/completions", &chat("tiny")).await;
     assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
     assert_eq!(response.headers()[header::RETRY_AFTER], "1");
     drop(held);
@@ -320,16 +312,7 @@ async fn a_model_with_a_request_in_flight_is_not_evicted_and_the_newcomer_times_
     })
     .await;
     let a = app.create_tiny("a").await;
-    let path = common::tiny_model(app.dir.path());
-    let b = app
-        .post(
-            "/api/models/create",
-            json!({"model": {"name": "b", "path": path, "threads": 1, "ctx_size": 256}}),
-        )
-        .await
-        .json()["id"]
-        .as_i64()
-        .unwrap();
+    let b = app.create_tiny("b").await;
     app.serving(b, json!({"queue_timeout_seconds": 1})).await;
     let mut in_flight = app.supervisor.queue_request(a, 32).unwrap();
     let deadline = tokio::time::Instant::now() + LOAD;
@@ -337,13 +320,7 @@ async fn a_model_with_a_request_in_flight_is_not_evicted_and_the_newcomer_times_
         .serve_request(&mut in_flight, deadline)
         .await
         .unwrap();
-    let request = Request::post("/v1/chat/completions")
-        .header(header::HOST, app.host())
-        .body(Body::from(chat("b").to_string()))
-        .unwrap();
-    let response = tower::ServiceExt::oneshot(app.router.clone(), request)
-        .await
-        .unwrap();
+    let response = app.respond("/v1/chat/completions", &chat("b")).await;
     assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert!(response.headers().contains_key(header::RETRY_AFTER));
     assert_eq!(
@@ -490,13 +467,7 @@ async fn a_stream_read_for_longer_than_the_idle_ttl_is_not_cut() {
     app.serving(id, json!({"idle_ttl_seconds": 1})).await;
     let body = json!({"model": "tiny", "prompt": "a", "max_tokens": 200, "stream": true,
                       "ignore_eos": true});
-    let request = Request::post("/v1/completions")
-        .header(header::HOST, app.host())
-        .body(Body::from(body.to_string()))
-        .unwrap();
-    let response = tower::ServiceExt::oneshot(app.router.clone(), request)
-        .await
-        .unwrap();
+    let response = app.respond("/v1/completions", &body).await;
     assert_eq!(response.status(), StatusCode::OK);
     let mut body = response.into_body();
     let first = http_body_util::BodyExt::frame(&mut body)

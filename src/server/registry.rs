@@ -256,7 +256,7 @@ impl Registry {
             .await
     }
 
-    /// The model, its six groups and its history, read together in one go.
+    /// The model, its settings groups and its history, read together in one go.
     pub async fn model_detail(&self, id: i64) -> Result<ModelDetail, AppError> {
         self.db
             .call(move |conn| {

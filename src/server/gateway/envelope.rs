@@ -39,6 +39,11 @@ impl GatewayError {
         GatewayError::new(StatusCode::BAD_REQUEST, "invalid_request", message)
     }
 
+    pub fn with_code(mut self, code: &'static str) -> Self {
+        self.code = code;
+        self
+    }
+
     pub fn retry_after(mut self, seconds: u32) -> Self {
         self.retry_after = Some(seconds);
         self

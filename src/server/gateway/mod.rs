@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, Method};
+use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
 use bytes::Bytes;
@@ -146,16 +146,7 @@ async fn model_routed_inner(state: AppState, request: Request) -> Result<Respons
         .with_code("model_role"));
     }
     let target = path_and_query(&parts.uri);
-    forward(
-        &state,
-        &model,
-        &serving,
-        parts.method,
-        &target,
-        &parts.headers,
-        bytes,
-    )
-    .await
+    forward(&state, &model, &serving, &parts, &target, bytes).await
 }
 
 /// `/upstream/<model name>/<path>`: anything else the model's server has (`/slots`, `/props`,
@@ -192,16 +183,7 @@ async fn pass_through_inner(state: AppState, request: Request) -> Result<Respons
         target.push('?');
         target.push_str(query);
     }
-    forward(
-        &state,
-        &model,
-        &serving,
-        parts.method,
-        &target,
-        &parts.headers,
-        bytes,
-    )
-    .await
+    forward(&state, &model, &serving, &parts, &target, bytes).await
 }
 
 fn path_and_query(uri: &axum::http::Uri) -> String {
@@ -215,9 +197,8 @@ async fn forward(
     state: &AppState,
     model: &Model,
     serving: &ServingConfig,
-    method: Method,
+    parts: &Parts,
     target: &str,
-    headers: &HeaderMap,
     body: Bytes,
 ) -> Result<Response, GatewayError> {
     let supervisor = &state.supervisor;
@@ -231,17 +212,10 @@ async fn forward(
     state
         .gateway
         .client
-        .forward(&upstream, method, target, headers, body, ticket)
+        .forward(&upstream, parts, target, body, ticket)
         .await
 }
 
 fn answer(result: Result<Response, GatewayError>) -> Response {
     result.unwrap_or_else(IntoResponse::into_response)
-}
-
-impl GatewayError {
-    pub fn with_code(mut self, code: &'static str) -> Self {
-        self.code = code;
-        self
-    }
 }

@@ -4,7 +4,8 @@
 //! away; dropping the body closes the upstream connection, so llama-server stops generating.
 
 use axum::body::Body;
-use axum::http::{HeaderMap, HeaderValue, Method, Request, Response, Uri, header};
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, Request, Response, Uri, header};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
@@ -65,17 +66,18 @@ impl UpstreamClient {
     pub async fn forward(
         &self,
         upstream: &Upstream,
-        method: Method,
+        client_request: &Parts,
         path_and_query: &str,
-        headers: &HeaderMap,
         body: Bytes,
         ticket: Ticket,
     ) -> Result<Response<Body>, GatewayError> {
         let uri: Uri = format!("http://127.0.0.1:{}{path_and_query}", upstream.port)
             .parse()
             .map_err(|_| GatewayError::bad_request("the request path cannot be passed on"))?;
-        let mut request = Request::builder().method(method).uri(uri);
-        for (name, value) in headers {
+        let mut request = Request::builder()
+            .method(client_request.method.clone())
+            .uri(uri);
+        for (name, value) in &client_request.headers {
             if !NOT_FORWARDED.contains(&name.as_str()) {
                 request = request.header(name, value);
             }

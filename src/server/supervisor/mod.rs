@@ -730,11 +730,6 @@ impl Supervisor {
             .map(|(_, reason)| reason.clone())
     }
 
-    /// Requests waiting and in flight for the model.
-    pub fn demand(&self, model_id: i64) -> demand::Counts {
-        self.inner.demand.counts(model_id)
-    }
-
     /// Brings the ticket's model to `running` (starting it under the `--max-running` policy if
     /// no server exists, or joining a load under way) and puts the request in flight on it.
     /// Waits at most until `deadline`. A request for a running model never waits here.
