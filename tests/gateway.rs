@@ -495,3 +495,94 @@ async fn a_stream_read_for_longer_than_the_idle_ttl_is_not_cut() {
     app.wait_status(id, ModelStatus::Stopped, Duration::from_secs(10))
         .await;
 }
+
+/// The pinned llama-server, except that a model named `slow…` never finishes loading (as a
+/// huge model would; only a double does it on demand).
+fn slow_loader(dir: &std::path::Path) -> std::path::PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let path = dir.join("slow-loader");
+    let real = common::llama_server();
+    std::fs::write(
+        &path,
+        format!(
+            "#!/bin/sh\n\
+             case \"$*\" in *--alias\\ slow*) echo 'stand-in: loading for ever' >&2; \
+             while true; do sleep 0.05; done;; esac\n\
+             exec '{}' \"$@\"\n",
+            real.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    path
+}
+
+#[tokio::test]
+async fn a_load_whose_last_waiter_left_makes_way_for_a_model_waiting_for_its_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = TestApp::with_settings(SupervisorSettings {
+        llama_server: Some(slow_loader(dir.path())),
+        max_running: 1,
+        when_full: WhenFull::StopLeastRecent,
+        ..supervisor_settings()
+    })
+    .await;
+    let slow = app.create_tiny("slow").await;
+    app.create_tiny("quick").await;
+    let body = json!({"model": "slow", "prompt": "a", "max_tokens": 2});
+    // The slow model's only client gives up while it loads; meanwhile "quick" waits for the
+    // only place.
+    let (left, reply) = tokio::join!(
+        tokio::time::timeout(
+            Duration::from_millis(800),
+            app.respond("/v1/completions", &body)
+        ),
+        async {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            app.post(
+                "/v1/completions",
+                json!({"model": "quick", "prompt": "a", "max_tokens": 2}),
+            )
+            .await
+        }
+    );
+    assert!(left.is_err(), "the slow model cannot have answered");
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    let run = app.last_run(slow).await;
+    assert!(run.ended_at.is_some(), "the abandoned load was cancelled");
+    assert_eq!(run.ready_at, None);
+    app.supervisor.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_abandoned_load_goes_before_an_idle_model_that_was_used_longer_ago() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = TestApp::with_settings(SupervisorSettings {
+        llama_server: Some(slow_loader(dir.path())),
+        max_running: 2,
+        when_full: WhenFull::StopLeastRecent,
+        ..supervisor_settings()
+    })
+    .await;
+    let idle = app.create_tiny("idle").await;
+    let slow = app.create_tiny("slow").await;
+    app.create_tiny("quick").await;
+    let reply = app.post("/v1/chat/completions", chat("idle")).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    let body = json!({"model": "slow", "prompt": "a", "max_tokens": 2});
+    let left = tokio::time::timeout(
+        Duration::from_millis(300),
+        app.respond("/v1/completions", &body),
+    )
+    .await;
+    assert!(left.is_err(), "the slow model cannot have answered");
+    let reply = app.post("/v1/chat/completions", chat("quick")).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    assert!(app.last_run(slow).await.ended_at.is_some());
+    assert_eq!(
+        app.registry.get_model(idle).await.unwrap().status,
+        ModelStatus::Running,
+        "the idle model kept its place"
+    );
+    app.supervisor.shutdown().await;
+}

@@ -951,6 +951,7 @@ async fn only_the_newest_runs_are_kept_and_pages_go_back_in_time() {
         corral::server::db::Retention {
             runs_per_model: 3,
             changes_per_model: 2,
+            ..Default::default()
         },
     )
     .await;

@@ -1,28 +1,34 @@
 //! Server functions: the browser's only way to the database, and a stable JSON API for scripts
-//! (`POST /api/...`, JSON in and out). Each is one line into `crate::server::registry::Registry`.
+//! (`POST /api/...`, JSON in and out). Each is one line into the owner of its facts.
 
+pub mod activity;
 pub mod config;
 pub mod metrics;
 pub mod models;
 pub mod runs;
 
 #[cfg(feature = "ssr")]
-fn registry() -> Result<crate::server::registry::Registry, crate::domain::AppError> {
+fn state() -> Result<crate::server::state::AppState, crate::domain::AppError> {
     leptos::prelude::use_context::<crate::server::state::AppState>()
-        .map(|state| state.registry)
         .ok_or_else(|| crate::domain::AppError::internal("server state is missing"))
+}
+
+#[cfg(feature = "ssr")]
+fn registry() -> Result<crate::server::registry::Registry, crate::domain::AppError> {
+    state().map(|state| state.registry)
 }
 
 #[cfg(feature = "ssr")]
 fn supervisor() -> Result<crate::server::supervisor::Supervisor, crate::domain::AppError> {
-    leptos::prelude::use_context::<crate::server::state::AppState>()
-        .map(|state| state.supervisor)
-        .ok_or_else(|| crate::domain::AppError::internal("server state is missing"))
+    state().map(|state| state.supervisor)
 }
 
 #[cfg(feature = "ssr")]
 fn history() -> Result<crate::server::metrics::history::MetricsHistory, crate::domain::AppError> {
-    leptos::prelude::use_context::<crate::server::state::AppState>()
-        .map(|state| state.metrics)
-        .ok_or_else(|| crate::domain::AppError::internal("server state is missing"))
+    state().map(|state| state.metrics)
+}
+
+#[cfg(feature = "ssr")]
+fn metering() -> Result<crate::server::metering::Metering, crate::domain::AppError> {
+    state().map(|state| state.metering)
 }

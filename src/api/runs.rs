@@ -20,10 +20,18 @@ pub async fn start_model(id: i64) -> Result<Model, AppError> {
     supervisor()?.start_model(id).await
 }
 
-/// `{"id": N}` → the model once its process is gone (SIGTERM, then SIGKILL after the grace).
+/// `{"id": N}` → the model once its process is gone: its gateway requests in flight finish
+/// first (new ones get 503), up to the stop grace; then SIGTERM, then SIGKILL after the grace.
 #[server(prefix = "/api", endpoint = "models/stop", input = Json)]
 pub async fn stop_model(id: i64) -> Result<Model, AppError> {
     supervisor()?.stop_model(id).await
+}
+
+/// `{"id": N}` → the model once its process is gone, without letting its gateway requests in
+/// flight finish (they are cut off).
+#[server(prefix = "/api", endpoint = "models/force_stop", input = Json)]
+pub async fn force_stop_model(id: i64) -> Result<Model, AppError> {
+    supervisor()?.force_stop_model(id).await
 }
 
 #[server(prefix = "/api", endpoint = "models/restart", input = Json)]

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::domain::Model;
+use crate::domain::activity::{Activity, ModelDemand};
 use crate::domain::metrics::SystemSample;
 use crate::domain::run::{LiveRun, LogLine, LogSource};
 
@@ -31,6 +32,9 @@ pub struct LiveStatus {
 /// How many recent samples the live state keeps: five minutes at one per second.
 pub const RECENT_SAMPLES: usize = 300;
 
+/// How many recent gateway requests the live state keeps (older ones are paged from the store).
+pub const RECENT_ACTIVITY: usize = 100;
+
 /// Everything a tab needs to draw itself; sent first on every connection and after a lag.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Snapshot {
@@ -40,6 +44,12 @@ pub struct Snapshot {
     pub metrics: Vec<SystemSample>,
     /// Processes alive now, one per model at most.
     pub runs: Vec<LiveRun>,
+    /// The latest gateway requests, oldest first.
+    #[serde(default)]
+    pub activity: Vec<Activity>,
+    /// Requests queued and in flight, per model that holds any.
+    #[serde(default)]
+    pub demand: Vec<ModelDemand>,
 }
 
 impl Snapshot {
@@ -72,6 +82,16 @@ impl Snapshot {
             ServerEvent::RunEnded { model_id, run_id } => self
                 .runs
                 .retain(|r| !(r.model_id == *model_id && r.run_id == *run_id)),
+            ServerEvent::Activity(records) => {
+                for record in records {
+                    if self.activity.last().is_none_or(|last| last.id < record.id) {
+                        self.activity.push(record.clone());
+                    }
+                }
+                let overflow = self.activity.len().saturating_sub(RECENT_ACTIVITY);
+                self.activity.drain(..overflow);
+            }
+            ServerEvent::Demand(demand) => self.demand = demand.clone(),
             // Log lines go only to the tabs that asked, and are not part of the state.
             ServerEvent::Log(_) | ServerEvent::Pong | ServerEvent::Error(_) => {}
         }
@@ -97,6 +117,10 @@ pub enum ServerEvent {
         model_id: i64,
         run_id: i64,
     },
+    /// Gateway requests just recorded, oldest first.
+    Activity(Vec<Activity>),
+    /// Requests queued and in flight per model, whole, when it changed.
+    Demand(Vec<ModelDemand>),
     /// A line a model's process logged (only to tabs subscribed to `logs:<id>`).
     Log(LogLine),
     Pong,
@@ -287,6 +311,8 @@ mod tests {
             },
             metrics: vec![],
             runs: vec![],
+            activity: vec![],
+            demand: vec![],
         }
     }
 

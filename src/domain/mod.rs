@@ -2,6 +2,8 @@
 
 #[macro_use]
 mod choice;
+pub mod activity;
+pub mod answer;
 pub mod audit;
 pub mod config;
 pub mod error;

@@ -101,6 +101,11 @@ pub struct Cli {
           value_parser = clap::value_parser!(u64).range(1..=100_000))]
     pub keep_changes: u64,
 
+    /// Days a gateway request's activity record is kept.
+    #[arg(long, env = "CORRAL_KEEP_ACTIVITY_DAYS", default_value_t = Retention::default().activity_days,
+          value_parser = clap::value_parser!(u32).range(1..=3650))]
+    pub keep_activity_days: u32,
+
     /// Seconds a running model may go without a gateway request before it is stopped (0:
     /// never); a model's `serving.idle_ttl_seconds` overrides it.
     #[arg(long, env = "CORRAL_IDLE_TTL", default_value_t = supervisor().idle_ttl.as_secs(),
@@ -196,6 +201,7 @@ impl Cli {
         Retention {
             runs_per_model: self.keep_runs as i64,
             changes_per_model: self.keep_changes as i64,
+            activity_days: self.keep_activity_days,
         }
     }
 
@@ -283,12 +289,22 @@ mod tests {
     #[test]
     fn history_kept_per_model_must_be_at_least_one() {
         assert!(parse(&["--keep-runs", "0"]).is_err());
-        let cli = parse(&["--keep-runs", "5", "--keep-changes", "7"]).unwrap();
+        assert!(parse(&["--keep-activity-days", "0"]).is_err());
+        let cli = parse(&[
+            "--keep-runs",
+            "5",
+            "--keep-changes",
+            "7",
+            "--keep-activity-days",
+            "9",
+        ])
+        .unwrap();
         assert_eq!(
             cli.retention(),
             Retention {
                 runs_per_model: 5,
-                changes_per_model: 7
+                changes_per_model: 7,
+                activity_days: 9
             }
         );
     }

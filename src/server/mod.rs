@@ -7,6 +7,7 @@ pub mod gateway;
 pub mod gguf;
 pub mod http;
 pub mod live;
+pub mod metering;
 pub mod metrics;
 pub mod registry;
 pub mod router;

@@ -15,6 +15,7 @@ use crate::server::http::limits::HttpLimits;
 use crate::server::live::Hub;
 use crate::server::live::hub::HubConfig;
 use crate::server::live::socket::SocketLimits;
+use crate::server::metering::Metering;
 use crate::server::metrics::history::MetricsHistory;
 use crate::server::now_ms;
 use crate::server::registry::Registry;
@@ -61,6 +62,7 @@ pub async fn app_state(setup: Setup) -> Result<AppState, StartError> {
     let registry = Registry::new(db.clone(), hub.clone());
     let runs = RunsStore::new(db.clone());
     let metrics = MetricsHistory::new(db.clone());
+    let metering = Metering::start(db.clone(), hub.clone(), setup.retention.activity_days);
     let peers = Peers {
         registry: registry.clone(),
         runs: runs.clone(),
@@ -83,5 +85,6 @@ pub async fn app_state(setup: Setup) -> Result<AppState, StartError> {
         hosts: Arc::new(setup.hosts),
         http_limits: setup.http,
         gateway: Gateway::new(setup.gateway),
+        metering,
     })
 }

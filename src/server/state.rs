@@ -14,6 +14,7 @@ use crate::server::http::host::AllowedHosts;
 use crate::server::http::limits::HttpLimits;
 use crate::server::live::Hub;
 use crate::server::live::socket::SocketLimits;
+use crate::server::metering::Metering;
 use crate::server::metrics::history::MetricsHistory;
 use crate::server::registry::Registry;
 use crate::server::supervisor::Supervisor;
@@ -36,6 +37,8 @@ pub struct AppState {
     pub http_limits: HttpLimits,
     /// The OpenAI-compatible routes' settings and upstream connections.
     pub gateway: Gateway,
+    /// Gateway requests: their records, counters and charts.
+    pub metering: Metering,
 }
 
 macro_rules! peer {
@@ -55,4 +58,5 @@ peer! {
     supervisor: Supervisor,
     metrics: MetricsHistory,
     runs: RunsStore,
+    metering: Metering,
 }

@@ -1,5 +1,6 @@
 //! The SQLite database: a pool of connections to one file, migrated at start-up.
 
+pub mod activity_repo;
 pub mod config_repo;
 pub mod metrics_repo;
 pub mod migrate;
@@ -25,6 +26,8 @@ const CONNECTION_PRAGMAS: &str =
 pub struct Retention {
     pub runs_per_model: i64,
     pub changes_per_model: i64,
+    /// Days of gateway activity records.
+    pub activity_days: u32,
 }
 
 impl Default for Retention {
@@ -32,6 +35,7 @@ impl Default for Retention {
         Retention {
             runs_per_model: 100,
             changes_per_model: 500,
+            activity_days: 30,
         }
     }
 }

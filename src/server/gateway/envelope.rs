@@ -70,6 +70,13 @@ impl From<Refusal> for GatewayError {
                 ),
             )
             .retry_after(1),
+            Refusal::Stopping => GatewayError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "model_stopping",
+                "the model is stopping (its requests in flight finish first); a request after it \
+                 has stopped starts it again",
+            )
+            .retry_after(5),
             Refusal::Timeout => GatewayError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "queue_timeout",

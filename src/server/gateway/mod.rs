@@ -17,13 +17,16 @@ use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
 use bytes::Bytes;
+use hyper::body::Incoming;
 
 use crate::domain::Model;
 use crate::domain::config::ServingConfig;
 use crate::domain::config::serving::Role;
 use crate::server::gateway::envelope::GatewayError;
 use crate::server::gateway::upstream::UpstreamClient;
+use crate::server::metering::meter::Meter;
 use crate::server::state::AppState;
+use crate::server::supervisor::demand::Ticket;
 
 /// How the gateway behaves, from command-line flags.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -116,23 +119,31 @@ async fn unknown_path(request: Request) -> GatewayError {
 
 /// A model-routed POST: the model named in the JSON body serves it.
 async fn model_routed(State(state): State<AppState>, request: Request) -> Response {
-    answer(model_routed_inner(state, request).await)
+    let mut meter = state.metering.begin(request.uri().path());
+    let sent = model_routed_inner(&state, request, &mut meter).await;
+    answer(sent, meter)
 }
 
-async fn model_routed_inner(state: AppState, request: Request) -> Result<Response, GatewayError> {
+async fn model_routed_inner(
+    state: &AppState,
+    request: Request,
+    meter: &mut Meter,
+) -> Result<Sent, GatewayError> {
     let (parts, body) = request.into_parts();
     let path = parts.uri.path();
     let needs = MODEL_ROUTES
         .iter()
         .find(|(route, _)| *route == path)
         .and_then(|(_, role)| *role);
-    let bytes = request::read_body(&state, &parts.headers, body).await?;
+    let bytes = request::read_body(state, &parts.headers, body).await?;
     let name = request::model_name(&bytes)?;
+    meter.asked_for(&name);
     let (model, serving) = state
         .registry
         .resolve(name.clone())
         .await?
         .ok_or_else(|| GatewayError::unknown_model(&name))?;
+    meter.model(model.id, &model.spec.name);
     if let Some(needed) = needs
         && needed != serving.role()
     {
@@ -146,16 +157,22 @@ async fn model_routed_inner(state: AppState, request: Request) -> Result<Respons
         .with_code("model_role"));
     }
     let target = path_and_query(&parts.uri);
-    forward(&state, &model, &serving, &parts, &target, bytes).await
+    forward(state, &model, &serving, &parts, &target, bytes, meter).await
 }
 
 /// `/upstream/<model name>/<path>`: anything else the model's server has (`/slots`, `/props`,
 /// its web UI), passed through as it is. The longest leading part that names a model wins.
 async fn pass_through(State(state): State<AppState>, request: Request) -> Response {
-    answer(pass_through_inner(state, request).await)
+    let mut meter = state.metering.begin("/upstream");
+    let sent = pass_through_inner(&state, request, &mut meter).await;
+    answer(sent, meter)
 }
 
-async fn pass_through_inner(state: AppState, request: Request) -> Result<Response, GatewayError> {
+async fn pass_through_inner(
+    state: &AppState,
+    request: Request,
+    meter: &mut Meter,
+) -> Result<Sent, GatewayError> {
     let (parts, body) = request.into_parts();
     let rest = parts
         .uri
@@ -175,15 +192,19 @@ async fn pass_through_inner(state: AppState, request: Request) -> Result<Respons
         }
     }
     let Some(((model, serving), taken)) = found else {
+        meter.asked_for(&rest);
         return Err(GatewayError::unknown_model(&rest));
     };
-    let bytes = request::read_body(&state, &parts.headers, body).await?;
-    let mut target = format!("/{}", segments[taken..].join("/"));
+    meter.model(model.id, &model.spec.name);
+    let bytes = request::read_body(state, &parts.headers, body).await?;
+    let path = format!("/{}", segments[taken..].join("/"));
+    meter.endpoint(format!("/upstream{path}"));
+    let mut target = path;
     if let Some(query) = parts.uri.query() {
         target.push('?');
         target.push_str(query);
     }
-    forward(&state, &model, &serving, &parts, &target, bytes).await
+    forward(state, &model, &serving, &parts, &target, bytes, meter).await
 }
 
 fn path_and_query(uri: &axum::http::Uri) -> String {
@@ -191,8 +212,11 @@ fn path_and_query(uri: &axum::http::Uri) -> String {
         .map_or_else(|| uri.path().to_string(), |pq| pq.as_str().to_string())
 }
 
+/// A request the model's server has begun to answer, with the request's hold on the model.
+type Sent = (axum::http::Response<Incoming>, Ticket);
+
 /// Queues the request on the model (bounded), waits for the model to be ready (bounded by
-/// the queue timeout), then streams the server's answer back.
+/// the queue timeout), then sends it.
 async fn forward(
     state: &AppState,
     model: &Model,
@@ -200,7 +224,8 @@ async fn forward(
     parts: &Parts,
     target: &str,
     body: Bytes,
-) -> Result<Response, GatewayError> {
+    meter: &mut Meter,
+) -> Result<Sent, GatewayError> {
     let supervisor = &state.supervisor;
     let mut ticket = supervisor.queue_request(model.id, serving.max_requests())?;
     let wait = serving
@@ -209,13 +234,22 @@ async fn forward(
         .unwrap_or_else(|| supervisor.settings().load_deadline(model.size_bytes));
     let deadline = tokio::time::Instant::now() + wait;
     let upstream = supervisor.serve_request(&mut ticket, deadline).await?;
-    state
+    meter.sent(&upstream);
+    let answer = state
         .gateway
         .client
-        .forward(&upstream, parts, target, body, ticket)
-        .await
+        .send(&upstream, parts, target, body)
+        .await?;
+    Ok((answer, ticket))
 }
 
-fn answer(result: Result<Response, GatewayError>) -> Response {
-    result.unwrap_or_else(IntoResponse::into_response)
+/// The server's answer streamed back with its meter, or the error in OpenAI's envelope.
+fn answer(sent: Result<Sent, GatewayError>, meter: Meter) -> Response {
+    match sent {
+        Ok((answer, ticket)) => upstream::relay(answer, ticket, meter),
+        Err(error) => {
+            meter.refused(error.status, &error.message);
+            error.into_response()
+        }
+    }
 }

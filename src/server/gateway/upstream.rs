@@ -1,18 +1,23 @@
 //! Passing a request to a model's llama-server and its answer back as it arrives: no buffering,
 //! so a stream's chunks reach the client the moment the server writes them. The request's
-//! ticket rides with the answer's body and is dropped when the body ends or the client goes
+//! ticket and meter ride with the answer's body and end when the body ends or the client goes
 //! away; dropping the body closes the upstream connection, so llama-server stops generating.
+
+use std::pin::Pin;
+use std::task::{Context, Poll};
 
 use axum::body::Body;
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, Request, Response, Uri, header};
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
+use http_body_util::Full;
+use hyper::body::{Body as HttpBody, Frame, Incoming, SizeHint};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
 use crate::server::gateway::envelope::GatewayError;
+use crate::server::metering::meter::Meter;
 use crate::server::supervisor::Upstream;
 use crate::server::supervisor::demand::Ticket;
 
@@ -62,15 +67,14 @@ fn kept_in_answer(name: &str) -> bool {
 }
 
 impl UpstreamClient {
-    /// Sends the request to the run and answers with its status, headers and streamed body.
-    pub async fn forward(
+    /// Sends the request to the run; answers with the server's answer as it begins.
+    pub async fn send(
         &self,
         upstream: &Upstream,
         client_request: &Parts,
         path_and_query: &str,
         body: Bytes,
-        ticket: Ticket,
-    ) -> Result<Response<Body>, GatewayError> {
+    ) -> Result<Response<Incoming>, GatewayError> {
         let uri: Uri = format!("http://127.0.0.1:{}{path_and_query}", upstream.port)
             .parse()
             .map_err(|_| GatewayError::bad_request("the request path cannot be passed on"))?;
@@ -90,30 +94,94 @@ impl UpstreamClient {
         let request = request
             .body(Full::new(body))
             .map_err(|e| GatewayError::bad_request(e.to_string()))?;
-        let answer = self.client.request(request).await.map_err(|error| {
+        self.client.request(request).await.map_err(|error| {
             GatewayError::new(
                 axum::http::StatusCode::BAD_GATEWAY,
                 "upstream_unreachable",
                 format!("the model's server did not answer: {error}"),
             )
-        })?;
-        let (parts, incoming) = answer.into_parts();
-        // The ticket lives exactly as long as the answer's body.
-        let body = incoming.map_frame(move |frame| {
-            let _held = &ticket;
-            frame
-        });
-        let mut response = Response::new(Body::new(body));
-        *response.status_mut() = parts.status;
-        for (name, value) in &parts.headers {
-            if kept_in_answer(name.as_str()) {
-                response.headers_mut().append(name, value.clone());
-            }
+        })
+    }
+}
+
+/// The server's answer, passed to the client as it arrives, with the request's ticket and
+/// meter riding in its body.
+pub fn relay(answer: Response<Incoming>, ticket: Ticket, mut meter: Meter) -> Response<Body> {
+    let (parts, incoming) = answer.into_parts();
+    let content_type = parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok());
+    meter.answer(parts.status, content_type);
+    let body = MeteredBody {
+        incoming,
+        meter: Some(meter),
+        _ticket: ticket,
+    };
+    let mut response = Response::new(Body::new(body));
+    *response.status_mut() = parts.status;
+    for (name, value) in &parts.headers {
+        if kept_in_answer(name.as_str()) {
+            response.headers_mut().append(name, value.clone());
         }
-        // Tells a reverse proxy in front of Corral not to hold chunks back.
-        response
-            .headers_mut()
-            .insert("x-accel-buffering", HeaderValue::from_static("no"));
-        Ok(response)
+    }
+    // Tells a reverse proxy in front of Corral not to hold chunks back.
+    response
+        .headers_mut()
+        .insert("x-accel-buffering", HeaderValue::from_static("no"));
+    response
+}
+
+/// The answer's body: each piece goes on at once and past the meter. The ticket lives exactly
+/// as long as the body; the meter records when the body ends, fails, or is dropped early (the
+/// client left: dropping `incoming` closes the upstream connection, so generation stops).
+struct MeteredBody {
+    incoming: Incoming,
+    meter: Option<Meter>,
+    _ticket: Ticket,
+}
+
+impl MeteredBody {
+    fn end(&mut self, error: Option<String>) {
+        if let Some(meter) = self.meter.take() {
+            meter.ended(error);
+        }
+    }
+}
+
+impl HttpBody for MeteredBody {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        let polled = Pin::new(&mut self.incoming).poll_frame(cx);
+        match &polled {
+            Poll::Ready(Some(Ok(frame))) => {
+                if let (Some(data), Some(meter)) = (frame.data_ref(), self.meter.as_mut()) {
+                    meter.read(data);
+                }
+                if self.incoming.is_end_stream() {
+                    self.end(None);
+                }
+            }
+            Poll::Ready(Some(Err(error))) => {
+                let message = format!("the model's server broke off its answer: {error}");
+                self.end(Some(message));
+            }
+            Poll::Ready(None) => self.end(None),
+            Poll::Pending => {}
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.incoming.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.incoming.size_hint()
     }
 }

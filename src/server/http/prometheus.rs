@@ -1,5 +1,6 @@
-//! `GET /metrics`: Prometheus text for every model, labelled by name: whether it is up, how long
-//! its last load took, and the numbers scraped from its server. Built from the live state, so it
+//! `GET /metrics`: OpenMetrics text for every model, labelled by name: whether it is up, how
+//! long its last load took, the numbers scraped from its server, the gateway requests it holds
+//! now; then the gateway's counters and histograms. Built from the live state and memory, so it
 //! costs no database read and says exactly what the page says.
 
 use axum::extract::State;
@@ -7,15 +8,17 @@ use axum::http::header;
 use axum::response::IntoResponse;
 
 use crate::domain::ModelStatus;
+use crate::domain::activity::ModelDemand;
 use crate::domain::live::Snapshot;
-use crate::server::live::Hub;
+use crate::server::state::AppState;
 
-pub async fn metrics(State(hub): State<Hub>) -> impl IntoResponse {
-    let text = render(&hub.snapshot());
+pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    let mut text = render(&state.hub.snapshot(), &state.supervisor.demand());
+    state.metering.encode(&mut text);
     (
         [(
             header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
         )],
         text,
     )
@@ -28,7 +31,7 @@ struct Family {
     values: Vec<(String, f64)>,
 }
 
-pub fn render(snapshot: &Snapshot) -> String {
+pub fn render(snapshot: &Snapshot, demand: &[ModelDemand]) -> String {
     let mut families = [
         (
             "corral_model_up",
@@ -61,6 +64,14 @@ pub fn render(snapshot: &Snapshot) -> String {
             "corral_model_resident_memory_bytes",
             "Resident memory of the model's process.",
         ),
+        (
+            "corral_requests_in_flight",
+            "Gateway requests the model's server is answering.",
+        ),
+        (
+            "corral_requests_queued",
+            "Gateway requests waiting for the model (its load, or room).",
+        ),
     ]
     .map(|(name, help)| Family {
         name,
@@ -72,6 +83,7 @@ pub fn render(snapshot: &Snapshot) -> String {
         let run = snapshot.runs.iter().find(|r| r.model_id == model.id);
         let sample = run.and_then(|r| r.sample.as_ref());
         let up = model.status == ModelStatus::Running;
+        let held = demand.iter().find(|d| d.model_id == model.id);
         let readings = [
             Some(f64::from(u8::from(up))),
             Some(f64::from(u8::from(model.status == ModelStatus::Loading))),
@@ -83,6 +95,8 @@ pub fn render(snapshot: &Snapshot) -> String {
             sample.and_then(|s| s.slots_busy.map(f64::from)),
             sample.and_then(|s| s.slots_total.map(f64::from)),
             sample.and_then(|s| s.rss_bytes.map(|b| b as f64)),
+            Some(f64::from(held.map_or(0, |d| d.in_flight))),
+            Some(f64::from(held.map_or(0, |d| d.queued))),
         ];
         for (family, reading) in families.iter_mut().zip(readings) {
             if let Some(value) = reading {

@@ -72,6 +72,8 @@ impl Hub {
             server,
             metrics: Vec::new(),
             runs: Vec::new(),
+            activity: Vec::new(),
+            demand: Vec::new(),
         });
         let (events, _) = broadcast::channel(config.backlog.max(1));
         Hub {

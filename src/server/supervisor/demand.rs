@@ -7,6 +7,13 @@ use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use std::time::Duration;
+
+use tokio::sync::Notify;
+
+use crate::domain::activity::ModelDemand;
+use crate::domain::live::ServerEvent;
+use crate::server::live::Hub;
 use crate::server::now_ms;
 use crate::server::supervisor::places::Places;
 
@@ -27,6 +34,8 @@ pub struct Demand {
     counts: Arc<Mutex<HashMap<i64, Counts>>>,
     /// Told when a model's last request ends: a start waiting for room may now stop it.
     places: Places,
+    /// Woken whenever a request ends (a draining stop waits for the in-flight ones).
+    released: Arc<Notify>,
 }
 
 impl Demand {
@@ -34,6 +43,7 @@ impl Demand {
         Demand {
             counts: Arc::default(),
             places,
+            released: Arc::default(),
         }
     }
 
@@ -59,6 +69,36 @@ impl Demand {
 
     pub fn counts(&self, model_id: i64) -> Counts {
         self.map().get(&model_id).copied().unwrap_or_default()
+    }
+
+    /// Every model that holds requests, by id.
+    pub fn all(&self) -> Vec<ModelDemand> {
+        let mut all: Vec<ModelDemand> = self
+            .map()
+            .iter()
+            .map(|(id, c)| ModelDemand {
+                model_id: *id,
+                queued: c.queued,
+                in_flight: c.in_flight,
+            })
+            .collect();
+        all.sort_by_key(|d| d.model_id);
+        all
+    }
+
+    /// Waits until the model has no request in flight, or `deadline`; true when it has none.
+    pub async fn drained(&self, model_id: i64, deadline: tokio::time::Instant) -> bool {
+        loop {
+            let released = self.released.notified();
+            tokio::pin!(released);
+            released.as_mut().enable();
+            if self.counts(model_id).in_flight == 0 {
+                return true;
+            }
+            if tokio::time::timeout_at(deadline, released).await.is_err() {
+                return self.counts(model_id).in_flight == 0;
+            }
+        }
     }
 
     /// Models with requests waiting or in flight.
@@ -87,10 +127,29 @@ impl Demand {
             }
             drained
         };
+        self.released.notify_waiters();
         if drained {
             self.places.freed();
         }
     }
+}
+
+/// Tells every tab the requests each model holds, when that changed, at most once per `every`
+/// (a change per request would flood the tabs under load).
+pub fn spawn_updates(demand: Demand, hub: Hub, every: Duration) {
+    tokio::spawn(async move {
+        let mut published = Vec::new();
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        loop {
+            tick.tick().await;
+            let now = demand.all();
+            if now != published {
+                hub.publish(ServerEvent::Demand(now.clone()));
+                published = now;
+            }
+        }
+    });
 }
 
 /// One request's hold on a model: queued until `enter`, then in flight until dropped (when the

@@ -35,6 +35,7 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
+use crate::domain::activity::ModelDemand;
 use crate::domain::live::ServerEvent;
 use crate::domain::page::Page;
 use crate::domain::run::{
@@ -123,6 +124,11 @@ impl Supervisor {
             }),
         };
         let hub = &supervisor.inner.hub;
+        demand::spawn_updates(
+            supervisor.inner.demand.clone(),
+            hub.clone(),
+            std::time::Duration::from_millis(250),
+        );
         let mut status = hub.snapshot().server;
         status.llama_server = supervisor
             .inner
@@ -387,6 +393,8 @@ impl Supervisor {
                 api_key: api_key.clone(),
                 ready,
                 pinned,
+                draining: Arc::default(),
+                on_demand: Arc::default(),
             },
         );
         drop(place);
@@ -552,14 +560,32 @@ impl Supervisor {
         }
     }
 
-    /// Stops the model's server (SIGTERM, then SIGKILL after the grace period) and returns once
-    /// the process is gone. Stopping a model that does not run clears an error status.
+    /// Stops the model's server and returns once the process is gone: first new gateway
+    /// requests are refused and those in flight may finish (up to the stop grace), then
+    /// SIGTERM, then SIGKILL after the grace. Stopping a model that does not run clears an
+    /// error status.
     pub async fn stop_model(&self, id: i64) -> Result<Model, AppError> {
         let this = self.clone();
         self.detached(async move { this.stop_now(id).await }).await
     }
 
+    /// Stops the model's server without waiting for its requests in flight: they end at once.
+    pub async fn force_stop_model(&self, id: i64) -> Result<Model, AppError> {
+        let this = self.clone();
+        self.detached(async move { this.stop_at_once(id).await })
+            .await
+    }
+
     async fn stop_now(&self, id: i64) -> Result<Model, AppError> {
+        // Outside the model's lock: a Force stop must not wait behind the drain.
+        if self.inner.handles.drain(id).is_some() {
+            let deadline = tokio::time::Instant::now() + self.settings().stop_grace;
+            self.inner.demand.drained(id, deadline).await;
+        }
+        self.stop_at_once(id).await
+    }
+
+    async fn stop_at_once(&self, id: i64) -> Result<Model, AppError> {
         let ended = {
             let _model = self.inner.locks.lock(id).await;
             let model = self.registry().get_model(id).await?;
@@ -707,6 +733,11 @@ impl Supervisor {
         self.inner.runs.page(id, page).await
     }
 
+    /// Requests queued and in flight, per model that holds any.
+    pub fn demand(&self) -> Vec<ModelDemand> {
+        self.inner.demand.all()
+    }
+
     /// Holds a place for one gateway request to `model_id`, or refuses at the model's limit.
     pub fn queue_request(&self, model_id: i64, limit: u32) -> Result<Ticket, Refusal> {
         self.inner
@@ -740,21 +771,34 @@ impl Supervisor {
     ) -> Result<Upstream, Refusal> {
         let id = ticket.model_id();
         let arrived = now_ms();
+        let mut started = false;
+        let mut loading: Option<std::time::Duration> = None;
         loop {
             if let Some(handle) = self.inner.handles.get(id) {
+                if handle.draining.load(std::sync::atomic::Ordering::Relaxed) {
+                    return Err(Refusal::Stopping);
+                }
                 if *handle.ready.borrow() && !*handle.ended.borrow() {
                     ticket.enter(handle.last_used.clone());
                     return Ok(Upstream {
                         port: handle.port,
                         api_key: handle.api_key.clone(),
+                        run_id: handle.run_id,
+                        started,
+                        load_ms: loading.map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX)),
                     });
                 }
                 let mut ready = handle.ready.clone();
                 let ended = handle.ended.clone();
-                tokio::select! {
-                    _ = ready.wait_for(|r| *r) => continue,
-                    () = wait_ended(ended) => {}
+                let waiting = std::time::Instant::now();
+                let became_ready = tokio::select! {
+                    _ = ready.wait_for(|r| *r) => true,
+                    () = wait_ended(ended) => false,
                     () = tokio::time::sleep_until(deadline) => return Err(Refusal::Timeout),
+                };
+                *loading.get_or_insert_default() += waiting.elapsed();
+                if became_ready {
+                    continue;
                 }
                 // The run ended before it was ready: a failed load is this request's answer.
                 let model = self.registry().get_model(id).await.map_err(Refusal::from)?;
@@ -774,15 +818,22 @@ impl Supervisor {
             if let Some(reason) = self.gateway_failure(id, arrived) {
                 return Err(Refusal::StartFailed(reason));
             }
-            let started = tokio::time::timeout_at(deadline, self.start_model(id)).await;
-            match started {
+            let start = tokio::time::timeout_at(deadline, self.start_model(id)).await;
+            match start {
                 Err(_) => return Err(Refusal::Timeout),
                 Ok(Ok(model)) if model.status == ModelStatus::Error => {
                     let reason = reason_of(&model);
                     self.failures().insert(id, (now_ms(), reason.clone()));
                     return Err(Refusal::StartFailed(reason));
                 }
-                Ok(Ok(_)) => {}
+                Ok(Ok(_)) => {
+                    started = true;
+                    if let Some(handle) = self.inner.handles.get(id) {
+                        handle
+                            .on_demand
+                            .store(true, std::sync::atomic::Ordering::Relaxed);
+                    }
+                }
                 // Someone else's start got there first: join it.
                 Ok(Err(AppError::Conflict { .. })) if self.inner.handles.contains(id) => {}
                 Ok(Err(error)) => return Err(Refusal::from(error)),
@@ -893,6 +944,11 @@ fn reason_of(model: &Model) -> String {
 pub struct Upstream {
     pub port: u16,
     pub api_key: Option<Arc<str>>,
+    pub run_id: i64,
+    /// This request started the model.
+    pub started: bool,
+    /// How long this request waited for the model to load (`None`: it was running).
+    pub load_ms: Option<i64>,
 }
 
 /// Why a gateway request was not put in flight.
@@ -900,6 +956,8 @@ pub struct Upstream {
 pub enum Refusal {
     /// The model already holds its limit of requests.
     Busy { limit: u32 },
+    /// The model is being stopped: its requests in flight finish, new ones are refused.
+    Stopping,
     /// The model was not ready before the request's queue deadline.
     Timeout,
     /// The start failed; the classified reason and fix.

@@ -114,6 +114,16 @@ mod tests {
     use tokio::sync::watch;
 
     fn run(handles: &RunHandles, model_id: i64, last_used: i64) {
+        run_loading(handles, model_id, last_used, true, false);
+    }
+
+    fn run_loading(
+        handles: &RunHandles,
+        model_id: i64,
+        last_used: i64,
+        ready: bool,
+        on_demand: bool,
+    ) {
         let (stop, _) = watch::channel(false);
         let (_, ended) = watch::channel(false);
         handles.insert(
@@ -125,8 +135,10 @@ mod tests {
                 ended,
                 last_used: Arc::new(AtomicI64::new(last_used)),
                 api_key: None,
-                ready: watch::channel(true).1,
+                ready: watch::channel(ready).1,
                 pinned: false,
+                draining: Arc::default(),
+                on_demand: Arc::new(on_demand.into()),
             },
         );
     }
@@ -152,6 +164,24 @@ mod tests {
         assert!(matches!(
             places.decide(4, 2, &handles, false, &HashSet::new()),
             Decision::Reserved(_)
+        ));
+    }
+
+    #[test]
+    fn a_load_started_on_demand_that_nobody_waits_for_goes_first() {
+        let (places, handles) = (Places::default(), RunHandles::default());
+        run(&handles, 1, 100);
+        run_loading(&handles, 2, 900, false, true);
+        run_loading(&handles, 3, 50, false, false);
+        assert!(matches!(
+            places.decide(4, 3, &handles, true, &HashSet::new()),
+            Decision::Evict(2, 20)
+        ));
+        // While its requests still wait, it is busy and spared.
+        let waited_for = HashSet::from([2]);
+        assert!(matches!(
+            places.decide(5, 3, &handles, true, &waited_for),
+            Decision::Evict(3, 30)
         ));
     }
 

@@ -2,7 +2,7 @@
 //! port, its key and when it was last used. The run task holds the process itself.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::watch;
@@ -21,6 +21,18 @@ pub struct RunHandle {
     pub ready: watch::Receiver<bool>,
     /// Never stopped to make room (`serving.pinned`).
     pub pinned: bool,
+    /// A stop is waiting for the requests in flight: new ones are refused.
+    pub draining: Arc<AtomicBool>,
+    /// A gateway request started it (not a person): while it loads with nobody waiting for
+    /// it any more, it is the first to go when another model needs its place.
+    pub on_demand: Arc<AtomicBool>,
+}
+
+impl RunHandle {
+    /// Loading for requests that have all left.
+    fn abandoned(&self) -> bool {
+        self.on_demand.load(Ordering::Relaxed) && !*self.ready.borrow()
+    }
 }
 
 /// The live runs by model id. Cheap to clone; every clone sees the same runs.
@@ -61,12 +73,13 @@ impl RunHandles {
         self.map().values().map(|h| h.port).collect()
     }
 
-    /// The run used least recently, leaving out `spared` and pinned runs; with its run id.
+    /// The run to stop for room, leaving out `spared` (busy) and pinned runs, with its run id:
+    /// a load started on demand whose requests all left, else the one used least recently.
     pub fn least_recently_used(&self, spared: &HashSet<i64>) -> Option<(i64, i64)> {
         self.map()
             .iter()
             .filter(|(id, h)| !spared.contains(id) && !h.pinned)
-            .min_by_key(|(_, h)| h.last_used.load(Ordering::Relaxed))
+            .min_by_key(|(_, h)| (!h.abandoned(), h.last_used.load(Ordering::Relaxed)))
             .map(|(id, h)| (*id, h.run_id))
     }
 
@@ -76,6 +89,14 @@ impl RunHandles {
         if map.get(&model_id).is_some_and(|h| h.run_id == run_id) {
             map.remove(&model_id);
         }
+    }
+
+    /// Refuses new requests to the model's run from now on; returns its run id, or `None`
+    /// when nothing runs.
+    pub fn drain(&self, model_id: i64) -> Option<i64> {
+        let handle = self.get(model_id)?;
+        handle.draining.store(true, Ordering::Relaxed);
+        Some(handle.run_id)
     }
 
     /// Asks a live run to stop; returns what to wait on, or `None` when nothing runs.

@@ -1,0 +1,259 @@
+//! Reads a model server's answer as it passes through, for its cost: when the first token came
+//! (a streamed answer's first non-empty content or reasoning piece) and the token counts and
+//! speeds llama-server reports (`timings`, else `usage`). It never holds the answer: a stream is
+//! read line by line (a line longer than `MAX_LINE` is skipped), a whole JSON answer keeps only
+//! its first and last `KEPT_EDGE` bytes, where the counts are.
+
+use serde_json::Value;
+
+use crate::domain::answer::{Cost, read_counts, read_timings, read_usage, token_piece};
+
+/// Longest SSE line looked at; a longer one (never a token piece) is passed on unread.
+const MAX_LINE: usize = 256 * 1024;
+/// Bytes kept of each end of a JSON answer: `usage` and `timings` sit at one end or the other.
+const KEPT_EDGE: usize = 64 * 1024;
+
+pub enum AnswerReader {
+    Stream(StreamReader),
+    Whole(WholeReader),
+    /// An answer that carries no counts (a page, an image, an error in plain text).
+    Other,
+}
+
+impl AnswerReader {
+    pub fn for_content_type(content_type: Option<&str>) -> AnswerReader {
+        let kind = content_type
+            .and_then(|c| c.split(';').next())
+            .map(|c| c.trim().to_ascii_lowercase());
+        match kind.as_deref() {
+            Some("text/event-stream") => AnswerReader::Stream(StreamReader::default()),
+            Some("application/json") => AnswerReader::Whole(WholeReader::default()),
+            _ => AnswerReader::Other,
+        }
+    }
+
+    /// Reads the next piece; true when it held the first token.
+    pub fn read(&mut self, bytes: &[u8]) -> bool {
+        match self {
+            AnswerReader::Stream(stream) => stream.read(bytes),
+            AnswerReader::Whole(whole) => {
+                whole.read(bytes);
+                false
+            }
+            AnswerReader::Other => false,
+        }
+    }
+
+    /// The counts, once the answer has ended.
+    pub fn cost(&self) -> Cost {
+        match self {
+            AnswerReader::Stream(stream) => stream.cost.clone(),
+            AnswerReader::Whole(whole) => whole.cost(),
+            AnswerReader::Other => Cost::default(),
+        }
+    }
+}
+
+#[derive(Default)]
+pub struct StreamReader {
+    line: Vec<u8>,
+    /// The current line is too long: skip to its end.
+    skipping: bool,
+    first_token_seen: bool,
+    cost: Cost,
+}
+
+impl StreamReader {
+    fn read(&mut self, bytes: &[u8]) -> bool {
+        let mut first = false;
+        for piece in bytes.split_inclusive(|b| *b == b'\n') {
+            let ends = piece.last() == Some(&b'\n');
+            if !self.skipping {
+                if self.line.len() + piece.len() > MAX_LINE {
+                    self.skipping = true;
+                    self.line.clear();
+                } else {
+                    self.line.extend_from_slice(piece);
+                }
+            }
+            if ends {
+                if !self.skipping {
+                    let line = std::mem::take(&mut self.line);
+                    first |= self.event_line(&line);
+                }
+                self.skipping = false;
+            }
+        }
+        first
+    }
+
+    /// One `data: {...}` line of the stream.
+    fn event_line(&mut self, line: &[u8]) -> bool {
+        let Some(data) = line.strip_prefix(b"data:") else {
+            return false;
+        };
+        let Ok(event) = serde_json::from_slice::<Value>(data.trim_ascii()) else {
+            return false;
+        };
+        read_counts(&event, &mut self.cost);
+        if !self.first_token_seen && token_piece(&event).is_some() {
+            self.first_token_seen = true;
+            return true;
+        }
+        false
+    }
+}
+
+/// A JSON answer, read at its ends.
+#[derive(Default)]
+pub struct WholeReader {
+    head: Vec<u8>,
+    tail: Vec<u8>,
+    /// Bytes that went by between head and tail: the two are not one text.
+    gap: bool,
+}
+
+impl WholeReader {
+    fn read(&mut self, bytes: &[u8]) {
+        let room = KEPT_EDGE.saturating_sub(self.head.len());
+        let (head, rest) = bytes.split_at(room.min(bytes.len()));
+        self.head.extend_from_slice(head);
+        if rest.is_empty() {
+            return;
+        }
+        self.tail.extend_from_slice(rest);
+        if self.tail.len() > KEPT_EDGE {
+            let cut = self.tail.len() - KEPT_EDGE;
+            self.tail.drain(..cut);
+            self.gap = true;
+        }
+    }
+
+    fn cost(&self) -> Cost {
+        let mut cost = Cost::default();
+        if !self.gap {
+            let mut whole = self.head.clone();
+            whole.extend_from_slice(&self.tail);
+            if let Ok(value) = serde_json::from_slice::<Value>(&whole) {
+                read_counts(&value, &mut cost);
+                return cost;
+            }
+        }
+        // Too long to keep: find the count objects by their keys. A key's quotes cannot appear
+        // unescaped inside a JSON string, so a match is always a real key.
+        for edge in [&self.head, &self.tail] {
+            for (key, read) in [
+                (&b"\"timings\":"[..], read_timings as fn(&Value, &mut Cost)),
+                (&b"\"usage\":"[..], read_usage),
+            ] {
+                if let Some(value) = object_after(edge, key) {
+                    read(&value, &mut cost);
+                }
+            }
+        }
+        cost
+    }
+}
+
+/// The JSON value that follows the last `key` in `text`, if it is whole there.
+fn object_after(text: &[u8], key: &[u8]) -> Option<Value> {
+    let at = text.windows(key.len()).rposition(|w| w == key)? + key.len();
+    serde_json::Deserializer::from_slice(&text[at..])
+        .into_iter::<Value>()
+        .next()?
+        .ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stream(chunks: &[&str]) -> (AnswerReader, Vec<bool>) {
+        let mut reader = AnswerReader::for_content_type(Some("text/event-stream"));
+        let firsts = chunks.iter().map(|c| reader.read(c.as_bytes())).collect();
+        (reader, firsts)
+    }
+
+    #[test]
+    fn the_first_token_is_the_first_non_empty_content_or_reasoning_delta() {
+        let (_, firsts) = stream(&[
+            "data: {\"choices\":[{\"delta\":{\"role\":\"assistant\",\"content\":null}}]}\n\n",
+            "data: {\"choices\":[{\"delta\":{\"content\":\"\"}}]}\n\n",
+            "data: {\"choices\":[{\"delta\":{\"reasoning_content\":\"Hm\"}}]}\n\n",
+            "data: {\"choices\":[{\"delta\":{\"content\":\"Hi\"}}]}\n\n",
+        ]);
+        assert_eq!(firsts, [false, false, true, false]);
+    }
+
+    #[test]
+    fn an_event_split_across_chunks_is_read_whole() {
+        let (reader, firsts) = stream(&[
+            "data: {\"choices\":[{\"delta\":{\"con",
+            "tent\":\"Hi\"}}]}\n\ndata: {\"choices\":[],\"usage\":{\"prompt_tokens\":7,",
+            "\"completion_tokens\":3},\"timings\":{\"prompt_n\":5,\"cache_n\":2,\"predicted_n\":3,\
+             \"prompt_per_second\":900.5,\"predicted_per_second\":120.25}}\n\ndata: [DONE]\n\n",
+        ]);
+        assert_eq!(firsts, [false, true, false]);
+        assert_eq!(
+            reader.cost(),
+            Cost {
+                prompt_tokens: Some(7),
+                cached_tokens: Some(2),
+                generated_tokens: Some(3),
+                prompt_tokens_per_s: Some(900.5),
+                generation_tokens_per_s: Some(120.25),
+            }
+        );
+    }
+
+    #[test]
+    fn anthropic_and_responses_streams_have_first_tokens_too() {
+        let (_, firsts) = stream(&[
+            "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"delta\":{\"type\":\"text_delta\",\"text\":\"Hi\"}}\n\n",
+        ]);
+        assert_eq!(firsts, [true]);
+        let (_, firsts) = stream(&[
+            "data: {\"type\":\"response.output_text.delta\",\"delta\":\"\"}\n\n",
+            "data: {\"type\":\"response.output_text.delta\",\"delta\":\"Hi\"}\n\n",
+        ]);
+        assert_eq!(firsts, [false, true]);
+    }
+
+    #[test]
+    fn an_overlong_line_is_skipped_and_the_next_one_read() {
+        let long = format!("data: {}\n", "x".repeat(MAX_LINE + 10));
+        let (_, firsts) = stream(&[&long, "data: {\"content\":\"a\"}\n"]);
+        assert_eq!(firsts, [false, true]);
+    }
+
+    #[test]
+    fn a_whole_answer_gives_its_counts() {
+        let mut reader = AnswerReader::for_content_type(Some("application/json; charset=utf-8"));
+        let answer = r#"{"choices":[{"message":{"content":"say \"usage\": 5"}}],
+            "usage":{"prompt_tokens":4,"completion_tokens":2},"timings":{"predicted_per_second":50.0}}"#;
+        for chunk in answer.as_bytes().chunks(7) {
+            reader.read(chunk);
+        }
+        let cost = reader.cost();
+        assert_eq!(cost.prompt_tokens, Some(4));
+        assert_eq!(cost.generated_tokens, Some(2));
+        assert_eq!(cost.generation_tokens_per_s, Some(50.0));
+    }
+
+    #[test]
+    fn a_long_answer_is_read_at_its_ends_only() {
+        let mut reader = AnswerReader::for_content_type(Some("application/json"));
+        let data = "[0.5,".repeat(100_000);
+        let answer = format!(
+            r#"{{"model":"m","usage":{{"prompt_tokens":12,"total_tokens":12}},"data":{data}1]}}"#
+        );
+        for chunk in answer.as_bytes().chunks(4096) {
+            reader.read(chunk);
+        }
+        assert_eq!(reader.cost().prompt_tokens, Some(12));
+        let AnswerReader::Whole(whole) = &reader else {
+            panic!("a JSON answer is read whole")
+        };
+        assert!(whole.head.len() + whole.tail.len() <= 2 * KEPT_EDGE);
+    }
+}

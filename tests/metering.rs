@@ -1,0 +1,435 @@
+//! Metering and draining against the pinned llama-server and the tiny model: every gateway
+//! request becomes an activity record (stored, heard live, counted on /metrics), and a Stop
+//! lets requests in flight finish while a Force stop does not.
+#![cfg(feature = "ssr")]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test states what it expects by failing loudly
+
+mod common;
+
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use common::{TestApp, supervisor_settings};
+use corral::domain::ModelStatus;
+use corral::domain::activity::{Activity, ModelDemand};
+use corral::domain::live::ServerEvent;
+use corral::domain::page::Page;
+use corral::server::db::{activity_repo, migrate};
+use corral::server::supervisor::settings::{SupervisorSettings, WhenFull};
+use http_body_util::BodyExt;
+use serde_json::{Value, json};
+
+const LOAD: Duration = Duration::from_secs(30);
+
+impl TestApp {
+    async fn respond_to(&self, path: &str, body: &Value) -> axum::response::Response {
+        let request = Request::post(path)
+            .header(header::HOST, self.host())
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(body.to_string()))
+            .unwrap();
+        tower::ServiceExt::oneshot(self.router.clone(), request)
+            .await
+            .unwrap()
+    }
+
+    /// The newest activity records once there are at least `count`, newest first.
+    async fn activity(&self, count: usize) -> Vec<Activity> {
+        let started = tokio::time::Instant::now();
+        loop {
+            let reply = self
+                .post("/api/activity/list", json!({"query": {"limit": 200}}))
+                .await;
+            assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+            let records: Vec<Activity> = serde_json::from_str(&reply.body).unwrap();
+            if records.len() >= count {
+                return records;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(5),
+                "{} records, not {count}",
+                records.len()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+fn streamed_chat(model: &str, max_tokens: u32) -> Value {
+    json!({"model": model, "messages": [{"role": "user", "content": "hi"}],
+           "max_tokens": max_tokens, "stream": true, "ignore_eos": true})
+}
+
+async fn read_all(response: axum::response::Response) -> String {
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+#[tokio::test]
+async fn a_streamed_chat_is_recorded_with_its_start_first_token_tokens_and_speed() {
+    let app = TestApp::with_llama_server().await;
+    let id = app.create_tiny("tiny").await;
+    let response = app
+        .respond_to("/v1/chat/completions", &streamed_chat("tiny", 6))
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(read_all(response).await.contains("[DONE]"));
+    let record = app.activity(1).await.remove(0);
+    assert_eq!(record.model_id, Some(id));
+    assert_eq!(record.model, "tiny");
+    assert_eq!(record.endpoint, "/v1/chat/completions");
+    assert_eq!(record.status, 200);
+    assert_eq!(record.error, None);
+    assert!(record.started_model, "this request started the model");
+    assert!(record.load_ms.unwrap() > 0, "{record:?}");
+    assert_eq!(record.run_id, Some(app.last_run(id).await.id));
+    let ttft = record.ttft_ms.expect("a streamed answer has a first token");
+    assert!(ttft >= record.load_ms.unwrap() && ttft <= record.duration_ms);
+    assert_eq!(record.generated_tokens, Some(6));
+    assert!(record.prompt_tokens.unwrap() > 0);
+    assert!(record.generation_tokens_per_s.unwrap() > 0.0);
+    assert!(record.prompt_tokens_per_s.unwrap() > 0.0);
+
+    // A second request finds the model running: no start, no load.
+    let reply = app
+        .post(
+            "/v1/completions",
+            json!({"model": "tiny", "prompt": "a", "max_tokens": 3, "ignore_eos": true}),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    let second = app.activity(2).await.remove(0);
+    assert!(!second.started_model);
+    assert_eq!(second.load_ms, None);
+    assert_eq!(
+        second.ttft_ms, None,
+        "a whole answer has no first-token time"
+    );
+    assert_eq!(second.generated_tokens, Some(3));
+    app.supervisor.shutdown().await;
+}
+
+#[tokio::test]
+async fn eight_clients_alternating_two_models_in_one_place_all_succeed_and_no_run_ends_under_a_request()
+ {
+    let app = TestApp::with_settings(SupervisorSettings {
+        max_running: 1,
+        when_full: WhenFull::StopLeastRecent,
+        ..supervisor_settings()
+    })
+    .await;
+    let ids = [app.create_tiny("a").await, app.create_tiny("b").await];
+    let clients = (0..8).map(|client| {
+        let app = &app;
+        async move {
+            for turn in 0..4 {
+                let model = ["a", "b"][(client + turn) % 2];
+                let body = json!({"model": model, "prompt": "a", "max_tokens": 2});
+                let reply = app.post("/v1/completions", body).await;
+                assert_eq!(reply.status, StatusCode::OK, "{model}: {}", reply.body);
+            }
+        }
+    });
+    futures::future::join_all(clients).await;
+    let records = app.activity(32).await;
+    let mut runs = Vec::new();
+    for id in ids {
+        runs.extend(app.supervisor.runs(id, Page::first(200)).await.unwrap());
+    }
+    assert!(runs.len() >= 2, "both models ran");
+    for record in &records {
+        assert_eq!(record.status, 200, "{record:?}");
+        let run = runs
+            .iter()
+            .find(|r| Some(r.id) == record.run_id)
+            .expect("every request names its run");
+        let answered = record.received_at + record.duration_ms;
+        // Wall-clock milliseconds from two clocks: allow their rounding.
+        assert!(
+            run.ended_at.is_none_or(|ended| ended + 2 >= answered),
+            "run {} ended at {:?}, under a request answered at {answered}",
+            run.id,
+            run.ended_at
+        );
+    }
+    app.supervisor.shutdown().await;
+}
+
+#[tokio::test]
+async fn refused_requests_are_recorded_with_their_status_and_reason() {
+    let app = TestApp::new().await;
+    let reply = app
+        .post(
+            "/v1/chat/completions",
+            json!({"model": "nope", "messages": []}),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::NOT_FOUND);
+    let record = app.activity(1).await.remove(0);
+    assert_eq!(record.status, 404);
+    assert_eq!(record.model, "nope");
+    assert_eq!(record.model_id, None);
+    assert!(record.error.unwrap().contains("nope"));
+    let failed = app
+        .post(
+            "/api/activity/list",
+            json!({"query": {"outcome": "failed"}}),
+        )
+        .await;
+    assert_eq!(failed.json().as_array().unwrap().len(), 1);
+    let succeeded = app
+        .post(
+            "/api/activity/list",
+            json!({"query": {"outcome": "succeeded"}}),
+        )
+        .await;
+    assert_eq!(succeeded.json(), json!([]));
+}
+
+#[tokio::test]
+async fn a_client_that_leaves_while_its_request_waits_is_recorded_as_499() {
+    let app = TestApp::with_settings(SupervisorSettings {
+        max_running: 1,
+        when_full: WhenFull::StopLeastRecent,
+        ..supervisor_settings()
+    })
+    .await;
+    let busy = app.create_tiny("busy").await;
+    let waiting = app.create_tiny("waiting").await;
+    // A request in flight on the only place: the next model's request waits for it.
+    let mut held = app.supervisor.queue_request(busy, 32).unwrap();
+    let deadline = tokio::time::Instant::now() + LOAD;
+    app.supervisor
+        .serve_request(&mut held, deadline)
+        .await
+        .unwrap();
+    let body = json!({"model": "waiting", "prompt": "a", "max_tokens": 2});
+    let left = tokio::time::timeout(
+        Duration::from_millis(200),
+        app.respond_to("/v1/completions", &body),
+    )
+    .await;
+    assert!(left.is_err(), "the request should still be waiting");
+    let record = app.activity(1).await.remove(0);
+    assert_eq!(record.status, 499);
+    assert_eq!(record.model_id, Some(waiting));
+    assert!(record.error.unwrap().contains("before an answer began"));
+    assert_eq!(
+        app.supervisor.demand(),
+        vec![ModelDemand {
+            model_id: busy,
+            queued: 0,
+            in_flight: 1
+        }],
+        "the waiting request left the queue"
+    );
+    drop(held);
+    app.supervisor.shutdown().await;
+}
+
+#[tokio::test]
+async fn records_are_heard_live_and_counted_on_metrics() {
+    let app = TestApp::with_llama_server().await;
+    let id = app.create_tiny("tiny").await;
+    let mut events = app.hub.subscribe();
+    let response = app
+        .respond_to("/v1/chat/completions", &streamed_chat("tiny", 4))
+        .await;
+    read_all(response).await;
+    let heard = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            if let ServerEvent::Activity(records) = &*events.recv().await.unwrap() {
+                return records.clone();
+            }
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(heard[0].model_id, Some(id));
+    assert!(heard[0].id > 0, "the live record carries its stored id");
+
+    let held = app.supervisor.queue_request(id, 32).unwrap();
+    let metrics = app.get("/metrics").await;
+    assert!(
+        metrics.body.contains(
+            "corral_requests_total{model=\"tiny\",endpoint=\"/v1/chat/completions\",code=\"200\"} 1"
+        ),
+        "{}",
+        metrics.body
+    );
+    assert!(
+        metrics
+            .body
+            .contains("corral_tokens_total{model=\"tiny\",kind=\"generated\"} 4"),
+        "{}",
+        metrics.body
+    );
+    assert!(
+        metrics
+            .body
+            .contains("corral_requests_queued{model=\"tiny\"} 1")
+    );
+    assert!(
+        metrics
+            .body
+            .contains("corral_requests_in_flight{model=\"tiny\"} 0")
+    );
+    for histogram in [
+        "corral_time_to_first_token_seconds_count{model=\"tiny\"} 1",
+        "corral_request_duration_seconds_count{model=\"tiny\"} 1",
+        "corral_queue_wait_seconds_count{model=\"tiny\"} 1",
+    ] {
+        assert!(
+            metrics.body.contains(histogram),
+            "{histogram} in {}",
+            metrics.body
+        );
+    }
+    assert!(metrics.body.trim_end().ends_with("# EOF"));
+    drop(held);
+    app.supervisor.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_series_bucket_each_models_first_token_times() {
+    let app = TestApp::with_llama_server().await;
+    let id = app.create_tiny("tiny").await;
+    for _ in 0..3 {
+        let response = app
+            .respond_to("/v1/chat/completions", &streamed_chat("tiny", 2))
+            .await;
+        read_all(response).await;
+    }
+    app.activity(3).await;
+    let now = corral::server::now_ms();
+    let reply = app
+        .post(
+            "/api/activity/series",
+            json!({"query": {"from": now - 60_000, "to": now + 1000, "points": 1}}),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    let series = reply.json();
+    assert_eq!(series[0]["model_id"], id);
+    let point = &series[0]["points"][0];
+    assert_eq!(point["requests"], 3);
+    assert!(point["ttft_p50_ms"].as_f64().unwrap() <= point["ttft_p99_ms"].as_f64().unwrap());
+    assert!(point["generation_tokens_per_s"].as_f64().unwrap() > 0.0);
+    app.supervisor.shutdown().await;
+}
+
+#[tokio::test]
+async fn bad_activity_queries_are_refused_with_the_field_named() {
+    let app = TestApp::new().await;
+    for (path, body, field) in [
+        (
+            "/api/activity/list",
+            json!({"query": {"limit": 0}}),
+            "limit",
+        ),
+        (
+            "/api/activity/series",
+            json!({"query": {"from": 10, "to": 5, "points": 10}}),
+            "to",
+        ),
+        (
+            "/api/activity/series",
+            json!({"query": {"from": 0, "to": 5, "points": 0}}),
+            "points",
+        ),
+    ] {
+        let reply = app.post(path, body).await;
+        assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{}", reply.body);
+        assert_eq!(reply.field_rules()[0].0, field);
+    }
+}
+
+#[test]
+fn records_older_than_the_retention_are_pruned() {
+    let mut conn = rusqlite::Connection::open_in_memory().unwrap();
+    migrate::migrate(&mut conn).unwrap();
+    let mut records = [1_000, 5_000].map(|at| Activity {
+        received_at: at,
+        model: "gone".into(),
+        endpoint: "/v1/completions".into(),
+        status: 200,
+        model_id: Some(99),
+        ..Activity::default()
+    });
+    activity_repo::insert(&mut conn, &mut records).unwrap();
+    assert_eq!(activity_repo::prune(&mut conn, 2_000).unwrap(), 1);
+    let left = activity_repo::between(&conn, 0, 10_000, 10).unwrap();
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].received_at, 5_000);
+    assert_eq!(
+        left[0].model_id, None,
+        "a model that is not there is not referenced"
+    );
+}
+
+#[tokio::test]
+async fn a_stop_lets_the_request_in_flight_finish_and_refuses_newcomers() {
+    let app = TestApp::with_llama_server().await;
+    let id = app.create_tiny("tiny").await;
+    let response = app
+        .respond_to("/v1/chat/completions", &streamed_chat("tiny", 300))
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let mut body = response.into_body();
+    assert!(body.frame().await.unwrap().unwrap().is_data());
+    let stopping = tokio::spawn({
+        let supervisor = app.supervisor.clone();
+        async move { supervisor.stop_model(id).await }
+    });
+    // The stop waits for the request; a newcomer is told the model is stopping.
+    let started = tokio::time::Instant::now();
+    let refused = loop {
+        let reply = app
+            .post(
+                "/v1/completions",
+                json!({"model": "tiny", "prompt": "a", "max_tokens": 1}),
+            )
+            .await;
+        if reply.status == StatusCode::SERVICE_UNAVAILABLE {
+            break reply;
+        }
+        assert!(started.elapsed() < LOAD, "never refused: {}", reply.body);
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    assert_eq!(refused.json()["error"]["code"], "model_stopping");
+    let rest = body.collect().await.unwrap().to_bytes();
+    assert!(
+        String::from_utf8_lossy(&rest)
+            .trim_end()
+            .ends_with("data: [DONE]"),
+        "the request in flight was cut"
+    );
+    let stopped = stopping.await.unwrap().unwrap();
+    assert_eq!(stopped.status, ModelStatus::Stopped);
+}
+
+#[tokio::test]
+async fn a_force_stop_ends_the_request_in_flight_at_once() {
+    let app = TestApp::with_llama_server().await;
+    let id = app.create_tiny("tiny").await;
+    app.post(
+        "/api/models/update",
+        json!({"id": id, "changes": {"ctx_size": 8192}}),
+    )
+    .await;
+    let response = app
+        .respond_to("/v1/chat/completions", &streamed_chat("tiny", 8000))
+        .await;
+    let mut body = response.into_body();
+    assert!(body.frame().await.unwrap().unwrap().is_data());
+    let reply = app.post("/api/models/force_stop", json!({"id": id})).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    assert_eq!(reply.json()["status"], "stopped");
+    let rest = body.collect().await.map(|c| c.to_bytes());
+    if let Ok(rest) = rest {
+        assert!(!String::from_utf8_lossy(&rest).contains("[DONE]"));
+    }
+    let record = app.activity(1).await.remove(0);
+    assert!(record.error.is_some(), "{record:?}");
+}
