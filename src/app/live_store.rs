@@ -7,6 +7,7 @@ use leptos::prelude::*;
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::domain::Model;
+use crate::domain::activity::ModelDemand;
 use crate::domain::live::Snapshot;
 use crate::domain::run::{LiveRun, LogLine, LogSource};
 
@@ -95,6 +96,17 @@ impl LiveStore {
                 .iter()
                 .find(|r| r.model_id == model_id)
                 .cloned()
+        })
+    }
+
+    /// Gateway requests the model holds now (queued, in flight), when it holds any.
+    pub fn demand(self, model_id: i64) -> Option<ModelDemand> {
+        self.state.with(|s| {
+            s.as_ref()?
+                .demand
+                .iter()
+                .find(|d| d.model_id == model_id)
+                .copied()
         })
     }
 

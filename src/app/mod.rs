@@ -1,9 +1,11 @@
 //! The Leptos app: the HTML shell, the routes and the pages.
 
+pub mod activity;
 pub mod live_store;
 pub mod model;
 pub mod models;
 pub mod monitoring;
+pub mod playground;
 pub mod widgets;
 
 use leptos::prelude::*;
@@ -11,10 +13,12 @@ use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};
 use leptos_router::components::{A, Route, Router, Routes};
 use leptos_router::{SsrMode, path};
 
+use crate::app::activity::page::ActivityPage;
 use crate::app::live_store::LiveStore;
 use crate::app::model::page::ModelPage;
 use crate::app::models::page::ModelsPage;
 use crate::app::monitoring::page::MonitoringPage;
+use crate::app::playground::page::PlaygroundPage;
 use crate::app::widgets::toast::{ToastRegion, Toasts};
 
 /// The HTML document around the app (server-side only).
@@ -71,6 +75,8 @@ pub fn App() -> impl IntoView {
                 <a class="brand" href="/">"Corral"</a>
                 <nav aria-label="Main">
                     <A href="/">"Models"</A>
+                    <A href="/playground">"Playground"</A>
+                    <A href="/activity">"Activity"</A>
                     <A href="/monitoring">"Monitoring"</A>
                 </nav>
                 <span class="connection" role="status" aria-live="polite"
@@ -86,6 +92,8 @@ pub fn App() -> impl IntoView {
                     // can depend on the data.
                     <Route path=path!("/") view=ModelsPage ssr=SsrMode::Async/>
                     <Route path=path!("/models/:id") view=ModelPage ssr=SsrMode::Async/>
+                    <Route path=path!("/playground") view=PlaygroundPage/>
+                    <Route path=path!("/activity") view=ActivityPage/>
                     <Route path=path!("/monitoring") view=MonitoringPage/>
                 </Routes>
             </main>

@@ -43,6 +43,8 @@ pub enum Unit {
     PerSecond,
     /// Requests, slots: plain counts.
     Count,
+    /// Time to first token.
+    Milliseconds,
 }
 
 choice_enum! {
@@ -250,6 +252,7 @@ pub fn format_value(value: f64, unit: Unit) -> String {
         Unit::Watts => format!("{value:.0} W"),
         Unit::PerSecond => format!("{value:.1} tok/s"),
         Unit::Count => format!("{value:.0}"),
+        Unit::Milliseconds => format!("{value:.0} ms"),
     }
 }
 

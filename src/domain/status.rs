@@ -66,7 +66,7 @@ impl ModelStatus {
     pub fn permits(self, request: Request) -> bool {
         match request {
             Request::Start => self.next(StatusEvent::Spawned).is_some(),
-            Request::Stop => self.next(StatusEvent::StopRequested).is_some(),
+            Request::Stop | Request::ForceStop => self.next(StatusEvent::StopRequested).is_some(),
             // Only a model that runs can be run again with fresh settings.
             Request::Restart => {
                 self.permits(Request::Stop) && self.next(StatusEvent::Healthy).is_none()
@@ -111,7 +111,10 @@ impl StatusEvent {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Request {
     Start,
+    /// Lets the gateway requests in flight finish first (up to the stop grace).
     Stop,
+    /// Ends the requests in flight at once.
+    ForceStop,
     Restart,
     Delete,
 }
@@ -121,6 +124,7 @@ impl Request {
         match self {
             Request::Start => "Start",
             Request::Stop => "Stop",
+            Request::ForceStop => "Force stop",
             Request::Restart => "Restart",
             Request::Delete => "Delete",
         }

@@ -28,6 +28,21 @@ pub fn format_utc(ms: i64) -> String {
     )
 }
 
+/// `14:03:27`: the time of day in UTC, for rows that are seconds apart.
+pub fn format_clock(ms: i64) -> String {
+    let rem = ms.div_euclid(1000).rem_euclid(86_400);
+    format!("{:02}:{:02}:{:02}", rem / 3600, (rem % 3600) / 60, rem % 60)
+}
+
+/// `850 ms`, `1.2 s`, `2m 05s`: a wait or a duration.
+pub fn format_millis(ms: i64) -> String {
+    match ms {
+        ..1000 => format!("{} ms", ms.max(0)),
+        1000..60_000 => format!("{:.1} s", ms as f64 / 1000.0),
+        _ => format_duration((ms / 1000) as u64),
+    }
+}
+
 /// Howard Hinnant's days-to-civil algorithm (proleptic Gregorian calendar).
 fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let z = z + 719_468;
@@ -91,6 +106,14 @@ mod tests {
         assert_eq!(format_utc(0), "1970-01-01 00:00 UTC");
         assert_eq!(format_utc(1_795_349_000_000), "2026-11-22 12:03 UTC");
         assert_eq!(format_utc(951_782_400_000), "2000-02-29 00:00 UTC");
+    }
+
+    #[test]
+    fn waits_read_in_the_unit_that_fits() {
+        assert_eq!(format_millis(850), "850 ms");
+        assert_eq!(format_millis(1234), "1.2 s");
+        assert_eq!(format_millis(125_000), "2m 05s");
+        assert_eq!(format_clock(1_795_349_007_000), "12:03:27");
     }
 
     #[test]

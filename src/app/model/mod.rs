@@ -5,3 +5,4 @@ pub mod general_section;
 pub mod history;
 pub mod page;
 pub mod run_section;
+pub mod use_section;

@@ -14,6 +14,7 @@ use crate::app::model::config_section::ConfigSection;
 use crate::app::model::general_section::GeneralSection;
 use crate::app::model::history::History;
 use crate::app::model::run_section::RunSection;
+use crate::app::model::use_section::UseSection;
 use crate::app::widgets::log_view::LogView;
 use crate::app::widgets::status_badge::StatusBadge;
 use crate::domain::AppError;
@@ -118,6 +119,7 @@ fn ModelDetailView(data: ModelDetail) -> impl IntoView {
         <div class="detail-layout">
             <nav class="section-nav" aria-label="Settings sections">
                 <a href="#run">"Process"</a>
+                <a href="#use">"Use"</a>
                 <a href="#logs">"Logs"</a>
                 <a href="#general">"General"</a>
                 {ConfigGroupKind::ALL.iter().map(|g| view! { <a href=format!("#{}", g.as_str())>{g.title()}</a> }).collect_view()}
@@ -125,6 +127,7 @@ fn ModelDetailView(data: ModelDetail) -> impl IntoView {
             </nav>
             <div class="sections">
                 <RunSection current live/>
+                <UseSection current/>
                 <LogView source=LogSource::Model(id) live title="Logs" empty="No log lines yet. Start the model to see its output here."/>
                 <GeneralSection current on_saved/>
                 {groups.into_iter().map(|loaded| view! { <ConfigSection id loaded on_saved/> }).collect_view()}

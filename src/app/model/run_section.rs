@@ -6,7 +6,7 @@ use leptos::prelude::*;
 
 use crate::api::runs::{get_launch_preview, list_runs};
 use crate::app::live_store::LiveStore;
-use crate::app::widgets::run_button::{RunButton, RunFacts, run_command};
+use crate::app::widgets::run_button::{RequestCounts, RunButton, RunFacts, run_command};
 use crate::app::widgets::toast::use_toasts;
 use crate::domain::run::{LaunchPreview, Run};
 use crate::domain::time::format_utc;
@@ -51,9 +51,9 @@ pub fn RunSection(current: RwSignal<Model>, live: LiveStore) -> impl IntoView {
             .unwrap_or_default()
     };
     let toasts = use_toasts();
-    let restart = move |_| {
+    let send = move |request: Request| {
         let name = current.with_untracked(|m| m.spec.name.clone());
-        run_command(toasts, Request::Restart, vec![id], name);
+        run_command(toasts, request, vec![id], name);
     };
     view! {
         <section class="card" id="run" aria-labelledby="run-title">
@@ -62,11 +62,16 @@ pub fn RunSection(current: RwSignal<Model>, live: LiveStore) -> impl IntoView {
                 <div class="row-actions">
                     {move || view! { <RunButton model=current.get()/> }}
                     <Show when=move || current.with(|m| m.status.permits(Request::Restart))>
-                        <button class="small" on:click=restart>"Restart"</button>
+                        <button class="small" on:click=move |_| send(Request::Restart)>"Restart"</button>
+                    </Show>
+                    <Show when=move || current.with(|m| m.status.permits(Request::ForceStop))>
+                        <button class="small danger" title="Ends its gateway requests at once instead of letting them finish"
+                            on:click=move |_| send(Request::ForceStop)>"Force stop"</button>
                     </Show>
                 </div>
             </div>
             <RunFacts live model_id=id/>
+            <RequestCounts live model_id=id/>
             <h3>"Command line"</h3>
             {move || {
                 // While a process runs, its real command (with its port); otherwise what a start

@@ -46,6 +46,7 @@ pub fn ActionsMenu(model: Model, state: ModelsPageState) -> impl IntoView {
             {run_item(Request::Start)}
             {run_item(Request::Stop)}
             {run_item(Request::Restart)}
+            {run_item(Request::ForceStop)}
             <a role="menuitem" tabindex="-1" href=format!("/models/{id}#logs")>"Logs"</a>
             <a role="menuitem" tabindex="-1" href=format!("/models/{id}")>"Edit"</a>
             <button role="menuitem" tabindex="-1" on:click=duplicate>"Duplicate"</button>

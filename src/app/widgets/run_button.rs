@@ -6,14 +6,14 @@ use leptos::prelude::*;
 
 use crate::api::models::bulk_delete_models;
 use crate::api::runs::{
-    bulk_restart_models, bulk_start_models, bulk_stop_models, restart_model, start_model,
-    stop_model,
+    bulk_restart_models, bulk_start_models, bulk_stop_models, force_stop_model, restart_model,
+    start_model, stop_model,
 };
 use crate::app::live_store::LiveStore;
 use crate::app::widgets::toast::{Toasts, use_toasts};
 use crate::domain::run::LiveRun;
 use crate::domain::time::{format_bytes, format_duration};
-use crate::domain::{Model, ModelStatus, Request};
+use crate::domain::{AppError, Model, ModelStatus, Request, Rule};
 
 /// Sends the request; failures become a toast. Statuses arrive on the live channel.
 pub fn run_command(toasts: Toasts, command: Request, ids: Vec<i64>, name: String) {
@@ -21,6 +21,12 @@ pub fn run_command(toasts: Toasts, command: Request, ids: Vec<i64>, name: String
         let result = match (command, ids.as_slice()) {
             (Request::Start, [id]) => start_model(*id).await.map(|m| vec![m]),
             (Request::Stop, [id]) => stop_model(*id).await.map(|m| vec![m]),
+            (Request::ForceStop, [id]) => force_stop_model(*id).await.map(|m| vec![m]),
+            (Request::ForceStop, _) => Err(AppError::invalid(
+                "ids",
+                Rule::Range,
+                "a force stop is for one model",
+            )),
             (Request::Restart, [id]) => restart_model(*id).await.map(|m| vec![m]),
             (Request::Start, _) => bulk_start_models(ids.clone()).await,
             (Request::Stop, _) => bulk_stop_models(ids.clone()).await,
@@ -67,6 +73,23 @@ pub fn RunButton(model: Model) -> impl IntoView {
             on:click=move |_| run_command(toasts, command, vec![id], name.clone())>
             {command.label()}
         </button>
+    }
+}
+
+/// Gateway requests the model holds now, when it holds any: "2 in flight · 1 queued".
+#[component]
+pub fn RequestCounts(live: LiveStore, model_id: i64) -> impl IntoView {
+    move || {
+        live.demand(model_id).map(|d| {
+            let mut parts = Vec::new();
+            if d.in_flight > 0 {
+                parts.push(format!("{} in flight", d.in_flight));
+            }
+            if d.queued > 0 {
+                parts.push(format!("{} queued", d.queued));
+            }
+            view! { <div class="request-counts" aria-label="Gateway requests">{parts.join(" · ")}</div> }
+        })
     }
 }
 

@@ -1,0 +1,85 @@
+//! A streamed chat completion from the browser: `fetch` to the gateway, the body read as it
+//! arrives, each `data:` event handed on. An `AbortSignal` ends it (the Stop button); the
+//! gateway then closes the model server's request too.
+
+use js_sys::{Reflect, Uint8Array};
+use serde_json::Value;
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{AbortSignal, Headers, ReadableStreamDefaultReader, RequestInit, Response};
+
+fn text(error: JsValue) -> String {
+    error
+        .as_string()
+        .or_else(|| {
+            Reflect::get(&error, &JsValue::from_str("message"))
+                .ok()
+                .and_then(|m| m.as_string())
+        })
+        .unwrap_or_else(|| "the request failed".into())
+}
+
+/// Posts `body` to `/v1/chat/completions` and calls `on_event` with each event's JSON.
+pub async fn stream_chat(
+    body: String,
+    signal: &AbortSignal,
+    mut on_event: impl FnMut(&Value),
+) -> Result<(), String> {
+    let headers = Headers::new().map_err(text)?;
+    headers
+        .set("content-type", "application/json")
+        .map_err(text)?;
+    let init = RequestInit::new();
+    init.set_method("POST");
+    init.set_headers(&headers);
+    init.set_body(&JsValue::from_str(&body));
+    init.set_signal(Some(signal));
+    let window = web_sys::window().ok_or("no window")?;
+    let response: Response =
+        JsFuture::from(window.fetch_with_str_and_init("/v1/chat/completions", &init))
+            .await
+            .map_err(text)?
+            .dyn_into()
+            .map_err(text)?;
+    if !response.ok() {
+        let body = JsFuture::from(response.text().map_err(text)?)
+            .await
+            .map_err(text)?
+            .as_string()
+            .unwrap_or_default();
+        let message = serde_json::from_str::<Value>(&body)
+            .ok()
+            .and_then(|v| v.pointer("/error/message")?.as_str().map(str::to_string))
+            .unwrap_or(body);
+        return Err(format!("{}: {message}", response.status()));
+    }
+    let reader: ReadableStreamDefaultReader = response
+        .body()
+        .ok_or("the answer has no body")?
+        .get_reader()
+        .dyn_into()
+        .map_err(|_| "the answer's body cannot be read as a stream".to_string())?;
+    let mut pending: Vec<u8> = Vec::new();
+    loop {
+        let chunk = JsFuture::from(reader.read()).await.map_err(text)?;
+        if Reflect::get(&chunk, &JsValue::from_str("done"))
+            .ok()
+            .and_then(|d| d.as_bool())
+            .unwrap_or(true)
+        {
+            return Ok(());
+        }
+        let Ok(value) = Reflect::get(&chunk, &JsValue::from_str("value")) else {
+            continue;
+        };
+        pending.extend(Uint8Array::new(&value).to_vec());
+        while let Some(end) = pending.iter().position(|b| *b == b'\n') {
+            let line: Vec<u8> = pending.drain(..=end).collect();
+            if let Some(data) = line.strip_prefix(b"data:")
+                && let Ok(event) = serde_json::from_slice::<Value>(data.trim_ascii())
+            {
+                on_event(&event);
+            }
+        }
+    }
+}
