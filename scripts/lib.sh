@@ -9,6 +9,9 @@ WASM_BINDGEN_VERSION=$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/[^0-9.]/,
 # Debian's binaryen 108 breaks the release bundle; npm's 132 works.
 BINARYEN_VERSION=132.0.0
 PLAYWRIGHT_VERSION=1.65.1
+# The OpenAI SDK the gateway's client test runs (tests/python), in a venv of its own.
+OPENAI_PYTHON_VERSION=3.57.0
+OPENAI_VENV="$CORRAL_CACHE/python-openai"
 
 export PATH="$HOME/.cargo/bin:$CORRAL_TOOLS/node_modules/.bin:$PATH"
 

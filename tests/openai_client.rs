@@ -1,0 +1,70 @@
+//! The official `openai` Python package (pinned, installed by `scripts/setup --browser` into a
+//! venv under ~/.cache/corral) against Corral on a real port, with the pinned llama-server: the
+//! client's own parsing and exceptions are the judge. The checks are in
+//! tests/python/openai_client.py.
+#![cfg(feature = "ssr")]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test states what it expects by failing loudly
+
+mod common;
+
+use std::path::PathBuf;
+
+use axum::http::StatusCode;
+use common::TestApp;
+use serde_json::json;
+
+/// The venv's Python, where `scripts/setup --browser` put it.
+fn python() -> PathBuf {
+    let cache = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache")))
+        .expect("HOME is set");
+    let python = cache.join("corral/python-openai/bin/python");
+    assert!(
+        python.exists(),
+        "{} is missing: run scripts/setup --browser (the test setup installs the openai package)",
+        python.display()
+    );
+    python
+}
+
+#[tokio::test]
+async fn the_openai_python_package_lists_chats_streams_embeds_and_gets_its_errors() {
+    let app = TestApp::with_llama_server().await;
+    let tiny = app.create_tiny("tiny").await;
+    let streamed = app.create_tiny("tiny-stream").await;
+    let embedder = app.create_tiny("embedder").await;
+    for (group, config) in [
+        ("serving", json!({"role": "embeddings"})),
+        // The random-weight model names no pooling of its own.
+        ("advanced", json!({"pooling": "mean"})),
+    ] {
+        let reply = app
+            .post(
+                "/api/models/config/save",
+                json!({"id": embedder, "group": group, "config": config}),
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    }
+    common::serve(&app).await;
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/python/openai_client.py");
+    let base = format!("http://{}", app.address);
+    let output = tokio::process::Command::new(python())
+        .arg(&script)
+        .arg(&base)
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "the openai client's checks failed:\n{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(String::from_utf8_lossy(&output.stdout).contains("every check passed"));
+    for id in [tiny, streamed, embedder] {
+        assert!(app.last_run(id).await.id > 0, "model {id} was started");
+    }
+    app.supervisor.shutdown().await;
+}
