@@ -586,3 +586,30 @@ async fn an_abandoned_load_goes_before_an_idle_model_that_was_used_longer_ago() 
     );
     app.supervisor.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_rename_or_an_alias_change_is_heard_by_the_very_next_request() {
+    let app = TestApp::with_llama_server().await;
+    let id = app.create_tiny("before").await;
+    let reply = app.post("/v1/chat/completions", chat("before")).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    let renamed = app
+        .post(
+            "/api/models/update",
+            json!({"id": id, "changes": {"name": "after"}}),
+        )
+        .await;
+    assert_eq!(renamed.status, StatusCode::OK, "{}", renamed.body);
+    let old = app.post("/v1/chat/completions", chat("before")).await;
+    assert_eq!(old.status, StatusCode::NOT_FOUND, "{}", old.body);
+    let new = app.post("/v1/chat/completions", chat("after")).await;
+    assert_eq!(new.status, StatusCode::OK, "{}", new.body);
+
+    app.serving(id, json!({"aliases": ["nick"]})).await;
+    let nick = app.post("/v1/chat/completions", chat("nick")).await;
+    assert_eq!(nick.status, StatusCode::OK, "{}", nick.body);
+    app.serving(id, json!({})).await;
+    let gone = app.post("/v1/chat/completions", chat("nick")).await;
+    assert_eq!(gone.status, StatusCode::NOT_FOUND, "{}", gone.body);
+    app.supervisor.shutdown().await;
+}

@@ -15,20 +15,20 @@ fn state() -> Result<crate::server::state::AppState, crate::domain::AppError> {
 
 #[cfg(feature = "ssr")]
 fn registry() -> Result<crate::server::registry::Registry, crate::domain::AppError> {
-    state().map(|state| state.registry)
+    state().map(|state| state.registry.clone())
 }
 
 #[cfg(feature = "ssr")]
 fn supervisor() -> Result<crate::server::supervisor::Supervisor, crate::domain::AppError> {
-    state().map(|state| state.supervisor)
+    state().map(|state| state.supervisor.clone())
 }
 
 #[cfg(feature = "ssr")]
 fn history() -> Result<crate::server::metrics::history::MetricsHistory, crate::domain::AppError> {
-    state().map(|state| state.metrics)
+    state().map(|state| state.metrics.clone())
 }
 
 #[cfg(feature = "ssr")]
 fn metering() -> Result<crate::server::metering::Metering, crate::domain::AppError> {
-    state().map(|state| state.metering)
+    state().map(|state| state.metering.clone())
 }

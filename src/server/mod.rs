@@ -9,6 +9,7 @@ pub mod http;
 pub mod live;
 pub mod metering;
 pub mod metrics;
+pub mod name_cache;
 pub mod registry;
 pub mod router;
 pub mod start;

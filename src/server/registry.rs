@@ -17,6 +17,7 @@ use crate::domain::page::Page;
 use crate::domain::{AppError, Model, ModelFilter, ModelSpec, Rule};
 use crate::server::db::{Db, config_repo, models_repo, write_transaction};
 use crate::server::live::Hub;
+use crate::server::name_cache::{NameCache, Served};
 use crate::server::now_ms;
 
 /// Most ids one bulk call takes.
@@ -29,11 +30,17 @@ const HISTORY_SHOWN: u32 = 50;
 pub struct Registry {
     db: Db,
     hub: Hub,
+    /// Which model answers to a name, forgotten at every write.
+    names: NameCache,
 }
 
 impl Registry {
     pub fn new(db: Db, hub: Hub) -> Registry {
-        Registry { db, hub }
+        Registry {
+            db,
+            hub,
+            names: NameCache::default(),
+        }
     }
 
     pub async fn list_models(&self, filter: ModelFilter) -> Result<Vec<Model>, AppError> {
@@ -56,15 +63,31 @@ impl Registry {
 
     /// The model a client names in a request (by its name or an alias, ignoring ASCII case),
     /// with how it is served; `None` when no model answers to the name.
-    pub async fn resolve(&self, name: String) -> Result<Option<(Model, ServingConfig)>, AppError> {
-        self.db
+    pub async fn resolve(&self, name: String) -> Result<Option<Served>, AppError> {
+        let generation = match self.names.get(&name) {
+            Ok(served) => return Ok(Some(served)),
+            Err(generation) => generation,
+        };
+        let asked = name.clone();
+        let found = self
+            .db
             .call(move |conn| {
-                let Some(id) = models_repo::resolve_name(conn, &name)? else {
+                let Some(id) = models_repo::resolve_name(conn, &asked)? else {
                     return Ok(None);
                 };
-                Ok(Some((existing(conn, id)?, serving_of(conn, id)?)))
+                let model = existing(conn, id)?;
+                Ok(Some(Served {
+                    id,
+                    name: model.spec.name,
+                    size_bytes: model.size_bytes,
+                    serving: serving_of(conn, id)?,
+                }))
             })
-            .await
+            .await?;
+        if let Some(served) = &found {
+            self.names.keep(&name, generation, served);
+        }
+        Ok(found)
     }
 
     /// Every model with how it is served, for the gateway's model lists.
@@ -87,7 +110,8 @@ impl Registry {
         let spec = ModelSpec::parse_new(&input)?;
         let size = file_size(&spec.path).await;
         let hub = self.hub.clone();
-        self.db
+        let written = self
+            .db
             .call(move |conn| {
                 hub.committed(|| {
                     let tx = write_transaction(conn)?;
@@ -100,7 +124,10 @@ impl Registry {
                     Ok((model.clone(), vec![ServerEvent::ModelCreated(model)]))
                 })
             })
-            .await
+            .await;
+        // Names, aliases, files and serving settings may have changed.
+        self.names.forget();
+        written
     }
 
     /// Applies a JSON merge patch to the model's settings (keys replace, `null` clears).
@@ -116,7 +143,8 @@ impl Registry {
         };
         let keep = self.db.retention().changes_per_model;
         let hub = self.hub.clone();
-        self.db
+        let written = self
+            .db
             .call(move |conn| {
                 hub.committed(|| {
                     let tx = write_transaction(conn)?;
@@ -145,7 +173,10 @@ impl Registry {
                     Ok((model.clone(), vec![ServerEvent::ModelUpdated(model)]))
                 })
             })
-            .await
+            .await;
+        // Names, aliases, files and serving settings may have changed.
+        self.names.forget();
+        written
     }
 
     /// Deletes all the given models or, if any is missing or running, none of them. Only the
@@ -181,7 +212,9 @@ impl Registry {
                     Ok((ids, events))
                 })
             })
-            .await?;
+            .await;
+        self.names.forget();
+        let deleted = deleted?;
         for id in &deleted {
             self.hub.forget_log(*id);
         }
@@ -191,7 +224,8 @@ impl Registry {
     /// Copies a model and all its settings under a new name; the copy starts stopped.
     pub async fn duplicate_model(&self, id: i64, name: String) -> Result<Model, AppError> {
         let hub = self.hub.clone();
-        self.db
+        let written = self
+            .db
             .call(move |conn| {
                 hub.committed(|| {
                     let tx = write_transaction(conn)?;
@@ -210,7 +244,10 @@ impl Registry {
                     Ok((model.clone(), vec![ServerEvent::ModelCreated(model)]))
                 })
             })
-            .await
+            .await;
+        // Names, aliases, files and serving settings may have changed.
+        self.names.forget();
+        written
     }
 
     pub async fn load_config(
@@ -234,7 +271,8 @@ impl Registry {
     ) -> Result<ConfigGroup, AppError> {
         let parsed = group.parse_config(&config)?;
         let keep = self.db.retention().changes_per_model;
-        self.db
+        let written = self
+            .db
             .call(move |conn| {
                 let tx = write_transaction(conn)?;
                 let model = existing(&tx, id)?;
@@ -253,7 +291,10 @@ impl Registry {
                 }
                 Ok(parsed)
             })
-            .await
+            .await;
+        // Names, aliases, files and serving settings may have changed.
+        self.names.forget();
+        written
     }
 
     /// The model, its settings groups and its history, read together in one go.

@@ -19,7 +19,7 @@ use crate::server::metering::Metering;
 use crate::server::metrics::history::MetricsHistory;
 use crate::server::now_ms;
 use crate::server::registry::Registry;
-use crate::server::state::AppState;
+use crate::server::state::{AppState, Shared};
 use crate::server::supervisor::settings::SupervisorSettings;
 use crate::server::supervisor::statuses::Statuses;
 use crate::server::supervisor::{Peers, Supervisor};
@@ -73,7 +73,7 @@ pub async fn app_state(setup: Setup) -> Result<AppState, StartError> {
     let supervisor = Supervisor::start(peers, setup.supervisor)
         .await
         .map_err(StartError::Supervisor)?;
-    Ok(AppState {
+    Ok(AppState::new(Shared {
         leptos_options: setup.leptos_options,
         db,
         hub,
@@ -86,5 +86,5 @@ pub async fn app_state(setup: Setup) -> Result<AppState, StartError> {
         http_limits: setup.http,
         gateway: Gateway::new(setup.gateway),
         metering,
-    })
+    }))
 }

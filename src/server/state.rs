@@ -19,8 +19,26 @@ use crate::server::metrics::history::MetricsHistory;
 use crate::server::registry::Registry;
 use crate::server::supervisor::Supervisor;
 
+/// Cloned for every request by each layer that takes it: one reference count, not a copy of
+/// every peer (the per-field clone was a fifth of the gateway's own time).
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl AppState {
+    pub fn new(shared: Shared) -> AppState {
+        AppState(Arc::new(shared))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+pub struct Shared {
     pub leptos_options: LeptosOptions,
     pub db: Db,
     /// Live state and fan-out to every tab.

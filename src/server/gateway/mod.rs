@@ -19,12 +19,11 @@ use axum::routing::{any, get, post};
 use bytes::Bytes;
 use hyper::body::Incoming;
 
-use crate::domain::Model;
-use crate::domain::config::ServingConfig;
 use crate::domain::config::serving::Role;
 use crate::server::gateway::envelope::GatewayError;
 use crate::server::gateway::upstream::UpstreamClient;
 use crate::server::metering::meter::Meter;
+use crate::server::name_cache::Served;
 use crate::server::state::AppState;
 use crate::server::supervisor::demand::Ticket;
 
@@ -138,26 +137,27 @@ async fn model_routed_inner(
     let bytes = request::read_body(state, &parts.headers, body).await?;
     let name = request::model_name(&bytes)?;
     meter.asked_for(&name);
-    let (model, serving) = state
+    let model = state
         .registry
         .resolve(name.clone())
         .await?
         .ok_or_else(|| GatewayError::unknown_model(&name))?;
-    meter.model(model.id, &model.spec.name);
+    meter.model(model.id, &model.name);
+    let role = model.serving.role();
     if let Some(needed) = needs
-        && needed != serving.role()
+        && needed != role
     {
         return Err(GatewayError::bad_request(format!(
             "model '{}' serves {} (its serving.role setting); {path} needs a model whose role is \
              {}",
-            model.spec.name,
-            serving.role().label(),
+            model.name,
+            role.label(),
             needed.as_str()
         ))
         .with_code("model_role"));
     }
     let target = path_and_query(&parts.uri);
-    forward(state, &model, &serving, &parts, &target, bytes, meter).await
+    forward(state, &model, &parts, &target, bytes, meter).await
 }
 
 /// `/upstream/<model name>/<path>`: anything else the model's server has (`/slots`, `/props`,
@@ -191,11 +191,11 @@ async fn pass_through_inner(
             break;
         }
     }
-    let Some(((model, serving), taken)) = found else {
+    let Some((model, taken)) = found else {
         meter.asked_for(&rest);
         return Err(GatewayError::unknown_model(&rest));
     };
-    meter.model(model.id, &model.spec.name);
+    meter.model(model.id, &model.name);
     let bytes = request::read_body(state, &parts.headers, body).await?;
     let path = format!("/{}", segments[taken..].join("/"));
     meter.endpoint(format!("/upstream{path}"));
@@ -204,7 +204,7 @@ async fn pass_through_inner(
         target.push('?');
         target.push_str(query);
     }
-    forward(state, &model, &serving, &parts, &target, bytes, meter).await
+    forward(state, &model, &parts, &target, bytes, meter).await
 }
 
 fn path_and_query(uri: &axum::http::Uri) -> String {
@@ -219,16 +219,16 @@ type Sent = (axum::http::Response<Incoming>, Ticket);
 /// the queue timeout), then sends it.
 async fn forward(
     state: &AppState,
-    model: &Model,
-    serving: &ServingConfig,
+    model: &Served,
     parts: &Parts,
     target: &str,
     body: Bytes,
     meter: &mut Meter,
 ) -> Result<Sent, GatewayError> {
     let supervisor = &state.supervisor;
-    let mut ticket = supervisor.queue_request(model.id, serving.max_requests())?;
-    let wait = serving
+    let mut ticket = supervisor.queue_request(model.id, model.serving.max_requests())?;
+    let wait = model
+        .serving
         .queue_timeout_seconds
         .map(|s| Duration::from_secs(s.max(1) as u64))
         .unwrap_or_else(|| supervisor.settings().load_deadline(model.size_bytes));

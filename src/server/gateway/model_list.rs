@@ -18,6 +18,7 @@ use crate::domain::page::Page;
 use crate::domain::{AppError, Model, ModelStatus};
 use crate::server::gateway::envelope::GatewayError;
 use crate::server::gateway::request;
+use crate::server::name_cache::Served;
 use crate::server::state::AppState;
 
 /// The router's word for a status.
@@ -85,7 +86,7 @@ pub async fn router_models(State(state): State<AppState>) -> Response {
     }
 }
 
-async fn named_model(state: &AppState, request: Request) -> Result<Model, GatewayError> {
+async fn named_model(state: &AppState, request: Request) -> Result<Served, GatewayError> {
     let (parts, body) = request.into_parts();
     let bytes = request::read_body(state, &parts.headers, body).await?;
     let name = request::model_name(&bytes)?;
@@ -93,7 +94,6 @@ async fn named_model(state: &AppState, request: Request) -> Result<Model, Gatewa
         .registry
         .resolve(name.clone())
         .await?
-        .map(|(model, _)| model)
         .ok_or_else(|| GatewayError::unknown_model(&name))
 }
 

@@ -51,9 +51,16 @@ pub async fn read_body(
 
 /// The `model` field of a JSON body.
 pub fn model_name(body: &[u8]) -> Result<String, GatewayError> {
-    let json: Value = serde_json::from_slice(body)
-        .map_err(|e| GatewayError::bad_request(format!("the body is not JSON: {e}")))?;
-    match json.get("model") {
+    /// Only `model` is kept; the rest (messages, images) is checked as JSON and skipped, not
+    /// built into a tree: the gateway reads this on every request.
+    #[derive(serde::Deserialize)]
+    struct Named {
+        #[serde(default)]
+        model: Option<Value>,
+    }
+    let json: Named = serde_json::from_slice(body)
+        .map_err(|e| GatewayError::bad_request(format!("the body is not a JSON object: {e}")))?;
+    match json.model.as_ref() {
         Some(Value::String(name)) if !name.is_empty() => Ok(name.clone()),
         Some(Value::String(_)) | None | Some(Value::Null) => Err(GatewayError::bad_request(
             "the body has no `model` field; name a model from GET /v1/models",

@@ -18,7 +18,7 @@ use crate::domain::Rule;
 use crate::domain::activity::{
     Activity, ActivityPoint, ActivityQuery, ActivitySeries, SeriesQuery, quantile,
 };
-use crate::domain::live::ServerEvent;
+use crate::domain::live::{RECENT_ACTIVITY, ServerEvent};
 use crate::server::db::{Db, activity_repo};
 use crate::server::live::Hub;
 use crate::server::metering::counters::Counters;
@@ -37,10 +37,13 @@ const MAX_SERIES_RANGE_MS: i64 = 31 * 24 * 3600 * 1000;
 const MAX_SERIES_ROWS: i64 = 100_000;
 const DAY_MS: i64 = 24 * 3600 * 1000;
 
+/// Each request's meter holds one: a reference count, not a copy.
 #[derive(Clone)]
-pub struct Metering {
+pub struct Metering(Arc<Parts>);
+
+struct Parts {
     queue: mpsc::Sender<Activity>,
-    counters: Arc<Counters>,
+    counters: Counters,
     db: Db,
 }
 
@@ -49,11 +52,11 @@ impl Metering {
     pub fn start(db: Db, hub: Hub, keep_days: u32) -> Metering {
         let (queue, records) = mpsc::channel(QUEUE);
         tokio::spawn(write(db.clone(), hub, records, keep_days));
-        Metering {
+        Metering(Arc::new(Parts {
             queue,
-            counters: Arc::default(),
+            counters: Counters::default(),
             db,
-        }
+        }))
     }
 
     /// A meter for a request that just arrived at `endpoint`.
@@ -62,22 +65,23 @@ impl Metering {
     }
 
     fn record(&self, record: Activity) {
-        self.counters.count(&record);
-        if self.queue.try_send(record).is_err() {
-            self.counters.dropped.inc();
+        self.0.counters.count(&record);
+        if self.0.queue.try_send(record).is_err() {
+            self.0.counters.dropped.inc();
             tracing::warn!("an activity record was dropped: the writer is behind");
         }
     }
 
     /// `/metrics`: the gateway's counters and histograms.
     pub fn encode(&self, out: &mut String) {
-        self.counters.encode(out);
+        self.0.counters.encode(out);
     }
 
     /// One page of requests, newest first.
     pub async fn list(&self, query: ActivityQuery) -> Result<Vec<Activity>, AppError> {
         let limit = query.page.limit()?;
-        self.db
+        self.0
+            .db
             .call(move |conn| Ok(activity_repo::list(conn, &query, limit)?))
             .await
     }
@@ -101,6 +105,7 @@ impl Metering {
             ));
         }
         let rows = self
+            .0
             .db
             .call(move |conn| {
                 Ok(activity_repo::between(
@@ -190,7 +195,11 @@ async fn write(db: Db, hub: Hub, mut records: mpsc::Receiver<Activity>, keep_day
             })
             .await;
         match stored {
-            Ok(batch) => hub.publish(ServerEvent::Activity(batch)),
+            // Tabs keep only the latest few: a busy batch is not sent whole to every tab.
+            Ok(mut batch) => {
+                batch.drain(..batch.len().saturating_sub(RECENT_ACTIVITY));
+                hub.publish(ServerEvent::Activity(batch));
+            }
             Err(error) => tracing::warn!(%error, "could not store activity records"),
         }
         tokio::time::sleep(PAUSE).await;
