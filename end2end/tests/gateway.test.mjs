@@ -68,6 +68,13 @@ test('the Playground streams from a stopped model, and Activity and another tab 
     // And the models page in another tab saw the model start.
     const tiny = models.locator('table.models tbody tr', { has: models.getByRole('link', { name: 'Tiny', exact: true }) });
     await tiny.locator('.status', { hasText: 'Running' }).waitFor({ timeout: 10000 });
+
+    // Its page says how to use it, with this server's address.
+    const detail = await openPage(browser, `${server.url}/models/${created.body.id}`);
+    const curl = await detail.getByLabel('curl example', { exact: true }).innerText();
+    assert.ok(curl.startsWith(`curl ${server.url}/v1/chat/completions`), curl);
+    assert.match(curl, /"model": "Tiny"/);
+    assert.match(await detail.getByLabel('Python example', { exact: true }).innerText(), new RegExp(`base_url="${server.url}/v1"`));
   } finally {
     await server.stop();
   }

@@ -19,7 +19,8 @@ fn text(error: JsValue) -> String {
         .unwrap_or_else(|| "the request failed".into())
 }
 
-/// Posts `body` to `/v1/chat/completions` and calls `on_event` with each event's JSON.
+/// Posts `body` to `/v1/chat/completions` and calls `on_event` with each event's JSON; an
+/// error event in the stream (llama-server's way to fail after the answer began) ends it.
 pub async fn stream_chat(
     body: String,
     signal: &AbortSignal,
@@ -78,6 +79,10 @@ pub async fn stream_chat(
             if let Some(data) = line.strip_prefix(b"data:")
                 && let Ok(event) = serde_json::from_slice::<Value>(data.trim_ascii())
             {
+                if let Some(error) = event.get("error") {
+                    let message = error.get("message").and_then(Value::as_str);
+                    return Err(message.map_or_else(|| error.to_string(), str::to_string));
+                }
                 on_event(&event);
             }
         }

@@ -108,7 +108,12 @@ pub fn PlaygroundPage() -> impl IntoView {
                 })
                 .await;
                 turns.update(|t| {
-                    if let Some(last) = t.last_mut() {
+                    // A reply that never began leaves no empty bubble behind its error.
+                    if result.is_err()
+                        && t.last().is_some_and(|l| !l.from_user && l.text.is_empty())
+                    {
+                        t.pop();
+                    } else if let Some(last) = t.last_mut() {
                         last.ttft_ms = ttft;
                         last.cost = Some(cost);
                     }

@@ -99,6 +99,10 @@ fn draw(data: &ChartData, unit: Unit) -> impl IntoView + use<> {
         </g>
         <polygon class="band" points=band.join(" ")/>
         <polyline class="line" points=line.join(" ")/>
+        // A line needs two points: a lone one (a model's first requests) is drawn as a dot.
+        {(data.points.len() == 1).then(|| data.points.first().map(|p| view! {
+            <circle class="dot" cx=x(p.at) cy=y(p.avg) r="3"/>
+        })).flatten()}
     }
 }
 
