@@ -28,6 +28,8 @@ pub struct Call {
     pub post: bool,
     pub path: String,
     pub body: String,
+    /// Sent as `Authorization: Bearer …` (a model server's own key, for direct calls).
+    pub bearer: Option<String>,
 }
 
 impl Call {
@@ -36,6 +38,7 @@ impl Call {
             post: false,
             path: path.to_string(),
             body: String::new(),
+            bearer: None,
         }
     }
     pub fn post(path: &str, body: serde_json::Value) -> Call {
@@ -43,23 +46,36 @@ impl Call {
             post: true,
             path: path.to_string(),
             body: body.to_string(),
+            bearer: None,
         }
+    }
+
+    pub fn with_bearer(mut self, key: Option<&str>) -> Call {
+        self.bearer = key.map(str::to_string);
+        self
+    }
+
+    pub fn request(&self, base: &str) -> Result<Request<Full<Bytes>>, String> {
+        let mut builder = Request::builder().uri(format!("{base}{}", self.path));
+        if let Some(key) = &self.bearer {
+            builder = builder.header("authorization", format!("Bearer {key}"));
+        }
+        if self.post {
+            builder
+                .method("POST")
+                .header("content-type", "application/json")
+                .header("accept", "application/json")
+                .body(Full::new(Bytes::from(self.body.clone())))
+        } else {
+            builder.method("GET").body(Full::new(Bytes::new()))
+        }
+        .map_err(|e| e.to_string())
     }
 }
 
 /// Sends the call and returns status and body; an error is a failed measurement.
 pub async fn send(client: &HttpClient, base: &str, call: &Call) -> Result<(u16, Bytes), String> {
-    let builder = Request::builder().uri(format!("{base}{}", call.path));
-    let request = if call.post {
-        builder
-            .method("POST")
-            .header("content-type", "application/json")
-            .header("accept", "application/json")
-            .body(Full::new(Bytes::from(call.body.clone())))
-    } else {
-        builder.method("GET").body(Full::new(Bytes::new()))
-    }
-    .map_err(|e| e.to_string())?;
+    let request = call.request(base)?;
     let response = client.request(request).await.map_err(|e| e.to_string())?;
     let status = response.status().as_u16();
     let body = response

@@ -2,12 +2,13 @@
 //! prints a table (and writes JSON) of medians and p99s. Where a figure has a natural floor it
 //! is measured in the same run and printed as a ratio.
 //!
-//! Usage: corral-bench [--quick] [--only footprint,pages,api,status,fanout,history] [--out results.json]
+//! Usage: corral-bench [--quick] [--only footprint,pages,api,status,fanout,history,gateway] [--out results.json]
 //! `--history DIR`: the database and figures `cargo bench --bench metrics_history` left there.
 //! Environment: CORRAL_BIN (default target/release/corral), CORRAL_SITE_ROOT (default target/site).
 
 mod corral;
 mod fanout;
+mod gateway;
 mod http;
 mod socket;
 mod stats;
@@ -439,8 +440,15 @@ async fn drive_renames(base: &str, tabs: &fanout::Tabs, rate: f64, length: Durat
 
 /// Start → `running` through Corral against the same llama-server command started by hand, in
 /// alternation, so both see the same machine state.
-async fn status_latency(report: &mut Report, options: &Options, work: &std::path::Path) {
-    let group = "status latency (real llama-server, tiny model)";
+/// A Corral in `work/<name>` running models with the pinned llama-server (from
+/// `CORRAL_LLAMA_SERVER`) on `ports`, with the tiny model written into `work`; `None`, with a
+/// row saying so, when there is no llama-server.
+async fn with_llama_server(
+    report: &mut Report,
+    options: &Options,
+    work: &std::path::Path,
+    (group, name, ports): (&str, &str, &str),
+) -> Option<(corral::Corral, PathBuf, PathBuf)> {
     let Some(llama) = std::env::var_os("CORRAL_LLAMA_SERVER")
         .map(PathBuf::from)
         .filter(|p| p.exists())
@@ -451,7 +459,7 @@ async fn status_latency(report: &mut Report, options: &Options, work: &std::path
             "no llama-server: set CORRAL_LLAMA_SERVER (scripts/bench does)".into(),
             Value::Null,
         );
-        return;
+        return None;
     };
     let model = work.join("tiny.gguf");
     let made = std::process::Command::new(&options.binary)
@@ -467,10 +475,19 @@ async fn status_latency(report: &mut Report, options: &Options, work: &std::path
     let corral = corral::start(
         &options.binary,
         &options.site,
-        &work.join("status"),
-        &["--llama-server", &llama_arg, "--ports", "24100-24149"],
+        &work.join(name),
+        &["--llama-server", &llama_arg, "--ports", ports],
     )
     .await;
+    Some((corral, llama, model))
+}
+
+async fn status_latency(report: &mut Report, options: &Options, work: &std::path::Path) {
+    let group = "status latency (real llama-server, tiny model)";
+    let setup = (group, "status", "24100-24149");
+    let Some((corral, llama, model)) = with_llama_server(report, options, work, setup).await else {
+        return;
+    };
     let client = http::client();
     let create = Call::post(
         "/api/models/create",
@@ -703,6 +720,9 @@ async fn main() {
     }
     if wanted("fanout") {
         fan_out(&mut report, &options, &work).await;
+    }
+    if wanted("gateway") {
+        gateway::measure(&mut report, &options, &work).await;
     }
     report.print();
     let machine = machine();

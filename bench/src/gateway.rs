@@ -1,0 +1,201 @@
+//! The gateway's cost, against the same running llama-server called directly in the same run:
+//! added latency of a one-token chat completion at c=1 and c=8, throughput at c=8, the time to
+//! the first byte of a stream, and Corral's memory per 100 streams held open.
+
+use std::time::{Duration, Instant};
+
+use http_body_util::BodyExt;
+use serde_json::{Value, json};
+
+use crate::http::{self, Call, load};
+use crate::stats;
+use crate::{Options, Report, corral, mib, with_llama_server};
+
+const GROUP: &str = "gateway (real llama-server, tiny model)";
+
+fn chat(stream: bool, max_tokens: u32) -> Value {
+    json!({"model": "tiny", "messages": [{"role": "user", "content": "hi"}],
+           "max_tokens": max_tokens, "stream": stream, "ignore_eos": true})
+}
+
+pub async fn measure(report: &mut Report, options: &Options, work: &std::path::Path) {
+    let setup = (GROUP, "gateway", "24200-24249");
+    let Some((corral, _, model)) = with_llama_server(report, options, work, setup).await else {
+        return;
+    };
+    let client = http::client();
+    let call = |call: Call| {
+        let (client, base) = (client.clone(), corral.base.clone());
+        async move {
+            let (status, body) = http::send(&client, &base, &call)
+                .await
+                .expect("Corral answers");
+            assert_eq!(
+                status,
+                200,
+                "{}: {}",
+                call.path,
+                String::from_utf8_lossy(&body)
+            );
+            serde_json::from_slice::<Value>(&body).unwrap_or(Value::Null)
+        }
+    };
+    let created = call(Call::post(
+        "/api/models/create",
+        json!({"model": {"name": "tiny", "path": model.to_string_lossy(), "threads": 1,
+                         "ctx_size": 4096}}),
+    ))
+    .await;
+    let id = created["id"].as_i64().expect("the model has an id");
+    // Room for the held streams below: the default bound is 32 per model.
+    call(Call::post(
+        "/api/models/config/save",
+        json!({"id": id, "group": "serving", "config": {"max_requests": 256}}),
+    ))
+    .await;
+    // The first request starts the model; the rest find it running.
+    call(Call::post("/v1/chat/completions", chat(false, 1))).await;
+    let run = &call(Call::post("/api/runs", json!({"id": id}))).await[0];
+    let port = run["port"].as_u64().expect("the run's port");
+    let pid = run["pid"].as_u64().expect("the run's pid") as u32;
+    let direct = format!("http://127.0.0.1:{port}");
+    let key = server_key(pid);
+
+    // Seconds of load per step, not a blink: a one-token answer takes about a millisecond.
+    let total = if options.quick { 1000 } else { 5000 };
+    let mut medians = Vec::new();
+    for concurrency in [1, 8] {
+        let floor = load(&direct, concurrency, total, {
+            let key = key.clone();
+            move |_| Call::post("/v1/chat/completions", chat(false, 1)).with_bearer(key.as_deref())
+        })
+        .await;
+        let through = load(&corral.base, concurrency, total, |_| {
+            Call::post("/v1/chat/completions", chat(false, 1))
+        })
+        .await;
+        report.latency(
+            GROUP,
+            &format!("chat, max_tokens 1, c={concurrency} (floor: the server directly)"),
+            through,
+            Some(floor),
+        );
+        medians.push((concurrency, through, floor));
+    }
+    for (concurrency, through, floor) in &medians {
+        let added = through.median_ms - floor.median_ms;
+        report.figure(
+            GROUP,
+            &format!("added latency at c={concurrency} (median − median)"),
+            format!("{added:.3} ms"),
+            json!(stats::round(added)),
+        );
+    }
+    if let Some((_, through, floor)) = medians.iter().find(|(c, _, _)| *c == 8) {
+        let ratio = through.per_second / floor.per_second.max(1e-9);
+        report.figure(
+            GROUP,
+            "throughput at c=8, gateway ÷ direct",
+            format!("{ratio:.3}"),
+            json!(stats::round(ratio)),
+        );
+    }
+
+    let rounds = if options.quick { 30 } else { 100 };
+    let (mut direct_ttfb, mut gateway_ttfb) = (Vec::new(), Vec::new());
+    let started = Instant::now();
+    for _ in 0..rounds {
+        let stream = Call::post("/v1/chat/completions", chat(true, 4));
+        direct_ttfb.push(
+            first_byte(
+                &client,
+                &direct,
+                &stream.clone().with_bearer(key.as_deref()),
+            )
+            .await,
+        );
+        gateway_ttfb.push(first_byte(&client, &corral.base, &stream).await);
+    }
+    let wall = started.elapsed();
+    let floor = stats::summarise(direct_ttfb, wall);
+    let through = stats::summarise(gateway_ttfb, wall);
+    report.timing(
+        GROUP,
+        &format!("{rounds} streams: time to first byte (floor: directly)"),
+        through,
+        Some(floor),
+    );
+    let overhead = through.median_ms - floor.median_ms;
+    report.figure(
+        GROUP,
+        "stream time-to-first-byte overhead (median − median)",
+        format!("{overhead:.3} ms"),
+        json!(stats::round(overhead)),
+    );
+
+    let growth = held_streams(&corral, 100).await;
+    report.figure(
+        GROUP,
+        "Corral RSS growth with 100 streams open",
+        mib(growth),
+        json!(growth),
+    );
+    corral.stop().await;
+}
+
+/// The key a model server answers to, from its environment (as Corral reads it to adopt one).
+fn server_key(pid: u32) -> Option<String> {
+    let environ = std::fs::read(format!("/proc/{pid}/environ")).ok()?;
+    environ
+        .split(|b| *b == 0)
+        .filter_map(|entry| std::str::from_utf8(entry).ok())
+        .find_map(|entry| entry.strip_prefix("LLAMA_API_KEY=").map(str::to_string))
+}
+
+/// From sending a streamed request to its first body bytes.
+async fn first_byte(client: &http::HttpClient, base: &str, call: &Call) -> Duration {
+    let sent = Instant::now();
+    let request = call.request(base).expect("a request");
+    let response = client.request(request).await.expect("the stream starts");
+    assert_eq!(response.status(), 200);
+    let mut body = response.into_body();
+    while let Some(frame) = body.frame().await {
+        if frame
+            .expect("a frame")
+            .data_ref()
+            .is_some_and(|d| !d.is_empty())
+        {
+            let at = sent.elapsed();
+            // The rest is read so the connection can be used again.
+            while body.frame().await.is_some() {}
+            return at;
+        }
+    }
+    sent.elapsed()
+}
+
+/// Corral's RSS with `count` long streams open through it (each on its own connection, read
+/// no further than their headers), less its RSS before.
+async fn held_streams(corral: &corral::Corral, count: usize) -> u64 {
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let before = corral.rss_bytes().unwrap_or(0);
+    let mut held = Vec::new();
+    for _ in 0..count {
+        let client = http::client();
+        let request = Call::post("/v1/chat/completions", chat(true, 2000))
+            .request(&corral.base)
+            .expect("a request");
+        held.push(tokio::spawn(async move {
+            let response = client.request(request).await;
+            // Hold the answer unread until the task is aborted.
+            std::future::pending::<()>().await;
+            drop(response);
+        }));
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let during = corral.rss_bytes().unwrap_or(before);
+    for task in held {
+        task.abort();
+    }
+    during.saturating_sub(before)
+}
