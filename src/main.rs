@@ -5,8 +5,10 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use corral::server::cli::{Cli, Command};
+use corral::server::access;
+use corral::server::cli::{AdminCommand, Cli, Command};
 use corral::server::data_dir;
+use corral::server::db::Db;
 use corral::server::gguf::test_model::TestModel;
 use corral::server::http::host::AllowedHosts;
 use corral::server::http::serve;
@@ -68,6 +70,12 @@ async fn run(cli: Cli, corral_log: CorralLogHandle) -> Result<(), Box<dyn std::e
         println!("{} ({bytes} bytes)", path.display());
         return Ok(());
     }
+    if let Some(Command::Admin {
+        action: AdminCommand::ResetPassword { user },
+    }) = &cli.command
+    {
+        return reset_password(&cli, user.clone()).await;
+    }
     cli.check_bind()?;
     // Whatever Corral writes (the database, its journal, the lock) is its user's alone.
     // SAFETY: umask only changes this process's file-creation mask.
@@ -113,8 +121,20 @@ async fn run(cli: Cli, corral_log: CorralLogHandle) -> Result<(), Box<dyn std::e
         http: http_limits,
         retention: cli.retention(),
         gateway: cli.gateway_settings(),
+        access: cli.access_settings(),
     })
     .await?;
+    // With no admin yet: one from the environment (containers), else a one-time setup link.
+    let seed = std::env::var("CORRAL_ADMIN_PASSWORD").ok().map(|password| {
+        let user = std::env::var("CORRAL_ADMIN_USER").unwrap_or_else(|_| "admin".into());
+        (user, password)
+    });
+    if let Some(token) = state.access.prepare(seed).await? {
+        tracing::info!(
+            "no admin account yet: open http://{address}/setup?token={token} to create it (the \
+             link works once; a restart prints a new one)"
+        );
+    }
     let supervisor = state.supervisor.clone();
     corral_log.attach(state.hub.clone());
     tracing::info!(path = %db_path.display(), "database ready");
@@ -140,6 +160,23 @@ async fn run(cli: Cli, corral_log: CorralLogHandle) -> Result<(), Box<dyn std::e
     }
     tracing::info!("corral stopped");
     drop(lock);
+    Ok(())
+}
+
+/// `corral admin reset-password --user NAME`.
+async fn reset_password(cli: &Cli, user: String) -> Result<(), Box<dyn std::error::Error>> {
+    let password = match std::env::var("CORRAL_ADMIN_PASSWORD") {
+        Ok(password) => password,
+        Err(_) => {
+            eprintln!("new password for {user} (one line on stdin):");
+            let mut line = String::new();
+            std::io::stdin().read_line(&mut line)?;
+            line.trim_end_matches(['\r', '\n']).to_string()
+        }
+    };
+    let db = Db::open(&cli.data_dir().join("corral.db")).await?;
+    access::reset_password(&db, user.clone(), password).await?;
+    println!("the password of {user} was changed; every session of {user} has ended");
     Ok(())
 }
 

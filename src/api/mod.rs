@@ -3,6 +3,7 @@
 
 pub mod activity;
 pub mod config;
+pub mod keys;
 pub mod metrics;
 pub mod models;
 pub mod runs;

@@ -63,8 +63,17 @@ pub enum AppError {
     Conflict { field: String, message: String },
     #[error("the request body is larger than {limit_bytes} bytes")]
     PayloadTooLarge { limit_bytes: u64 },
+    /// No credentials, or wrong ones.
+    #[error("{message}")]
+    Unauthorized { message: String },
     #[error("{message}")]
     Forbidden { message: String },
+    /// Too many attempts: the next one is heard after the wait.
+    #[error("{message}")]
+    TooManyRequests {
+        message: String,
+        retry_after_seconds: u64,
+    },
     /// Something Corral needs is not there (no llama-server installed).
     #[error("{message}")]
     Unavailable { message: String },
@@ -115,7 +124,9 @@ impl AppError {
     pub fn status(&self) -> u16 {
         match self {
             AppError::Invalid { .. } | AppError::BadRequest { .. } => 400,
+            AppError::Unauthorized { .. } => 401,
             AppError::Forbidden { .. } => 403,
+            AppError::TooManyRequests { .. } => 429,
             AppError::Timeout { .. } => 408,
             AppError::NotFound { .. } => 404,
             AppError::Conflict { .. } => 409,

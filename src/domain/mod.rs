@@ -4,6 +4,7 @@
 mod choice;
 pub mod activity;
 pub mod answer;
+pub mod api_key;
 pub mod audit;
 pub mod config;
 pub mod error;

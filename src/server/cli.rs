@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
+use crate::server::access::AccessSettings;
 use crate::server::db::Retention;
 use crate::server::gateway::GatewaySettings;
 use crate::server::http::host::parse_allowed_host;
@@ -121,6 +122,21 @@ pub struct Cli {
     #[arg(long, env = "CORRAL_LEFTOVERS", value_enum, default_value_t = supervisor().leftovers)]
     pub leftovers: Leftovers,
 
+    /// On a loopback bind, serve without a login (local use). `false` asks for the admin's
+    /// login there too, as every other bind will.
+    #[arg(long, env = "CORRAL_OPEN_ON_LOOPBACK", default_value_t = true, action = clap::ArgAction::Set)]
+    pub open_on_loopback: bool,
+
+    /// Mark the session cookie `Secure` (Corral behind an HTTPS proxy). Browsers drop Secure
+    /// cookies on plain HTTP except from localhost.
+    #[arg(long, env = "CORRAL_SECURE_COOKIES")]
+    pub secure_cookies: bool,
+
+    /// Days a sign-in lasts after the browser's last request.
+    #[arg(long, env = "CORRAL_SESSION_DAYS", default_value_t = AccessSettings::default().session_days,
+          value_parser = clap::value_parser!(u32).range(1..=365))]
+    pub session_days: u32,
+
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -136,6 +152,21 @@ pub enum Command {
         /// About 110 MB instead of about 600 KB, so loading takes visible time.
         #[arg(long)]
         large: bool,
+    },
+    /// Look after the admin account, offline on the database (Corral need not run).
+    Admin {
+        #[command(subcommand)]
+        action: AdminCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Set a new password (read from CORRAL_ADMIN_PASSWORD, else the first line of stdin);
+    /// every session of that admin ends.
+    ResetPassword {
+        #[arg(long, default_value = "admin")]
+        user: String,
     },
 }
 
@@ -188,6 +219,15 @@ impl Cli {
             request: defaults.request.max(stop_twice),
             max_connections: usize::try_from(self.max_connections).unwrap_or(usize::MAX),
             ..defaults
+        }
+    }
+
+    pub fn access_settings(&self) -> AccessSettings {
+        AccessSettings {
+            open_on_loopback: self.open_on_loopback,
+            loopback_bind: self.bind.ip().is_loopback(),
+            secure_cookies: self.secure_cookies,
+            session_days: self.session_days,
         }
     }
 

@@ -1,5 +1,6 @@
 //! Everything that only exists in the server build: state, database, HTTP guards, the router.
 
+pub mod access;
 pub mod cli;
 pub mod data_dir;
 pub mod db;

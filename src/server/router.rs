@@ -10,7 +10,7 @@ use leptos_axum::{AxumRouteListing, LeptosRoutes, generate_route_list};
 use crate::app::{App, shell};
 use crate::server::http::{error_status, host, limits, origin, prometheus, security_headers};
 use crate::server::state::AppState;
-use crate::server::{gateway, live};
+use crate::server::{access, gateway, live};
 
 /// The app's routes, found once per process. Generating them renders the app with resource
 /// loading switched off process-wide, which would stall any render running meanwhile (a known
@@ -32,14 +32,20 @@ pub fn build(state: AppState) -> Router {
         .route("/metrics", get(prometheus::metrics))
         .route("/ws", get(live::route::websocket))
         .merge(gateway::routes())
+        .merge(access::routes::routes())
         .leptos_routes(&state, routes, move || shell(options.clone()))
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
         // Added innermost first; on the way in a request meets them bottom to top: security
-        // headers (on every answer), the Host allow-list, the Origin rule, the answer deadline,
+        // headers (on every answer), the Host allow-list, the Origin rule, the login (when one
+        // is required), the answer deadline,
         // the body read whole within its deadline and cap, then status mapping.
         .layer(from_fn(error_status::status_from_error))
         .layer(from_fn_with_state(state.clone(), limits::read_body_in_time))
         .layer(from_fn_with_state(state.clone(), limits::answer_in_time))
+        .layer(from_fn_with_state(
+            state.clone(),
+            access::guard::require_login,
+        ))
         .layer(from_fn_with_state(
             state.clone(),
             origin::reject_foreign_origin,

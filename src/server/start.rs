@@ -7,6 +7,7 @@ use std::sync::Arc;
 use leptos::config::LeptosOptions;
 
 use crate::domain::AppError;
+use crate::server::access::{Access, AccessSettings};
 use crate::server::db::runs_store::RunsStore;
 use crate::server::db::{Db, DbOpenError, Retention, models_repo};
 use crate::server::gateway::{Gateway, GatewaySettings};
@@ -45,6 +46,7 @@ pub struct Setup {
     pub http: HttpLimits,
     pub retention: Retention,
     pub gateway: GatewaySettings,
+    pub access: AccessSettings,
 }
 
 /// Opens the database, reconciles runs left by an earlier Corral, and builds the state every
@@ -62,6 +64,7 @@ pub async fn app_state(setup: Setup) -> Result<AppState, StartError> {
     let registry = Registry::new(db.clone(), hub.clone());
     let runs = RunsStore::new(db.clone());
     let metrics = MetricsHistory::new(db.clone());
+    let access = Access::new(db.clone(), setup.access);
     let metering = Metering::start(db.clone(), hub.clone(), setup.retention.activity_days);
     let peers = Peers {
         registry: registry.clone(),
@@ -86,5 +89,6 @@ pub async fn app_state(setup: Setup) -> Result<AppState, StartError> {
         http_limits: setup.http,
         gateway: Gateway::new(setup.gateway),
         metering,
+        access,
     }))
 }

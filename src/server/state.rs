@@ -7,6 +7,7 @@ use std::sync::Arc;
 use axum::extract::FromRef;
 use leptos::config::LeptosOptions;
 
+use crate::server::access::Access;
 use crate::server::db::Db;
 use crate::server::db::runs_store::RunsStore;
 use crate::server::gateway::Gateway;
@@ -57,6 +58,8 @@ pub struct Shared {
     pub gateway: Gateway,
     /// Gateway requests: their records, counters and charts.
     pub metering: Metering,
+    /// Who may use Corral: the admin, sessions, the setup link.
+    pub access: Access,
 }
 
 macro_rules! peer {

@@ -6,6 +6,7 @@ pub mod corral_binary;
 use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
+use corral::server::access::AccessSettings;
 use corral::server::db::{Db, Retention};
 use corral::server::http::host::AllowedHosts;
 use corral::server::http::limits::HttpLimits;
@@ -47,6 +48,8 @@ pub struct TestApp {
     listener: Mutex<Option<std::net::TcpListener>>,
     /// The limits of the router and of `serve`'s accept loop.
     pub http_limits: HttpLimits,
+    /// The one-time setup token this app issued (no admin yet).
+    pub setup_token: Option<String>,
 }
 
 pub struct Reply {
@@ -102,6 +105,23 @@ impl TestApp {
             settings,
             HttpLimits::default(),
             Retention::default(),
+            AccessSettings::default(),
+        )
+        .await
+    }
+
+    /// An app that asks for a login as a LAN bind does (`--open-on-loopback false`).
+    pub async fn with_login() -> TestApp {
+        TestApp::build_with(
+            HubConfig::default(),
+            SocketLimits::default(),
+            SupervisorSettings::default(),
+            HttpLimits::default(),
+            Retention::default(),
+            AccessSettings {
+                open_on_loopback: false,
+                ..AccessSettings::default()
+            },
         )
         .await
     }
@@ -113,6 +133,7 @@ impl TestApp {
             SupervisorSettings::default(),
             http,
             Retention::default(),
+            AccessSettings::default(),
         )
         .await
     }
@@ -124,6 +145,7 @@ impl TestApp {
             settings,
             HttpLimits::default(),
             retention,
+            AccessSettings::default(),
         )
         .await
     }
@@ -134,6 +156,7 @@ impl TestApp {
         mut settings: SupervisorSettings,
         http: HttpLimits,
         retention: Retention,
+        access: AccessSettings,
     ) -> TestApp {
         let dir = tempfile::tempdir().unwrap();
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -154,9 +177,11 @@ impl TestApp {
             http,
             retention,
             gateway: Default::default(),
+            access,
         })
         .await
         .unwrap();
+        let setup_token = state.access.prepare(None).await.unwrap();
         let registry = state.registry.clone();
         let supervisor = state.supervisor.clone();
         let db = state.db.clone();
@@ -172,6 +197,7 @@ impl TestApp {
             address,
             listener: Mutex::new(Some(listener)),
             http_limits: http,
+            setup_token,
         }
     }
 

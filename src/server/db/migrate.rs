@@ -12,6 +12,7 @@ pub const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0005_rollups_in_time_order.sql"),
     include_str!("migrations/0006_serving.sql"),
     include_str!("migrations/0007_activity.sql"),
+    include_str!("migrations/0008_access.sql"),
 ];
 
 pub fn latest_version() -> i64 {

@@ -1,5 +1,6 @@
 //! The SQLite database: a pool of connections to one file, migrated at start-up.
 
+pub mod access_repo;
 pub mod activity_repo;
 pub mod config_repo;
 pub mod metrics_repo;

@@ -19,7 +19,9 @@ use axum::routing::{any, get, post};
 use bytes::Bytes;
 use hyper::body::Incoming;
 
+use crate::domain::api_key::ApiKey;
 use crate::domain::config::serving::Role;
+use crate::server::access::keys;
 use crate::server::gateway::envelope::GatewayError;
 use crate::server::gateway::upstream::UpstreamClient;
 use crate::server::metering::meter::Meter;
@@ -143,6 +145,7 @@ async fn model_routed_inner(
         .await?
         .ok_or_else(|| GatewayError::unknown_model(&name))?;
     meter.model(model.id, &model.name);
+    key_may_use(&parts, &model)?;
     let role = model.serving.role();
     if let Some(needed) = needs
         && needed != role
@@ -196,6 +199,7 @@ async fn pass_through_inner(
         return Err(GatewayError::unknown_model(&rest));
     };
     meter.model(model.id, &model.name);
+    key_may_use(&parts, &model)?;
     let bytes = request::read_body(state, &parts.headers, body).await?;
     let path = format!("/{}", segments[taken..].join("/"));
     meter.endpoint(format!("/upstream{path}"));
@@ -205,6 +209,18 @@ async fn pass_through_inner(
         target.push_str(query);
     }
     forward(state, &model, &parts, &target, bytes, meter).await
+}
+
+/// An API key limited to some models may use only those.
+fn key_may_use(parts: &Parts, model: &Served) -> Result<(), GatewayError> {
+    match parts.extensions.get::<Arc<ApiKey>>() {
+        Some(key) if !keys::allows_model(key, model.id) => Err(GatewayError::new(
+            axum::http::StatusCode::FORBIDDEN,
+            "model_not_allowed",
+            format!("this API key may not use model '{}'", model.name),
+        )),
+        _ => Ok(()),
+    }
 }
 
 fn path_and_query(uri: &axum::http::Uri) -> String {

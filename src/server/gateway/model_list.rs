@@ -5,6 +5,9 @@
 
 use std::collections::HashMap;
 use std::convert::Infallible;
+use std::sync::Arc;
+
+use axum::Extension;
 
 use axum::extract::{Request, State};
 use axum::http::StatusCode;
@@ -12,10 +15,12 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
+use crate::domain::api_key::ApiKey;
 use crate::domain::config::ServingConfig;
 use crate::domain::live::ServerEvent;
 use crate::domain::page::Page;
 use crate::domain::{AppError, Model, ModelStatus};
+use crate::server::access::keys;
 use crate::server::gateway::envelope::GatewayError;
 use crate::server::gateway::request;
 use crate::server::name_cache::Served;
@@ -30,10 +35,18 @@ pub fn status_value(status: ModelStatus) -> &'static str {
     }
 }
 
-async fn entries(state: &AppState, with_path: bool) -> Result<Vec<Value>, GatewayError> {
+/// Every model, or only those the request's API key may use.
+async fn entries(
+    state: &AppState,
+    key: Option<&ApiKey>,
+    with_path: bool,
+) -> Result<Vec<Value>, GatewayError> {
     let models = state.registry.serving_list().await?;
     let mut entries = Vec::with_capacity(models.len());
     for (model, serving) in models {
+        if key.is_some_and(|key| !keys::allows_model(key, model.id)) {
+            continue;
+        }
         entries.push(entry(state, &model, &serving, with_path).await?);
     }
     Ok(entries)
@@ -72,15 +85,21 @@ async fn entry(
     Ok(entry)
 }
 
-pub async fn v1_models(State(state): State<AppState>) -> Response {
-    match entries(&state, false).await {
+pub async fn v1_models(
+    State(state): State<AppState>,
+    key: Option<Extension<Arc<ApiKey>>>,
+) -> Response {
+    match entries(&state, key.as_deref().map(AsRef::as_ref), false).await {
         Ok(data) => axum::Json(json!({"object": "list", "data": data})).into_response(),
         Err(error) => error.into_response(),
     }
 }
 
-pub async fn router_models(State(state): State<AppState>) -> Response {
-    match entries(&state, true).await {
+pub async fn router_models(
+    State(state): State<AppState>,
+    key: Option<Extension<Arc<ApiKey>>>,
+) -> Response {
+    match entries(&state, key.as_deref().map(AsRef::as_ref), true).await {
         Ok(data) => axum::Json(json!({"object": "list", "data": data})).into_response(),
         Err(error) => error.into_response(),
     }
@@ -90,11 +109,13 @@ async fn named_model(state: &AppState, request: Request) -> Result<Served, Gatew
     let (parts, body) = request.into_parts();
     let bytes = request::read_body(state, &parts.headers, body).await?;
     let name = request::model_name(&bytes)?;
-    state
+    let model = state
         .registry
         .resolve(name.clone())
         .await?
-        .ok_or_else(|| GatewayError::unknown_model(&name))
+        .ok_or_else(|| GatewayError::unknown_model(&name))?;
+    super::key_may_use(&parts, &model)?;
+    Ok(model)
 }
 
 fn success() -> Response {

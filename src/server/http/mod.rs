@@ -19,5 +19,25 @@ pub fn error_response(error: &AppError) -> Response {
     let status = StatusCode::from_u16(error.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let body =
         serde_json::to_string(error).unwrap_or_else(|_| r#"{"code":"internal"}"#.to_string());
-    (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
+    let mut response = (status, [(header::CONTENT_TYPE, "application/json")], body).into_response();
+    let headers = response.headers_mut();
+    match error {
+        AppError::Unauthorized { .. } => {
+            headers.insert(
+                header::WWW_AUTHENTICATE,
+                header::HeaderValue::from_static("Bearer realm=\"corral\""),
+            );
+        }
+        AppError::TooManyRequests {
+            retry_after_seconds,
+            ..
+        } => {
+            headers.insert(
+                header::RETRY_AFTER,
+                header::HeaderValue::from(*retry_after_seconds),
+            );
+        }
+        _ => {}
+    }
+    response
 }

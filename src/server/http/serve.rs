@@ -61,8 +61,8 @@ pub async fn serve(
             // Reap finished connection tasks as we go, so the set stays small.
             Some(_) = connections.join_next(), if !connections.is_empty() => continue,
         };
-        let stream = match accepted {
-            Ok((stream, _)) => stream,
+        let (stream, peer) = match accepted {
+            Ok(accepted) => accepted,
             Err(error) => {
                 // Out of descriptors or a connection reset before accept: wait a little instead
                 // of spinning, and carry on.
@@ -88,6 +88,10 @@ pub async fn serve(
         let router = router.clone();
         let service = service_fn(move |mut request: hyper::Request<Incoming>| {
             request.extensions_mut().insert(slot.clone());
+            // Who is asking: login back-off is counted per client address.
+            request
+                .extensions_mut()
+                .insert(axum::extract::ConnectInfo(peer));
             router.clone().oneshot(request.map(Body::new))
         });
         let builder = builder.clone();

@@ -1,0 +1,40 @@
+//! API keys for programs: what a key may do (scopes), which models it may use, and how it is
+//! shown (a name and a short prefix; the key itself only once, when it is made).
+
+use serde::{Deserialize, Serialize};
+
+choice_enum! {
+    /// What a key may do. `admin` may do everything.
+    pub enum Scope {
+        /// The gateway (`/v1`, the router API's listing), limited to the key's models.
+        Inference => "inference",
+        /// Reading models, runs, logs, metrics and activity.
+        ModelsRead => "models:read",
+        /// Starting, stopping, loading and unloading models.
+        ModelsManage => "models:manage",
+        Admin => "admin",
+    }
+}
+
+/// A key as lists show it: never the key itself.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ApiKey {
+    pub id: i64,
+    pub name: String,
+    /// The key's first characters, to tell keys apart.
+    pub prefix: String,
+    pub scopes: Vec<Scope>,
+    /// The models (ids) an inference key may use; `None`: every model.
+    pub models: Option<Vec<i64>>,
+    pub created_at: i64,
+    pub expires_at: Option<i64>,
+    pub last_used_at: Option<i64>,
+    pub revoked_at: Option<i64>,
+}
+
+/// `POST /api/keys/create`'s answer: the key, shown this once, and how it is listed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CreatedKey {
+    pub key: String,
+    pub listed: ApiKey,
+}

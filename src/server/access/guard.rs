@@ -1,0 +1,212 @@
+//! The login guard, in front of everything when a login is required: a signed-in session
+//! passes; pages without one are sent to `/login`, everything else gets 401 (the gateway's in
+//! OpenAI's envelope). Until an admin exists only the setup answers.
+
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Redirect, Response};
+
+use crate::domain::AppError;
+use crate::server::access::{SESSION_COOKIE, keys};
+use crate::server::gateway::envelope::GatewayError;
+use crate::server::gateway::is_gateway_path;
+use crate::server::http::error_response;
+use crate::server::state::AppState;
+
+/// Paths that answer without a session: liveness, signing in, the setup, and the files the
+/// login and setup pages load.
+fn always_open(path: &str) -> bool {
+    matches!(
+        path,
+        "/api/health"
+            | "/api/auth/login"
+            | "/api/auth/setup"
+            | "/api/auth/me"
+            | "/login"
+            | "/setup"
+            | "/favicon.svg"
+    ) || path.starts_with("/pkg/")
+}
+
+/// The API key a request carries: `Authorization: Bearer`, `x-api-key`, or the password of
+/// HTTP Basic (browsers, `curl -u`).
+pub fn presented_key(headers: &HeaderMap) -> Option<String> {
+    use base64::Engine;
+    let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    if let Some(authorization) = text("authorization") {
+        let (kind, value) = authorization.split_once(' ')?;
+        return match kind.to_ascii_lowercase().as_str() {
+            "bearer" => Some(value.trim().to_string()),
+            "basic" => {
+                let decoded = base64::engine::general_purpose::STANDARD
+                    .decode(value.trim())
+                    .ok()?;
+                let pair = String::from_utf8(decoded).ok()?;
+                pair.split_once(':')
+                    .map(|(_, password)| password.to_string())
+            }
+            _ => None,
+        };
+    }
+    text("x-api-key").map(|key| key.trim().to_string())
+}
+
+/// The session token the request's cookie carries, if any.
+pub fn session_token(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|cookies| cookies.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == SESSION_COOKIE)
+        .map(|(_, value)| value)
+        .filter(|value| !value.is_empty())
+}
+
+pub async fn require_login(
+    State(state): State<AppState>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let access = &state.access;
+    if !access.settings().login_required() {
+        return next.run(request).await;
+    }
+    let path = request.uri().path().to_string();
+    if always_open(&path) {
+        return next.run(request).await;
+    }
+    match access.admin_exists().await {
+        Ok(true) => {}
+        Ok(false) => {
+            return refuse(
+                &path,
+                &request,
+                AppError::Unavailable {
+                    message: "Corral has no admin yet: open the setup link it printed to its log"
+                        .into(),
+                },
+            );
+        }
+        Err(error) => return error_response(&error),
+    }
+    if let Some(secret) = presented_key(request.headers()) {
+        return match access.key(&secret).await {
+            Ok(Some(key)) => {
+                let needed = keys::scope_for(request.method(), &path);
+                if keys::allows(&key, needed) {
+                    request.extensions_mut().insert(std::sync::Arc::new(key));
+                    next.run(request).await
+                } else {
+                    refuse(
+                        &path,
+                        &request,
+                        AppError::Forbidden {
+                            message: format!("this API key lacks the {needed} scope"),
+                        },
+                    )
+                }
+            }
+            Ok(None) => refuse(
+                &path,
+                &request,
+                AppError::Unauthorized {
+                    message: "the API key is unknown, revoked or expired".into(),
+                },
+            ),
+            Err(error) => error_response(&error),
+        };
+    }
+    let signed_in = match session_token(request.headers()) {
+        Some(token) => access.session(token).await,
+        None => Ok(None),
+    };
+    match signed_in {
+        Ok(Some(signed_in)) => {
+            request.extensions_mut().insert(signed_in);
+            next.run(request).await
+        }
+        Ok(None) => refuse(
+            &path,
+            &request,
+            AppError::Unauthorized {
+                message: "sign in first (POST /api/auth/login)".into(),
+            },
+        ),
+        Err(error) => error_response(&error),
+    }
+}
+
+/// A page is sent to the login (or setup) page; the rest gets the error as its kind of client
+/// reads it.
+fn refuse(path: &str, request: &Request, error: AppError) -> Response {
+    let page = request.method() == Method::GET
+        && !matches!(error, AppError::Forbidden { .. })
+        && !path.starts_with("/api/")
+        && path != "/ws"
+        && path != "/metrics"
+        && !is_gateway_path(path);
+    if page {
+        let target = match error {
+            AppError::Unavailable { .. } => "/setup".to_string(),
+            _ => format!("/login?next={}", encode(path)),
+        };
+        return Redirect::to(&target).into_response();
+    }
+    if is_gateway_path(path) {
+        let status = StatusCode::from_u16(error.status()).unwrap_or(StatusCode::UNAUTHORIZED);
+        let code = if status == StatusCode::FORBIDDEN {
+            "forbidden"
+        } else {
+            "unauthorized"
+        };
+        let mut response = GatewayError::new(status, code, error.to_string()).into_response();
+        if status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                header::HeaderValue::from_static("Bearer realm=\"corral\""),
+            );
+        }
+        return response;
+    }
+    error_response(&error)
+}
+
+/// A path as a query value: everything but unreserved characters and `/` percent-encoded.
+fn encode(path: &str) -> String {
+    path.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_session_cookie_is_found_among_others() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::COOKIE,
+            "theme=dark; corral_session=abc123; other=1"
+                .parse()
+                .unwrap(),
+        );
+        assert_eq!(session_token(&headers), Some("abc123"));
+        headers.insert(header::COOKIE, "corral_session=".parse().unwrap());
+        assert_eq!(session_token(&headers), None);
+    }
+
+    #[test]
+    fn a_next_path_is_encoded() {
+        assert_eq!(encode("/models/3"), "/models/3");
+        assert_eq!(encode("/a b?c"), "/a%20b%3Fc");
+    }
+}

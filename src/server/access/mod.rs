@@ -1,0 +1,483 @@
+//! Access: who may use Corral. On loopback, by default, anyone on the machine (as before);
+//! otherwise a signed-in admin. The admin is created once, through a one-time setup link
+//! Corral prints to its log (or seeded from `CORRAL_ADMIN_PASSWORD`); signing in gives the
+//! browser a session cookie. Only hashes are stored; passwords and tokens never reach a log.
+
+pub mod backoff;
+pub mod guard;
+pub mod keys;
+pub mod password;
+pub mod routes;
+pub mod tokens;
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use crate::domain::api_key::{ApiKey, CreatedKey, Scope};
+use crate::domain::{AppError, Rule};
+use crate::server::access::backoff::Backoff;
+use crate::server::access::keys::KeyCache;
+use crate::server::access::tokens::{SetupToken, digest, new_token};
+use crate::server::db::{Db, access_repo};
+use crate::server::now_ms;
+use crate::server::registry::Registry;
+
+/// What every key starts with, so a leaked one is recognisable (secret scanners, logs).
+const KEY_PREFIX: &str = "crl_";
+/// Characters of a key kept for display.
+const SHOWN: usize = 12;
+
+const DAY_MS: i64 = 24 * 3600 * 1000;
+/// A session's expiry slides forward at most this often (not a write per request).
+const TOUCH_EVERY_MS: i64 = 3600 * 1000;
+/// The cookie that carries a session.
+pub const SESSION_COOKIE: &str = "corral_session";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AccessSettings {
+    /// No login on a loopback bind (today's local use).
+    pub open_on_loopback: bool,
+    /// Corral listens on a loopback address only.
+    pub loopback_bind: bool,
+    /// Cookies get `Secure` (behind HTTPS, or `--secure-cookies`).
+    pub secure_cookies: bool,
+    /// Days a session lives after its last use.
+    pub session_days: u32,
+}
+
+impl Default for AccessSettings {
+    fn default() -> Self {
+        AccessSettings {
+            open_on_loopback: true,
+            loopback_bind: true,
+            secure_cookies: false,
+            session_days: 30,
+        }
+    }
+}
+
+impl AccessSettings {
+    pub fn login_required(&self) -> bool {
+        !(self.open_on_loopback && self.loopback_bind)
+    }
+}
+
+/// A signed-in admin, as the guard found it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SignedIn {
+    pub admin_id: i64,
+}
+
+#[derive(Clone)]
+pub struct Access(Arc<Parts>);
+
+struct Parts {
+    settings: AccessSettings,
+    db: Db,
+    setup: SetupToken,
+    backoff: Backoff,
+    keys: KeyCache,
+    /// Once true, always true: admins are never deleted.
+    has_admin: AtomicBool,
+}
+
+impl Access {
+    pub fn new(db: Db, settings: AccessSettings) -> Access {
+        Access(Arc::new(Parts {
+            settings,
+            db,
+            setup: SetupToken::default(),
+            backoff: Backoff::default(),
+            keys: KeyCache::default(),
+            has_admin: AtomicBool::new(false),
+        }))
+    }
+
+    pub fn settings(&self) -> AccessSettings {
+        self.0.settings
+    }
+
+    pub async fn admin_exists(&self) -> Result<bool, AppError> {
+        if self.0.has_admin.load(Ordering::Relaxed) {
+            return Ok(true);
+        }
+        let exists = self
+            .0
+            .db
+            .call(|conn| Ok(access_repo::admin_exists(conn)?))
+            .await?;
+        if exists {
+            self.0.has_admin.store(true, Ordering::Relaxed);
+        }
+        Ok(exists)
+    }
+
+    /// At start-up: with no admin, creates one from `seed` (user, password) when given, else
+    /// issues the one-time setup token and returns it (for the log). `None` when an admin
+    /// exists or was seeded.
+    pub async fn prepare(
+        &self,
+        seed: Option<(String, String)>,
+    ) -> Result<Option<String>, AppError> {
+        if self.admin_exists().await? {
+            return Ok(None);
+        }
+        match seed {
+            Some((username, password)) => {
+                self.create_admin(username, password).await?;
+                Ok(None)
+            }
+            None => Ok(Some(self.0.setup.issue()?)),
+        }
+    }
+
+    /// `/setup`: the token from the log creates the first admin and signs them in.
+    pub async fn setup(
+        &self,
+        token: &str,
+        username: String,
+        password: String,
+    ) -> Result<String, AppError> {
+        if self.admin_exists().await? {
+            return Err(AppError::Conflict {
+                field: "username".into(),
+                message: "the admin account exists already; sign in instead".into(),
+            });
+        }
+        // Bad input does not spend the link.
+        check_username(&username)?;
+        password::check_new(&password)?;
+        if !self.0.setup.redeem(token) {
+            return Err(AppError::Unauthorized {
+                message: "the setup link is not valid (it works once; a restart prints a new one)"
+                    .into(),
+            });
+        }
+        let admin_id = self.create_admin(username, password).await?;
+        self.new_session(admin_id).await
+    }
+
+    async fn create_admin(&self, username: String, password: String) -> Result<i64, AppError> {
+        check_username(&username)?;
+        password::check_new(&password)?;
+        let hash = password::hash(password).await?;
+        let created = self
+            .0
+            .db
+            .call(move |conn| {
+                Ok(access_repo::create_first_admin(
+                    conn,
+                    &username,
+                    &hash,
+                    now_ms(),
+                )?)
+            })
+            .await?;
+        let id = created.ok_or_else(|| AppError::Conflict {
+            field: "username".into(),
+            message: "the admin account exists already".into(),
+        })?;
+        self.0.has_admin.store(true, Ordering::Relaxed);
+        Ok(id)
+    }
+
+    /// Checks the password (after the client's back-off, if any) and opens a session; answers
+    /// the session token for the cookie.
+    pub async fn login(
+        &self,
+        client: Option<IpAddr>,
+        username: String,
+        password: String,
+    ) -> Result<String, AppError> {
+        if let Err(wait) = self.0.backoff.check(client) {
+            return Err(AppError::TooManyRequests {
+                message: "too many failed sign-ins from this address; wait and try again".into(),
+                retry_after_seconds: wait.as_secs().max(1),
+            });
+        }
+        let name = username.clone();
+        let admin = self
+            .0
+            .db
+            .call(move |conn| Ok(access_repo::admin_by_name(conn, &name)?))
+            .await?;
+        // An unknown name costs a hash check too: the answer's timing says nothing.
+        let stored = admin.as_ref().map_or_else(
+            || password::decoy().to_string(),
+            |a| a.password_hash.clone(),
+        );
+        let matches = password::verify(password, stored).await;
+        match admin {
+            Some(admin) if matches => {
+                self.0.backoff.succeeded(client);
+                self.new_session(admin.id).await
+            }
+            _ => {
+                self.0.backoff.failed(client);
+                tracing::warn!(
+                    client = %client.map_or_else(|| "unknown".to_string(), |c| c.to_string()),
+                    "a sign-in failed"
+                );
+                Err(AppError::Unauthorized {
+                    message: "wrong username or password".into(),
+                })
+            }
+        }
+    }
+
+    async fn new_session(&self, admin_id: i64) -> Result<String, AppError> {
+        let token = new_token()?;
+        let hash = digest(&token);
+        let lifetime = self.lifetime_ms();
+        self.0
+            .db
+            .call(move |conn| {
+                let now = now_ms();
+                access_repo::prune_sessions(conn, now)?;
+                Ok(access_repo::insert_session(
+                    conn,
+                    &hash,
+                    admin_id,
+                    now,
+                    now + lifetime,
+                )?)
+            })
+            .await?;
+        Ok(token)
+    }
+
+    fn lifetime_ms(&self) -> i64 {
+        i64::from(self.0.settings.session_days) * DAY_MS
+    }
+
+    /// The admin a session token belongs to, sliding its expiry; `None` for an unknown or
+    /// expired token.
+    pub async fn session(&self, token: &str) -> Result<Option<SignedIn>, AppError> {
+        let hash = digest(token);
+        let lifetime = self.lifetime_ms();
+        self.0
+            .db
+            .call(move |conn| {
+                let now = now_ms();
+                let Some((admin_id, last_seen)) = access_repo::live_session(conn, &hash, now)?
+                else {
+                    return Ok(None);
+                };
+                if now - last_seen > TOUCH_EVERY_MS {
+                    access_repo::touch_session(conn, &hash, now, now + lifetime)?;
+                }
+                Ok(Some(SignedIn { admin_id }))
+            })
+            .await
+    }
+
+    pub async fn logout(&self, token: &str) -> Result<(), AppError> {
+        let hash = digest(token);
+        self.0
+            .db
+            .call(move |conn| Ok(access_repo::delete_session(conn, &hash)?))
+            .await
+    }
+
+    /// Ends every session of the admin, this one included.
+    pub async fn logout_everywhere(&self, admin_id: i64) -> Result<usize, AppError> {
+        self.0
+            .db
+            .call(move |conn| Ok(access_repo::delete_sessions_of(conn, admin_id)?))
+            .await
+    }
+
+    /// Makes a key: `models` are names (or aliases) of registered models, `expires_at` Unix
+    /// milliseconds. The key is in the answer this once; only its hash is kept.
+    pub async fn create_key(
+        &self,
+        registry: &Registry,
+        name: String,
+        scopes: Vec<Scope>,
+        models: Option<Vec<String>>,
+        expires_at: Option<i64>,
+    ) -> Result<CreatedKey, AppError> {
+        let length = name.chars().count();
+        if !(1..=80).contains(&length) || name.chars().any(char::is_control) {
+            return Err(AppError::invalid(
+                "name",
+                Rule::MaxLength,
+                "must be 1 to 80 characters, without control characters",
+            ));
+        }
+        let mut scopes = scopes;
+        scopes.sort();
+        scopes.dedup();
+        if scopes.is_empty() {
+            return Err(AppError::invalid(
+                "scopes",
+                Rule::Required,
+                format!("name at least one of {}", Scope::NAMES.join(", ")),
+            ));
+        }
+        if expires_at.is_some_and(|at| at <= now_ms()) {
+            return Err(AppError::invalid(
+                "expires",
+                Rule::Range,
+                "must be in the future (Unix milliseconds)",
+            ));
+        }
+        let model_ids = match models {
+            None => None,
+            Some(names) => {
+                let mut ids = Vec::with_capacity(names.len());
+                for (i, name) in names.into_iter().enumerate() {
+                    let served = registry.resolve(name.clone()).await?.ok_or_else(|| {
+                        AppError::invalid(
+                            format!("models[{i}]"),
+                            Rule::OneOf,
+                            format!("no model is called '{name}'"),
+                        )
+                    })?;
+                    ids.push(served.id);
+                }
+                Some(ids)
+            }
+        };
+        let secret = format!("{KEY_PREFIX}{}", new_token()?);
+        let hash = digest(&secret);
+        let prefix: String = secret.chars().take(SHOWN).collect();
+        let listed = self
+            .0
+            .db
+            .call(move |conn| {
+                Ok(access_repo::insert_key(
+                    conn,
+                    &name,
+                    &prefix,
+                    &hash,
+                    &scopes,
+                    model_ids.as_deref(),
+                    now_ms(),
+                    expires_at,
+                )?)
+            })
+            .await?;
+        self.0.keys.forget();
+        tracing::info!(key = %listed.prefix, name = %listed.name, "an API key was made");
+        Ok(CreatedKey {
+            key: secret,
+            listed,
+        })
+    }
+
+    pub async fn list_keys(&self) -> Result<Vec<ApiKey>, AppError> {
+        self.0
+            .db
+            .call(|conn| Ok(access_repo::list_keys(conn)?))
+            .await
+    }
+
+    /// Revokes a key at once: the next request carrying it gets 401.
+    pub async fn revoke_key(&self, id: i64) -> Result<(), AppError> {
+        let revoked = self
+            .0
+            .db
+            .call(move |conn| Ok(access_repo::revoke_key(conn, id, now_ms())?))
+            .await;
+        self.0.keys.forget();
+        if revoked? {
+            Ok(())
+        } else {
+            Err(AppError::not_found("live API key", id.to_string()))
+        }
+    }
+
+    /// The key `secret` names, if it is live (not revoked, not expired).
+    pub async fn key(&self, secret: &str) -> Result<Option<ApiKey>, AppError> {
+        let hash = digest(secret);
+        let now = now_ms();
+        let generation = match self.0.keys.get(&hash, now) {
+            Ok((key, write_use)) => {
+                if write_use {
+                    let id = key.id;
+                    // Last use is a convenience: a failed write is logged, not fatal.
+                    if let Err(error) = self
+                        .0
+                        .db
+                        .call(move |conn| Ok(access_repo::key_used(conn, id, now)?))
+                        .await
+                    {
+                        tracing::warn!(%error, "could not record a key's last use");
+                    }
+                }
+                return Ok(Some(key));
+            }
+            Err(generation) => generation,
+        };
+        let found = self
+            .0
+            .db
+            .call(move |conn| {
+                let key = access_repo::live_key(conn, &hash, now)?;
+                if let Some(key) = &key {
+                    access_repo::key_used(conn, key.id, now)?;
+                }
+                Ok(key)
+            })
+            .await?;
+        if let Some(key) = &found {
+            self.0.keys.keep(hash, generation, key, now);
+        }
+        Ok(found)
+    }
+
+    /// The `Set-Cookie` value that carries `token` (or, with `None`, removes the cookie).
+    pub fn cookie(&self, token: Option<&str>) -> String {
+        let secure = if self.0.settings.secure_cookies {
+            "; Secure"
+        } else {
+            ""
+        };
+        match token {
+            Some(token) => format!(
+                "{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{secure}",
+                self.lifetime_ms() / 1000
+            ),
+            None => {
+                format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0{secure}")
+            }
+        }
+    }
+}
+
+/// `corral admin reset-password`: a new password for `username`, offline on the database file;
+/// every session of that admin ends.
+pub async fn reset_password(db: &Db, username: String, password: String) -> Result<(), AppError> {
+    password::check_new(&password)?;
+    let hash = password::hash(password).await?;
+    let name = username.clone();
+    let changed = db
+        .call(move |conn| Ok(access_repo::set_password(conn, &name, &hash, now_ms())?))
+        .await?;
+    if changed {
+        Ok(())
+    } else {
+        Err(AppError::not_found("admin", &username))
+    }
+}
+
+fn check_username(username: &str) -> Result<(), AppError> {
+    let length = username.chars().count();
+    if !(1..=64).contains(&length) {
+        return Err(AppError::invalid(
+            "username",
+            Rule::MaxLength,
+            "must be 1 to 64 characters",
+        ));
+    }
+    if username.chars().any(char::is_control) || username.trim() != username {
+        return Err(AppError::invalid(
+            "username",
+            Rule::NoControlChars,
+            "may not hold control characters or surrounding spaces",
+        ));
+    }
+    Ok(())
+}

@@ -1,0 +1,749 @@
+//! Access with a login required (`--open-on-loopback false`, the policy of a LAN bind): the
+//! setup link, sign-in and sign-out, sessions, back-off, and every route family refused
+//! without a session.
+#![cfg(feature = "ssr")]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test states what it expects by failing loudly
+
+mod common;
+
+use std::net::SocketAddr;
+
+use axum::body::Body;
+use axum::extract::ConnectInfo;
+use axum::http::{Method, Request, StatusCode, header};
+use axum::response::Response;
+use common::TestApp;
+use http_body_util::BodyExt;
+use serde_json::{Value, json};
+
+const PASSWORD: &str = "a long enough secret";
+
+struct Sent {
+    status: StatusCode,
+    headers: axum::http::HeaderMap,
+    body: String,
+}
+
+impl Sent {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or(Value::Null)
+    }
+
+    /// The session token a `Set-Cookie` carries.
+    fn session(&self) -> Option<String> {
+        let cookie = self.headers.get(header::SET_COOKIE)?.to_str().ok()?;
+        let value = cookie.strip_prefix("corral_session=")?.split(';').next()?;
+        (!value.is_empty()).then(|| value.to_string())
+    }
+}
+
+async fn read(response: Response) -> Sent {
+    let (parts, body) = response.into_parts();
+    let bytes = body.collect().await.unwrap().to_bytes();
+    Sent {
+        status: parts.status,
+        headers: parts.headers,
+        body: String::from_utf8_lossy(&bytes).into_owned(),
+    }
+}
+
+impl TestApp {
+    /// A request from `client`, with the session cookie when given.
+    async fn ask(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+        session: Option<&str>,
+        client: &str,
+    ) -> Sent {
+        let mut request = Request::builder()
+            .method(method)
+            .uri(path)
+            .header(header::HOST, self.host());
+        if let Some(token) = session {
+            request = request.header(header::COOKIE, format!("corral_session={token}"));
+        }
+        if body.is_some() {
+            request = request.header(header::CONTENT_TYPE, "application/json");
+        }
+        let mut request = request
+            .body(Body::from(body.map(|b| b.to_string()).unwrap_or_default()))
+            .unwrap();
+        let address: SocketAddr = format!("{client}:40000").parse().unwrap();
+        request.extensions_mut().insert(ConnectInfo(address));
+        read(
+            tower::ServiceExt::oneshot(self.router.clone(), request)
+                .await
+                .unwrap(),
+        )
+        .await
+    }
+
+    async fn set_up_admin(&self) -> String {
+        let token = self
+            .setup_token
+            .clone()
+            .expect("a fresh app has a setup token");
+        let reply = self
+            .ask(
+                Method::POST,
+                "/api/auth/setup",
+                Some(json!({"token": token, "username": "admin", "password": PASSWORD})),
+                None,
+                "127.0.0.1",
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+        reply.session().expect("the setup signs the admin in")
+    }
+
+    async fn login(&self, password: &str, client: &str) -> Sent {
+        self.ask(
+            Method::POST,
+            "/api/auth/login",
+            Some(json!({"username": "admin", "password": password})),
+            None,
+            client,
+        )
+        .await
+    }
+}
+
+#[tokio::test]
+async fn before_an_admin_exists_only_the_setup_and_health_answer() {
+    let app = TestApp::with_login().await;
+    let health = app
+        .ask(Method::GET, "/api/health", None, None, "127.0.0.1")
+        .await;
+    assert_eq!(health.status, StatusCode::OK);
+    let list = app
+        .ask(
+            Method::POST,
+            "/api/models/list",
+            Some(json!({})),
+            None,
+            "127.0.0.1",
+        )
+        .await;
+    assert_eq!(
+        list.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{}",
+        list.body
+    );
+    assert!(list.body.contains("setup link"), "{}", list.body);
+    let page = app.ask(Method::GET, "/", None, None, "127.0.0.1").await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER);
+    assert_eq!(page.headers[header::LOCATION], "/setup");
+}
+
+#[tokio::test]
+async fn the_setup_link_works_once_and_sets_a_strict_http_only_cookie() {
+    let app = TestApp::with_login().await;
+    let wrong = app
+        .ask(
+            Method::POST,
+            "/api/auth/setup",
+            Some(json!({"token": "guess", "username": "admin", "password": PASSWORD})),
+            None,
+            "127.0.0.1",
+        )
+        .await;
+    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED, "{}", wrong.body);
+    let weak = app
+        .ask(
+            Method::POST,
+            "/api/auth/setup",
+            Some(
+                json!({"token": app.setup_token.clone().unwrap(), "username": "admin",
+                        "password": "short"}),
+            ),
+            None,
+            "127.0.0.1",
+        )
+        .await;
+    assert_eq!(weak.status, StatusCode::BAD_REQUEST, "{}", weak.body);
+    assert_eq!(weak.json()["errors"][0]["field"], "password");
+
+    let token = app.setup_token.clone().unwrap();
+    let reply = app
+        .ask(
+            Method::POST,
+            "/api/auth/setup",
+            Some(json!({"token": token, "username": "admin", "password": PASSWORD})),
+            None,
+            "127.0.0.1",
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    let cookie = reply.headers[header::SET_COOKIE].to_str().unwrap();
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
+    assert!(
+        !cookie.contains("Secure"),
+        "plain-HTTP LAN logins must work: {cookie}"
+    );
+    let again = app
+        .ask(
+            Method::POST,
+            "/api/auth/setup",
+            Some(json!({"token": token, "username": "other", "password": PASSWORD})),
+            None,
+            "127.0.0.1",
+        )
+        .await;
+    assert_eq!(again.status, StatusCode::CONFLICT, "{}", again.body);
+}
+
+#[tokio::test]
+async fn every_route_family_needs_a_session_and_works_with_one() {
+    let app = TestApp::with_login().await;
+    let session = app.set_up_admin().await;
+    let cases = [
+        (Method::GET, "/", None),
+        (Method::GET, "/activity", None),
+        (Method::POST, "/api/models/list", Some(json!({}))),
+        (Method::GET, "/api/ws/status", None),
+        (Method::GET, "/metrics", None),
+        (Method::GET, "/v1/models", None),
+        (Method::GET, "/models", None),
+        (
+            Method::POST,
+            "/v1/chat/completions",
+            Some(json!({"model": "none", "messages": []})),
+        ),
+    ];
+    for (method, path, body) in cases {
+        let refused = app
+            .ask(method.clone(), path, body.clone(), None, "127.0.0.1")
+            .await;
+        if method == Method::GET
+            && !path.starts_with("/api")
+            && !path.starts_with("/v1")
+            && path != "/metrics"
+            && path != "/models"
+        {
+            assert_eq!(refused.status, StatusCode::SEE_OTHER, "{path}");
+            assert_eq!(
+                refused.headers[header::LOCATION],
+                format!("/login?next={path}"),
+                "{path}"
+            );
+        } else {
+            assert_eq!(
+                refused.status,
+                StatusCode::UNAUTHORIZED,
+                "{path}: {}",
+                refused.body
+            );
+            assert!(
+                refused.headers.contains_key(header::WWW_AUTHENTICATE),
+                "{path}"
+            );
+        }
+        if path.starts_with("/v1") || path == "/models" {
+            assert_eq!(refused.json()["error"]["code"], "unauthorized", "{path}");
+        }
+        let allowed = app
+            .ask(method, path, body, Some(&session), "127.0.0.1")
+            .await;
+        assert!(
+            allowed.status == StatusCode::OK || path == "/v1/chat/completions",
+            "{path} with a session: {} {}",
+            allowed.status,
+            allowed.body
+        );
+    }
+    // The gateway itself answered (no such model), past the guard.
+    let gateway = app
+        .ask(
+            Method::POST,
+            "/v1/chat/completions",
+            Some(json!({"model": "none", "messages": []})),
+            Some(&session),
+            "127.0.0.1",
+        )
+        .await;
+    assert_eq!(gateway.status, StatusCode::NOT_FOUND);
+    let socket = app.ask(Method::GET, "/ws", None, None, "127.0.0.1").await;
+    assert_eq!(socket.status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn a_sign_in_gets_a_new_session_and_sign_outs_end_them() {
+    let app = TestApp::with_login().await;
+    let first = app.set_up_admin().await;
+    let wrong = app.login("not the password", "127.0.0.1").await;
+    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(wrong.session(), None);
+    let second = app.login(PASSWORD, "127.0.0.1").await.session().unwrap();
+    assert_ne!(first, second, "a new id on every sign-in");
+    let list = |token: String| {
+        let app = &app;
+        async move {
+            app.ask(
+                Method::POST,
+                "/api/models/list",
+                Some(json!({})),
+                Some(&token),
+                "127.0.0.1",
+            )
+            .await
+            .status
+        }
+    };
+    assert_eq!(list(first.clone()).await, StatusCode::OK);
+
+    let out = app
+        .ask(
+            Method::POST,
+            "/api/auth/logout",
+            None,
+            Some(&first),
+            "127.0.0.1",
+        )
+        .await;
+    assert_eq!(out.status, StatusCode::OK);
+    assert!(
+        out.headers[header::SET_COOKIE]
+            .to_str()
+            .unwrap()
+            .contains("Max-Age=0")
+    );
+    assert_eq!(list(first).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        list(second.clone()).await,
+        StatusCode::OK,
+        "other sessions live on"
+    );
+
+    let third = app.login(PASSWORD, "127.0.0.1").await.session().unwrap();
+    let everywhere = app
+        .ask(
+            Method::POST,
+            "/api/auth/logout_everywhere",
+            None,
+            Some(&third),
+            "127.0.0.1",
+        )
+        .await;
+    assert_eq!(everywhere.status, StatusCode::OK, "{}", everywhere.body);
+    assert_eq!(everywhere.json()["sessions_ended"], 2);
+    assert_eq!(list(second).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(list(third).await, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn fifty_wrong_passwords_slow_that_address_only() {
+    let app = TestApp::with_login().await;
+    app.set_up_admin().await;
+    let mut statuses = Vec::new();
+    for _ in 0..50 {
+        statuses.push(app.login("wrong password", "10.1.1.66").await.status);
+    }
+    assert_eq!(statuses[0], StatusCode::UNAUTHORIZED);
+    assert_eq!(statuses[49], StatusCode::TOO_MANY_REQUESTS);
+    let delayed = app.login(PASSWORD, "10.1.1.66").await;
+    assert_eq!(
+        delayed.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "even the right one waits"
+    );
+    assert!(delayed.headers.contains_key(header::RETRY_AFTER));
+    let started = std::time::Instant::now();
+    let other = app.login(PASSWORD, "10.1.1.7").await;
+    assert_eq!(other.status, StatusCode::OK, "{}", other.body);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(2),
+        "at once"
+    );
+}
+
+#[tokio::test]
+async fn a_password_reset_ends_the_old_sessions_and_the_new_password_works() {
+    let app = TestApp::with_login().await;
+    let session = app.set_up_admin().await;
+    corral::server::access::reset_password(&app.db, "admin".into(), "a brand new secret".into())
+        .await
+        .unwrap();
+    let list = app
+        .ask(
+            Method::POST,
+            "/api/models/list",
+            Some(json!({})),
+            Some(&session),
+            "127.0.0.1",
+        )
+        .await;
+    assert_eq!(list.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        app.login(PASSWORD, "127.0.0.1").await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        app.login("a brand new secret", "127.0.0.1").await.status,
+        StatusCode::OK
+    );
+    let unknown =
+        corral::server::access::reset_password(&app.db, "nobody".into(), "whatever123".into())
+            .await;
+    assert!(matches!(
+        unknown,
+        Err(corral::domain::AppError::NotFound { .. })
+    ));
+}
+
+#[tokio::test]
+async fn on_loopback_by_default_nothing_asks_for_a_login() {
+    let app = TestApp::new().await;
+    let list = app
+        .ask(
+            Method::POST,
+            "/api/models/list",
+            Some(json!({})),
+            None,
+            "127.0.0.1",
+        )
+        .await;
+    assert_eq!(list.status, StatusCode::OK);
+    let me = app
+        .ask(Method::GET, "/api/auth/me", None, None, "127.0.0.1")
+        .await;
+    assert_eq!(
+        me.json(),
+        json!({"login_required": false, "admin_exists": false, "signed_in": false})
+    );
+}
+
+impl TestApp {
+    /// A request carrying an API key the way `how` says (bearer, x-api-key, basic).
+    async fn with_key(
+        &self,
+        how: &str,
+        key: &str,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Sent {
+        use base64::Engine;
+        let (name, value) = match how {
+            "bearer" => ("authorization", format!("Bearer {key}")),
+            "x-api-key" => ("x-api-key", key.to_string()),
+            _ => (
+                "authorization",
+                format!(
+                    "Basic {}",
+                    base64::engine::general_purpose::STANDARD.encode(format!("any:{key}"))
+                ),
+            ),
+        };
+        let mut request = Request::builder()
+            .method(method)
+            .uri(path)
+            .header(header::HOST, self.host())
+            .header(name, value);
+        if body.is_some() {
+            request = request.header(header::CONTENT_TYPE, "application/json");
+        }
+        let request = request
+            .body(Body::from(body.map(|b| b.to_string()).unwrap_or_default()))
+            .unwrap();
+        read(
+            tower::ServiceExt::oneshot(self.router.clone(), request)
+                .await
+                .unwrap(),
+        )
+        .await
+    }
+
+    async fn make_key(&self, session: &str, body: Value) -> Sent {
+        self.ask(
+            Method::POST,
+            "/api/keys/create",
+            Some(body),
+            Some(session),
+            "127.0.0.1",
+        )
+        .await
+    }
+}
+
+#[tokio::test]
+async fn each_key_scope_allows_exactly_what_it_names() {
+    let app = TestApp::with_login().await;
+    let session = app.set_up_admin().await;
+    let path = common::tiny_model(app.dir.path());
+    let mut ids = Vec::new();
+    for name in ["allowed", "other"] {
+        let made = app
+            .ask(
+                Method::POST,
+                "/api/models/create",
+                Some(json!({"model": {"name": name, "path": path}})),
+                Some(&session),
+                "127.0.0.1",
+            )
+            .await;
+        assert_eq!(made.status, StatusCode::OK, "{}", made.body);
+        ids.push(made.json()["id"].as_i64().unwrap());
+    }
+    let allowed = ids[0];
+    let mut keys = std::collections::HashMap::new();
+    for (scope, models) in [
+        ("inference", Some(json!(["allowed"]))),
+        ("models:read", None),
+        ("models:manage", None),
+        ("admin", None),
+    ] {
+        let mut body = json!({"name": format!("{scope} key"), "scopes": [scope]});
+        if let Some(models) = models {
+            body["models"] = models;
+        }
+        let made = app.make_key(&session, body).await;
+        assert_eq!(made.status, StatusCode::OK, "{}", made.body);
+        let key = made.json()["key"].as_str().unwrap().to_string();
+        assert!(key.starts_with("crl_"));
+        assert_eq!(made.json()["listed"]["prefix"], key[..12]);
+        keys.insert(scope, key);
+    }
+    let list = json!({});
+    let stop = json!({"id": allowed});
+    // (scope, method, path, body, expected status)
+    let cases = [
+        ("inference", Method::GET, "/v1/models", None, StatusCode::OK),
+        (
+            "inference",
+            Method::POST,
+            "/api/models/list",
+            Some(list.clone()),
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            "models:read",
+            Method::POST,
+            "/api/models/list",
+            Some(list.clone()),
+            StatusCode::OK,
+        ),
+        ("models:read", Method::GET, "/metrics", None, StatusCode::OK),
+        (
+            "models:read",
+            Method::POST,
+            "/api/models/stop",
+            Some(stop.clone()),
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            "models:read",
+            Method::GET,
+            "/v1/models",
+            None,
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            "models:manage",
+            Method::POST,
+            "/api/models/stop",
+            Some(stop.clone()),
+            StatusCode::OK,
+        ),
+        (
+            "models:manage",
+            Method::POST,
+            "/api/keys/list",
+            Some(list.clone()),
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            "admin",
+            Method::POST,
+            "/api/keys/list",
+            Some(list.clone()),
+            StatusCode::OK,
+        ),
+        (
+            "admin",
+            Method::POST,
+            "/api/models/list",
+            Some(list.clone()),
+            StatusCode::OK,
+        ),
+        ("admin", Method::GET, "/v1/models", None, StatusCode::OK),
+    ];
+    for (scope, method, path, body, expected) in cases {
+        for how in ["bearer", "x-api-key", "basic"] {
+            let reply = app
+                .with_key(how, &keys[scope], method.clone(), path, body.clone())
+                .await;
+            assert_eq!(
+                reply.status, expected,
+                "{scope} {how} {path}: {}",
+                reply.body
+            );
+        }
+    }
+    // An inference key sees and uses only its models.
+    let listed = app
+        .with_key(
+            "bearer",
+            &keys["inference"],
+            Method::GET,
+            "/v1/models",
+            None,
+        )
+        .await;
+    let listed = listed.json();
+    let names: Vec<&str> = listed["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["allowed"]);
+    let other = app
+        .with_key(
+            "bearer",
+            &keys["inference"],
+            Method::POST,
+            "/v1/chat/completions",
+            Some(json!({"model": "other", "messages": []})),
+        )
+        .await;
+    assert_eq!(other.status, StatusCode::FORBIDDEN, "{}", other.body);
+    assert_eq!(other.json()["error"]["code"], "model_not_allowed");
+    // Keys are listed by prefix only.
+    let listed = app
+        .ask(
+            Method::POST,
+            "/api/keys/list",
+            Some(json!({})),
+            Some(&session),
+            "127.0.0.1",
+        )
+        .await;
+    for key in keys.values() {
+        assert!(
+            !listed.body.contains(key.as_str()),
+            "a key is shown once only"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_revoked_or_expired_key_is_refused_with_401() {
+    let app = TestApp::with_login().await;
+    let session = app.set_up_admin().await;
+    let made = app
+        .make_key(
+            &session,
+            json!({"name": "short-lived", "scopes": ["models:read"]}),
+        )
+        .await;
+    let (key, id) = (
+        made.json()["key"].as_str().unwrap().to_string(),
+        made.json()["listed"]["id"].as_i64().unwrap(),
+    );
+    let list = || {
+        app.with_key(
+            "bearer",
+            &key,
+            Method::POST,
+            "/api/models/list",
+            Some(json!({})),
+        )
+    };
+    assert_eq!(list().await.status, StatusCode::OK);
+    let revoked = app
+        .ask(
+            Method::POST,
+            "/api/keys/revoke",
+            Some(json!({"id": id})),
+            Some(&session),
+            "127.0.0.1",
+        )
+        .await;
+    assert_eq!(revoked.status, StatusCode::OK, "{}", revoked.body);
+    let refused = list().await;
+    assert_eq!(refused.status, StatusCode::UNAUTHORIZED);
+    assert!(refused.headers.contains_key(header::WWW_AUTHENTICATE));
+    let again = app
+        .ask(
+            Method::POST,
+            "/api/keys/revoke",
+            Some(json!({"id": id})),
+            Some(&session),
+            "127.0.0.1",
+        )
+        .await;
+    assert_eq!(again.status, StatusCode::NOT_FOUND);
+
+    let soon = corral::server::now_ms() + 800;
+    let made = app
+        .make_key(
+            &session,
+            json!({"name": "expiring", "scopes": ["admin"], "expires": soon}),
+        )
+        .await;
+    let key = made.json()["key"].as_str().unwrap().to_string();
+    let call = || {
+        app.with_key(
+            "x-api-key",
+            &key,
+            Method::POST,
+            "/api/keys/list",
+            Some(json!({})),
+        )
+    };
+    assert_eq!(call().await.status, StatusCode::OK);
+    tokio::time::sleep(std::time::Duration::from_millis(1000)).await;
+    assert_eq!(call().await.status, StatusCode::UNAUTHORIZED);
+    let wrong = app
+        .with_key("bearer", "crl_not-a-key", Method::GET, "/v1/models", None)
+        .await;
+    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(wrong.json()["error"]["code"], "unauthorized");
+}
+
+#[tokio::test]
+async fn a_bad_key_request_names_the_field_and_makes_nothing() {
+    let app = TestApp::with_login().await;
+    let session = app.set_up_admin().await;
+    for (body, field) in [
+        (json!({"name": "x", "scopes": []}), "scopes"),
+        (json!({"name": "", "scopes": ["admin"]}), "name"),
+        (
+            json!({"name": "x", "scopes": ["inference"], "models": ["nope"]}),
+            "models[0]",
+        ),
+        (
+            json!({"name": "x", "scopes": ["admin"], "expires": 1000}),
+            "expires",
+        ),
+    ] {
+        let reply = app.make_key(&session, body).await;
+        assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{}", reply.body);
+        assert_eq!(reply.json()["errors"][0]["field"], field);
+    }
+    let unknown_scope = app
+        .make_key(&session, json!({"name": "x", "scopes": ["root"]}))
+        .await;
+    assert_eq!(
+        unknown_scope.status,
+        StatusCode::BAD_REQUEST,
+        "{}",
+        unknown_scope.body
+    );
+    let listed = app
+        .ask(
+            Method::POST,
+            "/api/keys/list",
+            Some(json!({})),
+            Some(&session),
+            "127.0.0.1",
+        )
+        .await;
+    assert_eq!(listed.json(), json!([]));
+}
