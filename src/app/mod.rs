@@ -1,6 +1,8 @@
 //! The Leptos app: the HTML shell, the routes and the pages.
 
+pub mod access;
 pub mod activity;
+pub mod keys;
 pub mod live_store;
 pub mod model;
 pub mod models;
@@ -13,7 +15,11 @@ use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};
 use leptos_router::components::{A, Route, Router, Routes};
 use leptos_router::{SsrMode, path};
 
+use crate::app::access::login_page::LoginPage;
+use crate::app::access::setup_page::SetupPage;
+use crate::app::access::sign_out::SignOut;
 use crate::app::activity::page::ActivityPage;
+use crate::app::keys::page::KeysPage;
 use crate::app::live_store::LiveStore;
 use crate::app::model::page::ModelPage;
 use crate::app::models::page::ModelsPage;
@@ -78,12 +84,14 @@ pub fn App() -> impl IntoView {
                     <A href="/playground">"Playground"</A>
                     <A href="/activity">"Activity"</A>
                     <A href="/monitoring">"Monitoring"</A>
+                    <A href="/keys">"Keys"</A>
                 </nav>
                 <span class="connection" role="status" aria-live="polite"
                     data-state=move || format!("{:?}", live.connection.get()).to_lowercase()>
                     <span class="dot" aria-hidden="true"></span>
                     {move || live.connection.get().label()}
                 </span>
+                <SignOut/>
             </header>
             <main>
                 <Routes fallback=|| view! { <NotFound message="There is no page at this address.".to_string()/> }>
@@ -95,6 +103,9 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/playground") view=PlaygroundPage/>
                     <Route path=path!("/activity") view=ActivityPage/>
                     <Route path=path!("/monitoring") view=MonitoringPage/>
+                    <Route path=path!("/keys") view=KeysPage/>
+                    <Route path=path!("/login") view=LoginPage/>
+                    <Route path=path!("/setup") view=SetupPage/>
                 </Routes>
             </main>
             <ToastRegion/>

@@ -1,0 +1,69 @@
+// Signing in, where a login is required (`--open-on-loopback false`, as on a LAN bind): the
+// setup link from the log creates the admin, then sign out, a wrong password, sign in again.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { launchBrowser, openPage, startCorral } from './support.mjs';
+
+let browser;
+
+before(async () => {
+  browser = await launchBrowser();
+});
+
+after(async () => {
+  await browser?.close();
+});
+
+test('the setup link creates the admin; sign out, a wrong password, sign in again', async () => {
+  const server = await startCorral({ extra: ['--open-on-loopback', 'false'] });
+  try {
+    const link = server.log().match(/(\/setup\?token=[A-Za-z0-9_-]+)/);
+    assert.ok(link, 'the log holds the setup link');
+
+    // Before the admin exists, every page leads to the setup.
+    const page = await openPage(browser, server.url);
+    assert.equal(new URL(page.url()).pathname, '/setup');
+
+    await page.goto(`${server.url}${link[1]}`);
+    await page.waitForSelector('body[data-hydrated="true"]');
+    await page.getByLabel('Password (at least 8 characters)').fill('a long enough secret');
+    await page.getByLabel('The password again', { exact: true }).fill('a long enough secret');
+    await page.getByRole('button', { name: 'Create and sign in' }).click();
+    await page.waitForURL(`${server.url}/`);
+    await page.waitForSelector('body[data-hydrated="true"]');
+    await page.getByRole('heading', { name: 'Models', exact: true }).waitFor();
+
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.waitForURL(`${server.url}/login`);
+    await page.waitForSelector('body[data-hydrated="true"]');
+    await page.getByLabel('Password', { exact: true }).fill('not the password');
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('alert').filter({ hasText: 'wrong username or password' }).waitFor();
+
+    await page.getByLabel('Password', { exact: true }).fill('a long enough secret');
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.waitForURL(`${server.url}/`);
+    await page.getByRole('button', { name: 'Sign out' }).waitFor();
+
+    // A key is shown once, then only by its prefix.
+    await page.goto(`${server.url}/keys`);
+    await page.waitForSelector('body[data-hydrated="true"]');
+    await page.getByLabel('Name', { exact: true }).fill('my script');
+    await page.getByRole('button', { name: 'Make key' }).click();
+    const key = (await page.getByLabel('New key').innerText()).trim();
+    assert.match(key, /^crl_[A-Za-z0-9_-]{43}$/);
+    const row = page.getByRole('table', { name: 'API keys' }).locator('tbody tr').first();
+    await row.getByText('my script').waitFor();
+    await page.reload();
+    await page.waitForSelector('body[data-hydrated="true"]');
+    await row.getByText(`${key.slice(0, 12)}…`).waitFor();
+    assert.ok(!(await page.content()).includes(key), 'the key is not shown again');
+    const models = await fetch(`${server.url}/v1/models`, { headers: { authorization: `Bearer ${key}` } });
+    assert.equal(models.status, 200);
+
+    assert.ok(!server.log().includes('a long enough secret'), 'the password is never logged');
+    assert.ok(!server.log().includes(key), 'the key is never logged');
+  } finally {
+    await server.stop();
+  }
+});

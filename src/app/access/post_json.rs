@@ -1,0 +1,85 @@
+//! A JSON request from the browser to one of Corral's `/api/auth` routes, with the error Corral
+//! sent (its message) when it refused.
+
+use serde_json::Value;
+
+/// POSTs `body`.
+pub async fn post_json(path: &str, body: &Value) -> Result<Value, String> {
+    fetch_json("POST", path, Some(body)).await
+}
+
+/// GETs `path`.
+pub async fn get_json(path: &str) -> Result<Value, String> {
+    fetch_json("GET", path, None).await
+}
+
+#[cfg(feature = "hydrate")]
+async fn fetch_json(method: &str, path: &str, body: Option<&Value>) -> Result<Value, String> {
+    use js_sys::Reflect;
+    use wasm_bindgen::{JsCast, JsValue};
+    use wasm_bindgen_futures::JsFuture;
+    use web_sys::{Headers, RequestInit, Response};
+
+    let failed = |e: JsValue| {
+        Reflect::get(&e, &JsValue::from_str("message"))
+            .ok()
+            .and_then(|m| m.as_string())
+            .unwrap_or_else(|| "Corral could not be reached".into())
+    };
+    let headers = Headers::new().map_err(failed)?;
+    headers
+        .set("content-type", "application/json")
+        .map_err(failed)?;
+    let init = RequestInit::new();
+    init.set_method(method);
+    init.set_headers(&headers);
+    if let Some(body) = body {
+        init.set_body(&JsValue::from_str(&body.to_string()));
+    }
+    let window = web_sys::window().ok_or("no window")?;
+    let response: Response = JsFuture::from(window.fetch_with_str_and_init(path, &init))
+        .await
+        .map_err(failed)?
+        .dyn_into()
+        .map_err(failed)?;
+    let text = JsFuture::from(response.text().map_err(failed)?)
+        .await
+        .map_err(failed)?
+        .as_string()
+        .unwrap_or_default();
+    let value: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+    if response.ok() {
+        Ok(value)
+    } else {
+        Err(value["message"].as_str().map_or_else(
+            || format!("Corral answered {}", response.status()),
+            str::to_string,
+        ))
+    }
+}
+
+/// Only the browser asks; a server render never calls this.
+#[cfg(not(feature = "hydrate"))]
+async fn fetch_json(_method: &str, _path: &str, _body: Option<&Value>) -> Result<Value, String> {
+    Err("only the browser signs in".into())
+}
+
+/// Where to go after signing in: a path on this site only (never `//elsewhere`).
+pub fn safe_next(next: Option<String>) -> String {
+    next.filter(|n| n.starts_with('/') && !n.starts_with("//") && !n.contains('\\'))
+        .unwrap_or_else(|| "/".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_local_paths_are_followed_after_a_sign_in() {
+        assert_eq!(safe_next(Some("/models/3".into())), "/models/3");
+        assert_eq!(safe_next(Some("//evil.example".into())), "/");
+        assert_eq!(safe_next(Some("https://evil.example".into())), "/");
+        assert_eq!(safe_next(Some("/\\evil".into())), "/");
+        assert_eq!(safe_next(None), "/");
+    }
+}
