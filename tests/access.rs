@@ -747,3 +747,81 @@ async fn a_bad_key_request_names_the_field_and_makes_nothing() {
         .await;
     assert_eq!(listed.json(), json!([]));
 }
+
+#[tokio::test]
+async fn each_gateway_request_records_the_key_or_session_that_made_it() {
+    let app = TestApp::with_login().await;
+    let session = app.set_up_admin().await;
+    let made = app
+        .make_key(&session, json!({"name": "script", "scopes": ["inference"]}))
+        .await;
+    let key = made.json()["key"].as_str().unwrap().to_string();
+    let prefix = made.json()["listed"]["prefix"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let chat = json!({"model": "nope", "messages": []});
+    let by_key = app
+        .with_key(
+            "bearer",
+            &key,
+            Method::POST,
+            "/v1/chat/completions",
+            Some(chat.clone()),
+        )
+        .await;
+    assert_eq!(by_key.status, StatusCode::NOT_FOUND);
+    let by_session = app
+        .ask(
+            Method::POST,
+            "/v1/chat/completions",
+            Some(chat),
+            Some(&session),
+            "127.0.0.1",
+        )
+        .await;
+    assert_eq!(by_session.status, StatusCode::NOT_FOUND);
+    let listed = |caller: String| {
+        let body = json!({"query": {"caller": caller}});
+        let session = session.clone();
+        let app = &app;
+        async move {
+            for _ in 0..100 {
+                let reply = app
+                    .ask(
+                        Method::POST,
+                        "/api/activity/list",
+                        Some(body.clone()),
+                        Some(&session),
+                        "127.0.0.1",
+                    )
+                    .await;
+                let records = reply.json().as_array().cloned().unwrap_or_default();
+                if !records.is_empty() {
+                    return records;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+            panic!("no activity from {caller}");
+        }
+    };
+    let from_key = listed(prefix.clone()).await;
+    assert_eq!(from_key.len(), 1);
+    assert_eq!(from_key[0]["caller"], prefix);
+    let from_session = listed("session".into()).await;
+    assert_eq!(from_session.len(), 1);
+    let metrics = app
+        .ask(Method::GET, "/metrics", None, Some(&session), "127.0.0.1")
+        .await;
+    assert!(
+        metrics
+            .body
+            .contains(&format!("code=\"404\",key=\"{prefix}\"}} 1")),
+        "{}",
+        metrics.body
+    );
+    assert!(
+        !metrics.body.contains(&key),
+        "the key itself is never shown"
+    );
+}

@@ -253,7 +253,7 @@ async fn records_are_heard_live_and_counted_on_metrics() {
     let metrics = app.get("/metrics").await;
     assert!(
         metrics.body.contains(
-            "corral_requests_total{model=\"tiny\",endpoint=\"/v1/chat/completions\",code=\"200\"} 1"
+            "corral_requests_total{model=\"tiny\",endpoint=\"/v1/chat/completions\",code=\"200\",key=\"\"} 1"
         ),
         "{}",
         metrics.body

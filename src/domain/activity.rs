@@ -40,6 +40,10 @@ pub struct Activity {
     /// From arrival to the answer's end.
     pub duration_ms: i64,
     pub error: Option<String>,
+    /// Who asked: an API key's prefix, `session` (a signed-in browser), or `None` where no
+    /// login is required.
+    #[serde(default)]
+    pub caller: Option<String>,
 }
 
 impl Activity {
@@ -64,6 +68,9 @@ pub struct ActivityQuery {
     pub model_id: Option<i64>,
     #[serde(default)]
     pub outcome: Option<Outcome>,
+    /// A key's prefix, or `session`.
+    #[serde(default)]
+    pub caller: Option<String>,
     #[serde(default, flatten)]
     pub page: Page,
 }

@@ -6,6 +6,7 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 
 use crate::api::activity::{activity_charts, list_activity};
+use crate::api::keys::list_keys;
 use crate::app::live_store::use_live;
 use crate::app::widgets::chart::{ChartData, LineChart};
 use crate::domain::activity::{Activity, ActivityQuery, ActivitySeries, Outcome, SeriesQuery};
@@ -22,9 +23,11 @@ pub fn ActivityPage() -> impl IntoView {
     let live = use_live();
     let model_id = RwSignal::new(None::<i64>);
     let outcome = RwSignal::new(None::<Outcome>);
+    let caller = RwSignal::new(None::<String>);
     let query = move |before: Option<i64>| ActivityQuery {
         model_id: model_id.get_untracked(),
         outcome: outcome.get_untracked(),
+        caller: caller.get_untracked(),
         page: Page {
             limit: Some(PAGE),
             before,
@@ -34,6 +37,7 @@ pub fn ActivityPage() -> impl IntoView {
     let first = LocalResource::new(move || {
         model_id.track();
         outcome.track();
+        caller.track();
         let q = query(None);
         async move { list_activity(q).await }
     });
@@ -41,19 +45,26 @@ pub fn ActivityPage() -> impl IntoView {
     Effect::new(move |_| {
         model_id.track();
         outcome.track();
+        caller.track();
         older.set(Vec::new());
     });
+    // The keys that may have made requests, to filter by (none where no key was ever made).
+    let keys = LocalResource::new(|| async { list_keys().await.unwrap_or_default() });
     let rows = Memo::new(move |_| {
         let loaded = first.get().and_then(Result::ok).unwrap_or_default();
         let newest = loaded.first().map_or(0, |a| a.id);
-        let (model, wanted) = (model_id.get(), outcome.get());
+        let (model, wanted, who) = (model_id.get(), outcome.get(), caller.get());
         let mut rows: Vec<Activity> = live.state.with(|s| {
             s.as_ref()
                 .map(|s| {
                     s.activity
                         .iter()
                         .rev()
-                        .filter(|a| a.id > newest && shown(a, model, wanted))
+                        .filter(|a| {
+                            a.id > newest
+                                && shown(a, model, wanted)
+                                && who.as_ref().is_none_or(|w| a.caller.as_ref() == Some(w))
+                        })
                         .cloned()
                         .collect()
                 })
@@ -137,6 +148,18 @@ pub fn ActivityPage() -> impl IntoView {
                         <option value="failed">"Failed"</option>
                     </select>
                 </label>
+                <label>"Caller "
+                    <select aria-label="Caller" on:change=move |ev| {
+                        let value = event_target_value(&ev);
+                        caller.set((!value.is_empty()).then_some(value));
+                    }>
+                        <option value="">"Anyone"</option>
+                        <option value="session">"Signed-in browsers"</option>
+                        {move || keys.get().unwrap_or_default().into_iter().map(|key| view! {
+                            <option value=key.prefix.clone()>{format!("{} ({}…)", key.name, key.prefix)}</option>
+                        }).collect_view()}
+                    </select>
+                </label>
             </div>
         </div>
         <div class="charts">
@@ -158,6 +181,7 @@ pub fn ActivityPage() -> impl IntoView {
                 <tr>
                     <th>"Time (UTC)"</th><th>"Model"</th><th>"Endpoint"</th><th>"Status"</th>
                     <th>"Waited"</th><th>"TTFT"</th><th>"Tokens"</th><th>"tok/s"</th><th>"Duration"</th>
+                    <th>"Caller"</th>
                 </tr>
             </thead>
             <tbody>
@@ -228,6 +252,7 @@ fn ActivityRow(activity: Activity) -> impl IntoView {
             <td>{tokens}</td>
             <td>{activity.generation_tokens_per_s.map_or_else(dash, |t| format!("{t:.1}"))}</td>
             <td>{format_millis(activity.duration_ms)}</td>
+            <td>{activity.caller.clone().unwrap_or_else(dash)}</td>
         </tr>
     }
 }

@@ -7,7 +7,7 @@ use crate::server::db::write_transaction;
 
 const COLUMNS: &str = "id, received_at, model_id, model, run_id, endpoint, status, started_model, \
      queue_ms, load_ms, ttft_ms, prompt_tokens, cached_tokens, generated_tokens, \
-     prompt_tokens_per_s, generation_tokens_per_s, duration_ms, error";
+     prompt_tokens_per_s, generation_tokens_per_s, duration_ms, error, caller";
 
 /// Stores the records in one transaction and gives each its id. A record whose model was
 /// deleted meanwhile keeps its name and loses the reference.
@@ -18,9 +18,9 @@ pub fn insert(conn: &mut Connection, records: &mut [Activity]) -> rusqlite::Resu
             "INSERT INTO activity (received_at, model_id, model, run_id, endpoint, status,
                  started_model, queue_ms, load_ms, ttft_ms, prompt_tokens, cached_tokens,
                  generated_tokens, prompt_tokens_per_s, generation_tokens_per_s, duration_ms,
-                 error)
+                 error, caller)
              VALUES (?1, (SELECT id FROM models WHERE id = ?2), ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10,
-                 ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
+                 ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
         )?;
         for record in records.iter_mut() {
             stmt.execute(params![
@@ -41,6 +41,7 @@ pub fn insert(conn: &mut Connection, records: &mut [Activity]) -> rusqlite::Resu
                 record.generation_tokens_per_s,
                 record.duration_ms,
                 record.error,
+                record.caller,
             ])?;
             record.id = tx.last_insert_rowid();
         }
@@ -62,11 +63,15 @@ pub fn list(
     let sql = format!(
         "SELECT {COLUMNS} FROM activity
          WHERE (?1 IS NULL OR model_id = ?1) AND (?2 IS NULL OR id < ?2) AND {outcome}
+           AND (?4 IS NULL OR caller = ?4)
          ORDER BY id DESC LIMIT ?3"
     );
     let mut stmt = conn.prepare_cached(&sql)?;
-    stmt.query_map(params![query.model_id, query.page.before, limit], from_row)?
-        .collect()
+    stmt.query_map(
+        params![query.model_id, query.page.before, limit, query.caller],
+        from_row,
+    )?
+    .collect()
 }
 
 /// Requests that arrived in `[from, to)`, at most `limit` (the latest), oldest first.
@@ -113,5 +118,6 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<Activity> {
         generation_tokens_per_s: row.get(15)?,
         duration_ms: row.get(16)?,
         error: row.get(17)?,
+        caller: row.get(18)?,
     })
 }

@@ -21,7 +21,7 @@ use hyper::body::Incoming;
 
 use crate::domain::api_key::ApiKey;
 use crate::domain::config::serving::Role;
-use crate::server::access::keys;
+use crate::server::access::{SignedIn, keys};
 use crate::server::gateway::envelope::GatewayError;
 use crate::server::gateway::upstream::UpstreamClient;
 use crate::server::metering::meter::Meter;
@@ -121,6 +121,7 @@ async fn unknown_path(request: Request) -> GatewayError {
 /// A model-routed POST: the model named in the JSON body serves it.
 async fn model_routed(State(state): State<AppState>, request: Request) -> Response {
     let mut meter = state.metering.begin(request.uri().path());
+    meter.caller(caller_of(request.extensions()));
     let sent = model_routed_inner(&state, request, &mut meter).await;
     answer(sent, meter)
 }
@@ -167,6 +168,7 @@ async fn model_routed_inner(
 /// its web UI), passed through as it is. The longest leading part that names a model wins.
 async fn pass_through(State(state): State<AppState>, request: Request) -> Response {
     let mut meter = state.metering.begin("/upstream");
+    meter.caller(caller_of(request.extensions()));
     let sent = pass_through_inner(&state, request, &mut meter).await;
     answer(sent, meter)
 }
@@ -209,6 +211,14 @@ async fn pass_through_inner(
         target.push_str(query);
     }
     forward(state, &model, &parts, &target, bytes, meter).await
+}
+
+/// Who is asking, for the activity record: the key's prefix, or `session`.
+fn caller_of(extensions: &axum::http::Extensions) -> Option<String> {
+    if let Some(key) = extensions.get::<Arc<ApiKey>>() {
+        return Some(key.prefix.clone());
+    }
+    extensions.get::<SignedIn>().map(|_| "session".to_string())
 }
 
 /// An API key limited to some models may use only those.

@@ -15,6 +15,8 @@ struct RequestLabels {
     model: String,
     endpoint: String,
     code: u16,
+    /// The API key's prefix, `session`, or empty where no login is required.
+    key: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -57,7 +59,7 @@ impl Default for Counters {
         let dropped = Counter::default();
         registry.register(
             "corral_requests",
-            "Gateway requests by model, endpoint and HTTP status.",
+            "Gateway requests by model, endpoint, HTTP status and caller (key prefix or session).",
             requests.clone(),
         );
         registry.register(
@@ -114,6 +116,7 @@ impl Counters {
                 model: model.clone(),
                 endpoint,
                 code: record.status,
+                key: record.caller.clone().unwrap_or_default(),
             })
             .inc();
         for (kind, count) in [

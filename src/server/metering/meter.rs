@@ -45,6 +45,11 @@ impl Meter {
         self.record.model = name.chars().take(200).collect();
     }
 
+    /// Who asked (a key's prefix, `session`), when a login is required.
+    pub fn caller(&mut self, caller: Option<String>) {
+        self.record.caller = caller;
+    }
+
     /// The route, once it is known more exactly than at arrival.
     pub fn endpoint(&mut self, endpoint: String) {
         self.record.endpoint = endpoint.chars().take(200).collect();

@@ -29,3 +29,6 @@ CREATE TABLE api_keys (
     last_used_at INTEGER,
     revoked_at   INTEGER
 );
+-- Who made each gateway request: a key's prefix, "session", or NULL (open access).
+ALTER TABLE activity ADD COLUMN caller TEXT;
+CREATE INDEX activity_by_caller ON activity (caller, id);
