@@ -120,7 +120,7 @@ async fn run(cli: Cli, corral_log: CorralLogHandle) -> Result<(), Box<dyn std::e
         hosts,
         http: http_limits,
         retention: cli.retention(),
-        gateway: cli.gateway_settings(),
+        gateway: cli.gateway_settings()?,
         access: cli.access_settings(),
     })
     .await?;

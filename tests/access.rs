@@ -825,3 +825,123 @@ async fn each_gateway_request_records_the_key_or_session_that_made_it() {
         "the key itself is never shown"
     );
 }
+
+#[tokio::test]
+async fn a_listed_site_may_call_the_gateway_with_a_key_and_cookies_stay_same_site() {
+    let app = TestApp::with_login_and_cors(&["https://chat.example.com"]).await;
+    let session = app.set_up_admin().await;
+    let made = app
+        .make_key(
+            &session,
+            json!({"name": "chat ui", "scopes": ["inference"]}),
+        )
+        .await;
+    let key = made.json()["key"].as_str().unwrap().to_string();
+    let send = |origin: &'static str,
+                method: Method,
+                path: &'static str,
+                extra: Vec<(&'static str, String)>,
+                body: Option<Value>| {
+        let app = &app;
+        async move {
+            let mut request = Request::builder()
+                .method(method)
+                .uri(path)
+                .header(header::HOST, app.host())
+                .header(header::ORIGIN, origin);
+            for (name, value) in extra {
+                request = request.header(name, value);
+            }
+            if body.is_some() {
+                request = request.header(header::CONTENT_TYPE, "application/json");
+            }
+            let request = request
+                .body(Body::from(body.map(|b| b.to_string()).unwrap_or_default()))
+                .unwrap();
+            read(
+                tower::ServiceExt::oneshot(app.router.clone(), request)
+                    .await
+                    .unwrap(),
+            )
+            .await
+        }
+    };
+    // The preflight a browser sends first.
+    let preflight = send(
+        "https://chat.example.com",
+        Method::OPTIONS,
+        "/v1/chat/completions",
+        vec![
+            ("access-control-request-method", "POST".into()),
+            (
+                "access-control-request-headers",
+                "authorization, content-type".into(),
+            ),
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(preflight.status, StatusCode::NO_CONTENT);
+    assert_eq!(
+        preflight.headers["access-control-allow-origin"],
+        "https://chat.example.com"
+    );
+    assert!(
+        preflight.headers["access-control-allow-headers"]
+            .to_str()
+            .unwrap()
+            .contains("authorization")
+    );
+    let foreign = send(
+        "https://evil.example",
+        Method::OPTIONS,
+        "/v1/chat/completions",
+        vec![("access-control-request-method", "POST".into())],
+        None,
+    )
+    .await;
+    assert_eq!(foreign.status, StatusCode::FORBIDDEN);
+    assert!(!foreign.headers.contains_key("access-control-allow-origin"));
+
+    // The call itself, with the key: past the Origin rule, answered with CORS headers.
+    let chat = json!({"model": "nope", "messages": []});
+    let called = send(
+        "https://chat.example.com",
+        Method::POST,
+        "/v1/chat/completions",
+        vec![("authorization", format!("Bearer {key}"))],
+        Some(chat.clone()),
+    )
+    .await;
+    assert_eq!(
+        called.status,
+        StatusCode::NOT_FOUND,
+        "the gateway answered: {}",
+        called.body
+    );
+    assert_eq!(
+        called.headers["access-control-allow-origin"],
+        "https://chat.example.com"
+    );
+
+    // A cookie call from another site is still refused by the Origin rule.
+    let mut forged = Request::builder()
+        .method(Method::POST)
+        .uri("/v1/chat/completions")
+        .header(header::HOST, app.host())
+        .header(header::ORIGIN, "https://chat.example.com")
+        .header(header::COOKIE, format!("corral_session={session}"))
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(chat.to_string()))
+        .unwrap();
+    forged
+        .extensions_mut()
+        .insert(ConnectInfo("127.0.0.1:1".parse::<SocketAddr>().unwrap()));
+    let forged = read(
+        tower::ServiceExt::oneshot(app.router.clone(), forged)
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN, "{}", forged.body);
+}

@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand};
 use crate::server::access::AccessSettings;
 use crate::server::db::Retention;
 use crate::server::gateway::GatewaySettings;
+use crate::server::http::cors::CorsOrigins;
 use crate::server::http::host::parse_allowed_host;
 use crate::server::http::limits::HttpLimits;
 use crate::server::live::hub::HubConfig;
@@ -117,6 +118,15 @@ pub struct Cli {
     #[arg(long, env = "CORRAL_GATEWAY_MAX_BODY", default_value_t = GatewaySettings::default().max_body_bytes >> 20,
           value_parser = clap::value_parser!(u64).range(1..=1024))]
     pub gateway_max_body: u64,
+
+    /// A site whose pages may call the gateway with an API key (CORS), as scheme://host[:port],
+    /// or * for any; repeat for more.
+    #[arg(
+        long = "cors-origin",
+        env = "CORRAL_CORS_ORIGINS",
+        value_delimiter = ','
+    )]
+    pub cors_origins: Vec<String>,
 
     /// What start-up does with a model server an earlier Corral left running.
     #[arg(long, env = "CORRAL_LEFTOVERS", value_enum, default_value_t = supervisor().leftovers)]
@@ -231,10 +241,11 @@ impl Cli {
         }
     }
 
-    pub fn gateway_settings(&self) -> GatewaySettings {
-        GatewaySettings {
+    pub fn gateway_settings(&self) -> Result<GatewaySettings, String> {
+        Ok(GatewaySettings {
             max_body_bytes: self.gateway_max_body << 20,
-        }
+            cors: CorsOrigins::parse(&self.cors_origins)?,
+        })
     }
 
     pub fn retention(&self) -> Retention {

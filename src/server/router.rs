@@ -8,7 +8,7 @@ use std::sync::OnceLock;
 use leptos_axum::{AxumRouteListing, LeptosRoutes, generate_route_list};
 
 use crate::app::{App, shell};
-use crate::server::http::{error_status, host, limits, origin, prometheus, security_headers};
+use crate::server::http::{cors, error_status, host, limits, origin, prometheus, security_headers};
 use crate::server::state::AppState;
 use crate::server::{access, gateway, live};
 
@@ -36,7 +36,8 @@ pub fn build(state: AppState) -> Router {
         .leptos_routes(&state, routes, move || shell(options.clone()))
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
         // Added innermost first; on the way in a request meets them bottom to top: security
-        // headers (on every answer), the Host allow-list, the Origin rule, the login (when one
+        // headers (on every answer), the Host allow-list, CORS for the gateway, the Origin rule,
+        // the login (when one
         // is required), the answer deadline,
         // the body read whole within its deadline and cap, then status mapping.
         .layer(from_fn(error_status::status_from_error))
@@ -50,6 +51,7 @@ pub fn build(state: AppState) -> Router {
             state.clone(),
             origin::reject_foreign_origin,
         ))
+        .layer(from_fn_with_state(state.clone(), cors::answer_cors))
         .layer(from_fn_with_state(state.clone(), host::reject_unknown_host))
         .layer(from_fn(security_headers::add_security_headers))
         .with_state(state)

@@ -8,6 +8,8 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use corral::server::access::AccessSettings;
 use corral::server::db::{Db, Retention};
+use corral::server::gateway::GatewaySettings;
+use corral::server::http::cors::CorsOrigins;
 use corral::server::http::host::AllowedHosts;
 use corral::server::http::limits::HttpLimits;
 use corral::server::http::serve as http_serve;
@@ -106,6 +108,7 @@ impl TestApp {
             HttpLimits::default(),
             Retention::default(),
             AccessSettings::default(),
+            GatewaySettings::default(),
         )
         .await
     }
@@ -122,6 +125,28 @@ impl TestApp {
                 open_on_loopback: false,
                 ..AccessSettings::default()
             },
+            GatewaySettings::default(),
+        )
+        .await
+    }
+
+    /// A login-required app whose gateway answers CORS for `origins`.
+    pub async fn with_login_and_cors(origins: &[&str]) -> TestApp {
+        let origins: Vec<String> = origins.iter().map(|o| o.to_string()).collect();
+        TestApp::build_with(
+            HubConfig::default(),
+            SocketLimits::default(),
+            SupervisorSettings::default(),
+            HttpLimits::default(),
+            Retention::default(),
+            AccessSettings {
+                open_on_loopback: false,
+                ..AccessSettings::default()
+            },
+            GatewaySettings {
+                cors: CorsOrigins::parse(&origins).unwrap(),
+                ..GatewaySettings::default()
+            },
         )
         .await
     }
@@ -134,6 +159,7 @@ impl TestApp {
             http,
             Retention::default(),
             AccessSettings::default(),
+            GatewaySettings::default(),
         )
         .await
     }
@@ -146,6 +172,7 @@ impl TestApp {
             HttpLimits::default(),
             retention,
             AccessSettings::default(),
+            GatewaySettings::default(),
         )
         .await
     }
@@ -157,6 +184,7 @@ impl TestApp {
         http: HttpLimits,
         retention: Retention,
         access: AccessSettings,
+        gateway: GatewaySettings,
     ) -> TestApp {
         let dir = tempfile::tempdir().unwrap();
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -176,7 +204,7 @@ impl TestApp {
             hosts: AllowedHosts::new(address, &[]),
             http,
             retention,
-            gateway: Default::default(),
+            gateway,
             access,
         })
         .await

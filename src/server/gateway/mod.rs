@@ -24,22 +24,26 @@ use crate::domain::config::serving::Role;
 use crate::server::access::{SignedIn, keys};
 use crate::server::gateway::envelope::GatewayError;
 use crate::server::gateway::upstream::UpstreamClient;
+use crate::server::http::cors::CorsOrigins;
 use crate::server::metering::meter::Meter;
 use crate::server::name_cache::Served;
 use crate::server::state::AppState;
 use crate::server::supervisor::demand::Ticket;
 
 /// How the gateway behaves, from command-line flags.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GatewaySettings {
     /// Largest request body (images travel in base64).
     pub max_body_bytes: u64,
+    /// Sites whose pages may call the gateway with an API key (`--cors-origin`).
+    pub cors: CorsOrigins,
 }
 
 impl Default for GatewaySettings {
     fn default() -> Self {
         GatewaySettings {
             max_body_bytes: 32 * 1024 * 1024,
+            cors: CorsOrigins::default(),
         }
     }
 }
