@@ -57,12 +57,26 @@ impl TestApp {
         session: Option<&str>,
         client: &str,
     ) -> Sent {
+        let cookie = session.map(|token| ("cookie", format!("corral_session={token}")));
+        self.exchange(method, path, cookie.into_iter().collect(), body, client)
+            .await
+    }
+
+    /// Any request: its extra headers, JSON body and client address.
+    async fn exchange(
+        &self,
+        method: Method,
+        path: &str,
+        headers: Vec<(&'static str, String)>,
+        body: Option<Value>,
+        client: &str,
+    ) -> Sent {
         let mut request = Request::builder()
             .method(method)
             .uri(path)
             .header(header::HOST, self.host());
-        if let Some(token) = session {
-            request = request.header(header::COOKIE, format!("corral_session={token}"));
+        for (name, value) in headers {
+            request = request.header(name, value);
         }
         if body.is_some() {
             request = request.header(header::CONTENT_TYPE, "application/json");
@@ -440,23 +454,8 @@ impl TestApp {
                 ),
             ),
         };
-        let mut request = Request::builder()
-            .method(method)
-            .uri(path)
-            .header(header::HOST, self.host())
-            .header(name, value);
-        if body.is_some() {
-            request = request.header(header::CONTENT_TYPE, "application/json");
-        }
-        let request = request
-            .body(Body::from(body.map(|b| b.to_string()).unwrap_or_default()))
-            .unwrap();
-        read(
-            tower::ServiceExt::oneshot(self.router.clone(), request)
-                .await
-                .unwrap(),
-        )
-        .await
+        self.exchange(method, path, vec![(name, value)], body, "127.0.0.1")
+            .await
     }
 
     async fn make_key(&self, session: &str, body: Value) -> Sent {
@@ -840,31 +839,10 @@ async fn a_listed_site_may_call_the_gateway_with_a_key_and_cookies_stay_same_sit
     let send = |origin: &'static str,
                 method: Method,
                 path: &'static str,
-                extra: Vec<(&'static str, String)>,
+                mut extra: Vec<(&'static str, String)>,
                 body: Option<Value>| {
-        let app = &app;
-        async move {
-            let mut request = Request::builder()
-                .method(method)
-                .uri(path)
-                .header(header::HOST, app.host())
-                .header(header::ORIGIN, origin);
-            for (name, value) in extra {
-                request = request.header(name, value);
-            }
-            if body.is_some() {
-                request = request.header(header::CONTENT_TYPE, "application/json");
-            }
-            let request = request
-                .body(Body::from(body.map(|b| b.to_string()).unwrap_or_default()))
-                .unwrap();
-            read(
-                tower::ServiceExt::oneshot(app.router.clone(), request)
-                    .await
-                    .unwrap(),
-            )
-            .await
-        }
+        extra.push(("origin", origin.to_string()));
+        app.exchange(method, path, extra, body, "127.0.0.1")
     };
     // The preflight a browser sends first.
     let preflight = send(
@@ -925,22 +903,12 @@ async fn a_listed_site_may_call_the_gateway_with_a_key_and_cookies_stay_same_sit
     );
 
     // A cookie call from another site is still refused by the Origin rule.
-    let mut forged = Request::builder()
-        .method(Method::POST)
-        .uri("/v1/chat/completions")
-        .header(header::HOST, app.host())
-        .header(header::ORIGIN, "https://chat.example.com")
-        .header(header::COOKIE, format!("corral_session={session}"))
-        .header(header::CONTENT_TYPE, "application/json")
-        .body(Body::from(chat.to_string()))
-        .unwrap();
-    forged
-        .extensions_mut()
-        .insert(ConnectInfo("127.0.0.1:1".parse::<SocketAddr>().unwrap()));
-    let forged = read(
-        tower::ServiceExt::oneshot(app.router.clone(), forged)
-            .await
-            .unwrap(),
+    let forged = send(
+        "https://chat.example.com",
+        Method::POST,
+        "/v1/chat/completions",
+        vec![("cookie", format!("corral_session={session}"))],
+        Some(chat),
     )
     .await;
     assert_eq!(forged.status, StatusCode::FORBIDDEN, "{}", forged.body);

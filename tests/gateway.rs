@@ -43,18 +43,6 @@ impl TestApp {
         assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
     }
 
-    /// The gateway's answer to a JSON POST, its body not yet read.
-    async fn respond(&self, path: &str, body: &Value) -> axum::response::Response {
-        let request = Request::post(path)
-            .header(header::HOST, self.host())
-            .header(header::CONTENT_TYPE, "application/json")
-            .body(Body::from(body.to_string()))
-            .unwrap();
-        tower::ServiceExt::oneshot(self.router.clone(), request)
-            .await
-            .unwrap()
-    }
-
     async fn runs_of(&self, id: i64) -> usize {
         self.supervisor
             .runs(id, Page::default())

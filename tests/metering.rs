@@ -8,8 +8,7 @@ mod common;
 
 use std::time::Duration;
 
-use axum::body::Body;
-use axum::http::{Request, StatusCode, header};
+use axum::http::StatusCode;
 use common::{TestApp, supervisor_settings};
 use corral::domain::ModelStatus;
 use corral::domain::activity::{Activity, ModelDemand};
@@ -23,17 +22,6 @@ use serde_json::{Value, json};
 const LOAD: Duration = Duration::from_secs(30);
 
 impl TestApp {
-    async fn respond_to(&self, path: &str, body: &Value) -> axum::response::Response {
-        let request = Request::post(path)
-            .header(header::HOST, self.host())
-            .header(header::CONTENT_TYPE, "application/json")
-            .body(Body::from(body.to_string()))
-            .unwrap();
-        tower::ServiceExt::oneshot(self.router.clone(), request)
-            .await
-            .unwrap()
-    }
-
     /// The newest activity records once there are at least `count`, newest first.
     async fn activity(&self, count: usize) -> Vec<Activity> {
         let started = tokio::time::Instant::now();
@@ -74,7 +62,7 @@ async fn a_streamed_chat_is_recorded_with_its_start_first_token_tokens_and_speed
     let app = TestApp::with_llama_server().await;
     let id = app.create_tiny("tiny").await;
     let response = app
-        .respond_to("/v1/chat/completions", &streamed_chat("tiny", 32))
+        .respond("/v1/chat/completions", &streamed_chat("tiny", 32))
         .await;
     assert_eq!(response.status(), StatusCode::OK);
     assert!(read_all(response).await.contains("[DONE]"));
@@ -210,7 +198,7 @@ async fn a_client_that_leaves_while_its_request_waits_is_recorded_as_499() {
     let body = json!({"model": "waiting", "prompt": "a", "max_tokens": 2});
     let left = tokio::time::timeout(
         Duration::from_millis(200),
-        app.respond_to("/v1/completions", &body),
+        app.respond("/v1/completions", &body),
     )
     .await;
     assert!(left.is_err(), "the request should still be waiting");
@@ -237,7 +225,7 @@ async fn records_are_heard_live_and_counted_on_metrics() {
     let id = app.create_tiny("tiny").await;
     let mut events = app.hub.subscribe();
     let response = app
-        .respond_to("/v1/chat/completions", &streamed_chat("tiny", 32))
+        .respond("/v1/chat/completions", &streamed_chat("tiny", 32))
         .await;
     read_all(response).await;
     let heard = tokio::time::timeout(Duration::from_secs(5), async {
@@ -300,7 +288,7 @@ async fn the_series_bucket_each_models_first_token_times() {
     let id = app.create_tiny("tiny").await;
     for _ in 0..3 {
         let response = app
-            .respond_to("/v1/chat/completions", &streamed_chat("tiny", 32))
+            .respond("/v1/chat/completions", &streamed_chat("tiny", 32))
             .await;
         read_all(response).await;
     }
@@ -376,7 +364,7 @@ async fn a_stop_lets_the_request_in_flight_finish_and_refuses_newcomers() {
     let app = TestApp::with_llama_server().await;
     let id = app.create_tiny("tiny").await;
     let response = app
-        .respond_to("/v1/chat/completions", &streamed_chat("tiny", 300))
+        .respond("/v1/chat/completions", &streamed_chat("tiny", 300))
         .await;
     assert_eq!(response.status(), StatusCode::OK);
     let mut body = response.into_body();
@@ -422,7 +410,7 @@ async fn a_force_stop_ends_the_request_in_flight_at_once() {
     )
     .await;
     let response = app
-        .respond_to("/v1/chat/completions", &streamed_chat("tiny", 8000))
+        .respond("/v1/chat/completions", &streamed_chat("tiny", 8000))
         .await;
     let mut body = response.into_body();
     assert!(body.frame().await.unwrap().unwrap().is_data());

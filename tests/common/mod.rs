@@ -115,19 +115,7 @@ impl TestApp {
 
     /// An app that asks for a login as a LAN bind does (`--open-on-loopback false`).
     pub async fn with_login() -> TestApp {
-        TestApp::build_with(
-            HubConfig::default(),
-            SocketLimits::default(),
-            SupervisorSettings::default(),
-            HttpLimits::default(),
-            Retention::default(),
-            AccessSettings {
-                open_on_loopback: false,
-                ..AccessSettings::default()
-            },
-            GatewaySettings::default(),
-        )
-        .await
+        TestApp::with_login_and_cors(&[]).await
     }
 
     /// A login-required app whose gateway answers CORS for `origins`.
@@ -274,6 +262,16 @@ impl TestApp {
             .body(body.into())
             .unwrap();
         self.send(request).await
+    }
+
+    /// The answer to a JSON POST, its body not yet read (to follow a stream).
+    pub async fn respond(&self, path: &str, body: &Value) -> axum::response::Response {
+        let request = Request::post(path)
+            .header(header::HOST, self.host())
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(body.to_string()))
+            .unwrap();
+        self.router.clone().oneshot(request).await.unwrap()
     }
 
     pub async fn post(&self, path: &str, body: Value) -> Reply {
