@@ -2,6 +2,8 @@
 
 pub mod access;
 pub mod activity;
+#[cfg(feature = "hydrate")]
+mod browser_fetch;
 pub mod keys;
 pub mod live_store;
 pub mod model;

@@ -15,39 +15,10 @@ pub async fn get_json(path: &str) -> Result<Value, String> {
 
 #[cfg(feature = "hydrate")]
 async fn fetch_json(method: &str, path: &str, body: Option<&Value>) -> Result<Value, String> {
-    use js_sys::Reflect;
-    use wasm_bindgen::{JsCast, JsValue};
-    use wasm_bindgen_futures::JsFuture;
-    use web_sys::{Headers, RequestInit, Response};
-
-    let failed = |e: JsValue| {
-        Reflect::get(&e, &JsValue::from_str("message"))
-            .ok()
-            .and_then(|m| m.as_string())
-            .unwrap_or_else(|| "Corral could not be reached".into())
-    };
-    let headers = Headers::new().map_err(failed)?;
-    headers
-        .set("content-type", "application/json")
-        .map_err(failed)?;
-    let init = RequestInit::new();
-    init.set_method(method);
-    init.set_headers(&headers);
-    if let Some(body) = body {
-        init.set_body(&JsValue::from_str(&body.to_string()));
-    }
-    let window = web_sys::window().ok_or("no window")?;
-    let response: Response = JsFuture::from(window.fetch_with_str_and_init(path, &init))
-        .await
-        .map_err(failed)?
-        .dyn_into()
-        .map_err(failed)?;
-    let text = JsFuture::from(response.text().map_err(failed)?)
-        .await
-        .map_err(failed)?
-        .as_string()
-        .unwrap_or_default();
-    let value: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+    use crate::app::browser_fetch::{send, text};
+    let json = body.map(Value::to_string);
+    let response = send(method, path, json.as_deref(), None).await?;
+    let value: Value = serde_json::from_str(&text(&response).await?).unwrap_or(Value::Null);
     if response.ok() {
         Ok(value)
     } else {

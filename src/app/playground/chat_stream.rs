@@ -6,18 +6,9 @@ use js_sys::{Reflect, Uint8Array};
 use serde_json::Value;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
-use web_sys::{AbortSignal, Headers, ReadableStreamDefaultReader, RequestInit, Response};
+use web_sys::{AbortSignal, ReadableStreamDefaultReader};
 
-fn text(error: JsValue) -> String {
-    error
-        .as_string()
-        .or_else(|| {
-            Reflect::get(&error, &JsValue::from_str("message"))
-                .ok()
-                .and_then(|m| m.as_string())
-        })
-        .unwrap_or_else(|| "the request failed".into())
-}
+use crate::app::browser_fetch::{js_error, send, text};
 
 /// Posts `body` to `/v1/chat/completions` and calls `on_event` with each event's JSON; an
 /// error event in the stream (llama-server's way to fail after the answer began) ends it.
@@ -26,28 +17,9 @@ pub async fn stream_chat(
     signal: &AbortSignal,
     mut on_event: impl FnMut(&Value),
 ) -> Result<(), String> {
-    let headers = Headers::new().map_err(text)?;
-    headers
-        .set("content-type", "application/json")
-        .map_err(text)?;
-    let init = RequestInit::new();
-    init.set_method("POST");
-    init.set_headers(&headers);
-    init.set_body(&JsValue::from_str(&body));
-    init.set_signal(Some(signal));
-    let window = web_sys::window().ok_or("no window")?;
-    let response: Response =
-        JsFuture::from(window.fetch_with_str_and_init("/v1/chat/completions", &init))
-            .await
-            .map_err(text)?
-            .dyn_into()
-            .map_err(text)?;
+    let response = send("POST", "/v1/chat/completions", Some(&body), Some(signal)).await?;
     if !response.ok() {
-        let body = JsFuture::from(response.text().map_err(text)?)
-            .await
-            .map_err(text)?
-            .as_string()
-            .unwrap_or_default();
+        let body = text(&response).await?;
         let message = serde_json::from_str::<Value>(&body)
             .ok()
             .and_then(|v| v.pointer("/error/message")?.as_str().map(str::to_string))
@@ -62,7 +34,7 @@ pub async fn stream_chat(
         .map_err(|_| "the answer's body cannot be read as a stream".to_string())?;
     let mut pending: Vec<u8> = Vec::new();
     loop {
-        let chunk = JsFuture::from(reader.read()).await.map_err(text)?;
+        let chunk = JsFuture::from(reader.read()).await.map_err(js_error)?;
         if Reflect::get(&chunk, &JsValue::from_str("done"))
             .ok()
             .and_then(|d| d.as_bool())
