@@ -613,6 +613,7 @@ async fn each_key_scope_allows_exactly_what_it_names() {
         .await;
     assert_eq!(other.status, StatusCode::FORBIDDEN, "{}", other.body);
     assert_eq!(other.json()["error"]["code"], "model_not_allowed");
+    assert_eq!(other.json()["error"]["type"], "permission_error");
     // Keys are listed by prefix only.
     let listed = app
         .ask(
@@ -704,6 +705,7 @@ async fn a_revoked_or_expired_key_is_refused_with_401() {
         .await;
     assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
     assert_eq!(wrong.json()["error"]["code"], "unauthorized");
+    assert_eq!(wrong.json()["error"]["type"], "authentication_error");
 }
 
 #[tokio::test]

@@ -22,6 +22,8 @@ impl GatewayError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
         let kind = match status.as_u16() {
             400 | 404 | 413 => "invalid_request_error",
+            401 => "authentication_error",
+            403 => "permission_error",
             429 => "rate_limit_error",
             501 => "not_supported_error",
             _ => "server_error",
