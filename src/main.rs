@@ -12,10 +12,12 @@ use corral::server::db::Db;
 use corral::server::gguf::test_model::TestModel;
 use corral::server::http::host::AllowedHosts;
 use corral::server::http::serve;
+use corral::server::http::tls::Tls;
 use corral::server::live::corral_log::{self, CorralLogHandle};
 use corral::server::live::hub::{self, HubConfig};
 use corral::server::live::socket::SocketLimits;
 use corral::server::metrics::collector::{self, HistoryConfig};
+use corral::server::model_roots::ModelRoots;
 use corral::server::{router, start};
 use leptos::config::LeptosOptions;
 use tracing_subscriber::EnvFilter;
@@ -77,6 +79,11 @@ async fn run(cli: Cli, corral_log: CorralLogHandle) -> Result<(), Box<dyn std::e
         return reset_password(&cli, user.clone()).await;
     }
     cli.check_bind()?;
+    let model_roots = ModelRoots::new(&cli.model_roots)?;
+    let tls = match (&cli.tls_cert, &cli.tls_key) {
+        (Some(cert), Some(key)) => Some(Tls::load(cert, key)?),
+        _ => None,
+    };
     // Whatever Corral writes (the database, its journal, the lock) is its user's alone.
     // SAFETY: umask only changes this process's file-creation mask.
     unsafe { libc::umask(0o077) };
@@ -88,7 +95,8 @@ async fn run(cli: Cli, corral_log: CorralLogHandle) -> Result<(), Box<dyn std::e
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", cli.bind))?;
     let address = listener.local_addr()?;
-    lock.describe(&format!("pid {}, http://{address}", std::process::id()));
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    lock.describe(&format!("pid {}, {scheme}://{address}", std::process::id()));
 
     let db_path = data_dir.join("corral.db");
     let site_root = cli.site_root();
@@ -98,10 +106,28 @@ async fn run(cli: Cli, corral_log: CorralLogHandle) -> Result<(), Box<dyn std::e
         .site_pkg_dir("pkg")
         .site_addr(address)
         .build();
-    let hosts = AllowedHosts::new(address, &cli.allowed_hosts);
+    let hosts = AllowedHosts::new(address, &cli.extra_hosts());
     tracing::info!(hosts = %hosts.describe(), "answering to these host names");
+    if !model_roots.is_open() {
+        tracing::info!(folders = %model_roots.describe(), "model files must be in these folders");
+    }
+    if !address.ip().is_loopback() {
+        tracing::info!(
+            "serving beyond this machine: every page and call needs the admin's sign-in or an \
+             API key"
+        );
+    }
+    // Where people reach Corral: the public URL, else the address it listens on (a wildcard
+    // bind has no address to type; the machine's name or LAN address goes there).
+    let reach = match &cli.public_url {
+        Some(url) => url.to_string(),
+        None if address.ip().is_unspecified() => {
+            format!("{scheme}://<this machine>:{}", address.port())
+        }
+        None => format!("{scheme}://{address}"),
+    };
     let mut supervisor_settings = cli.supervisor_settings();
-    supervisor_settings.corral_origin = format!("http://{address}");
+    supervisor_settings.corral_origin = format!("{scheme}://{address}");
     let stop_grace = supervisor_settings.stop_grace;
     let mut http_limits = cli.http_limits();
     http_limits.max_connections = serve::fit_connection_cap(
@@ -122,6 +148,7 @@ async fn run(cli: Cli, corral_log: CorralLogHandle) -> Result<(), Box<dyn std::e
         retention: cli.retention(),
         gateway: cli.gateway_settings()?,
         access: cli.access_settings(),
+        model_roots,
     })
     .await?;
     // With no admin yet: one from the environment (containers), else a one-time setup link.
@@ -131,8 +158,8 @@ async fn run(cli: Cli, corral_log: CorralLogHandle) -> Result<(), Box<dyn std::e
     });
     if let Some(token) = state.access.prepare(seed).await? {
         tracing::info!(
-            "no admin account yet: open http://{address}/setup?token={token} to create it (the \
-             link works once; a restart prints a new one)"
+            "no admin account yet: open {reach}/setup?token={token} to create it (the link works \
+             once; a restart prints a new one)"
         );
     }
     let supervisor = state.supervisor.clone();
@@ -147,8 +174,11 @@ async fn run(cli: Cli, corral_log: CorralLogHandle) -> Result<(), Box<dyn std::e
     hub::spawn_status_updates(state.hub.clone(), Duration::from_secs(5));
     let app = router::build(state);
     // Tests and scripts read this line to learn the port when binding port 0.
-    tracing::info!("corral listening on http://{address}");
-    serve::serve(listener, app, http_limits, shutdown_signal()).await;
+    tracing::info!("corral listening on {scheme}://{address}");
+    if let Some(tls) = &tls {
+        tls.reload_on_sighup();
+    }
+    serve::serve(listener, app, http_limits, tls, shutdown_signal()).await;
     tracing::info!("stopping running models");
     // A stop takes at most the grace, then SIGKILL; a few seconds more for the exits.
     let stopped =

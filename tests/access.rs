@@ -13,6 +13,8 @@ use axum::extract::ConnectInfo;
 use axum::http::{Method, Request, StatusCode, header};
 use axum::response::Response;
 use common::TestApp;
+use corral::server::access::AccessSettings;
+use corral::server::model_roots::ModelRoots;
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
 
@@ -914,4 +916,193 @@ async fn a_listed_site_may_call_the_gateway_with_a_key_and_cookies_stay_same_sit
     )
     .await;
     assert_eq!(forged.status, StatusCode::FORBIDDEN, "{}", forged.body);
+}
+
+#[tokio::test]
+async fn a_file_outside_the_model_roots_is_refused_naming_the_setting_and_changes_nothing() {
+    let roots = tempfile::tempdir().unwrap();
+    let outside = tempfile::tempdir().unwrap();
+    let inside = common::tiny_model(roots.path());
+    let secret = common::tiny_model(outside.path());
+    // A link inside the roots that leads out of them, and one that stays within.
+    let escaping = roots.path().join("escape.gguf");
+    std::os::unix::fs::symlink(&secret, &escaping).unwrap();
+    let staying = roots.path().join("stay.gguf");
+    std::os::unix::fs::symlink(&inside, &staying).unwrap();
+    let app = TestApp::with_options(common::Options {
+        model_roots: ModelRoots::new(&[roots.path().to_path_buf()]).unwrap(),
+        settings: common::supervisor_settings(),
+        ..common::Options::default()
+    })
+    .await;
+    for path in [secret.clone(), escaping.to_string_lossy().into_owned()] {
+        let reply = app
+            .post(
+                "/api/models/create",
+                json!({"model": {"name": "m", "path": path}}),
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{}", reply.body);
+        assert_eq!(reply.field_rules(), [("path".into(), "model_roots".into())]);
+    }
+    let made = app
+        .post(
+            "/api/models/create",
+            json!({"model": {"name": "m", "path": staying.to_string_lossy()}}),
+        )
+        .await;
+    assert_eq!(made.status, StatusCode::OK, "{}", made.body);
+    let id = made.json()["id"].as_i64().unwrap();
+    let listed = app.post("/api/models/list", json!({})).await.json();
+    assert_eq!(
+        listed.as_array().unwrap().len(),
+        1,
+        "a refusal made nothing"
+    );
+
+    // Every other setting that names a file, and a path edit.
+    for (group, config, field) in [
+        (
+            "lora",
+            json!({"lora": [{"path": secret}]}),
+            "lora.lora[0].path",
+        ),
+        (
+            "lora",
+            json!({"control_vectors": [{"path": secret}]}),
+            "lora.control_vectors[0].path",
+        ),
+        ("lora", json!({"draft_model": escaping}), "lora.draft_model"),
+        ("multimodal", json!({"mmproj": secret}), "multimodal.mmproj"),
+    ] {
+        let reply = app
+            .post(
+                "/api/models/config/save",
+                json!({"id": id, "group": group, "config": config}),
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{}", reply.body);
+        assert_eq!(reply.field_rules(), [(field.into(), "model_roots".into())]);
+        let stored = app
+            .post("/api/models/config/load", json!({"id": id, "group": group}))
+            .await
+            .json();
+        assert!(!stored.to_string().contains(&secret), "{stored}");
+    }
+    let edit = app
+        .post(
+            "/api/models/update",
+            json!({"id": id, "changes": {"path": secret}}),
+        )
+        .await;
+    assert_eq!(edit.field_rules(), [("path".into(), "model_roots".into())]);
+
+    // A link re-pointed out of the roots after it was saved: the start refuses before reading.
+    std::fs::remove_file(&staying).unwrap();
+    std::os::unix::fs::symlink(&secret, &staying).unwrap();
+    let start = app.post("/api/models/start", json!({"id": id})).await;
+    assert_eq!(start.status, StatusCode::BAD_REQUEST, "{}", start.body);
+    assert_eq!(start.field_rules(), [("path".into(), "model_roots".into())]);
+    let model = app.post("/api/models/get", json!({"id": id})).await.json();
+    assert_eq!(model["status"], "stopped", "{model}");
+}
+
+#[tokio::test]
+async fn a_key_with_its_most_gateway_requests_in_flight_gets_429_until_one_ends() {
+    let app = TestApp::with_options(common::Options {
+        access: AccessSettings {
+            max_requests_per_key: 2,
+            ..common::Options::login().access
+        },
+        ..common::Options::default()
+    })
+    .await;
+    let session = app.set_up_admin().await;
+    let made = app
+        .make_key(&session, json!({"name": "busy", "scopes": ["inference"]}))
+        .await;
+    let key = made.json()["key"].as_str().unwrap().to_string();
+    let other = app
+        .make_key(&session, json!({"name": "calm", "scopes": ["inference"]}))
+        .await
+        .json()["key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // Two requests whose bodies are still arriving hold both places at once.
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        let (sender, body) =
+            tokio::sync::mpsc::channel::<Result<axum::body::Bytes, std::io::Error>>(1);
+        let body = Body::from_stream(tokio_stream_of(body));
+        let request = Request::post("/v1/chat/completions")
+            .header(header::HOST, app.host())
+            .header("authorization", format!("Bearer {key}"))
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(body)
+            .unwrap();
+        let router = app.router.clone();
+        held.push((
+            sender,
+            tokio::spawn(tower::ServiceExt::oneshot(router, request)),
+        ));
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    let chat = json!({"model": "none", "messages": []});
+    let bearer = |key: &str| vec![("authorization", format!("Bearer {key}"))];
+    let third = app
+        .exchange(
+            Method::POST,
+            "/v1/chat/completions",
+            bearer(&key),
+            Some(chat.clone()),
+            "127.0.0.1",
+        )
+        .await;
+    assert_eq!(
+        third.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "{}",
+        third.body
+    );
+    assert_eq!(third.headers["retry-after"], "1");
+    assert_eq!(third.json()["error"]["type"], "rate_limit_error");
+    // Another key is not held back by this one.
+    let calm = app
+        .exchange(
+            Method::POST,
+            "/v1/chat/completions",
+            bearer(&other),
+            Some(chat.clone()),
+            "127.0.0.1",
+        )
+        .await;
+    assert_eq!(calm.status, StatusCode::NOT_FOUND, "{}", calm.body);
+    // Holding the place does not hide the answer's size (it would turn chunked).
+    assert!(
+        calm.headers.contains_key(header::CONTENT_LENGTH),
+        "{:?}",
+        calm.headers
+    );
+    // The first request ends (its client goes away): its place is free again.
+    let (sender, task) = held.remove(0);
+    drop(sender);
+    let _ = task.await;
+    let again = app
+        .exchange(
+            Method::POST,
+            "/v1/chat/completions",
+            bearer(&key),
+            Some(chat),
+            "127.0.0.1",
+        )
+        .await;
+    assert_eq!(again.status, StatusCode::NOT_FOUND, "{}", again.body);
+}
+
+/// A body that yields what the channel sends, and ends when the sender is dropped.
+fn tokio_stream_of(
+    mut receiver: tokio::sync::mpsc::Receiver<Result<axum::body::Bytes, std::io::Error>>,
+) -> impl futures::Stream<Item = Result<axum::body::Bytes, std::io::Error>> {
+    futures::stream::poll_fn(move |cx| receiver.poll_recv(cx))
 }

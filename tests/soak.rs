@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use common::corral_binary::{post, start_corral};
+use common::corral_binary::{post, start_corral_with};
 use common::env_number;
 use futures::StreamExt;
 use serde_json::json;
@@ -59,7 +59,10 @@ async fn hundreds_of_tabs_and_steady_api_traffic_run_without_errors_or_growing_m
     let tabs = env_number("CORRAL_SOAK_TABS", 200);
     let seconds = env_number("CORRAL_SOAK_SECONDS", 20) as u64;
     let dir = tempfile::tempdir().unwrap();
-    let mut corral = start_corral(dir.path());
+    // Every tab comes from 127.0.0.1: one client address, as far as Corral can tell.
+    let mut corral = start_corral_with(dir.path(), |command| {
+        command.args(["--max-connections-per-client", "100000"]);
+    });
     let (port, pid) = (corral.port, corral.child.id());
     let url = format!("ws://127.0.0.1:{port}/ws");
 

@@ -25,6 +25,8 @@ choice_enum! {
         /// A llama-server flag Corral does not pass on (it could run commands, touch files,
         /// open the server to others, or override what Corral sets itself).
         NotAllowed => "not_allowed",
+        /// A file outside the model folders (`--model-roots`), after following symlinks.
+        ModelRoots => "model_roots",
     }
 }
 

@@ -13,6 +13,7 @@ use crate::server::gateway::GatewaySettings;
 use crate::server::http::cors::CorsOrigins;
 use crate::server::http::host::parse_allowed_host;
 use crate::server::http::limits::HttpLimits;
+use crate::server::http::public_url::PublicUrl;
 use crate::server::live::hub::HubConfig;
 use crate::server::supervisor::settings::{Leftovers, PortRange, SupervisorSettings, WhenFull};
 
@@ -33,9 +34,34 @@ const MAX_LOAD_SECONDS: u64 = 86_400;
     about = "A self-hosted dashboard for running local LLMs with llama.cpp"
 )]
 pub struct Cli {
-    /// Address to serve on. Only loopback addresses are allowed until authentication exists.
+    /// Address to serve on. Beyond loopback (a LAN address, 0.0.0.0) every page and call needs
+    /// the admin's sign-in or an API key, and --model-roots is required.
     #[arg(long, env = "CORRAL_BIND", default_value = "127.0.0.1:3000")]
     pub bind: SocketAddr,
+
+    /// The address people type to reach Corral, as http[s]://host[:port] (a LAN name, or a
+    /// reverse proxy's HTTPS name): it joins the allowed hosts, the setup link uses it, and
+    /// https makes the session cookie Secure.
+    #[arg(long, env = "CORRAL_PUBLIC_URL", value_parser = PublicUrl::parse)]
+    pub public_url: Option<PublicUrl>,
+
+    /// A folder model files must be in, after following symlinks (model, projector, LoRA,
+    /// control vector, draft model); repeat for more. Required beyond loopback.
+    #[arg(
+        long = "model-roots",
+        env = "CORRAL_MODEL_ROOTS",
+        value_delimiter = ','
+    )]
+    pub model_roots: Vec<PathBuf>,
+
+    /// Serve HTTPS with this certificate chain (PEM), with --tls-key; both are read again on
+    /// SIGHUP (a renewed certificate needs no restart).
+    #[arg(long, env = "CORRAL_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// The private key (PEM) of --tls-cert.
+    #[arg(long, env = "CORRAL_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
 
     /// Where the database lives [default: the per-user data directory, e.g. ~/.local/share/corral]
     #[arg(long, env = "CORRAL_DATA_DIR")]
@@ -92,6 +118,17 @@ pub struct Cli {
     #[arg(long, env = "CORRAL_MAX_CONNECTIONS", default_value_t = HttpLimits::default().max_connections as u64,
           value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     pub max_connections: u64,
+
+    /// Most open connections from one client address; one more is answered 429.
+    #[arg(long, env = "CORRAL_MAX_CONNECTIONS_PER_CLIENT", default_value_t = HttpLimits::default().max_connections_per_client as u64,
+          value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub max_connections_per_client: u64,
+
+    /// Most gateway requests one API key may have in flight (queued or answering); one more is
+    /// answered 429 with Retry-After.
+    #[arg(long, env = "CORRAL_MAX_REQUESTS_PER_KEY", default_value_t = AccessSettings::default().max_requests_per_key,
+          value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub max_requests_per_key: u32,
 
     /// Runs kept per model in the history (older ones are removed).
     #[arg(long, env = "CORRAL_KEEP_RUNS", default_value_t = Retention::default().runs_per_model as u64,
@@ -228,6 +265,8 @@ impl Cli {
         HttpLimits {
             request: defaults.request.max(stop_twice),
             max_connections: usize::try_from(self.max_connections).unwrap_or(usize::MAX),
+            max_connections_per_client: usize::try_from(self.max_connections_per_client)
+                .unwrap_or(usize::MAX),
             ..defaults
         }
     }
@@ -236,8 +275,11 @@ impl Cli {
         AccessSettings {
             open_on_loopback: self.open_on_loopback,
             loopback_bind: self.bind.ip().is_loopback(),
-            secure_cookies: self.secure_cookies,
+            secure_cookies: self.secure_cookies
+                || self.serves_https()
+                || self.public_url.as_ref().is_some_and(PublicUrl::is_https),
             session_days: self.session_days,
+            max_requests_per_key: self.max_requests_per_key,
         }
     }
 
@@ -256,17 +298,29 @@ impl Cli {
         }
     }
 
-    /// Corral has no authentication yet, so it refuses to listen beyond this machine.
+    /// Beyond loopback, files named by settings must be confined to model folders: a key holder
+    /// must not make Corral read any file its user can.
     pub fn check_bind(&self) -> Result<(), String> {
-        if self.bind.ip().is_loopback() {
+        if self.bind.ip().is_loopback() || !self.model_roots.is_empty() {
             Ok(())
         } else {
             Err(format!(
-                "refusing to bind {}: serving beyond this machine needs authentication, which is not \
-                 configured; bind a loopback address such as 127.0.0.1:3000",
+                "serving beyond this machine ({}) needs --model-roots: the folders model files may \
+                 be in (API key holders could otherwise make Corral read any file it can)",
                 self.bind
             ))
         }
+    }
+
+    /// The names Corral answers to besides its own addresses: --allowed-host and the public URL.
+    pub fn extra_hosts(&self) -> Vec<String> {
+        let mut hosts = self.allowed_hosts.clone();
+        hosts.extend(self.public_url.iter().map(|url| url.host().to_string()));
+        hosts
+    }
+
+    pub fn serves_https(&self) -> bool {
+        self.tls_cert.is_some()
     }
 }
 
@@ -335,6 +389,35 @@ mod tests {
             cli.http_limits().max_connections,
             HttpLimits::default().max_connections
         );
+    }
+
+    #[test]
+    fn a_bind_beyond_loopback_needs_model_roots() {
+        let error = parse(&["--bind", "0.0.0.0:3000"])
+            .unwrap()
+            .check_bind()
+            .unwrap_err();
+        assert!(error.contains("--model-roots"), "{error}");
+        let cli = parse(&["--bind", "0.0.0.0:3000", "--model-roots", "/srv/models"]).unwrap();
+        assert!(cli.check_bind().is_ok());
+        assert!(
+            parse(&["--bind", "127.0.0.1:3000"])
+                .unwrap()
+                .check_bind()
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn an_https_public_url_or_tls_makes_cookies_secure_and_joins_the_hosts() {
+        assert!(!parse(&[]).unwrap().access_settings().secure_cookies);
+        let cli = parse(&["--public-url", "https://corral.example"]).unwrap();
+        assert!(cli.access_settings().secure_cookies);
+        assert_eq!(cli.extra_hosts(), ["corral.example"]);
+        let cli = parse(&["--tls-cert", "/c.pem", "--tls-key", "/k.pem"]).unwrap();
+        assert!(cli.access_settings().secure_cookies);
+        assert!(parse(&["--tls-cert", "/c.pem"]).is_err());
+        assert!(parse(&["--public-url", "https://corral.example/sub"]).is_err());
     }
 
     #[test]

@@ -17,6 +17,7 @@ use crate::domain::page::Page;
 use crate::domain::{AppError, Model, ModelFilter, ModelSpec, Rule};
 use crate::server::db::{Db, config_repo, models_repo, write_transaction};
 use crate::server::live::Hub;
+use crate::server::model_roots::ModelRoots;
 use crate::server::name_cache::{NameCache, Served};
 use crate::server::now_ms;
 
@@ -32,6 +33,8 @@ pub struct Registry {
     hub: Hub,
     /// Which model answers to a name, forgotten at every write.
     names: NameCache,
+    /// Where the files settings name must be.
+    roots: ModelRoots,
 }
 
 impl Registry {
@@ -40,7 +43,18 @@ impl Registry {
             db,
             hub,
             names: NameCache::default(),
+            roots: ModelRoots::default(),
         }
+    }
+
+    /// The registry with settings' files kept inside `roots`.
+    pub fn with_roots(self, roots: ModelRoots) -> Registry {
+        Registry { roots, ..self }
+    }
+
+    /// The folders files must be in (the supervisor checks them again before a start).
+    pub fn roots(&self) -> &ModelRoots {
+        &self.roots
     }
 
     pub async fn list_models(&self, filter: ModelFilter) -> Result<Vec<Model>, AppError> {
@@ -108,6 +122,10 @@ impl Registry {
 
     pub async fn create_model(&self, input: Value) -> Result<Model, AppError> {
         let spec = ModelSpec::parse_new(&input)?;
+        // Before anything looks at the file.
+        self.roots
+            .check(vec![("path".into(), spec.path.clone())])
+            .await?;
         let size = file_size(&spec.path).await;
         let hub = self.hub.clone();
         let written = self
@@ -138,7 +156,15 @@ impl Registry {
     ) -> Result<Model, AppError> {
         // Stat a new file before entering the database; an unchanged path keeps its recorded size.
         let new_size = match changes.get("path").and_then(Value::as_str) {
-            Some(path) => Some(file_size(path).await),
+            Some(path) => {
+                // A relative path is refused by the parse below, with its own rule.
+                if path.starts_with('/') {
+                    self.roots
+                        .check(vec![("path".into(), path.to_string())])
+                        .await?;
+                }
+                Some(file_size(path).await)
+            }
             None => None,
         };
         let keep = self.db.retention().changes_per_model;
@@ -270,6 +296,7 @@ impl Registry {
         config: Value,
     ) -> Result<ConfigGroup, AppError> {
         let parsed = group.parse_config(&config)?;
+        self.roots.check(parsed.named_files()).await?;
         let keep = self.db.retention().changes_per_model;
         let written = self
             .db

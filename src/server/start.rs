@@ -18,6 +18,7 @@ use crate::server::live::hub::HubConfig;
 use crate::server::live::socket::SocketLimits;
 use crate::server::metering::Metering;
 use crate::server::metrics::history::MetricsHistory;
+use crate::server::model_roots::ModelRoots;
 use crate::server::now_ms;
 use crate::server::registry::Registry;
 use crate::server::state::{AppState, Shared};
@@ -47,6 +48,8 @@ pub struct Setup {
     pub retention: Retention,
     pub gateway: GatewaySettings,
     pub access: AccessSettings,
+    /// Where files named by settings must be.
+    pub model_roots: ModelRoots,
 }
 
 /// Opens the database, reconciles runs left by an earlier Corral, and builds the state every
@@ -61,7 +64,7 @@ pub async fn app_state(setup: Setup) -> Result<AppState, StartError> {
         .await
         .map_err(|e| DbOpenError::Pool(e.to_string()))?;
     let hub = Hub::new(models, now_ms(), setup.hub);
-    let registry = Registry::new(db.clone(), hub.clone());
+    let registry = Registry::new(db.clone(), hub.clone()).with_roots(setup.model_roots);
     let runs = RunsStore::new(db.clone());
     let metrics = MetricsHistory::new(db.clone());
     let access = Access::new(db.clone(), setup.access);

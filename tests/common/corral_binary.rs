@@ -4,6 +4,7 @@
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -13,6 +14,15 @@ use super::supervisor_settings;
 pub struct Corral {
     pub child: Child,
     pub port: u16,
+    /// Every line Corral has written to stderr so far.
+    pub log: Arc<Mutex<Vec<String>>>,
+}
+
+impl Corral {
+    /// Corral's log so far, one string.
+    pub fn log_text(&self) -> String {
+        self.log.lock().unwrap().join("\n")
+    }
 }
 
 /// A test that fails half way must not leave its Corral (and so its models) running.
@@ -59,15 +69,22 @@ pub fn start_corral_with(data_dir: &Path, customize: impl FnOnce(&mut Command)) 
     let mut child = command.spawn().unwrap();
     let stderr = BufReader::new(child.stderr.take().unwrap());
     let mut lines = stderr.lines();
+    let log = Arc::new(Mutex::new(Vec::new()));
     let port = loop {
         let line = lines.next().expect("corral printed its address").unwrap();
-        if let Some((_, address)) = line.split_once("corral listening on http://") {
+        log.lock().unwrap().push(line.clone());
+        if let Some((_, address)) = line.split_once("corral listening on ") {
             break address.trim().rsplit(':').next().unwrap().parse().unwrap();
         }
     };
     // Keep draining stderr so Corral never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
-    Corral { child, port }
+    let kept = log.clone();
+    std::thread::spawn(move || {
+        for line in lines.map_while(Result::ok) {
+            kept.lock().unwrap().push(line);
+        }
+    });
+    Corral { child, port, log }
 }
 
 /// Waits until the model runs (30 s at most).

@@ -16,6 +16,7 @@ use corral::server::http::serve as http_serve;
 use corral::server::live::Hub;
 use corral::server::live::hub::HubConfig;
 use corral::server::live::socket::SocketLimits;
+use corral::server::model_roots::ModelRoots;
 use corral::server::registry::Registry;
 use corral::server::supervisor::Supervisor;
 use corral::server::supervisor::settings::SupervisorSettings;
@@ -52,6 +53,32 @@ pub struct TestApp {
     pub http_limits: HttpLimits,
     /// The one-time setup token this app issued (no admin yet).
     pub setup_token: Option<String>,
+}
+
+/// Everything a test app is built from; each part defaults to Corral's own default.
+#[derive(Default)]
+pub struct Options {
+    pub hub: HubConfig,
+    pub sockets: SocketLimits,
+    pub settings: SupervisorSettings,
+    pub http: HttpLimits,
+    pub retention: Retention,
+    pub access: AccessSettings,
+    pub gateway: GatewaySettings,
+    pub model_roots: ModelRoots,
+}
+
+impl Options {
+    /// Login required, as on a LAN bind (`--open-on-loopback false`).
+    pub fn login() -> Options {
+        Options {
+            access: AccessSettings {
+                open_on_loopback: false,
+                ..AccessSettings::default()
+            },
+            ..Options::default()
+        }
+    }
 }
 
 pub struct Reply {
@@ -101,15 +128,12 @@ impl TestApp {
     }
 
     async fn build(hub: HubConfig, sockets: SocketLimits, settings: SupervisorSettings) -> TestApp {
-        TestApp::build_with(
+        TestApp::with_options(Options {
             hub,
             sockets,
             settings,
-            HttpLimits::default(),
-            Retention::default(),
-            AccessSettings::default(),
-            GatewaySettings::default(),
-        )
+            ..Options::default()
+        })
         .await
     }
 
@@ -121,59 +145,44 @@ impl TestApp {
     /// A login-required app whose gateway answers CORS for `origins`.
     pub async fn with_login_and_cors(origins: &[&str]) -> TestApp {
         let origins: Vec<String> = origins.iter().map(|o| o.to_string()).collect();
-        TestApp::build_with(
-            HubConfig::default(),
-            SocketLimits::default(),
-            SupervisorSettings::default(),
-            HttpLimits::default(),
-            Retention::default(),
-            AccessSettings {
-                open_on_loopback: false,
-                ..AccessSettings::default()
-            },
-            GatewaySettings {
+        TestApp::with_options(Options {
+            gateway: GatewaySettings {
                 cors: CorsOrigins::parse(&origins).unwrap(),
                 ..GatewaySettings::default()
             },
-        )
+            ..Options::login()
+        })
         .await
     }
 
     pub async fn with_http_limits(http: HttpLimits) -> TestApp {
-        TestApp::build_with(
-            HubConfig::default(),
-            SocketLimits::default(),
-            SupervisorSettings::default(),
+        TestApp::with_options(Options {
             http,
-            Retention::default(),
-            AccessSettings::default(),
-            GatewaySettings::default(),
-        )
+            ..Options::default()
+        })
         .await
     }
 
     pub async fn with_retention(settings: SupervisorSettings, retention: Retention) -> TestApp {
-        TestApp::build_with(
-            HubConfig::default(),
-            SocketLimits::default(),
+        TestApp::with_options(Options {
             settings,
-            HttpLimits::default(),
             retention,
-            AccessSettings::default(),
-            GatewaySettings::default(),
-        )
+            ..Options::default()
+        })
         .await
     }
 
-    async fn build_with(
-        hub: HubConfig,
-        sockets: SocketLimits,
-        mut settings: SupervisorSettings,
-        http: HttpLimits,
-        retention: Retention,
-        access: AccessSettings,
-        gateway: GatewaySettings,
-    ) -> TestApp {
+    pub async fn with_options(options: Options) -> TestApp {
+        let Options {
+            hub,
+            sockets,
+            mut settings,
+            http,
+            retention,
+            access,
+            gateway,
+            model_roots,
+        } = options;
         let dir = tempfile::tempdir().unwrap();
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let address = listener.local_addr().unwrap();
@@ -194,6 +203,7 @@ impl TestApp {
             retention,
             gateway,
             access,
+            model_roots,
         })
         .await
         .unwrap();
@@ -464,6 +474,7 @@ pub async fn serve(app: &TestApp) -> String {
         listener,
         router,
         limits,
+        None,
         std::future::pending(),
     ));
     format!("ws://{}/ws", app.address)

@@ -22,7 +22,7 @@ pub use sampling::SamplingConfig;
 pub use serving::ServingConfig;
 
 use crate::domain::error::AppError;
-use crate::domain::fields::{FieldSet, FieldSpec};
+use crate::domain::fields::{FieldSet, FieldSpec, InputKind};
 
 choice_enum! {
     /// Names one config group.
@@ -151,6 +151,37 @@ impl ConfigGroup {
     /// The settings alone, as a JSON object.
     pub fn to_object(&self) -> serde_json::Map<String, Value> {
         with_group!(self, config => config.to_object())
+    }
+
+    /// Every file this group's settings name, as (setting, path) with the setting spelled as
+    /// errors name it (`lora.lora[0].path`, `multimodal.mmproj`); keywords such as `auto` are
+    /// not files. Read off the field descriptions, so a new path setting is covered at once.
+    pub fn named_files(&self) -> Vec<(String, String)> {
+        let group = self.kind().as_str();
+        let values = self.to_object();
+        let mut files = Vec::new();
+        for spec in self.kind().fields() {
+            let Some(value) = values.get(spec.key) else {
+                continue;
+            };
+            match spec.input {
+                InputKind::Path { keywords } => {
+                    if let Some(path) = value.as_str().filter(|p| !keywords.contains(p)) {
+                        files.push((format!("{group}.{}", spec.key), path.to_string()));
+                    }
+                }
+                InputKind::ScaledPaths { .. } => {
+                    let items = value.as_array().map(Vec::as_slice).unwrap_or_default();
+                    for (i, item) in items.iter().enumerate() {
+                        if let Some(path) = item.get("path").and_then(Value::as_str) {
+                            files.push((format!("{group}.{}[{i}].path", spec.key), path.into()));
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        files
     }
 }
 

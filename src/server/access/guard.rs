@@ -2,16 +2,22 @@
 //! passes; pages without one are sent to `/login`, everything else gets 401 (the gateway's in
 //! OpenAI's envelope). Until an admin exists only the setup answers.
 
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use axum::body::{Body, Bytes, HttpBody};
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
+use hyper::body::{Frame, SizeHint};
 
 use crate::domain::AppError;
 use crate::server::access::{SESSION_COOKIE, keys};
 use crate::server::gateway::envelope::GatewayError;
 use crate::server::gateway::is_gateway_path;
 use crate::server::http::error_response;
+use crate::server::places::Place;
 use crate::server::state::AppState;
 
 /// Paths that answer without a session: liveness, signing in, the setup, and the files the
@@ -96,10 +102,7 @@ pub async fn require_login(
         return match access.key(&secret).await {
             Ok(Some(key)) => {
                 let needed = keys::scope_for(request.method(), &path);
-                if keys::allows(&key, needed) {
-                    request.extensions_mut().insert(std::sync::Arc::new(key));
-                    next.run(request).await
-                } else {
+                if !keys::allows(&key, needed) {
                     refuse(
                         &path,
                         &request,
@@ -107,6 +110,23 @@ pub async fn require_login(
                             message: format!("this API key lacks the {needed} scope"),
                         },
                     )
+                } else if is_gateway_path(&path) {
+                    let Some(place) = access.request_place(key.id) else {
+                        return too_many_in_flight(access.settings().max_requests_per_key);
+                    };
+                    request.extensions_mut().insert(key);
+                    // The place is held until the answer's last byte (a stream included).
+                    let (parts, body) = next.run(request).await.into_parts();
+                    Response::from_parts(
+                        parts,
+                        Body::new(Holding {
+                            body,
+                            _place: place,
+                        }),
+                    )
+                } else {
+                    request.extensions_mut().insert(key);
+                    next.run(request).await
                 }
             }
             Ok(None) => refuse(
@@ -137,6 +157,48 @@ pub async fn require_login(
         ),
         Err(error) => error_response(&error),
     }
+}
+
+/// An answer's body holding a place until the body is dropped. Its size is passed on, so a
+/// whole answer keeps its `Content-Length` (a wrapper that hid it would make every answer
+/// chunked).
+struct Holding {
+    body: Body,
+    _place: Place<i64>,
+}
+
+impl HttpBody for Holding {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
+        Pin::new(&mut self.get_mut().body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
+    }
+}
+
+/// A key's gateway requests in flight are at the cap: wait for one to end.
+fn too_many_in_flight(cap: u32) -> Response {
+    GatewayError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "too_many_requests",
+        format!(
+            "this API key has {cap} requests in flight, the most one key may \
+             (--max-requests-per-key); try again when one has ended"
+        ),
+    )
+    .retry_after(1)
+    .into_response()
 }
 
 /// A page is sent to the login (or setup) page; the rest gets the error as its kind of client

@@ -1,20 +1,10 @@
-//! API keys: made (shown once), listed, revoked; checked on every request that carries one.
-//! Verified keys are kept in memory (by the key's SHA-256) until a key is made or revoked, so
-//! a gateway call does not read the database to learn who is calling; a key's last use is
-//! written at most once a minute.
-
-use std::collections::HashMap;
-use std::sync::{Mutex, MutexGuard};
+//! API keys: which scope a route needs and whether a key may use a model. Verified keys are kept
+//! in memory (`DigestCache`, by the key's SHA-256) until a key is made or revoked.
 
 use axum::http::Method;
 
 use crate::domain::api_key::{ApiKey, Scope};
 use crate::server::gateway::is_gateway_path;
-
-/// How often a key's last use is written.
-const LAST_USED_EVERY_MS: i64 = 60_000;
-/// Keys kept in memory at most (a bound: unknown keys are never kept).
-const MAX_KEPT: usize = 1024;
 
 /// What a program needs for this request.
 pub fn scope_for(method: &Method, path: &str) -> Scope {
@@ -67,58 +57,6 @@ pub fn allows_model(key: &ApiKey, model_id: i64) -> bool {
     key.models
         .as_ref()
         .is_none_or(|ids| ids.contains(&model_id))
-}
-
-#[derive(Default)]
-struct Kept {
-    generation: u64,
-    keys: HashMap<[u8; 32], (ApiKey, i64)>,
-}
-
-/// Verified keys by digest, each with when its last use was written.
-#[derive(Default)]
-pub struct KeyCache {
-    kept: Mutex<Kept>,
-}
-
-impl KeyCache {
-    fn kept(&self) -> MutexGuard<'_, Kept> {
-        self.kept.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// The kept key (`Ok`), or the generation to hand back to `keep` after a database read.
-    /// `write_use` says whether its last use should be written now.
-    pub fn get(&self, digest: &[u8; 32], now: i64) -> Result<(ApiKey, bool), u64> {
-        let mut kept = self.kept();
-        let generation = kept.generation;
-        match kept.keys.get_mut(digest) {
-            Some((key, written)) if key.expires_at.is_none_or(|at| at > now) => {
-                let write_use = now - *written >= LAST_USED_EVERY_MS;
-                if write_use {
-                    *written = now;
-                }
-                Ok((key.clone(), write_use))
-            }
-            _ => Err(generation),
-        }
-    }
-
-    pub fn keep(&self, digest: [u8; 32], generation: u64, key: &ApiKey, now: i64) {
-        let mut kept = self.kept();
-        if kept.generation == generation {
-            if kept.keys.len() >= MAX_KEPT {
-                kept.keys.clear();
-            }
-            kept.keys.insert(digest, (key.clone(), now));
-        }
-    }
-
-    /// A key was made or revoked.
-    pub fn forget(&self) {
-        let mut kept = self.kept();
-        kept.generation += 1;
-        kept.keys.clear();
-    }
 }
 
 #[cfg(test)]

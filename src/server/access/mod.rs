@@ -4,6 +4,7 @@
 //! browser a session cookie. Only hashes are stored; passwords and tokens never reach a log.
 
 pub mod backoff;
+pub mod digest_cache;
 pub mod guard;
 pub mod keys;
 pub mod password;
@@ -17,10 +18,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use crate::domain::api_key::{ApiKey, CreatedKey, Scope};
 use crate::domain::{AppError, Rule};
 use crate::server::access::backoff::Backoff;
-use crate::server::access::keys::KeyCache;
+use crate::server::access::digest_cache::DigestCache;
 use crate::server::access::tokens::{SetupToken, digest, new_token};
 use crate::server::db::{Db, access_repo};
 use crate::server::now_ms;
+use crate::server::places::{Place, Places};
 use crate::server::registry::Registry;
 
 /// What every key starts with, so a leaked one is recognisable (secret scanners, logs).
@@ -31,6 +33,10 @@ const SHOWN: usize = 12;
 const DAY_MS: i64 = 24 * 3600 * 1000;
 /// A session's expiry slides forward at most this often (not a write per request).
 const TOUCH_EVERY_MS: i64 = 3600 * 1000;
+/// How long a session checked against the database is taken as live without asking again.
+const SESSION_RECHECK_MS: i64 = 10_000;
+/// How often a key's last use is written.
+const LAST_USED_EVERY_MS: i64 = 60_000;
 /// The cookie that carries a session.
 pub const SESSION_COOKIE: &str = "corral_session";
 
@@ -44,6 +50,8 @@ pub struct AccessSettings {
     pub secure_cookies: bool,
     /// Days a session lives after its last use.
     pub session_days: u32,
+    /// Gateway requests one key may have in flight.
+    pub max_requests_per_key: u32,
 }
 
 impl Default for AccessSettings {
@@ -53,6 +61,7 @@ impl Default for AccessSettings {
             loopback_bind: true,
             secure_cookies: false,
             session_days: 30,
+            max_requests_per_key: 64,
         }
     }
 }
@@ -77,7 +86,12 @@ struct Parts {
     db: Db,
     setup: SetupToken,
     backoff: Backoff,
-    keys: KeyCache,
+    /// Live keys, with when their last use was written.
+    keys: DigestCache<(Arc<ApiKey>, i64)>,
+    /// Live sessions, with when the database last said so.
+    sessions: DigestCache<(SignedIn, i64)>,
+    /// Gateway requests in flight per key.
+    in_flight: Places<i64>,
     /// Once true, always true: admins are never deleted.
     has_admin: AtomicBool,
 }
@@ -89,13 +103,22 @@ impl Access {
             db,
             setup: SetupToken::default(),
             backoff: Backoff::default(),
-            keys: KeyCache::default(),
+            keys: DigestCache::default(),
+            sessions: DigestCache::default(),
+            in_flight: Places::default(),
             has_admin: AtomicBool::new(false),
         }))
     }
 
     pub fn settings(&self) -> AccessSettings {
         self.0.settings
+    }
+
+    /// A place for one more gateway request of the key, or `None` when it has
+    /// `max_requests_per_key` in flight.
+    pub fn request_place(&self, key_id: i64) -> Option<Place<i64>> {
+        let cap = usize::try_from(self.0.settings.max_requests_per_key).unwrap_or(usize::MAX);
+        self.0.in_flight.take(key_id, cap)
     }
 
     pub async fn admin_exists(&self) -> Result<bool, AppError> {
@@ -255,11 +278,23 @@ impl Access {
     /// expired token.
     pub async fn session(&self, token: &str) -> Result<Option<SignedIn>, AppError> {
         let hash = digest(token);
+        let now = now_ms();
+        // Within a few seconds of the database saying so, a session is taken as live: a
+        // sign-out here forgets it at once, a password reset from the command line within
+        // `SESSION_RECHECK_MS`.
+        let generation = match self
+            .0
+            .sessions
+            .get(&hash, |(_, checked)| now - *checked < SESSION_RECHECK_MS)
+        {
+            Ok((signed_in, _)) => return Ok(Some(signed_in)),
+            Err(generation) => generation,
+        };
         let lifetime = self.lifetime_ms();
-        self.0
+        let found = self
+            .0
             .db
             .call(move |conn| {
-                let now = now_ms();
                 let Some((admin_id, last_seen)) = access_repo::live_session(conn, &hash, now)?
                 else {
                     return Ok(None);
@@ -269,23 +304,34 @@ impl Access {
                 }
                 Ok(Some(SignedIn { admin_id }))
             })
-            .await
+            .await?;
+        if let Some(signed_in) = found {
+            self.0.sessions.keep(hash, generation, (signed_in, now));
+        }
+        Ok(found)
     }
 
     pub async fn logout(&self, token: &str) -> Result<(), AppError> {
         let hash = digest(token);
-        self.0
+        let deleted = self
+            .0
             .db
             .call(move |conn| Ok(access_repo::delete_session(conn, &hash)?))
-            .await
+            .await;
+        // After the delete: a read racing it began under the old generation and is not kept.
+        self.0.sessions.forget();
+        deleted
     }
 
     /// Ends every session of the admin, this one included.
     pub async fn logout_everywhere(&self, admin_id: i64) -> Result<usize, AppError> {
-        self.0
+        let deleted = self
+            .0
             .db
             .call(move |conn| Ok(access_repo::delete_sessions_of(conn, admin_id)?))
-            .await
+            .await;
+        self.0.sessions.forget();
+        deleted
     }
 
     /// Makes a key: `models` are names (or aliases) of registered models, `expires_at` Unix
@@ -390,11 +436,22 @@ impl Access {
     }
 
     /// The key `secret` names, if it is live (not revoked, not expired).
-    pub async fn key(&self, secret: &str) -> Result<Option<ApiKey>, AppError> {
+    pub async fn key(&self, secret: &str) -> Result<Option<Arc<ApiKey>>, AppError> {
         let hash = digest(secret);
         let now = now_ms();
-        let generation = match self.0.keys.get(&hash, now) {
-            Ok((key, write_use)) => {
+        let mut write_use = false;
+        let kept = self.0.keys.get(&hash, |(key, written)| {
+            if key.expires_at.is_some_and(|at| at <= now) {
+                return false;
+            }
+            write_use = now - *written >= LAST_USED_EVERY_MS;
+            if write_use {
+                *written = now;
+            }
+            true
+        });
+        let generation = match kept {
+            Ok((key, _)) => {
                 if write_use {
                     let id = key.id;
                     // Last use is a convenience: a failed write is logged, not fatal.
@@ -419,11 +476,11 @@ impl Access {
                 if let Some(key) = &key {
                     access_repo::key_used(conn, key.id, now)?;
                 }
-                Ok(key)
+                Ok(key.map(Arc::new))
             })
             .await?;
         if let Some(key) = &found {
-            self.0.keys.keep(hash, generation, key, now);
+            self.0.keys.keep(hash, generation, (key.clone(), now));
         }
         Ok(found)
     }

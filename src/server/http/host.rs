@@ -40,12 +40,16 @@ impl AllowedHosts {
                 port: Some(port),
             })
             .collect();
-        if !bound.ip().is_unspecified() {
-            entries.push(Entry {
-                host: bracketed(bound.ip()),
-                port: Some(port),
-            });
-        }
+        // Bound to every address (0.0.0.0, [::]): the machine's own addresses, as they are now.
+        let addresses = if bound.ip().is_unspecified() {
+            machine_addresses()
+        } else {
+            vec![bound.ip()]
+        };
+        entries.extend(addresses.into_iter().map(|ip| Entry {
+            host: bracketed(ip),
+            port: Some(port),
+        }));
         entries.extend(extra.iter().filter_map(|text| split_host_port(text)));
         entries.dedup();
         AllowedHosts { port, entries }
@@ -89,6 +93,17 @@ impl AllowedHosts {
             })
             .collect::<Vec<_>>()
             .join(", ")
+    }
+}
+
+/// The addresses of this machine's network interfaces (none when they cannot be read).
+fn machine_addresses() -> Vec<IpAddr> {
+    match if_addrs::get_if_addrs() {
+        Ok(interfaces) => interfaces.into_iter().map(|i| i.ip()).collect(),
+        Err(error) => {
+            tracing::warn!(%error, "cannot list this machine's addresses; use --allowed-host");
+            Vec::new()
+        }
     }
 }
 
@@ -173,6 +188,20 @@ mod tests {
     fn hosts(extra: &[&str]) -> AllowedHosts {
         let extra: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
         AllowedHosts::new("127.0.0.1:3000".parse().unwrap(), &extra)
+    }
+
+    #[test]
+    fn a_wildcard_bind_answers_to_each_of_the_machines_addresses_with_its_port() {
+        let hosts = AllowedHosts::new("0.0.0.0:3000".parse().unwrap(), &[]);
+        let addresses = machine_addresses();
+        assert!(!addresses.is_empty(), "this machine has at least loopback");
+        for ip in addresses {
+            let ip = bracketed(ip);
+            assert!(hosts.allows(&format!("{ip}:3000")), "{ip}");
+            assert!(!hosts.allows(&format!("{ip}:3001")), "{ip}");
+        }
+        assert!(!hosts.allows("0.0.0.0:3000"));
+        assert!(!hosts.allows("evil.example:3000"));
     }
 
     #[test]

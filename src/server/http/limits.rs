@@ -29,6 +29,9 @@ pub struct HttpLimits {
     pub request: Duration,
     /// Open connections at once; one more is answered 503 and closed.
     pub max_connections: usize,
+    /// Open connections from one client address; one more is answered 429 and closed, so one
+    /// client cannot take every place.
+    pub max_connections_per_client: usize,
     /// After SIGTERM, how long open requests may finish before Corral stops its models and exits.
     pub shutdown_grace: Duration,
 }
@@ -40,6 +43,7 @@ impl Default for HttpLimits {
             body_read: Duration::from_secs(10),
             request: Duration::from_secs(60),
             max_connections: 1024,
+            max_connections_per_client: 128,
             shutdown_grace: Duration::from_secs(5),
         }
     }

@@ -7,8 +7,10 @@ pub mod host;
 pub mod limits;
 pub mod origin;
 pub mod prometheus;
+pub mod public_url;
 pub mod security_headers;
 pub mod serve;
+pub mod tls;
 
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};

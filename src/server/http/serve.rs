@@ -1,10 +1,12 @@
-//! The accept loop: HTTP/1.1 with a deadline for request headers (which also closes idle
-//! keep-alive connections), a cap on open connections answered with a clear 503, and a shutdown
-//! that lets open requests finish for a short while and then drops them, so no client can keep
-//! Corral alive after SIGTERM.
+//! The accept loop: HTTP/1.1 (over TLS when configured) with a deadline for request headers
+//! (which also closes idle keep-alive connections), a cap on open connections answered with a
+//! clear 503 and one per client address answered with 429, and a shutdown that lets open
+//! requests finish for a short while and then drops them, so no client can keep Corral alive
+//! after SIGTERM.
 
 use std::future::Future;
 use std::io;
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -15,13 +17,15 @@ use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio::task::JoinSet;
 use tower::ServiceExt;
 
 use crate::server::http::limits::HttpLimits;
+use crate::server::http::tls::Tls;
+use crate::server::places::{Place, Places};
 
 /// Refusals written at once; beyond this an extra connection is closed without a word, so a
 /// flood of connections cannot pile up refusal tasks either.
@@ -32,8 +36,12 @@ const REFUSAL_WRITE_TIMEOUT: Duration = Duration::from_secs(1);
 /// socket keeps it after the upgrade hands the connection over: tabs count against the cap too.
 #[derive(Clone)]
 pub struct ConnectionSlot {
-    _permit: Arc<OwnedSemaphorePermit>,
+    _permit: Arc<(OwnedSemaphorePermit, Place<IpAddr>)>,
 }
+
+/// A connection's byte stream, plain or TLS.
+trait Stream: AsyncRead + AsyncWrite + Unpin + Send + 'static {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send + 'static> Stream for T {}
 
 /// Serves `router` on `listener` until `shutdown` resolves; then lets open requests finish for
 /// `limits.shutdown_grace` and drops whatever is still open.
@@ -41,9 +49,11 @@ pub async fn serve(
     listener: TcpListener,
     router: Router,
     limits: HttpLimits,
+    tls: Option<Arc<Tls>>,
     shutdown: impl Future<Output = ()>,
 ) {
     let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
+    let clients: Places<IpAddr> = Places::default();
     let refusing = Arc::new(AtomicUsize::new(0));
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut connections = JoinSet::new();
@@ -79,11 +89,21 @@ pub async fn serve(
             tracing::warn!(%error, "cannot set TCP_NODELAY");
         }
         let Ok(slot) = slots.clone().try_acquire_owned() else {
-            refuse(stream, limits.max_connections, &refusing);
+            let why = format!(
+                "Corral has {} connections open, the most it serves",
+                limits.max_connections
+            );
+            refuse(stream, "503 Service Unavailable", why, &refusing);
+            continue;
+        };
+        let cap = limits.max_connections_per_client.max(1);
+        let Some(place) = clients.take(peer.ip(), cap) else {
+            let why = format!("this address has {cap} connections open, the most one client may");
+            refuse(stream, "429 Too Many Requests", why, &refusing);
             continue;
         };
         let slot = ConnectionSlot {
-            _permit: Arc::new(slot),
+            _permit: Arc::new((slot, place)),
         };
         let router = router.clone();
         let service = service_fn(move |mut request: hyper::Request<Incoming>| {
@@ -96,7 +116,26 @@ pub async fn serve(
         });
         let builder = builder.clone();
         let mut stop = stop_rx.clone();
+        let tls = tls.clone();
+        let handshake_deadline = limits.header_read;
         connections.spawn(async move {
+            let stream: Box<dyn Stream> = match tls {
+                None => Box::new(stream),
+                // The handshake counts against the header deadline: a client that opens a
+                // connection and says nothing is closed as on plain HTTP.
+                Some(tls) => {
+                    match tokio::time::timeout(handshake_deadline, tls.acceptor().accept(stream))
+                        .await
+                    {
+                        Ok(Ok(stream)) => Box::new(stream),
+                        Ok(Err(error)) => {
+                            tracing::debug!(%error, "a TLS handshake failed");
+                            return;
+                        }
+                        Err(_) => return,
+                    }
+                }
+            };
             let connection = builder
                 .serve_connection(TokioIo::new(stream), service)
                 .with_upgrades();
@@ -130,17 +169,17 @@ pub async fn serve(
     }
 }
 
-/// Says why, briefly, and closes: the connection cap is reached.
-fn refuse(mut stream: TcpStream, cap: usize, refusing: &Arc<AtomicUsize>) {
+/// Says why, briefly, and closes: a connection cap is reached.
+fn refuse(mut stream: TcpStream, status: &'static str, why: String, refusing: &Arc<AtomicUsize>) {
     if refusing.fetch_add(1, Ordering::SeqCst) >= MAX_REFUSING {
         refusing.fetch_sub(1, Ordering::SeqCst);
         return; // dropped: closed at once
     }
     let refusing = refusing.clone();
     tokio::spawn(async move {
-        let body = format!("Corral has {cap} connections open, the most it serves; try again\n");
+        let body = format!("{why}; try again\n");
         let response = format!(
-            "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\n\
+            "HTTP/1.1 {status}\r\nContent-Type: text/plain; charset=utf-8\r\n\
              Retry-After: 1\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{body}",
             body.len()
         );

@@ -54,7 +54,7 @@ impl ModelConfig {
 
 impl ModelConfig {
     /// Each group with its settings, in display order.
-    fn groups(&self) -> [ConfigGroup; 7] {
+    pub fn groups(&self) -> [ConfigGroup; 7] {
         [
             ConfigGroup::Sampling(self.sampling.clone()),
             ConfigGroup::Memory(self.memory.clone()),

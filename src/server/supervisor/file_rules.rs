@@ -30,22 +30,17 @@ pub struct Checked {
 
 /// Every file the model's settings name, the model's own first.
 pub fn named_files(model: &Model, config: &ModelConfig) -> Vec<NamedFile> {
-    let named = |setting: String, path: &str| NamedFile {
-        setting,
-        path: path.to_string(),
-    };
-    let mut files = vec![named("path".into(), &model.spec.path)];
-    for (i, item) in config.lora.lora.iter().enumerate() {
-        files.push(named(format!("lora.lora[{i}].path"), &item.path));
-    }
-    for (i, item) in config.lora.control_vectors.iter().enumerate() {
-        files.push(named(format!("lora.control_vectors[{i}].path"), &item.path));
-    }
-    if let Some(path) = &config.lora.draft_model {
-        files.push(named("lora.draft_model".into(), path));
-    }
-    if let Some(path) = config.multimodal.mmproj.as_deref().filter(|p| *p != "auto") {
-        files.push(named("multimodal.mmproj".into(), path));
+    let mut files = vec![NamedFile {
+        setting: "path".into(),
+        path: model.spec.path.clone(),
+    }];
+    for group in config.groups() {
+        files.extend(
+            group
+                .named_files()
+                .into_iter()
+                .map(|(setting, path)| NamedFile { setting, path }),
+        );
     }
     files
 }

@@ -196,7 +196,18 @@ impl Supervisor {
         let caps = self
             .checked_capabilities(&binary, &detail.model, &config)
             .await?;
-        let files = file_rules::check_all(file_rules::named_files(&detail.model, &config)).await;
+        let named = file_rules::named_files(&detail.model, &config);
+        // Nothing is read outside the model folders: they are checked before the files are.
+        self.registry()
+            .roots()
+            .check(
+                named
+                    .iter()
+                    .map(|f| (f.setting.clone(), f.path.clone()))
+                    .collect(),
+            )
+            .await?;
+        let files = file_rules::check_all(named).await;
         let refused = file_rules::refusals(&files);
         if !refused.is_empty() {
             return Err(AppError::Invalid { errors: refused });
