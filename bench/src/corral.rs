@@ -18,6 +18,17 @@ pub struct Corral {
 }
 
 pub async fn start(binary: &Path, site: &Path, work: &Path, extra: &[&str]) -> Corral {
+    start_with(binary, site, work, extra, &[]).await
+}
+
+/// `start` with environment variables (an admin seeded by `CORRAL_ADMIN_PASSWORD`).
+pub async fn start_with(
+    binary: &Path,
+    site: &Path,
+    work: &Path,
+    extra: &[&str],
+    envs: &[(&str, &str)],
+) -> Corral {
     let data = work.join("data");
     let own_site = work.join("site");
     if !own_site.exists() {
@@ -41,6 +52,7 @@ pub async fn start(binary: &Path, site: &Path, work: &Path, extra: &[&str]) -> C
         .arg("--site-root")
         .arg(&own_site)
         .args(extra)
+        .envs(envs.iter().copied())
         .env("RUST_LOG", "info")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -62,7 +74,9 @@ pub async fn start(binary: &Path, site: &Path, work: &Path, extra: &[&str]) -> C
     tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
     let client = crate::http::client();
     loop {
-        if let Ok((200, _)) = crate::http::send(&client, &base, &crate::http::Call::get("/")).await
+        // A Corral that asks for a login answers with a redirect to it.
+        if let Ok((200 | 303, _)) =
+            crate::http::send(&client, &base, &crate::http::Call::get("/")).await
         {
             break;
         }

@@ -28,8 +28,10 @@ pub struct Call {
     pub post: bool,
     pub path: String,
     pub body: String,
-    /// Sent as `Authorization: Bearer …` (a model server's own key, for direct calls).
+    /// Sent as `Authorization: Bearer …` (a model server's own key, or a Corral API key).
     pub bearer: Option<String>,
+    /// Sent as `Cookie: …` (a signed-in session).
+    pub cookie: Option<String>,
 }
 
 impl Call {
@@ -39,6 +41,7 @@ impl Call {
             path: path.to_string(),
             body: String::new(),
             bearer: None,
+            cookie: None,
         }
     }
     pub fn post(path: &str, body: serde_json::Value) -> Call {
@@ -47,6 +50,7 @@ impl Call {
             path: path.to_string(),
             body: body.to_string(),
             bearer: None,
+            cookie: None,
         }
     }
 
@@ -55,10 +59,18 @@ impl Call {
         self
     }
 
+    pub fn with_cookie(mut self, cookie: Option<&str>) -> Call {
+        self.cookie = cookie.map(str::to_string);
+        self
+    }
+
     pub fn request(&self, base: &str) -> Result<Request<Full<Bytes>>, String> {
         let mut builder = Request::builder().uri(format!("{base}{}", self.path));
         if let Some(key) = &self.bearer {
             builder = builder.header("authorization", format!("Bearer {key}"));
+        }
+        if let Some(cookie) = &self.cookie {
+            builder = builder.header("cookie", cookie);
         }
         if self.post {
             builder

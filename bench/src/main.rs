@@ -2,10 +2,11 @@
 //! prints a table (and writes JSON) of medians and p99s. Where a figure has a natural floor it
 //! is measured in the same run and printed as a ratio.
 //!
-//! Usage: corral-bench [--quick] [--only footprint,pages,api,status,fanout,history,gateway] [--out results.json]
+//! Usage: corral-bench [--quick] [--only footprint,pages,api,status,fanout,history,gateway,access] [--out results.json]
 //! `--history DIR`: the database and figures `cargo bench --bench metrics_history` left there.
 //! Environment: CORRAL_BIN (default target/release/corral), CORRAL_SITE_ROOT (default target/site).
 
+mod access;
 mod corral;
 mod fanout;
 mod gateway;
@@ -88,7 +89,7 @@ impl Report {
             format!("{:.3}", summary.median_ms),
             format!("{:.3}", summary.p99_ms),
             format!("{:.0}", summary.per_second),
-            ratio.map_or_else(String::new, |r| format!("{r:.1}×")),
+            ratio.map_or_else(String::new, |r| format!("{r:.2}×")),
         ]);
         let mut entry = summary.json();
         if let (Some(floor), Some(ratio)) = (floor, ratio) {
@@ -290,7 +291,14 @@ async fn fan_out(report: &mut Report, options: &Options, work: &std::path::Path)
         &options.site,
         &work.join("fanout"),
         // Tabs count against the connection cap too, with the load generator's API calls.
-        &["--max-clients", "1100", "--max-connections", "1400"],
+        &[
+            "--max-clients",
+            "1100",
+            "--max-connections",
+            "1400",
+            "--max-connections-per-client",
+            "1400",
+        ],
     )
     .await;
     seed(&corral.base, 0, fanout::MODELS).await;
@@ -476,7 +484,14 @@ async fn with_llama_server(
         &options.binary,
         &options.site,
         &work.join(name),
-        &["--llama-server", &llama_arg, "--ports", ports],
+        &[
+            "--llama-server",
+            &llama_arg,
+            "--ports",
+            ports,
+            "--max-connections-per-client",
+            "1400",
+        ],
     )
     .await;
     Some((corral, llama, model))
@@ -723,6 +738,9 @@ async fn main() {
     }
     if wanted("gateway") {
         gateway::measure(&mut report, &options, &work).await;
+    }
+    if wanted("access") {
+        access::measure(&mut report, &options, &work).await;
     }
     report.print();
     let machine = machine();
