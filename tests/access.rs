@@ -1067,6 +1067,7 @@ async fn a_key_with_its_most_gateway_requests_in_flight_gets_429_until_one_ends(
     );
     assert_eq!(third.headers["retry-after"], "1");
     assert_eq!(third.json()["error"]["type"], "rate_limit_error");
+    let prefix = &key[..12];
     // Another key is not held back by this one.
     let calm = app
         .exchange(
@@ -1098,6 +1099,34 @@ async fn a_key_with_its_most_gateway_requests_in_flight_gets_429_until_one_ends(
         )
         .await;
     assert_eq!(again.status, StatusCode::NOT_FOUND, "{}", again.body);
+    // The refusal is in the activity, with the key that was refused.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let listed = app
+            .ask(
+                Method::POST,
+                "/api/activity/list",
+                Some(json!({})),
+                Some(&session),
+                "127.0.0.1",
+            )
+            .await
+            .json();
+        let refused = listed
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|record| record["status"] == 429 && record["caller"] == prefix);
+        if let Some(record) = refused {
+            assert_eq!(record["endpoint"], "/v1/chat/completions", "{record}");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no refusal recorded: {listed}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
 }
 
 /// A body that yields what the channel sends, and ends when the sender is dropped.

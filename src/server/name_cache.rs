@@ -3,11 +3,11 @@
 //! name and aliases each), and every registry write forgets them all: a read that raced a write
 //! is not kept (the generation it started under has passed).
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 
 use crate::domain::config::ServingConfig;
 use crate::domain::config::serving::fold;
+use crate::server::generation_cache::GenerationCache;
 
 /// What the gateway needs of the model a request names. Not its status: the supervisor owns
 /// that.
@@ -19,45 +19,25 @@ pub struct Served {
     pub serving: ServingConfig,
 }
 
-#[derive(Default)]
-struct Names {
-    generation: u64,
-    served: HashMap<String, Served>,
-}
-
 #[derive(Clone, Default)]
 pub struct NameCache {
-    names: Arc<Mutex<Names>>,
+    names: Arc<GenerationCache<String, Served>>,
 }
 
 impl NameCache {
-    fn names(&self) -> MutexGuard<'_, Names> {
-        self.names.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
     /// The model kept for `name`, or the generation to hand back to `keep` after a read.
     pub fn get(&self, name: &str) -> Result<Served, u64> {
-        let names = self.names();
-        names
-            .served
-            .get(&fold(name))
-            .cloned()
-            .ok_or(names.generation)
+        self.names.get(&fold(name), |_| true)
     }
 
     /// Keeps what a read found, unless a write came in between.
     pub fn keep(&self, name: &str, generation: u64, served: &Served) {
-        let mut names = self.names();
-        if names.generation == generation {
-            names.served.insert(fold(name), served.clone());
-        }
+        self.names.keep(fold(name), generation, served.clone());
     }
 
     /// A write committed (or is about to): nothing kept is trusted any more.
     pub fn forget(&self) {
-        let mut names = self.names();
-        names.generation += 1;
-        names.served.clear();
+        self.names.forget();
     }
 }
 

@@ -112,7 +112,7 @@ pub async fn require_login(
                     )
                 } else if is_gateway_path(&path) {
                     let Some(place) = access.request_place(key.id) else {
-                        return too_many_in_flight(access.settings().max_requests_per_key);
+                        return too_many_in_flight(&state, &request, &key.prefix);
                     };
                     request.extensions_mut().insert(key);
                     // The place is held until the answer's last byte (a stream included).
@@ -187,9 +187,11 @@ impl HttpBody for Holding {
     }
 }
 
-/// A key's gateway requests in flight are at the cap: wait for one to end.
-fn too_many_in_flight(cap: u32) -> Response {
-    GatewayError::new(
+/// A key's gateway requests in flight are at the cap: wait for one to end. A request the
+/// gateway would meter is recorded as refused (its body, and so its model, is not read).
+fn too_many_in_flight(state: &AppState, request: &Request, key_prefix: &str) -> Response {
+    let cap = state.access.settings().max_requests_per_key;
+    let error = GatewayError::new(
         StatusCode::TOO_MANY_REQUESTS,
         "too_many_requests",
         format!(
@@ -197,8 +199,19 @@ fn too_many_in_flight(cap: u32) -> Response {
              (--max-requests-per-key); try again when one has ended"
         ),
     )
-    .retry_after(1)
-    .into_response()
+    .retry_after(1);
+    let path = request.uri().path();
+    let endpoint = if path.starts_with("/upstream/") {
+        Some("/upstream")
+    } else {
+        (request.method() == Method::POST).then_some(path)
+    };
+    if let Some(endpoint) = endpoint {
+        let mut meter = state.metering.begin(endpoint);
+        meter.caller(Some(key_prefix.to_string()));
+        meter.refused(error.status, &error.message);
+    }
+    error.into_response()
 }
 
 /// A page is sent to the login (or setup) page; the rest gets the error as its kind of client

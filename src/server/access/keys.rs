@@ -1,5 +1,5 @@
 //! API keys: which scope a route needs and whether a key may use a model. Verified keys are kept
-//! in memory (`DigestCache`, by the key's SHA-256) until a key is made or revoked.
+//! in memory (`GenerationCache`, by the key's SHA-256) until a key is made or revoked.
 
 use axum::http::Method;
 

@@ -4,7 +4,6 @@
 //! browser a session cookie. Only hashes are stored; passwords and tokens never reach a log.
 
 pub mod backoff;
-pub mod digest_cache;
 pub mod guard;
 pub mod keys;
 pub mod password;
@@ -18,9 +17,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use crate::domain::api_key::{ApiKey, CreatedKey, Scope};
 use crate::domain::{AppError, Rule};
 use crate::server::access::backoff::Backoff;
-use crate::server::access::digest_cache::DigestCache;
 use crate::server::access::tokens::{SetupToken, digest, new_token};
 use crate::server::db::{Db, access_repo};
+use crate::server::generation_cache::GenerationCache;
 use crate::server::now_ms;
 use crate::server::places::{Place, Places};
 use crate::server::registry::Registry;
@@ -87,9 +86,9 @@ struct Parts {
     setup: SetupToken,
     backoff: Backoff,
     /// Live keys, with when their last use was written.
-    keys: DigestCache<(Arc<ApiKey>, i64)>,
+    keys: GenerationCache<[u8; 32], (Arc<ApiKey>, i64)>,
     /// Live sessions, with when the database last said so.
-    sessions: DigestCache<(SignedIn, i64)>,
+    sessions: GenerationCache<[u8; 32], (SignedIn, i64)>,
     /// Gateway requests in flight per key.
     in_flight: Places<i64>,
     /// Once true, always true: admins are never deleted.
@@ -103,8 +102,8 @@ impl Access {
             db,
             setup: SetupToken::default(),
             backoff: Backoff::default(),
-            keys: DigestCache::default(),
-            sessions: DigestCache::default(),
+            keys: GenerationCache::default(),
+            sessions: GenerationCache::default(),
             in_flight: Places::default(),
             has_admin: AtomicBool::new(false),
         }))
