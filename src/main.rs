@@ -10,7 +10,7 @@ use corral::server::cli::{AdminCommand, Cli, Command};
 use corral::server::data_dir;
 use corral::server::db::Db;
 use corral::server::gguf::test_model::TestModel;
-use corral::server::http::host::AllowedHosts;
+use corral::server::http::host::{self, AllowedHosts};
 use corral::server::http::serve;
 use corral::server::http::tls::Tls;
 use corral::server::live::corral_log::{self, CorralLogHandle};
@@ -117,12 +117,16 @@ async fn run(cli: Cli, corral_log: CorralLogHandle) -> Result<(), Box<dyn std::e
              API key"
         );
     }
-    // Where people reach Corral: the public URL, else the address it listens on (a wildcard
-    // bind has no address to type; the machine's name or LAN address goes there).
+    // Where people reach Corral: the public URL, else the address it listens on (for a
+    // wildcard bind, the machine's first LAN address).
     let reach = match &cli.public_url {
         Some(url) => url.to_string(),
         None if address.ip().is_unspecified() => {
-            format!("{scheme}://<this machine>:{}", address.port())
+            let lan = host::machine_addresses()
+                .into_iter()
+                .find(|ip| !ip.is_loopback() && ip.is_ipv4())
+                .map_or_else(|| "<this machine>".to_string(), |ip| ip.to_string());
+            format!("{scheme}://{lan}:{}", address.port())
         }
         None => format!("{scheme}://{address}"),
     };

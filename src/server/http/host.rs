@@ -51,7 +51,14 @@ impl AllowedHosts {
             port: Some(port),
         }));
         entries.extend(extra.iter().filter_map(|text| split_host_port(text)));
-        entries.dedup();
+        // Each name once (a wildcard bind lists loopback among the machine's addresses).
+        let mut unique: Vec<Entry> = Vec::with_capacity(entries.len());
+        for entry in entries {
+            if !unique.contains(&entry) {
+                unique.push(entry);
+            }
+        }
+        let entries = unique;
         AllowedHosts { port, entries }
     }
 
@@ -97,7 +104,7 @@ impl AllowedHosts {
 }
 
 /// The addresses of this machine's network interfaces (none when they cannot be read).
-fn machine_addresses() -> Vec<IpAddr> {
+pub fn machine_addresses() -> Vec<IpAddr> {
     match if_addrs::get_if_addrs() {
         Ok(interfaces) => interfaces.into_iter().map(|i| i.ip()).collect(),
         Err(error) => {
@@ -202,6 +209,11 @@ mod tests {
         }
         assert!(!hosts.allows("0.0.0.0:3000"));
         assert!(!hosts.allows("evil.example:3000"));
+        let listed: Vec<String> = hosts.describe().split(", ").map(String::from).collect();
+        let mut unique = listed.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(listed.len(), unique.len(), "each name once: {listed:?}");
     }
 
     #[test]
