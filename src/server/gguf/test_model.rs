@@ -3,11 +3,13 @@
 //! and completions, which is what tests of process supervision need. Weights are streamed to disk,
 //! so a large model costs no memory.
 
-use std::fs::File;
-use std::io::{self, BufWriter, Write};
+use std::io;
 use std::path::Path;
 
-use super::magic::MAGIC;
+use super::writer::{TensorInfo, Value, Writer};
+
+/// ggml's F32 tensor type.
+const F32: u32 = 0;
 
 /// The shape of a generated model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,49 +70,29 @@ impl TestModel {
 
     /// Writes the model to `path` and returns its size in bytes.
     pub fn write(&self, path: &Path) -> io::Result<u64> {
-        let mut out = Writer {
-            inner: BufWriter::with_capacity(1 << 20, File::create(path)?),
-            written: 0,
-        };
-        let tensors = self.tensors();
-        let metadata = self.metadata();
-        out.bytes(MAGIC)?;
-        out.u32(3)?; // format version
-        out.u64(tensors.len() as u64)?;
-        out.u64(metadata.len() as u64)?;
-        for (key, value) in &metadata {
-            out.string(key)?;
-            out.value(value)?;
-        }
-        let mut offset = 0u64;
-        for (name, dims) in &tensors {
-            out.string(name)?;
-            out.u32(dims.len() as u32)?;
-            for dim in dims {
-                out.u64(*dim)?;
-            }
-            out.u32(0)?; // F32
-            out.u64(offset)?;
-            offset = align(offset + 4 * dims.iter().product::<u64>());
-        }
+        let tensors: Vec<TensorInfo> = self
+            .tensors()
+            .into_iter()
+            .map(|(name, dims)| TensorInfo::new(name, &dims, F32))
+            .collect();
+        let mut out = Writer::create(path)?;
+        out.header(&self.metadata(), &tensors, |t| {
+            4 * t.dims.iter().product::<u64>()
+        })?;
         let mut rng = XorShift(0x9E37_79B9_7F4A_7C15);
-        out.pad()?;
-        for (name, dims) in &tensors {
-            let count = dims.iter().product::<u64>();
-            let norm = name.ends_with("norm.weight");
+        for tensor in &tensors {
+            let count = tensor.dims.iter().product::<u64>();
+            let norm = tensor.name.ends_with("norm.weight");
             for _ in 0..count {
                 let weight = if norm { 1.0 } else { rng.weight() };
                 out.bytes(&weight.to_le_bytes())?;
             }
             out.pad()?;
         }
-        let written = out.written;
-        let file = out.inner.into_inner().map_err(|e| e.into_error())?;
-        file.sync_all()?;
-        Ok(written)
+        out.finish()
     }
 
-    fn metadata(&self) -> Vec<(&'static str, Value)> {
+    fn metadata(&self) -> Vec<(String, Value)> {
         let vocab = self.vocab as usize;
         // SentencePiece needs <unk>, <s>, </s> and the 256 byte tokens (the newline token is looked
         // up as <0x0A>); the rest are made-up pieces.
@@ -152,89 +134,9 @@ impl TestModel {
             ("tokenizer.ggml.bos_token_id", Value::U32(1)),
             ("tokenizer.ggml.eos_token_id", Value::U32(2)),
         ]
-    }
-}
-
-/// The metadata value kinds this writer needs.
-enum Value {
-    U32(u32),
-    F32(f32),
-    Str(String),
-    Strings(Vec<String>),
-    F32s(Vec<f32>),
-    I32s(Vec<i32>),
-}
-
-const ALIGNMENT: u64 = 32;
-
-fn align(offset: u64) -> u64 {
-    offset.div_ceil(ALIGNMENT) * ALIGNMENT
-}
-
-struct Writer {
-    inner: BufWriter<File>,
-    /// Bytes written so far; tracked here because seeking a `BufWriter` flushes it.
-    written: u64,
-}
-
-impl Writer {
-    fn bytes(&mut self, bytes: &[u8]) -> io::Result<()> {
-        self.written += bytes.len() as u64;
-        self.inner.write_all(bytes)
-    }
-    fn u32(&mut self, value: u32) -> io::Result<()> {
-        self.bytes(&value.to_le_bytes())
-    }
-    fn u64(&mut self, value: u64) -> io::Result<()> {
-        self.bytes(&value.to_le_bytes())
-    }
-    fn string(&mut self, text: &str) -> io::Result<()> {
-        self.u64(text.len() as u64)?;
-        self.bytes(text.as_bytes())
-    }
-    fn value(&mut self, value: &Value) -> io::Result<()> {
-        // Type codes from the GGUF spec.
-        const U32: u32 = 4;
-        const I32: u32 = 5;
-        const F32: u32 = 6;
-        const STRING: u32 = 8;
-        const ARRAY: u32 = 9;
-        match value {
-            Value::U32(v) => {
-                self.u32(U32)?;
-                self.u32(*v)
-            }
-            Value::F32(v) => {
-                self.u32(F32)?;
-                self.bytes(&v.to_le_bytes())
-            }
-            Value::Str(s) => {
-                self.u32(STRING)?;
-                self.string(s)
-            }
-            Value::Strings(items) => {
-                self.array_header(ARRAY, STRING, items.len())?;
-                items.iter().try_for_each(|s| self.string(s))
-            }
-            Value::F32s(items) => {
-                self.array_header(ARRAY, F32, items.len())?;
-                items.iter().try_for_each(|v| self.bytes(&v.to_le_bytes()))
-            }
-            Value::I32s(items) => {
-                self.array_header(ARRAY, I32, items.len())?;
-                items.iter().try_for_each(|v| self.bytes(&v.to_le_bytes()))
-            }
-        }
-    }
-    fn array_header(&mut self, array: u32, item: u32, len: usize) -> io::Result<()> {
-        self.u32(array)?;
-        self.u32(item)?;
-        self.u64(len as u64)
-    }
-    /// Zero bytes up to the next alignment boundary of the whole file.
-    fn pad(&mut self) -> io::Result<()> {
-        let padding = align(self.written) - self.written;
-        self.bytes(&vec![0u8; padding as usize])
+        .into_iter()
+        .map(|(key, value)| (key.to_string(), value))
+        .collect()
     }
 }
 
@@ -264,7 +166,11 @@ mod tests {
         assert_eq!(check(&path), FileCheck::Gguf);
         assert_eq!(std::fs::metadata(&path).unwrap().len(), size);
         assert!((200_000..1_000_000).contains(&size), "{size} bytes");
-        assert_eq!(size % ALIGNMENT, 0, "tensor data ends aligned");
+        assert_eq!(
+            size % super::super::types::ALIGNMENT,
+            0,
+            "tensor data ends aligned"
+        );
     }
 
     #[test]

@@ -1,0 +1,63 @@
+//! What a GGUF file's header says about the model in it: read by the server (never the tensor
+//! data), shown by the pages, used by the memory estimate.
+
+use serde::{Deserialize, Serialize};
+
+/// A model file's metadata. Numbers the file does not state are `None`, never guessed.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct GgufMetadata {
+    /// `general.architecture`: `llama`, `qwen3`, `gemma3`... `clip` for a projector.
+    pub architecture: String,
+    pub name: Option<String>,
+    /// `general.size_label`, e.g. `8B`.
+    pub size_label: Option<String>,
+    /// The sum of every tensor's element count (GGUF has no key for it).
+    pub parameters: u64,
+    /// `general.file_type`, as its name (`Q4_K_M`) when known.
+    pub file_type: Option<String>,
+    /// Parameters per tensor type, largest first: the real quantization mix.
+    pub tensor_types: Vec<TensorTypeShare>,
+    pub context_length: Option<u64>,
+    pub layers: Option<u64>,
+    pub embedding_length: Option<u64>,
+    pub head_count: Option<u64>,
+    /// KV heads per layer (one entry per layer when the file gives an array, else one value
+    /// for all).
+    pub head_count_kv: Vec<u64>,
+    pub key_length: Option<u64>,
+    pub value_length: Option<u64>,
+    pub sliding_window: Option<u64>,
+    pub expert_count: Option<u64>,
+    pub expert_used_count: Option<u64>,
+    pub has_chat_template: bool,
+    /// Entries of `tokenizer.ggml.tokens`.
+    pub vocabulary_size: Option<u64>,
+    /// For a projector (`clip`): what it projects for (`vision`, `audio`).
+    pub projects_for: Vec<String>,
+    /// For one part of a split model: (this part, of how many), counted from 1.
+    pub split: Option<(u32, u32)>,
+}
+
+/// How many parameters are stored in one tensor type.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TensorTypeShare {
+    /// `F32`, `Q4_K`, `Q6_K`...
+    pub kind: String,
+    pub parameters: u64,
+}
+
+impl GgufMetadata {
+    /// KV heads of layer `layer` (the single value when the file gives one for all).
+    pub fn kv_heads(&self, layer: usize) -> Option<u64> {
+        match self.head_count_kv.as_slice() {
+            [] => self.head_count,
+            [all] => Some(*all),
+            per_layer => per_layer.get(layer).copied(),
+        }
+    }
+
+    /// The type most parameters are stored in: what people call the quantization.
+    pub fn main_tensor_type(&self) -> Option<&str> {
+        self.tensor_types.first().map(|share| share.kind.as_str())
+    }
+}
