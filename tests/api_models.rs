@@ -345,3 +345,56 @@ async fn many_writers_at_once_all_succeed_by_queueing_for_the_database() {
     let list = app.post("/api/models/list", json!({})).await.json();
     assert_eq!(list.as_array().unwrap().len(), 160);
 }
+
+#[tokio::test]
+async fn the_file_report_reads_the_header_or_says_why_it_cannot() {
+    let roots = tempfile::tempdir().unwrap();
+    let app = TestApp::with_options(common::Options {
+        model_roots: corral::server::model_roots::ModelRoots::new(&[roots.path().to_path_buf()])
+            .unwrap(),
+        ..common::Options::default()
+    })
+    .await;
+    let tiny = common::tiny_model(roots.path());
+    let made = app.create("tiny", &tiny).await;
+    let report = app
+        .post("/api/models/file", json!({"id": made["id"]}))
+        .await;
+    assert_eq!(report.status, StatusCode::OK, "{}", report.body);
+    let read = &report.json()["Read"];
+    assert_eq!(read["architecture"], "llama");
+    assert_eq!(read["parameters"], 147_776);
+    assert_eq!(read["layers"], 2);
+    assert_eq!(read["head_count_kv"], json!([4]));
+    assert_eq!(read["vocabulary_size"], 512);
+
+    // A file registered before it exists, and then one that is not GGUF.
+    let later = roots.path().join("later.gguf");
+    let made = app.create("later", &later.to_string_lossy()).await;
+    let report = app
+        .post("/api/models/file", json!({"id": made["id"]}))
+        .await
+        .json();
+    assert!(
+        report["Unreadable"]
+            .as_str()
+            .unwrap()
+            .contains("cannot read"),
+        "{report}"
+    );
+    std::fs::write(&later, b"not a model at all").unwrap();
+    let report = app
+        .post("/api/models/file", json!({"id": made["id"]}))
+        .await
+        .json();
+    assert!(
+        report["Unreadable"]
+            .as_str()
+            .unwrap()
+            .contains("not a GGUF file"),
+        "{report}"
+    );
+
+    let missing = app.post("/api/models/file", json!({"id": 999})).await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+}

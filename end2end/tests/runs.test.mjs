@@ -121,3 +121,26 @@ test('at 400 px every row keeps its Start/Stop button and its menu on screen', a
     await server.stop();
   }
 });
+
+test("the model page shows what the file says and the KV cache its settings will take", async () => {
+  const server = await startCorral();
+  try {
+    const path = join(server.dataDir, 'tiny.gguf');
+    execFileSync(BIN, ['test-model', path]);
+    const created = await api(server, 'models/create', { model: { name: 'Tiny', path, ctx_size: 2048, parallel: 2 } });
+    assert.equal(created.status, 200, JSON.stringify(created.body));
+    const page = await openPage(browser, `${server.url}/models/${created.body.id}`);
+    await page.waitForSelector('body[data-hydrated="true"]');
+    // Read after hydration: the header is fetched by the browser.
+    const facts = page.locator('dl[aria-label="File metadata"]');
+    await facts.waitFor({ timeout: 10000 });
+    const text = await facts.innerText();
+    assert.match(text, /Architecture\s+llama/);
+    assert.match(text, /Parameters\s+148 K/);
+    assert.match(text, /Training context\s+512/);
+    // 2048 cells (2 slots × 1024), 2 layers, 4 KV heads of 16, K and V at f16: 1 MiB.
+    assert.match(text, /KV cache \(saved settings\)\s+1\.0 MiB for 2048 cells/);
+  } finally {
+    await server.stop();
+  }
+});

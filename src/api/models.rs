@@ -5,6 +5,7 @@ use leptos::server_fn::codec::Json;
 use serde_json::{Map, Value};
 
 use crate::domain::audit::ModelDetail;
+use crate::domain::gguf::FileReport;
 use crate::domain::{AppError, Model, ModelFilter};
 
 #[cfg(feature = "ssr")]
@@ -25,6 +26,13 @@ pub async fn get_model(id: i64) -> Result<Model, AppError> {
 #[server(prefix = "/api", endpoint = "models/detail", input = Json)]
 pub async fn get_model_detail(id: i64) -> Result<ModelDetail, AppError> {
     registry()?.model_detail(id).await
+}
+
+/// `{"id": N}` → what the model's file says (`{"Read": {architecture, parameters, ...}}`), or
+/// why it cannot be read (`{"Unreadable": "..."}`).
+#[server(prefix = "/api", endpoint = "models/file", input = Json)]
+pub async fn get_model_file(id: i64) -> Result<FileReport, AppError> {
+    crate::server::model_file::describe(&registry()?, id).await
 }
 
 #[server(prefix = "/api", endpoint = "models/get_by_name", input = Json)]

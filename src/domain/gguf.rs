@@ -61,3 +61,25 @@ impl GgufMetadata {
         self.tensor_types.first().map(|share| share.kind.as_str())
     }
 }
+
+/// What Corral could read of a model's file: its metadata, or why not.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum FileReport {
+    Read(Box<GgufMetadata>),
+    /// Missing, outside the model folders, unreadable or not GGUF, in words.
+    Unreadable(String),
+}
+
+/// A parameter count as people say it: `7.6 B`, `135 M`.
+pub fn format_parameters(count: u64) -> String {
+    let count = count as f64;
+    if count >= 1e9 {
+        format!("{:.1} B", count / 1e9)
+    } else if count >= 1e6 {
+        format!("{:.0} M", count / 1e6)
+    } else if count >= 1e3 {
+        format!("{:.0} K", count / 1e3)
+    } else {
+        format!("{count}")
+    }
+}

@@ -2,8 +2,10 @@
 //! cache (this file), computed the way llama-server b11434 sizes it. Shared with the browser, so
 //! the model page can recompute as a setting changes without asking the server.
 
+use crate::domain::ModelSpec;
 use crate::domain::config::advanced::FlashAttention;
 use crate::domain::config::memory::CacheType;
+use crate::domain::config::{AdvancedConfig, MemoryConfig};
 use crate::domain::gguf::GgufMetadata;
 
 /// The settings that shape the KV cache; `None` is llama-server's default.
@@ -20,6 +22,22 @@ pub struct KvSettings {
     pub unified: Option<bool>,
     /// `--swa-full`: sliding-window layers keep the whole context too.
     pub swa_full: Option<bool>,
+}
+
+impl KvSettings {
+    /// The KV settings a model's stored settings make.
+    pub fn of(spec: &ModelSpec, memory: &MemoryConfig, advanced: &AdvancedConfig) -> KvSettings {
+        let positive = |n: Option<i64>| n.and_then(|n| u64::try_from(n).ok());
+        KvSettings {
+            context: positive(spec.ctx_size),
+            parallel: positive(spec.parallel),
+            type_k: memory.cache_type_k,
+            type_v: memory.cache_type_v,
+            flash_attention: advanced.flash_attn,
+            unified: advanced.kv_unified,
+            swa_full: advanced.swa_full,
+        }
+    }
 }
 
 /// llama-server's own choice of slots when `--parallel` is not given.

@@ -11,6 +11,7 @@ pub mod http;
 pub mod live;
 pub mod metering;
 pub mod metrics;
+pub mod model_file;
 pub mod model_roots;
 pub mod name_cache;
 pub mod places;

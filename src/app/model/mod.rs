@@ -1,6 +1,7 @@
 //! The model page: the model's settings (general and six config groups) and their history.
 
 pub mod config_section;
+pub mod file_section;
 pub mod general_section;
 pub mod history;
 pub mod page;

@@ -11,6 +11,7 @@ use crate::api::models::get_model_detail;
 use crate::app::NotFound;
 use crate::app::live_store::use_live;
 use crate::app::model::config_section::ConfigSection;
+use crate::app::model::file_section::FileSection;
 use crate::app::model::general_section::GeneralSection;
 use crate::app::model::history::History;
 use crate::app::model::run_section::RunSection;
@@ -19,7 +20,8 @@ use crate::app::widgets::log_view::LogView;
 use crate::app::widgets::status_badge::StatusBadge;
 use crate::domain::AppError;
 use crate::domain::audit::ModelDetail;
-use crate::domain::config::ConfigGroupKind;
+use crate::domain::config::{ConfigGroup, ConfigGroupKind};
+use crate::domain::memory_estimate::KvSettings;
 use crate::domain::run::LogSource;
 use crate::domain::time::{format_bytes, format_utc};
 
@@ -59,6 +61,7 @@ fn ModelDetailView(data: ModelDetail) -> impl IntoView {
         history,
     } = data;
     let id = model.id;
+    let kv = kv_settings(&model, &groups);
     let current = RwSignal::new(model);
     let history = RwSignal::new(history);
     // After each save the history is fetched again; a failure leaves the old list in place.
@@ -120,6 +123,7 @@ fn ModelDetailView(data: ModelDetail) -> impl IntoView {
             <nav class="section-nav" aria-label="Settings sections">
                 <a href="#run">"Process"</a>
                 <a href="#use">"Use"</a>
+                <a href="#file">"File"</a>
                 <a href="#logs">"Logs"</a>
                 <a href="#general">"General"</a>
                 {ConfigGroupKind::ALL.iter().map(|g| view! { <a href=format!("#{}", g.as_str())>{g.title()}</a> }).collect_view()}
@@ -128,6 +132,7 @@ fn ModelDetailView(data: ModelDetail) -> impl IntoView {
             <div class="sections">
                 <RunSection current live/>
                 <UseSection current/>
+                <FileSection id kv/>
                 <LogView source=LogSource::Model(id) live title="Logs" empty="No log lines yet. Start the model to see its output here."/>
                 <GeneralSection current on_saved/>
                 {groups.into_iter().map(|loaded| view! { <ConfigSection id loaded on_saved/> }).collect_view()}
@@ -135,4 +140,18 @@ fn ModelDetailView(data: ModelDetail) -> impl IntoView {
             </div>
         </div>
     }
+}
+
+/// The KV settings the saved model and groups make.
+fn kv_settings(model: &crate::domain::Model, groups: &[ConfigGroup]) -> KvSettings {
+    let mut memory = Default::default();
+    let mut advanced = Default::default();
+    for group in groups {
+        match group {
+            ConfigGroup::Memory(config) => memory = config.clone(),
+            ConfigGroup::Advanced(config) => advanced = config.clone(),
+            _ => {}
+        }
+    }
+    KvSettings::of(&model.spec, &memory, &advanced)
 }

@@ -1,0 +1,91 @@
+//! "What the file says": the model file's GGUF header (architecture, parameters, quantization,
+//! training context, attention shape) and the KV cache the saved settings will allocate. Read
+//! after the page has loaded (a header read never holds up the page).
+
+use leptos::prelude::*;
+
+use crate::api::models::get_model_file;
+use crate::domain::gguf::{FileReport, GgufMetadata, format_parameters};
+use crate::domain::memory_estimate::{KvProblem, KvSettings, kv_cache};
+use crate::domain::time::format_bytes;
+
+#[component]
+pub fn FileSection(id: i64, kv: KvSettings) -> impl IntoView {
+    let report = LocalResource::new(move || get_model_file(id));
+    view! {
+        <section class="card" id="file" aria-labelledby="file-title">
+            <div class="card-head"><h2 id="file-title">"What the file says"</h2></div>
+            {move || match report.get() {
+                None => view! { <p class="muted">"Reading the file's header…"</p> }.into_any(),
+                Some(Err(error)) => view! {
+                    <p class="error-banner" role="alert">{format!("Could not read the file: {error}")}</p>
+                }.into_any(),
+                Some(Ok(FileReport::Unreadable(why))) => view! {
+                    <p class="muted" role="status">{format!("Nothing to show: {why}")}</p>
+                }.into_any(),
+                Some(Ok(FileReport::Read(meta))) => view! { <FileFacts meta=*meta kv/> }.into_any(),
+            }}
+        </section>
+    }
+}
+
+#[component]
+fn FileFacts(meta: GgufMetadata, kv: KvSettings) -> impl IntoView {
+    let quantization = match (&meta.file_type, meta.main_tensor_type()) {
+        (Some(file_type), Some(main)) if file_type != main => {
+            format!("{file_type} (mostly {main})")
+        }
+        (Some(file_type), _) => file_type.clone(),
+        (None, Some(main)) => format!("mostly {main}"),
+        (None, None) => "unknown".into(),
+    };
+    let number = |n: Option<u64>| n.map_or_else(|| "not stated".to_string(), |n| n.to_string());
+    let kv_heads = match meta.head_count_kv.as_slice() {
+        [] => number(meta.head_count),
+        [all] => all.to_string(),
+        per_layer => {
+            let (low, high) = (per_layer.iter().min(), per_layer.iter().max());
+            format!("{}–{} (per layer)", low.unwrap_or(&0), high.unwrap_or(&0))
+        }
+    };
+    let kv_line = match kv_cache(&meta, &kv) {
+        Ok(estimate) => format!(
+            "{} for {} cells ({} K, {} V){}",
+            format_bytes(estimate.bytes()),
+            estimate.cells,
+            format_bytes(estimate.k_bytes),
+            format_bytes(estimate.v_bytes),
+            if estimate.sliding {
+                "; sliding-window layers sized from the architecture"
+            } else {
+                ""
+            }
+        ),
+        Err(KvProblem::QuantizedVNeedsFlashAttention) => {
+            "llama-server refuses a quantized V cache with flash attention off".to_string()
+        }
+        Err(KvProblem::Unknown(what)) => format!("not known: the file does not state {what}"),
+    };
+    let mut names = meta.architecture.clone();
+    if let Some(label) = &meta.size_label {
+        names.push_str(&format!(" · {label}"));
+    }
+    view! {
+        <dl class="facts" aria-label="File metadata">
+            <div><dt>"Name"</dt><dd>{meta.name.clone().unwrap_or_else(|| "not stated".into())}</dd></div>
+            <div><dt>"Architecture"</dt><dd class="mono">{names}</dd></div>
+            <div><dt>"Parameters"</dt><dd>{format_parameters(meta.parameters)}</dd></div>
+            <div><dt>"Quantization"</dt><dd class="mono">{quantization}</dd></div>
+            <div><dt>"Training context"</dt><dd>{number(meta.context_length)}</dd></div>
+            <div><dt>"Layers"</dt><dd>{number(meta.layers)}</dd></div>
+            <div><dt>"Attention heads / KV heads"</dt><dd>{format!("{} / {kv_heads}", number(meta.head_count))}</dd></div>
+            <div><dt>"Vocabulary"</dt><dd>{number(meta.vocabulary_size)}</dd></div>
+            <div><dt>"Chat template"</dt><dd>{if meta.has_chat_template { "in the file" } else { "none" }}</dd></div>
+            {meta.split.map(|(part, of)| view! { <div><dt>"Split"</dt><dd>{format!("part {part} of {of}")}</dd></div> })}
+            {(!meta.projects_for.is_empty()).then(|| view! {
+                <div><dt>"Projects for"</dt><dd>{meta.projects_for.join(", ")}</dd></div>
+            })}
+            <div><dt>"KV cache (saved settings)"</dt><dd>{kv_line}</dd></div>
+        </dl>
+    }
+}
