@@ -80,6 +80,7 @@ async fn run(cli: Cli, corral_log: CorralLogHandle) -> Result<(), Box<dyn std::e
     }
     cli.check_bind()?;
     let model_roots = ModelRoots::new(&cli.model_roots)?;
+    let models_dirs = cli.checked_models_dirs(&model_roots)?;
     let tls = match (&cli.tls_cert, &cli.tls_key) {
         (Some(cert), Some(key)) => Some(Tls::load(cert, key)?),
         _ => None,
@@ -153,6 +154,7 @@ async fn run(cli: Cli, corral_log: CorralLogHandle) -> Result<(), Box<dyn std::e
         gateway: cli.gateway_settings()?,
         access: cli.access_settings(),
         model_roots,
+        models_dirs,
     })
     .await?;
     // With no admin yet: one from the environment (containers), else a one-time setup link.

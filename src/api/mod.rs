@@ -3,6 +3,7 @@
 
 pub mod activity;
 pub mod config;
+pub mod discovery;
 pub mod keys;
 pub mod metrics;
 pub mod models;

@@ -7,6 +7,7 @@ pub mod answer;
 pub mod api_key;
 pub mod audit;
 pub mod config;
+pub mod discovery;
 pub mod error;
 pub mod fields;
 pub mod gguf;

@@ -15,6 +15,7 @@ use crate::server::http::host::parse_allowed_host;
 use crate::server::http::limits::HttpLimits;
 use crate::server::http::public_url::PublicUrl;
 use crate::server::live::hub::HubConfig;
+use crate::server::model_roots::ModelRoots;
 use crate::server::supervisor::settings::{Leftovers, PortRange, SupervisorSettings, WhenFull};
 
 /// Every default below is the one its settings type has: written once, there.
@@ -53,6 +54,11 @@ pub struct Cli {
         value_delimiter = ','
     )]
     pub model_roots: Vec<PathBuf>,
+
+    /// A folder whose GGUF files are listed as found (recursively, watched for changes);
+    /// repeat for more. Beyond loopback each must lie inside --model-roots.
+    #[arg(long = "models-dir", env = "CORRAL_MODELS_DIRS", value_delimiter = ',')]
+    pub models_dirs: Vec<PathBuf>,
 
     /// Serve HTTPS with this certificate chain (PEM), with --tls-key; both are read again on
     /// SIGHUP (a renewed certificate needs no restart).
@@ -300,6 +306,29 @@ impl Cli {
 
     /// Beyond loopback, files named by settings must be confined to model folders: a key holder
     /// must not make Corral read any file its user can.
+    /// Model folders must be real folders, inside the model roots when those are set.
+    pub fn checked_models_dirs(&self, roots: &ModelRoots) -> Result<Vec<PathBuf>, String> {
+        self.models_dirs
+            .iter()
+            .map(|dir| {
+                let real = dir
+                    .canonicalize()
+                    .map_err(|e| format!("models folder {}: {e}", dir.display()))?;
+                if !real.is_dir() {
+                    return Err(format!("models folder {} is not a folder", dir.display()));
+                }
+                if !roots.covers(&real) {
+                    return Err(format!(
+                        "models folder {} is outside the model roots ({})",
+                        dir.display(),
+                        roots.describe()
+                    ));
+                }
+                Ok(real)
+            })
+            .collect()
+    }
+
     pub fn check_bind(&self) -> Result<(), String> {
         if self.bind.ip().is_loopback() || !self.model_roots.is_empty() {
             Ok(())

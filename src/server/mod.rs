@@ -4,6 +4,7 @@ pub mod access;
 pub mod cli;
 pub mod data_dir;
 pub mod db;
+pub mod discovery;
 pub mod gateway;
 pub mod generation_cache;
 pub mod gguf;

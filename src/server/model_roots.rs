@@ -42,6 +42,11 @@ impl ModelRoots {
         self.0.is_empty()
     }
 
+    /// True when `folder` (already resolved) lies inside a root, or there are no roots.
+    pub fn covers(&self, folder: &Path) -> bool {
+        self.is_open() || self.0.iter().any(|root| folder.starts_with(root))
+    }
+
     pub fn describe(&self) -> String {
         self.0
             .iter()

@@ -10,6 +10,7 @@ use crate::domain::AppError;
 use crate::server::access::{Access, AccessSettings};
 use crate::server::db::runs_store::RunsStore;
 use crate::server::db::{Db, DbOpenError, Retention, models_repo};
+use crate::server::discovery::Discovery;
 use crate::server::gateway::{Gateway, GatewaySettings};
 use crate::server::http::host::AllowedHosts;
 use crate::server::http::limits::HttpLimits;
@@ -50,6 +51,8 @@ pub struct Setup {
     pub access: AccessSettings,
     /// Where files named by settings must be.
     pub model_roots: ModelRoots,
+    /// Folders whose GGUF files are listed as found (scanned now, then watched).
+    pub models_dirs: Vec<PathBuf>,
 }
 
 /// Opens the database, reconciles runs left by an earlier Corral, and builds the state every
@@ -76,6 +79,8 @@ pub async fn app_state(setup: Setup) -> Result<AppState, StartError> {
         hub: hub.clone(),
         statuses: Statuses::new(db.clone(), hub.clone()),
     };
+    let discovery = Discovery::new(setup.models_dirs);
+    discovery.start();
     let supervisor = Supervisor::start(peers, setup.supervisor)
         .await
         .map_err(StartError::Supervisor)?;
@@ -93,5 +98,6 @@ pub async fn app_state(setup: Setup) -> Result<AppState, StartError> {
         gateway: Gateway::new(setup.gateway),
         metering,
         access,
+        discovery,
     }))
 }

@@ -10,6 +10,7 @@ use leptos::config::LeptosOptions;
 use crate::server::access::Access;
 use crate::server::db::Db;
 use crate::server::db::runs_store::RunsStore;
+use crate::server::discovery::Discovery;
 use crate::server::gateway::Gateway;
 use crate::server::http::host::AllowedHosts;
 use crate::server::http::limits::HttpLimits;
@@ -60,6 +61,8 @@ pub struct Shared {
     pub metering: Metering,
     /// Who may use Corral: the admin, sessions, the setup link.
     pub access: Access,
+    /// The GGUF files in the model folders.
+    pub discovery: Discovery,
 }
 
 macro_rules! peer {
@@ -80,4 +83,5 @@ peer! {
     metrics: MetricsHistory,
     runs: RunsStore,
     metering: Metering,
+    discovery: Discovery,
 }

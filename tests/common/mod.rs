@@ -66,6 +66,7 @@ pub struct Options {
     pub access: AccessSettings,
     pub gateway: GatewaySettings,
     pub model_roots: ModelRoots,
+    pub models_dirs: Vec<PathBuf>,
 }
 
 impl Options {
@@ -182,6 +183,7 @@ impl TestApp {
             access,
             gateway,
             model_roots,
+            models_dirs,
         } = options;
         let dir = tempfile::tempdir().unwrap();
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -204,6 +206,7 @@ impl TestApp {
             gateway,
             access,
             model_roots,
+            models_dirs,
         })
         .await
         .unwrap();

@@ -21,6 +21,7 @@ pub fn scope_for(method: &Method, path: &str) -> Scope {
         "/api/runs",
         "/api/metrics/history",
         "/api/activity/list",
+        "/api/discovery/list",
         "/api/activity/series",
         "/api/ws/status",
         "/metrics",

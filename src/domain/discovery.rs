@@ -1,0 +1,28 @@
+//! GGUF files found in the model folders, whether or not they are registered.
+
+use serde::{Deserialize, Serialize};
+
+use crate::domain::gguf::FileReport;
+
+/// One model file found (the first part of a split model stands for all of them).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FoundFile {
+    pub path: String,
+    pub size_bytes: u64,
+    pub file: FileReport,
+    /// The registered model that names this file, if any.
+    pub registered_as: Option<i64>,
+    /// A projector (`clip`) file in the same folder, to pair with this model.
+    pub projector: Option<String>,
+}
+
+/// The model folders and what is in them.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Discovered {
+    /// The folders scanned and watched.
+    pub folders: Vec<String>,
+    /// Caches present on this machine that are not scanned (the Hugging Face and llama.cpp
+    /// download caches), to offer.
+    pub offered: Vec<String>,
+    pub files: Vec<FoundFile>,
+}
