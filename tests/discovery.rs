@@ -125,3 +125,94 @@ async fn files_in_the_model_folders_are_found_as_they_come_and_go() {
     std::fs::remove_file(&copy).unwrap();
     until(&app, "the removal", |l| !paths(l).contains(&copy_text)).await;
 }
+
+#[tokio::test]
+async fn found_files_are_added_named_from_their_metadata_with_their_projector() {
+    let folder = tempfile::tempdir().unwrap();
+    let folder_path = folder.path().canonicalize().unwrap();
+    let (one, two) = (
+        folder_path.join("a/one.gguf"),
+        folder_path.join("b/two.gguf"),
+    );
+    for path in [&one, &two] {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        TestModel::TINY.write(path).unwrap();
+    }
+    let projector = folder_path.join("a/mmproj.gguf");
+    write_header_only(
+        &projector,
+        &[("general.architecture".into(), Value::Str("clip".into()))],
+        &[],
+    )
+    .unwrap();
+    let app = TestApp::with_options(common::Options {
+        models_dirs: vec![folder_path.clone()],
+        ..common::Options::default()
+    })
+    .await;
+    until(&app, "three files", |l| paths(l).len() == 3).await;
+    let generation = app.hub.snapshot().files_generation;
+    let three = folder_path.join("b/three.gguf");
+    std::fs::copy(&two, &three).unwrap();
+    until(&app, "a fourth file", |l| paths(l).len() == 4).await;
+    assert!(
+        app.hub.snapshot().files_generation > generation,
+        "tabs hear that the files changed"
+    );
+    let text = |p: &std::path::Path| p.to_string_lossy().into_owned();
+
+    // Bad lists change nothing.
+    for (paths, status, field) in [
+        (json!(["/nowhere/x.gguf"]), 400, "paths[0]"),
+        (json!([text(&one), text(&projector)]), 400, "paths[1]"),
+        (json!([text(&one), text(&one)]), 409, "paths[1]"),
+        (json!([]), 400, "paths"),
+    ] {
+        let reply = app
+            .post("/api/discovery/add", json!({"paths": paths}))
+            .await;
+        assert_eq!(reply.status.as_u16(), status, "{}", reply.body);
+        let body = reply.json();
+        let named = body["errors"][0]["field"].clone();
+        let named = if named.is_null() {
+            body["field"].clone()
+        } else {
+            named
+        };
+        assert_eq!(named, field, "{body}");
+    }
+    let models = app.post("/api/models/list", json!({})).await.json();
+    assert_eq!(models, json!([]), "a refused add made nothing");
+
+    let made = app
+        .post(
+            "/api/discovery/add",
+            json!({"paths": [text(&one), text(&two)]}),
+        )
+        .await;
+    assert_eq!(made.status.as_u16(), 200, "{}", made.body);
+    let made = made.json();
+    assert_eq!(made[0]["name"], "corral-test");
+    assert_eq!(made[1]["name"], "corral-test (2)");
+    assert_eq!(made[0]["kind"], "llama");
+    let multimodal = app
+        .post(
+            "/api/models/config/load",
+            json!({"id": made[0]["id"], "group": "multimodal"}),
+        )
+        .await
+        .json();
+    assert_eq!(multimodal["config"]["mmproj"], json!(text(&projector)));
+    let listing = listed(&app).await;
+    let registered: Vec<&Json> = listing["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| !f["registered_as"].is_null())
+        .collect();
+    assert_eq!(registered.len(), 2);
+    let again = app
+        .post("/api/discovery/add", json!({"paths": [text(&two)]}))
+        .await;
+    assert_eq!(again.status.as_u16(), 409, "{}", again.body);
+}

@@ -3,8 +3,8 @@
 use leptos::prelude::*;
 use leptos::server_fn::codec::Json;
 
-use crate::domain::AppError;
 use crate::domain::discovery::Discovered;
+use crate::domain::{AppError, Model};
 
 /// `{}` → the model folders, caches present to offer, and every GGUF file found in the
 /// folders with its metadata and the model that names it, if any.
@@ -12,4 +12,13 @@ use crate::domain::discovery::Discovered;
 pub async fn list_discovered() -> Result<Discovered, AppError> {
     let state = super::state()?;
     state.discovery.list(&state.registry).await
+}
+
+/// `{"paths": [...]}` (files from `discovery/list`) → the models made for them: named from
+/// the file, the family from its architecture, a projector in the same folder set as theirs.
+/// Every path is checked first (found, not registered, not a projector).
+#[server(prefix = "/api", endpoint = "discovery/add", input = Json)]
+pub async fn add_discovered(paths: Vec<String>) -> Result<Vec<Model>, AppError> {
+    let state = super::state()?;
+    state.discovery.add(&state.registry, paths).await
 }

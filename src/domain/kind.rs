@@ -15,6 +15,24 @@ choice_enum! {
 }
 
 impl ModelKind {
+    /// The family a GGUF `general.architecture` belongs to (`qwen3moe` → Qwen).
+    pub fn from_architecture(architecture: &str) -> ModelKind {
+        let arch = architecture.to_ascii_lowercase();
+        [
+            ("llama", ModelKind::Llama),
+            ("mistral", ModelKind::Mistral),
+            ("mixtral", ModelKind::Mistral),
+            ("qwen", ModelKind::Qwen),
+            ("gemma", ModelKind::Gemma),
+            ("phi", ModelKind::Phi),
+            ("deepseek", ModelKind::DeepSeek),
+            ("granite", ModelKind::Granite),
+        ]
+        .into_iter()
+        .find(|(prefix, _)| arch.starts_with(prefix))
+        .map_or(ModelKind::Other, |(_, kind)| kind)
+    }
+
     /// The name a person reads.
     pub fn label(self) -> &'static str {
         match self {

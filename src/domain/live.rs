@@ -50,6 +50,9 @@ pub struct Snapshot {
     /// Requests queued and in flight, per model that holds any.
     #[serde(default)]
     pub demand: Vec<ModelDemand>,
+    /// Moves on whenever the files in the model folders change (`discovery/list` says how).
+    #[serde(default)]
+    pub files_generation: u64,
 }
 
 impl Snapshot {
@@ -92,6 +95,9 @@ impl Snapshot {
                 self.activity.drain(..overflow);
             }
             ServerEvent::Demand(demand) => self.demand = demand.clone(),
+            ServerEvent::FilesChanged { generation } => {
+                self.files_generation = self.files_generation.max(*generation);
+            }
             // Log lines go only to the tabs that asked, and are not part of the state.
             ServerEvent::Log(_) | ServerEvent::Pong | ServerEvent::Error(_) => {}
         }
@@ -121,6 +127,10 @@ pub enum ServerEvent {
     Activity(Vec<Activity>),
     /// Requests queued and in flight per model, whole, when it changed.
     Demand(Vec<ModelDemand>),
+    /// The files in the model folders changed.
+    FilesChanged {
+        generation: u64,
+    },
     /// A line a model's process logged (only to tabs subscribed to `logs:<id>`).
     Log(LogLine),
     Pong,
@@ -313,6 +323,7 @@ mod tests {
             runs: vec![],
             activity: vec![],
             demand: vec![],
+            files_generation: 0,
         }
     }
 

@@ -12,10 +12,15 @@ use std::time::Duration;
 use notify::{RecursiveMode, Watcher};
 use tokio::sync::{Notify, RwLock};
 
-use crate::domain::AppError;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::domain::config::ConfigGroupKind;
 use crate::domain::discovery::{Discovered, FoundFile};
-use crate::domain::gguf::FileReport;
-use crate::server::registry::Registry;
+use crate::domain::gguf::{FileReport, GgufMetadata};
+use crate::domain::live::ServerEvent;
+use crate::domain::{AppError, Model, ModelKind, Rule};
+use crate::server::live::Hub;
+use crate::server::registry::{MAX_BULK_IDS, Registry};
 
 use scan::Seen;
 
@@ -28,6 +33,8 @@ pub struct Discovery(Arc<Inner>);
 
 struct Inner {
     folders: Vec<PathBuf>,
+    hub: Hub,
+    generation: AtomicU64,
     found: RwLock<BTreeMap<PathBuf, Seen>>,
     changed: Notify,
     /// Kept alive for as long as Corral runs.
@@ -36,9 +43,11 @@ struct Inner {
 
 impl Discovery {
     /// Nothing is read until `start`.
-    pub fn new(folders: Vec<PathBuf>) -> Discovery {
+    pub fn new(folders: Vec<PathBuf>, hub: Hub) -> Discovery {
         Discovery(Arc::new(Inner {
             folders,
+            hub,
+            generation: AtomicU64::new(0),
             found: RwLock::new(BTreeMap::new()),
             changed: Notify::new(),
             watcher: Mutex::new(None),
@@ -87,7 +96,15 @@ impl Discovery {
         let before = self.0.found.read().await.clone();
         let scanned = tokio::task::spawn_blocking(move || scan::scan(&folders, &before)).await;
         match scanned {
-            Ok(found) => *self.0.found.write().await = found,
+            Ok(found) => {
+                let mut kept = self.0.found.write().await;
+                if *kept != found {
+                    *kept = found;
+                    drop(kept);
+                    let generation = self.0.generation.fetch_add(1, Ordering::SeqCst) + 1;
+                    self.0.hub.publish(ServerEvent::FilesChanged { generation });
+                }
+            }
             Err(error) => tracing::warn!(%error, "scanning the model folders failed"),
         }
     }
@@ -137,6 +154,116 @@ impl Discovery {
             files,
         })
     }
+}
+
+impl Discovery {
+    /// Registers found files as models: the name from the file's metadata (made unique), the
+    /// family from its architecture, and a projector in the same folder as its projector.
+    /// Every path is checked before anything is made.
+    pub async fn add(
+        &self,
+        registry: &Registry,
+        paths: Vec<String>,
+    ) -> Result<Vec<Model>, AppError> {
+        if paths.is_empty() || paths.len() > MAX_BULK_IDS {
+            return Err(AppError::invalid(
+                "paths",
+                Rule::MaxItems,
+                format!("must list 1 to {MAX_BULK_IDS} files"),
+            ));
+        }
+        let listed = self.list(registry).await?;
+        let mut taken: Vec<String> = registry
+            .list_models(Default::default())
+            .await?
+            .into_iter()
+            .map(|m| m.spec.name.to_lowercase())
+            .collect();
+        let mut plans = Vec::with_capacity(paths.len());
+        for (i, path) in paths.iter().enumerate() {
+            let field = format!("paths[{i}]");
+            let Some(found) = listed.files.iter().find(|f| &f.path == path) else {
+                return Err(AppError::invalid(
+                    field,
+                    Rule::OneOf,
+                    "is not a file found in the model folders (POST /api/discovery/list)",
+                ));
+            };
+            if found.registered_as.is_some() || paths[..i].contains(path) {
+                return Err(AppError::Conflict {
+                    field,
+                    message: format!("{path} is registered already"),
+                });
+            }
+            let meta = match &found.file {
+                FileReport::Read(meta) if meta.architecture == "clip" => {
+                    return Err(AppError::invalid(
+                        field,
+                        Rule::GgufFile,
+                        "is a projector: add the model it belongs to (it is paired by folder)",
+                    ));
+                }
+                FileReport::Read(meta) => Some(meta.as_ref()),
+                FileReport::Unreadable(_) => None,
+            };
+            let name = unique_name(&suggested_name(path, meta), &mut taken);
+            let kind = meta.map_or(ModelKind::Other, |m| {
+                ModelKind::from_architecture(&m.architecture)
+            });
+            plans.push((name, path.clone(), kind, found.projector.clone()));
+        }
+        let mut made = Vec::with_capacity(plans.len());
+        for (name, path, kind, projector) in plans {
+            let model = registry
+                .create_model(serde_json::json!({"name": name, "path": path, "kind": kind}))
+                .await?;
+            if let Some(projector) = projector {
+                registry
+                    .save_config(
+                        model.id,
+                        ConfigGroupKind::Multimodal,
+                        serde_json::json!({"mmproj": projector}),
+                    )
+                    .await?;
+            }
+            made.push(model);
+        }
+        Ok(made)
+    }
+}
+
+/// The file's own name for the model, else its file name without `.gguf` and split suffix.
+fn suggested_name(path: &str, meta: Option<&GgufMetadata>) -> String {
+    if let Some(name) = meta.and_then(|m| m.name.as_deref()).map(str::trim)
+        && !name.is_empty()
+    {
+        return name.chars().take(100).collect();
+    }
+    let file = Path::new(path)
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("model");
+    let stem = file
+        .strip_suffix(".gguf")
+        .or_else(|| file.strip_suffix(".GGUF"))
+        .unwrap_or(file);
+    let stem = match stem.rsplit_once("-00001-of-") {
+        Some((before, _)) => before,
+        None => stem,
+    };
+    stem.chars().take(100).collect()
+}
+
+/// `name`, or `name (2)`, `name (3)`… whichever is free (names are unique ignoring case).
+fn unique_name(name: &str, taken: &mut Vec<String>) -> String {
+    let mut candidate = name.to_string();
+    let mut n = 2;
+    while taken.contains(&candidate.to_lowercase()) {
+        candidate = format!("{name} ({n})");
+        n += 1;
+    }
+    taken.push(candidate.to_lowercase());
+    candidate
 }
 
 fn is_projector(report: &FileReport) -> bool {

@@ -74,6 +74,7 @@ impl Hub {
             runs: Vec::new(),
             activity: Vec::new(),
             demand: Vec::new(),
+            files_generation: 0,
         });
         let (events, _) = broadcast::channel(config.backlog.max(1));
         Hub {
