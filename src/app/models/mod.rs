@@ -6,6 +6,7 @@ pub mod add_dialog;
 pub mod bulk_bar;
 pub mod delete_dialog;
 pub mod duplicate_dialog;
+pub mod found_section;
 pub mod page;
 pub mod state;
 pub mod table;

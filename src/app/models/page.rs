@@ -11,6 +11,7 @@ use crate::app::live_store::use_live;
 use crate::app::models::add_dialog::AddModelDialog;
 use crate::app::models::delete_dialog::DeleteDialog;
 use crate::app::models::duplicate_dialog::DuplicateDialog;
+use crate::app::models::found_section::FoundSection;
 use crate::app::models::state::ModelsPageState;
 use crate::app::models::table::{ModelsTable, TableView};
 use crate::domain::model::SortKey;
@@ -60,6 +61,7 @@ pub fn ModelsPage() -> impl IntoView {
                 }
             })}
         </Transition>
+        <FoundSection/>
         <AddModelDialog state/>
         <DeleteDialog state/>
         <DuplicateDialog state/>

@@ -1,0 +1,47 @@
+// Model folders in Chromium: a GGUF file in a --models-dir folder shows as Found with what its
+// header says, Add makes it a model, and a file copied in later appears by itself.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { copyFileSync, mkdirSync, mkdtempSync, realpathSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { BIN, launchBrowser, openPage, startCorral, waitForNames, waitLive } from './support.mjs';
+
+let browser;
+
+before(async () => {
+  browser = await launchBrowser();
+});
+
+after(async () => {
+  await browser?.close();
+});
+
+test('a file in a model folder is found, added with one click, and a new one appears by itself', async () => {
+  const folder = realpathSync(mkdtempSync(join(tmpdir(), 'corral-models-')));
+  mkdirSync(join(folder, 'org'));
+  execFileSync(BIN, ['test-model', join(folder, 'org', 'tiny.gguf')]);
+  const server = await startCorral({ extra: ['--models-dir', folder] });
+  try {
+    const page = await openPage(browser, server.url);
+    await waitLive(page);
+    const found = page.getByRole('table', { name: 'Found files' });
+    const row = found.getByRole('row').filter({ hasText: 'tiny.gguf' });
+    await row.waitFor({ timeout: 10000 });
+    const text = await row.innerText();
+    assert.match(text, /Found/);
+    assert.match(text, /corral-test/);
+    assert.match(text, /148 K/);
+
+    await page.getByRole('button', { name: 'Add tiny.gguf' }).click();
+    await waitForNames(page, ['corral-test']);
+    await page.getByText('Every GGUF file in them is a model here already.').waitFor();
+
+    // Copied in while the page is open: it shows up without a reload.
+    copyFileSync(join(folder, 'org', 'tiny.gguf'), join(folder, 'second.gguf'));
+    await found.getByRole('row').filter({ hasText: 'second.gguf' }).waitFor({ timeout: 5000 });
+  } finally {
+    await server.stop();
+  }
+});

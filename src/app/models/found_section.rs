@@ -1,0 +1,119 @@
+//! "Found in your model folders": GGUF files in the `--models-dir` folders that no model names
+//! yet, with what their headers say, each added with one click (or all at once). The list is
+//! read in the browser and read again whenever the folders or the models change.
+
+use leptos::prelude::*;
+
+use crate::api::discovery::{add_discovered, list_discovered};
+use crate::app::live_store::use_live;
+use crate::domain::discovery::FoundFile;
+use crate::domain::gguf::{FileReport, format_parameters};
+use crate::domain::time::format_bytes;
+
+#[component]
+pub fn FoundSection() -> impl IntoView {
+    let live = use_live();
+    let error = RwSignal::new(None::<String>);
+    // Read again when a tab hears the folders changed, or a model was added or removed.
+    let changes = Memo::new(move |_| {
+        live.state
+            .with(|s| s.as_ref().map(|s| (s.files_generation, s.models.len())))
+    });
+    let listing = LocalResource::new(move || {
+        changes.track();
+        list_discovered()
+    });
+    let add = Action::new(move |paths: &Vec<String>| {
+        let paths = paths.clone();
+        async move {
+            match add_discovered(paths).await {
+                Ok(_) => error.set(None),
+                Err(e) => error.set(Some(e.to_string())),
+            }
+        }
+    });
+    let unregistered = move || -> Vec<FoundFile> {
+        match listing.get() {
+            Some(Ok(listed)) => listed
+                .files
+                .into_iter()
+                .filter(|f| f.registered_as.is_none() && !is_projector(f))
+                .collect(),
+            _ => Vec::new(),
+        }
+    };
+    let several = move || unregistered().len() > 1;
+    let folders = move || match listing.get() {
+        Some(Ok(listed)) => listed.folders,
+        _ => Vec::new(),
+    };
+    view! {
+        <Show when=move || !folders().is_empty()>
+            <section class="card found-files" aria-labelledby="found-title">
+                <div class="card-head">
+                    <h2 id="found-title">"Found in your model folders"</h2>
+                    <Show when=several>
+                        <button class="small" disabled=move || add.pending().get()
+                            on:click=move |_| { add.dispatch(unregistered().into_iter().map(|f| f.path).collect()); }>
+                            "Add all"
+                        </button>
+                    </Show>
+                </div>
+                <p class="muted">{move || format!("Watching {}.", folders().join(", "))}</p>
+                {move || error.get().map(|e| view! { <p class="error-banner" role="alert">{e}</p> })}
+                <Show when=move || !unregistered().is_empty()
+                    fallback=|| view! { <p class="muted">"Every GGUF file in them is a model here already."</p> }>
+                    <table class="models found" aria-label="Found files">
+                        <thead><tr><th>"File"</th><th>"Status"</th><th>"Model"</th><th>"Parameters"</th><th>"Quantization"</th><th>"Size"</th><th></th></tr></thead>
+                        <tbody>
+                            <For each=unregistered key=|f| f.path.clone() let:file>
+                                <FoundRow file add/>
+                            </For>
+                        </tbody>
+                    </table>
+                </Show>
+            </section>
+        </Show>
+    }
+}
+
+#[component]
+fn FoundRow(file: FoundFile, add: Action<Vec<String>, ()>) -> impl IntoView {
+    let name = file
+        .path
+        .rsplit('/')
+        .next()
+        .unwrap_or(&file.path)
+        .to_string();
+    let (model, parameters, quantization) = match &file.file {
+        FileReport::Read(meta) => (
+            meta.name
+                .clone()
+                .unwrap_or_else(|| meta.architecture.clone()),
+            format_parameters(meta.parameters),
+            meta.file_type
+                .clone()
+                .or_else(|| meta.main_tensor_type().map(String::from))
+                .unwrap_or_default(),
+        ),
+        FileReport::Unreadable(why) => (why.clone(), String::new(), String::new()),
+    };
+    let path = file.path.clone();
+    let label = format!("Add {name}");
+    view! {
+        <tr>
+            <td class="mono" title=file.path.clone()>{name}</td>
+            <td><span class="status">"Found"</span></td>
+            <td>{model}{file.projector.as_ref().map(|_| view! { <span class="muted">" + projector"</span> })}</td>
+            <td>{parameters}</td>
+            <td class="mono">{quantization}</td>
+            <td>{format_bytes(file.size_bytes)}</td>
+            <td><button class="small" aria-label=label disabled=move || add.pending().get()
+                on:click=move |_| { add.dispatch(vec![path.clone()]); }>"Add"</button></td>
+        </tr>
+    }
+}
+
+fn is_projector(file: &FoundFile) -> bool {
+    matches!(&file.file, FileReport::Read(meta) if meta.architecture == "clip")
+}
