@@ -140,6 +140,8 @@ test("the model page shows what the file says and the KV cache its settings will
     assert.match(text, /Training context\s+512/);
     // 2048 cells (2 slots × 1024), 2 layers, 4 KV heads of 16, K and V at f16: 1 MiB.
     assert.match(text, /KV cache \(saved settings\)\s+1\.0 MiB for 2048 cells/);
+    // Against the machine's free memory from the live channel: a 1.6 MiB need fits.
+    await facts.getByText(/needs about 1\.6 MiB .* of RAM free: fits/).waitFor({ timeout: 10000 });
   } finally {
     await server.stop();
   }

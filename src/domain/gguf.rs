@@ -36,6 +36,10 @@ pub struct GgufMetadata {
     pub projects_for: Vec<String>,
     /// For one part of a split model: (this part, of how many), counted from 1.
     pub split: Option<(u32, u32)>,
+    /// Bytes of the file, every part of a split model together (unknown when read from a
+    /// stream rather than a file).
+    #[serde(default)]
+    pub file_bytes: Option<u64>,
 }
 
 /// How many parameters are stored in one tensor type.

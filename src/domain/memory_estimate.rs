@@ -168,6 +168,60 @@ pub fn kv_cache(meta: &GgufMetadata, settings: &KvSettings) -> Result<KvEstimate
     })
 }
 
+/// Memory a start will take, as far as the header tells: the weights (the file) and the KV
+/// cache. Compute buffers are not counted; the measured figure after a start says the rest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MemoryEstimate {
+    pub weights: u64,
+    pub kv: KvEstimate,
+}
+
+impl MemoryEstimate {
+    pub fn total(&self) -> u64 {
+        self.weights.saturating_add(self.kv.bytes())
+    }
+}
+
+pub fn memory(meta: &GgufMetadata, settings: &KvSettings) -> Result<MemoryEstimate, KvProblem> {
+    let weights = meta
+        .file_bytes
+        .ok_or(KvProblem::Unknown("the file's size"))?;
+    Ok(MemoryEstimate {
+        weights,
+        kv: kv_cache(meta, settings)?,
+    })
+}
+
+/// How a need compares with what is free.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fit {
+    /// With room to spare (at most 85 % of what is free).
+    Fits,
+    /// Within what is free, but barely: compute buffers may tip it over.
+    Tight,
+    WontFit,
+}
+
+impl Fit {
+    pub fn of(need: u64, free: u64) -> Fit {
+        if need.saturating_mul(100) <= free.saturating_mul(85) {
+            Fit::Fits
+        } else if need <= free {
+            Fit::Tight
+        } else {
+            Fit::WontFit
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Fit::Fits => "fits",
+            Fit::Tight => "tight",
+            Fit::WontFit => "won't fit",
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -182,6 +236,27 @@ mod tests {
             head_count_kv: vec![8],
             ..GgufMetadata::default()
         }
+    }
+
+    #[test]
+    fn the_need_is_the_file_and_the_kv_cache_and_is_judged_against_what_is_free() {
+        let meta = GgufMetadata {
+            file_bytes: Some(4 << 30),
+            ..llama_8b()
+        };
+        let settings = KvSettings {
+            context: Some(8192),
+            ..KvSettings::default()
+        };
+        let need = memory(&meta, &settings).unwrap().total();
+        assert_eq!(need, 5 << 30);
+        assert_eq!(Fit::of(need, 8 << 30), Fit::Fits);
+        assert_eq!(Fit::of(need, (5 << 30) + (100 << 20)), Fit::Tight);
+        assert_eq!(Fit::of(need, 4 << 30), Fit::WontFit);
+        assert_eq!(
+            memory(&llama_8b(), &settings),
+            Err(KvProblem::Unknown("the file's size"))
+        );
     }
 
     #[test]

@@ -5,12 +5,14 @@
 use leptos::prelude::*;
 
 use crate::api::models::get_model_file;
+use crate::app::live_store::use_live;
+use crate::domain::Model;
 use crate::domain::gguf::{FileReport, GgufMetadata, format_parameters};
-use crate::domain::memory_estimate::{KvProblem, KvSettings, kv_cache};
+use crate::domain::memory_estimate::{Fit, KvProblem, KvSettings, kv_cache, memory};
 use crate::domain::time::format_bytes;
 
 #[component]
-pub fn FileSection(id: i64, kv: KvSettings) -> impl IntoView {
+pub fn FileSection(id: i64, kv: KvSettings, current: RwSignal<Model>) -> impl IntoView {
     let report = LocalResource::new(move || get_model_file(id));
     view! {
         <section class="card" id="file" aria-labelledby="file-title">
@@ -23,14 +25,57 @@ pub fn FileSection(id: i64, kv: KvSettings) -> impl IntoView {
                 Some(Ok(FileReport::Unreadable(why))) => view! {
                     <p class="muted" role="status">{format!("Nothing to show: {why}")}</p>
                 }.into_any(),
-                Some(Ok(FileReport::Read(meta))) => view! { <FileFacts meta=*meta kv/> }.into_any(),
+                Some(Ok(FileReport::Read(meta))) => view! { <FileFacts meta=*meta kv current/> }.into_any(),
             }}
         </section>
     }
 }
 
 #[component]
-fn FileFacts(meta: GgufMetadata, kv: KvSettings) -> impl IntoView {
+fn FileFacts(meta: GgufMetadata, kv: KvSettings, current: RwSignal<Model>) -> impl IntoView {
+    let live = use_live();
+    let need = memory(&meta, &kv);
+    // Against this machine's free memory now (the live channel's latest sample).
+    let fit_line = move || {
+        let need = match need {
+            Ok(need) => need,
+            Err(_) => return "not known (see the KV cache above)".to_string(),
+        };
+        let parts = format!(
+            "needs about {} (weights {} + KV {}; compute buffers not counted)",
+            format_bytes(need.total()),
+            format_bytes(need.weights),
+            format_bytes(need.kv.bytes())
+        );
+        if current.with(|m| m.status.is_active()) {
+            return format!("{parts}; it is running, so its memory is in use now");
+        }
+        let sample = live
+            .state
+            .with(|s| s.as_ref().and_then(|s| s.metrics.last().cloned()));
+        let Some(sample) = sample else {
+            return format!("{parts}; free memory not known yet");
+        };
+        let free = sample
+            .memory_total_bytes
+            .saturating_sub(sample.memory_used_bytes);
+        let mut line = format!(
+            "{parts}; {} of RAM free: {}",
+            format_bytes(free),
+            Fit::of(need.total(), free).label()
+        );
+        for gpu in &sample.gpus {
+            if let (Some(total), Some(used)) = (gpu.memory_total_bytes, gpu.memory_used_bytes) {
+                line.push_str(&format!(
+                    "; GPU {} ({}) has {} free",
+                    gpu.index,
+                    gpu.name,
+                    format_bytes(total.saturating_sub(used))
+                ));
+            }
+        }
+        line
+    };
     let quantization = match (&meta.file_type, meta.main_tensor_type()) {
         (Some(file_type), Some(main)) if file_type != main => {
             format!("{file_type} (mostly {main})")
@@ -86,6 +131,7 @@ fn FileFacts(meta: GgufMetadata, kv: KvSettings) -> impl IntoView {
                 <div><dt>"Projects for"</dt><dd>{meta.projects_for.join(", ")}</dd></div>
             })}
             <div><dt>"KV cache (saved settings)"</dt><dd>{kv_line}</dd></div>
+            <div><dt>"Will it fit"</dt><dd>{fit_line}</dd></div>
         </dl>
     }
 }

@@ -132,7 +132,7 @@ fn ModelDetailView(data: ModelDetail) -> impl IntoView {
             <div class="sections">
                 <RunSection current live/>
                 <UseSection current/>
-                <FileSection id kv/>
+                <FileSection id kv current/>
                 <LogView source=LogSource::Model(id) live title="Logs" empty="No log lines yet. Start the model to see its output here."/>
                 <GeneralSection current on_saved/>
                 {groups.into_iter().map(|loaded| view! { <ConfigSection id loaded on_saved/> }).collect_view()}

@@ -356,7 +356,9 @@ fn open(path: &Path) -> Result<BufReader<File>, GgufError> {
 /// other parts are read too and their tensors counted: one model. Blocking: call it from
 /// `spawn_blocking`.
 pub fn read_model(path: &Path) -> Result<GgufMetadata, GgufError> {
-    let (kept, mut tensors) = read_header(open(path)?)?;
+    let first = open(path)?;
+    let mut file_bytes = first.get_ref().metadata().map_err(GgufError::Io)?.len();
+    let (kept, mut tensors) = read_header(first)?;
     let mut found = metadata(&kept, &tensors);
     if let Some((1, count)) = found.split {
         cap("the split parts", u64::from(count), u64::from(MAX_PARTS))?;
@@ -364,12 +366,16 @@ pub fn read_model(path: &Path) -> Result<GgufMetadata, GgufError> {
             let Some(part_path) = split_part(path, part, count) else {
                 break;
             };
-            let read = open(&part_path).and_then(read_header);
-            let (_, more) = read.map_err(|error| GgufError::Part {
+            let read = open(&part_path).and_then(|file| {
+                let size = file.get_ref().metadata().map_err(GgufError::Io)?.len();
+                Ok((size, read_header(file)?))
+            });
+            let (size, (_, more)) = read.map_err(|error| GgufError::Part {
                 part,
                 path: part_path.display().to_string(),
                 error: Box::new(error),
             })?;
+            file_bytes = file_bytes.saturating_add(size);
             tensors.parameters = tensors.parameters.saturating_add(more.parameters);
             for (kind, count) in more.by_type {
                 let of_kind = tensors.by_type.entry(kind).or_default();
@@ -379,6 +385,7 @@ pub fn read_model(path: &Path) -> Result<GgufMetadata, GgufError> {
         found.parameters = tensors.parameters;
         found.tensor_types = shares(&tensors);
     }
+    found.file_bytes = Some(file_bytes);
     Ok(found)
 }
 
@@ -456,6 +463,7 @@ fn metadata(kept: &HashMap<String, Kept>, tensors: &Tensors) -> GgufMetadata {
         projects_for,
         split,
         architecture,
+        file_bytes: None,
     }
 }
 
@@ -587,6 +595,10 @@ mod tests {
         assert_eq!(read.split, Some((1, 3)));
         assert_eq!(read.parameters, 10 + 20 + 30);
         assert_eq!(read.tensor_types[0].kind, "Q8_0");
+        let sizes: u64 = (1..=3)
+            .map(|n| std::fs::metadata(part(n)).unwrap().len())
+            .sum();
+        assert_eq!(read.file_bytes, Some(sizes), "every part's bytes");
         assert_eq!(read_model(&part(2)).unwrap().split, Some((2, 3)));
         std::fs::remove_file(part(3)).unwrap();
         let error = read_model(&part(1)).unwrap_err();
