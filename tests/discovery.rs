@@ -124,6 +124,31 @@ async fn files_in_the_model_folders_are_found_as_they_come_and_go() {
     // Removed: gone.
     std::fs::remove_file(&copy).unwrap();
     until(&app, "the removal", |l| !paths(l).contains(&copy_text)).await;
+
+    // A registered model's file removed: the model says its file is missing, live; back: its
+    // size again.
+    let id = made["id"].as_i64().unwrap();
+    let aside = folder_path.join("aside.bin");
+    std::fs::rename(&first, &aside).unwrap();
+    wait_size(&app, id, |s| s.is_null()).await;
+    let snapshot = app.hub.snapshot();
+    let live = snapshot.models.iter().find(|m| m.id == id).unwrap();
+    assert_eq!(live.size_bytes, None, "tabs hear it too");
+    std::fs::rename(&aside, &first).unwrap();
+    wait_size(&app, id, |s| s.as_u64().is_some_and(|n| n > 0)).await;
+}
+
+/// Waits (2 s at most) until the model's recorded size satisfies `wanted`.
+async fn wait_size(app: &TestApp, id: i64, wanted: impl Fn(&Json) -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(2);
+    loop {
+        let model = app.post("/api/models/get", json!({"id": id})).await.json();
+        if wanted(&model["size_bytes"]) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "size within 2 s: {model}");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
 }
 
 #[tokio::test]

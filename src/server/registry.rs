@@ -247,6 +247,30 @@ impl Registry {
         Ok(deleted)
     }
 
+    /// The file at `path` appeared, changed size or went away (`None`): every model naming it
+    /// shows so, live.
+    pub async fn file_changed(&self, path: String, size: Option<u64>) -> Result<(), AppError> {
+        let hub = self.hub.clone();
+        let written = self
+            .db
+            .call(move |conn| {
+                hub.committed(|| {
+                    let tx = write_transaction(conn)?;
+                    let ids = models_repo::set_file_size(&tx, &path, size)?;
+                    let mut events = Vec::with_capacity(ids.len());
+                    for id in ids {
+                        events.push(ServerEvent::ModelUpdated(existing(&tx, id)?));
+                    }
+                    tx.commit()?;
+                    Ok(((), events))
+                })
+            })
+            .await;
+        // The size is part of what the gateway keeps per name (it sets the load deadline).
+        self.names.forget();
+        written
+    }
+
     /// Copies a model and all its settings under a new name; the copy starts stopped.
     pub async fn duplicate_model(&self, id: i64, name: String) -> Result<Model, AppError> {
         let hub = self.hub.clone();

@@ -79,7 +79,7 @@ pub async fn app_state(setup: Setup) -> Result<AppState, StartError> {
         hub: hub.clone(),
         statuses: Statuses::new(db.clone(), hub.clone()),
     };
-    let discovery = Discovery::new(setup.models_dirs, hub.clone());
+    let discovery = Discovery::new(setup.models_dirs, hub.clone(), registry.clone());
     discovery.start();
     let supervisor = Supervisor::start(peers, setup.supervisor)
         .await

@@ -158,7 +158,7 @@ fn ModelRow(model: Model, state: ModelsPageState) -> impl IntoView {
     let checked = move || state.selected.with(|s| s.contains(&id));
     let size = match model.size_bytes {
         Some(bytes) => view! { <span>{format_bytes(bytes)}</span> }.into_any(),
-        None => view! { <span class="warn" title="The file was not found when the model was saved">"File missing"</span> }.into_any(),
+        None => view! { <span class="warn" title="The model's file is not there (kept current for files in the model folders)">"File missing"</span> }.into_any(),
     };
     view! {
         <tr data-model-id=id.to_string() class:selected=checked>

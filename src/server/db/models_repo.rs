@@ -295,6 +295,22 @@ pub fn update(
     Ok(())
 }
 
+/// Records the size of the file at `path` (`None`: not there) on every model naming it; answers
+/// the models whose recorded size changed. Not a settings change: `updated_at` stays.
+pub fn set_file_size(
+    conn: &Connection,
+    path: &str,
+    size: Option<u64>,
+) -> rusqlite::Result<Vec<i64>> {
+    let size = size.map(|s| s as i64);
+    let mut statement = conn.prepare_cached(
+        "UPDATE models SET size_bytes = ?2 WHERE path = ?1 AND size_bytes IS NOT ?2 RETURNING id",
+    )?;
+    statement
+        .query_map(params![path, size], |row| row.get(0))?
+        .collect()
+}
+
 /// Deletes the model; its config rows and audit trail go with it (foreign keys cascade).
 pub fn delete(conn: &Connection, id: i64) -> rusqlite::Result<bool> {
     Ok(conn.execute("DELETE FROM models WHERE id = ?1", [id])? > 0)

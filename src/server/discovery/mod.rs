@@ -34,6 +34,7 @@ pub struct Discovery(Arc<Inner>);
 struct Inner {
     folders: Vec<PathBuf>,
     hub: Hub,
+    registry: Registry,
     generation: AtomicU64,
     found: RwLock<BTreeMap<PathBuf, Seen>>,
     changed: Notify,
@@ -43,10 +44,11 @@ struct Inner {
 
 impl Discovery {
     /// Nothing is read until `start`.
-    pub fn new(folders: Vec<PathBuf>, hub: Hub) -> Discovery {
+    pub fn new(folders: Vec<PathBuf>, hub: Hub, registry: Registry) -> Discovery {
         Discovery(Arc::new(Inner {
             folders,
             hub,
+            registry,
             generation: AtomicU64::new(0),
             found: RwLock::new(BTreeMap::new()),
             changed: Notify::new(),
@@ -99,8 +101,14 @@ impl Discovery {
             Ok(found) => {
                 let mut kept = self.0.found.write().await;
                 if *kept != found {
+                    let sizes = changed_sizes(&kept, &found);
                     *kept = found;
                     drop(kept);
+                    for (path, size) in sizes {
+                        if let Err(error) = self.0.registry.file_changed(path, size).await {
+                            tracing::warn!(%error, "cannot record a model file's change");
+                        }
+                    }
                     let generation = self.0.generation.fetch_add(1, Ordering::SeqCst) + 1;
                     self.0.hub.publish(ServerEvent::FilesChanged { generation });
                 }
@@ -264,6 +272,22 @@ fn unique_name(name: &str, taken: &mut Vec<String>) -> String {
     }
     taken.push(candidate.to_lowercase());
     candidate
+}
+
+/// Files that went away (`None`), appeared or changed size, by path.
+fn changed_sizes(
+    before: &BTreeMap<PathBuf, Seen>,
+    after: &BTreeMap<PathBuf, Seen>,
+) -> Vec<(String, Option<u64>)> {
+    let gone = before
+        .keys()
+        .filter(|path| !after.contains_key(*path))
+        .map(|path| (path.display().to_string(), None));
+    let changed = after
+        .iter()
+        .filter(|(path, seen)| before.get(*path).is_none_or(|old| old.size != seen.size))
+        .map(|(path, seen)| (path.display().to_string(), Some(seen.size)));
+    gone.chain(changed).collect()
 }
 
 fn is_projector(report: &FileReport) -> bool {
