@@ -8,7 +8,7 @@ use clap::Parser;
 use corral::server::access;
 use corral::server::cli::{AdminCommand, Cli, Command};
 use corral::server::data_dir;
-use corral::server::db::Db;
+use corral::server::db::{Db, backup};
 use corral::server::gguf::test_model::TestModel;
 use corral::server::http::host::{self, AllowedHosts};
 use corral::server::http::serve;
@@ -69,6 +69,15 @@ async fn run(cli: Cli, corral_log: CorralLogHandle) -> Result<(), Box<dyn std::e
         let bytes = shape
             .write(path)
             .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        println!("{} ({bytes} bytes)", path.display());
+        return Ok(());
+    }
+    if let Some(Command::Backup { path }) = &cli.command {
+        // Whatever Corral writes is its user's alone, the copy of its database included.
+        // SAFETY: umask only changes this process's file-creation mask.
+        unsafe { libc::umask(0o077) };
+        let source = cli.data_dir().join("corral.db");
+        let bytes = backup::backup(&source, path)?;
         println!("{} ({bytes} bytes)", path.display());
         return Ok(());
     }

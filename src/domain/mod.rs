@@ -9,6 +9,7 @@ pub mod audit;
 pub mod config;
 pub mod discovery;
 pub mod error;
+pub mod export;
 pub mod fields;
 pub mod gguf;
 pub mod kind;

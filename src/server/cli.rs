@@ -206,6 +206,11 @@ pub enum Command {
         #[arg(long)]
         large: bool,
     },
+    /// Copy the database, consistently, into a new file (safe while Corral runs).
+    Backup {
+        /// The file to write; it must not exist yet.
+        path: PathBuf,
+    },
     /// Look after the admin account, offline on the database (Corral need not run).
     Admin {
         #[command(subcommand)]

@@ -11,6 +11,7 @@ use serde_json::{Map, Value};
 use crate::domain::audit::{ConfigChange, ModelDetail};
 use crate::domain::config::serving::fold;
 use crate::domain::config::{ConfigGroup, ConfigGroupKind, ServingConfig};
+use crate::domain::export::{self, ExportDocument, ExportedModel};
 use crate::domain::fields::{FieldSet, changed_fields, merge_patch};
 use crate::domain::live::ServerEvent;
 use crate::domain::page::Page;
@@ -346,6 +347,34 @@ impl Registry {
         // Names, aliases, files and serving settings may have changed.
         self.names.forget();
         written
+    }
+
+    /// Every model with every settings group, read in one go (one consistent view).
+    pub async fn export(&self) -> Result<ExportDocument, AppError> {
+        self.db
+            .call(move |conn| {
+                let mut models = Vec::new();
+                for model in models_repo::list(conn)? {
+                    let groups = ConfigGroupKind::ALL
+                        .iter()
+                        .map(|group| {
+                            Ok(config_repo::load(conn, model.id, *group)?
+                                .unwrap_or_else(|| group.default_config()))
+                        })
+                        .collect::<Result<Vec<_>, AppError>>()?;
+                    models.push(ExportedModel {
+                        spec: model.spec,
+                        groups,
+                    });
+                }
+                Ok(ExportDocument {
+                    format: export::FORMAT.to_string(),
+                    version: export::VERSION,
+                    exported_at: now_ms(),
+                    models,
+                })
+            })
+            .await
     }
 
     /// The model, its settings groups and its history, read together in one go.

@@ -2,6 +2,7 @@
 
 pub mod access_repo;
 pub mod activity_repo;
+pub mod backup;
 pub mod config_repo;
 pub mod metrics_repo;
 pub mod migrate;
