@@ -82,3 +82,90 @@ async fn a_backup_taken_while_corral_runs_is_a_whole_database_and_never_overwrit
     assert!(String::from_utf8_lossy(&again.stderr).contains("exists already"));
     assert_eq!(std::fs::read(&target).unwrap(), before);
 }
+
+#[tokio::test]
+async fn an_export_imports_into_another_corral_all_or_nothing_and_dry_runs_write_nothing() {
+    let source = TestApp::new().await;
+    let made = source.create("coder", "/models/coder.gguf").await;
+    source
+        .post(
+            "/api/models/config/save",
+            json!({"id": made["id"], "group": "sampling", "config": {"temperature": 0.2}}),
+        )
+        .await;
+    source.create("other", "/models/other.gguf").await;
+    let text = source.post("/api/export", json!({})).await.body;
+
+    let target = TestApp::new().await;
+    target.create("coder", "/models/old-coder.gguf").await;
+    let import = |body: serde_json::Value| {
+        let target = &target;
+        async move { target.post("/api/import", body).await }
+    };
+    // A dry run answers what would happen and writes nothing.
+    let before = target.snapshot().await;
+    let dry =
+        import(json!({"format": "corral", "text": text, "dry_run": true, "on_conflict": "rename"}))
+            .await;
+    assert_eq!(dry.status.as_u16(), 200, "{}", dry.body);
+    let dry = dry.json();
+    assert_eq!(dry["created"], json!(["coder (2)", "other"]));
+    assert_eq!(dry["dry_run"], true);
+    assert_eq!(target.snapshot().await, before, "a dry run wrote nothing");
+
+    // Skip leaves the existing model; replace takes the imported settings.
+    let skipped = import(json!({"format": "corral", "text": text}))
+        .await
+        .json();
+    assert_eq!(skipped["skipped"], json!(["coder"]));
+    assert_eq!(skipped["created"], json!(["other"]));
+    let replaced = import(json!({"format": "corral", "text": text, "on_conflict": "replace"}))
+        .await
+        .json();
+    assert_eq!(replaced["changed"], json!(["coder", "other"]));
+    let coder = target
+        .post("/api/models/get_by_name", json!({"name": "coder"}))
+        .await
+        .json();
+    assert_eq!(coder["path"], "/models/coder.gguf");
+    let sampling = target
+        .post(
+            "/api/models/config/load",
+            json!({"id": coder["id"], "group": "sampling"}),
+        )
+        .await
+        .json();
+    assert_eq!(sampling["config"]["temperature"], 0.2);
+
+    // One bad model refuses the whole import, naming where it is; nothing changes.
+    let mut document: serde_json::Value = serde_json::from_str(&text).unwrap();
+    document["models"][1]["path"] = json!("relative.gguf");
+    document["models"][0]["groups"][0]["config"] = json!({"temperature": "hot"});
+    let before = target.snapshot().await;
+    let bad =
+        import(json!({"format": "corral", "text": document.to_string(), "on_conflict": "rename"}))
+            .await;
+    assert_eq!(bad.status.as_u16(), 400, "{}", bad.body);
+    let mut fields: Vec<String> = bad.field_rules().into_iter().map(|(f, _)| f).collect();
+    fields.sort();
+    assert_eq!(
+        fields,
+        ["models[0].groups[0].config.temperature", "models[1].path"]
+    );
+    assert_eq!(target.snapshot().await, before);
+    for (body, field) in [
+        (json!({"format": "corral", "text": "not json"}), "text"),
+        (
+            json!({"format": "corral", "text": "{\"format\": \"other\"}"}),
+            "text.format",
+        ),
+        (
+            json!({"format": "llama-swap", "text": "models: {}"}),
+            "format",
+        ),
+    ] {
+        let reply = import(body).await;
+        assert_eq!(reply.status.as_u16(), 400, "{}", reply.body);
+        assert_eq!(reply.field_rules()[0].0, field);
+    }
+}

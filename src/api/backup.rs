@@ -1,10 +1,12 @@
-//! `/api/export`: every model and its settings as one versioned JSON document.
+//! `/api/export` and `/api/import`: every model and its settings as one versioned JSON
+//! document, and back.
 
 use leptos::prelude::*;
 use leptos::server_fn::codec::Json;
 
 use crate::domain::AppError;
 use crate::domain::export::ExportDocument;
+use crate::domain::import::{ImportFormat, ImportReport, OnConflict};
 
 #[cfg(feature = "ssr")]
 use crate::api::registry;
@@ -14,4 +16,17 @@ use crate::api::registry;
 #[server(prefix = "/api", endpoint = "export", input = Json)]
 pub async fn export() -> Result<ExportDocument, AppError> {
     registry()?.export().await
+}
+
+/// `{"format": "corral", "text": "...", "dry_run": bool, "on_conflict": "skip"|"rename"|"replace"}`
+/// → what was (or, with `dry_run`, would be) created, changed, skipped and not mapped. All or
+/// nothing.
+#[server(prefix = "/api", endpoint = "import", input = Json)]
+pub async fn import(
+    format: ImportFormat,
+    text: String,
+    #[server(default)] dry_run: bool,
+    #[server(default)] on_conflict: Option<OnConflict>,
+) -> Result<ImportReport, AppError> {
+    crate::server::import::import(&registry()?, format, &text, dry_run, on_conflict).await
 }

@@ -12,6 +12,7 @@ pub mod error;
 pub mod export;
 pub mod fields;
 pub mod gguf;
+pub mod import;
 pub mod kind;
 pub mod live;
 pub mod memory_estimate;

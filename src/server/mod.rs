@@ -9,6 +9,7 @@ pub mod gateway;
 pub mod generation_cache;
 pub mod gguf;
 pub mod http;
+pub mod import;
 pub mod live;
 pub mod metering;
 pub mod metrics;

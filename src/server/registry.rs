@@ -13,6 +13,7 @@ use crate::domain::config::serving::fold;
 use crate::domain::config::{ConfigGroup, ConfigGroupKind, ServingConfig};
 use crate::domain::export::{self, ExportDocument, ExportedModel};
 use crate::domain::fields::{FieldSet, changed_fields, merge_patch};
+use crate::domain::import::{ImportReport, OnConflict};
 use crate::domain::live::ServerEvent;
 use crate::domain::page::Page;
 use crate::domain::{AppError, Model, ModelFilter, ModelSpec, Rule};
@@ -375,6 +376,122 @@ impl Registry {
                 })
             })
             .await
+    }
+
+    /// Imports models, all or nothing: a name that is taken is skipped, renamed or replaced as
+    /// `on_conflict` says; a dry run answers the same report and writes nothing.
+    pub async fn import(
+        &self,
+        models: Vec<ExportedModel>,
+        on_conflict: OnConflict,
+        dry_run: bool,
+    ) -> Result<ImportReport, AppError> {
+        // Files first, before anything looks at them: inside the model folders.
+        let mut errors = Vec::new();
+        for (i, model) in models.iter().enumerate() {
+            let mut files = vec![("path".to_string(), model.spec.path.clone())];
+            for group in &model.groups {
+                files.extend(group.named_files());
+            }
+            if let Err(error) = self.roots.check(files).await {
+                errors.extend(crate::server::import::within(
+                    &format!("models[{i}]"),
+                    error,
+                ));
+            }
+        }
+        if !errors.is_empty() {
+            return Err(AppError::Invalid { errors });
+        }
+        let mut sizes = Vec::with_capacity(models.len());
+        for model in &models {
+            sizes.push(file_size(&model.spec.path).await);
+        }
+        let hub = self.hub.clone();
+        let imported = self
+            .db
+            .call(move |conn| {
+                hub.committed(|| {
+                    let tx = write_transaction(conn)?;
+                    let now = now_ms();
+                    let mut report = ImportReport {
+                        dry_run,
+                        ..ImportReport::default()
+                    };
+                    let mut events = Vec::new();
+                    for (i, (model, size)) in models.into_iter().zip(sizes).enumerate() {
+                        let mut spec = model.spec;
+                        let holder = models_repo::name_holder(&tx, &spec.name, None)?;
+                        let (id, created) = match (holder, on_conflict) {
+                            (None, _) => (models_repo::insert(&tx, &spec, size, now)?, true),
+                            (Some(_), OnConflict::Skip) => {
+                                report.skipped.push(spec.name);
+                                continue;
+                            }
+                            (Some(_), OnConflict::Rename) => {
+                                let base = spec.name.clone();
+                                let mut n = 2;
+                                while models_repo::name_holder(&tx, &spec.name, None)?.is_some() {
+                                    spec.name = format!("{base} ({n})");
+                                    n += 1;
+                                }
+                                (models_repo::insert(&tx, &spec, size, now)?, true)
+                            }
+                            (Some(holder), OnConflict::Replace) => {
+                                let current = existing(&tx, holder)?;
+                                if fold(&current.spec.name) != fold(&spec.name) {
+                                    return Err(AppError::Conflict {
+                                        field: format!("models[{i}].name"),
+                                        message: format!(
+                                            "'{}' is an alias of model '{}'",
+                                            spec.name, current.spec.name
+                                        ),
+                                    });
+                                }
+                                models_repo::update(&tx, holder, &spec, size, now)?;
+                                (holder, false)
+                            }
+                        };
+                        if created {
+                            config_repo::insert_defaults(&tx, id, now)?;
+                        }
+                        for group in &model.groups {
+                            if let ConfigGroup::Serving(serving) = group {
+                                let current = existing(&tx, id)?;
+                                ensure_aliases_free(&tx, &current, &serving.aliases).map_err(
+                                    |error| match error {
+                                        AppError::Conflict { field, message } => {
+                                            AppError::Conflict {
+                                                field: format!("models[{i}].{field}"),
+                                                message,
+                                            }
+                                        }
+                                        other => other,
+                                    },
+                                )?;
+                            }
+                            config_repo::save(&tx, id, group, now)?;
+                        }
+                        let model = existing(&tx, id)?;
+                        if created {
+                            report.created.push(model.spec.name.clone());
+                            events.push(ServerEvent::ModelCreated(model));
+                        } else {
+                            report.changed.push(model.spec.name.clone());
+                            events.push(ServerEvent::ModelUpdated(model));
+                        }
+                    }
+                    if dry_run {
+                        // Dropped, not committed: nothing is written.
+                        return Ok((report, Vec::new()));
+                    }
+                    tx.commit()?;
+                    Ok((report, events))
+                })
+            })
+            .await;
+        self.names.forget();
+        imported
     }
 
     /// The model, its settings groups and its history, read together in one go.

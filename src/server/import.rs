@@ -1,0 +1,147 @@
+//! Reading an import's text into models: Corral's own export (every field validated as if typed
+//! in a form, errors named by where they are in the document).
+
+use serde_json::Value;
+
+use crate::domain::config::ConfigGroupKind;
+use crate::domain::export::{self, ExportedModel};
+use crate::domain::import::{ImportFormat, ImportReport, OnConflict};
+use crate::domain::{AppError, FieldError, ModelSpec, Rule};
+use crate::server::registry::Registry;
+
+/// Largest import text, and most models in one.
+pub const MAX_TEXT_BYTES: usize = 8 << 20;
+pub const MAX_MODELS: usize = 1000;
+
+/// Reads the text and imports what it holds (`on_conflict` defaults to skip).
+pub async fn import(
+    registry: &Registry,
+    format: ImportFormat,
+    text: &str,
+    dry_run: bool,
+    on_conflict: Option<OnConflict>,
+) -> Result<ImportReport, AppError> {
+    let (models, not_mapped) = parse(format, text)?;
+    let mut report = registry
+        .import(models, on_conflict.unwrap_or(OnConflict::Skip), dry_run)
+        .await?;
+    report.not_mapped = not_mapped;
+    Ok(report)
+}
+
+pub fn parse(
+    format: ImportFormat,
+    text: &str,
+) -> Result<(Vec<ExportedModel>, Vec<String>), AppError> {
+    if text.len() > MAX_TEXT_BYTES {
+        return Err(AppError::invalid(
+            "text",
+            Rule::MaxLength,
+            format!("must be at most {} MiB", MAX_TEXT_BYTES >> 20),
+        ));
+    }
+    match format {
+        ImportFormat::Corral => corral(text),
+        ImportFormat::LlamaSwap | ImportFormat::LlamaPreset => Err(AppError::invalid(
+            "format",
+            Rule::Unsupported,
+            format!("importing {format} is not built yet; corral is"),
+        )),
+    }
+}
+
+fn corral(text: &str) -> Result<(Vec<ExportedModel>, Vec<String>), AppError> {
+    let document: Value = serde_json::from_str(text)
+        .map_err(|e| AppError::invalid("text", Rule::Type, format!("is not JSON: {e}")))?;
+    if document["format"] != export::FORMAT {
+        return Err(AppError::invalid(
+            "text.format",
+            Rule::OneOf,
+            "must be \"corral\" (a file from POST /api/export)",
+        ));
+    }
+    match document["version"].as_u64() {
+        Some(v) if v >= 1 && v <= u64::from(export::VERSION) => {}
+        _ => {
+            return Err(AppError::invalid(
+                "text.version",
+                Rule::Range,
+                format!("must be 1 to {}", export::VERSION),
+            ));
+        }
+    }
+    let Some(models) = document["models"].as_array() else {
+        return Err(AppError::invalid(
+            "text.models",
+            Rule::Type,
+            "must be a list",
+        ));
+    };
+    if models.len() > MAX_MODELS {
+        return Err(AppError::invalid(
+            "text.models",
+            Rule::MaxItems,
+            format!("must have at most {MAX_MODELS} entries"),
+        ));
+    }
+    let mut parsed = Vec::with_capacity(models.len());
+    let mut errors = Vec::new();
+    for (i, model) in models.iter().enumerate() {
+        let at = format!("models[{i}]");
+        let Some(object) = model.as_object() else {
+            errors.push(FieldError::new(at, Rule::Type, "must be an object"));
+            continue;
+        };
+        let mut fields = object.clone();
+        let groups = fields.remove("groups").unwrap_or(Value::Array(Vec::new()));
+        let spec = ModelSpec::parse_new(&Value::Object(fields));
+        let mut kept_groups = Vec::new();
+        match groups.as_array() {
+            Some(items) => {
+                for (j, item) in items.iter().enumerate() {
+                    let field = format!("{at}.groups[{j}]");
+                    let Some(kind) = item["group"].as_str().and_then(ConfigGroupKind::parse) else {
+                        errors.push(FieldError::new(
+                            format!("{field}.group"),
+                            Rule::OneOf,
+                            format!("must be one of {}", ConfigGroupKind::NAMES.join(", ")),
+                        ));
+                        continue;
+                    };
+                    match kind.parse_config(&item["config"]) {
+                        Ok(group) => kept_groups.push(group),
+                        Err(error) => errors.extend(within(&format!("{field}.config"), error)),
+                    }
+                }
+            }
+            None => errors.push(FieldError::new(
+                format!("{at}.groups"),
+                Rule::Type,
+                "must be a list of {group, config}",
+            )),
+        }
+        match spec {
+            Ok(spec) => parsed.push(ExportedModel {
+                spec,
+                groups: kept_groups,
+            }),
+            Err(error) => errors.extend(within(&at, error)),
+        }
+    }
+    if errors.is_empty() {
+        Ok((parsed, Vec::new()))
+    } else {
+        Err(AppError::Invalid { errors })
+    }
+}
+
+/// The error's fields, named from the document's root.
+pub fn within(prefix: &str, error: AppError) -> Vec<FieldError> {
+    match error {
+        AppError::Invalid { errors } => errors
+            .into_iter()
+            .map(|e| FieldError::new(format!("{prefix}.{}", e.field), e.rule, e.message))
+            .collect(),
+        other => vec![FieldError::new(prefix, Rule::Conflict, other.to_string())],
+    }
+}
