@@ -53,6 +53,9 @@ test('a model started from the Actions menu runs, shows its logs, and stops', as
     assert.equal(await log.getByText('model loaded').count(), 0, 'the filter hides other lines');
     await page.getByRole('searchbox', { name: 'Filter log lines' }).fill('');
 
+    // Beside the estimate, what the running process really holds.
+    await page.locator('dl[aria-label="File metadata"]').getByText(/running, it uses [\d.]+ MiB \(resident\) now/).waitFor({ timeout: 15000 });
+
     const commandLine = await page.getByLabel('Command line').innerText();
     assert.match(commandLine, /llama-server .*--threads 1 .*--host 127\.0\.0\.1 --port/);
 

@@ -48,7 +48,23 @@ fn FileFacts(meta: GgufMetadata, kv: KvSettings, current: RwSignal<Model>) -> im
             format_bytes(need.kv.bytes())
         );
         if current.with(|m| m.status.is_active()) {
-            return format!("{parts}; it is running, so its memory is in use now");
+            // The process's measured memory, beside the estimate.
+            let id = current.with(|m| m.id);
+            let measured = live.state.with(|s| {
+                s.as_ref().and_then(|s| {
+                    s.runs
+                        .iter()
+                        .find(|r| r.model_id == id)
+                        .and_then(|r| r.sample.as_ref()?.rss_bytes)
+                })
+            });
+            return match measured {
+                Some(rss) => format!(
+                    "{parts}; running, it uses {} (resident) now",
+                    format_bytes(rss)
+                ),
+                None => format!("{parts}; it is running, so its memory is in use now"),
+            };
         }
         let sample = live
             .state
