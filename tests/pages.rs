@@ -97,8 +97,14 @@ async fn the_model_page_shows_the_settings_groups_and_values() {
         "Temperature",
         "value=\"33\"",
         "History",
+        // Its header is read in the browser after the page: the server render is never held.
+        "What the file says",
     ] {
-        assert!(page.body.contains(text), "missing {text:?}");
+        assert!(
+            page.body.contains(text),
+            "missing {text:?} in {}",
+            page.body
+        );
     }
 }
 

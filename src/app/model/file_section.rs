@@ -6,14 +6,21 @@ use leptos::prelude::*;
 
 use crate::api::models::get_model_file;
 use crate::app::live_store::use_live;
-use crate::domain::Model;
 use crate::domain::gguf::{FileReport, GgufMetadata, format_parameters};
 use crate::domain::memory_estimate::{Fit, KvProblem, KvSettings, kv_cache, memory};
 use crate::domain::time::format_bytes;
+use crate::domain::{AppError, Model};
 
 #[component]
 pub fn FileSection(id: i64, kv: KvSettings, current: RwSignal<Model>) -> impl IntoView {
-    let report = LocalResource::new(move || get_model_file(id));
+    // Fetched from an effect, which runs only in the browser: a resource read here would sit
+    // inside the page's Suspense and hold its server render open forever.
+    let report = RwSignal::new(None::<Result<FileReport, AppError>>);
+    Effect::new(move |_| {
+        leptos::task::spawn_local(async move {
+            report.set(Some(get_model_file(id).await));
+        });
+    });
     view! {
         <section class="card" id="file" aria-labelledby="file-title">
             <div class="card-head"><h2 id="file-title">"What the file says"</h2></div>
