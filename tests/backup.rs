@@ -39,18 +39,23 @@ async fn the_export_holds_every_model_with_its_groups() {
     assert_eq!(serving["config"]["aliases"], json!(["gpt-4o"]));
 }
 
+/// `corral --data-dir DIR backup TARGET`.
+fn backup(data_dir: &std::path::Path, target: &std::path::Path) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_corral"))
+        .arg("--data-dir")
+        .arg(data_dir)
+        .arg("backup")
+        .arg(target)
+        .output()
+        .unwrap()
+}
+
 #[tokio::test]
 async fn a_backup_taken_while_corral_runs_is_a_whole_database_and_never_overwrites() {
     let app = TestApp::new().await;
     app.create("kept", "/models/kept.gguf").await;
     let target = app.dir.path().join("backup.db");
-    let output = Command::new(env!("CARGO_BIN_EXE_corral"))
-        .arg("--data-dir")
-        .arg(app.dir.path())
-        .arg("backup")
-        .arg(&target)
-        .output()
-        .unwrap();
+    let output = backup(app.dir.path(), &target);
     assert!(
         output.status.success(),
         "{}",
@@ -71,13 +76,7 @@ async fn a_backup_taken_while_corral_runs_is_a_whole_database_and_never_overwrit
 
     // Again to the same file: refused, the first copy untouched.
     let before = std::fs::read(&target).unwrap();
-    let again = Command::new(env!("CARGO_BIN_EXE_corral"))
-        .arg("--data-dir")
-        .arg(app.dir.path())
-        .arg("backup")
-        .arg(&target)
-        .output()
-        .unwrap();
+    let again = backup(app.dir.path(), &target);
     assert!(!again.status.success());
     assert!(String::from_utf8_lossy(&again.stderr).contains("exists already"));
     assert_eq!(std::fs::read(&target).unwrap(), before);

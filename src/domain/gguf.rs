@@ -74,6 +74,13 @@ pub enum FileReport {
     Unreadable(String),
 }
 
+impl FileReport {
+    /// A projector (`clip`) file: paired with a model, never a model itself.
+    pub fn is_projector(&self) -> bool {
+        matches!(self, FileReport::Read(meta) if meta.architecture == "clip")
+    }
+}
+
 /// A parameter count as people say it: `7.6 B`, `135 M`.
 pub fn format_parameters(count: u64) -> String {
     let count = count as f64;

@@ -356,13 +356,7 @@ impl Registry {
             .call(move |conn| {
                 let mut models = Vec::new();
                 for model in models_repo::list(conn)? {
-                    let groups = ConfigGroupKind::ALL
-                        .iter()
-                        .map(|group| {
-                            Ok(config_repo::load(conn, model.id, *group)?
-                                .unwrap_or_else(|| group.default_config()))
-                        })
-                        .collect::<Result<Vec<_>, AppError>>()?;
+                    let groups = groups_of(conn, model.id)?;
                     models.push(ExportedModel {
                         spec: model.spec,
                         groups,
@@ -499,13 +493,7 @@ impl Registry {
         self.db
             .call(move |conn| {
                 let model = existing(conn, id)?;
-                let groups = ConfigGroupKind::ALL
-                    .iter()
-                    .map(|group| {
-                        Ok(config_repo::load(conn, id, *group)?
-                            .unwrap_or_else(|| group.default_config()))
-                    })
-                    .collect::<Result<Vec<_>, AppError>>()?;
+                let groups = groups_of(conn, id)?;
                 let history = config_repo::history(conn, id, i64::from(HISTORY_SHOWN), None)?;
                 Ok(ModelDetail {
                     model,
@@ -583,6 +571,16 @@ fn ensure_aliases_free(
         }
     }
     Ok(())
+}
+
+/// Every settings group of the model, defaults where nothing was saved.
+fn groups_of(conn: &Connection, id: i64) -> Result<Vec<ConfigGroup>, AppError> {
+    ConfigGroupKind::ALL
+        .iter()
+        .map(|group| {
+            Ok(config_repo::load(conn, id, *group)?.unwrap_or_else(|| group.default_config()))
+        })
+        .collect()
 }
 
 pub fn distinct_ids(mut ids: Vec<i64>) -> Result<Vec<i64>, AppError> {

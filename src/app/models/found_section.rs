@@ -37,7 +37,7 @@ pub fn FoundSection() -> impl IntoView {
             Some(Ok(listed)) => listed
                 .files
                 .into_iter()
-                .filter(|f| f.registered_as.is_none() && !is_projector(f))
+                .filter(|f| f.registered_as.is_none() && !f.file.is_projector())
                 .collect(),
             _ => Vec::new(),
         }
@@ -112,8 +112,4 @@ fn FoundRow(file: FoundFile, add: Action<Vec<String>, ()>) -> impl IntoView {
                 on:click=move |_| { add.dispatch(vec![path.clone()]); }>"Add"</button></td>
         </tr>
     }
-}
-
-fn is_projector(file: &FoundFile) -> bool {
-    matches!(&file.file, FileReport::Read(meta) if meta.architecture == "clip")
 }

@@ -4,7 +4,7 @@
 
 pub mod scan;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -15,6 +15,7 @@ use tokio::sync::{Notify, RwLock};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::domain::config::ConfigGroupKind;
+use crate::domain::config::serving::fold;
 use crate::domain::discovery::{Discovered, FoundFile};
 use crate::domain::gguf::{FileReport, GgufMetadata};
 use crate::domain::live::ServerEvent;
@@ -120,26 +121,35 @@ impl Discovery {
     /// The folders, the caches to offer, and every file found with whether it is registered.
     pub async fn list(&self, registry: &Registry) -> Result<Discovered, AppError> {
         let models = registry.list_models(Default::default()).await?;
+        Ok(self.listing(&models).await)
+    }
+
+    async fn listing(&self, models: &[Model]) -> Discovered {
+        let by_path: HashMap<&str, i64> = models
+            .iter()
+            .map(|m| (m.spec.path.as_str(), m.id))
+            .collect();
         let found = self.0.found.read().await;
         let projectors: Vec<&Path> = found
             .iter()
-            .filter(|(_, seen)| is_projector(&seen.report))
+            .filter(|(_, seen)| seen.report.is_projector())
             .map(|(path, _)| path.as_path())
             .collect();
         let files = found
             .iter()
             .map(|(path, seen)| {
                 let text = path.display().to_string();
-                let projector = (!is_projector(&seen.report))
-                    .then(|| {
-                        projectors
-                            .iter()
-                            .find(|p| p.parent() == path.parent())
-                            .map(|p| p.display().to_string())
-                    })
-                    .flatten();
+                // A projector in the same folder goes with a model (as llama.cpp's router pairs them).
+                let projector = if seen.report.is_projector() {
+                    None
+                } else {
+                    projectors
+                        .iter()
+                        .find(|p| p.parent() == path.parent())
+                        .map(|p| p.display().to_string())
+                };
                 FoundFile {
-                    registered_as: models.iter().find(|m| m.spec.path == text).map(|m| m.id),
+                    registered_as: by_path.get(text.as_str()).copied(),
                     path: text,
                     size_bytes: seen.size,
                     file: seen.report.clone(),
@@ -147,7 +157,7 @@ impl Discovery {
                 }
             })
             .collect();
-        Ok(Discovered {
+        Discovered {
             folders: self
                 .0
                 .folders
@@ -160,7 +170,7 @@ impl Discovery {
                 .map(|cache| cache.display().to_string())
                 .collect(),
             files,
-        })
+        }
     }
 }
 
@@ -180,13 +190,9 @@ impl Discovery {
                 format!("must list 1 to {MAX_BULK_IDS} files"),
             ));
         }
-        let listed = self.list(registry).await?;
-        let mut taken: Vec<String> = registry
-            .list_models(Default::default())
-            .await?
-            .into_iter()
-            .map(|m| m.spec.name.to_lowercase())
-            .collect();
+        let models = registry.list_models(Default::default()).await?;
+        let listed = self.listing(&models).await;
+        let mut taken: Vec<String> = models.iter().map(|m| fold(&m.spec.name)).collect();
         let mut plans = Vec::with_capacity(paths.len());
         for (i, path) in paths.iter().enumerate() {
             let field = format!("paths[{i}]");
@@ -203,14 +209,14 @@ impl Discovery {
                     message: format!("{path} is registered already"),
                 });
             }
+            if found.file.is_projector() {
+                return Err(AppError::invalid(
+                    field,
+                    Rule::GgufFile,
+                    "is a projector: add the model it belongs to (it is paired by folder)",
+                ));
+            }
             let meta = match &found.file {
-                FileReport::Read(meta) if meta.architecture == "clip" => {
-                    return Err(AppError::invalid(
-                        field,
-                        Rule::GgufFile,
-                        "is a projector: add the model it belongs to (it is paired by folder)",
-                    ));
-                }
                 FileReport::Read(meta) => Some(meta.as_ref()),
                 FileReport::Unreadable(_) => None,
             };
@@ -266,11 +272,11 @@ fn suggested_name(path: &str, meta: Option<&GgufMetadata>) -> String {
 fn unique_name(name: &str, taken: &mut Vec<String>) -> String {
     let mut candidate = name.to_string();
     let mut n = 2;
-    while taken.contains(&candidate.to_lowercase()) {
+    while taken.contains(&fold(&candidate)) {
         candidate = format!("{name} ({n})");
         n += 1;
     }
-    taken.push(candidate.to_lowercase());
+    taken.push(fold(&candidate));
     candidate
 }
 
@@ -288,8 +294,4 @@ fn changed_sizes(
         .filter(|(path, seen)| before.get(*path).is_none_or(|old| old.size != seen.size))
         .map(|(path, seen)| (path.display().to_string(), Some(seen.size)));
     gone.chain(changed).collect()
-}
-
-fn is_projector(report: &FileReport) -> bool {
-    matches!(report, FileReport::Read(meta) if meta.architecture == "clip")
 }
