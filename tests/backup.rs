@@ -158,10 +158,6 @@ async fn an_export_imports_into_another_corral_all_or_nothing_and_dry_runs_write
             json!({"format": "corral", "text": "{\"format\": \"other\"}"}),
             "text.format",
         ),
-        (
-            json!({"format": "llama-swap", "text": "models: {}"}),
-            "format",
-        ),
     ] {
         let reply = import(body).await;
         assert_eq!(reply.status.as_u16(), 400, "{}", reply.body);

@@ -452,11 +452,16 @@ pub fn check(args: &[String]) -> Result<Vec<ExtraFlag>, Vec<FieldError>> {
 }
 
 fn refusal(flag: &str) -> Option<&'static str> {
+    refused_group(flag).map(|(_, why)| why)
+}
+
+/// The refused flags spelt like `flag` (normalised) is refused with, and why.
+pub fn refused_group(flag: &str) -> Option<(&'static [&'static str], &'static str)> {
     let flag = normalise(flag);
     REFUSED
         .iter()
         .find(|(spellings, _)| spellings.contains(&flag.as_str()))
-        .map(|(_, why)| *why)
+        .copied()
 }
 
 fn not_reviewed(flag: &str) -> String {

@@ -42,6 +42,7 @@ pub struct ServingConfig {
     pub idle_ttl_seconds: Option<i64>,
     pub max_requests: Option<i64>,
     pub queue_timeout_seconds: Option<i64>,
+    pub unlisted: Option<bool>,
 }
 
 impl ServingConfig {
@@ -51,6 +52,11 @@ impl ServingConfig {
 
     pub fn pinned(&self) -> bool {
         self.pinned.unwrap_or(false)
+    }
+
+    /// Left out of the model lists clients read; still served to a request that names it.
+    pub fn unlisted(&self) -> bool {
+        self.unlisted.unwrap_or(false)
     }
 
     pub fn max_requests(&self) -> u32 {
@@ -99,6 +105,12 @@ impl FieldSet for ServingConfig {
                  503 with Retry-After.",
             )
             .default("the model's load deadline"),
+        FieldSpec::toggle("unlisted", "Unlisted")
+            .help(
+                "Left out of GET /v1/models and the router's list; a request that names it is \
+                 still served.",
+            )
+            .default("off"),
     ];
 
     fn cross_check(&self) -> Vec<FieldError> {

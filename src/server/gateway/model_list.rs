@@ -44,7 +44,7 @@ async fn entries(
     let models = state.registry.serving_list().await?;
     let mut entries = Vec::with_capacity(models.len());
     for (model, serving) in models {
-        if key.is_some_and(|key| !keys::allows_model(key, model.id)) {
+        if serving.unlisted() || key.is_some_and(|key| !keys::allows_model(key, model.id)) {
             continue;
         }
         entries.push(entry(state, &model, &serving, with_path).await?);

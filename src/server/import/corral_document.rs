@@ -1,56 +1,13 @@
-//! Reading an import's text into models: Corral's own export (every field validated as if typed
-//! in a form, errors named by where they are in the document).
+//! Corral's own export read back: the versioned document of `POST /api/export`.
 
 use serde_json::Value;
 
 use crate::domain::config::ConfigGroupKind;
 use crate::domain::export::{self, ExportedModel};
-use crate::domain::import::{ImportFormat, ImportReport, OnConflict};
 use crate::domain::{AppError, FieldError, ModelSpec, Rule};
-use crate::server::registry::Registry;
+use crate::server::import::{MAX_MODELS, within};
 
-/// Largest import text, and most models in one.
-pub const MAX_TEXT_BYTES: usize = 8 << 20;
-pub const MAX_MODELS: usize = 1000;
-
-/// Reads the text and imports what it holds (`on_conflict` defaults to skip).
-pub async fn import(
-    registry: &Registry,
-    format: ImportFormat,
-    text: &str,
-    dry_run: bool,
-    on_conflict: Option<OnConflict>,
-) -> Result<ImportReport, AppError> {
-    let (models, not_mapped) = parse(format, text)?;
-    let mut report = registry
-        .import(models, on_conflict.unwrap_or(OnConflict::Skip), dry_run)
-        .await?;
-    report.not_mapped = not_mapped;
-    Ok(report)
-}
-
-pub fn parse(
-    format: ImportFormat,
-    text: &str,
-) -> Result<(Vec<ExportedModel>, Vec<String>), AppError> {
-    if text.len() > MAX_TEXT_BYTES {
-        return Err(AppError::invalid(
-            "text",
-            Rule::MaxLength,
-            format!("must be at most {} MiB", MAX_TEXT_BYTES >> 20),
-        ));
-    }
-    match format {
-        ImportFormat::Corral => corral(text),
-        ImportFormat::LlamaSwap | ImportFormat::LlamaPreset => Err(AppError::invalid(
-            "format",
-            Rule::Unsupported,
-            format!("importing {format} is not built yet; corral is"),
-        )),
-    }
-}
-
-fn corral(text: &str) -> Result<(Vec<ExportedModel>, Vec<String>), AppError> {
+pub fn read(text: &str) -> Result<(Vec<ExportedModel>, Vec<String>), AppError> {
     let document: Value = serde_json::from_str(text)
         .map_err(|e| AppError::invalid("text", Rule::Type, format!("is not JSON: {e}")))?;
     if document["format"] != export::FORMAT {
@@ -132,16 +89,5 @@ fn corral(text: &str) -> Result<(Vec<ExportedModel>, Vec<String>), AppError> {
         Ok((parsed, Vec::new()))
     } else {
         Err(AppError::Invalid { errors })
-    }
-}
-
-/// The error's fields, named from the document's root.
-pub fn within(prefix: &str, error: AppError) -> Vec<FieldError> {
-    match error {
-        AppError::Invalid { errors } => errors
-            .into_iter()
-            .map(|e| FieldError::new(format!("{prefix}.{}", e.field), e.rule, e.message))
-            .collect(),
-        other => vec![FieldError::new(prefix, Rule::Conflict, other.to_string())],
     }
 }

@@ -1,0 +1,145 @@
+//! A llama.cpp `--models-preset` INI read into Corral's models: `[*]` holds defaults for every
+//! section, each other section is one model, and each key is a llama-server flag without its
+//! dashes (`ctx-size`, `c`) or its environment name (`LLAMA_ARG_CTX_SIZE`). Booleans turn a
+//! switch on or off.
+
+use std::collections::BTreeMap;
+
+use ini::{Ini, ParseOption};
+
+use crate::domain::export::ExportedModel;
+use crate::domain::{AppError, Rule};
+use crate::server::import::command_line::{self, Arity};
+use crate::server::import::{MAX_MODELS, ModelDraft};
+
+/// Keys only presets have (they are not llama-server flags).
+const PRESET_ONLY: &[&str] = &["load-on-startup", "stop-timeout"];
+
+pub fn read(text: &str) -> Result<(Vec<ExportedModel>, Vec<String>), AppError> {
+    let options = ParseOption {
+        enabled_quote: true,
+        // Windows paths keep their backslashes, as llama.cpp reads them.
+        enabled_escape: false,
+        ..ParseOption::default()
+    };
+    let ini = Ini::load_from_str_opt(text, options)
+        .map_err(|e| AppError::invalid("text", Rule::Type, format!("is not an INI file: {e}")))?;
+    let mut not_mapped = Vec::new();
+    let mut defaults = BTreeMap::new();
+    let mut sections: Vec<(String, BTreeMap<String, String>)> = Vec::new();
+    for (section, properties) in &ini {
+        // A later key of the same name wins, as in llama.cpp.
+        let keys: BTreeMap<String, String> = properties
+            .iter()
+            .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+            .collect();
+        match section {
+            None => {
+                for key in keys.keys().filter(|k| *k != "version") {
+                    not_mapped.push(format!("{key}: keys outside a section are not read"));
+                }
+            }
+            Some("*") => defaults.extend(keys),
+            Some(name) => match sections.iter_mut().find(|(n, _)| n == name) {
+                Some((_, existing)) => existing.extend(keys),
+                None => sections.push((name.to_string(), keys)),
+            },
+        }
+    }
+    if sections.len() > MAX_MODELS {
+        return Err(AppError::invalid(
+            "text",
+            Rule::MaxItems,
+            format!("must have at most {MAX_MODELS} sections"),
+        ));
+    }
+    let mut drafts = Vec::new();
+    for (name, keys) in sections {
+        let at = format!("[{name}]");
+        let mut merged = defaults.clone();
+        merged.extend(keys);
+        let mut args = Vec::new();
+        for (key, value) in &merged {
+            if PRESET_ONLY.contains(&key.as_str()) {
+                not_mapped.push(format!(
+                    "{at}: {key}: a preset-only setting with no Corral equivalent"
+                ));
+                continue;
+            }
+            match words(key, value) {
+                Ok(words) => args.extend(words),
+                Err(why) => not_mapped.push(format!("{at}: {key} = {value}: {why}")),
+            }
+        }
+        let read = command_line::read(&args, &at);
+        drafts.push(ModelDraft { name, at, read });
+    }
+    super::assemble(drafts, not_mapped)
+}
+
+/// The flag a key names: `LLAMA_ARG_CTX_SIZE` and `ctx-size` → `--ctx-size`, `c` → `-c`.
+fn flag_of(key: &str) -> String {
+    if let Some(env) = key.strip_prefix("LLAMA_ARG_") {
+        return format!("--{}", env.to_ascii_lowercase().replace('_', "-"));
+    }
+    let long = format!("--{key}");
+    let short = format!("-{key}");
+    if command_line::known(&long) || !command_line::known(&short) {
+        long
+    } else {
+        short
+    }
+}
+
+/// One key as command-line words: a switch by its boolean, anything else as flag and value.
+fn words(key: &str, value: &str) -> Result<Vec<String>, &'static str> {
+    let flag = flag_of(key);
+    let on = match value.to_ascii_lowercase().as_str() {
+        "true" | "on" | "1" | "yes" => Some(true),
+        "false" | "off" | "0" | "no" => Some(false),
+        _ => None,
+    };
+    match (command_line::arity(&flag), on) {
+        (Arity::Known(0), Some(true)) => Ok(vec![flag]),
+        (Arity::Known(0), Some(false)) => command_line::negation(&flag)
+            .map(|off| vec![off])
+            .ok_or("this switch has no way to be turned off; left out"),
+        (Arity::Known(0), None) => Err("a switch takes true or false; left out"),
+        (Arity::Known(2), _) => Ok(std::iter::once(flag)
+            .chain(value.split_whitespace().map(str::to_string))
+            .collect()),
+        _ => Ok(vec![flag, value.to_string()]),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_name_flags_by_long_short_and_environment_spelling() {
+        assert_eq!(flag_of("ctx-size"), "--ctx-size");
+        assert_eq!(flag_of("c"), "-c");
+        assert_eq!(flag_of("ngl"), "-ngl");
+        assert_eq!(flag_of("LLAMA_ARG_N_GPU_LAYERS"), "--n-gpu-layers");
+        assert_eq!(flag_of("made-up"), "--made-up");
+    }
+
+    #[test]
+    fn booleans_turn_switches_on_and_off() {
+        assert_eq!(words("jinja", "true"), Ok(vec!["--jinja".to_string()]));
+        assert_eq!(
+            words("kv-offload", "false"),
+            Ok(vec!["--no-kv-offload".to_string()])
+        );
+        assert_eq!(
+            words("warmup", "false"),
+            Ok(vec!["--no-warmup".to_string()])
+        );
+        assert!(words("jinja", "maybe").is_err());
+        assert_eq!(
+            words("temp", "0.5"),
+            Ok(vec!["--temp".to_string(), "0.5".to_string()])
+        );
+    }
+}

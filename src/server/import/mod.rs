@@ -1,0 +1,120 @@
+//! Reading an import's text into models: Corral's own export, a llama-swap `config.yaml` or a
+//! llama.cpp preset INI. Every field is validated as if typed in a form and errors are named by
+//! where they are in the text; what has no place in Corral is named in `not_mapped`.
+
+mod command_line;
+mod corral_document;
+mod llama_preset;
+mod llama_swap;
+
+use serde_json::{Map, Value};
+
+use crate::domain::config::ConfigGroupKind;
+use crate::domain::export::ExportedModel;
+use crate::domain::fields::FieldSet;
+use crate::domain::import::{ImportFormat, ImportReport, OnConflict};
+use crate::domain::{AppError, FieldError, ModelSpec, Rule};
+use crate::server::registry::Registry;
+
+use command_line::ReadSettings;
+
+/// Largest import text, and most models in one.
+pub const MAX_TEXT_BYTES: usize = 8 << 20;
+pub const MAX_MODELS: usize = 1000;
+
+/// Reads the text and imports what it holds (`on_conflict` defaults to skip).
+pub async fn import(
+    registry: &Registry,
+    format: ImportFormat,
+    text: &str,
+    dry_run: bool,
+    on_conflict: Option<OnConflict>,
+) -> Result<ImportReport, AppError> {
+    let (models, not_mapped) = parse(format, text)?;
+    let mut report = registry
+        .import(models, on_conflict.unwrap_or(OnConflict::Skip), dry_run)
+        .await?;
+    report.not_mapped = not_mapped;
+    Ok(report)
+}
+
+pub fn parse(
+    format: ImportFormat,
+    text: &str,
+) -> Result<(Vec<ExportedModel>, Vec<String>), AppError> {
+    if text.len() > MAX_TEXT_BYTES {
+        return Err(AppError::invalid(
+            "text",
+            Rule::MaxLength,
+            format!("must be at most {} MiB", MAX_TEXT_BYTES >> 20),
+        ));
+    }
+    match format {
+        ImportFormat::Corral => corral_document::read(text),
+        ImportFormat::LlamaSwap => llama_swap::read(text),
+        ImportFormat::LlamaPreset => llama_preset::read(text),
+    }
+}
+
+/// One model read from another tool's configuration: its name, where it is in the text, and
+/// its settings.
+struct ModelDraft {
+    name: String,
+    at: String,
+    read: ReadSettings,
+}
+
+/// Drafts → models with all seven groups (a group the text does not touch is at its defaults, so
+/// `replace` leaves nothing of the old settings behind). A model with no file of its own (one
+/// llama-server would download) is named and left out.
+fn assemble(
+    drafts: Vec<ModelDraft>,
+    mut not_mapped: Vec<String>,
+) -> Result<(Vec<ExportedModel>, Vec<String>), AppError> {
+    let mut models = Vec::with_capacity(drafts.len());
+    let mut errors = Vec::new();
+    for ModelDraft { name, at, mut read } in drafts {
+        not_mapped.append(&mut read.not_mapped);
+        let mut spec = read.scopes.remove(ModelSpec::WHOLE).unwrap_or_default();
+        if !spec.contains_key("path") {
+            not_mapped.push(format!("{at}: names no model file (--model); not imported"));
+            continue;
+        }
+        spec.insert("name".into(), Value::String(name));
+        if !read.extra_args.is_empty() {
+            let extra = read.extra_args.into_iter().map(Value::String).collect();
+            read.scopes
+                .entry(ConfigGroupKind::Advanced.as_str())
+                .or_default()
+                .insert("extra_args".into(), Value::Array(extra));
+        }
+        let mut groups = Vec::with_capacity(ConfigGroupKind::ALL.len());
+        for kind in ConfigGroupKind::ALL {
+            let object = read.scopes.remove(kind.as_str()).unwrap_or_else(Map::new);
+            match kind.parse_config(&Value::Object(object)) {
+                Ok(group) => groups.push(group),
+                Err(error) => errors.extend(within(&format!("{at}.{kind}"), error)),
+            }
+        }
+        match ModelSpec::parse_new(&Value::Object(spec)) {
+            Ok(spec) => models.push(ExportedModel { spec, groups }),
+            Err(error) => errors.extend(within(&at, error)),
+        }
+    }
+    if errors.is_empty() {
+        Ok((models, not_mapped))
+    } else {
+        Err(AppError::Invalid { errors })
+    }
+}
+
+/// The error's fields, named from the document's root.
+pub fn within(prefix: &str, error: AppError) -> Vec<FieldError> {
+    match error {
+        AppError::Invalid { errors } => errors
+            .into_iter()
+            .map(|e| FieldError::new(format!("{prefix}.{}", e.field), e.rule, e.message))
+            .collect(),
+        other => vec![FieldError::new(prefix, Rule::Conflict, other.to_string())],
+    }
+}

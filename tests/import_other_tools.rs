@@ -1,0 +1,246 @@
+//! Importing another tool's setup: a llama-swap `config.yaml` (macros, aliases, ttl, unlisted,
+//! flags mapped to typed settings) and a llama.cpp `--models-preset` INI, each reporting what it
+//! could not map; both survive an export and re-import unchanged.
+#![cfg(feature = "ssr")]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test states what it expects by failing loudly
+
+mod common;
+
+use common::TestApp;
+use serde_json::{Value, json};
+
+const LLAMA_SWAP: &str = r#"
+healthCheckTimeout: 120
+macros:
+  server: /opt/llama.cpp/build/bin/llama-server --port ${PORT}
+  ctx: 8192
+models:
+  coder:
+    cmd: |
+      ${server}
+      # the weights
+      -m /models/coder.gguf -c ${ctx} -ngl 99 --temp 0.2 \
+      --mlock-please --log-file /tmp/x.log --no-warmup -fa on
+    aliases: [gpt-4o, coder-latest]
+    ttl: 300
+    unlisted: true
+    env: ["CUDA_VISIBLE_DEVICES=0"]
+  embedder:
+    macros:
+      ctx: 512
+    cmd: ${server} --model /models/embed.gguf --embeddings -c ${ctx} -np 2
+    concurrencyLimit: 4
+  remote:
+    cmd: ${server} -hf ggml-org/some-model
+  vllm:
+    cmd: docker run --rm vllm/vllm-openai
+"#;
+
+const PRESET: &str = "version = 1\n\
+[*]\n\
+c = 4096\n\
+n-gpu-layers = 8\n\
+\n\
+[chat-model]\n\
+model = /models/chat.gguf\n\
+jinja = true\n\
+kv-offload = false\n\
+LLAMA_ARG_CACHE_RAM = 0\n\
+temp = 0.6\n\
+load-on-startup = true\n\
+\n\
+[downloaded]\n\
+hf-repo = ggml-org/some-model\n";
+
+async fn import(app: &TestApp, body: Value) -> Value {
+    let reply = app.post("/api/import", body).await;
+    assert_eq!(reply.status.as_u16(), 200, "{}", reply.body);
+    reply.json()
+}
+
+async fn group(app: &TestApp, name: &str, group: &str) -> Value {
+    let model = app
+        .post("/api/models/get_by_name", json!({"name": name}))
+        .await
+        .json();
+    app.post(
+        "/api/models/config/load",
+        json!({"id": model["id"], "group": group}),
+    )
+    .await
+    .json()["config"]
+        .clone()
+}
+
+fn mentions(not_mapped: &Value, words: &[&str]) -> bool {
+    not_mapped
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|line| words.iter().all(|w| line.as_str().unwrap().contains(w)))
+}
+
+/// Exports, imports the export over itself (replace), exports again: the models must not move.
+async fn reimport_changes_nothing(app: &TestApp) {
+    let first = app.post("/api/export", json!({})).await.json();
+    let text = first.to_string();
+    let again = import(
+        app,
+        json!({"format": "corral", "text": text, "on_conflict": "replace"}),
+    )
+    .await;
+    assert_eq!(again["created"], json!([]));
+    let second = app.post("/api/export", json!({})).await.json();
+    assert_eq!(second["models"], first["models"]);
+}
+
+#[tokio::test]
+async fn a_llama_swap_config_imports_its_models_with_macros_aliases_ttl_and_names_what_it_cannot_map()
+ {
+    let app = TestApp::new().await;
+    let report = import(&app, json!({"format": "llama-swap", "text": LLAMA_SWAP})).await;
+    assert_eq!(report["created"], json!(["coder", "embedder"]));
+    let not_mapped = &report["not_mapped"];
+    for words in [
+        &["healthCheckTimeout"][..],
+        &[
+            "models.coder.cmd",
+            "--mlock-please",
+            "not a llama-server flag",
+        ],
+        &["models.coder.cmd", "--log-file", "write files"],
+        &["models.coder.env"],
+        &["models.remote.cmd", "-hf", "downloads"],
+        &["models.remote", "no model file"],
+        &["models.vllm", "docker", "not llama-server"],
+    ] {
+        assert!(mentions(not_mapped, words), "{words:?} in {not_mapped}");
+    }
+    assert!(
+        !mentions(not_mapped, &["--port"]),
+        "Corral's own port is not a loss: {not_mapped}"
+    );
+
+    let coder = app
+        .post("/api/models/get_by_name", json!({"name": "coder"}))
+        .await
+        .json();
+    assert_eq!(
+        (coder["path"].clone(), coder["ctx_size"].clone()),
+        (json!("/models/coder.gguf"), json!(8192))
+    );
+    assert_eq!(group(&app, "coder", "gpu").await["gpu_layers"], 99);
+    assert_eq!(group(&app, "coder", "sampling").await["temperature"], 0.2);
+    let advanced = group(&app, "coder", "advanced").await;
+    assert_eq!(advanced["flash_attn"], "on");
+    assert_eq!(advanced["extra_args"], json!(["--no-warmup"]));
+    let serving = group(&app, "coder", "serving").await;
+    assert_eq!(serving["aliases"], json!(["gpt-4o", "coder-latest"]));
+    assert_eq!(serving["idle_ttl_seconds"], 300);
+    assert_eq!(serving["unlisted"], true);
+
+    let embedder = app
+        .post("/api/models/get_by_name", json!({"name": "embedder"}))
+        .await
+        .json();
+    assert_eq!(embedder["ctx_size"], 512, "the model's own macro wins");
+    assert_eq!(embedder["parallel"], 2);
+    let serving = group(&app, "embedder", "serving").await;
+    assert_eq!(serving["role"], "embeddings");
+    assert_eq!(serving["max_requests"], 4);
+
+    // Unlisted: out of the client's list, still found by name.
+    let listed = app.get("/v1/models").await.json();
+    let ids: Vec<&str> = listed["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["embedder"]);
+
+    reimport_changes_nothing(&app).await;
+
+    // The same config again as a dry run that would replace: answered, nothing written.
+    let before = app.snapshot().await;
+    let dry = import(
+        &app,
+        json!({"format": "llama-swap", "text": LLAMA_SWAP, "dry_run": true, "on_conflict": "replace"}),
+    )
+    .await;
+    assert_eq!(dry["changed"], json!(["coder", "embedder"]));
+    assert_eq!(app.snapshot().await, before);
+}
+
+#[tokio::test]
+async fn a_llama_cpp_preset_imports_each_section_over_the_defaults_and_names_what_it_cannot_map() {
+    let app = TestApp::new().await;
+    let report = import(&app, json!({"format": "llama-preset", "text": PRESET})).await;
+    assert_eq!(report["created"], json!(["chat-model"]));
+    let not_mapped = &report["not_mapped"];
+    for words in [
+        &["[chat-model]", "load-on-startup"][..],
+        &["[downloaded]", "--hf-repo", "downloads"],
+        &["[downloaded]", "no model file"],
+    ] {
+        assert!(mentions(not_mapped, words), "{words:?} in {not_mapped}");
+    }
+    let chat = app
+        .post("/api/models/get_by_name", json!({"name": "chat-model"}))
+        .await
+        .json();
+    assert_eq!(chat["ctx_size"], 4096, "from [*]");
+    let gpu = group(&app, "chat-model", "gpu").await;
+    assert_eq!(
+        (gpu["gpu_layers"].clone(), gpu["kv_offload"].clone()),
+        (json!(8), json!(false))
+    );
+    assert_eq!(
+        group(&app, "chat-model", "memory").await["cache_ram_mib"],
+        0
+    );
+    assert_eq!(
+        group(&app, "chat-model", "sampling").await["temperature"],
+        0.6
+    );
+    assert_eq!(
+        group(&app, "chat-model", "advanced").await["extra_args"],
+        json!(["--jinja"])
+    );
+    reimport_changes_nothing(&app).await;
+}
+
+#[tokio::test]
+async fn broken_configs_are_refused_by_where_they_break_and_change_nothing() {
+    let app = TestApp::new().await;
+    let before = app.snapshot().await;
+    for (format, text, field) in [
+        ("llama-swap", "- a list", "text"),
+        ("llama-swap", "models: [", "text"),
+        ("llama-swap", "macros: {}\n", "text.models"),
+        (
+            "llama-swap",
+            "models:\n  a:\n    cmd: llama-server -m /m/a.gguf -c ${nope}\n",
+            "models.a.cmd",
+        ),
+        (
+            "llama-swap",
+            "models:\n  a:\n    cmd: \"llama-server -m '/m/a.gguf\"\n",
+            "models.a.cmd",
+        ),
+        ("llama-swap", "models:\n  a:\n    ttl: 5\n", "models.a.cmd"),
+        (
+            "llama-swap",
+            "models:\n  a:\n    cmd: llama-server -m relative.gguf\n",
+            "models.a.path",
+        ),
+        ("llama-preset", "[a\nmodel = /m/a.gguf", "text"),
+    ] {
+        let reply = app
+            .post("/api/import", json!({"format": format, "text": text}))
+            .await;
+        assert_eq!(reply.status.as_u16(), 400, "{text}: {}", reply.body);
+        assert_eq!(reply.field_rules()[0].0, field, "{text}: {}", reply.body);
+    }
+    assert_eq!(app.snapshot().await, before);
+}
