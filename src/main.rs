@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 use corral::server::access;
 use corral::server::cli::{AdminCommand, Cli, Command};
 use corral::server::data_dir;
@@ -34,7 +34,12 @@ fn main() -> ExitCode {
         .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
         .with(corral_log)
         .init();
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(error) => error.exit(),
+    };
+    let set_by_flag = Cli::set_by_flag(&matches);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -45,7 +50,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let result = runtime.block_on(run(cli, corral_log_handle));
+    let result = runtime.block_on(run(cli, set_by_flag, corral_log_handle));
     // A file check stuck on a hung disk must not keep Corral alive: blocking work still running
     // now is abandoned.
     runtime.shutdown_timeout(Duration::from_secs(1));
@@ -59,7 +64,11 @@ fn main() -> ExitCode {
     }
 }
 
-async fn run(cli: Cli, corral_log: CorralLogHandle) -> Result<(), Box<dyn std::error::Error>> {
+async fn run(
+    cli: Cli,
+    set_by_flag: Vec<corral::domain::settings::SetByFlag>,
+    corral_log: CorralLogHandle,
+) -> Result<(), Box<dyn std::error::Error>> {
     if let Some(Command::TestModel { path, large }) = &cli.command {
         let shape = if *large {
             TestModel::LARGE
@@ -164,6 +173,7 @@ async fn run(cli: Cli, corral_log: CorralLogHandle) -> Result<(), Box<dyn std::e
         access: cli.access_settings(),
         model_roots,
         models_dirs,
+        set_by_flag,
     })
     .await?;
     // With no admin yet: one from the environment (containers), else a one-time setup link.

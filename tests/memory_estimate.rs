@@ -13,12 +13,17 @@ use std::time::Duration;
 
 use corral::domain::config::advanced::FlashAttention;
 use corral::domain::config::memory::CacheType;
-use corral::domain::memory_estimate::{KvSettings, kv_cache};
+use corral::domain::memory_estimate::{KvSettings, compute_buffers, kv_cache};
 use corral::server::gguf::reader::read_model;
 use corral::server::gguf::test_model::TestModel;
 
 /// The KV size llama-server reports when it loads `model` with `args`, in bytes.
 fn reported_kv_bytes(model: &std::path::Path, args: &[&str]) -> f64 {
+    reported(model, args, "llama_kv_cache: size =")
+}
+
+/// The size (MiB, as bytes) llama-server logs after `marker` when it loads `model` with `args`.
+fn reported(model: &std::path::Path, args: &[&str], marker: &str) -> f64 {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -46,7 +51,7 @@ fn reported_kv_bytes(model: &std::path::Path, args: &[&str]) -> f64 {
     let found = loop {
         match received.recv_timeout(Duration::from_secs(30)) {
             Ok(line) => {
-                if let Some((_, rest)) = line.split_once("llama_kv_cache: size =") {
+                if let Some((_, rest)) = line.split_once(marker) {
                     let mib: f64 = rest.split_whitespace().next().unwrap().parse().unwrap();
                     break Some(mib * 1024.0 * 1024.0);
                 }
@@ -57,7 +62,46 @@ fn reported_kv_bytes(model: &std::path::Path, args: &[&str]) -> f64 {
     };
     let _ = child.kill();
     let _ = child.wait();
-    found.unwrap_or_else(|| panic!("no KV size for {args:?}:\n{}", seen.join("\n")))
+    found.unwrap_or_else(|| panic!("no '{marker}' for {args:?}:\n{}", seen.join("\n")))
+}
+
+#[test]
+fn the_compute_buffer_estimate_errs_high_but_within_two_and_a_half_times() {
+    let dir = tempfile::tempdir().unwrap();
+    for (shape, name) in [
+        (TestModel::TINY, "tiny.gguf"),
+        (TestModel::LARGE, "large.gguf"),
+    ] {
+        let path = dir.path().join(name);
+        shape.write(&path).unwrap();
+        let meta = read_model(&path).unwrap();
+        for (args, settings) in [
+            (
+                &["-c", "1024"][..],
+                KvSettings {
+                    context: Some(1024),
+                    ..KvSettings::default()
+                },
+            ),
+            (
+                &["-c", "4096", "-ub", "128", "-np", "1"][..],
+                KvSettings {
+                    context: Some(4096),
+                    ubatch: Some(128),
+                    parallel: Some(1),
+                    ..KvSettings::default()
+                },
+            ),
+        ] {
+            let cells = kv_cache(&meta, &settings).unwrap().cells;
+            let estimate = compute_buffers(&meta, &settings, cells) as f64;
+            let reported = reported(&path, args, "CPU compute buffer size =");
+            assert!(
+                estimate >= reported && estimate <= 2.5 * reported,
+                "{name} {args:?}: estimated {estimate} bytes, llama-server reserved {reported}"
+            );
+        }
+    }
 }
 
 #[test]

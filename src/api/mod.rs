@@ -9,6 +9,7 @@ pub mod keys;
 pub mod metrics;
 pub mod models;
 pub mod runs;
+pub mod settings;
 
 #[cfg(feature = "ssr")]
 fn state() -> Result<crate::server::state::AppState, crate::domain::AppError> {

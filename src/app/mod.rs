@@ -10,6 +10,7 @@ pub mod model;
 pub mod models;
 pub mod monitoring;
 pub mod playground;
+pub mod settings;
 pub mod widgets;
 
 use leptos::prelude::*;
@@ -27,6 +28,7 @@ use crate::app::model::page::ModelPage;
 use crate::app::models::page::ModelsPage;
 use crate::app::monitoring::page::MonitoringPage;
 use crate::app::playground::page::PlaygroundPage;
+use crate::app::settings::page::SettingsPage;
 use crate::app::widgets::toast::{ToastRegion, Toasts};
 
 /// The HTML document around the app (server-side only).
@@ -87,6 +89,7 @@ pub fn App() -> impl IntoView {
                     <A href="/activity">"Activity"</A>
                     <A href="/monitoring">"Monitoring"</A>
                     <A href="/keys">"Keys"</A>
+                    <A href="/settings">"Settings"</A>
                 </nav>
                 <span class="connection" role="status" aria-live="polite"
                     data-state=move || format!("{:?}", live.connection.get()).to_lowercase()>
@@ -106,6 +109,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/activity") view=ActivityPage/>
                     <Route path=path!("/monitoring") view=MonitoringPage/>
                     <Route path=path!("/keys") view=KeysPage/>
+                    <Route path=path!("/settings") view=SettingsPage/>
                     <Route path=path!("/login") view=LoginPage/>
                     <Route path=path!("/setup") view=SetupPage/>
                 </Routes>

@@ -20,6 +20,7 @@ pub mod metrics;
 pub mod model;
 pub mod page;
 pub mod run;
+pub mod settings;
 pub mod status;
 pub mod time;
 

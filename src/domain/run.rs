@@ -63,6 +63,9 @@ pub struct Run {
     pub message: Option<String>,
     /// The last lines the process logged, kept so a failed start can be read after a restart.
     pub log_tail: Vec<String>,
+    /// The most resident memory the process was seen to use.
+    #[serde(default)]
+    pub peak_rss_bytes: Option<u64>,
 }
 
 /// Numbers scraped from a running server and its process.

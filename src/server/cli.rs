@@ -7,6 +7,9 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
+use crate::domain::fields::FieldSet;
+use crate::domain::settings::{CorralSettings, SetByFlag};
+
 use crate::server::access::AccessSettings;
 use crate::server::db::Retention;
 use crate::server::gateway::GatewaySettings;
@@ -16,9 +19,19 @@ use crate::server::http::limits::HttpLimits;
 use crate::server::http::public_url::PublicUrl;
 use crate::server::live::hub::HubConfig;
 use crate::server::model_roots::ModelRoots;
-use crate::server::supervisor::settings::{Leftovers, PortRange, SupervisorSettings, WhenFull};
+use crate::server::supervisor::settings::{
+    FitCheck, Leftovers, PortRange, SupervisorSettings, WhenFull,
+};
 
 /// Every default below is the one its settings type has: written once, there.
+fn parse_fit_check(text: &str) -> Result<FitCheck, String> {
+    FitCheck::parse(text).ok_or_else(|| format!("must be one of {}", FitCheck::NAMES.join(", ")))
+}
+
+fn parse_when_full(text: &str) -> Result<WhenFull, String> {
+    WhenFull::parse(text).ok_or_else(|| format!("must be one of {}", WhenFull::NAMES.join(", ")))
+}
+
 fn supervisor() -> SupervisorSettings {
     SupervisorSettings::default()
 }
@@ -94,8 +107,22 @@ pub struct Cli {
     pub max_running: usize,
 
     /// What starting one more model than --max-running does.
-    #[arg(long, env = "CORRAL_WHEN_FULL", value_enum, default_value_t = supervisor().when_full)]
+    #[arg(long, env = "CORRAL_WHEN_FULL", default_value_t = supervisor().when_full,
+          value_parser = parse_when_full)]
     pub when_full: WhenFull,
+
+    /// Most memory (MiB) the running models may take together, by their estimates or what
+    /// they were measured to use; making room stops least recently used models. 0: no budget
+    /// beyond the machine's free memory.
+    #[arg(long = "memory-budget-mib", env = "CORRAL_MEMORY_BUDGET_MIB", default_value_t = 0,
+          value_parser = clap::value_parser!(u64).range(0..=16_777_216))]
+    pub memory_budget_mib: u64,
+
+    /// What a start does when the memory estimate says the model will not fit: refuse (with
+    /// the numbers) or warn and start.
+    #[arg(long, env = "CORRAL_FIT_CHECK", default_value_t = supervisor().fit_check,
+          value_parser = parse_fit_check)]
+    pub fit_check: FitCheck,
 
     /// Seconds between SIGTERM and SIGKILL when stopping a model (at most an hour).
     #[arg(long, env = "CORRAL_STOP_GRACE", default_value_t = supervisor().stop_grace.as_secs(),
@@ -253,12 +280,39 @@ impl Cli {
         }
     }
 
+    /// The Settings page's settings a flag or environment variable was given for: those win
+    /// over what the page stored, and the page says which.
+    pub fn set_by_flag(matches: &clap::ArgMatches) -> Vec<SetByFlag> {
+        use clap::CommandFactory;
+        use clap::parser::ValueSource;
+        let command = Cli::command();
+        CorralSettings::FIELDS
+            .iter()
+            .filter_map(|field| {
+                let arg = command
+                    .get_arguments()
+                    .find(|arg| arg.get_id().as_str() == field.key)?;
+                let source = match matches.value_source(field.key)? {
+                    ValueSource::CommandLine => format!("--{}", arg.get_long()?),
+                    ValueSource::EnvVariable => arg.get_env()?.to_string_lossy().into_owned(),
+                    _ => return None,
+                };
+                Some(SetByFlag {
+                    key: field.key.to_string(),
+                    source,
+                })
+            })
+            .collect()
+    }
+
     pub fn supervisor_settings(&self) -> SupervisorSettings {
         SupervisorSettings {
             llama_server: self.llama_server.clone(),
             ports: self.ports.0.clone(),
             max_running: self.max_running.max(1),
             when_full: self.when_full,
+            memory_budget_bytes: self.memory_budget_mib << 20,
+            fit_check: self.fit_check,
             stop_grace: Duration::from_secs(self.stop_grace),
             load_base: Duration::from_secs(self.load_timeout),
             load_per_gib: Duration::from_secs(self.load_per_gib),
@@ -315,22 +369,7 @@ impl Cli {
     pub fn checked_models_dirs(&self, roots: &ModelRoots) -> Result<Vec<PathBuf>, String> {
         self.models_dirs
             .iter()
-            .map(|dir| {
-                let real = dir
-                    .canonicalize()
-                    .map_err(|e| format!("models folder {}: {e}", dir.display()))?;
-                if !real.is_dir() {
-                    return Err(format!("models folder {} is not a folder", dir.display()));
-                }
-                if !roots.covers(&real) {
-                    return Err(format!(
-                        "models folder {} is outside the model roots ({})",
-                        dir.display(),
-                        roots.describe()
-                    ));
-                }
-                Ok(real)
-            })
+            .map(|dir| roots.models_folder(dir))
             .collect()
     }
 

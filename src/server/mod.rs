@@ -19,6 +19,7 @@ pub mod name_cache;
 pub mod places;
 pub mod registry;
 pub mod router;
+pub mod settings;
 pub mod start;
 pub mod state;
 pub mod supervisor;

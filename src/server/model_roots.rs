@@ -47,6 +47,25 @@ impl ModelRoots {
         self.is_open() || self.0.iter().any(|root| folder.starts_with(root))
     }
 
+    /// A folder to watch for models (`--models-dir`, the Settings page): a real folder, inside
+    /// the roots when those are set. Answers the resolved folder.
+    pub fn models_folder(&self, dir: &Path) -> Result<PathBuf, String> {
+        let real = dir
+            .canonicalize()
+            .map_err(|e| format!("models folder {}: {e}", dir.display()))?;
+        if !real.is_dir() {
+            return Err(format!("models folder {} is not a folder", dir.display()));
+        }
+        if !self.covers(&real) {
+            return Err(format!(
+                "models folder {} is outside the model roots ({})",
+                dir.display(),
+                self.describe()
+            ));
+        }
+        Ok(real)
+    }
+
     pub fn describe(&self) -> String {
         self.0
             .iter()

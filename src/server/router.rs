@@ -8,7 +8,9 @@ use std::sync::OnceLock;
 use leptos_axum::{AxumRouteListing, LeptosRoutes, generate_route_list};
 
 use crate::app::{App, shell};
-use crate::server::http::{cors, error_status, host, limits, origin, prometheus, security_headers};
+use crate::server::http::{
+    backup_download, cors, error_status, host, limits, origin, prometheus, security_headers,
+};
 use crate::server::state::AppState;
 use crate::server::{access, gateway, live};
 
@@ -29,6 +31,7 @@ pub fn build(state: AppState) -> Router {
             get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }),
         )
         .route("/api/ws/status", get(live::route::status))
+        .route("/api/backup", get(backup_download::download))
         .route("/metrics", get(prometheus::metrics))
         .route("/ws", get(live::route::websocket))
         .merge(gateway::routes())

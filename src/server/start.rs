@@ -7,6 +7,7 @@ use std::sync::Arc;
 use leptos::config::LeptosOptions;
 
 use crate::domain::AppError;
+use crate::domain::settings::SetByFlag;
 use crate::server::access::{Access, AccessSettings};
 use crate::server::db::runs_store::RunsStore;
 use crate::server::db::{Db, DbOpenError, Retention, models_repo};
@@ -22,6 +23,7 @@ use crate::server::metrics::history::MetricsHistory;
 use crate::server::model_roots::ModelRoots;
 use crate::server::now_ms;
 use crate::server::registry::Registry;
+use crate::server::settings::{self, Base, Settings};
 use crate::server::state::{AppState, Shared};
 use crate::server::supervisor::settings::SupervisorSettings;
 use crate::server::supervisor::statuses::Statuses;
@@ -53,25 +55,35 @@ pub struct Setup {
     pub model_roots: ModelRoots,
     /// Folders whose GGUF files are listed as found (scanned now, then watched).
     pub models_dirs: Vec<PathBuf>,
+    /// The Settings page's settings a flag decided (they win over the stored ones).
+    pub set_by_flag: Vec<SetByFlag>,
 }
 
 /// Opens the database, reconciles runs left by an earlier Corral, and builds the state every
 /// handler shares. Call it once the listener is bound and the data directory is locked: it
 /// stops servers it finds left over.
 pub async fn app_state(setup: Setup) -> Result<AppState, StartError> {
-    let db = Db::open(&setup.db_path)
-        .await?
-        .with_retention(setup.retention);
+    let db = Db::open(&setup.db_path).await?;
+    let stored = settings::load(&db)
+        .await
+        .map_err(|e| DbOpenError::Pool(e.to_string()))?;
+    let base = Base {
+        supervisor: setup.supervisor,
+        retention: setup.retention,
+        models_dirs: setup.models_dirs,
+    };
+    let applied = settings::effective(&base, &stored, &setup.set_by_flag, &setup.model_roots);
+    let db = db.with_retention(applied.retention);
     let models = db
         .call(|conn| Ok(models_repo::list(conn)?))
         .await
         .map_err(|e| DbOpenError::Pool(e.to_string()))?;
     let hub = Hub::new(models, now_ms(), setup.hub);
-    let registry = Registry::new(db.clone(), hub.clone()).with_roots(setup.model_roots);
+    let registry = Registry::new(db.clone(), hub.clone()).with_roots(setup.model_roots.clone());
     let runs = RunsStore::new(db.clone());
     let metrics = MetricsHistory::new(db.clone());
     let access = Access::new(db.clone(), setup.access);
-    let metering = Metering::start(db.clone(), hub.clone(), setup.retention.activity_days);
+    let metering = Metering::start(db.clone(), hub.clone());
     let peers = Peers {
         registry: registry.clone(),
         runs: runs.clone(),
@@ -79,11 +91,20 @@ pub async fn app_state(setup: Setup) -> Result<AppState, StartError> {
         hub: hub.clone(),
         statuses: Statuses::new(db.clone(), hub.clone()),
     };
-    let discovery = Discovery::new(setup.models_dirs, hub.clone(), registry.clone());
+    let discovery = Discovery::new(applied.models_dirs, hub.clone(), registry.clone());
     discovery.start();
-    let supervisor = Supervisor::start(peers, setup.supervisor)
+    let supervisor = Supervisor::start(peers, applied.supervisor)
         .await
         .map_err(StartError::Supervisor)?;
+    let settings = Settings::new(
+        db.clone(),
+        base,
+        setup.set_by_flag,
+        setup.model_roots,
+        stored,
+        supervisor.clone(),
+        discovery.clone(),
+    );
     Ok(AppState::new(Shared {
         leptos_options: setup.leptos_options,
         db,
@@ -99,5 +120,6 @@ pub async fn app_state(setup: Setup) -> Result<AppState, StartError> {
         metering,
         access,
         discovery,
+        settings,
     }))
 }

@@ -19,6 +19,7 @@ use crate::server::live::socket::SocketLimits;
 use crate::server::metering::Metering;
 use crate::server::metrics::history::MetricsHistory;
 use crate::server::registry::Registry;
+use crate::server::settings::Settings;
 use crate::server::supervisor::Supervisor;
 
 /// Cloned for every request by each layer that takes it: one reference count, not a copy of
@@ -63,6 +64,8 @@ pub struct Shared {
     pub access: Access,
     /// The GGUF files in the model folders.
     pub discovery: Discovery,
+    /// Corral's own settings (the Settings page) and applying them.
+    pub settings: Settings,
 }
 
 macro_rules! peer {
@@ -84,4 +87,5 @@ peer! {
     runs: RunsStore,
     metering: Metering,
     discovery: Discovery,
+    settings: Settings,
 }

@@ -67,6 +67,8 @@ pub struct Options {
     pub gateway: GatewaySettings,
     pub model_roots: ModelRoots,
     pub models_dirs: Vec<PathBuf>,
+    /// Settings as if given by flag (they win over the Settings page).
+    pub set_by_flag: Vec<corral::domain::settings::SetByFlag>,
 }
 
 impl Options {
@@ -174,6 +176,11 @@ impl TestApp {
     }
 
     pub async fn with_options(options: Options) -> TestApp {
+        TestApp::with_options_in(options, tempfile::tempdir().unwrap()).await
+    }
+
+    /// A Corral on the data directory `dir` (another Corral's, to see what survives a restart).
+    pub async fn with_options_in(options: Options, dir: TempDir) -> TestApp {
         let Options {
             hub,
             sockets,
@@ -184,8 +191,8 @@ impl TestApp {
             gateway,
             model_roots,
             models_dirs,
+            set_by_flag,
         } = options;
-        let dir = tempfile::tempdir().unwrap();
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let address = listener.local_addr().unwrap();
         settings.corral_origin = format!("http://{address}");
@@ -207,6 +214,7 @@ impl TestApp {
             access,
             model_roots,
             models_dirs,
+            set_by_flag,
         })
         .await
         .unwrap();

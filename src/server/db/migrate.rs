@@ -13,6 +13,8 @@ pub const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0006_serving.sql"),
     include_str!("migrations/0007_activity.sql"),
     include_str!("migrations/0008_access.sql"),
+    include_str!("migrations/0009_settings.sql"),
+    include_str!("migrations/0010_measured_memory.sql"),
 ];
 
 pub fn latest_version() -> i64 {

@@ -9,6 +9,7 @@ pub mod migrate;
 pub mod models_repo;
 pub mod runs_repo;
 pub mod runs_store;
+pub mod settings_repo;
 
 use std::path::{Path, PathBuf};
 
@@ -47,7 +48,8 @@ impl Default for Retention {
 pub struct Db {
     pool: Pool,
     path: PathBuf,
-    retention: Retention,
+    /// Shared by every clone, so a change on the Settings page reaches every store at once.
+    retention: std::sync::Arc<std::sync::RwLock<Retention>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -91,18 +93,23 @@ impl Db {
         Ok(Db {
             pool,
             path,
-            retention: Retention::default(),
+            retention: Default::default(),
         })
     }
 
     /// The same database, keeping `retention` of each model's history.
-    pub fn with_retention(mut self, retention: Retention) -> Db {
-        self.retention = retention;
+    pub fn with_retention(self, retention: Retention) -> Db {
+        self.set_retention(retention);
         self
     }
 
     pub fn retention(&self) -> Retention {
-        self.retention
+        *self.retention.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Applies from the next pruning on, for every clone of this handle.
+    pub fn set_retention(&self, retention: Retention) {
+        *self.retention.write().unwrap_or_else(|p| p.into_inner()) = retention;
     }
 
     pub fn path(&self) -> &Path {

@@ -6,7 +6,7 @@ use rusqlite::{Connection, Row, params};
 use crate::domain::run::{FailureReason, Run};
 
 const COLUMNS: &str = "id, model_id, pid, pgid, port, command, started_at, ready_at, ended_at, \
-    exit_code, signal, failure, message, log_tail";
+    exit_code, signal, failure, message, log_tail, peak_rss_bytes";
 
 fn json_list(row: &Row<'_>, column: usize) -> rusqlite::Result<Vec<String>> {
     let text: String = row.get(column)?;
@@ -41,6 +41,9 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<Run> {
         failure,
         message: row.get(12)?,
         log_tail: json_list(row, 13)?,
+        peak_rss_bytes: row
+            .get::<_, Option<i64>>(14)?
+            .and_then(|b| u64::try_from(b).ok()),
     })
 }
 
@@ -123,6 +126,16 @@ pub fn save_tail(conn: &Connection, id: i64, tail: &[String]) -> rusqlite::Resul
     conn.execute(
         "UPDATE runs SET log_tail = ?2 WHERE id = ?1",
         params![id, to_json(tail)],
+    )?;
+    Ok(())
+}
+
+/// Raises the run's measured peak of resident memory to `bytes` (never lowers it).
+pub fn record_peak(conn: &Connection, id: i64, bytes: u64) -> rusqlite::Result<()> {
+    let bytes = i64::try_from(bytes).unwrap_or(i64::MAX);
+    conn.execute(
+        "UPDATE runs SET peak_rss_bytes = max(coalesce(peak_rss_bytes, 0), ?2) WHERE id = ?1",
+        params![id, bytes],
     )?;
     Ok(())
 }

@@ -68,6 +68,12 @@ impl RunsStore {
             .await
     }
 
+    pub async fn record_peak(&self, run_id: i64, bytes: u64) -> Result<(), AppError> {
+        self.db
+            .call(move |conn| Ok(runs_repo::record_peak(conn, run_id, bytes)?))
+            .await
+    }
+
     pub async fn save_tail(&self, run_id: i64, tail: Vec<String>) -> Result<(), AppError> {
         self.db
             .call(move |conn| Ok(runs_repo::save_tail(conn, run_id, &tail)?))

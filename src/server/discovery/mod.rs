@@ -33,7 +33,8 @@ const SETTLE: Duration = Duration::from_millis(250);
 pub struct Discovery(Arc<Inner>);
 
 struct Inner {
-    folders: Vec<PathBuf>,
+    /// Replaced whole when the Settings page saves new folders.
+    folders: std::sync::RwLock<Vec<PathBuf>>,
     hub: Hub,
     registry: Registry,
     generation: AtomicU64,
@@ -47,7 +48,7 @@ impl Discovery {
     /// Nothing is read until `start`.
     pub fn new(folders: Vec<PathBuf>, hub: Hub, registry: Registry) -> Discovery {
         Discovery(Arc::new(Inner {
-            folders,
+            folders: std::sync::RwLock::new(folders),
             hub,
             registry,
             generation: AtomicU64::new(0),
@@ -60,27 +61,7 @@ impl Discovery {
     /// Watches the folders and scans them in the background: once now, then after each change
     /// has settled. Start-up does not wait for a large cache to be read.
     pub fn start(&self) {
-        if self.0.folders.is_empty() {
-            return;
-        }
-        // Watching begins before the first scan, so nothing copied meanwhile is missed.
-        let inner = self.0.clone();
-        let watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-            if event.is_ok() {
-                inner.changed.notify_one();
-            }
-        });
-        match watcher {
-            Ok(mut watcher) => {
-                for folder in &self.0.folders {
-                    if let Err(error) = watcher.watch(folder, RecursiveMode::Recursive) {
-                        tracing::warn!(folder = %folder.display(), %error, "cannot watch a model folder");
-                    }
-                }
-                *self.0.watcher.lock().unwrap_or_else(|p| p.into_inner()) = Some(watcher);
-            }
-            Err(error) => tracing::warn!(%error, "cannot watch the model folders"),
-        }
+        self.watch();
         let this = self.clone();
         tokio::spawn(async move {
             this.rescan().await;
@@ -92,10 +73,55 @@ impl Discovery {
         });
     }
 
+    /// The folders now.
+    pub fn folders(&self) -> Vec<PathBuf> {
+        self.0
+            .folders
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// New folders (checked by the caller): watched from now on and scanned at once; files
+    /// only the old folders held leave the list.
+    pub fn set_folders(&self, folders: Vec<PathBuf>) {
+        *self.0.folders.write().unwrap_or_else(|p| p.into_inner()) = folders;
+        self.watch();
+        self.0.changed.notify_one();
+    }
+
+    /// Watches the current folders, replacing (and so ending) the previous watch. Watching
+    /// begins before a scan, so nothing copied meanwhile is missed.
+    fn watch(&self) {
+        let folders = self.folders();
+        let mut kept = self.0.watcher.lock().unwrap_or_else(|p| p.into_inner());
+        *kept = None;
+        if folders.is_empty() {
+            return;
+        }
+        let inner = self.0.clone();
+        let watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+            if event.is_ok() {
+                inner.changed.notify_one();
+            }
+        });
+        match watcher {
+            Ok(mut watcher) => {
+                for folder in &folders {
+                    if let Err(error) = watcher.watch(folder, RecursiveMode::Recursive) {
+                        tracing::warn!(folder = %folder.display(), %error, "cannot watch a model folder");
+                    }
+                }
+                *kept = Some(watcher);
+            }
+            Err(error) => tracing::warn!(%error, "cannot watch the model folders"),
+        }
+    }
+
     /// Walks the folders again; headers are read again only for files whose size or time
     /// changed.
     async fn rescan(&self) {
-        let folders = self.0.folders.clone();
+        let folders = self.folders();
         let before = self.0.found.read().await.clone();
         let scanned = tokio::task::spawn_blocking(move || scan::scan(&folders, &before)).await;
         match scanned {
@@ -157,16 +183,12 @@ impl Discovery {
                 }
             })
             .collect();
+        let folders = self.folders();
         Discovered {
-            folders: self
-                .0
-                .folders
-                .iter()
-                .map(|f| f.display().to_string())
-                .collect(),
+            folders: folders.iter().map(|f| f.display().to_string()).collect(),
             offered: scan::offered_caches()
                 .into_iter()
-                .filter(|cache| !self.0.folders.iter().any(|f| cache.starts_with(f)))
+                .filter(|cache| !folders.iter().any(|f| cache.starts_with(f)))
                 .map(|cache| cache.display().to_string())
                 .collect(),
             files,

@@ -144,6 +144,11 @@ impl Hub {
     }
 
     /// The state now, with the current client count.
+    /// Reads a part of the live state without copying the rest (a snapshot copies every model).
+    pub fn read<T>(&self, read: impl FnOnce(&Snapshot) -> T) -> T {
+        read(&self.inner.state.borrow())
+    }
+
     pub fn snapshot(&self) -> Snapshot {
         let mut snapshot = self.inner.state.borrow().clone();
         snapshot.server.clients = self.clients();

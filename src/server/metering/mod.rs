@@ -48,10 +48,10 @@ struct Parts {
 }
 
 impl Metering {
-    /// Starts the writer. Records are kept `keep_days` days.
-    pub fn start(db: Db, hub: Hub, keep_days: u32) -> Metering {
+    /// Starts the writer. Records are kept as many days as the database's retention says.
+    pub fn start(db: Db, hub: Hub) -> Metering {
         let (queue, records) = mpsc::channel(QUEUE);
-        tokio::spawn(write(db.clone(), hub, records, keep_days));
+        tokio::spawn(write(db.clone(), hub, records));
         Metering(Arc::new(Parts {
             queue,
             counters: Counters::default(),
@@ -167,13 +167,13 @@ fn series_of(rows: &[Activity], query: SeriesQuery) -> Vec<ActivitySeries> {
 }
 
 /// The writer: a batch at a time, stored, then heard by every tab; old records pruned hourly.
-async fn write(db: Db, hub: Hub, mut records: mpsc::Receiver<Activity>, keep_days: u32) {
+async fn write(db: Db, hub: Hub, mut records: mpsc::Receiver<Activity>) {
     let mut prune = tokio::time::interval(PRUNE_EVERY);
     loop {
         let first = tokio::select! {
             first = records.recv() => first,
             _ = prune.tick() => {
-                let cutoff = now_ms() - i64::from(keep_days) * DAY_MS;
+                let cutoff = now_ms() - i64::from(db.retention().activity_days) * DAY_MS;
                 if let Err(error) = db.call(move |conn| Ok(activity_repo::prune(conn, cutoff)?)).await {
                     tracing::warn!(%error, "could not prune old activity");
                 }

@@ -16,6 +16,8 @@ pub mod http_probe;
 pub mod launch;
 pub mod line_reader;
 pub mod locate;
+mod memory_need;
+mod memory_room;
 mod model_locks;
 mod places;
 pub mod ports;
@@ -82,8 +84,9 @@ struct Inner {
     history: MetricsHistory,
     hub: Hub,
     statuses: Statuses,
-    settings: Arc<SupervisorSettings>,
-    binary: Result<PathBuf, String>,
+    /// Replaced whole when the Settings page saves; each start reads the settings once.
+    settings: std::sync::RwLock<Arc<SupervisorSettings>>,
+    binary: std::sync::RwLock<Result<PathBuf, String>>,
     spawner: Spawner,
     handles: RunHandles,
     locks: ModelLocks,
@@ -112,8 +115,8 @@ impl Supervisor {
                 history: peers.history,
                 hub: peers.hub,
                 statuses: peers.statuses,
-                settings: Arc::new(settings),
-                binary,
+                settings: std::sync::RwLock::new(Arc::new(settings)),
+                binary: std::sync::RwLock::new(binary),
                 spawner,
                 handles: RunHandles::default(),
                 locks: ModelLocks::default(),
@@ -129,20 +132,52 @@ impl Supervisor {
             hub.clone(),
             std::time::Duration::from_millis(250),
         );
-        let mut status = hub.snapshot().server;
-        status.llama_server = supervisor
-            .inner
-            .binary
-            .as_ref()
-            .ok()
-            .map(|p| p.display().to_string());
-        hub.publish(ServerEvent::ServerStatus(status));
+        supervisor.publish_binary();
         reconcile::reconcile(&supervisor).await?;
         Ok(supervisor)
     }
 
-    pub fn settings(&self) -> &SupervisorSettings {
-        &self.inner.settings
+    /// The settings now; a start that has read them keeps them to its end.
+    pub fn settings(&self) -> Arc<SupervisorSettings> {
+        self.inner
+            .settings
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// New settings from the Settings page: the next start, eviction and idle check use them;
+    /// a changed llama-server is looked for again and every tab told.
+    pub fn apply_settings(&self, settings: SupervisorSettings) {
+        let binary_changed = self.settings().llama_server != settings.llama_server;
+        if binary_changed {
+            let path_var = std::env::var_os("PATH");
+            let binary = locate::find(settings.llama_server.as_deref(), path_var.as_deref());
+            *self.inner.binary.write().unwrap_or_else(|p| p.into_inner()) = binary;
+        }
+        *self
+            .inner
+            .settings
+            .write()
+            .unwrap_or_else(|p| p.into_inner()) = Arc::new(settings);
+        if binary_changed {
+            self.publish_binary();
+        }
+    }
+
+    /// The llama-server in use, or why there is none.
+    pub fn binary_in_use(&self) -> Result<PathBuf, String> {
+        self.inner
+            .binary
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    fn publish_binary(&self) {
+        let mut status = self.inner.hub.snapshot().server;
+        status.llama_server = self.binary_in_use().ok().map(|p| p.display().to_string());
+        self.inner.hub.publish(ServerEvent::ServerStatus(status));
     }
 
     fn registry(&self) -> &Registry {
@@ -150,9 +185,7 @@ impl Supervisor {
     }
 
     fn binary(&self) -> Result<PathBuf, AppError> {
-        self.inner
-            .binary
-            .clone()
+        self.binary_in_use()
             .map_err(|message| AppError::Unavailable { message })
     }
 
@@ -213,6 +246,24 @@ impl Supervisor {
             return Err(AppError::Invalid { errors: refused });
         }
         let model_file = files.first().and_then(|c| c.check);
+        let need = if model_file == Some(FileCheck::Gguf) {
+            let command = LaunchPlan::build(
+                &binary,
+                &detail.model,
+                &config,
+                Some(&caps),
+                Port::NotYetChosen,
+                &self.settings().corral_origin,
+            )
+            .command();
+            let gpus = self
+                .inner
+                .hub
+                .read(|s| s.metrics.last().map_or(0, |m| m.gpus.len()));
+            memory_need::need(&detail.model, &config, &command, &self.inner.runs, gpus).await?
+        } else {
+            None
+        };
         let _model = self.inner.locks.lock(id).await;
         // Read again under the lock: it may have been deleted or started meanwhile.
         let model = self.registry().get_model(id).await?;
@@ -250,6 +301,7 @@ impl Supervisor {
         }
         // Only now, when this start can go ahead, is another model stopped for it.
         let place = self.make_room(&model).await?;
+        self.make_memory_room(&model, need.as_ref()).await?;
         let range = self.settings().ports.clone();
         let Some(port) = ports::pick_free(range.clone(), &self.inner.handles.ports()) else {
             let detail = format!(
@@ -427,7 +479,7 @@ impl Supervisor {
             hub: self.inner.hub.clone(),
             handles: handles.clone(),
             places: self.inner.places.clone(),
-            settings: self.inner.settings.clone(),
+            settings: self.settings(),
             live,
             size_bytes: model.size_bytes,
             process,
@@ -543,20 +595,7 @@ impl Supervisor {
                         starting = model.id,
                         "at the running-model limit: stopping the least recently used"
                     );
-                    if let Some(ended) = self.inner.handles.request_stop(victim) {
-                        wait_ended(ended).await;
-                    }
-                    // A run that ended but is still listed has no task left to remove it.
-                    if self
-                        .inner
-                        .handles
-                        .get(victim)
-                        .is_some_and(|h| h.run_id == run_id)
-                    {
-                        tracing::error!(model_id = victim, run_id, "removing a stale run handle");
-                        self.inner.handles.forget(victim, run_id);
-                    }
-                    self.inner.places.evicted(victim);
+                    self.evict(victim, run_id).await;
                 }
                 Decision::Evict(victim, _) => {
                     self.inner.places.evicted(victim);
@@ -569,6 +608,24 @@ impl Supervisor {
                 }
             }
         }
+    }
+
+    /// Stops a run picked to make room (marked as being evicted) and waits for it to end.
+    async fn evict(&self, victim: i64, run_id: i64) {
+        if let Some(ended) = self.inner.handles.request_stop(victim) {
+            wait_ended(ended).await;
+        }
+        // A run that ended but is still listed has no task left to remove it.
+        if self
+            .inner
+            .handles
+            .get(victim)
+            .is_some_and(|h| h.run_id == run_id)
+        {
+            tracing::error!(model_id = victim, run_id, "removing a stale run handle");
+            self.inner.handles.forget(victim, run_id);
+        }
+        self.inner.places.evicted(victim);
     }
 
     /// Stops the model's server and returns once the process is gone: first new gateway
@@ -867,15 +924,12 @@ impl Supervisor {
     pub async fn preview(&self, id: i64) -> Result<LaunchPreview, AppError> {
         let detail = self.registry().model_detail(id).await?;
         let config = ModelConfig::from_groups(detail.groups);
-        let caps = match &self.inner.binary {
+        let binary = self.binary_in_use();
+        let caps = match &binary {
             Err(message) => Err(message.clone()),
             Ok(binary) => capabilities::of(binary).await,
         };
-        let program = self
-            .inner
-            .binary
-            .clone()
-            .unwrap_or_else(|_| PathBuf::from("llama-server"));
+        let program = binary.unwrap_or_else(|_| PathBuf::from("llama-server"));
         let plan = LaunchPlan::build(
             &program,
             &detail.model,
@@ -907,8 +961,7 @@ impl Supervisor {
         };
         Ok(LaunchPreview {
             program: self
-                .inner
-                .binary
+                .binary_in_use()
                 .is_ok()
                 .then(|| plan.program.display().to_string()),
             args: plan.args,

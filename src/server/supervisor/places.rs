@@ -64,16 +64,35 @@ impl Places {
         if !evict {
             return Decision::Full;
         }
+        match Self::victim(&mut taken, model_id, handles, busy) {
+            Some((victim, run_id)) => Decision::Evict(victim, run_id),
+            None => Decision::Wait,
+        }
+    }
+
+    /// The least recently used run a start of `model_id` may stop (not busy, not being stopped
+    /// by another start), marked as being stopped; `evicted` says when it is over.
+    pub fn pick_victim(
+        &self,
+        model_id: i64,
+        handles: &RunHandles,
+        busy: &HashSet<i64>,
+    ) -> Option<(i64, i64)> {
+        Self::victim(&mut self.taken(), model_id, handles, busy)
+    }
+
+    fn victim(
+        taken: &mut Taken,
+        model_id: i64,
+        handles: &RunHandles,
+        busy: &HashSet<i64>,
+    ) -> Option<(i64, i64)> {
         let mut spared = taken.evicting.clone();
         spared.extend(busy);
         spared.insert(model_id);
-        match handles.least_recently_used(&spared) {
-            Some((victim, run_id)) => {
-                taken.evicting.insert(victim);
-                Decision::Evict(victim, run_id)
-            }
-            None => Decision::Wait,
-        }
+        let (victim, run_id) = handles.least_recently_used(&spared)?;
+        taken.evicting.insert(victim);
+        Some((victim, run_id))
     }
 
     /// The eviction of `model_id` is over (it ended, or could not be asked to).

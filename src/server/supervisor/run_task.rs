@@ -145,6 +145,8 @@ struct Run {
     /// Said in the log the moment the server can answer: ask `/health` then.
     listening: Arc<Notify>,
     readers: Vec<JoinHandle<()>>,
+    /// The most resident memory recorded for this run so far.
+    recorded_peak: u64,
 }
 
 pub(super) async fn drive(mut ctx: RunContext) {
@@ -157,6 +159,7 @@ pub(super) async fn drive(mut ctx: RunContext) {
         tail,
         listening: Arc::new(Notify::new()),
         readers: Vec::new(),
+        recorded_peak: 0,
     };
     run.read_output();
     let (exit, ended) = match run.loading().await {
@@ -354,6 +357,16 @@ impl Run {
             .collect();
         if let Err(error) = self.ctx.history.record(readings).await {
             tracing::warn!(model_id, %error, "cannot record model metrics");
+        }
+        // A new peak (by more than a MiB, so a steady process writes nothing) is kept for
+        // later estimates of this model.
+        if let Some(rss) = sample.rss_bytes
+            && rss > self.recorded_peak.saturating_add(1 << 20)
+        {
+            match self.ctx.runs.record_peak(self.ctx.live.run_id, rss).await {
+                Ok(()) => self.recorded_peak = rss,
+                Err(error) => tracing::warn!(model_id, %error, "cannot record the memory peak"),
+            }
         }
         self.ctx.live.sample = Some(sample);
         self.ctx

@@ -5,14 +5,7 @@ use std::ops::RangeInclusive;
 use std::path::PathBuf;
 use std::time::Duration;
 
-/// What starting one model too many does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum WhenFull {
-    /// Stop the model used least recently, then start the new one (as llama-swap swaps).
-    StopLeastRecent,
-    /// Refuse the start with a message saying which models are running.
-    Refuse,
-}
+pub use crate::domain::settings::{FitCheck, WhenFull};
 
 /// What start-up does with a llama-server an earlier Corral left running.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -31,6 +24,11 @@ pub struct SupervisorSettings {
     pub ports: RangeInclusive<u16>,
     pub max_running: usize,
     pub when_full: WhenFull,
+    /// Most memory the running models may take together, by estimate or measurement; zero
+    /// leaves only the machine's free memory as the limit.
+    pub memory_budget_bytes: u64,
+    /// What a start whose estimate does not fit does.
+    pub fit_check: FitCheck,
     /// Time between SIGTERM and SIGKILL when stopping.
     pub stop_grace: Duration,
     /// Loading may take this long, plus `load_per_gib` for each GiB of model file…
@@ -56,6 +54,8 @@ impl Default for SupervisorSettings {
             ports: 8100..=8199,
             max_running: 2,
             when_full: WhenFull::StopLeastRecent,
+            memory_budget_bytes: 0,
+            fit_check: FitCheck::Refuse,
             stop_grace: Duration::from_secs(10),
             load_base: Duration::from_secs(30),
             load_per_gib: Duration::from_secs(15),

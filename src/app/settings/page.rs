@@ -1,0 +1,136 @@
+//! `/settings`: Corral's own settings as a form (saved in the database and applied at once),
+//! which of them a flag decided, the llama-server in use with its version and devices, and a
+//! backup of the database to download.
+
+use leptos::prelude::*;
+use leptos_meta::Title;
+use serde_json::{Map, Value};
+
+use crate::api::settings::{get_settings, save_settings};
+use crate::app::widgets::field_form::{FieldInputs, FormState};
+use crate::app::widgets::toast::use_toasts;
+use crate::domain::fields::{FieldSet, FieldSpec};
+use crate::domain::settings::{CorralSettings, LlamaServerInfo, SettingsView};
+
+fn object_of(settings: &CorralSettings) -> Map<String, Value> {
+    match serde_json::to_value(settings) {
+        Ok(Value::Object(object)) => object,
+        _ => Map::new(),
+    }
+}
+
+#[component]
+pub fn SettingsPage() -> impl IntoView {
+    // Read in the browser after the page: --version and --list-devices may take seconds.
+    let view = LocalResource::new(get_settings);
+    view! {
+        <Title text="Settings"/>
+        <div class="page-head"><h1>"Settings"</h1></div>
+        <Transition fallback=|| view! { <p class="muted">"Reading the settings…"</p> }>
+            {move || view.get().map(|loaded| match loaded {
+                Ok(settings) => view! { <Loaded settings/> }.into_any(),
+                Err(error) => view! { <p class="error-banner" role="alert">{error.to_string()}</p> }.into_any(),
+            })}
+        </Transition>
+    }
+}
+
+#[component]
+fn Loaded(settings: SettingsView) -> impl IntoView {
+    let current = RwSignal::new(settings.clone());
+    let toasts = use_toasts();
+    let form = FormState::new(CorralSettings::FIELDS, &object_of(&settings.stored));
+    let save = form.save_action(
+        save_settings,
+        move |form: &FormState, saved: SettingsView| {
+            form.reset(&object_of(&saved.stored));
+            current.set(saved);
+            toasts.success("Saved the settings; they apply now".to_string());
+        },
+    );
+    let submitted = form.clone();
+    let on_submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        submitted.submit(save, |value| CorralSettings::parse(value).map(drop));
+    };
+    view! {
+        <section class="card" aria-labelledby="llama-server-title">
+            <h2 id="llama-server-title">"llama-server"</h2>
+            {move || view! { <BinaryInfo info=current.get().llama_server/> }}
+        </section>
+        {move || {
+            let view = current.get();
+            (!view.set_by_flag.is_empty()).then(|| view! {
+                <section class="card" aria-labelledby="flags-title">
+                    <h2 id="flags-title">"Set by flag"</h2>
+                    <p class="muted">"These were given when Corral started and win over this page; what you save here applies once Corral starts without them."</p>
+                    <ul class="set-by-flag">
+                        {view.set_by_flag.iter().map(|set| {
+                            let label = label_of(&set.key);
+                            view! { <li><strong>{label}</strong>" — set by flag "<code>{set.source.clone()}</code></li> }
+                        }).collect_view()}
+                    </ul>
+                </section>
+            })
+        }}
+        <section class="card" aria-labelledby="settings-title">
+            <h2 id="settings-title">"Corral"</h2>
+            <form on:submit=on_submit novalidate>
+                <div class="field-grid">
+                    <FieldInputs form=form.clone() fields=CorralSettings::FIELDS prefix="settings"/>
+                </div>
+                <div class="form-actions">
+                    <button type="submit" class="primary" disabled=move || save.pending().get()>"Save settings"</button>
+                </div>
+            </form>
+        </section>
+        <section class="card" aria-labelledby="effective-title">
+            <h2 id="effective-title">"In effect now"</h2>
+            <table class="activity" aria-label="Settings in effect">
+                <tbody>
+                    {move || {
+                        let view = current.get();
+                        let effective = object_of(&view.effective);
+                        CorralSettings::FIELDS.iter().map(|field| {
+                            let shown = field.value_to_text(effective.get(field.key).unwrap_or(&Value::Null));
+                            let shown = if shown.is_empty() { field.default.to_string() } else { shown.replace('\n', ", ") };
+                            let flag = view.flag_for(field.key).map(|source| format!(" (set by flag {source})"));
+                            view! { <tr><th scope="row">{field.label}</th><td>{shown}{flag}</td></tr> }
+                        }).collect_view()
+                    }}
+                </tbody>
+            </table>
+        </section>
+        <section class="card" aria-labelledby="backup-title">
+            <h2 id="backup-title">"Backup"</h2>
+            <p>"A consistent copy of Corral's database (every model, setting, key and history), made while Corral runs."</p>
+            <p><a class="button" href="/api/backup" download>"Download a backup"</a></p>
+            <p class="muted">"Or on the command line: "<code>"corral backup PATH"</code>". Settings alone: Models → Export."</p>
+        </section>
+    }
+}
+
+fn label_of(key: &str) -> &'static str {
+    CorralSettings::FIELDS
+        .iter()
+        .find(|f: &&FieldSpec| f.key == key)
+        .map_or("a setting", |f| f.label)
+}
+
+#[component]
+fn BinaryInfo(info: LlamaServerInfo) -> impl IntoView {
+    let devices = if info.devices.is_empty() {
+        "none (CPU only)".to_string()
+    } else {
+        info.devices.join("; ")
+    };
+    view! {
+        <dl class="facts">
+            <dt>"In use"</dt><dd><code>{info.path.clone().unwrap_or_else(|| "none".into())}</code></dd>
+            <dt>"Version"</dt><dd>{info.version.clone().unwrap_or_else(|| "unknown".into())}</dd>
+            <dt>"Build"</dt><dd>{info.build.clone().unwrap_or_else(|| "unknown".into())}</dd>
+            <dt>"Devices"</dt><dd>{devices}</dd>
+        </dl>
+        {info.problem.map(|problem| view! { <p class="error-banner" role="alert">{problem}</p> })}
+    }
+}

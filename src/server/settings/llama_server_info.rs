@@ -1,0 +1,175 @@
+//! What a llama-server binary says about itself (`--version`, `--list-devices`), and whether a
+//! path typed on the Settings page may be run at all. Corral runs this binary for every model,
+//! so a page that can name it could otherwise make Corral run any program: the path must name a
+//! file called `llama-server` that only its owner (this user or root) can change, and it must
+//! answer `--version` as llama.cpp does.
+
+use std::collections::HashMap;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, SystemTime};
+
+use crate::domain::settings::LlamaServerInfo;
+use crate::server::supervisor::child_env;
+use crate::server::supervisor::locate::BINARY_NAME;
+
+/// Each of `--version` and `--list-devices` may take this long (a GPU build probes devices).
+const ANSWER_WITHIN: Duration = Duration::from_secs(10);
+
+type Key = (PathBuf, u64, Option<SystemTime>);
+
+fn cache() -> &'static Mutex<HashMap<Key, LlamaServerInfo>> {
+    static CACHE: OnceLock<Mutex<HashMap<Key, LlamaServerInfo>>> = OnceLock::new();
+    CACHE.get_or_init(Default::default)
+}
+
+/// Runs the binary with one flag and answers its output (both streams), or why not.
+async fn answer(binary: &Path, flag: &str) -> Result<String, String> {
+    let mut command = tokio::process::Command::new(binary);
+    command
+        .arg(flag)
+        .env_clear()
+        .envs(child_env::runtime_only(std::env::vars_os()))
+        .kill_on_drop(true)
+        .stdin(std::process::Stdio::null());
+    let output = tokio::time::timeout(ANSWER_WITHIN, command.output())
+        .await
+        .map_err(|_| format!("{flag} did not finish within {} s", ANSWER_WITHIN.as_secs()))?
+        .map_err(|e| format!("cannot run it: {e}"))?;
+    Ok(format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    ))
+}
+
+/// The binary's version, build and devices, read once per binary (path, size, time).
+pub async fn read(binary: &Path) -> LlamaServerInfo {
+    let mut info = LlamaServerInfo {
+        path: Some(binary.display().to_string()),
+        ..LlamaServerInfo::default()
+    };
+    let metadata = match tokio::fs::metadata(binary).await {
+        Ok(metadata) => metadata,
+        Err(error) => {
+            info.problem = Some(format!("cannot read it: {error}"));
+            return info;
+        }
+    };
+    let key = (
+        binary.to_path_buf(),
+        metadata.len(),
+        metadata.modified().ok(),
+    );
+    if let Some(known) = cache().lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
+        return known.clone();
+    }
+    match answer(binary, "--version").await {
+        Ok(text) => {
+            info.version = line_after(&text, "version:");
+            info.build = text
+                .lines()
+                .map(str::trim)
+                .find(|line| line.starts_with("built with"))
+                .map(str::to_string);
+            if info.version.is_none() {
+                info.problem = Some("it does not answer --version as llama.cpp does".into());
+            }
+        }
+        Err(why) => info.problem = Some(format!("--version: {why}")),
+    }
+    if info.problem.is_none() {
+        match answer(binary, "--list-devices").await {
+            Ok(text) => info.devices = devices(&text),
+            Err(why) => info.problem = Some(format!("--list-devices: {why}")),
+        }
+        cache()
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(key, info.clone());
+    }
+    info
+}
+
+fn line_after(text: &str, prefix: &str) -> Option<String> {
+    text.lines()
+        .map(str::trim)
+        .find_map(|line| line.strip_prefix(prefix))
+        .map(|rest| rest.trim().to_string())
+}
+
+/// The lines after `Available devices:`, without llama.cpp's `(none)`.
+fn devices(text: &str) -> Vec<String> {
+    text.lines()
+        .skip_while(|line| !line.trim_start().starts_with("Available devices"))
+        .skip(1)
+        .map(str::trim)
+        .filter(|line| !line.is_empty() && *line != "(none)")
+        .map(str::to_string)
+        .collect()
+}
+
+/// Checks a binary named on the Settings page before anything runs it: its name, that it is
+/// an executable file only its owner (this user or root) can change, in a folder no one else
+/// can change either, then that it answers `--version` as llama.cpp does. Answers the
+/// resolved path.
+pub async fn check(path: &str) -> Result<PathBuf, String> {
+    let given = PathBuf::from(path);
+    let resolved = tokio::task::spawn_blocking(move || -> Result<PathBuf, String> {
+        let real = given
+            .canonicalize()
+            .map_err(|e| format!("cannot find it: {e}"))?;
+        if real.file_name().and_then(|n| n.to_str()) != Some(BINARY_NAME) {
+            return Err(format!("must name a file called {BINARY_NAME}"));
+        }
+        let metadata = std::fs::metadata(&real).map_err(|e| format!("cannot read it: {e}"))?;
+        if !metadata.is_file() || metadata.permissions().mode() & 0o111 == 0 {
+            return Err("is not an executable file".into());
+        }
+        // SAFETY: geteuid has no preconditions and cannot fail.
+        let me = unsafe { libc::geteuid() };
+        for (what, meta) in [
+            ("it", Some(metadata)),
+            (
+                "its folder",
+                real.parent().and_then(|d| std::fs::metadata(d).ok()),
+            ),
+        ] {
+            let Some(meta) = meta else { continue };
+            if meta.uid() != me && meta.uid() != 0 {
+                return Err(format!("{what} must belong to this user or root"));
+            }
+            if meta.permissions().mode() & 0o022 != 0 {
+                return Err(format!("{what} must not be writable by other users"));
+            }
+        }
+        Ok(real)
+    })
+    .await
+    .map_err(|e| format!("cannot check it: {e}"))??;
+    let info = read(&resolved).await;
+    match info.problem {
+        Some(problem) => Err(problem),
+        None => Ok(resolved),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn devices_are_the_lines_after_the_heading() {
+        assert_eq!(
+            devices("Available devices:\n  (none)\n"),
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            devices(
+                "ggml_cuda_init: found 1\nAvailable devices:\n  CUDA0: NVIDIA H100 (81000 MiB, 80000 MiB free)\n"
+            ),
+            ["CUDA0: NVIDIA H100 (81000 MiB, 80000 MiB free)"]
+        );
+    }
+}
