@@ -398,3 +398,19 @@ async fn the_file_report_reads_the_header_or_says_why_it_cannot() {
     let missing = app.post("/api/models/file", json!({"id": 999})).await;
     assert_eq!(missing.status, StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn the_table_summaries_say_what_each_readable_file_is() {
+    let app = TestApp::new().await;
+    let path = common::tiny_model(app.dir.path());
+    let tiny = app.create("tiny", &path).await;
+    app.create("gone", "/models/not-there.gguf").await;
+    let reply = app.post("/api/models/summaries", json!({})).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    let list = reply.json();
+    let list = list.as_array().unwrap();
+    assert_eq!(list.len(), 1, "a missing file is left out: {list:?}");
+    assert_eq!(list[0]["id"], tiny["id"]);
+    assert_eq!(list[0]["context_length"], 512);
+    assert!(list[0]["parameters"].as_u64().unwrap() > 0);
+}

@@ -240,6 +240,7 @@ async fn a_tab_that_never_reads_is_closed_and_its_place_freed() {
                 ready_at: None,
                 stage: Some(stage.clone()),
                 sample: None,
+                typical_load_ms: None,
             }));
             tokio::time::sleep(Duration::from_millis(5)).await;
         }

@@ -1064,3 +1064,18 @@ async fn prompt_cache_reuse_reaches_llama_server_as_cache_reuse() {
     assert_eq!(args[at + 1], "256");
     assert!(preview.unsupported.is_empty(), "{:?}", preview.unsupported);
 }
+
+#[tokio::test]
+async fn a_start_carries_the_models_typical_load_time_once_it_has_loaded_before() {
+    let app = TestApp::with_llama_server().await;
+    let id = app.create_tiny("timed").await;
+    app.supervisor.start_model(id).await.unwrap();
+    assert_eq!(live_run(&app, id).typical_load_ms, None, "no history yet");
+    app.wait_status(id, ModelStatus::Running, LOAD).await;
+    app.supervisor.stop_model(id).await.unwrap();
+    let first = app.last_run(id).await;
+    let took = first.ready_at.unwrap() - first.started_at;
+    app.supervisor.start_model(id).await.unwrap();
+    assert_eq!(live_run(&app, id).typical_load_ms, Some(took));
+    app.supervisor.shutdown().await;
+}

@@ -2,13 +2,14 @@
 //! prints a table (and writes JSON) of medians and p99s. Where a figure has a natural floor it
 //! is measured in the same run and printed as a ratio.
 //!
-//! Usage: corral-bench [--quick] [--only footprint,pages,api,status,fanout,history,gateway,access] [--out results.json]
+//! Usage: corral-bench [--quick] [--only footprint,pages,api,status,fanout,history,gateway,access,folders] [--out results.json]
 //! `--history DIR`: the database and figures `cargo bench --bench metrics_history` left there.
 //! Environment: CORRAL_BIN (default target/release/corral), CORRAL_SITE_ROOT (default target/site).
 
 mod access;
 mod corral;
 mod fanout;
+mod folder_scan;
 mod gateway;
 mod http;
 mod socket;
@@ -741,6 +742,9 @@ async fn main() {
     }
     if wanted("access") {
         access::measure(&mut report, &options, &work).await;
+    }
+    if wanted("folders") {
+        folder_scan::measure(&mut report, &options, &work).await;
     }
     report.print();
     let machine = machine();

@@ -62,6 +62,8 @@ test('a model started from the Actions menu runs, shows its logs, and stops', as
     await page.getByRole('button', { name: 'Stop Tiny' }).click();
     await page.locator('.page-head .status', { hasText: 'Stopped' }).waitFor({ timeout: 15000 });
     await log.getByText(/cleaning up before exit/).first().waitFor({ timeout: 10000 });
+    // Stopped, the page keeps what the run was measured to use beside the estimate.
+    await page.locator('dl[aria-label="File metadata"]').getByText(/a recent run used [\d.]+ MiB at its peak/).waitFor({ timeout: 10000 });
     const runs = await api(server, 'runs', { id });
     assert.equal(runs.body[0].exit_code, 0);
     assert.deepEqual(page.errors, []);
@@ -142,9 +144,18 @@ test("the model page shows what the file says and the KV cache its settings will
     assert.match(text, /Parameters\s+148 K/);
     assert.match(text, /Training context\s+512/);
     // 2048 cells (2 slots × 1024), 2 layers, 4 KV heads of 16, K and V at f16: 1 MiB.
-    assert.match(text, /KV cache \(saved settings\)\s+1\.0 MiB for 2048 cells/);
-    // Against the machine's free memory from the live channel: a 1.6 MiB need fits.
-    await facts.getByText(/needs about 1\.6 MiB .* of RAM free: fits/).waitFor({ timeout: 10000 });
+    assert.match(text, /KV cache \(these settings\)\s+1\.0 MiB for 2048 cells/);
+    // Weights, KV and compute buffers (512 × (512 × 4 + 64 × 64) + 512 × 2048 × 2 = 5 MiB),
+    // against the machine's free memory from the live channel: it fits.
+    await facts.getByText(/needs about 6\.6 MiB \(weights [\d.]+ KiB \+ KV 1\.0 MiB \+ compute buffers about 5\.0 MiB\).* of RAM free: fits/).waitFor({ timeout: 10000 });
+
+    // The estimate follows the context size as it is typed, before any save.
+    await page.locator('#general-ctx_size').fill('4096');
+    await facts.getByText(/2\.0 MiB for 4096 cells/).waitFor({ timeout: 5000 });
+    await facts.getByText(/needs about 9\.6 MiB/).waitFor({ timeout: 5000 });
+    await page.locator('#general-ctx_size').fill('not a number');
+    await facts.getByText(/1\.0 MiB for 2048 cells/).waitFor({ timeout: 5000 });
+    assert.deepEqual(page.errors, []);
   } finally {
     await server.stop();
   }

@@ -35,6 +35,13 @@ pub async fn get_model_file(id: i64) -> Result<FileReport, AppError> {
     crate::server::model_file::describe(&registry()?, id).await
 }
 
+/// `{}` → for each registered model whose file can be read: `{"id", "parameters",
+/// "quantization", "context_length"}` (what the models table shows).
+#[server(prefix = "/api", endpoint = "models/summaries", input = Json)]
+pub async fn model_summaries() -> Result<Vec<crate::domain::gguf::FileSummary>, AppError> {
+    crate::server::model_file::summaries(&registry()?).await
+}
+
 #[server(prefix = "/api", endpoint = "models/get_by_name", input = Json)]
 pub async fn get_model_by_name(name: String) -> Result<Model, AppError> {
     registry()?.get_model_by_name(name).await

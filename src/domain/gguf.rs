@@ -64,6 +64,58 @@ impl GgufMetadata {
     pub fn main_tensor_type(&self) -> Option<&str> {
         self.tensor_types.first().map(|share| share.kind.as_str())
     }
+
+    /// The quantization in words: the file type, and the tensor type most weights have when it
+    /// differs (`Q4_K_M (mostly Q4_K)`).
+    pub fn quantization(&self) -> String {
+        match (&self.file_type, self.main_tensor_type()) {
+            (Some(file_type), Some(main)) if file_type != main => {
+                format!("{file_type} (mostly {main})")
+            }
+            (Some(file_type), _) => file_type.clone(),
+            (None, Some(main)) => format!("mostly {main}"),
+            (None, None) => "unknown".into(),
+        }
+    }
+
+    /// The table's short form of what the file is.
+    pub fn summary(&self, id: i64) -> FileSummary {
+        FileSummary {
+            id,
+            parameters: self.parameters,
+            quantization: self
+                .file_type
+                .clone()
+                .or_else(|| self.main_tensor_type().map(str::to_string)),
+            context_length: self.context_length,
+        }
+    }
+}
+
+/// What the models table shows of a registered model's file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FileSummary {
+    pub id: i64,
+    pub parameters: u64,
+    pub quantization: Option<String>,
+    /// The training context.
+    pub context_length: Option<u64>,
+}
+
+impl FileSummary {
+    /// `8.0 B · Q4_K_M · 128k context`.
+    pub fn line(&self) -> String {
+        let mut parts = vec![format_parameters(self.parameters)];
+        parts.extend(self.quantization.clone());
+        if let Some(context) = self.context_length {
+            parts.push(if context >= 1024 && context % 1024 == 0 {
+                format!("{}k context", context / 1024)
+            } else {
+                format!("{context} context")
+            });
+        }
+        parts.join(" · ")
+    }
 }
 
 /// What Corral could read of a model's file: its metadata, or why not.

@@ -117,6 +117,17 @@ pub struct LiveRun {
     /// While loading: the latest thing the log said (llama-server prints no percentage).
     pub stage: Option<String>,
     pub sample: Option<ModelSample>,
+    /// How long this model's recent loads took (the median of its last few that became
+    /// ready), so a loading bar can show progress against its own history; `None` without any.
+    #[serde(default)]
+    pub typical_load_ms: Option<i64>,
+}
+
+/// The median of recent load times (milliseconds), or `None` without any.
+pub fn typical_load_ms(mut loads: Vec<i64>) -> Option<i64> {
+    loads.retain(|ms| *ms >= 0);
+    loads.sort_unstable();
+    loads.get(loads.len() / 2).copied()
 }
 
 choice_enum! {

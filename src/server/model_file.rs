@@ -1,11 +1,15 @@
 //! What a registered model's file says (its GGUF header), read on demand for the model page:
 //! inside the model folders only, off the async threads, within a deadline.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
-use std::time::Duration;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, SystemTime};
+
+use futures::StreamExt;
 
 use crate::domain::AppError;
-use crate::domain::gguf::FileReport;
+use crate::domain::gguf::{FileReport, FileSummary, GgufMetadata};
 use crate::server::gguf::reader::read_model;
 use crate::server::registry::Registry;
 
@@ -34,4 +38,72 @@ pub async fn describe(registry: &Registry, id: i64) -> Result<FileReport, AppErr
             READ_TIMEOUT.as_secs()
         )),
     })
+}
+
+/// Headers read at once for the models table, and how long the whole table may take.
+const READ_AT_ONCE: usize = 4;
+const TABLE_WITHIN: Duration = Duration::from_secs(10);
+/// Most headers kept; past it the cache starts again (a header is a few hundred bytes).
+const CACHED: usize = 20_000;
+
+type Key = (PathBuf, u64, Option<SystemTime>);
+
+/// Headers already read, by file and its size and time (a changed file is read again).
+fn cache() -> &'static Mutex<HashMap<Key, Option<Arc<GgufMetadata>>>> {
+    static CACHE: OnceLock<Mutex<HashMap<Key, Option<Arc<GgufMetadata>>>>> = OnceLock::new();
+    CACHE.get_or_init(Default::default)
+}
+
+/// One file's header, from the cache or read now (blocking: call off the async threads).
+fn cached_header(path: PathBuf) -> Option<Arc<GgufMetadata>> {
+    let metadata = std::fs::metadata(&path).ok()?;
+    let key = (path.clone(), metadata.len(), metadata.modified().ok());
+    if let Some(known) = cache().lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
+        return known.clone();
+    }
+    let read = read_model(&path).ok().map(Arc::new);
+    let mut kept = cache().lock().unwrap_or_else(|p| p.into_inner());
+    if kept.len() >= CACHED {
+        kept.clear();
+    }
+    kept.insert(key, read.clone());
+    read
+}
+
+/// What each registered model's file is (parameters, quantization, training context), for
+/// the models table: files inside the model folders only, a few read at once, the whole within
+/// a deadline (what is not read by then is left out, and shown as not known).
+pub async fn summaries(registry: &Registry) -> Result<Vec<FileSummary>, AppError> {
+    let models = registry.list_models(Default::default()).await?;
+    let roots = registry.roots();
+    let reads = futures::stream::iter(models)
+        .map(|model| {
+            let roots = roots.clone();
+            async move {
+                let path = model.spec.path;
+                if !roots.is_open()
+                    && roots
+                        .check(vec![("path".into(), path.clone())])
+                        .await
+                        .is_err()
+                {
+                    return None;
+                }
+                let file = PathBuf::from(path);
+                let meta = tokio::task::spawn_blocking(move || cached_header(file))
+                    .await
+                    .ok()??;
+                Some(meta.summary(model.id))
+            }
+        })
+        .buffer_unordered(READ_AT_ONCE)
+        .filter_map(|summary| async move { summary });
+    let mut found = Vec::new();
+    let mut reads = std::pin::pin!(reads);
+    let deadline = tokio::time::Instant::now() + TABLE_WITHIN;
+    while let Ok(Some(summary)) = tokio::time::timeout_at(deadline, reads.next()).await {
+        found.push(summary);
+    }
+    found.sort_by_key(|s| s.id);
+    Ok(found)
 }

@@ -5,21 +5,40 @@
 use leptos::prelude::*;
 
 use crate::api::models::get_model_file;
+use crate::api::runs::list_runs;
 use crate::app::live_store::use_live;
+use crate::domain::config::gpu::GpuLayers;
 use crate::domain::gguf::{FileReport, GgufMetadata, format_parameters};
-use crate::domain::memory_estimate::{Fit, KvProblem, KvSettings, kv_cache, memory};
+use crate::domain::memory_estimate::{Fit, KvProblem, KvSettings, gpu_share, kv_cache, memory};
 use crate::domain::time::format_bytes;
 use crate::domain::{AppError, Model};
 
 #[component]
-pub fn FileSection(id: i64, kv: KvSettings, current: RwSignal<Model>) -> impl IntoView {
+pub fn FileSection(
+    id: i64,
+    kv: Signal<KvSettings>,
+    gpu_layers: Option<GpuLayers>,
+    current: RwSignal<Model>,
+) -> impl IntoView {
     // Fetched from an effect, which runs only in the browser: a resource read here would sit
     // inside the page's Suspense and hold its server render open forever.
     let report = RwSignal::new(None::<Result<FileReport, AppError>>);
+
     Effect::new(move |_| {
         leptos::task::spawn_local(async move {
             report.set(Some(get_model_file(id).await));
         });
+    });
+    // What the last measured run used, fetched again whenever the status changes (a run that
+    // just ended has its peak recorded).
+    let status = Memo::new(move |_| current.with(|m| m.status));
+    let recent = LocalResource::new(move || {
+        status.track();
+        list_runs(id, Some(5), None)
+    });
+    let measured = Signal::derive(move || match recent.get() {
+        Some(Ok(runs)) => runs.iter().find_map(|run| run.peak_rss_bytes),
+        _ => None,
     });
     view! {
         <section class="card" id="file" aria-labelledby="file-title">
@@ -32,32 +51,67 @@ pub fn FileSection(id: i64, kv: KvSettings, current: RwSignal<Model>) -> impl In
                 Some(Ok(FileReport::Unreadable(why))) => view! {
                     <p class="muted" role="status">{format!("Nothing to show: {why}")}</p>
                 }.into_any(),
-                Some(Ok(FileReport::Read(meta))) => view! { <FileFacts meta=*meta kv current/> }.into_any(),
+                Some(Ok(FileReport::Read(meta))) => view! { <FileFacts meta=*meta kv gpu_layers current measured/> }.into_any(),
             }}
         </section>
     }
 }
 
 #[component]
-fn FileFacts(meta: GgufMetadata, kv: KvSettings, current: RwSignal<Model>) -> impl IntoView {
+fn FileFacts(
+    meta: GgufMetadata,
+    kv: Signal<KvSettings>,
+    gpu_layers: Option<GpuLayers>,
+    current: RwSignal<Model>,
+    measured: Signal<Option<u64>>,
+) -> impl IntoView {
     let live = use_live();
-    let need = memory(&meta, &kv);
+    let layers = meta.layers;
+    let estimate_meta = meta.clone();
     // Against this machine's free memory now (the live channel's latest sample).
     let fit_line = move || {
-        let need = match need {
+        let need = match memory(&estimate_meta, &kv.get()) {
             Ok(need) => need,
             Err(_) => return "not known (see the KV cache above)".to_string(),
         };
-        let parts = format!(
-            "needs about {} (weights {} + KV {}; compute buffers not counted)",
+        let sample = live
+            .state
+            .with(|s| s.as_ref().and_then(|s| s.metrics.last().cloned()));
+        let gpus = sample.as_ref().map_or(0, |s| s.gpus.len());
+        // With GPUs, offloaded layers (and the KV cache) leave RAM for GPU memory.
+        let on_gpu = if gpus > 0 {
+            (need.weights as f64 * gpu_share(gpu_layers, layers)) as u64
+        } else {
+            0
+        };
+        let in_ram = need
+            .total()
+            .saturating_sub(on_gpu)
+            .saturating_sub(if gpus > 0 { need.kv.bytes() } else { 0 });
+        let mut parts = format!(
+            "needs about {} (weights {} + KV {} + compute buffers about {})",
             format_bytes(need.total()),
             format_bytes(need.weights),
-            format_bytes(need.kv.bytes())
+            format_bytes(need.kv.bytes()),
+            format_bytes(need.compute)
         );
+        if gpus > 0 {
+            parts.push_str(&format!(
+                "; on GPUs about {} (weights and KV), in RAM about {}",
+                format_bytes(on_gpu.saturating_add(need.kv.bytes())),
+                format_bytes(in_ram)
+            ));
+        }
+        if let Some(peak) = measured.get() {
+            parts.push_str(&format!(
+                "; a recent run used {} at its peak",
+                format_bytes(peak)
+            ));
+        }
         if current.with(|m| m.status.is_active()) {
             // The process's measured memory, beside the estimate.
             let id = current.with(|m| m.id);
-            let measured = live.state.with(|s| {
+            let now = live.state.with(|s| {
                 s.as_ref().and_then(|s| {
                     s.runs
                         .iter()
@@ -65,7 +119,7 @@ fn FileFacts(meta: GgufMetadata, kv: KvSettings, current: RwSignal<Model>) -> im
                         .and_then(|r| r.sample.as_ref()?.rss_bytes)
                 })
             });
-            return match measured {
+            return match now {
                 Some(rss) => format!(
                     "{parts}; running, it uses {} (resident) now",
                     format_bytes(rss)
@@ -73,9 +127,6 @@ fn FileFacts(meta: GgufMetadata, kv: KvSettings, current: RwSignal<Model>) -> im
                 None => format!("{parts}; it is running, so its memory is in use now"),
             };
         }
-        let sample = live
-            .state
-            .with(|s| s.as_ref().and_then(|s| s.metrics.last().cloned()));
         let Some(sample) = sample else {
             return format!("{parts}; free memory not known yet");
         };
@@ -85,7 +136,7 @@ fn FileFacts(meta: GgufMetadata, kv: KvSettings, current: RwSignal<Model>) -> im
         let mut line = format!(
             "{parts}; {} of RAM free: {}",
             format_bytes(free),
-            Fit::of(need.total(), free).label()
+            Fit::of(in_ram, free).label()
         );
         for gpu in &sample.gpus {
             if let (Some(total), Some(used)) = (gpu.memory_total_bytes, gpu.memory_used_bytes) {
@@ -99,14 +150,7 @@ fn FileFacts(meta: GgufMetadata, kv: KvSettings, current: RwSignal<Model>) -> im
         }
         line
     };
-    let quantization = match (&meta.file_type, meta.main_tensor_type()) {
-        (Some(file_type), Some(main)) if file_type != main => {
-            format!("{file_type} (mostly {main})")
-        }
-        (Some(file_type), _) => file_type.clone(),
-        (None, Some(main)) => format!("mostly {main}"),
-        (None, None) => "unknown".into(),
-    };
+    let quantization = meta.quantization();
     let number = |n: Option<u64>| n.map_or_else(|| "not stated".to_string(), |n| n.to_string());
     let kv_heads = match meta.head_count_kv.as_slice() {
         [] => number(meta.head_count),
@@ -116,7 +160,8 @@ fn FileFacts(meta: GgufMetadata, kv: KvSettings, current: RwSignal<Model>) -> im
             format!("{}–{} (per layer)", low.unwrap_or(&0), high.unwrap_or(&0))
         }
     };
-    let kv_line = match kv_cache(&meta, &kv) {
+    let kv_meta = meta.clone();
+    let kv_line = move || match kv_cache(&kv_meta, &kv.get()) {
         Ok(estimate) => format!(
             "{} for {} cells ({} K, {} V){}",
             format_bytes(estimate.bytes()),
@@ -153,7 +198,7 @@ fn FileFacts(meta: GgufMetadata, kv: KvSettings, current: RwSignal<Model>) -> im
             {(!meta.projects_for.is_empty()).then(|| view! {
                 <div><dt>"Projects for"</dt><dd>{meta.projects_for.join(", ")}</dd></div>
             })}
-            <div><dt>"KV cache (saved settings)"</dt><dd>{kv_line}</dd></div>
+            <div><dt>"KV cache (these settings)"</dt><dd>{kv_line}</dd></div>
             <div><dt>"Will it fit"</dt><dd>{fit_line}</dd></div>
         </dl>
     }

@@ -9,12 +9,22 @@ use crate::domain::fields::FieldSet;
 use crate::domain::{Model, ModelSpec};
 
 #[component]
-pub fn GeneralSection(current: RwSignal<Model>, on_saved: Callback<()>) -> impl IntoView {
+pub fn GeneralSection(
+    current: RwSignal<Model>,
+    on_saved: Callback<()>,
+    /// The settings as typed, while they are valid: the memory estimate follows them before a
+    /// save.
+    draft: RwSignal<Option<ModelSpec>>,
+) -> impl IntoView {
     let toasts = use_toasts();
     let form = FormState::new(
         ModelSpec::FIELDS,
         &current.with_untracked(|m| m.spec.to_object()),
     );
+    let typed = form.clone();
+    Effect::new(move |_| {
+        draft.set(ModelSpec::parse(&typed.value()).ok());
+    });
     let save = form.save_action(
         // The form holds every field, so the patch replaces them all.
         move |value| {

@@ -61,8 +61,16 @@ fn ModelDetailView(data: ModelDetail) -> impl IntoView {
         history,
     } = data;
     let id = model.id;
-    let kv = kv_settings(&model, &groups);
+    let (memory, advanced, gpu_layers) = estimate_groups(&groups);
     let current = RwSignal::new(model);
+    // The estimate follows the General settings as they are typed (once valid), else as saved.
+    let draft = RwSignal::new(None::<crate::domain::ModelSpec>);
+    let kv = Signal::derive(move || {
+        let spec = draft
+            .get()
+            .unwrap_or_else(|| current.with(|m| m.spec.clone()));
+        KvSettings::of(&spec, &memory, &advanced)
+    });
     let history = RwSignal::new(history);
     // After each save the history is fetched again; a failure leaves the old list in place.
     let reload_history = Action::new(move |_: &()| async move {
@@ -132,9 +140,9 @@ fn ModelDetailView(data: ModelDetail) -> impl IntoView {
             <div class="sections">
                 <RunSection current live/>
                 <UseSection current/>
-                <FileSection id kv current/>
+                <FileSection id kv gpu_layers current/>
                 <LogView source=LogSource::Model(id) live title="Logs" empty="No log lines yet. Start the model to see its output here."/>
-                <GeneralSection current on_saved/>
+                <GeneralSection current on_saved draft/>
                 {groups.into_iter().map(|loaded| view! { <ConfigSection id loaded on_saved/> }).collect_view()}
                 <History history/>
             </div>
@@ -142,16 +150,25 @@ fn ModelDetailView(data: ModelDetail) -> impl IntoView {
     }
 }
 
-/// The KV settings the saved model and groups make.
-fn kv_settings(model: &crate::domain::Model, groups: &[ConfigGroup]) -> KvSettings {
+/// The saved groups the memory estimate reads: memory and advanced (cache types, flash
+/// attention, SWA) and the GPU layers.
+fn estimate_groups(
+    groups: &[ConfigGroup],
+) -> (
+    crate::domain::config::MemoryConfig,
+    crate::domain::config::AdvancedConfig,
+    Option<crate::domain::config::gpu::GpuLayers>,
+) {
     let mut memory = Default::default();
     let mut advanced = Default::default();
+    let mut gpu_layers = None;
     for group in groups {
         match group {
             ConfigGroup::Memory(config) => memory = config.clone(),
             ConfigGroup::Advanced(config) => advanced = config.clone(),
+            ConfigGroup::Gpu(config) => gpu_layers = config.gpu_layers,
             _ => {}
         }
     }
-    KvSettings::of(&model.spec, &memory, &advanced)
+    (memory, advanced, gpu_layers)
 }

@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use leptos::prelude::*;
 use leptos_meta::Title;
 
-use crate::api::models::list_models;
+use crate::api::models::{list_models, model_summaries};
 use crate::app::live_store::use_live;
 use crate::app::models::add_dialog::AddModelDialog;
 use crate::app::models::delete_dialog::DeleteDialog;
@@ -27,7 +27,33 @@ pub fn ModelsPage() -> impl IntoView {
         deleting: RwSignal::new(Vec::new()),
         duplicating: RwSignal::new(None),
         live: use_live(),
+        summaries: RwSignal::new(Default::default()),
     };
+    // The files' facts: fetched in the browser only (an effect), whenever the set of models,
+    // their files, or the model folders change.
+    let files_changed = Memo::new(move |_| {
+        state.live.state.with(|s| {
+            s.as_ref().map(|s| {
+                let files: Vec<(i64, String, Option<u64>)> = s
+                    .models
+                    .iter()
+                    .map(|m| (m.id, m.spec.path.clone(), m.size_bytes))
+                    .collect();
+                (files, s.files_generation)
+            })
+        })
+    });
+    let summaries = LocalResource::new(move || {
+        files_changed.track();
+        model_summaries()
+    });
+    Effect::new(move |_| {
+        if let Some(Ok(list)) = summaries.get() {
+            state
+                .summaries
+                .set(list.into_iter().map(|s| (s.id, s)).collect());
+        }
+    });
     let view_state = TableView {
         filter: RwSignal::new(ModelFilter::default()),
         sort: RwSignal::new((SortKey::Name, false)),

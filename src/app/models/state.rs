@@ -19,6 +19,9 @@ pub struct ModelsPageState {
     pub deleting: RwSignal<Vec<Model>>,
     pub duplicating: RwSignal<Option<Model>>,
     pub live: LiveStore,
+    /// What each model's file is (parameters, quantization, context), read in the browser
+    /// after the page and again when the models or their files change.
+    pub summaries: RwSignal<std::collections::HashMap<i64, crate::domain::gguf::FileSummary>>,
 }
 
 impl ModelsPageState {

@@ -101,6 +101,7 @@ pub fn ModelsTable(
                             </th>
                             {header(SortKey::Name, "Name")}
                             {header(SortKey::Kind, "Kind")}
+                            <th class="col-file-facts">"Model"</th>
                             {header(SortKey::Path, "File")}
                             {header(SortKey::Size, "Size")}
                             {header(SortKey::Status, "Status")}
@@ -171,6 +172,7 @@ fn ModelRow(model: Model, state: ModelsPageState) -> impl IntoView {
             </td>
             <td class="col-name"><a href=format!("/models/{id}")>{name}</a></td>
             <td class="col-kind">{model.spec.kind.label()}</td>
+            <td class="col-file-facts">{move || state.summaries.with(|all| all.get(&id).map_or_else(|| "—".to_string(), |s| s.line()))}</td>
             <td class="col-path" title=model.spec.path.clone()>{model.spec.path.clone()}</td>
             <td class="col-size">{size}</td>
             <td class="col-status">

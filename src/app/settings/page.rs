@@ -126,10 +126,10 @@ fn BinaryInfo(info: LlamaServerInfo) -> impl IntoView {
     };
     view! {
         <dl class="facts">
-            <dt>"In use"</dt><dd><code>{info.path.clone().unwrap_or_else(|| "none".into())}</code></dd>
-            <dt>"Version"</dt><dd>{info.version.clone().unwrap_or_else(|| "unknown".into())}</dd>
-            <dt>"Build"</dt><dd>{info.build.clone().unwrap_or_else(|| "unknown".into())}</dd>
-            <dt>"Devices"</dt><dd>{devices}</dd>
+            <div><dt>"In use"</dt><dd class="mono">{info.path.clone().unwrap_or_else(|| "none".into())}</dd></div>
+            <div><dt>"Version"</dt><dd>{info.version.clone().unwrap_or_else(|| "unknown".into())}</dd></div>
+            <div><dt>"Build"</dt><dd>{info.build.clone().unwrap_or_else(|| "unknown".into())}</dd></div>
+            <div><dt>"Devices"</dt><dd>{devices}</dd></div>
         </dl>
         {info.problem.map(|problem| view! { <p class="error-banner" role="alert">{problem}</p> })}
     }

@@ -54,6 +54,18 @@ impl FormState {
     }
 
     /// Shows an error: field errors inline (returns true), anything else is the caller's.
+    /// What the person has typed so far, as `to_value` reads it, but tracked: an effect or
+    /// memo that reads it runs again on every keystroke.
+    pub fn value(&self) -> Value {
+        let object = self
+            .fields
+            .iter()
+            .zip(&self.texts)
+            .map(|(field, text)| (field.key.to_string(), field.text_to_value(&text.get())))
+            .collect();
+        Value::Object(object)
+    }
+
     pub fn show(&self, error: &AppError) -> bool {
         let errors = error.field_errors();
         let inline = !errors.is_empty();

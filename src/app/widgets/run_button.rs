@@ -105,14 +105,57 @@ pub fn RunFacts(live: LiveStore, model_id: i64) -> impl IntoView {
 }
 
 fn loading(run: &LiveRun) -> impl IntoView + use<> {
+    view! { <LoadProgress run=run.clone()/> }
+}
+
+/// Whole seconds, for load times.
+fn seconds(ms: i64) -> String {
+    format_duration((ms.max(0) / 1000) as u64)
+}
+
+/// A load in progress: the stage the log last reported and the time it has taken, against this
+/// model's recent loads when it has any (a determinate bar), else an indeterminate one.
+/// llama-server reports no percentage, so none is made up.
+#[component]
+fn LoadProgress(run: LiveRun) -> impl IntoView {
+    let now = RwSignal::new(crate::domain::time::now_ms());
+    #[cfg(feature = "hydrate")]
+    if let Ok(handle) = set_interval_with_handle(
+        move || now.set(crate::domain::time::now_ms()),
+        std::time::Duration::from_millis(500),
+    ) {
+        on_cleanup(move || handle.clear());
+    }
     let stage = run
         .stage
         .clone()
         .unwrap_or_else(|| "starting llama-server".into());
     let title = stage.clone();
+    let started = run.started_at;
+    let elapsed = move || (now.get() - started).max(0);
+    let bar = match run.typical_load_ms.filter(|ms| *ms > 0) {
+        Some(typical) => view! {
+            <progress aria-label="Loading the model" max=typical.to_string()
+                value=move || elapsed().min(typical).to_string()></progress>
+            <span class="load-time">{move || {
+                let elapsed = elapsed();
+                if elapsed <= typical {
+                    format!("{} of about {} (its recent loads)", seconds(elapsed), seconds(typical))
+                } else {
+                    format!("{}, longer than its usual {}", seconds(elapsed), seconds(typical))
+                }
+            }}</span>
+        }
+        .into_any(),
+        None => view! {
+            <progress aria-label="Loading the model"></progress>
+            <span class="load-time">{move || format!("{} (first load: nothing to compare)", seconds(elapsed()))}</span>
+        }
+        .into_any(),
+    };
     view! {
         <div class="run-facts loading">
-            <progress aria-label="Loading the model"></progress>
+            {bar}
             <span class="stage" title=title>{stage}</span>
         </div>
     }

@@ -13,6 +13,7 @@ pub fn scope_for(method: &Method, path: &str) -> Scope {
         "/api/models/get",
         "/api/models/detail",
         "/api/models/file",
+        "/api/models/summaries",
         "/api/models/get_by_name",
         "/api/models/logs",
         "/api/models/launch",

@@ -149,6 +149,16 @@ pub fn alive(conn: &Connection) -> rusqlite::Result<Vec<Run>> {
     runs.collect()
 }
 
+/// How long the model's last `limit` loads that became ready took, newest first (ms).
+pub fn load_times(conn: &Connection, model_id: i64, limit: i64) -> rusqlite::Result<Vec<i64>> {
+    let mut statement = conn.prepare_cached(
+        "SELECT ready_at - started_at FROM runs WHERE model_id = ?1 AND ready_at IS NOT NULL \
+         ORDER BY id DESC LIMIT ?2",
+    )?;
+    let times = statement.query_map(params![model_id, limit], |row| row.get(0))?;
+    times.collect()
+}
+
 /// A model's runs, newest first: `limit` of them, older than run `before` when given.
 pub fn for_model(
     conn: &Connection,

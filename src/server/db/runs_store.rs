@@ -68,6 +68,15 @@ impl RunsStore {
             .await
     }
 
+    /// The median of the model's last five load times, if it ever loaded.
+    pub async fn typical_load_ms(&self, model_id: i64) -> Result<Option<i64>, AppError> {
+        let times = self
+            .db
+            .call(move |conn| Ok(runs_repo::load_times(conn, model_id, 5)?))
+            .await?;
+        Ok(crate::domain::run::typical_load_ms(times))
+    }
+
     pub async fn record_peak(&self, run_id: i64, bytes: u64) -> Result<(), AppError> {
         self.db
             .call(move |conn| Ok(runs_repo::record_peak(conn, run_id, bytes)?))

@@ -338,6 +338,16 @@ impl Supervisor {
         };
         let pid = child.id().unwrap_or(0);
         let started_at = now_ms();
+        // Read before this run is recorded, so it is not its own history.
+        let typical_load_ms = self
+            .inner
+            .runs
+            .typical_load_ms(id)
+            .await
+            .unwrap_or_else(|error| {
+                tracing::warn!(model_id = id, %error, "cannot read earlier load times");
+                None
+            });
         let run_id = self
             .inner
             .runs
@@ -352,6 +362,7 @@ impl Supervisor {
             ready_at: None,
             stage: None,
             sample: None,
+            typical_load_ms,
         };
         let process = run_task::Process::Child(child);
         let terms = Terms {
@@ -393,6 +404,7 @@ impl Supervisor {
             ready_at: None,
             stage: Some("adopted from an earlier Corral".into()),
             sample: None,
+            typical_load_ms: None,
         };
         let api_key = child_env::key_of(pid).map(Arc::from);
         let process = run_task::Process::Adopted { pid };
