@@ -155,6 +155,11 @@ async fn the_page_describes_the_llama_server_in_use_and_can_switch_to_another() 
         "{info}"
     );
     assert_eq!(info["problem"], Value::Null);
+    // The capability check: b11434 dropped --ctx-size-draft (tests/supervisor.rs relies on it).
+    assert_eq!(
+        info["missing_flags"],
+        json!(["lora.draft_ctx_size (--ctx-size-draft)"])
+    );
     // The same build through a link of the right name in a folder of its own is accepted.
     let folder = app.dir.path().join("bin");
     std::fs::create_dir(&folder).unwrap();

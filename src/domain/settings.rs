@@ -47,6 +47,7 @@ pub struct CorralSettings {
     pub load_per_gib: Option<i64>,
     pub keep_runs: Option<i64>,
     pub keep_activity_days: Option<i64>,
+    pub keep_metrics_days: Option<i64>,
 }
 
 impl FieldSet for CorralSettings {
@@ -100,6 +101,9 @@ impl FieldSet for CorralSettings {
         FieldSpec::int("keep_activity_days", "Activity kept (days)", 1, 3650)
             .help("Gateway activity records older than this are dropped.")
             .default("30"),
+        FieldSpec::int("keep_metrics_days", "Metrics history kept (days)", 1, 3650)
+            .help("System and model charts keep one-minute points this long (the last hour at one a second).")
+            .default("7"),
     ];
 
     fn cross_check(&self) -> Vec<FieldError> {
@@ -154,6 +158,10 @@ pub struct LlamaServerInfo {
     pub build: Option<String>,
     /// `--list-devices`: one line per device (`CUDA0: NVIDIA … (24576 MiB, 23000 MiB free)`).
     pub devices: Vec<String>,
+    /// The capability check: settings Corral can pass that this build has no flag for
+    /// (`memory.load_mode (--load-mode)`); a model using one is refused before start.
+    #[serde(default)]
+    pub missing_flags: Vec<String>,
     /// Why it cannot be used, in words.
     pub problem: Option<String>,
 }

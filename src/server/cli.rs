@@ -178,6 +178,11 @@ pub struct Cli {
           value_parser = clap::value_parser!(u32).range(1..=3650))]
     pub keep_activity_days: u32,
 
+    /// Days of metrics history kept (one-minute roll-ups; the last hour is kept raw).
+    #[arg(long, env = "CORRAL_KEEP_METRICS_DAYS", default_value_t = Retention::default().metrics_days,
+          value_parser = clap::value_parser!(u32).range(1..=3650))]
+    pub keep_metrics_days: u32,
+
     /// Seconds a running model may go without a gateway request before it is stopped (0:
     /// never); a model's `serving.idle_ttl_seconds` overrides it.
     #[arg(long, env = "CORRAL_IDLE_TTL", default_value_t = supervisor().idle_ttl.as_secs(),
@@ -360,6 +365,7 @@ impl Cli {
             runs_per_model: self.keep_runs as i64,
             changes_per_model: self.keep_changes as i64,
             activity_days: self.keep_activity_days,
+            metrics_days: self.keep_metrics_days,
         }
     }
 
@@ -511,7 +517,8 @@ mod tests {
             Retention {
                 runs_per_model: 5,
                 changes_per_model: 7,
-                activity_days: 9
+                activity_days: 9,
+                metrics_days: 7,
             }
         );
     }

@@ -138,8 +138,10 @@ fn FileFacts(
             format_bytes(free),
             Fit::of(in_ram, free).label()
         );
+        let mut gpu_free = 0u64;
         for gpu in &sample.gpus {
             if let (Some(total), Some(used)) = (gpu.memory_total_bytes, gpu.memory_used_bytes) {
+                gpu_free = gpu_free.saturating_add(total.saturating_sub(used));
                 line.push_str(&format!(
                     "; GPU {} ({}) has {} free",
                     gpu.index,
@@ -147,6 +149,15 @@ fn FileFacts(
                     format_bytes(total.saturating_sub(used))
                 ));
             }
+        }
+        if gpus > 0 {
+            // The offloaded part against every GPU's free memory together (layers split
+            // across them).
+            let on_gpus = on_gpu.saturating_add(need.kv.bytes());
+            line.push_str(&format!(
+                "; on the GPUs: {}",
+                Fit::of(on_gpus, gpu_free).label()
+            ));
         }
         line
     };

@@ -131,6 +131,15 @@ fn BinaryInfo(info: LlamaServerInfo) -> impl IntoView {
             <div><dt>"Build"</dt><dd>{info.build.clone().unwrap_or_else(|| "unknown".into())}</dd></div>
             <div><dt>"Devices"</dt><dd>{devices}</dd></div>
         </dl>
+        {if info.missing_flags.is_empty() {
+            (info.problem.is_none()).then(|| view! { <p class="muted">"Capability check: this build has a flag for every setting Corral passes."</p> }).into_any()
+        } else {
+            view! {
+                <p class="notice-banner" role="status">"Capability check: this build has no flag for "
+                    {info.missing_flags.join(", ")}
+                    "; a model using one of these settings is refused before it starts."</p>
+            }.into_any()
+        }}
         {info.problem.map(|problem| view! { <p class="error-banner" role="alert">{problem}</p> })}
     }
 }

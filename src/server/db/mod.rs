@@ -31,6 +31,8 @@ pub struct Retention {
     pub changes_per_model: i64,
     /// Days of gateway activity records.
     pub activity_days: u32,
+    /// Days of metrics history (one-minute roll-ups; the last hour is kept raw).
+    pub metrics_days: u32,
 }
 
 impl Default for Retention {
@@ -39,6 +41,7 @@ impl Default for Retention {
             runs_per_model: 100,
             changes_per_model: 500,
             activity_days: 30,
+            metrics_days: 7,
         }
     }
 }

@@ -1,6 +1,6 @@
 //! Every second: read the machine, publish the sample to every tab, and keep it. Samples are
 //! written in batches; once a minute, raw samples past the window become one-minute roll-ups and
-//! roll-ups past retention are dropped.
+//! roll-ups past retention (`--keep-metrics-days`, or the Settings page) are dropped.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -18,8 +18,6 @@ pub struct HistoryConfig {
     pub interval: Duration,
     /// Raw samples are kept this long, then rolled up.
     pub raw_window: Duration,
-    /// Roll-ups are kept this long.
-    pub rollup_retention: Duration,
     /// Samples gathered before one write.
     pub batch: usize,
     pub downsample_every: Duration,
@@ -30,7 +28,6 @@ impl Default for HistoryConfig {
         HistoryConfig {
             interval: Duration::from_secs(1),
             raw_window: Duration::from_secs(3600),
-            rollup_retention: Duration::from_secs(7 * 24 * 3600),
             batch: 10,
             downsample_every: Duration::from_secs(60),
         }
@@ -81,7 +78,9 @@ pub fn spawn(
                 last_downsample = tokio::time::Instant::now();
                 let now = now_ms();
                 let raw_cutoff = now - config.raw_window.as_millis() as i64;
-                let rollup_cutoff = now - config.rollup_retention.as_millis() as i64;
+                // Read each time: the Settings page may have changed it.
+                let days = i64::from(history.retention_days());
+                let rollup_cutoff = now - days * 24 * 3600 * 1000;
                 if let Err(error) = history.downsample(raw_cutoff, rollup_cutoff).await {
                     tracing::warn!(%error, "could not downsample metrics history");
                 }

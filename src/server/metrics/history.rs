@@ -14,6 +14,11 @@ pub struct MetricsHistory {
 }
 
 impl MetricsHistory {
+    /// Days of roll-ups kept, as the database's retention says now.
+    pub fn retention_days(&self) -> u32 {
+        self.db.retention().metrics_days
+    }
+
     pub fn new(db: Db) -> MetricsHistory {
         MetricsHistory { db }
     }

@@ -10,7 +10,11 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, SystemTime};
 
+use crate::domain::ModelSpec;
+use crate::domain::config::ConfigGroupKind;
+use crate::domain::fields::FieldSet;
 use crate::domain::settings::LlamaServerInfo;
+use crate::server::supervisor::capabilities::{self, Capabilities};
 use crate::server::supervisor::child_env;
 use crate::server::supervisor::locate::BINARY_NAME;
 
@@ -84,12 +88,37 @@ pub async fn read(binary: &Path) -> LlamaServerInfo {
             Ok(text) => info.devices = devices(&text),
             Err(why) => info.problem = Some(format!("--list-devices: {why}")),
         }
+        match capabilities::of(binary).await {
+            Ok(caps) => info.missing_flags = missing_flags(&caps),
+            Err(problem) => info.problem = Some(problem),
+        }
         cache()
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .insert(key, info.clone());
     }
     info
+}
+
+/// Every setting whose flag this build lacks, as `scope.key (--flag)`.
+fn missing_flags(caps: &Capabilities) -> Vec<String> {
+    let scoped = ModelSpec::FIELDS
+        .iter()
+        .map(|f| (ModelSpec::WHOLE, f))
+        .chain(
+            ConfigGroupKind::ALL
+                .iter()
+                .flat_map(|k| k.fields().iter().map(move |f| (k.as_str(), f))),
+        );
+    let mut missing = Vec::new();
+    for (scope, field) in scoped {
+        for flag in field.flag.spellings() {
+            if !caps.has(flag) {
+                missing.push(format!("{scope}.{} ({flag})", field.key));
+            }
+        }
+    }
+    missing
 }
 
 fn line_after(text: &str, prefix: &str) -> Option<String> {

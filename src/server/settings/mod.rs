@@ -120,6 +120,9 @@ pub fn effective(
     if let Some(v) = own.keep_activity_days {
         out.retention.activity_days = u32::try_from(v).unwrap_or(30);
     }
+    if let Some(v) = own.keep_metrics_days {
+        out.retention.metrics_days = u32::try_from(v).unwrap_or(7);
+    }
     if !own.models_dirs.is_empty() {
         out.models_dirs = own
             .models_dirs
@@ -184,6 +187,7 @@ impl Settings {
             load_per_gib: i64::try_from(s.load_per_gib.as_secs()).ok(),
             keep_runs: Some(applied.retention.runs_per_model),
             keep_activity_days: Some(i64::from(applied.retention.activity_days)),
+            keep_metrics_days: Some(i64::from(applied.retention.metrics_days)),
         };
         let llama_server = match self.0.supervisor.binary_in_use() {
             Ok(binary) => llama_server_info::read(&binary).await,
