@@ -3,7 +3,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, realpathSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, realpathSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BIN, api, launchBrowser, openPage, startCorral, waitForNames, waitLive } from './support.mjs';
@@ -75,6 +75,30 @@ test('three files in a folder are three Found rows; Add all makes them models th
     for (const model of models) {
       await page.locator(`tr[data-model-id="${model.id}"] .status`, { hasText: 'Running' }).waitFor({ timeout: 30000 });
     }
+    assert.deepEqual(page.errors, []);
+  } finally {
+    await server.stop();
+  }
+});
+
+test('a Hugging Face cache on the machine is offered, and one click watches it', async () => {
+  // The hub's layout: snapshots hold links into blobs.
+  const hub = realpathSync(mkdtempSync(join(tmpdir(), 'corral-hub-')));
+  const repo = join(hub, 'models--org--tiny');
+  mkdirSync(join(repo, 'blobs'), { recursive: true });
+  mkdirSync(join(repo, 'snapshots', 'abc123'), { recursive: true });
+  execFileSync(BIN, ['test-model', join(repo, 'blobs', 'f00d')]);
+  symlinkSync('../../blobs/f00d', join(repo, 'snapshots', 'abc123', 'tiny-q8.gguf'));
+  const server = await startCorral({ env: { HF_HUB_CACHE: hub } });
+  try {
+    const page = await openPage(browser, server.url);
+    await waitLive(page);
+    await page.getByRole('heading', { name: 'Model downloads on this machine' }).waitFor({ timeout: 10000 });
+    await page.getByRole('button', { name: `Watch ${hub}` }).click();
+    const found = page.getByRole('table', { name: 'Found files' });
+    await found.getByRole('row').filter({ hasText: 'tiny-q8.gguf' }).waitFor({ timeout: 10000 });
+    const settings = await api(server, 'settings/get');
+    assert.deepEqual(settings.body.stored.models_dirs, [hub]);
     assert.deepEqual(page.errors, []);
   } finally {
     await server.stop();

@@ -9,13 +9,13 @@ import { chromium } from 'playwright-core';
 export const BIN = process.env.CORRAL_BIN ?? 'target/release/corral';
 const SITE_ROOT = process.env.CORRAL_SITE_ROOT ?? 'target/site';
 
-/** Starts Corral; `port` and `dataDir` let a test restart it in place, `extra` adds flags. */
-export async function startCorral({ port = 0, dataDir = mkdtempSync(join(tmpdir(), 'corral-e2e-')), extra = [] } = {}) {
+/** Starts Corral; `port` and `dataDir` let a test restart it in place, `extra` adds flags, `env` variables. */
+export async function startCorral({ port = 0, dataDir = mkdtempSync(join(tmpdir(), 'corral-e2e-')), extra = [], env = {} } = {}) {
   // Model processes get ports of their own, away from Corral's usual range.
   const args = ['--bind', `127.0.0.1:${port}`, '--data-dir', dataDir, '--site-root', SITE_ROOT, '--ports', '23100-23199', ...extra];
   const child = spawn(BIN, args, {
     stdio: ['ignore', 'ignore', 'pipe'],
-    env: { ...process.env, RUST_LOG: 'info' },
+    env: { ...process.env, RUST_LOG: 'info', ...env },
   });
   let log = '';
   const url = await new Promise((resolve, reject) => {

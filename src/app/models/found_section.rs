@@ -5,7 +5,9 @@
 use leptos::prelude::*;
 
 use crate::api::discovery::{add_discovered, list_discovered};
+use crate::api::settings::{get_settings, save_settings};
 use crate::app::live_store::use_live;
+use crate::domain::AppError;
 use crate::domain::discovery::FoundFile;
 use crate::domain::gguf::{FileReport, format_parameters};
 use crate::domain::time::format_bytes;
@@ -47,7 +49,39 @@ pub fn FoundSection() -> impl IntoView {
         Some(Ok(listed)) => listed.folders,
         _ => Vec::new(),
     };
+    let offered = move || match listing.get() {
+        Some(Ok(listed)) => listed.offered,
+        _ => Vec::new(),
+    };
+    // A download cache on this machine becomes a watched folder (a Settings change, applied at
+    // once); then its files are listed here.
+    let watch = Action::new(move |folder: &String| {
+        let folder = folder.clone();
+        async move {
+            let saved = async {
+                let mut stored = get_settings().await?.stored;
+                stored.models_dirs.push(folder);
+                let document =
+                    serde_json::to_value(&stored).map_err(|e| AppError::internal(e.to_string()))?;
+                save_settings(document).await
+            };
+            match saved.await {
+                Ok(_) => {
+                    error.set(None);
+                    listing.refetch();
+                }
+                Err(e) => error.set(Some(e.to_string())),
+            }
+        }
+    });
     view! {
+        <Show when=move || folders().is_empty() && !offered().is_empty()>
+            <section class="card found-files" aria-labelledby="offered-title">
+                <h2 id="offered-title">"Model downloads on this machine"</h2>
+                {move || error.get().map(|e| view! { <p class="error-banner" role="alert">{e}</p> })}
+                <OfferedCaches offered=Signal::derive(offered) watch/>
+            </section>
+        </Show>
         <Show when=move || !folders().is_empty()>
             <section class="card found-files" aria-labelledby="found-title">
                 <div class="card-head">
@@ -60,6 +94,7 @@ pub fn FoundSection() -> impl IntoView {
                     </Show>
                 </div>
                 <p class="muted">{move || format!("Watching {}.", folders().join(", "))}</p>
+                <OfferedCaches offered=Signal::derive(offered) watch/>
                 {move || error.get().map(|e| view! { <p class="error-banner" role="alert">{e}</p> })}
                 <Show when=move || !unregistered().is_empty()
                     fallback=|| view! { <p class="muted">"Every GGUF file in them is a model here already."</p> }>
@@ -73,6 +108,29 @@ pub fn FoundSection() -> impl IntoView {
                     </table>
                 </Show>
             </section>
+        </Show>
+    }
+}
+
+/// Download caches (Hugging Face, llama.cpp) present here and not watched yet, each with a
+/// button that adds it to the model folders.
+#[component]
+fn OfferedCaches(offered: Signal<Vec<String>>, watch: Action<String, ()>) -> impl IntoView {
+    view! {
+        <Show when=move || !offered.get().is_empty()>
+            <ul class="offered">
+                {move || offered.get().into_iter().map(|folder| {
+                    let label = format!("Watch {folder}");
+                    let chosen = folder.clone();
+                    view! {
+                        <li>
+                            <span class="mono">{folder}</span>" holds downloaded models. "
+                            <button class="small" aria-label=label disabled=move || watch.pending().get()
+                                on:click=move |_| { watch.dispatch(chosen.clone()); }>"Watch it"</button>
+                        </li>
+                    }
+                }).collect_view()}
+            </ul>
         </Show>
     }
 }
