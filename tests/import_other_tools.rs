@@ -20,7 +20,7 @@ models:
       ${server}
       # the weights
       -m /models/coder.gguf -c ${ctx} -ngl 99 --temp 0.2 \
-      --mlock-please --log-file /tmp/x.log --no-warmup -fa on
+      --mlock-please --log-file /tmp/x.log --no-warmup -fa on --mlock
     aliases: [gpt-4o, coder-latest]
     ttl: 300
     unlisted: true
@@ -47,6 +47,7 @@ jinja = true\n\
 kv-offload = false\n\
 LLAMA_ARG_CACHE_RAM = 0\n\
 temp = 0.6\n\
+no-mmap = true\n\
 load-on-startup = true\n\
 \n\
 [downloaded]\n\
@@ -131,6 +132,11 @@ async fn a_llama_swap_config_imports_its_models_with_macros_aliases_ttl_and_name
     );
     assert_eq!(group(&app, "coder", "gpu").await["gpu_layers"], 99);
     assert_eq!(group(&app, "coder", "sampling").await["temperature"], 0.2);
+    assert_eq!(
+        group(&app, "coder", "memory").await["load_mode"],
+        "mmap+mlock",
+        "an older build's --mlock"
+    );
     let advanced = group(&app, "coder", "advanced").await;
     assert_eq!(advanced["flash_attn"], "on");
     assert_eq!(advanced["extra_args"], json!(["--no-warmup"]));
@@ -195,9 +201,10 @@ async fn a_llama_cpp_preset_imports_each_section_over_the_defaults_and_names_wha
         (gpu["gpu_layers"].clone(), gpu["kv_offload"].clone()),
         (json!(8), json!(false))
     );
+    let memory = group(&app, "chat-model", "memory").await;
     assert_eq!(
-        group(&app, "chat-model", "memory").await["cache_ram_mib"],
-        0
+        (memory["cache_ram_mib"].clone(), memory["load_mode"].clone()),
+        (json!(0), json!("none"))
     );
     assert_eq!(
         group(&app, "chat-model", "sampling").await["temperature"],

@@ -173,8 +173,14 @@ fn meaning(flag: &str) -> Meaning {
     }
 }
 
+/// The old load-mode switches `legacy_load_mode` reads.
+const LEGACY_SWITCHES: &[&str] = &["--mlock", "--no-mmap", "--mmap"];
+
 /// How many values `flag` (normalised) reads.
 pub fn arity(flag: &str) -> Arity {
+    if LEGACY_SWITCHES.contains(&flag) {
+        return Arity::Known(0);
+    }
     match meaning(flag) {
         Meaning::Set { role, .. } => Arity::Known(role.arity()),
         Meaning::Extra(Takes::Nothing) => Arity::Known(0),
@@ -185,6 +191,9 @@ pub fn arity(flag: &str) -> Arity {
 
 /// The spelling that turns `flag` (a switch) off, if llama-server has one.
 pub fn negation(flag: &str) -> Option<String> {
+    if flag == "--mmap" {
+        return Some("--no-mmap".into());
+    }
     match meaning(flag) {
         Meaning::Set {
             field:
@@ -205,7 +214,7 @@ pub fn negation(flag: &str) -> Option<String> {
 
 /// Whether Corral knows `flag` at all (typed, reviewed, refused or its own).
 pub fn known(flag: &str) -> bool {
-    !matches!(meaning(flag), Meaning::Unknown)
+    LEGACY_SWITCHES.contains(&flag) || !matches!(meaning(flag), Meaning::Unknown)
 }
 
 /// A value as the field stores it: numbers as numbers, `true`/`false` for a toggle.
@@ -217,9 +226,34 @@ fn typed(field: &FieldSpec, text: &str) -> Value {
     }
 }
 
+/// Older llama.cpp builds spelt the load mode as switches (`--mlock`, `--no-mmap`, `--mmap`),
+/// and many llama-swap configs still do: they become `memory.load_mode` (a `--load-mode` given
+/// as well wins). Answers the other arguments.
+fn legacy_load_mode(args: &[String], read: &mut ReadSettings) -> Vec<String> {
+    let has = |flag: &str| args.iter().any(|a| a == flag);
+    let mode = match (has("--mlock"), has("--no-mmap"), has("--mmap")) {
+        (true, true, _) => Some("mlock"),
+        (true, false, _) => Some("mmap+mlock"),
+        (false, true, _) => Some("none"),
+        (false, false, true) => Some("mmap"),
+        (false, false, false) => None,
+    };
+    if let Some(mode) = mode {
+        read.scopes
+            .entry("memory")
+            .or_default()
+            .insert("load_mode".into(), Value::String(mode.into()));
+    }
+    args.iter()
+        .filter(|a| !LEGACY_SWITCHES.contains(&a.as_str()))
+        .cloned()
+        .collect()
+}
+
 /// Reads `args` (a command line without the program), naming what it leaves out after `at`.
 pub fn read(args: &[String], at: &str) -> ReadSettings {
     let mut read = ReadSettings::default();
+    let args = &legacy_load_mode(args, &mut read);
     let mut i = 0;
     while i < args.len() {
         let arg = &args[i];
@@ -411,6 +445,21 @@ mod tests {
         assert!(!read.scopes["model"].contains_key("ctx_size"));
         assert_eq!(read.scopes["model"]["threads"], 4);
         assert!(!read.scopes["sampling"].contains_key("top_p"));
+    }
+
+    #[test]
+    fn the_old_mlock_and_mmap_switches_become_the_load_mode() {
+        for (line, mode) in [
+            ("--mlock", "mmap+mlock"),
+            ("--no-mmap", "none"),
+            ("--mlock --no-mmap", "mlock"),
+            ("--mmap", "mmap"),
+            ("--mlock --load-mode dio", "dio"),
+        ] {
+            let read = read(&args(line), "x");
+            assert_eq!(read.not_mapped, Vec::<String>::new(), "{line}");
+            assert_eq!(read.scopes["memory"]["load_mode"], mode, "{line}");
+        }
     }
 
     #[test]

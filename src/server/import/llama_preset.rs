@@ -137,6 +137,10 @@ mod tests {
             Ok(vec!["--no-warmup".to_string()])
         );
         assert!(words("jinja", "maybe").is_err());
+        // The old load-mode switches, read as `memory.load_mode` by the command reader.
+        assert_eq!(words("no-mmap", "true"), Ok(vec!["--no-mmap".to_string()]));
+        assert_eq!(words("mmap", "false"), Ok(vec!["--no-mmap".to_string()]));
+        assert_eq!(words("mlock", "true"), Ok(vec!["--mlock".to_string()]));
         assert_eq!(
             words("temp", "0.5"),
             Ok(vec!["--temp".to_string(), "0.5".to_string()])
