@@ -35,14 +35,19 @@ struct Listener {
 }
 
 impl Listener {
-    fn start(mut events: tokio::sync::broadcast::Receiver<Arc<ServerEvent>>) -> Listener {
+    fn start(
+        mut events: tokio::sync::broadcast::Receiver<
+            Arc<corral::server::live::published::Published>,
+        >,
+    ) -> Listener {
         let heard = Heard::default();
         let into = heard.clone();
         let task = tokio::spawn(async move {
             loop {
                 match events.recv().await {
                     Ok(event) => {
-                        if let ServerEvent::ModelCreated(m) | ServerEvent::ModelUpdated(m) = &*event
+                        if let ServerEvent::ModelCreated(m) | ServerEvent::ModelUpdated(m) =
+                            &**event
                         {
                             let mut heard = into.lock().unwrap();
                             let list = heard.entry(m.id).or_default();

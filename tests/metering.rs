@@ -230,7 +230,7 @@ async fn records_are_heard_live_and_counted_on_metrics() {
     read_all(response).await;
     let heard = tokio::time::timeout(Duration::from_secs(5), async {
         loop {
-            if let ServerEvent::Activity(records) = &*events.recv().await.unwrap() {
+            if let ServerEvent::Activity(records) = &**events.recv().await.unwrap() {
                 return records.clone();
             }
         }

@@ -197,7 +197,7 @@ pub async fn events(State(state): State<AppState>) -> Response {
                     Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
                     Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
                 };
-                let ServerEvent::ModelUpdated(model) = event.as_ref() else {
+                let ServerEvent::ModelUpdated(model) = &**event else {
                     continue;
                 };
                 let value = status_value(model.status);

@@ -14,6 +14,7 @@ use crate::domain::Model;
 use crate::domain::live::{ServerEvent, ServerStatus, Snapshot};
 use crate::domain::run::{LogLine, LogSource, LogStream};
 use crate::server::live::log_book::LogBook;
+use crate::server::live::published::Published;
 use crate::server::now_ms;
 
 /// Limits of the live channel.
@@ -40,7 +41,8 @@ pub struct Hub {
 
 struct Inner {
     state: watch::Sender<Snapshot>,
-    events: broadcast::Sender<Arc<ServerEvent>>,
+    /// Each event encoded once for every tab (`Published`).
+    events: broadcast::Sender<Arc<Published>>,
     clients: AtomicUsize,
     config: HubConfig,
     logs: LogBook,
@@ -94,7 +96,7 @@ impl Hub {
     pub fn publish(&self, event: ServerEvent) {
         self.inner.state.send_modify(|state| state.apply(&event));
         // No receivers is fine: no tab is open.
-        let _ = self.inner.events.send(Arc::new(event));
+        let _ = self.inner.events.send(Arc::new(Published::new(event)));
     }
 
     /// Runs `write` (a database transaction, on a blocking thread) and publishes the events it
@@ -129,7 +131,7 @@ impl Hub {
         let _ = self
             .inner
             .events
-            .send(Arc::new(ServerEvent::Log(line.clone())));
+            .send(Arc::new(Published::new(ServerEvent::Log(line.clone()))));
         line
     }
 
@@ -156,7 +158,7 @@ impl Hub {
     }
 
     /// Events from now on. Subscribe before taking the snapshot so nothing falls in between.
-    pub fn subscribe(&self) -> broadcast::Receiver<Arc<ServerEvent>> {
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Published>> {
         self.inner.events.subscribe()
     }
 

@@ -12,6 +12,7 @@ use tokio::time::Instant;
 use crate::domain::live::{ClientMessage, Envelope, ErrorCode, ErrorFrame, ServerEvent};
 use crate::domain::run::{LogLine, LogSource};
 use crate::server::live::Hub;
+use crate::server::live::published::Published;
 
 /// A WebSocket frame, as far as the connection loop cares.
 #[derive(Debug, Clone, PartialEq)]
@@ -83,9 +84,9 @@ where
     loop {
         let sent = tokio::select! {
             event = events.recv() => match event {
-                Ok(event) => match &*event {
+                Ok(event) => match &**event {
                     ServerEvent::Log(line) if !logs.wants(line) => Ok(()),
-                    event => out.event(event.clone()).await,
+                    _ => out.published(&event).await,
                 },
                 // Too far behind to catch up event by event: start over from the state.
                 Err(RecvError::Lagged(_)) => out.event(ServerEvent::Snapshot(hub.snapshot())).await,
@@ -239,6 +240,13 @@ impl<Tx: Sink<Frame> + Unpin> Outbox<Tx> {
             event,
         })
         .map_err(|_| SendFailure::Gone)?;
+        self.frame(Frame::Text(text)).await
+    }
+
+    /// A hub event: its shared encoding with this tab's `seq` spliced in.
+    async fn published(&mut self, event: &Published) -> Result<(), SendFailure> {
+        self.seq += 1;
+        let text = event.envelope(self.seq).ok_or(SendFailure::Gone)?;
         self.frame(Frame::Text(text)).await
     }
 
