@@ -371,29 +371,18 @@ async fn the_file_report_reads_the_header_or_says_why_it_cannot() {
     // A file registered before it exists, and then one that is not GGUF.
     let later = roots.path().join("later.gguf");
     let made = app.create("later", &later.to_string_lossy()).await;
-    let report = app
-        .post("/api/models/file", json!({"id": made["id"]}))
-        .await
-        .json();
-    assert!(
-        report["Unreadable"]
-            .as_str()
-            .unwrap()
-            .contains("cannot read"),
-        "{report}"
-    );
+    let unreadable = || async {
+        let report = app
+            .post("/api/models/file", json!({"id": made["id"]}))
+            .await
+            .json();
+        report["Unreadable"].as_str().unwrap().to_string()
+    };
+    let why = unreadable().await;
+    assert!(why.contains("cannot read"), "{why}");
     std::fs::write(&later, b"not a model at all").unwrap();
-    let report = app
-        .post("/api/models/file", json!({"id": made["id"]}))
-        .await
-        .json();
-    assert!(
-        report["Unreadable"]
-            .as_str()
-            .unwrap()
-            .contains("not a GGUF file"),
-        "{report}"
-    );
+    let why = unreadable().await;
+    assert!(why.contains("not a GGUF file"), "{why}");
 
     let missing = app.post("/api/models/file", json!({"id": 999})).await;
     assert_eq!(missing.status, StatusCode::NOT_FOUND);

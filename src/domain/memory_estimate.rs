@@ -4,7 +4,7 @@
 
 use crate::domain::ModelSpec;
 use crate::domain::config::advanced::FlashAttention;
-use crate::domain::config::gpu::GpuLayers;
+use crate::domain::config::gpu::{GpuConfig, GpuLayers};
 use crate::domain::config::memory::CacheType;
 use crate::domain::config::{AdvancedConfig, MemoryConfig};
 use crate::domain::gguf::GgufMetadata;
@@ -188,6 +188,36 @@ impl MemoryEstimate {
             .saturating_add(self.kv.bytes())
             .saturating_add(self.compute)
     }
+
+    /// Where it will live: with GPUs present, the offloaded share of the weights and (unless
+    /// `--no-kv-offload` keeps it on the host) the KV cache go to the GPUs; the rest, and
+    /// everything without GPUs, takes RAM.
+    pub fn placed(&self, has_gpus: bool, gpu: &GpuConfig, layers: Option<u64>) -> Placed {
+        if !has_gpus {
+            return Placed {
+                ram: self.total(),
+                gpu: 0,
+            };
+        }
+        let weights = (self.weights as f64 * gpu_share(gpu.gpu_layers, layers)) as u64;
+        let kv = if gpu.kv_offload == Some(false) {
+            0
+        } else {
+            self.kv.bytes()
+        };
+        let on_gpu = weights.saturating_add(kv);
+        Placed {
+            ram: self.total().saturating_sub(on_gpu),
+            gpu: on_gpu,
+        }
+    }
+}
+
+/// An estimate split between the machine's RAM and its GPUs' memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Placed {
+    pub ram: u64,
+    pub gpu: u64,
 }
 
 /// The compute buffers llama-server reserves, roughly: per token of a micro-batch the logits
@@ -313,6 +343,36 @@ mod tests {
             1.0
         );
         assert_eq!(gpu_share(None, None), 1.0);
+        let estimate = MemoryEstimate {
+            weights: 1000,
+            kv: KvEstimate {
+                cells: 0,
+                k_bytes: 50,
+                v_bytes: 50,
+                sliding: false,
+            },
+            compute: 10,
+        };
+        let half = GpuConfig {
+            gpu_layers: Some(GpuLayers::Count(16)),
+            ..GpuConfig::default()
+        };
+        assert_eq!(
+            estimate.placed(false, &half, Some(31)),
+            Placed { ram: 1110, gpu: 0 }
+        );
+        assert_eq!(
+            estimate.placed(true, &half, Some(31)),
+            Placed { ram: 510, gpu: 600 }
+        );
+        let kv_home = GpuConfig {
+            kv_offload: Some(false),
+            ..half
+        };
+        assert_eq!(
+            estimate.placed(true, &kv_home, Some(31)),
+            Placed { ram: 610, gpu: 500 }
+        );
     }
 
     #[test]

@@ -5,6 +5,7 @@ pub mod cli;
 pub mod data_dir;
 pub mod db;
 pub mod discovery;
+pub mod file_cache;
 pub mod gateway;
 pub mod generation_cache;
 pub mod gguf;

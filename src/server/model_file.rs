@@ -1,15 +1,15 @@
 //! What a registered model's file says (its GGUF header), read on demand for the model page:
 //! inside the model folders only, off the async threads, within a deadline.
 
-use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, OnceLock};
-use std::time::{Duration, SystemTime};
+use std::sync::Arc;
+use std::time::Duration;
 
 use futures::StreamExt;
 
 use crate::domain::AppError;
 use crate::domain::gguf::{FileReport, FileSummary, GgufMetadata};
+use crate::server::file_cache::{self, FileCache};
 use crate::server::gguf::reader::read_model;
 use crate::server::registry::Registry;
 
@@ -43,30 +43,18 @@ pub async fn describe(registry: &Registry, id: i64) -> Result<FileReport, AppErr
 /// Headers read at once for the models table, and how long the whole table may take.
 const READ_AT_ONCE: usize = 4;
 const TABLE_WITHIN: Duration = Duration::from_secs(10);
-/// Most headers kept; past it the cache starts again (a header is a few hundred bytes).
-const CACHED: usize = 20_000;
-
-type Key = (PathBuf, u64, Option<SystemTime>);
-
-/// Headers already read, by file and its size and time (a changed file is read again).
-fn cache() -> &'static Mutex<HashMap<Key, Option<Arc<GgufMetadata>>>> {
-    static CACHE: OnceLock<Mutex<HashMap<Key, Option<Arc<GgufMetadata>>>>> = OnceLock::new();
-    CACHE.get_or_init(Default::default)
-}
+/// Headers already read (a changed file is read again); a header is a few hundred bytes.
+static HEADERS: FileCache<Option<Arc<GgufMetadata>>> = FileCache::new(20_000);
 
 /// One file's header, from the cache or read now (blocking: call off the async threads).
 fn cached_header(path: PathBuf) -> Option<Arc<GgufMetadata>> {
     let metadata = std::fs::metadata(&path).ok()?;
-    let key = (path.clone(), metadata.len(), metadata.modified().ok());
-    if let Some(known) = cache().lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
-        return known.clone();
+    let key = file_cache::key(&path, &metadata);
+    if let Some(known) = HEADERS.get(&key) {
+        return known;
     }
     let read = read_model(&path).ok().map(Arc::new);
-    let mut kept = cache().lock().unwrap_or_else(|p| p.into_inner());
-    if kept.len() >= CACHED {
-        kept.clear();
-    }
-    kept.insert(key, read.clone());
+    HEADERS.put(key, read.clone());
     read
 }
 

@@ -7,9 +7,9 @@ use leptos::prelude::*;
 use crate::api::models::get_model_file;
 use crate::api::runs::list_runs;
 use crate::app::live_store::use_live;
-use crate::domain::config::gpu::GpuLayers;
+use crate::domain::config::gpu::GpuConfig;
 use crate::domain::gguf::{FileReport, GgufMetadata, format_parameters};
-use crate::domain::memory_estimate::{Fit, KvProblem, KvSettings, gpu_share, kv_cache, memory};
+use crate::domain::memory_estimate::{Fit, KvProblem, KvSettings, kv_cache, memory};
 use crate::domain::time::format_bytes;
 use crate::domain::{AppError, Model};
 
@@ -17,7 +17,7 @@ use crate::domain::{AppError, Model};
 pub fn FileSection(
     id: i64,
     kv: Signal<KvSettings>,
-    gpu_layers: Option<GpuLayers>,
+    gpu: GpuConfig,
     current: RwSignal<Model>,
 ) -> impl IntoView {
     // Fetched from an effect, which runs only in the browser: a resource read here would sit
@@ -51,7 +51,7 @@ pub fn FileSection(
                 Some(Ok(FileReport::Unreadable(why))) => view! {
                     <p class="muted" role="status">{format!("Nothing to show: {why}")}</p>
                 }.into_any(),
-                Some(Ok(FileReport::Read(meta))) => view! { <FileFacts meta=*meta kv gpu_layers current measured/> }.into_any(),
+                Some(Ok(FileReport::Read(meta))) => view! { <FileFacts meta=*meta kv gpu=gpu.clone() current measured/> }.into_any(),
             }}
         </section>
     }
@@ -61,7 +61,7 @@ pub fn FileSection(
 fn FileFacts(
     meta: GgufMetadata,
     kv: Signal<KvSettings>,
-    gpu_layers: Option<GpuLayers>,
+    gpu: GpuConfig,
     current: RwSignal<Model>,
     measured: Signal<Option<u64>>,
 ) -> impl IntoView {
@@ -78,16 +78,7 @@ fn FileFacts(
             .state
             .with(|s| s.as_ref().and_then(|s| s.metrics.last().cloned()));
         let gpus = sample.as_ref().map_or(0, |s| s.gpus.len());
-        // With GPUs, offloaded layers (and the KV cache) leave RAM for GPU memory.
-        let on_gpu = if gpus > 0 {
-            (need.weights as f64 * gpu_share(gpu_layers, layers)) as u64
-        } else {
-            0
-        };
-        let in_ram = need
-            .total()
-            .saturating_sub(on_gpu)
-            .saturating_sub(if gpus > 0 { need.kv.bytes() } else { 0 });
+        let placed = need.placed(gpus > 0, &gpu, layers);
         let mut parts = format!(
             "needs about {} (weights {} + KV {} + compute buffers about {})",
             format_bytes(need.total()),
@@ -97,9 +88,9 @@ fn FileFacts(
         );
         if gpus > 0 {
             parts.push_str(&format!(
-                "; on GPUs about {} (weights and KV), in RAM about {}",
-                format_bytes(on_gpu.saturating_add(need.kv.bytes())),
-                format_bytes(in_ram)
+                "; on GPUs about {}, in RAM about {}",
+                format_bytes(placed.gpu),
+                format_bytes(placed.ram)
             ));
         }
         if let Some(peak) = measured.get() {
@@ -136,7 +127,7 @@ fn FileFacts(
         let mut line = format!(
             "{parts}; {} of RAM free: {}",
             format_bytes(free),
-            Fit::of(in_ram, free).label()
+            Fit::of(placed.ram, free).label()
         );
         let mut gpu_free = 0u64;
         for gpu in &sample.gpus {
@@ -153,10 +144,9 @@ fn FileFacts(
         if gpus > 0 {
             // The offloaded part against every GPU's free memory together (layers split
             // across them).
-            let on_gpus = on_gpu.saturating_add(need.kv.bytes());
             line.push_str(&format!(
                 "; on the GPUs: {}",
-                Fit::of(on_gpus, gpu_free).label()
+                Fit::of(placed.gpu, gpu_free).label()
             ));
         }
         line

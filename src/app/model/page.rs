@@ -61,7 +61,7 @@ fn ModelDetailView(data: ModelDetail) -> impl IntoView {
         history,
     } = data;
     let id = model.id;
-    let (memory, advanced, gpu_layers) = estimate_groups(&groups);
+    let (memory, advanced, gpu) = estimate_groups(&groups);
     let current = RwSignal::new(model);
     // The estimate follows the General settings as they are typed (once valid), else as saved.
     let draft = RwSignal::new(None::<crate::domain::ModelSpec>);
@@ -140,7 +140,7 @@ fn ModelDetailView(data: ModelDetail) -> impl IntoView {
             <div class="sections">
                 <RunSection current live/>
                 <UseSection current/>
-                <FileSection id kv gpu_layers current/>
+                <FileSection id kv gpu current/>
                 <LogView source=LogSource::Model(id) live title="Logs" empty="No log lines yet. Start the model to see its output here."/>
                 <GeneralSection current on_saved draft/>
                 {groups.into_iter().map(|loaded| view! { <ConfigSection id loaded on_saved/> }).collect_view()}
@@ -151,24 +151,24 @@ fn ModelDetailView(data: ModelDetail) -> impl IntoView {
 }
 
 /// The saved groups the memory estimate reads: memory and advanced (cache types, flash
-/// attention, SWA) and the GPU layers.
+/// attention, SWA) and GPU (layers offloaded, KV cache kept on the host or not).
 fn estimate_groups(
     groups: &[ConfigGroup],
 ) -> (
     crate::domain::config::MemoryConfig,
     crate::domain::config::AdvancedConfig,
-    Option<crate::domain::config::gpu::GpuLayers>,
+    crate::domain::config::gpu::GpuConfig,
 ) {
     let mut memory = Default::default();
     let mut advanced = Default::default();
-    let mut gpu_layers = None;
+    let mut gpu = Default::default();
     for group in groups {
         match group {
             ConfigGroup::Memory(config) => memory = config.clone(),
             ConfigGroup::Advanced(config) => advanced = config.clone(),
-            ConfigGroup::Gpu(config) => gpu_layers = config.gpu_layers,
+            ConfigGroup::Gpu(config) => gpu = config.clone(),
             _ => {}
         }
     }
-    (memory, advanced, gpu_layers)
+    (memory, advanced, gpu)
 }

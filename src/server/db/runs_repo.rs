@@ -149,6 +149,24 @@ pub fn alive(conn: &Connection) -> rusqlite::Result<Vec<Run>> {
     runs.collect()
 }
 
+/// The command and measured peak of the model's last `limit` runs that have one, newest
+/// first (without the log tails a whole run row carries).
+pub fn measured_peaks(
+    conn: &Connection,
+    model_id: i64,
+    limit: i64,
+) -> rusqlite::Result<Vec<(Vec<String>, u64)>> {
+    let mut statement = conn.prepare_cached(
+        "SELECT command, peak_rss_bytes FROM runs WHERE model_id = ?1 AND peak_rss_bytes IS NOT NULL \
+         ORDER BY id DESC LIMIT ?2",
+    )?;
+    let rows = statement.query_map(params![model_id, limit], |row| {
+        let peak: i64 = row.get(1)?;
+        Ok((json_list(row, 0)?, u64::try_from(peak).unwrap_or(0)))
+    })?;
+    rows.collect()
+}
+
 /// How long the model's last `limit` loads that became ready took, newest first (ms).
 pub fn load_times(conn: &Connection, model_id: i64, limit: i64) -> rusqlite::Result<Vec<i64>> {
     let mut statement = conn.prepare_cached(

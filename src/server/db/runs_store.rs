@@ -77,6 +77,17 @@ impl RunsStore {
         Ok(crate::domain::run::typical_load_ms(times))
     }
 
+    /// The command and measured peak of the model's last `limit` runs that have one.
+    pub async fn measured_peaks(
+        &self,
+        model_id: i64,
+        limit: i64,
+    ) -> Result<Vec<(Vec<String>, u64)>, AppError> {
+        self.db
+            .call(move |conn| Ok(runs_repo::measured_peaks(conn, model_id, limit)?))
+            .await
+    }
+
     pub async fn record_peak(&self, run_id: i64, bytes: u64) -> Result<(), AppError> {
         self.db
             .call(move |conn| Ok(runs_repo::record_peak(conn, run_id, bytes)?))

@@ -216,7 +216,7 @@ fn macros(
         let valid = !name.is_empty()
             && name
                 .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.');
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
         if !valid || PER_START.contains(&name.as_str()) {
             errors.push(FieldError::new(
                 format!("{at}.{name}"),

@@ -4,16 +4,15 @@
 //! file called `llama-server` that only its owner (this user or root) can change, and it must
 //! answer `--version` as llama.cpp does.
 
-use std::collections::HashMap;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, OnceLock};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use crate::domain::ModelSpec;
 use crate::domain::config::ConfigGroupKind;
 use crate::domain::fields::FieldSet;
 use crate::domain::settings::LlamaServerInfo;
+use crate::server::file_cache::{self, FileCache};
 use crate::server::supervisor::capabilities::{self, Capabilities};
 use crate::server::supervisor::child_env;
 use crate::server::supervisor::locate::BINARY_NAME;
@@ -21,12 +20,8 @@ use crate::server::supervisor::locate::BINARY_NAME;
 /// Each of `--version` and `--list-devices` may take this long (a GPU build probes devices).
 const ANSWER_WITHIN: Duration = Duration::from_secs(10);
 
-type Key = (PathBuf, u64, Option<SystemTime>);
-
-fn cache() -> &'static Mutex<HashMap<Key, LlamaServerInfo>> {
-    static CACHE: OnceLock<Mutex<HashMap<Key, LlamaServerInfo>>> = OnceLock::new();
-    CACHE.get_or_init(Default::default)
-}
+/// What each build seen said.
+static SEEN: FileCache<LlamaServerInfo> = FileCache::new(64);
 
 /// Runs the binary with one flag and answers its output (both streams), or why not.
 async fn answer(binary: &Path, flag: &str) -> Result<String, String> {
@@ -61,13 +56,9 @@ pub async fn read(binary: &Path) -> LlamaServerInfo {
             return info;
         }
     };
-    let key = (
-        binary.to_path_buf(),
-        metadata.len(),
-        metadata.modified().ok(),
-    );
-    if let Some(known) = cache().lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
-        return known.clone();
+    let key = file_cache::key(binary, &metadata);
+    if let Some(known) = SEEN.get(&key) {
+        return known;
     }
     match answer(binary, "--version").await {
         Ok(text) => {
@@ -92,10 +83,7 @@ pub async fn read(binary: &Path) -> LlamaServerInfo {
             Ok(caps) => info.missing_flags = missing_flags(&caps),
             Err(problem) => info.problem = Some(problem),
         }
-        cache()
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(key, info.clone());
+        SEEN.put(key, info.clone());
     }
     info
 }

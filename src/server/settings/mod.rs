@@ -166,13 +166,16 @@ impl Settings {
         Ok(self.view_of(stored).await)
     }
 
+    /// What applies now is read from the peers that hold it (not worked out again).
     async fn view_of(&self, stored: CorralSettings) -> SettingsView {
-        let applied = effective(&self.0.base, &stored, &self.0.set_by_flag, &self.0.roots);
-        let s = &applied.supervisor;
+        let s = self.0.supervisor.settings();
+        let retention = self.0.db.retention();
         let effective = CorralSettings {
             llama_server: s.llama_server.as_ref().map(|p| p.display().to_string()),
-            models_dirs: applied
-                .models_dirs
+            models_dirs: self
+                .0
+                .discovery
+                .folders()
                 .iter()
                 .map(|d| d.display().to_string())
                 .collect(),
@@ -185,9 +188,9 @@ impl Settings {
             stop_grace: i64::try_from(s.stop_grace.as_secs()).ok(),
             load_timeout: i64::try_from(s.load_base.as_secs()).ok(),
             load_per_gib: i64::try_from(s.load_per_gib.as_secs()).ok(),
-            keep_runs: Some(applied.retention.runs_per_model),
-            keep_activity_days: Some(i64::from(applied.retention.activity_days)),
-            keep_metrics_days: Some(i64::from(applied.retention.metrics_days)),
+            keep_runs: Some(retention.runs_per_model),
+            keep_activity_days: Some(i64::from(retention.activity_days)),
+            keep_metrics_days: Some(i64::from(retention.metrics_days)),
         };
         let llama_server = match self.0.supervisor.binary_in_use() {
             Ok(binary) => llama_server_info::read(&binary).await,
@@ -241,14 +244,14 @@ impl Settings {
         *stored = new.clone();
         let applied = effective(&self.0.base, &new, &self.0.set_by_flag, &self.0.roots);
         let folders_changed = applied.models_dirs != self.0.discovery.folders();
-        let mut supervisor = applied.supervisor;
-        supervisor.corral_origin = self.0.supervisor.settings().corral_origin.clone();
-        self.0.supervisor.apply_settings(supervisor);
+        self.0.supervisor.apply_settings(applied.supervisor);
         self.0.db.set_retention(applied.retention);
         if folders_changed {
             self.0.discovery.set_folders(applied.models_dirs);
         }
+        // Read while this save still holds its turn, so the view is this save's.
+        let view = self.view_of(new).await;
         drop(stored);
-        Ok(self.view_of(new).await)
+        Ok(view)
     }
 }

@@ -2,13 +2,14 @@
 //! by path, size and modification time, so an upgrade in place is noticed). Flags churn between
 //! llama.cpp builds; a setting the installed build cannot express is reported by name before start.
 
-use std::collections::{BTreeMap, HashMap};
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, OnceLock};
-use std::time::{Duration, SystemTime};
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
 
 use crate::domain::config::extra_args::Takes;
 use crate::domain::run::UnsupportedSetting;
+use crate::server::file_cache::{self, FileCache};
 use crate::server::supervisor::args::PlannedArg;
 use crate::server::supervisor::child_env;
 
@@ -82,25 +83,17 @@ fn is_flag(token: &str) -> bool {
             .starts_with(|c: char| c.is_ascii_alphanumeric())
 }
 
-type Key = (PathBuf, u64, Option<SystemTime>);
-
-fn cache() -> &'static Mutex<HashMap<Key, Arc<Capabilities>>> {
-    static CACHE: OnceLock<Mutex<HashMap<Key, Arc<Capabilities>>>> = OnceLock::new();
-    CACHE.get_or_init(Default::default)
-}
+/// `--help` of each build seen.
+static SEEN: FileCache<Arc<Capabilities>> = FileCache::new(64);
 
 /// The capabilities of `binary`, running `--help` only the first time this build is seen.
 pub async fn of(binary: &Path) -> Result<Arc<Capabilities>, String> {
     let metadata = tokio::fs::metadata(binary)
         .await
         .map_err(|e| format!("cannot read {}: {e}", binary.display()))?;
-    let key = (
-        binary.to_path_buf(),
-        metadata.len(),
-        metadata.modified().ok(),
-    );
-    if let Some(known) = cache().lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
-        return Ok(known.clone());
+    let key = file_cache::key(binary, &metadata);
+    if let Some(known) = SEEN.get(&key) {
+        return Ok(known);
     }
     let mut command = tokio::process::Command::new(binary);
     command
@@ -126,10 +119,7 @@ pub async fn of(binary: &Path) -> Result<Arc<Capabilities>, String> {
         ));
     }
     let capabilities = Arc::new(capabilities);
-    cache()
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .insert(key, capabilities.clone());
+    SEEN.put(key, capabilities.clone());
     Ok(capabilities)
 }
 

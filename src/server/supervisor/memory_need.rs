@@ -5,8 +5,7 @@
 use std::time::Duration;
 
 use crate::domain::config::ConfigGroup;
-use crate::domain::memory_estimate::{KvSettings, gpu_share, memory};
-use crate::domain::page::Page;
+use crate::domain::memory_estimate::{KvSettings, memory};
 use crate::domain::time::format_bytes;
 use crate::domain::{AppError, Model};
 use crate::server::db::runs_store::RunsStore;
@@ -15,8 +14,8 @@ use crate::server::supervisor::args::ModelConfig;
 
 /// A header read longer than this counts as no estimate (a start never waits on a slow disk).
 const READ_WITHIN: Duration = Duration::from_secs(5);
-/// Earlier runs looked at for a measurement.
-const RUNS_LOOKED_AT: u32 = 20;
+/// Earlier measured runs looked at for one of the same command.
+const RUNS_LOOKED_AT: i64 = 20;
 
 /// What a start will take, and where the figure comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,16 +66,12 @@ pub async fn need(
     gpus: usize,
 ) -> Result<Option<Need>, AppError> {
     let wanted = without_port(command);
-    let page = Page {
-        limit: Some(RUNS_LOOKED_AT),
-        ..Page::default()
-    };
     let measured = runs
-        .page(model.id, page)
+        .measured_peaks(model.id, RUNS_LOOKED_AT)
         .await?
         .into_iter()
-        .filter(|run| without_port(&run.command) == wanted)
-        .find_map(|run| run.peak_rss_bytes);
+        .find(|(command, _)| without_port(command) == wanted)
+        .map(|(_, peak)| peak);
     if let Some(bytes) = measured {
         return Ok(Some(Need {
             bytes,
@@ -96,22 +91,15 @@ pub async fn need(
     let Ok(estimate) = memory(&meta, &kv) else {
         return Ok(None);
     };
-    let mut bytes = estimate.total();
-    if gpus > 0 {
-        // Offloaded layers (and, unless kept on the host, the KV cache) live on the GPUs.
-        let on_gpu = estimate.weights as f64 * gpu_share(config.gpu.gpu_layers, meta.layers);
-        bytes = bytes.saturating_sub(on_gpu as u64);
-        if config.gpu.kv_offload != Some(false) {
-            bytes = bytes.saturating_sub(estimate.kv.bytes());
+    let bytes = estimate.placed(gpus > 0, &config.gpu, meta.layers).ram;
+    let mut projector = 0;
+    for (setting, path) in ConfigGroup::Multimodal(config.multimodal.clone()).named_files() {
+        if setting.ends_with("mmproj")
+            && let Ok(file) = tokio::fs::metadata(path).await
+        {
+            projector += file.len();
         }
     }
-    let projector = ConfigGroup::Multimodal(config.multimodal.clone())
-        .named_files()
-        .into_iter()
-        .filter(|(setting, _)| setting.ends_with("mmproj"))
-        .filter_map(|(_, path)| std::fs::metadata(path).ok())
-        .map(|m| m.len())
-        .sum::<u64>();
     Ok(Some(Need {
         bytes: bytes.saturating_add(projector),
         measured: false,
