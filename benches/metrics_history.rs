@@ -128,11 +128,15 @@ async fn main() {
     for chunk in recent.chunks(1000) {
         insert(&db, chunk.to_vec()).await;
     }
-    let (raw, rollups): (i64, i64) = db
+    let (raw, rollups, tiers): (i64, i64, i64) = db
         .call(|conn| {
             let count =
                 |table| conn.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0));
-            Ok((count("metric_samples")?, count("metric_rollups")?))
+            Ok((
+                count("metric_samples")?,
+                count("metric_rollups")?,
+                count("metric_tiers")?,
+            ))
         })
         .await
         .expect("rows are counted");
@@ -160,7 +164,7 @@ async fn main() {
         "insert_collector_batches": collector,
         "insert_bulk_samples_per_second": bulk_rate.round(),
         "downsample_7_days_ms": downsample_ms.round(),
-        "rows": {"raw": raw, "rollups": rollups},
+        "rows": {"raw": raw, "rollups": rollups, "tiers": tiers},
         "query_7_days_500_points": {
             "median_ms": percentile_ms(times.clone(), 50.0),
             "p99_ms": percentile_ms(times, 99.0),

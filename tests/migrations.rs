@@ -90,6 +90,60 @@ async fn roll_ups_stored_before_version_five_are_kept_and_still_queried() {
 }
 
 #[tokio::test]
+async fn history_kept_before_version_eleven_fills_the_coarse_tiers() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("corral.db");
+    let hour = 3_600_000_i64;
+    {
+        let conn = Connection::open(&path).unwrap();
+        for step in &migrate::MIGRATIONS[..10] {
+            conn.execute_batch(step).unwrap();
+        }
+        conn.pragma_update(None, "user_version", 10).unwrap();
+        // Two minute roll-ups in the first hour, one in the second; two raw samples after it.
+        conn.execute(
+            "INSERT INTO metric_rollups (series, bucket, min, max, avg, count) VALUES
+             ('cpu_percent', ?1, 1, 9, 5, 60), ('cpu_percent', ?1 + 60000, 2, 4, 3, 20),
+             ('cpu_percent', ?1 + ?2 + 60000, 7, 7, 7, 1)",
+            [hour * 1000, hour],
+        )
+        .unwrap();
+        conn.execute(
+            "INSERT INTO metric_samples (series, at, value) VALUES
+             ('cpu_percent', ?1, 10), ('cpu_percent', ?1 + 1000, 20)",
+            [hour * 1002 + 660_000],
+        )
+        .unwrap();
+    }
+    let db = Db::open(&path).await.unwrap();
+    assert_eq!(schema_version(&db).await, migrate::latest_version());
+    let tiers: Vec<(i64, i64, f64, f64, f64, i64)> = db
+        .call(|c| {
+            let mut stmt = c.prepare(
+                "SELECT width, bucket, min, max, sum, count FROM metric_tiers ORDER BY width, bucket",
+            )?;
+            let rows = stmt
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)))?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(rows)
+        })
+        .await
+        .unwrap();
+    let (h0, h1, h2) = (hour * 1000, hour * 1001, hour * 1002);
+    assert_eq!(
+        tiers,
+        [
+            (600_000, h0, 1.0, 9.0, 360.0, 80),
+            (600_000, h1, 7.0, 7.0, 7.0, 1),
+            (600_000, h2 + 600_000, 10.0, 20.0, 30.0, 2),
+            (3_600_000, h0, 1.0, 9.0, 360.0, 80),
+            (3_600_000, h1, 7.0, 7.0, 7.0, 1),
+            (3_600_000, h2, 10.0, 20.0, 30.0, 2),
+        ]
+    );
+}
+
+#[tokio::test]
 async fn a_new_database_uses_wal_and_enforces_foreign_keys() {
     let dir = tempfile::tempdir().unwrap();
     let db = Db::open(&dir.path().join("corral.db")).await.unwrap();

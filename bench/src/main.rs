@@ -605,9 +605,10 @@ async fn history(report: &mut Report, options: &Options, work: &std::path::Path)
         group,
         "7 days stored",
         format!(
-            "{:.0} minute roll-ups + {:.0} raw samples (last hour); folding took {:.0} ms",
+            "{:.0} minute roll-ups + {:.0} raw samples (last hour) + {:.0} 10-minute and hourly roll-ups; folding took {:.0} ms",
             number("/rows/rollups"),
             number("/rows/raw"),
+            number("/rows/tiers"),
             number("/downsample_7_days_ms")
         ),
         figures["rows"].clone(),

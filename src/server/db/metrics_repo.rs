@@ -1,4 +1,5 @@
-//! Metrics history: `metric_samples` (raw, recent) and `metric_rollups` (one-minute buckets).
+//! Metrics history: `metric_samples` (raw, recent), `metric_rollups` (one-minute buckets) and
+//! `metric_tiers` (10-minute and hourly buckets, written as samples arrive).
 
 use rusqlite::{Connection, params};
 
@@ -7,14 +8,37 @@ use crate::server::db::write_transaction;
 
 pub const MINUTE_MS: i64 = 60_000;
 
+/// The coarser roll-ups' bucket widths, narrowest first. Each holds every sample, so a query
+/// whose points are at least this far apart reads one of these tables alone.
+pub const TIERS_MS: [i64; 2] = [10 * MINUTE_MS, 60 * MINUTE_MS];
+
 /// Stores a batch of `(series, at, value)` in one transaction; a series is stored by name.
+/// Each sample is added to its bucket of every tier in the same transaction, so the tiers are
+/// current to the last sample and a crash leaves them agreeing with the raw table.
 pub fn insert(conn: &mut Connection, samples: &[(SeriesKey, i64, f64)]) -> rusqlite::Result<()> {
     let tx = write_transaction(conn)?;
     {
-        let mut stmt = tx
+        let mut raw = tx
             .prepare_cached("INSERT INTO metric_samples (series, at, value) VALUES (?1, ?2, ?3)")?;
+        let mut tier = tx.prepare_cached(
+            "INSERT INTO metric_tiers (width, bucket, series, min, max, sum, count)
+             VALUES (?1, ?2, ?3, ?4, ?4, ?4, 1)
+             ON CONFLICT (width, bucket, series) DO UPDATE SET
+                 min = min(metric_tiers.min, excluded.min),
+                 max = max(metric_tiers.max, excluded.max),
+                 sum = metric_tiers.sum + excluded.sum,
+                 count = metric_tiers.count + 1",
+        )?;
         for (series, at, value) in samples {
-            stmt.execute(params![series.name(), at, value])?;
+            raw.execute(params![series.name(), at, value])?;
+            for width in TIERS_MS {
+                tier.execute(params![
+                    width,
+                    at.div_euclid(width) * width,
+                    series.name(),
+                    value
+                ])?;
+            }
         }
     }
     tx.commit()
@@ -46,15 +70,45 @@ pub fn downsample(
         "DELETE FROM metric_rollups WHERE bucket < ?1",
         [rollup_cutoff],
     )?;
+    // A coarse bucket goes once all of it is past retention.
+    for width in TIERS_MS {
+        tx.execute(
+            "DELETE FROM metric_tiers WHERE width = ?1 AND bucket <= ?2 - ?1",
+            params![width, rollup_cutoff],
+        )?;
+    }
     tx.commit()
 }
 
-/// Every series in the range, at most `points` points each: raw samples and roll-ups are
-/// merged into equal time buckets (mean weighted by sample count). The buckets are filled here
-/// in one pass: a SQL `GROUP BY` on the computed bucket sorted every row first, which was most
-/// of a 7-day query's time (`scripts/bench`, metrics history).
+/// Every series in the range, at most `points` points each, merged into equal time buckets
+/// (mean weighted by sample count). Points at least 10 minutes apart are read from the widest
+/// tier that fits between two points; closer ones from raw samples and minute roll-ups. The
+/// buckets are filled here in one pass: a SQL `GROUP BY` on the computed bucket sorted every
+/// row first, which was most of a 7-day query's time (`scripts/bench`, metrics history).
 pub fn query(conn: &Connection, q: &HistoryQuery) -> rusqlite::Result<Vec<Series>> {
     let mut buckets = Buckets::new(q);
+    let spacing = (q.to - q.from) / i64::from(q.points.max(1));
+    if let Some(width) = TIERS_MS.into_iter().rev().find(|w| *w <= spacing) {
+        // The bucket holding `from` counts toward the first point: a tier bucket is never wider
+        // than a point, so a point's window moves by less than its own width.
+        let mut tier = conn.prepare_cached(
+            "SELECT series, bucket, min, max, sum, count FROM metric_tiers
+             WHERE width = ?1 AND bucket >= ?2 AND bucket < ?3",
+        )?;
+        let mut rows = tier.query(params![width, q.from.div_euclid(width) * width, q.to])?;
+        while let Some(row) = rows.next()? {
+            let series = row.get_ref(0)?.as_str()?;
+            buckets.add(
+                series,
+                row.get(1)?,
+                row.get(2)?,
+                row.get(3)?,
+                row.get(4)?,
+                row.get(5)?,
+            );
+        }
+        return Ok(buckets.into_series());
+    }
     let mut raw = conn.prepare_cached(
         "SELECT series, at, value FROM metric_samples WHERE at >= ?1 AND at < ?2",
     )?;
@@ -77,14 +131,14 @@ pub fn query(conn: &Connection, q: &HistoryQuery) -> rusqlite::Result<Vec<Series
     let mut rows = rolled.query(params![q.from, q.to])?;
     while let Some(row) = rows.next()? {
         let series = row.get_ref(0)?.as_str()?;
-        let (at, min, max, avg, count) = (
+        let (at, min, max, avg, count): (i64, f64, f64, f64, i64) = (
             row.get(1)?,
             row.get(2)?,
             row.get(3)?,
             row.get(4)?,
             row.get(5)?,
         );
-        buckets.add(series, at, min, max, avg, count);
+        buckets.add(series, at, min, max, avg * count as f64, count);
     }
     Ok(buckets.into_series())
 }
@@ -116,7 +170,8 @@ impl Buckets {
         }
     }
 
-    fn add(&mut self, series: &str, at: i64, min: f64, max: f64, avg: f64, count: i64) {
+    /// Adds `count` samples at `at` whose values lie in `min..=max` and add up to `sum`.
+    fn add(&mut self, series: &str, at: i64, min: f64, max: f64, sum: f64, count: i64) {
         // i128: a span of decades times 2,000 points overflows i64.
         let slot = (i128::from(at - self.from) * i128::from(self.points) / i128::from(self.span))
             .clamp(0, i128::from(self.points) - 1) as usize;
@@ -136,7 +191,7 @@ impl Buckets {
         });
         bucket.min = bucket.min.min(min);
         bucket.max = bucket.max.max(max);
-        bucket.sum += avg * count as f64;
+        bucket.sum += sum;
         bucket.count += count;
     }
 

@@ -15,6 +15,7 @@ pub const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0008_access.sql"),
     include_str!("migrations/0009_settings.sql"),
     include_str!("migrations/0010_measured_memory.sql"),
+    include_str!("migrations/0011_coarser_rollups.sql"),
 ];
 
 pub fn latest_version() -> i64 {
