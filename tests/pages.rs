@@ -6,7 +6,7 @@ mod common;
 
 use axum::http::StatusCode;
 use common::TestApp;
-use corral::app::models::table::ROWS_PER_PAGE;
+use corral::domain::model::ROWS_PER_PAGE;
 use serde_json::json;
 
 #[tokio::test]
@@ -57,6 +57,44 @@ async fn a_registry_larger_than_a_page_renders_the_first_page_in_order_and_says_
             .contains(&format!("Showing {ROWS_PER_PAGE} of {total} models")),
         "the page says how many models there are"
     );
+    // Nor does the hydration payload carry them: they come with the live snapshot.
+    let last = format!("model {:03}", total - 1);
+    assert!(
+        !page.body.contains(&last),
+        "{last} is beyond the first page and must not be in the page at all"
+    );
+}
+
+#[tokio::test]
+async fn the_first_rows_are_the_first_page_the_browser_sorts_by_name() {
+    let app = TestApp::new().await;
+    // Mixed case, digits, punctuation and non-ASCII names, created out of order.
+    let mut names: Vec<String> = (0..ROWS_PER_PAGE + 20)
+        .map(|i| match i % 5 {
+            0 => format!("Zeta {i}"),
+            1 => format!("alpha {i}"),
+            2 => format!("Émile {i}"),
+            3 => format!("_under {i}"),
+            _ => format!("ébène-{i}"),
+        })
+        .collect();
+    names.reverse();
+    for name in &names {
+        app.create(name, "/m/a.gguf").await;
+    }
+    let all: Vec<corral::domain::Model> =
+        serde_json::from_value(app.post("/api/models/list", json!({})).await.json()).unwrap();
+    let mut sorted = all.clone();
+    corral::domain::model::sort_models(&mut sorted, corral::domain::model::SortKey::Name, false);
+    let first: corral::domain::model::FirstRows =
+        serde_json::from_value(app.post("/api/models/first_rows", json!({})).await.json()).unwrap();
+    assert_eq!(first.total, names.len());
+    let first_names: Vec<&str> = first.models.iter().map(|m| m.spec.name.as_str()).collect();
+    let expected: Vec<&str> = sorted[..ROWS_PER_PAGE]
+        .iter()
+        .map(|m| m.spec.name.as_str())
+        .collect();
+    assert_eq!(first_names, expected);
 }
 
 #[tokio::test]

@@ -206,6 +206,34 @@ test('a long list shows a page at a time, and a search looks through all of it',
   await page.context().close();
 });
 
+test('the page carries only its first rows; search finds a model beyond them once hydrated', async () => {
+  await clearModels();
+  const names = Array.from({ length: 105 }, (_, i) => `first rows ${String(i).padStart(3, '0')}`);
+  for (const name of names) await createModel(server, name, '/models/first.gguf');
+  const html = await (await fetch(server.url)).text();
+  assert.ok(html.includes('first rows 099'), 'the last row of the first page is in the HTML');
+  assert.ok(!html.includes('first rows 104'), 'a model beyond the first page is nowhere in the HTML or its hydration data');
+  assert.ok(html.includes('Showing 100 of 105 models'), 'the count is the whole registry');
+  const page = await openPage(browser, server.url);
+  await page.getByLabel('Search models').fill('first rows 104');
+  await waitForNames(page, ['first rows 104']);
+  assert.deepEqual(page.errors, []);
+  await page.context().close();
+});
+
+test('without a live channel, a search fetches every model over HTTP', async () => {
+  const context = await browser.newContext();
+  // The socket is refused, as by a proxy that does not pass WebSockets.
+  await context.routeWebSocket(/\/ws$/, (ws) => ws.close());
+  const page = await context.newPage();
+  await page.goto(server.url);
+  await page.waitForSelector('body[data-hydrated="true"]');
+  assert.notEqual(await page.locator('.connection').getAttribute('data-state'), 'live');
+  await page.getByLabel('Search models').fill('first rows 104');
+  await waitForNames(page, ['first rows 104']);
+  await context.close();
+});
+
 test('the actions menu works from the keyboard', async () => {
   await clearModels();
   await createModel(server, 'Keys', '/models/keys.gguf');

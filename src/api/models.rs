@@ -6,6 +6,7 @@ use serde_json::{Map, Value};
 
 use crate::domain::audit::ModelDetail;
 use crate::domain::gguf::FileReport;
+use crate::domain::model::FirstRows;
 use crate::domain::{AppError, Model, ModelFilter};
 
 #[cfg(feature = "ssr")]
@@ -15,6 +16,13 @@ use crate::api::{registry, supervisor};
 #[server(prefix = "/api", endpoint = "models/list", input = Json)]
 pub async fn list_models(#[server(default)] filter: ModelFilter) -> Result<Vec<Model>, AppError> {
     registry()?.list_models(filter).await
+}
+
+/// `{}` → `{"models": [the first 100 by name], "total": N}`: what the models page is rendered
+/// and hydrated with (every model then arrives over the live channel).
+#[server(prefix = "/api", endpoint = "models/first_rows", input = Json)]
+pub async fn list_first_rows() -> Result<FirstRows, AppError> {
+    registry()?.first_rows().await
 }
 
 #[server(prefix = "/api", endpoint = "models/get", input = Json)]

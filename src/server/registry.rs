@@ -15,6 +15,7 @@ use crate::domain::export::{self, ExportDocument, ExportedModel};
 use crate::domain::fields::{FieldSet, changed_fields, merge_patch};
 use crate::domain::import::{ImportReport, OnConflict};
 use crate::domain::live::ServerEvent;
+use crate::domain::model::{FirstRows, ROWS_PER_PAGE};
 use crate::domain::page::Page;
 use crate::domain::{AppError, Model, ModelFilter, ModelSpec, Rule};
 use crate::server::db::{Db, config_repo, models_repo, write_transaction};
@@ -62,6 +63,15 @@ impl Registry {
     pub async fn list_models(&self, filter: ModelFilter) -> Result<Vec<Model>, AppError> {
         let models = self.db.call(|conn| Ok(models_repo::list(conn)?)).await?;
         Ok(models.into_iter().filter(|m| filter.matches(m)).collect())
+    }
+
+    /// The models table's first page as it first shows (by name), and the number of models.
+    pub async fn first_rows(&self) -> Result<FirstRows, AppError> {
+        let (models, total) = self
+            .db
+            .call(|conn| Ok(models_repo::first_by_name(conn, ROWS_PER_PAGE)?))
+            .await?;
+        Ok(FirstRows { models, total })
     }
 
     pub async fn get_model(&self, id: i64) -> Result<Model, AppError> {

@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use leptos::prelude::*;
 use leptos_meta::Title;
 
-use crate::api::models::{list_models, model_summaries};
+use crate::api::models::{list_first_rows, list_models, model_summaries};
 use crate::app::live_store::use_live;
 use crate::app::models::add_dialog::AddModelDialog;
 use crate::app::models::delete_dialog::DeleteDialog;
@@ -17,11 +17,16 @@ use crate::app::models::table::{ModelsTable, TableView};
 use crate::domain::model::SortKey;
 use crate::domain::{ModelFilter, ModelKind, ModelStatus};
 
+/// The table's order before anyone sorts it: the order the server picks the first rows in.
+const FIRST_ORDER: (SortKey, bool) = (SortKey::Name, false);
+
 #[component]
 pub fn ModelsPage() -> impl IntoView {
-    let models = Resource::new(|| (), |()| list_models(ModelFilter::default()));
+    let first = Resource::new(|| (), |()| list_first_rows());
     let state = ModelsPageState {
-        models,
+        first,
+        want_all: RwSignal::new(false),
+        changed: RwSignal::new(0),
         selected: RwSignal::new(BTreeSet::new()),
         adding: RwSignal::new(false),
         deleting: RwSignal::new(Vec::new()),
@@ -56,8 +61,33 @@ pub fn ModelsPage() -> impl IntoView {
     });
     let view_state = TableView {
         filter: RwSignal::new(ModelFilter::default()),
-        sort: RwSignal::new((SortKey::Name, false)),
+        sort: RwSignal::new(FIRST_ORDER),
     };
+    // Every model over HTTP, only where the live snapshot (which carries them all) is missing
+    // and the first rows are not enough: searching, sorting or paging, or after a change.
+    let customised = Memo::new(move |_| {
+        view_state.filter.with(|f| *f != ModelFilter::default())
+            || view_state.sort.get() != FIRST_ORDER
+    });
+    let fetched = RwSignal::new(None::<Vec<crate::domain::Model>>);
+    let everything = LocalResource::new(move || {
+        let wanted = (state.want_all.get() || customised.get() || state.changed.get() > 0)
+            && state.live.state.with(Option::is_none);
+        async move {
+            if wanted {
+                list_models(ModelFilter::default()).await.ok()
+            } else {
+                None
+            }
+        }
+    });
+    // Copied out by an effect: a local resource read inside the table's suspense would hold the
+    // server's render open (it never resolves there).
+    Effect::new(move |_| {
+        if let Some(list) = everything.get().flatten() {
+            fetched.set(Some(list));
+        }
+    });
 
     view! {
         <Title text="Models"/>
@@ -75,11 +105,19 @@ pub fn ModelsPage() -> impl IntoView {
         <Toolbar view=view_state/>
         <Transition fallback=|| view! { <p class="muted">"Loading models…"</p> }>
             {move || Suspend::new(async move {
-                match models.await {
-                    Ok(list) => {
-                        // The server-rendered list until the live channel has a snapshot.
-                        let models = Memo::new(move |_| state.live.models().unwrap_or_else(|| list.clone()));
-                        view! { <ModelsTable models state view=view_state/> }.into_any()
+                match first.await {
+                    Ok(first) => {
+                        // The server-rendered first rows until the live channel has a snapshot
+                        // (or the whole list was fetched without one).
+                        let unseen = first.unseen();
+                        let fetched = move || fetched.get();
+                        let models = Memo::new(move |_| {
+                            state.live.models().or_else(fetched).unwrap_or_else(|| first.models.clone())
+                        });
+                        let unseen = Signal::derive(move || {
+                            if state.live.state.with(Option::is_some) || fetched().is_some() { 0 } else { unseen }
+                        });
+                        view! { <ModelsTable models unseen state view=view_state/> }.into_any()
                     }
                     Err(error) => view! {
                         <p class="error-banner" role="alert">{format!("Could not load the models: {error}")}</p>

@@ -6,14 +6,19 @@ use std::collections::BTreeSet;
 use leptos::prelude::*;
 
 use crate::app::live_store::LiveStore;
+use crate::domain::model::FirstRows;
 use crate::domain::{AppError, Model};
 
 /// The page's shared state, handed to the table, menus and dialogs.
 #[derive(Clone, Copy)]
 pub struct ModelsPageState {
-    /// The list as the server rendered it; fetched again after a change made without a
-    /// live channel.
-    pub models: Resource<Result<Vec<Model>, AppError>>,
+    /// The first rows the server rendered the page with, and how many models there are.
+    pub first: Resource<Result<FirstRows, AppError>>,
+    /// Set when every model is needed (a search, a sort, "Show more") and the live channel
+    /// has not brought them: the whole list is then fetched over HTTP.
+    pub want_all: RwSignal<bool>,
+    /// Bumped by a change made without a live channel, to fetch the list again.
+    pub changed: RwSignal<u32>,
     pub selected: RwSignal<BTreeSet<i64>>,
     pub adding: RwSignal<bool>,
     pub deleting: RwSignal<Vec<Model>>,
@@ -28,7 +33,8 @@ impl ModelsPageState {
     /// After a change: the live channel brings it; without one, fetch the list again.
     pub fn reload(self) {
         if !self.live.is_live() {
-            self.models.refetch();
+            self.first.refetch();
+            self.changed.update(|n| *n += 1);
         }
     }
 }

@@ -9,14 +9,9 @@ use crate::app::models::bulk_bar::BulkBar;
 use crate::app::models::state::ModelsPageState;
 use crate::app::widgets::run_button::{RequestCounts, RunButton, RunFacts};
 use crate::app::widgets::status_badge::StatusBadge;
-use crate::domain::model::{SortKey, sort_models};
+use crate::domain::model::{ROWS_PER_PAGE, SortKey, sort_models};
 use crate::domain::time::format_bytes;
 use crate::domain::{Model, ModelFilter};
-
-/// Rows drawn at first, and added by each "Show more". Every row drawn is server-rendered HTML
-/// and then hydrated: with 10,000 models the page was 12 MB and took 0.4 s to render
-/// (`scripts/bench`, models page), for rows nobody scrolls to.
-pub const ROWS_PER_PAGE: usize = 100;
 
 /// What the person chose to see: filter and sort order.
 #[derive(Clone, Copy)]
@@ -26,9 +21,12 @@ pub struct TableView {
     pub sort: RwSignal<(SortKey, bool)>,
 }
 
+/// `models` may be only the first rows: `unseen` says how many models they leave out (until the
+/// live snapshot brings every one), so the count and "Show more" are right from the first HTML.
 #[component]
 pub fn ModelsTable(
     models: Memo<Vec<Model>>,
+    unseen: Signal<usize>,
     state: ModelsPageState,
     view: TableView,
 ) -> impl IntoView {
@@ -116,13 +114,13 @@ pub fn ModelsTable(
                     </tbody>
                 </table>
             </div>
-            <Show when=move || { rows.with(Vec::len) > shown.get() }>
+            <Show when=move || { rows.with(Vec::len) + unseen.get() > shown.get() }>
                 <div class="more-rows" role="status">
-                    <span>{move || format!("Showing {} of {} models", shown.get(), rows.with(Vec::len))}</span>
-                    <button on:click=move |_| shown.update(|n| *n += ROWS_PER_PAGE)>
+                    <span>{move || format!("Showing {} of {} models", shown.get().min(rows.with(Vec::len)), rows.with(Vec::len) + unseen.get())}</span>
+                    <button on:click=move |_| { state.want_all.set(true); shown.update(|n| *n = n.saturating_add(ROWS_PER_PAGE)) }>
                         {format!("Show {ROWS_PER_PAGE} more")}
                     </button>
-                    <button on:click=move |_| shown.set(rows.with_untracked(Vec::len))>"Show all"</button>
+                    <button on:click=move |_| { state.want_all.set(true); shown.set(usize::MAX) }>"Show all"</button>
                 </div>
             </Show>
             <Show when=move || rows.with(Vec::is_empty)>

@@ -33,6 +33,7 @@ fn select(filter: &str) -> String {
     format!("SELECT {model}, {} FROM models {filter}", column_list())
 }
 static SELECT_ALL: LazyLock<String> = LazyLock::new(|| select("ORDER BY name"));
+static SELECT_FIRST: LazyLock<String> = LazyLock::new(|| select("ORDER BY name LIMIT ?1"));
 static SELECT_BY_ID: LazyLock<String> = LazyLock::new(|| select("WHERE id = ?1"));
 static SELECT_BY_NAME: LazyLock<String> = LazyLock::new(|| select("WHERE name = ?1"));
 static INSERT: LazyLock<String> = LazyLock::new(|| {
@@ -229,6 +230,18 @@ fn spec_values(spec: &ModelSpec) -> Vec<SqlValue> {
 pub fn list(conn: &Connection) -> rusqlite::Result<Vec<Model>> {
     let mut stmt = conn.prepare_cached(&SELECT_ALL)?;
     stmt.query_map([], from_row)?.collect()
+}
+
+/// The first `limit` models by name (the name index, read in order) and how many there are.
+pub fn first_by_name(conn: &Connection, limit: usize) -> rusqlite::Result<(Vec<Model>, usize)> {
+    let mut stmt = conn.prepare_cached(&SELECT_FIRST)?;
+    let models = stmt
+        .query_map([i64::try_from(limit).unwrap_or(i64::MAX)], from_row)?
+        .collect::<rusqlite::Result<Vec<Model>>>()?;
+    let total: i64 = conn
+        .prepare_cached("SELECT count(*) FROM models")?
+        .query_row([], |row| row.get(0))?;
+    Ok((models, usize::try_from(total).unwrap_or(0)))
 }
 
 pub fn get(conn: &Connection, id: i64) -> rusqlite::Result<Option<Model>> {
