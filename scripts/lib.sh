@@ -15,4 +15,8 @@ OPENAI_VENV="$CORRAL_CACHE/python-openai"
 
 export PATH="$HOME/.cargo/bin:$CORRAL_TOOLS/node_modules/.bin:$PATH"
 
+# The release build: the server binary and the browser bundle, split into a chunk per page
+# (src/app/lazy_pages.rs) so the models page loads only its own code.
+build_release() { cargo leptos build --release --split "$@"; }
+
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }

@@ -64,10 +64,14 @@ impl LiveStore {
                 let _ = notify.unbounded_send(store.followed());
             });
             let changes = StoredValue::new_local(Some(changes));
-            // Effects run only in the browser, after hydration.
+            // Effects run only in the browser; the socket opens once hydration has finished,
+            // since its snapshot changes what pages show (`app::hydration`).
             Effect::new(move |_| {
                 if let Some(changes) = changes.try_update_value(Option::take).flatten() {
-                    leptos::task::spawn_local(client::run(store, changes));
+                    leptos::task::spawn_local(async move {
+                        crate::app::hydration::done().await;
+                        client::run(store, changes).await;
+                    });
                 }
             });
         }

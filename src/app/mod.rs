@@ -4,7 +4,10 @@ pub mod access;
 pub mod activity;
 #[cfg(feature = "hydrate")]
 mod browser_fetch;
+#[cfg(feature = "hydrate")]
+pub mod hydration;
 pub mod keys;
+pub mod lazy_pages;
 pub mod live_store;
 pub mod model;
 pub mod models;
@@ -16,19 +19,15 @@ pub mod widgets;
 use leptos::prelude::*;
 use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};
 use leptos_router::components::{A, Route, Router, Routes};
-use leptos_router::{SsrMode, path};
+use leptos_router::{Lazy, SsrMode, path};
 
-use crate::app::access::login_page::LoginPage;
-use crate::app::access::setup_page::SetupPage;
 use crate::app::access::sign_out::SignOut;
-use crate::app::activity::page::ActivityPage;
-use crate::app::keys::page::KeysPage;
+use crate::app::lazy_pages::{
+    ActivityRoute, KeysRoute, LoginRoute, ModelRoute, MonitoringRoute, PlaygroundRoute,
+    SettingsRoute, SetupRoute,
+};
 use crate::app::live_store::LiveStore;
-use crate::app::model::page::ModelPage;
 use crate::app::models::page::ModelsPage;
-use crate::app::monitoring::page::MonitoringPage;
-use crate::app::playground::page::PlaygroundPage;
-use crate::app::settings::page::SettingsPage;
 use crate::app::widgets::toast::{ToastRegion, Toasts};
 
 /// The HTML document around the app (server-side only).
@@ -104,14 +103,15 @@ pub fn App() -> impl IntoView {
                     // JavaScript, no streamed fragments) and the status (404 for an unknown id)
                     // can depend on the data.
                     <Route path=path!("/") view=ModelsPage ssr=SsrMode::Async/>
-                    <Route path=path!("/models/:id") view=ModelPage ssr=SsrMode::Async/>
-                    <Route path=path!("/playground") view=PlaygroundPage/>
-                    <Route path=path!("/activity") view=ActivityPage/>
-                    <Route path=path!("/monitoring") view=MonitoringPage/>
-                    <Route path=path!("/keys") view=KeysPage/>
-                    <Route path=path!("/settings") view=SettingsPage/>
-                    <Route path=path!("/login") view=LoginPage/>
-                    <Route path=path!("/setup") view=SetupPage/>
+                    // The models page is in the first bundle; the others load on first visit.
+                    <Route path=path!("/models/:id") view={Lazy::<ModelRoute>::new()} ssr=SsrMode::Async/>
+                    <Route path=path!("/playground") view={Lazy::<PlaygroundRoute>::new()}/>
+                    <Route path=path!("/activity") view={Lazy::<ActivityRoute>::new()}/>
+                    <Route path=path!("/monitoring") view={Lazy::<MonitoringRoute>::new()}/>
+                    <Route path=path!("/keys") view={Lazy::<KeysRoute>::new()}/>
+                    <Route path=path!("/settings") view={Lazy::<SettingsRoute>::new()}/>
+                    <Route path=path!("/login") view={Lazy::<LoginRoute>::new()}/>
+                    <Route path=path!("/setup") view={Lazy::<SetupRoute>::new()}/>
                 </Routes>
             </main>
             <ToastRegion/>
