@@ -126,9 +126,17 @@ pub fn ModelsPage() -> impl IntoView {
             })}
         </Transition>
         <FoundSection/>
-        <AddModelDialog state/>
-        <DeleteDialog state/>
-        <DuplicateDialog state/>
+        // Each dialog exists only while open: closed, they were most of the page's HTML and of
+        // its server render time (`scripts/bench`, models page).
+        <Show when=move || state.adding.get()>
+            <AddModelDialog state/>
+        </Show>
+        <Show when=move || !state.deleting.with(Vec::is_empty)>
+            <DeleteDialog state/>
+        </Show>
+        <Show when=move || state.duplicating.with(Option::is_some)>
+            <DuplicateDialog state/>
+        </Show>
     }
 }
 
