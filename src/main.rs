@@ -24,6 +24,9 @@ use tracing_subscriber::EnvFilter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Descriptors kept for everything that is not a connection, besides a few per running model.
 const RESERVED_DESCRIPTORS: usize = 64;
 
