@@ -8,10 +8,8 @@ use leptos_meta::Title;
 
 use crate::api::models::{list_first_rows, list_models, model_summaries};
 use crate::app::live_store::use_live;
-use crate::app::models::add_dialog::AddModelDialog;
-use crate::app::models::delete_dialog::DeleteDialog;
-use crate::app::models::duplicate_dialog::DuplicateDialog;
 use crate::app::models::found_section::FoundSection;
+use crate::app::models::lazy_dialogs;
 use crate::app::models::state::ModelsPageState;
 use crate::app::models::table::{ModelsTable, TableView};
 use crate::domain::model::SortKey;
@@ -126,18 +124,27 @@ pub fn ModelsPage() -> impl IntoView {
             })}
         </Transition>
         <FoundSection/>
-        // Each dialog exists only while open: closed, they were most of the page's HTML and of
-        // its server render time (`scripts/bench`, models page).
-        <Show when=move || state.adding.get()>
-            <AddModelDialog state/>
+        // No dialog is drawn before it is first opened (closed, they were most of the page's
+        // HTML and of its server render time), and its code is fetched then. Once drawn it
+        // stays: closing must not dispose a dialog whose save is still finishing.
+        <Show when=latched(move || state.adding.get())>
+            <Suspense>{move || Suspend::new(lazy_dialogs::add_model_dialog(state))}</Suspense>
         </Show>
-        <Show when=move || !state.deleting.with(Vec::is_empty)>
-            <DeleteDialog state/>
+        <Show when=latched(move || !state.deleting.with(Vec::is_empty))>
+            <Suspense>{move || Suspend::new(lazy_dialogs::delete_dialog(state))}</Suspense>
         </Show>
-        <Show when=move || state.duplicating.with(Option::is_some)>
-            <DuplicateDialog state/>
+        <Show when=latched(move || state.duplicating.with(Option::is_some))>
+            <Suspense>{move || Suspend::new(lazy_dialogs::duplicate_dialog(state))}</Suspense>
         </Show>
     }
+}
+
+/// True from the first time `now` is, on.
+fn latched(
+    now: impl Fn() -> bool + Send + Sync + 'static,
+) -> impl Fn() -> bool + Send + Sync + Copy {
+    let latch = Memo::new(move |before: Option<&bool>| before.copied().unwrap_or(false) || now());
+    move || latch.get()
 }
 
 /// Search and the status and kind filters.

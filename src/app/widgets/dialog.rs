@@ -23,8 +23,18 @@ pub fn Modal(
         };
         if open.get() {
             if !dialog.open() {
-                // Fails only if the element is detached, which a mounted component never is.
-                let _ = dialog.show_modal();
+                if dialog.is_connected() {
+                    // Fails only if the element is detached, which it is not.
+                    let _ = dialog.show_modal();
+                } else {
+                    // Drawn by a suspense (a dialog loaded when first opened), the element
+                    // is placed in the document only after this runs.
+                    request_animation_frame(move || {
+                        if !dialog.open() {
+                            let _ = dialog.show_modal();
+                        }
+                    });
+                }
             }
         } else if dialog.open() {
             dialog.close();
