@@ -9,6 +9,8 @@ WASM_BINDGEN_VERSION=$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/[^0-9.]/,
 # Debian's binaryen 108 breaks the release bundle; npm's 132 works.
 BINARYEN_VERSION=132.0.0
 PLAYWRIGHT_VERSION=1.65.1
+# Reads the browser bundle's make-up for scripts/bench.
+TWIGGY_VERSION=0.8.0
 # The OpenAI SDK the gateway's client test runs (tests/python), in a venv of its own.
 OPENAI_PYTHON_VERSION=3.57.0
 OPENAI_VENV="$CORRAL_CACHE/python-openai"

@@ -2,11 +2,14 @@
 //! prints a table (and writes JSON) of medians and p99s. Where a figure has a natural floor it
 //! is measured in the same run and printed as a ratio.
 //!
-//! Usage: corral-bench [--quick] [--only footprint,pages,api,status,fanout,history,gateway,access,folders] [--out results.json]
+//! Usage: corral-bench [--quick] [--only footprint,pages,api,status,fanout,history,gateway,access,folders,browser] [--out results.json]
 //! `--history DIR`: the database and figures `cargo bench --bench metrics_history` left there.
+//! `--wasm-names FILE`: the main WASM as built, with names, for `twiggy` (footprint).
 //! Environment: CORRAL_BIN (default target/release/corral), CORRAL_SITE_ROOT (default target/site).
 
 mod access;
+mod browser;
+mod bundle;
 mod corral;
 mod fanout;
 mod folder_scan;
@@ -35,6 +38,8 @@ struct Options {
     history: Option<PathBuf>,
     binary: PathBuf,
     site: PathBuf,
+    /// The main WASM as built, with function names (`twiggy` reads it).
+    wasm_names: Option<PathBuf>,
 }
 
 fn options() -> Options {
@@ -48,12 +53,14 @@ fn options() -> Options {
             .map_or_else(|| PathBuf::from("target/release/corral"), PathBuf::from),
         site: std::env::var_os("CORRAL_SITE_ROOT")
             .map_or_else(|| PathBuf::from("target/site"), PathBuf::from),
+        wasm_names: None,
     };
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--quick" => options.quick = true,
             "--out" => options.out = args.next().map(PathBuf::from),
             "--history" => options.history = args.next().map(PathBuf::from),
+            "--wasm-names" => options.wasm_names = args.next().map(PathBuf::from),
             "--only" => {
                 options.only = args
                     .next()
@@ -66,7 +73,7 @@ fn options() -> Options {
             "--bench" => {}
             other => {
                 eprintln!(
-                    "unknown argument {other}; usage: corral-bench [--quick] [--only GROUP,..] [--history DIR] [--out FILE]"
+                    "unknown argument {other}; usage: corral-bench [--quick] [--only GROUP,..] [--history DIR] [--wasm-names FILE] [--out FILE]"
                 );
                 std::process::exit(2);
             }
@@ -649,20 +656,7 @@ async fn footprint(report: &mut Report, options: &Options, work: &std::path::Pat
     let group = "footprint";
     let binary = std::fs::metadata(&options.binary).map_or(0, |m| m.len());
     report.figure(group, "release binary", mib(binary), json!(binary));
-    let wasm_path = options.site.join("pkg/corral.wasm");
-    let wasm = std::fs::read(&wasm_path).unwrap_or_default();
-    let compressed = compressed_sizes(&wasm_path);
-    report.figure(
-        group,
-        "WASM raw / gzip / brotli",
-        format!(
-            "{} / {} / {}",
-            mib(wasm.len() as u64),
-            mib(compressed.0),
-            mib(compressed.1)
-        ),
-        json!({"raw": wasm.len(), "gzip": compressed.0, "brotli": compressed.1}),
-    );
+    bundle::measure(report, options);
     let mut starts = Vec::new();
     let mut idle = 0;
     for round in 0..5 {
@@ -746,6 +740,9 @@ async fn main() {
     }
     if wanted("folders") {
         folder_scan::measure(&mut report, &options, &work).await;
+    }
+    if wanted("browser") {
+        browser::measure(&mut report, &options, &work);
     }
     report.print();
     let machine = machine();
