@@ -12,6 +12,7 @@ use crate::app::models::found_section::FoundSection;
 use crate::app::models::lazy_dialogs;
 use crate::app::models::state::ModelsPageState;
 use crate::app::models::table::{ModelsTable, TableView};
+use crate::app::widgets::toast::use_toasts;
 use crate::domain::model::SortKey;
 use crate::domain::{ModelFilter, ModelKind, ModelStatus};
 
@@ -73,7 +74,7 @@ pub fn ModelsPage() -> impl IntoView {
             && state.live.state.with(Option::is_none);
         async move {
             if wanted {
-                list_models(ModelFilter::default()).await.ok()
+                Some(list_models(ModelFilter::default()).await)
             } else {
                 None
             }
@@ -81,10 +82,11 @@ pub fn ModelsPage() -> impl IntoView {
     });
     // Copied out by an effect: a local resource read inside the table's suspense would hold the
     // server's render open (it never resolves there).
-    Effect::new(move |_| {
-        if let Some(list) = everything.get().flatten() {
-            fetched.set(Some(list));
-        }
+    let toasts = use_toasts();
+    Effect::new(move |_| match everything.get().flatten() {
+        Some(Ok(list)) => fetched.set(Some(list)),
+        Some(Err(error)) => toasts.error(format!("Could not load every model: {error}")),
+        None => {}
     });
 
     view! {
