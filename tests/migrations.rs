@@ -6,11 +6,20 @@ use corral::domain::metrics::HistoryQuery;
 use corral::server::db::{Db, metrics_repo, migrate};
 use rusqlite::Connection;
 
+/// A database exactly as schema version `version` left it.
+fn database_at_version(path: &std::path::Path, version: usize) -> Connection {
+    let conn = Connection::open(path).unwrap();
+    for step in &migrate::MIGRATIONS[..version] {
+        conn.execute_batch(step).unwrap();
+    }
+    conn.pragma_update(None, "user_version", version as i64)
+        .unwrap();
+    conn
+}
+
 /// Builds a database exactly as schema version 1 left it, with a model in it.
 fn version_one_database(path: &std::path::Path) {
-    let conn = Connection::open(path).unwrap();
-    conn.execute_batch(migrate::MIGRATIONS[0]).unwrap();
-    conn.pragma_update(None, "user_version", 1).unwrap();
+    let conn = database_at_version(path, 1);
     conn.execute(
         "INSERT INTO models (name, kind, path, ctx_size, created_at, updated_at) VALUES ('old', 'llama', '/m/old.gguf', 8192, 1, 2)",
         [],
@@ -57,11 +66,7 @@ async fn roll_ups_stored_before_version_five_are_kept_and_still_queried() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("corral.db");
     {
-        let conn = Connection::open(&path).unwrap();
-        for step in &migrate::MIGRATIONS[..4] {
-            conn.execute_batch(step).unwrap();
-        }
-        conn.pragma_update(None, "user_version", 4).unwrap();
+        let conn = database_at_version(&path, 4);
         conn.execute(
             "INSERT INTO metric_rollups (series, bucket, min, max, avg, count) VALUES
              ('cpu_percent', 60000, 1, 9, 5, 60), ('cpu_percent', 120000, 2, 4, 3, 60)",
@@ -95,11 +100,7 @@ async fn history_kept_before_version_eleven_fills_the_coarse_tiers() {
     let path = dir.path().join("corral.db");
     let hour = 3_600_000_i64;
     {
-        let conn = Connection::open(&path).unwrap();
-        for step in &migrate::MIGRATIONS[..10] {
-            conn.execute_batch(step).unwrap();
-        }
-        conn.pragma_update(None, "user_version", 10).unwrap();
+        let conn = database_at_version(&path, 10);
         // Two minute roll-ups in the first hour, one in the second; two raw samples after it.
         conn.execute(
             "INSERT INTO metric_rollups (series, bucket, min, max, avg, count) VALUES

@@ -4,7 +4,7 @@
 //! by crate, from `twiggy` on the build that still has function names.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde_json::{Value, json};
 
@@ -86,7 +86,7 @@ impl Totals {
 
 /// The crates whose code makes up most of the main WASM (`twiggy top` on the build with names,
 /// before wasm-opt and wasm-bindgen, so the shares, not the bytes, are what to read).
-fn contributors(report: &mut Report, names: &PathBuf) {
+fn contributors(report: &mut Report, names: &Path) {
     let output = std::process::Command::new("twiggy")
         .args(["top", "-n", "1000000", "--format", "json"])
         .arg(names)

@@ -30,14 +30,10 @@ pub fn insert(conn: &mut Connection, samples: &[(SeriesKey, i64, f64)]) -> rusql
                  count = metric_tiers.count + 1",
         )?;
         for (series, at, value) in samples {
-            raw.execute(params![series.name(), at, value])?;
+            let name = series.name();
+            raw.execute(params![name, at, value])?;
             for width in TIERS_MS {
-                tier.execute(params![
-                    width,
-                    at.div_euclid(width) * width,
-                    series.name(),
-                    value
-                ])?;
+                tier.execute(params![width, at.div_euclid(width) * width, name, value])?;
             }
         }
     }
