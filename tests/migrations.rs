@@ -162,6 +162,33 @@ async fn a_new_database_uses_wal_and_enforces_foreign_keys() {
 }
 
 #[tokio::test]
+async fn every_pooled_connection_has_the_settings_and_one_a_panic_poisoned_is_replaced() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(&dir.path().join("corral.db")).await.unwrap();
+    let failed = db
+        .call(|_| -> Result<(), corral::domain::AppError> { panic!("a bug inside a call") })
+        .await;
+    assert!(failed.is_err(), "the panic is an error to the caller");
+    // Many calls at once: more connections than one, each with the pragmas, none poisoned.
+    let calls = (0..24).map(|_| {
+        let db = db.clone();
+        tokio::spawn(async move {
+            db.call(|c| {
+                std::thread::sleep(std::time::Duration::from_millis(5));
+                Ok((
+                    c.pragma_query_value(None, "foreign_keys", |r| r.get::<_, i64>(0))?,
+                    c.pragma_query_value(None, "busy_timeout", |r| r.get::<_, i64>(0))?,
+                ))
+            })
+            .await
+        })
+    });
+    for call in futures::future::join_all(calls).await {
+        assert_eq!(call.unwrap().unwrap(), (1, 5000));
+    }
+}
+
+#[tokio::test]
 async fn opening_twice_does_not_migrate_again() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("corral.db");

@@ -4,6 +4,7 @@ pub mod access_repo;
 pub mod activity_repo;
 pub mod backup;
 pub mod config_repo;
+mod connection_pool;
 pub mod metrics_repo;
 pub mod migrate;
 pub mod models_repo;
@@ -13,11 +14,11 @@ pub mod settings_repo;
 
 use std::path::{Path, PathBuf};
 
-use deadpool_sqlite::{Config, Hook, HookError, Pool, Runtime};
 use rusqlite::Connection;
 
 use crate::domain::AppError;
 use crate::server::data_dir;
+use crate::server::db::connection_pool::{Pool, SqliteManager};
 
 /// Settings every connection gets: enforce foreign keys (config rows die with their model), wait
 /// for a writer instead of failing, and WAL's safe-and-fast sync level.
@@ -80,17 +81,8 @@ impl Db {
         tokio::task::spawn_blocking(move || prepare(&setup_path))
             .await
             .map_err(|e| DbOpenError::Pool(e.to_string()))??;
-        let pool = Config::new(&path)
-            .builder(Runtime::Tokio1)
-            .map_err(|e| DbOpenError::Pool(e.to_string()))?
-            .post_create(Hook::async_fn(|conn, _| {
-                Box::pin(async move {
-                    conn.interact(|c| c.execute_batch(CONNECTION_PRAGMAS))
-                        .await
-                        .map_err(|e| HookError::message(e.to_string()))?
-                        .map_err(HookError::Backend)
-                })
-            }))
+        let pool = Pool::builder(SqliteManager::new(path.clone(), CONNECTION_PRAGMAS))
+            .runtime(deadpool::Runtime::Tokio1)
             .build()
             .map_err(|e| DbOpenError::Pool(e.to_string()))?;
         Ok(Db {
