@@ -4,6 +4,7 @@ pub mod access;
 pub mod activity;
 #[cfg(feature = "hydrate")]
 mod browser_fetch;
+mod bundle_scripts;
 #[cfg(feature = "hydrate")]
 pub mod hydration;
 pub mod keys;
@@ -22,6 +23,7 @@ use leptos_router::components::{A, Route, Router, Routes};
 use leptos_router::{Lazy, SsrMode, path};
 
 use crate::app::access::sign_out::SignOut;
+use crate::app::bundle_scripts::BundleScripts;
 use crate::app::lazy_pages::{
     ActivityRoute, KeysRoute, LoginRoute, ModelRoute, MonitoringRoute, PlaygroundRoute,
     SettingsRoute, SetupRoute,
@@ -43,7 +45,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta name="color-scheme" content="light dark"/>
                 <link rel="icon" href="/favicon.svg" type="image/svg+xml"/>
                 <AutoReload options=options.clone()/>
-                <HydrationScripts options/>
+                <BundleScripts options/>
                 <MetaTags/>
             </head>
             <body>
