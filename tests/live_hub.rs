@@ -51,7 +51,7 @@ impl Peer {
 
     async fn envelope(&mut self) -> Envelope {
         match self.frame().await {
-            Frame::Text(text) => serde_json::from_str(&text).unwrap(),
+            Frame::Text(text) => Envelope::from_json(&text).unwrap(),
             other => panic!("expected a text frame, got {other:?}"),
         }
     }
@@ -156,7 +156,7 @@ async fn a_client_that_falls_behind_gets_a_fresh_snapshot() {
     while let Ok(Some(Frame::Text(text))) =
         tokio::time::timeout(Duration::from_millis(500), peer.from_server.next()).await
     {
-        envelopes.push(serde_json::from_str::<Envelope>(&text).unwrap());
+        envelopes.push(Envelope::from_json(&text).unwrap());
     }
     let seqs: Vec<u64> = envelopes.iter().map(|e| e.seq).collect();
     assert!(
@@ -226,7 +226,7 @@ async fn a_flood_is_rate_limited_with_one_notice() {
     while let Ok(Some(Frame::Text(text))) =
         tokio::time::timeout(Duration::from_millis(300), peer.from_server.next()).await
     {
-        match serde_json::from_str::<Envelope>(&text).unwrap().event {
+        match Envelope::from_json(&text).unwrap().event {
             ServerEvent::Pong => pongs += 1,
             ServerEvent::Error(frame) if frame.code == ErrorCode::RateLimited => limited += 1,
             other => panic!("unexpected {other:?}"),

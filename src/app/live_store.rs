@@ -78,6 +78,12 @@ impl LiveStore {
         store
     }
 
+    /// Tracked: true once a connection has failed (no snapshot is coming for now), so what
+    /// waits for the snapshot fetches over HTTP instead.
+    pub fn has_failed(self) -> bool {
+        self.connection.get() == Connection::Reconnecting
+    }
+
     pub fn is_live(self) -> bool {
         self.connection.get_untracked() == Connection::Live
     }
@@ -261,7 +267,7 @@ mod client {
                 }
                 Wake::Frame(Some(Ok(Message::Text(text)))) => {
                     pinged = false;
-                    let Ok(envelope) = serde_json::from_str::<Envelope>(&text) else {
+                    let Ok(envelope) = Envelope::from_json(&text) else {
                         leptos::logging::warn!("live: unreadable message ignored");
                         continue;
                     };

@@ -503,7 +503,7 @@ where
             .unwrap()
             .unwrap();
         if let Message::Text(text) = message {
-            return serde_json::from_str(&text).unwrap();
+            return Envelope::from_json(&text).unwrap();
         }
     }
 }
