@@ -6,7 +6,7 @@ mod common;
 
 use axum::http::StatusCode;
 use common::TestApp;
-use corral::domain::model::ROWS_PER_PAGE;
+use corral::domain::model::FIRST_ROWS;
 use serde_json::json;
 
 #[tokio::test]
@@ -36,7 +36,7 @@ async fn the_models_page_lists_every_model_in_its_first_html() {
 async fn a_registry_larger_than_a_page_renders_the_first_page_in_order_and_says_how_many_there_are()
 {
     let app = TestApp::new().await;
-    let total = ROWS_PER_PAGE + 5;
+    let total = FIRST_ROWS + 5;
     for i in 0..total {
         app.create(&format!("model {i:03}"), "/m/a.gguf").await;
     }
@@ -44,17 +44,17 @@ async fn a_registry_larger_than_a_page_renders_the_first_page_in_order_and_says_
     assert_eq!(page.status, StatusCode::OK);
     assert_eq!(
         page.body.matches("<tr data-model-id").count(),
-        ROWS_PER_PAGE,
+        FIRST_ROWS,
         "only the first page is rendered"
     );
     // Sorted by name: the first page ends just before the model after it.
-    let last_shown = format!("model {:03}<", ROWS_PER_PAGE - 1);
-    let first_hidden = format!("model {:03}<", ROWS_PER_PAGE);
+    let last_shown = format!("model {:03}<", FIRST_ROWS - 1);
+    let first_hidden = format!("model {:03}<", FIRST_ROWS);
     assert!(page.body.contains(&last_shown));
     assert!(!page.body.contains(&first_hidden));
     assert!(
         page.body
-            .contains(&format!("Showing {ROWS_PER_PAGE} of {total} models")),
+            .contains(&format!("Showing {FIRST_ROWS} of {total} models")),
         "the page says how many models there are"
     );
     // Nor does the hydration payload carry them: they come with the live snapshot.
@@ -69,7 +69,7 @@ async fn a_registry_larger_than_a_page_renders_the_first_page_in_order_and_says_
 async fn the_first_rows_are_the_first_page_the_browser_sorts_by_name() {
     let app = TestApp::new().await;
     // Mixed case, digits, punctuation and non-ASCII names, created out of order.
-    let mut names: Vec<String> = (0..ROWS_PER_PAGE + 20)
+    let mut names: Vec<String> = (0..FIRST_ROWS + 20)
         .map(|i| match i % 5 {
             0 => format!("Zeta {i}"),
             1 => format!("alpha {i}"),
@@ -90,7 +90,7 @@ async fn the_first_rows_are_the_first_page_the_browser_sorts_by_name() {
         serde_json::from_value(app.post("/api/models/first_rows", json!({})).await.json()).unwrap();
     assert_eq!(first.total, names.len());
     let first_names: Vec<&str> = first.models.iter().map(|m| m.spec.name.as_str()).collect();
-    let expected: Vec<&str> = sorted[..ROWS_PER_PAGE]
+    let expected: Vec<&str> = sorted[..FIRST_ROWS]
         .iter()
         .map(|m| m.spec.name.as_str())
         .collect();

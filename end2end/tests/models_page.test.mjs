@@ -195,9 +195,12 @@ test('a long list shows a page at a time, and a search looks through all of it',
   for (const name of names) await createModel(server, name, '/models/bulk.gguf');
   const page = await openPage(browser, server.url);
   await waitLive(page);
-  assert.equal(await page.locator('table.models tbody tr').count(), 100);
-  await page.getByText('Showing 100 of 130 models').waitFor();
+  assert.equal(await page.locator('table.models tbody tr').count(), 25);
+  await page.getByText('Showing 25 of 130 models').waitFor();
   await page.getByRole('button', { name: 'Show 100 more' }).click();
+  await page.getByText('Showing 125 of 130 models').waitFor();
+  assert.equal(await page.locator('table.models tbody tr').count(), 125);
+  await page.getByRole('button', { name: 'Show all' }).click();
   await page.waitForFunction(() => document.querySelectorAll('table.models tbody tr').length === 130);
   assert.equal(await page.getByText(/Showing \d+ of/).count(), 0, 'nothing is left to show');
   // A model beyond the first page is found by searching.
@@ -208,15 +211,15 @@ test('a long list shows a page at a time, and a search looks through all of it',
 
 test('the page carries only its first rows; search finds a model beyond them once hydrated', async () => {
   await clearModels();
-  const names = Array.from({ length: 105 }, (_, i) => `first rows ${String(i).padStart(3, '0')}`);
+  const names = Array.from({ length: 30 }, (_, i) => `first rows ${String(i).padStart(3, '0')}`);
   for (const name of names) await createModel(server, name, '/models/first.gguf');
   const html = await (await fetch(server.url)).text();
-  assert.ok(html.includes('first rows 099'), 'the last row of the first page is in the HTML');
-  assert.ok(!html.includes('first rows 104'), 'a model beyond the first page is nowhere in the HTML or its hydration data');
-  assert.ok(html.includes('Showing 100 of 105 models'), 'the count is the whole registry');
+  assert.ok(html.includes('first rows 024'), 'the last row of the first page is in the HTML');
+  assert.ok(!html.includes('first rows 029'), 'a model beyond the first page is nowhere in the HTML or its hydration data');
+  assert.ok(html.includes('Showing 25 of 30 models'), 'the count is the whole registry');
   const page = await openPage(browser, server.url);
-  await page.getByLabel('Search models').fill('first rows 104');
-  await waitForNames(page, ['first rows 104']);
+  await page.getByLabel('Search models').fill('first rows 029');
+  await waitForNames(page, ['first rows 029']);
   assert.deepEqual(page.errors, []);
   await page.context().close();
 });
@@ -229,8 +232,8 @@ test('without a live channel, a search fetches every model over HTTP', async () 
   await page.goto(server.url);
   await page.waitForSelector('body[data-hydrated="true"]');
   assert.notEqual(await page.locator('.connection').getAttribute('data-state'), 'live');
-  await page.getByLabel('Search models').fill('first rows 104');
-  await waitForNames(page, ['first rows 104']);
+  await page.getByLabel('Search models').fill('first rows 029');
+  await waitForNames(page, ['first rows 029']);
   await context.close();
 });
 
@@ -252,6 +255,35 @@ test('the actions menu works from the keyboard', async () => {
   await page.keyboard.press('Escape');
   await page.getByRole('menu').waitFor({ state: 'detached' });
   assert.equal(await page.evaluate(() => document.activeElement.getAttribute('aria-label')), 'Actions for Keys');
+  await page.context().close();
+});
+
+test('a row menu closes on a press outside it, not on one inside it', async () => {
+  await clearModels();
+  await createModel(server, 'Menu One', '/models/one.gguf');
+  await createModel(server, 'Menu Two', '/models/two.gguf');
+  const page = await openPage(browser, server.url);
+  await waitLive(page);
+  const button = page.getByRole('button', { name: 'Actions for Menu One' });
+  await button.click();
+  const menu = page.getByRole('menu', { name: 'Actions for Menu One' });
+  await menu.waitFor();
+  // A press on the menu itself (not on an item) keeps it open.
+  await menu.click({ position: { x: 2, y: 2 } });
+  assert.equal(await menu.count(), 1);
+  assert.equal(await button.getAttribute('aria-expanded'), 'true');
+  // A press on the page's heading closes it.
+  await page.getByRole('heading', { name: 'Models' }).click();
+  await menu.waitFor({ state: 'detached' });
+  assert.equal(await button.getAttribute('aria-expanded'), 'false');
+  // Another row's menu opens alone, and its button toggles it shut.
+  const second = page.getByRole('button', { name: 'Actions for Menu Two' });
+  await second.click();
+  await page.getByRole('menu', { name: 'Actions for Menu Two' }).waitFor();
+  assert.equal(await page.getByRole('menu').count(), 1);
+  await second.click();
+  await page.getByRole('menu').waitFor({ state: 'detached' });
+  assert.deepEqual(page.errors, []);
   await page.context().close();
 });
 

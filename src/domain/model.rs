@@ -230,10 +230,14 @@ choice_enum! {
     }
 }
 
-/// Rows of the models table drawn at first, and added by each "Show more". Every row drawn is
-/// server-rendered HTML and then hydrated: with 10,000 models the page was 12 MB and took 0.4 s
-/// to render (`scripts/bench`, models page), for rows nobody scrolls to.
-pub const ROWS_PER_PAGE: usize = 100;
+/// Rows of the models table drawn at first: what the page is server-rendered and hydrated with,
+/// about one screen. Every row drawn costs about 10 µs of server render and 0.5–1 ms of
+/// hydration in Chromium on the bench machine (`scripts/bench`); with every model drawn the page
+/// was 12 MB at 10,000 models. A person who wants more asks for it ("Show more", search).
+pub const FIRST_ROWS: usize = 25;
+
+/// Rows each "Show more" adds once the first screen is drawn.
+pub const MORE_ROWS: usize = 100;
 
 /// The models table's first page in its first order (by name), and how many models there are:
 /// what the models page is rendered and hydrated with. Every model arrives with the live

@@ -15,7 +15,7 @@ use crate::domain::export::{self, ExportDocument, ExportedModel};
 use crate::domain::fields::{FieldSet, changed_fields, merge_patch};
 use crate::domain::import::{ImportReport, OnConflict};
 use crate::domain::live::ServerEvent;
-use crate::domain::model::{FirstRows, ROWS_PER_PAGE};
+use crate::domain::model::{FIRST_ROWS, FirstRows};
 use crate::domain::page::Page;
 use crate::domain::{AppError, Model, ModelFilter, ModelSpec, Rule};
 use crate::server::db::{Db, config_repo, models_repo, write_transaction};
@@ -69,7 +69,7 @@ impl Registry {
     pub async fn first_rows(&self) -> Result<FirstRows, AppError> {
         let (models, total) = self
             .db
-            .call(|conn| Ok(models_repo::first_by_name(conn, ROWS_PER_PAGE)?))
+            .call(|conn| Ok(models_repo::first_by_name(conn, FIRST_ROWS)?))
             .await?;
         Ok(FirstRows { models, total })
     }

@@ -5,7 +5,6 @@ use leptos::prelude::*;
 use crate::app::models::state::ModelsPageState;
 use crate::app::widgets::menu::Menu;
 use crate::app::widgets::run_button::run_command;
-use crate::app::widgets::toast::use_toasts;
 use crate::domain::{Model, Request};
 
 #[component]
@@ -14,9 +13,10 @@ pub fn ActionsMenu(model: Model, state: ModelsPageState) -> impl IntoView {
     let id = model.id;
     let name = model.spec.name.clone();
     let status = model.status;
-    let toasts = use_toasts();
     let label = format!("Actions for {name}");
+    // Drawn only while the menu is open, so a closed row pays for none of this.
     let items = move || {
+        let toasts = state.toasts;
         let run_item = |command: Request| {
             let name = name.clone();
             status.permits(command).then(|| {

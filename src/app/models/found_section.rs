@@ -21,9 +21,17 @@ pub fn FoundSection() -> impl IntoView {
         live.state
             .with(|s| s.as_ref().map(|s| (s.files_generation, s.models.len())))
     });
+    // First read once the snapshot is there (or the channel has failed): the server answers
+    // the socket first, and the snapshot would change `changes` and read it again.
     let listing = LocalResource::new(move || {
-        changes.track();
-        list_discovered()
+        let wanted = changes.with(Option::is_some) || live.has_failed();
+        async move {
+            if wanted {
+                Some(list_discovered().await)
+            } else {
+                None
+            }
+        }
     });
     let add = Action::new(move |paths: &Vec<String>| {
         let paths = paths.clone();
@@ -35,7 +43,7 @@ pub fn FoundSection() -> impl IntoView {
         }
     });
     let unregistered = move || -> Vec<FoundFile> {
-        match listing.get() {
+        match listing.get().flatten() {
             Some(Ok(listed)) => listed
                 .files
                 .into_iter()
@@ -45,11 +53,11 @@ pub fn FoundSection() -> impl IntoView {
         }
     };
     let several = move || unregistered().len() > 1;
-    let folders = move || match listing.get() {
+    let folders = move || match listing.get().flatten() {
         Some(Ok(listed)) => listed.folders,
         _ => Vec::new(),
     };
-    let offered = move || match listing.get() {
+    let offered = move || match listing.get().flatten() {
         Some(Ok(listed)) => listed.offered,
         _ => Vec::new(),
     };

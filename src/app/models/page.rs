@@ -13,8 +13,9 @@ use crate::app::models::lazy_dialogs;
 use crate::app::models::state::ModelsPageState;
 use crate::app::models::table::{ModelsTable, TableView};
 use crate::app::widgets::toast::use_toasts;
+use crate::domain::live::Snapshot;
 use crate::domain::model::SortKey;
-use crate::domain::{ModelFilter, ModelKind, ModelStatus};
+use crate::domain::{Model, ModelFilter, ModelKind, ModelStatus};
 
 /// The table's order before anyone sorts it: the order the server picks the first rows in.
 const FIRST_ORDER: (SortKey, bool) = (SortKey::Name, false);
@@ -22,6 +23,7 @@ const FIRST_ORDER: (SortKey, bool) = (SortKey::Name, false);
 #[component]
 pub fn ModelsPage() -> impl IntoView {
     let first = Resource::new(|| (), |()| list_first_rows());
+    let toasts = use_toasts();
     let state = ModelsPageState {
         first,
         want_all: RwSignal::new(false),
@@ -31,28 +33,36 @@ pub fn ModelsPage() -> impl IntoView {
         deleting: RwSignal::new(Vec::new()),
         duplicating: RwSignal::new(None),
         live: use_live(),
+        toasts,
         summaries: RwSignal::new(Default::default()),
     };
-    // The files' facts: fetched in the browser only (an effect), whenever the set of models,
-    // their files, or the model folders change.
-    let files_changed = Memo::new(move |_| {
-        state.live.state.with(|s| {
-            s.as_ref().map(|s| {
-                let files: Vec<(i64, String, Option<u64>)> = s
-                    .models
-                    .iter()
-                    .map(|m| (m.id, m.spec.path.clone(), m.size_bytes))
-                    .collect();
-                (files, s.files_generation)
-            })
-        })
+    // The files' facts: fetched in the browser only (an effect), once the live snapshot is
+    // there (not beside it: the server answers the socket first, and the snapshot would change
+    // the set and fetch them again) or the channel has failed, and again whenever the set of
+    // models, their files, or the model folders change.
+    let files_changed = Memo::new_owning(move |previous: Option<Option<FileSet>>| {
+        let same = state.live.state.with(|s| match (s, &previous) {
+            (Some(s), Some(Some(before))) => before.matches(s),
+            (None, Some(None)) => true,
+            _ => false,
+        });
+        if same {
+            return (previous.flatten(), false);
+        }
+        (state.live.state.with(|s| s.as_ref().map(FileSet::of)), true)
     });
     let summaries = LocalResource::new(move || {
-        files_changed.track();
-        model_summaries()
+        let wanted = files_changed.with(Option::is_some) || state.live.has_failed();
+        async move {
+            if wanted {
+                Some(model_summaries().await)
+            } else {
+                None
+            }
+        }
     });
     Effect::new(move |_| {
-        if let Some(Ok(list)) = summaries.get() {
+        if let Some(Some(Ok(list))) = summaries.get() {
             state
                 .summaries
                 .set(list.into_iter().map(|s| (s.id, s)).collect());
@@ -82,7 +92,6 @@ pub fn ModelsPage() -> impl IntoView {
     });
     // Copied out by an effect: a local resource read inside the table's suspense would hold the
     // server's render open (it never resolves there).
-    let toasts = use_toasts();
     Effect::new(move |_| match everything.get().flatten() {
         Some(Ok(list)) => fetched.set(Some(list)),
         Some(Err(error)) => toasts.error(format!("Could not load every model: {error}")),
@@ -111,8 +120,21 @@ pub fn ModelsPage() -> impl IntoView {
                         // (or the whole list was fetched without one).
                         let unseen = first.unseen();
                         let fetched = move || fetched.get();
-                        let models = Memo::new(move |_| {
-                            state.live.models().or_else(fetched).unwrap_or_else(|| first.models.clone())
+                        // Live events (metrics, runs) arrive every second or so: the list is
+                        // copied only when it changed, not on each of them.
+                        let models = Memo::new_owning(move |previous: Option<Vec<Model>>| {
+                            let live_same = state.live.state.with(|s| {
+                                s.as_ref().map(|s| previous.as_deref() == Some(s.models.as_slice()))
+                            });
+                            match live_same {
+                                Some(true) => (previous.unwrap_or_default(), false),
+                                Some(false) => (state.live.models().unwrap_or_default(), true),
+                                None => {
+                                    let next = fetched().unwrap_or_else(|| first.models.clone());
+                                    let changed = previous.as_ref() != Some(&next);
+                                    (next, changed)
+                                }
+                            }
                         });
                         let unseen = Signal::derive(move || {
                             if state.live.state.with(Option::is_some) || fetched().is_some() { 0 } else { unseen }
@@ -138,6 +160,40 @@ pub fn ModelsPage() -> impl IntoView {
         <Show when=latched(move || state.duplicating.with(Option::is_some))>
             <Suspense>{move || Suspend::new(lazy_dialogs::duplicate_dialog(state))}</Suspense>
         </Show>
+    }
+}
+
+/// What the files' facts depend on: each model's file (id, path, size) and the folders'
+/// generation.
+#[derive(Clone, PartialEq)]
+struct FileSet {
+    files: Vec<(i64, String, Option<u64>)>,
+    generation: u64,
+}
+
+impl FileSet {
+    fn of(snapshot: &Snapshot) -> FileSet {
+        FileSet {
+            files: snapshot
+                .models
+                .iter()
+                .map(|m| (m.id, m.spec.path.clone(), m.size_bytes))
+                .collect(),
+            generation: snapshot.files_generation,
+        }
+    }
+
+    /// Compared in place: no copy of every path on each live event.
+    fn matches(&self, snapshot: &Snapshot) -> bool {
+        self.generation == snapshot.files_generation
+            && self.files.len() == snapshot.models.len()
+            && self
+                .files
+                .iter()
+                .zip(&snapshot.models)
+                .all(|((id, path, size), m)| {
+                    *id == m.id && *path == m.spec.path && *size == m.size_bytes
+                })
     }
 }
 

@@ -6,6 +6,7 @@ use std::collections::BTreeSet;
 use leptos::prelude::*;
 
 use crate::app::live_store::LiveStore;
+use crate::app::widgets::toast::Toasts;
 use crate::domain::model::FirstRows;
 use crate::domain::{AppError, Model};
 
@@ -24,6 +25,8 @@ pub struct ModelsPageState {
     pub deleting: RwSignal<Vec<Model>>,
     pub duplicating: RwSignal<Option<Model>>,
     pub live: LiveStore,
+    /// Looked up once for the page: every row's buttons report through it.
+    pub toasts: Toasts,
     /// What each model's file is (parameters, quantization, context), read in the browser
     /// after the page and again when the models or their files change.
     pub summaries: RwSignal<std::collections::HashMap<i64, crate::domain::gguf::FileSummary>>,

@@ -9,7 +9,7 @@ use crate::app::models::bulk_bar::BulkBar;
 use crate::app::models::state::ModelsPageState;
 use crate::app::widgets::run_button::{RequestCounts, RunButton, RunFacts};
 use crate::app::widgets::status_badge::StatusBadge;
-use crate::domain::model::{ROWS_PER_PAGE, SortKey, sort_models};
+use crate::domain::model::{FIRST_ROWS, MORE_ROWS, SortKey, sort_models};
 use crate::domain::time::format_bytes;
 use crate::domain::{Model, ModelFilter};
 
@@ -45,12 +45,12 @@ pub fn ModelsTable(
         sort_models(&mut rows, key, descending);
         rows
     });
-    // Back to the first page whenever the filter or order changes.
-    let shown = RwSignal::new(ROWS_PER_PAGE);
+    // Back to the first screen whenever the filter or order changes.
+    let shown = RwSignal::new(FIRST_ROWS);
     Effect::new(move |_| {
         view.filter.track();
         view.sort.track();
-        shown.set(ROWS_PER_PAGE);
+        shown.set(FIRST_ROWS);
     });
     let drawn = move || rows.with(|r| r.iter().take(shown.get()).cloned().collect::<Vec<_>>());
     let visible_ids = move || rows.with(|r| r.iter().map(|m| m.id).collect::<Vec<_>>());
@@ -117,8 +117,8 @@ pub fn ModelsTable(
             <Show when=move || { rows.with(Vec::len) + unseen.get() > shown.get() }>
                 <div class="more-rows" role="status">
                     <span>{move || format!("Showing {} of {} models", shown.get().min(rows.with(Vec::len)), rows.with(Vec::len) + unseen.get())}</span>
-                    <button on:click=move |_| { state.want_all.set(true); shown.update(|n| *n = n.saturating_add(ROWS_PER_PAGE)) }>
-                        {format!("Show {ROWS_PER_PAGE} more")}
+                    <button on:click=move |_| { state.want_all.set(true); shown.update(|n| *n = n.saturating_add(MORE_ROWS)) }>
+                        {format!("Show {MORE_ROWS} more")}
                     </button>
                     <button on:click=move |_| { state.want_all.set(true); shown.set(usize::MAX) }>"Show all"</button>
                 </div>
@@ -160,7 +160,9 @@ fn ModelRow(model: Model, state: ModelsPageState) -> impl IntoView {
         None => view! { <span class="warn" title="The model's file is not there (kept current for files in the model folders)">"File missing"</span> }.into_any(),
     };
     view! {
-        <tr data-model-id=id.to_string() class:selected=checked>
+        // Highlighted while selected by the stylesheet (`:has(:checked)`), not by a class an
+        // effect per row keeps in step.
+        <tr data-model-id=id.to_string()>
             <td class="check">
                 <input type="checkbox" aria-label=format!("Select {name}") prop:checked=checked
                     on:change=move |ev| {
@@ -180,7 +182,7 @@ fn ModelRow(model: Model, state: ModelsPageState) -> impl IntoView {
             </td>
             <td class="col-actions">
                 <div class="row-actions">
-                    <RunButton model=model.clone()/>
+                    <RunButton model=model.clone() toasts=state.toasts/>
                     <ActionsMenu model state/>
                 </div>
             </td>

@@ -1,5 +1,9 @@
 //! A button that opens a menu (`role=menu`). Keyboard: arrows, Home and End move between the
 //! items, Escape closes and returns focus to the button, Tab or a press elsewhere closes.
+//!
+//! A closed menu is only its button: the list, its effects and its window listener are made
+//! when it opens and dropped when it closes (a table draws one menu per row, and the first
+//! screen's render and hydration pay for each reactive node a row owns).
 
 use leptos::html;
 use leptos::prelude::*;
@@ -18,20 +22,48 @@ pub fn Menu(
     open: RwSignal<bool>,
     children: ChildrenFn,
 ) -> impl IntoView {
-    let button_ref = NodeRef::<html::Button>::new();
-    let menu_ref = NodeRef::<html::Div>::new();
+    let (menu_label, controls) = (label.clone(), id.clone());
+    let list = move || {
+        open.get().then(|| {
+            view! { <MenuList label=menu_label.clone() id=id.clone() open children=children.clone()/> }
+        })
+    };
+    view! {
+        <div class="menu-anchor">
+            <button class="icon-button" aria-label=label aria-haspopup="menu" aria-controls=controls
+                aria-expanded=move || open.get().to_string()
+                on:click=move |_| open.update(|o| *o = !*o)>
+                "⋯"
+            </button>
+            {list}
+        </div>
+    }
+}
 
-    // Focus the first item when the menu opens.
+/// The open menu: focuses its first item, moves focus with the keyboard, and closes on a
+/// press outside its anchor.
+#[component]
+fn MenuList(
+    label: String,
+    id: String,
+    open: RwSignal<bool>,
+    children: ChildrenFn,
+) -> impl IntoView {
+    let menu_ref = NodeRef::<html::Div>::new();
+    // Focus the first item once the list is in the document.
     Effect::new(move |_| {
-        if open.get()
-            && let Some(menu) = menu_ref.get()
-        {
+        if let Some(menu) = menu_ref.get() {
             focus_item(&menu, 0);
         }
     });
     let close_and_refocus = move || {
         open.set(false);
-        if let Some(button) = button_ref.get() {
+        // The button is the list's sibling in the anchor.
+        if let Some(button) = menu_ref
+            .get_untracked()
+            .and_then(|menu| menu.previous_element_sibling())
+            .and_then(|button| button.dyn_into::<web_sys::HtmlElement>().ok())
+        {
             let _ = button.focus();
         }
     };
@@ -59,47 +91,23 @@ pub fn Menu(
             _ => {}
         }
     };
-    // A press outside the menu closes it. The listener lives only while the menu is open, and
-    // goes with the menu. (Not `focusout`: that also fires while the page is torn down.)
-    let anchor_ref = NodeRef::<html::Div>::new();
-    let outside = StoredValue::new(None::<WindowListenerHandle>);
-    let stop_listening = move || {
-        if let Some(handle) = outside.try_update_value(Option::take).flatten() {
-            handle.remove();
-        }
-    };
-    Effect::new(move |_| {
-        if open.get() {
-            let handle = window_event_listener(leptos::ev::pointerdown, move |ev| {
-                let target = ev.target().and_then(|t| t.dyn_into::<web_sys::Node>().ok());
-                let inside = anchor_ref
-                    .get_untracked()
-                    .zip(target)
-                    .is_some_and(|(anchor, t)| anchor.contains(Some(&t)));
-                if !inside {
-                    open.set(false);
-                }
-            });
-            outside.set_value(Some(handle));
-        } else {
-            stop_listening();
+    // A press outside the anchor (button and list) closes the menu. The listener goes with the
+    // list. (Not `focusout`: that also fires while the page is torn down.)
+    let outside = window_event_listener(leptos::ev::pointerdown, move |ev| {
+        let target = ev.target().and_then(|t| t.dyn_into::<web_sys::Node>().ok());
+        let inside = menu_ref
+            .get_untracked()
+            .and_then(|menu| menu.parent_element())
+            .zip(target)
+            .is_some_and(|(anchor, t)| anchor.contains(Some(&t)));
+        if !inside {
+            open.set(false);
         }
     });
-    on_cleanup(stop_listening);
-    let menu_label = label.clone();
+    on_cleanup(move || outside.remove());
     view! {
-        <div class="menu-anchor" node_ref=anchor_ref>
-            <button node_ref=button_ref class="icon-button" aria-label=label
-                aria-haspopup="menu" aria-controls=id.clone() aria-expanded=move || open.get().to_string()
-                on:click=move |_| open.update(|o| *o = !*o)>
-                "⋯"
-            </button>
-            <Show when=move || open.get()>
-                <div node_ref=menu_ref id=id.clone() class="menu" role="menu" aria-label=menu_label.clone()
-                    on:keydown=on_keydown>
-                    {children()}
-                </div>
-            </Show>
+        <div node_ref=menu_ref id=id class="menu" role="menu" aria-label=label on:keydown=on_keydown>
+            {children()}
         </div>
     }
 }

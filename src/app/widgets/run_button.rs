@@ -51,9 +51,10 @@ pub fn run_command(toasts: Toasts, command: Request, ids: Vec<i64>, name: String
     });
 }
 
-/// Start for a stopped model, Stop for a live one.
+/// Start for a stopped model, Stop for a live one. A table passes the page's `toasts` rather
+/// than have each row look them up.
 #[component]
-pub fn RunButton(model: Model) -> impl IntoView {
+pub fn RunButton(model: Model, #[prop(optional)] toasts: Option<Toasts>) -> impl IntoView {
     let (id, name, status) = (model.id, model.spec.name.clone(), model.status);
     let command = if status.permits(Request::Stop) {
         Request::Stop
@@ -67,7 +68,7 @@ pub fn RunButton(model: Model) -> impl IntoView {
         "run-button small"
     };
     let label = format!("{} {name}", command.label());
-    let toasts = use_toasts();
+    let toasts = toasts.unwrap_or_else(use_toasts);
     view! {
         <button class=class aria-label=label disabled=busy
             on:click=move |_| run_command(toasts, command, vec![id], name.clone())>
