@@ -5,6 +5,7 @@ pub mod activity;
 #[cfg(feature = "hydrate")]
 mod browser_fetch;
 mod bundle_scripts;
+pub mod fetch_when;
 #[cfg(feature = "hydrate")]
 pub mod hydration;
 pub mod keys;

@@ -6,6 +6,7 @@ use leptos::prelude::*;
 
 use crate::api::discovery::{add_discovered, list_discovered};
 use crate::api::settings::{get_settings, save_settings};
+use crate::app::fetch_when::fetch_when;
 use crate::app::live_store::use_live;
 use crate::domain::AppError;
 use crate::domain::discovery::FoundFile;
@@ -25,13 +26,7 @@ pub fn FoundSection() -> impl IntoView {
     // the socket first, and the snapshot would change `changes` and read it again.
     let listing = LocalResource::new(move || {
         let wanted = changes.with(Option::is_some) || live.has_failed();
-        async move {
-            if wanted {
-                Some(list_discovered().await)
-            } else {
-                None
-            }
-        }
+        fetch_when(wanted, list_discovered())
     });
     let add = Action::new(move |paths: &Vec<String>| {
         let paths = paths.clone();

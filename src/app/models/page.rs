@@ -7,6 +7,7 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 
 use crate::api::models::{list_first_rows, list_models, model_summaries};
+use crate::app::fetch_when::fetch_when;
 use crate::app::live_store::use_live;
 use crate::app::models::found_section::FoundSection;
 use crate::app::models::lazy_dialogs;
@@ -41,25 +42,15 @@ pub fn ModelsPage() -> impl IntoView {
     // the set and fetch them again) or the channel has failed, and again whenever the set of
     // models, their files, or the model folders change.
     let files_changed = Memo::new_owning(move |previous: Option<Option<FileSet>>| {
-        let same = state.live.state.with(|s| match (s, &previous) {
-            (Some(s), Some(Some(before))) => before.matches(s),
-            (None, Some(None)) => true,
-            _ => false,
-        });
-        if same {
-            return (previous.flatten(), false);
-        }
-        (state.live.state.with(|s| s.as_ref().map(FileSet::of)), true)
+        state.live.state.with(|s| match (s, previous.flatten()) {
+            (Some(s), Some(before)) if before.matches(s) => (Some(before), false),
+            (None, None) => (None, false),
+            (s, _) => (s.as_ref().map(FileSet::of), true),
+        })
     });
     let summaries = LocalResource::new(move || {
         let wanted = files_changed.with(Option::is_some) || state.live.has_failed();
-        async move {
-            if wanted {
-                Some(model_summaries().await)
-            } else {
-                None
-            }
-        }
+        fetch_when(wanted, model_summaries())
     });
     Effect::new(move |_| {
         if let Some(Some(Ok(list))) = summaries.get() {
@@ -78,17 +69,11 @@ pub fn ModelsPage() -> impl IntoView {
         view_state.filter.with(|f| *f != ModelFilter::default())
             || view_state.sort.get() != FIRST_ORDER
     });
-    let fetched = RwSignal::new(None::<Vec<crate::domain::Model>>);
+    let fetched = RwSignal::new(None::<Vec<Model>>);
     let everything = LocalResource::new(move || {
         let wanted = (state.want_all.get() || customised.get() || state.changed.get() > 0)
             && state.live.state.with(Option::is_none);
-        async move {
-            if wanted {
-                Some(list_models(ModelFilter::default()).await)
-            } else {
-                None
-            }
-        }
+        fetch_when(wanted, list_models(ModelFilter::default()))
     });
     // Copied out by an effect: a local resource read inside the table's suspense would hold the
     // server's render open (it never resolves there).
@@ -119,25 +104,23 @@ pub fn ModelsPage() -> impl IntoView {
                         // The server-rendered first rows until the live channel has a snapshot
                         // (or the whole list was fetched without one).
                         let unseen = first.unseen();
-                        let fetched = move || fetched.get();
                         // Live events (metrics, runs) arrive every second or so: the list is
                         // copied only when it changed, not on each of them.
                         let models = Memo::new_owning(move |previous: Option<Vec<Model>>| {
-                            let live_same = state.live.state.with(|s| {
-                                s.as_ref().map(|s| previous.as_deref() == Some(s.models.as_slice()))
-                            });
-                            match live_same {
-                                Some(true) => (previous.unwrap_or_default(), false),
-                                Some(false) => (state.live.models().unwrap_or_default(), true),
+                            state.live.state.with(|s| match s {
+                                Some(s) if previous.as_deref() == Some(s.models.as_slice()) => {
+                                    (previous.unwrap_or_default(), false)
+                                }
+                                Some(s) => (s.models.clone(), true),
                                 None => {
-                                    let next = fetched().unwrap_or_else(|| first.models.clone());
+                                    let next = fetched.get().unwrap_or_else(|| first.models.clone());
                                     let changed = previous.as_ref() != Some(&next);
                                     (next, changed)
                                 }
-                            }
+                            })
                         });
                         let unseen = Signal::derive(move || {
-                            if state.live.state.with(Option::is_some) || fetched().is_some() { 0 } else { unseen }
+                            if state.live.state.with(Option::is_some) || fetched.with(Option::is_some) { 0 } else { unseen }
                         });
                         view! { <ModelsTable models unseen state view=view_state/> }.into_any()
                     }
