@@ -189,6 +189,26 @@ async fn every_pooled_connection_has_the_settings_and_one_a_panic_poisoned_is_re
 }
 
 #[tokio::test]
+async fn a_cached_statement_with_a_bound_limit_is_not_prepared_again_on_each_call() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(&dir.path().join("corral.db")).await.unwrap();
+    let reprepared = db
+        .call(|c| {
+            let sql = "SELECT id FROM models ORDER BY name LIMIT ?1";
+            for limit in [25, 100, 25, 100] {
+                let mut stmt = c.prepare_cached(sql)?;
+                let ids = stmt.query_map([limit], |r| r.get::<_, i64>(0))?;
+                ids.collect::<rusqlite::Result<Vec<_>>>()?;
+            }
+            let stmt = c.prepare_cached(sql)?;
+            Ok(stmt.get_status(rusqlite::StatementStatus::RePrepare))
+        })
+        .await
+        .unwrap();
+    assert_eq!(reprepared, 0, "the plan does not depend on the bound limit");
+}
+
+#[tokio::test]
 async fn opening_twice_does_not_migrate_again() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("corral.db");
