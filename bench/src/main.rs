@@ -186,10 +186,17 @@ async fn seed(base: &str, from: usize, to: usize) {
     }
 }
 
-/// Requests per measurement: fewer for heavier pages, so each step takes seconds, not minutes.
-fn requests_for(models: usize, quick: bool) -> usize {
-    let n = (100_000 / models.max(1)).clamp(40, 2000);
-    if quick { (n / 5).max(20) } else { n }
+/// Requests per measurement: fewer for larger pages, so each step takes seconds, not minutes,
+/// yet at least 30 rounds of `concurrency` requests (10 when quick). The page's size, not the model count, sets
+/// its cost now that it carries only the first rows; counting by models had left 40 requests
+/// at 10,000 models, so at c=32 the median was one burst's start-up and swung 0.1×–9× run to run.
+fn requests_for(page_bytes: usize, concurrency: usize, quick: bool) -> usize {
+    let n = (64 * 1024 * 1024 / page_bytes.max(1)).clamp(40, 2000);
+    if quick {
+        (n / 5).max(10 * concurrency)
+    } else {
+        n.max(30 * concurrency)
+    }
 }
 
 async fn pages(report: &mut Report, options: &Options, work: &std::path::Path) {
@@ -211,8 +218,8 @@ async fn pages(report: &mut Report, options: &Options, work: &std::path::Path) {
         let floor_name = format!("floor-{models}.html");
         std::fs::write(corral.site.join(&floor_name), vec![b'x'; page.len()])
             .expect("the floor file is written");
-        let total = requests_for(models, options.quick);
         for concurrency in [1, 32] {
+            let total = requests_for(page.len(), concurrency, options.quick);
             let floor_path = format!("/{floor_name}");
             let floor = load(&corral.base, concurrency, total, move |_| {
                 Call::get(&floor_path)
