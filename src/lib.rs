@@ -22,6 +22,7 @@ pub fn hydrate() {
     console_error_panic_hook::set_once();
     // The executor may already be set up; that is not an error.
     let _ = any_spawner::Executor::init_wasm_bindgen();
+    app::live_store::open_early();
     leptos::task::spawn_local(async {
         let Some(body) = web_sys::window()
             .and_then(|w| w.document())
