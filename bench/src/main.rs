@@ -187,9 +187,10 @@ async fn seed(base: &str, from: usize, to: usize) {
 }
 
 /// Requests per measurement: fewer for larger pages, so each step takes seconds, not minutes,
-/// yet at least 30 rounds of `concurrency` requests (10 when quick). The page's size, not the model count, sets
-/// its cost now that it carries only the first rows; counting by models had left 40 requests
-/// at 10,000 models, so at c=32 the median was one burst's start-up and swung 0.1×–9× run to run.
+/// yet at least 30 rounds of `concurrency` requests (10 when quick). The page's size, not the
+/// model count, sets its cost now that it carries only the first rows; counting by models had
+/// left 40 requests at 10,000 models, so at c=32 the median was one burst's start-up and swung
+/// 0.1×–9× from run to run.
 fn requests_for(page_bytes: usize, concurrency: usize, quick: bool) -> usize {
     let n = (64 * 1024 * 1024 / page_bytes.max(1)).clamp(40, 2000);
     if quick {
