@@ -58,6 +58,25 @@ test('the models page loads none of the other pages\' code; a page navigated to 
   await context.close();
 });
 
+test('the models page fetches its WASM once, compiling it while its scripts load, and preloads the chunk loader', async () => {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  const fetched = wasmRequests(page);
+  page.errors = [];
+  page.on('pageerror', (err) => page.errors.push(String(err)));
+  await page.goto(server.url);
+  await page.waitForSelector('body[data-hydrated="true"]');
+  await waitLive(page);
+  // The compile started by the page's first script takes the preloaded response: a fetch that
+  // did not match the preload would download the whole bundle a second time.
+  assert.deepEqual(fetched.filter((f) => f === '/pkg/corral.wasm'), ['/pkg/corral.wasm']);
+  const preloads = await page.$$eval('link[rel="modulepreload"]', (links) => links.map((l) => new URL(l.href).pathname));
+  assert.ok(preloads.includes('/pkg/corral.js'), `the glue is preloaded: ${preloads}`);
+  assert.ok(preloads.some((p) => p.startsWith('/pkg/__wasm_split')), `the chunk loader is preloaded: ${preloads}`);
+  assert.deepEqual(page.errors, []);
+  await context.close();
+});
+
 test('a lazily loaded page reloaded on its own URL is server-rendered, then hydrates and goes live', async () => {
   const html = await (await fetch(`${server.url}/monitoring`)).text();
   assert.match(html, /<h1>Monitoring<\/h1>/, 'the server renders the page itself, not a loading state');
