@@ -27,8 +27,9 @@ function wasmRequests(page) {
   return files;
 }
 
-test('the models page loads none of the other pages\' code; a page navigated to fetches its chunk and works', async () => {
-  const model = await createModel(server, 'Lazy one', '/models/lazy.gguf');
+/** The models page in a fresh browser context, hydrated and live, with the `.wasm` files it
+ * fetched and the errors it threw. */
+async function openModelsPage() {
   const context = await browser.newContext();
   const page = await context.newPage();
   const fetched = wasmRequests(page);
@@ -37,6 +38,12 @@ test('the models page loads none of the other pages\' code; a page navigated to 
   await page.goto(server.url);
   await page.waitForSelector('body[data-hydrated="true"]');
   await waitLive(page);
+  return { context, page, fetched };
+}
+
+test('the models page loads none of the other pages\' code; a page navigated to fetches its chunk and works', async () => {
+  const model = await createModel(server, 'Lazy one', '/models/lazy.gguf');
+  const { context, page, fetched } = await openModelsPage();
   assert.ok(fetched.includes('/pkg/corral.wasm'), `the main bundle is fetched: ${fetched}`);
   assert.deepEqual(fetched.filter((f) => f.includes('monitoring') || f.includes('model_route')), [],
     'no other page\'s chunk is fetched by the models page');
@@ -59,14 +66,7 @@ test('the models page loads none of the other pages\' code; a page navigated to 
 });
 
 test('the models page fetches its WASM once, compiling it while its scripts load, and preloads the chunk loader', async () => {
-  const context = await browser.newContext();
-  const page = await context.newPage();
-  const fetched = wasmRequests(page);
-  page.errors = [];
-  page.on('pageerror', (err) => page.errors.push(String(err)));
-  await page.goto(server.url);
-  await page.waitForSelector('body[data-hydrated="true"]');
-  await waitLive(page);
+  const { context, page, fetched } = await openModelsPage();
   // The compile started by the page's first script takes the preloaded response: a fetch that
   // did not match the preload would download the whole bundle a second time.
   assert.deepEqual(fetched.filter((f) => f === '/pkg/corral.wasm'), ['/pkg/corral.wasm']);
