@@ -4,6 +4,7 @@ pub mod access;
 pub mod activity;
 #[cfg(feature = "hydrate")]
 mod browser_fetch;
+mod built_once;
 mod bundle_scripts;
 pub mod fetch_when;
 #[cfg(feature = "hydrate")]

@@ -9,6 +9,7 @@ use leptos_router::hooks::use_params_map;
 use crate::api::config::config_history;
 use crate::api::models::get_model_detail;
 use crate::app::NotFound;
+use crate::app::built_once::built_once;
 use crate::app::live_store::use_live;
 use crate::app::model::config_section::ConfigSection;
 use crate::app::model::file_section::FileSection;
@@ -41,7 +42,9 @@ pub fn ModelPage() -> impl IntoView {
     view! {
         <Transition fallback=|| view! { <p class="muted">"Loading the model…"</p> }>
             {move || Suspend::new(async move {
-                match data.await {
+                let data = data.await;
+                built_once().await;
+                match data {
                     Ok(data) => view! { <ModelDetailView data/> }.into_any(),
                     Err(error @ AppError::NotFound { .. }) => view! { <NotFound message=error.to_string()/> }.into_any(),
                     Err(error) => view! {

@@ -7,6 +7,7 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 
 use crate::api::models::{list_first_rows, list_models, model_summaries};
+use crate::app::built_once::built_once;
 use crate::app::fetch_when::fetch_when;
 use crate::app::live_store::use_live;
 use crate::app::models::found_section::FoundSection;
@@ -99,7 +100,9 @@ pub fn ModelsPage() -> impl IntoView {
         <Toolbar view=view_state/>
         <Transition fallback=|| view! { <p class="muted">"Loading models…"</p> }>
             {move || Suspend::new(async move {
-                match first.await {
+                let first = first.await;
+                built_once().await;
+                match first {
                     Ok(first) => {
                         // The server-rendered first rows until the live channel has a snapshot
                         // (or the whole list was fetched without one).
