@@ -104,7 +104,48 @@ pub async fn load<F>(base: &str, concurrency: usize, total: usize, make: F) -> S
 where
     F: Fn(usize) -> Call + Send + Sync + 'static,
 {
-    let make = Arc::new(make);
+    let (latencies, wall) = load_samples(base, concurrency, total, Arc::new(make)).await;
+    summarise(latencies, wall)
+}
+
+/// A figure and its floor measured in `blocks` alternating turns (floor, figure, floor, ...),
+/// `total` calls each in all: drift on a shared machine (another process waking, the CPU's
+/// clock) then falls on both alike rather than on whichever ran second.
+pub async fn load_against_floor<F, G>(
+    base: &str,
+    concurrency: usize,
+    total: usize,
+    blocks: usize,
+    floor: F,
+    figure: G,
+) -> (Summary, Summary)
+where
+    F: Fn(usize) -> Call + Send + Sync + 'static,
+    G: Fn(usize) -> Call + Send + Sync + 'static,
+{
+    let (floor, figure) = (Arc::new(floor), Arc::new(figure));
+    let blocks = blocks.max(1);
+    let mut sides = [(Vec::new(), Duration::ZERO), (Vec::new(), Duration::ZERO)];
+    for block in 0..blocks {
+        let calls = total / blocks + usize::from(block < total % blocks);
+        for (side, make) in [(0, floor.clone() as MakeCall), (1, figure.clone())] {
+            let (latencies, wall) = load_samples(base, concurrency, calls, make).await;
+            sides[side].0.extend(latencies);
+            sides[side].1 += wall;
+        }
+    }
+    let [(floor, floor_wall), (figure, figure_wall)] = sides;
+    (summarise(floor, floor_wall), summarise(figure, figure_wall))
+}
+
+type MakeCall = Arc<dyn Fn(usize) -> Call + Send + Sync>;
+
+async fn load_samples(
+    base: &str,
+    concurrency: usize,
+    total: usize,
+    make: MakeCall,
+) -> (Vec<Duration>, Duration) {
     let next = Arc::new(AtomicUsize::new(0));
     let client = client();
     let started = Instant::now();
@@ -138,5 +179,5 @@ where
     for worker in workers {
         all.extend(worker.await.expect("a load worker panicked"));
     }
-    summarise(all, started.elapsed())
+    (all, started.elapsed())
 }
