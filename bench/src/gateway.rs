@@ -7,9 +7,9 @@ use std::time::{Duration, Instant};
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
 
-use crate::http::{self, Call, load};
+use crate::http::{self, Call, load_against_floor};
 use crate::stats;
-use crate::{Options, Report, corral, mib, with_llama_server};
+use crate::{FLOOR_TURNS, Options, Report, corral, mib, with_llama_server};
 
 const GROUP: &str = "gateway (real llama-server, tiny model)";
 
@@ -65,14 +65,19 @@ pub async fn measure(report: &mut Report, options: &Options, work: &std::path::P
     let total = if options.quick { 1000 } else { 5000 };
     let mut medians = Vec::new();
     for concurrency in [1, 8] {
-        let floor = load(&direct, concurrency, total, {
-            let key = key.clone();
-            move |_| Call::post("/v1/chat/completions", chat(false, 1)).with_bearer(key.as_deref())
-        })
-        .await;
-        let through = load(&corral.base, concurrency, total, |_| {
-            Call::post("/v1/chat/completions", chat(false, 1))
-        })
+        let (floor, through) = load_against_floor(
+            (&direct, &corral.base),
+            concurrency,
+            total,
+            FLOOR_TURNS,
+            {
+                let key = key.clone();
+                move |_| {
+                    Call::post("/v1/chat/completions", chat(false, 1)).with_bearer(key.as_deref())
+                }
+            },
+            |_| Call::post("/v1/chat/completions", chat(false, 1)),
+        )
         .await;
         report.latency(
             GROUP,

@@ -110,9 +110,10 @@ where
 
 /// A figure and its floor measured in `blocks` alternating turns (floor, figure, floor, ...),
 /// `total` calls each in all: drift on a shared machine (another process waking, the CPU's
-/// clock) then falls on both alike rather than on whichever ran second.
+/// clock) then falls on both alike rather than on whichever ran second. `bases` are the floor's
+/// and the figure's servers (the same one when the floor is another path of it).
 pub async fn load_against_floor<F, G>(
-    base: &str,
+    bases: (&str, &str),
     concurrency: usize,
     total: usize,
     blocks: usize,
@@ -128,7 +129,10 @@ where
     let mut sides = [(Vec::new(), Duration::ZERO), (Vec::new(), Duration::ZERO)];
     for block in 0..blocks {
         let calls = total / blocks + usize::from(block < total % blocks);
-        for (side, make) in [(0, floor.clone() as MakeCall), (1, figure.clone())] {
+        for (side, base, make) in [
+            (0, bases.0, floor.clone() as MakeCall),
+            (1, bases.1, figure.clone()),
+        ] {
             let (latencies, wall) = load_samples(base, concurrency, calls, make).await;
             sides[side].0.extend(latencies);
             sides[side].1 += wall;

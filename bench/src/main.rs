@@ -200,10 +200,10 @@ fn requests_for(page_bytes: usize, concurrency: usize, quick: bool) -> usize {
     }
 }
 
-/// Turns each SSR step and its floor take in alternation: a single turn each put a burst of
-/// another process's work (this machine has 2 cores, shared with the load generator) on one side
-/// only, and the c=32 ratio swung 2.6–3.7× between runs of one build.
-const FLOOR_TURNS: usize = 6;
+/// Turns a figure and its floor take in alternation (SSR steps, the gateway): a single turn each
+/// put a burst of another process's work (this machine has 2 cores, shared with the load
+/// generator) on one side only, and the SSR c=32 ratio swung 2.6–3.7× between runs of one build.
+pub const FLOOR_TURNS: usize = 6;
 
 async fn pages(report: &mut Report, options: &Options, work: &std::path::Path) {
     let sizes: &[usize] = if options.quick {
@@ -228,7 +228,7 @@ async fn pages(report: &mut Report, options: &Options, work: &std::path::Path) {
             let total = requests_for(page.len(), concurrency, options.quick);
             let floor_path = format!("/{floor_name}");
             let (floor, ssr) = load_against_floor(
-                &corral.base,
+                (&corral.base, &corral.base),
                 concurrency,
                 total,
                 FLOOR_TURNS,
