@@ -42,9 +42,7 @@ pub fn ModelPage() -> impl IntoView {
     view! {
         <Transition fallback=|| view! { <p class="muted">"Loading the model…"</p> }>
             {move || Suspend::new(async move {
-                let data = data.await;
-                built_once().await;
-                match data {
+                match built_once(data).await {
                     Ok(data) => view! { <ModelDetailView data/> }.into_any(),
                     Err(error @ AppError::NotFound { .. }) => view! { <NotFound message=error.to_string()/> }.into_any(),
                     Err(error) => view! {

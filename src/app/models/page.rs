@@ -100,9 +100,7 @@ pub fn ModelsPage() -> impl IntoView {
         <Toolbar view=view_state/>
         <Transition fallback=|| view! { <p class="muted">"Loading models…"</p> }>
             {move || Suspend::new(async move {
-                let first = first.await;
-                built_once().await;
-                match first {
+                match built_once(first).await {
                     Ok(first) => {
                         // The server-rendered first rows until the live channel has a snapshot
                         // (or the whole list was fetched without one).
