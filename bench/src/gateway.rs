@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use crate::http::{self, Call, load_against_floor};
 use crate::stats;
-use crate::{FLOOR_TURNS, Options, Report, corral, mib, with_llama_server};
+use crate::{Options, Report, corral, mib, with_llama_server};
 
 const GROUP: &str = "gateway (real llama-server, tiny model)";
 
@@ -69,7 +69,6 @@ pub async fn measure(report: &mut Report, options: &Options, work: &std::path::P
             (&direct, &corral.base),
             concurrency,
             total,
-            FLOOR_TURNS,
             {
                 let key = key.clone();
                 move |_| {

@@ -108,15 +108,19 @@ where
     summarise(latencies, wall)
 }
 
-/// A figure and its floor measured in `blocks` alternating turns (floor, figure, floor, ...),
-/// `total` calls each in all: drift on a shared machine (another process waking, the CPU's
-/// clock) then falls on both alike rather than on whichever ran second. `bases` are the floor's
-/// and the figure's servers (the same one when the floor is another path of it).
+/// Turns a figure and its floor take in alternation: a single turn each put a burst of another
+/// process's work (this machine has 2 cores, shared with the load generator) on one side only,
+/// and the SSR c=32 ratio swung 2.6–3.7× between runs of one build.
+const FLOOR_TURNS: usize = 6;
+
+/// A figure and its floor measured in `FLOOR_TURNS` alternating turns (floor, figure, floor,
+/// ...), `total` calls each in all: drift on a shared machine then falls on both alike rather
+/// than on whichever ran second. `bases` are the floor's and the figure's servers (the same one
+/// when the floor is another path of it).
 pub async fn load_against_floor<F, G>(
     bases: (&str, &str),
     concurrency: usize,
     total: usize,
-    blocks: usize,
     floor: F,
     figure: G,
 ) -> (Summary, Summary)
@@ -125,10 +129,9 @@ where
     G: Fn(usize) -> Call + Send + Sync + 'static,
 {
     let (floor, figure) = (Arc::new(floor), Arc::new(figure));
-    let blocks = blocks.max(1);
     let mut sides = [(Vec::new(), Duration::ZERO), (Vec::new(), Duration::ZERO)];
-    for block in 0..blocks {
-        let calls = total / blocks + usize::from(block < total % blocks);
+    for turn in 0..FLOOR_TURNS {
+        let calls = total / FLOOR_TURNS + usize::from(turn < total % FLOOR_TURNS);
         for (side, base, make) in [
             (0, bases.0, floor.clone() as MakeCall),
             (1, bases.1, figure.clone()),

@@ -200,11 +200,6 @@ fn requests_for(page_bytes: usize, concurrency: usize, quick: bool) -> usize {
     }
 }
 
-/// Turns a figure and its floor take in alternation (SSR steps, the gateway): a single turn each
-/// put a burst of another process's work (this machine has 2 cores, shared with the load
-/// generator) on one side only, and the SSR c=32 ratio swung 2.6–3.7× between runs of one build.
-pub const FLOOR_TURNS: usize = 6;
-
 async fn pages(report: &mut Report, options: &Options, work: &std::path::Path) {
     let sizes: &[usize] = if options.quick {
         &[10, 100, 1000]
@@ -231,7 +226,6 @@ async fn pages(report: &mut Report, options: &Options, work: &std::path::Path) {
                 (&corral.base, &corral.base),
                 concurrency,
                 total,
-                FLOOR_TURNS,
                 move |_| Call::get(&floor_path),
                 |_| Call::get("/"),
             )
