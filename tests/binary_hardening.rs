@@ -227,6 +227,26 @@ async fn a_model_server_answers_only_corral_and_inherits_nothing_of_it() {
     stop(corral);
 }
 
+/// `GET /api/health` on a new connection, read to its end within 2 s; the error says which
+/// step failed.
+async fn health(port: u16) -> Result<String, String> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port))
+        .await
+        .map_err(|e| format!("connect: {e}"))?;
+    let request =
+        format!("GET /api/health HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n");
+    stream
+        .write_all(request.as_bytes())
+        .await
+        .map_err(|e| format!("write: {e}"))?;
+    let mut answer = String::new();
+    tokio::time::timeout(Duration::from_secs(2), stream.read_to_string(&mut answer))
+        .await
+        .map_err(|_| "no answer within 2 s".to_string())?
+        .map_err(|e| format!("read: {e} (after {answer:?})"))?;
+    Ok(answer)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_few_descriptors_a_flood_of_idle_connections_is_refused_and_corral_recovers() {
     let dir = tempfile::tempdir().unwrap();
@@ -245,6 +265,7 @@ async fn with_few_descriptors_a_flood_of_idle_connections_is_refused_and_corral_
             });
         }
     });
+    raise_own_descriptor_limit(400);
     let mut idle = Vec::new();
     for _ in 0..260 {
         idle.push(
@@ -253,21 +274,8 @@ async fn with_few_descriptors_a_flood_of_idle_connections_is_refused_and_corral_
                 .unwrap(),
         );
     }
-    let health = |port: u16| async move {
-        let mut stream = TcpStream::connect(("127.0.0.1", port)).await.ok()?;
-        let request = format!(
-            "GET /api/health HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n"
-        );
-        stream.write_all(request.as_bytes()).await.ok()?;
-        let mut answer = String::new();
-        tokio::time::timeout(Duration::from_secs(2), stream.read_to_string(&mut answer))
-            .await
-            .ok()?
-            .ok()?;
-        Some(answer)
-    };
     // At once: a clear answer (served, or told the cap is reached), never a hang.
-    let answer = health(corral.port).await.expect("an answer within 2 s");
+    let answer = health(corral.port).await.unwrap();
     assert!(
         answer.starts_with("HTTP/1.1 200") || answer.starts_with("HTTP/1.1 503"),
         "{answer}"
@@ -277,7 +285,7 @@ async fn with_few_descriptors_a_flood_of_idle_connections_is_refused_and_corral_
     loop {
         if health(corral.port)
             .await
-            .is_some_and(|a| a.starts_with("HTTP/1.1 200"))
+            .is_ok_and(|a| a.starts_with("HTTP/1.1 200"))
         {
             break;
         }
@@ -285,5 +293,94 @@ async fn with_few_descriptors_a_flood_of_idle_connections_is_refused_and_corral_
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
     drop(idle);
+    stop(corral);
+}
+
+/// Raises this test process's soft descriptor limit to at least `wanted` (within its hard
+/// limit), so the floods below measure Corral's limits, not the runner's.
+fn raise_own_descriptor_limit(wanted: usize) {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit only read and write the struct passed.
+    unsafe {
+        assert_eq!(libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit), 0);
+        let wanted = wanted as libc::rlim_t;
+        if limit.rlim_cur < wanted {
+            assert!(
+                limit.rlim_max >= wanted,
+                "a hard descriptor limit of {}",
+                limit.rlim_max
+            );
+            limit.rlim_cur = wanted;
+            assert_eq!(libc::setrlimit(libc::RLIMIT_NOFILE, &limit), 0);
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_one_busy_core_every_connection_past_the_cap_is_answered_never_closed_without_a_word() {
+    const FLOOD: usize = 500;
+    let dir = tempfile::tempdir().unwrap();
+    let corral = start_corral_with(&dir.path().join("data"), |command| {
+        command.args(["--max-connections", "8"]);
+        // One core for all of Corral: the accept loop and whatever answers a refusal take
+        // turns, as on a loaded machine.
+        // SAFETY: sched_setaffinity between fork and exec only pins the child.
+        unsafe {
+            command.pre_exec(|| {
+                let mut one: libc::cpu_set_t = std::mem::zeroed();
+                libc::CPU_SET(0, &mut one);
+                if libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &one) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+    });
+    // Each asks at once and keeps its connection, so the first few hold every place while
+    // Corral serves them; the served ones close before the next round.
+    let request = format!(
+        "GET /api/health HTTP/1.1\r\nHost: 127.0.0.1:{}\r\n\r\n",
+        corral.port
+    );
+    raise_own_descriptor_limit(FLOOD + 100);
+    for round in 0..5 {
+        let mut served = Vec::new();
+        let mut refused = 0;
+        let mut flood = Vec::new();
+        for _ in 0..FLOOD {
+            let mut stream = TcpStream::connect(("127.0.0.1", corral.port))
+                .await
+                .unwrap();
+            stream.write_all(request.as_bytes()).await.unwrap();
+            flood.push(stream);
+        }
+        for (n, mut stream) in flood.into_iter().enumerate() {
+            let mut head = [0u8; 12];
+            let read = tokio::time::timeout(Duration::from_secs(5), stream.read_exact(&mut head))
+                .await
+                .unwrap_or_else(|_| panic!("round {round}, connection {n}: no answer in 5 s"));
+            if let Err(error) = read {
+                panic!("round {round}, connection {n}: closed without an answer ({error})");
+            }
+            match &head {
+                b"HTTP/1.1 200" => served.push(stream),
+                b"HTTP/1.1 503" => refused += 1,
+                other => panic!(
+                    "round {round}, connection {n}: {}",
+                    String::from_utf8_lossy(other)
+                ),
+            }
+        }
+        assert!(
+            served.len() <= 8 && refused == FLOOD - served.len(),
+            "round {round}: {} served and {refused} refused with a cap of 8",
+            served.len()
+        );
+        drop(served);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     stop(corral);
 }

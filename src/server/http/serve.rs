@@ -5,10 +5,9 @@
 //! after SIGTERM.
 
 use std::future::Future;
-use std::io;
+use std::io::{self, Read};
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use axum::Router;
@@ -17,7 +16,7 @@ use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio::task::JoinSet;
@@ -27,10 +26,8 @@ use crate::server::http::limits::HttpLimits;
 use crate::server::http::tls::Tls;
 use crate::server::places::{Place, Places};
 
-/// Refusals written at once; beyond this an extra connection is closed without a word, so a
-/// flood of connections cannot pile up refusal tasks either.
-const MAX_REFUSING: usize = 64;
-const REFUSAL_WRITE_TIMEOUT: Duration = Duration::from_secs(1);
+/// What a refusal reads of its client's request before closing, at most (see `refuse`).
+const REFUSAL_DRAIN: usize = 64 * 1024;
 
 /// One of the capped connection places. Every request carries its connection's slot, so a live
 /// socket keeps it after the upgrade hands the connection over: tabs count against the cap too.
@@ -54,7 +51,6 @@ pub async fn serve(
 ) {
     let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
     let clients: Places<IpAddr> = Places::default();
-    let refusing = Arc::new(AtomicUsize::new(0));
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut connections = JoinSet::new();
     let mut builder = http1::Builder::new();
@@ -93,13 +89,13 @@ pub async fn serve(
                 "Corral has {} connections open, the most it serves",
                 limits.max_connections
             );
-            refuse(stream, "503 Service Unavailable", why, &refusing);
+            refuse(stream, "503 Service Unavailable", why);
             continue;
         };
         let cap = limits.max_connections_per_client.max(1);
         let Some(place) = clients.take(peer.ip(), cap) else {
             let why = format!("this address has {cap} connections open, the most one client may");
-            refuse(stream, "429 Too Many Requests", why, &refusing);
+            refuse(stream, "429 Too Many Requests", why);
             continue;
         };
         let slot = ConnectionSlot {
@@ -170,26 +166,42 @@ pub async fn serve(
 }
 
 /// Says why, briefly, and closes: a connection cap is reached.
-fn refuse(mut stream: TcpStream, status: &'static str, why: String, refusing: &Arc<AtomicUsize>) {
-    if refusing.fetch_add(1, Ordering::SeqCst) >= MAX_REFUSING {
-        refusing.fetch_sub(1, Ordering::SeqCst);
-        return; // dropped: closed at once
+///
+/// All of it happens here in the accept loop, with no task and no wait: a new socket's send
+/// buffer takes these few bytes at once, and reading only what has already arrived cannot
+/// block. (With a task per refusal the answers fell behind the accept loop on a busy core, and
+/// connections past the bound on such tasks were closed without a word.)
+fn refuse(stream: TcpStream, status: &'static str, why: String) {
+    let body = format!("{why}; try again\n");
+    let response = format!(
+        "HTTP/1.1 {status}\r\nContent-Type: text/plain; charset=utf-8\r\n\
+         Retry-After: 1\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    // Straight to the socket: tokio's own `try_write` would wait for the reactor to report a
+    // socket this new as writable.
+    let socket = socket2::SockRef::from(&stream);
+    match socket.send(response.as_bytes()) {
+        Ok(written) if written == response.len() => {}
+        // Closed by the client already, or a send buffer that cannot take 200 bytes: nothing
+        // more to say to it.
+        _ => return,
     }
-    let refusing = refusing.clone();
-    tokio::spawn(async move {
-        let body = format!("{why}; try again\n");
-        let response = format!(
-            "HTTP/1.1 {status}\r\nContent-Type: text/plain; charset=utf-8\r\n\
-             Retry-After: 1\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{body}",
-            body.len()
-        );
-        let _ = tokio::time::timeout(REFUSAL_WRITE_TIMEOUT, async {
-            stream.write_all(response.as_bytes()).await?;
-            stream.shutdown().await
-        })
-        .await;
-        refusing.fetch_sub(1, Ordering::SeqCst);
-    });
+    // The end of the answer follows it at once.
+    if let Err(error) = socket.shutdown(std::net::Shutdown::Write) {
+        tracing::debug!(%error, "cannot end a refusal");
+        return;
+    }
+    // Closing with the request unread would reset the connection, and some systems discard
+    // the answer they had received when reset: read what is there (the socket does not block).
+    let mut sink = [0u8; 4096];
+    let mut drained = 0;
+    while drained < REFUSAL_DRAIN {
+        match (&*socket).read(&mut sink) {
+            Ok(read) if read > 0 => drained += read,
+            _ => break,
+        }
+    }
 }
 
 fn is_connection_error(error: &io::Error) -> bool {
