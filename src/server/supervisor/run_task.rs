@@ -11,7 +11,6 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::io::{AsyncRead, BufReader};
 use tokio::process::Child;
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
@@ -36,6 +35,13 @@ use crate::server::supervisor::{http_probe, line_reader, scrape};
 
 /// Log lines kept with each run in the database.
 pub const TAIL_LINES: usize = 50;
+
+/// Once the server is up, a pause before reading its output again whenever everything read so
+/// far has been handled. Under load llama-server writes about nine lines per request, each on
+/// its own; waking for each cost Corral ~40 µs of CPU per request (`scripts/bench`, gateway
+/// group), taken from the model on a busy machine. Paused, the lines gather in the pipe (64 KiB
+/// holds far more than 10 ms of them) and are read in one go.
+const OUTPUT_PAUSE: Duration = Duration::from_millis(10);
 /// `/health` is asked this often at first while loading, backing off by half each time to
 /// `HEALTH_POLL_MAX`: a small model is ready in ~20 ms, and a poll that just missed it should
 /// not cost as much again (measured by `scripts/bench`, status latency).
@@ -190,20 +196,24 @@ impl Run {
             return;
         };
         let pipes = [
-            child.stdout.take().map(|p| {
-                (
-                    Box::new(p) as Box<dyn AsyncRead + Unpin + Send>,
-                    LogStream::Stdout,
-                )
-            }),
-            child.stderr.take().map(|p| {
-                (
-                    Box::new(p) as Box<dyn AsyncRead + Unpin + Send>,
-                    LogStream::Stderr,
-                )
-            }),
+            (
+                child.stdout.take().map(|p| p.into_owned_fd()),
+                LogStream::Stdout,
+            ),
+            (
+                child.stderr.take().map(|p| p.into_owned_fd()),
+                LogStream::Stderr,
+            ),
         ];
-        for (pipe, stream) in pipes.into_iter().flatten() {
+        for (pipe, stream) in pipes {
+            let pipe = match pipe {
+                Some(Ok(pipe)) => std::fs::File::from(pipe),
+                Some(Err(error)) => {
+                    tracing::warn!(%error, ?stream, "cannot read a model server's output");
+                    continue;
+                }
+                None => continue,
+            };
             self.readers.push(spawn_reader(
                 self.ctx.hub.clone(),
                 (self.ctx.live.model_id, self.ctx.live.run_id),
@@ -455,17 +465,24 @@ impl Run {
 fn spawn_reader(
     hub: Hub,
     (model_id, run_id): (i64, i64),
-    pipe: impl AsyncRead + Unpin + Send + 'static,
+    pipe: impl std::io::Read + Send + 'static,
     stream: LogStream,
     tail: SharedTail,
     listening: Arc<Notify>,
 ) -> JoinHandle<()> {
-    tokio::spawn(async move {
-        let mut reader = BufReader::new(pipe);
+    // A thread, not a task: a task's pipe is watched by epoll, which wakes Corral for every line
+    // written even while the task pauses; a sleeping thread is woken by nothing.
+    tokio::task::spawn_blocking(move || {
+        let mut reader = std::io::BufReader::with_capacity(64 * 1024, pipe);
         let mut buffer = Vec::new();
+        // Until it says it listens, every line at once: start-up waits for that line.
+        let mut up = false;
         loop {
+            if up && reader.buffer().is_empty() {
+                std::thread::sleep(OUTPUT_PAUSE);
+            }
             let read =
-                line_reader::next_line(&mut reader, &mut buffer, line_reader::MAX_LINE_BYTES).await;
+                line_reader::next_line(&mut reader, &mut buffer, line_reader::MAX_LINE_BYTES);
             let Ok(Some(cut)) = read else { break };
             let text = String::from_utf8_lossy(&buffer);
             let mut text = text.trim_end_matches(['\n', '\r']).to_string();
@@ -476,6 +493,7 @@ fn spawn_reader(
                 text.push_str(line_reader::CUT_MARK);
             }
             if classify::says_listening(&text) {
+                up = true;
                 listening.notify_one();
             }
             let line = hub.log(LogSource::Model(model_id), run_id, stream, &text);
@@ -487,4 +505,56 @@ fn spawn_reader(
             tail.last_output = Some(Instant::now());
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use std::io::Write;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn every_line_a_busy_server_writes_after_it_listens_is_kept_in_order() {
+        let hub = Hub::new(Vec::new(), 0, Default::default());
+        let (pipe, mut server) = std::io::pipe().unwrap();
+        let tail: SharedTail = Arc::new(Mutex::new(Tail {
+            lines: VecDeque::new(),
+            last_output: None,
+        }));
+        let listening = Arc::new(Notify::new());
+        let reader = spawn_reader(
+            hub.clone(),
+            (7, 1),
+            pipe,
+            LogStream::Stderr,
+            tail.clone(),
+            listening.clone(),
+        );
+        writeln!(server, "main: server is listening on http://127.0.0.1:8080").unwrap();
+        listening.notified().await;
+        // From here on the reader pauses between reads: the lines pile up in the pipe (more
+        // than it holds, so the writer waits on the reader too) and must all come out.
+        let written = 1500;
+        for n in 0..written {
+            writeln!(server, "line {n} {}", "x".repeat(60)).unwrap();
+        }
+        drop(server);
+        tokio::time::timeout(Duration::from_secs(10), reader)
+            .await
+            .unwrap()
+            .unwrap();
+        let texts: Vec<String> = hub
+            .log_history(LogSource::Model(7), 10_000)
+            .into_iter()
+            .map(|line| line.text)
+            .collect();
+        assert_eq!(texts.len(), written + 1);
+        for (n, text) in texts[1..].iter().enumerate() {
+            assert!(text.starts_with(&format!("line {n} ")), "{n}: {text}");
+        }
+        let tail = lock(&tail);
+        assert_eq!(tail.lines.len(), TAIL_LINES);
+        assert!(tail.lines[TAIL_LINES - 1].starts_with(&format!("line {} ", written - 1)));
+    }
 }
