@@ -105,6 +105,28 @@ pub async fn measure(report: &mut Report, options: &Options, work: &std::path::P
         );
     }
 
+    // What Corral itself spends per request, on the same llama-server: called directly, Corral
+    // still reads every line the server logs; through the gateway it also carries the request.
+    for (how, base, bearer) in [
+        ("called directly", &direct, key.clone()),
+        ("through the gateway", &corral.base, None),
+    ] {
+        let before = corral.cpu_time();
+        http::load(base, 8, total, move |_| {
+            Call::post("/v1/chat/completions", chat(false, 1)).with_bearer(bearer.as_deref())
+        })
+        .await;
+        if let (Some(before), Some(after)) = (before, corral.cpu_time()) {
+            let per_request = (after.saturating_sub(before)).as_secs_f64() * 1e6 / total as f64;
+            report.figure(
+                GROUP,
+                &format!("Corral CPU per request at c=8, the server {how}"),
+                format!("{per_request:.1} µs"),
+                json!(stats::round(per_request)),
+            );
+        }
+    }
+
     let rounds = if options.quick { 30 } else { 100 };
     let (mut direct_ttfb, mut gateway_ttfb) = (Vec::new(), Vec::new());
     let started = Instant::now();
