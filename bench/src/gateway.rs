@@ -53,6 +53,14 @@ pub async fn measure(report: &mut Report, options: &Options, work: &std::path::P
         json!({"id": id, "group": "serving", "config": {"max_requests": 256}}),
     ))
     .await;
+    // An HTTP thread for each of the floor's 8 connections: llama-server's default is
+    // n_parallel + 2 = 6 here, and a keep-alive connection past them waits until one closes
+    // (100 requests or 5 s later), which stalled the direct floor in about a third of the runs.
+    call(Call::post(
+        "/api/models/config/save",
+        json!({"id": id, "group": "advanced", "config": {"extra_args": ["--threads-http", "16"]}}),
+    ))
+    .await;
     // The first request starts the model; the rest find it running.
     call(Call::post("/v1/chat/completions", chat(false, 1))).await;
     let run = &call(Call::post("/api/runs", json!({"id": id}))).await[0];
