@@ -296,27 +296,11 @@ async fn with_few_descriptors_a_flood_of_idle_connections_is_refused_and_corral_
     stop(corral);
 }
 
-/// Raises this test process's soft descriptor limit to at least `wanted` (within its hard
-/// limit), so the floods below measure Corral's limits, not the runner's.
-fn raise_own_descriptor_limit(wanted: usize) {
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit/setrlimit only read and write the struct passed.
-    unsafe {
-        assert_eq!(libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit), 0);
-        let wanted = wanted as libc::rlim_t;
-        if limit.rlim_cur < wanted {
-            assert!(
-                limit.rlim_max >= wanted,
-                "a hard descriptor limit of {}",
-                limit.rlim_max
-            );
-            limit.rlim_cur = wanted;
-            assert_eq!(libc::setrlimit(libc::RLIMIT_NOFILE, &limit), 0);
-        }
-    }
+/// This test process's descriptor limit raised (as Corral raises its own), and at least
+/// `wanted`: the floods below measure Corral's limits, not the runner's.
+fn raise_own_descriptor_limit(wanted: u64) {
+    let limit = corral::server::http::serve::raise_descriptor_limit();
+    assert!(limit >= wanted, "a descriptor limit of {limit}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -345,10 +329,9 @@ async fn on_one_busy_core_every_connection_past_the_cap_is_answered_never_closed
         "GET /api/health HTTP/1.1\r\nHost: 127.0.0.1:{}\r\n\r\n",
         corral.port
     );
-    raise_own_descriptor_limit(FLOOD + 100);
+    raise_own_descriptor_limit(FLOOD as u64 + 100);
     for round in 0..5 {
         let mut served = Vec::new();
-        let mut refused = 0;
         let mut flood = Vec::new();
         for _ in 0..FLOOD {
             let mut stream = TcpStream::connect(("127.0.0.1", corral.port))
@@ -367,7 +350,7 @@ async fn on_one_busy_core_every_connection_past_the_cap_is_answered_never_closed
             }
             match &head {
                 b"HTTP/1.1 200" => served.push(stream),
-                b"HTTP/1.1 503" => refused += 1,
+                b"HTTP/1.1 503" => {}
                 other => panic!(
                     "round {round}, connection {n}: {}",
                     String::from_utf8_lossy(other)
@@ -375,8 +358,8 @@ async fn on_one_busy_core_every_connection_past_the_cap_is_answered_never_closed
             }
         }
         assert!(
-            served.len() <= 8 && refused == FLOOD - served.len(),
-            "round {round}: {} served and {refused} refused with a cap of 8",
+            served.len() <= 8,
+            "round {round}: {} served with a cap of 8",
             served.len()
         );
         drop(served);

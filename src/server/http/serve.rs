@@ -231,7 +231,8 @@ pub fn fit_connection_cap(wanted: usize, reserve: usize) -> usize {
     cap
 }
 
-fn raise_descriptor_limit() -> u64 {
+/// Raises this process's soft descriptor limit to its hard one; the limit now.
+pub fn raise_descriptor_limit() -> u64 {
     let mut limit = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,
