@@ -142,7 +142,10 @@ async fn model_routed_inner(
         .find(|(route, _)| *route == path)
         .and_then(|(_, role)| *role);
     let bytes = request::read_body(state, &parts.headers, body).await?;
-    let name = request::model_name(&bytes)?;
+    let request::Routed {
+        model: name,
+        stream,
+    } = request::routed(&bytes)?;
     meter.asked_for(&name);
     let model = state
         .registry
@@ -165,7 +168,7 @@ async fn model_routed_inner(
         .with_code("model_role"));
     }
     let target = path_and_query(&parts.uri);
-    forward(state, &model, &parts, &target, bytes, meter).await
+    forward(state, &model, &parts, &target, (bytes, stream), meter).await
 }
 
 /// `/upstream/<model name>/<path>`: anything else the model's server has (`/slots`, `/props`,
@@ -214,7 +217,8 @@ async fn pass_through_inner(
         target.push('?');
         target.push_str(query);
     }
-    forward(state, &model, &parts, &target, bytes, meter).await
+    let stream = request::asks_for_stream(&bytes);
+    forward(state, &model, &parts, &target, (bytes, stream), meter).await
 }
 
 /// Who is asking, for the activity record: the key's prefix, or `session`.
@@ -252,7 +256,7 @@ async fn forward(
     model: &Served,
     parts: &Parts,
     target: &str,
-    body: Bytes,
+    (body, stream): (Bytes, bool),
     meter: &mut Meter,
 ) -> Result<Sent, GatewayError> {
     let supervisor = &state.supervisor;
@@ -268,7 +272,7 @@ async fn forward(
     let answer = state
         .gateway
         .client
-        .send(&upstream, parts, target, body)
+        .send(&upstream, parts, target, body, stream)
         .await?;
     Ok((answer, ticket))
 }

@@ -49,19 +49,38 @@ pub async fn read_body(
     }
 }
 
+/// What the gateway reads of a model-routed body.
+pub struct Routed {
+    /// The `model` field.
+    pub model: String,
+    /// `"stream": true`: the answer is a stream of events.
+    pub stream: bool,
+}
+
 /// The `model` field of a JSON body.
 pub fn model_name(body: &[u8]) -> Result<String, GatewayError> {
-    /// Only `model` is kept; the rest (messages, images) is checked as JSON and skipped, not
-    /// built into a tree: the gateway reads this on every request.
+    routed(body).map(|routed| routed.model)
+}
+
+/// The `model` and `stream` fields of a JSON body.
+pub fn routed(body: &[u8]) -> Result<Routed, GatewayError> {
+    /// Only `model` and `stream` are kept; the rest (messages, images) is checked as JSON and
+    /// skipped, not built into a tree: the gateway reads this on every request.
     #[derive(serde::Deserialize)]
     struct Named {
         #[serde(default)]
         model: Option<Value>,
+        #[serde(default)]
+        stream: Option<Value>,
     }
     let json: Named = serde_json::from_slice(body)
         .map_err(|e| GatewayError::bad_request(format!("the body is not a JSON object: {e}")))?;
-    match json.model.as_ref() {
-        Some(Value::String(name)) if !name.is_empty() => Ok(name.clone()),
+    let stream = matches!(json.stream, Some(Value::Bool(true)));
+    match json.model {
+        Some(Value::String(name)) if !name.is_empty() => Ok(Routed {
+            model: name,
+            stream,
+        }),
         Some(Value::String(_)) | None | Some(Value::Null) => Err(GatewayError::bad_request(
             "the body has no `model` field; name a model from GET /v1/models",
         )
@@ -71,6 +90,20 @@ pub fn model_name(body: &[u8]) -> Result<String, GatewayError> {
                 .with_code("model_not_a_string"))
         }
     }
+}
+
+/// Whether a body passed through as it is asks for a streamed answer (`"stream": true`); any
+/// other body, JSON or not, does not.
+pub fn asks_for_stream(body: &[u8]) -> bool {
+    #[derive(serde::Deserialize)]
+    struct Streamed {
+        #[serde(default)]
+        stream: Option<Value>,
+    }
+    // Only an object: serde would also read `[true]` as a struct's fields in order.
+    body.trim_ascii_start().starts_with(b"{")
+        && serde_json::from_slice::<Streamed>(body)
+            .is_ok_and(|json| matches!(json.stream, Some(Value::Bool(true))))
 }
 
 /// `%XX` escapes of a path segment decoded; `None` when they do not make UTF-8.
@@ -104,6 +137,21 @@ mod tests {
         );
         assert_eq!(model_name(br#"{}"#).unwrap_err().code, "model_missing");
         assert_eq!(model_name(b"not json").unwrap_err().code, "invalid_request");
+    }
+
+    #[test]
+    fn only_a_stream_field_that_is_true_asks_for_a_stream() {
+        assert!(routed(br#"{"model":"m","stream":true}"#).unwrap().stream);
+        for body in [
+            &br#"{"model":"m"}"#[..],
+            br#"{"model":"m","stream":false}"#,
+            br#"{"model":"m","stream":"true"}"#,
+        ] {
+            assert!(!routed(body).unwrap().stream);
+        }
+        assert!(asks_for_stream(br#"{"prompt":"a","stream":true}"#));
+        assert!(!asks_for_stream(b"data=1"));
+        assert!(!asks_for_stream(br#"[true]"#));
     }
 
     #[test]

@@ -67,13 +67,17 @@ fn kept_in_answer(name: &str) -> bool {
 }
 
 impl UpstreamClient {
-    /// Sends the request to the run; answers with the server's answer as it begins.
+    /// Sends the request to the run; answers with the server's answer as it begins. A request
+    /// for a stream goes on a connection of its own: llama-server (b11434) closes its
+    /// connection after every streamed answer without saying so, and a connection kept for
+    /// the next request met that close (measured: every second of back-to-back streams a 502).
     pub async fn send(
         &self,
         upstream: &Upstream,
         client_request: &Parts,
         path_and_query: &str,
         body: Bytes,
+        stream: bool,
     ) -> Result<Response<Incoming>, GatewayError> {
         let uri: Uri = format!("http://127.0.0.1:{}{path_and_query}", upstream.port)
             .parse()
@@ -85,6 +89,9 @@ impl UpstreamClient {
             if !NOT_FORWARDED.contains(&name.as_str()) {
                 request = request.header(name, value);
             }
+        }
+        if stream {
+            request = request.header(header::CONNECTION, "close");
         }
         if let Some(key) = &upstream.api_key
             && let Ok(value) = HeaderValue::from_str(&format!("Bearer {key}"))
