@@ -92,6 +92,11 @@ impl StreamReader {
         let Some(data) = line.strip_prefix(b"data:") else {
             return false;
         };
+        // After the first token only the counts matter, and an event without their keys has
+        // none: parsing every token's event took most of Corral's CPU per streamed token.
+        if self.first_token_seen && !holds_counts(data) {
+            return false;
+        }
         let Ok(event) = serde_json::from_slice::<Value>(data.trim_ascii()) else {
             return false;
         };
@@ -102,6 +107,14 @@ impl StreamReader {
         }
         false
     }
+}
+
+/// Whether an event may carry counts: `read_counts` reads only `timings` and `usage` objects
+/// (`usage` also under `message` and `response`), whose keys appear in the text as written,
+/// since a key's quotes cannot appear unescaped inside a JSON string.
+fn holds_counts(data: &[u8]) -> bool {
+    memchr::memmem::find(data, b"\"usage\"").is_some()
+        || memchr::memmem::find(data, b"\"timings\"").is_some()
 }
 
 /// A JSON answer, read at its ends.
@@ -217,6 +230,20 @@ mod tests {
             "data: {\"type\":\"response.output_text.delta\",\"delta\":\"Hi\"}\n\n",
         ]);
         assert_eq!(firsts, [false, true]);
+    }
+
+    #[test]
+    fn counts_after_the_first_token_are_read_wherever_they_come() {
+        let (reader, firsts) = stream(&[
+            "data: {\"choices\":[{\"delta\":{\"content\":\"Hi\"}}]}\n\n",
+            "data: {\"choices\":[{\"delta\":{\"content\":\" \\\"usage\\\": 9\"}}]}\n\n",
+            "data: {\"type\":\"message_delta\",\"usage\":{\"output_tokens\":2}}\n\n",
+            "data: {\"choices\":[],\"timings\":{\"prompt_n\":3,\"predicted_n\":2}}\n\n",
+        ]);
+        assert_eq!(firsts, [true, false, false, false]);
+        let cost = reader.cost();
+        assert_eq!(cost.generated_tokens, Some(2));
+        assert_eq!(cost.prompt_tokens, Some(3));
     }
 
     #[test]
