@@ -135,6 +135,34 @@ pub async fn measure(report: &mut Report, options: &Options, work: &std::path::P
         }
     }
 
+    // Most real traffic is streamed: Corral meters a stream event by event, so its cost grows
+    // with the answer's length, not only with the number of requests.
+    let (streams, tokens) = if options.quick { (8, 128) } else { (32, 256) };
+    for (how, base, bearer) in [
+        ("called directly", &direct, key.clone()),
+        ("through the gateway", &corral.base, None),
+    ] {
+        let before = corral.cpu_time();
+        http::load(base, 4, streams, move |_| {
+            Call::post("/v1/chat/completions", chat(true, tokens))
+                .with_bearer(bearer.as_deref())
+                .closing()
+        })
+        .await;
+        if let (Some(before), Some(after)) = (before, corral.cpu_time()) {
+            let per_token = (after.saturating_sub(before)).as_secs_f64() * 1e6
+                / (streams as f64 * f64::from(tokens));
+            report.figure(
+                GROUP,
+                &format!(
+                    "Corral CPU per streamed token ({tokens}-token streams), the server {how}"
+                ),
+                format!("{per_token:.2} µs"),
+                json!(stats::round(per_token)),
+            );
+        }
+    }
+
     let rounds = if options.quick { 30 } else { 100 };
     let (mut direct_ttfb, mut gateway_ttfb) = (Vec::new(), Vec::new());
     let started = Instant::now();

@@ -32,6 +32,9 @@ pub struct Call {
     pub bearer: Option<String>,
     /// Sent as `Cookie: …` (a signed-in session).
     pub cookie: Option<String>,
+    /// Sent with `Connection: close`: llama-server closes its connection after a streamed
+    /// answer without saying so, and a client that keeps it fails its next request.
+    pub close: bool,
 }
 
 impl Call {
@@ -42,6 +45,7 @@ impl Call {
             body: String::new(),
             bearer: None,
             cookie: None,
+            close: false,
         }
     }
     pub fn post(path: &str, body: serde_json::Value) -> Call {
@@ -51,6 +55,7 @@ impl Call {
             body: body.to_string(),
             bearer: None,
             cookie: None,
+            close: false,
         }
     }
 
@@ -64,6 +69,11 @@ impl Call {
         self
     }
 
+    pub fn closing(mut self) -> Call {
+        self.close = true;
+        self
+    }
+
     pub fn request(&self, base: &str) -> Result<Request<Full<Bytes>>, String> {
         let mut builder = Request::builder().uri(format!("{base}{}", self.path));
         if let Some(key) = &self.bearer {
@@ -71,6 +81,9 @@ impl Call {
         }
         if let Some(cookie) = &self.cookie {
             builder = builder.header("cookie", cookie);
+        }
+        if self.close {
+            builder = builder.header("connection", "close");
         }
         if self.post {
             builder
@@ -176,7 +189,7 @@ async fn load_samples(
                             call.path,
                             String::from_utf8_lossy(&body)
                         ),
-                        Err(error) => panic!("{} failed: {error}", call.path),
+                        Err(error) => panic!("{base}{} failed: {error}", call.path),
                     }
                 }
             })
