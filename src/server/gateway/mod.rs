@@ -168,7 +168,7 @@ async fn model_routed_inner(
         .with_code("model_role"));
     }
     let target = path_and_query(&parts.uri);
-    forward(state, &model, &parts, &target, (bytes, stream), meter).await
+    forward(state, &model, &parts, &target, bytes, stream, meter).await
 }
 
 /// `/upstream/<model name>/<path>`: anything else the model's server has (`/slots`, `/props`,
@@ -218,7 +218,7 @@ async fn pass_through_inner(
         target.push_str(query);
     }
     let stream = request::asks_for_stream(&bytes);
-    forward(state, &model, &parts, &target, (bytes, stream), meter).await
+    forward(state, &model, &parts, &target, bytes, stream, meter).await
 }
 
 /// Who is asking, for the activity record: the key's prefix, or `session`.
@@ -256,7 +256,8 @@ async fn forward(
     model: &Served,
     parts: &Parts,
     target: &str,
-    (body, stream): (Bytes, bool),
+    body: Bytes,
+    stream: bool,
     meter: &mut Meter,
 ) -> Result<Sent, GatewayError> {
     let supervisor = &state.supervisor;

@@ -62,20 +62,27 @@ pub fn model_name(body: &[u8]) -> Result<String, GatewayError> {
     routed(body).map(|routed| routed.model)
 }
 
+/// The fields the gateway reads of a body. Only these are kept; the rest (messages, images) is
+/// checked as JSON and skipped, not built into a tree: the gateway reads this on every request.
+#[derive(serde::Deserialize)]
+struct Fields {
+    #[serde(default)]
+    model: Option<Value>,
+    #[serde(default)]
+    stream: Option<Value>,
+}
+
+impl Fields {
+    fn streams(&self) -> bool {
+        matches!(self.stream, Some(Value::Bool(true)))
+    }
+}
+
 /// The `model` and `stream` fields of a JSON body.
 pub fn routed(body: &[u8]) -> Result<Routed, GatewayError> {
-    /// Only `model` and `stream` are kept; the rest (messages, images) is checked as JSON and
-    /// skipped, not built into a tree: the gateway reads this on every request.
-    #[derive(serde::Deserialize)]
-    struct Named {
-        #[serde(default)]
-        model: Option<Value>,
-        #[serde(default)]
-        stream: Option<Value>,
-    }
-    let json: Named = serde_json::from_slice(body)
+    let json: Fields = serde_json::from_slice(body)
         .map_err(|e| GatewayError::bad_request(format!("the body is not a JSON object: {e}")))?;
-    let stream = matches!(json.stream, Some(Value::Bool(true)));
+    let stream = json.streams();
     match json.model {
         Some(Value::String(name)) if !name.is_empty() => Ok(Routed {
             model: name,
@@ -95,15 +102,9 @@ pub fn routed(body: &[u8]) -> Result<Routed, GatewayError> {
 /// Whether a body passed through as it is asks for a streamed answer (`"stream": true`); any
 /// other body, JSON or not, does not.
 pub fn asks_for_stream(body: &[u8]) -> bool {
-    #[derive(serde::Deserialize)]
-    struct Streamed {
-        #[serde(default)]
-        stream: Option<Value>,
-    }
-    // Only an object: serde would also read `[true]` as a struct's fields in order.
+    // Only an object: serde would also read `[true]` as the fields in order.
     body.trim_ascii_start().starts_with(b"{")
-        && serde_json::from_slice::<Streamed>(body)
-            .is_ok_and(|json| matches!(json.stream, Some(Value::Bool(true))))
+        && serde_json::from_slice::<Fields>(body).is_ok_and(|json| json.streams())
 }
 
 /// `%XX` escapes of a path segment decoded; `None` when they do not make UTF-8.
