@@ -100,14 +100,7 @@ impl Corral {
     /// request). A thread that ends between two readings takes its time with it; Corral's
     /// threads live long, so the loss is small.
     pub fn cpu_time(&self) -> Option<Duration> {
-        let tasks = std::fs::read_dir(format!("/proc/{}/task", self.child.id()?)).ok()?;
-        let nanos = tasks
-            .filter_map(|task| {
-                let stat = std::fs::read_to_string(task.ok()?.path().join("schedstat")).ok()?;
-                stat.split_whitespace().next()?.parse::<u64>().ok()
-            })
-            .sum();
-        Some(Duration::from_nanos(nanos))
+        cpu_time(self.child.id()?)
     }
 
     pub async fn stop(mut self) {
@@ -123,6 +116,18 @@ pub async fn terminate(child: &mut Child) {
             .status();
     }
     let _ = tokio::time::timeout(Duration::from_secs(20), child.wait()).await;
+}
+
+/// CPU time all of a process's threads have spent so far (see `Corral::cpu_time`).
+pub fn cpu_time(pid: u32) -> Option<Duration> {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).ok()?;
+    let nanos = tasks
+        .filter_map(|task| {
+            let stat = std::fs::read_to_string(task.ok()?.path().join("schedstat")).ok()?;
+            stat.split_whitespace().next()?.parse::<u64>().ok()
+        })
+        .sum();
+    Some(Duration::from_nanos(nanos))
 }
 
 pub fn rss_bytes(pid: u32) -> Option<u64> {

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use crate::http::{self, Call, load_against_floor};
 use crate::stats;
-use crate::{Options, Report, corral, mib, with_llama_server};
+use crate::{Options, Report, corral, mib, reference_proxy, with_llama_server};
 
 const GROUP: &str = "gateway (real llama-server, tiny model)";
 
@@ -135,6 +135,8 @@ pub async fn measure(report: &mut Report, options: &Options, work: &std::path::P
         }
     }
 
+    reference_proxy(report, work, &direct, key.as_deref(), total).await;
+
     // Most real traffic is streamed: Corral meters a stream event by event, so its cost grows
     // with the answer's length, not only with the number of requests.
     let (streams, tokens) = if options.quick { (8, 128) } else { (32, 256) };
@@ -203,6 +205,51 @@ pub async fn measure(report: &mut Report, options: &Options, work: &std::path::P
         json!(growth),
     );
     corral.stop().await;
+}
+
+/// The same two figures with nginx in front of the same server instead of Corral: what a
+/// reverse proxy written for nothing else costs here, measured in the same run.
+async fn reference_proxy(
+    report: &mut Report,
+    work: &std::path::Path,
+    direct: &str,
+    key: Option<&str>,
+    total: usize,
+) {
+    let proxy = match reference_proxy::start(work, direct).await {
+        Ok(proxy) => proxy,
+        Err(why) => {
+            report.figure(GROUP, "reference proxy (nginx)", why, Value::Null);
+            return;
+        }
+    };
+    let call = {
+        let key = key.map(str::to_string);
+        move |_: usize| {
+            Call::post("/v1/chat/completions", chat(false, 1)).with_bearer(key.as_deref())
+        }
+    };
+    let (floor, through) =
+        load_against_floor((direct, &proxy.base), 8, total, call.clone(), call.clone()).await;
+    let ratio = through.per_second / floor.per_second.max(1e-9);
+    report.figure(
+        GROUP,
+        "throughput at c=8, nginx in front (a reference proxy) ÷ direct",
+        format!("{ratio:.3}"),
+        json!(stats::round(ratio)),
+    );
+    let before = proxy.cpu_time();
+    http::load(&proxy.base, 8, total, call).await;
+    if let (Some(before), Some(after)) = (before, proxy.cpu_time()) {
+        let per_request = (after.saturating_sub(before)).as_secs_f64() * 1e6 / total as f64;
+        report.figure(
+            GROUP,
+            "nginx CPU per request at c=8 (reference proxy)",
+            format!("{per_request:.1} µs"),
+            json!(stats::round(per_request)),
+        );
+    }
+    proxy.stop().await;
 }
 
 /// The key a model server answers to, from its environment (as Corral reads it to adopt one).

@@ -15,6 +15,7 @@ mod fanout;
 mod folder_scan;
 mod gateway;
 mod http;
+mod reference_proxy;
 mod socket;
 mod stats;
 mod status_latency;
