@@ -95,18 +95,17 @@ impl StreamReader {
         };
         // After the first token only the counts matter, and an event without their keys has
         // none: parsing every token's event took most of Corral's CPU per streamed token.
-        if self.first_token_seen && !holds_counts(data) {
-            return false;
-        }
         if self.first_token_seen {
-            read_counts_in(data.trim_ascii(), &mut self.cost);
+            if holds_counts(data) {
+                read_counts_in(data.trim_ascii(), &mut self.cost);
+            }
             return false;
         }
         let Ok(event) = serde_json::from_slice::<Value>(data.trim_ascii()) else {
             return false;
         };
         read_counts(&event, &mut self.cost);
-        if !self.first_token_seen && token_piece(&event).is_some() {
+        if token_piece(&event).is_some() {
             self.first_token_seen = true;
             return true;
         }
@@ -133,7 +132,7 @@ struct CountHolders {
     response: Option<Value>,
 }
 
-/// Reads the counts of a JSON text into `cost`; false when it is not a JSON object.
+/// Reads the counts of a JSON text into `cost`; false when it is not JSON.
 fn read_counts_in(json: &[u8], cost: &mut Cost) -> bool {
     // Only an object: serde would also fill the struct from an array, by position.
     let narrow = match json.first() {
