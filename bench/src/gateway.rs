@@ -8,7 +8,7 @@ use http_body_util::BodyExt;
 use serde_json::{Value, json};
 
 use crate::http::{self, Call, load_against_floor};
-use crate::stats;
+use crate::stats::{self, Summary};
 use crate::{Options, Report, corral, mib, reference_proxy, with_llama_server};
 
 const GROUP: &str = "gateway (real llama-server, tiny model)";
@@ -104,12 +104,11 @@ pub async fn measure(report: &mut Report, options: &Options, work: &std::path::P
         );
     }
     if let Some((_, through, floor)) = medians.iter().find(|(c, _, _)| *c == 8) {
-        let ratio = through.per_second / floor.per_second.max(1e-9);
-        report.figure(
-            GROUP,
+        throughput_ratio(
+            report,
             "throughput at c=8, gateway ÷ direct",
-            format!("{ratio:.3}"),
-            json!(stats::round(ratio)),
+            through,
+            floor,
         );
     }
 
@@ -119,20 +118,8 @@ pub async fn measure(report: &mut Report, options: &Options, work: &std::path::P
         ("called directly", &direct, key.clone()),
         ("through the gateway", &corral.base, None),
     ] {
-        let before = corral.cpu_time();
-        http::load(base, 8, total, move |_| {
-            Call::post("/v1/chat/completions", chat(false, 1)).with_bearer(bearer.as_deref())
-        })
-        .await;
-        if let (Some(before), Some(after)) = (before, corral.cpu_time()) {
-            let per_request = (after.saturating_sub(before)).as_secs_f64() * 1e6 / total as f64;
-            report.figure(
-                GROUP,
-                &format!("Corral CPU per request at c=8, the server {how}"),
-                format!("{per_request:.1} µs"),
-                json!(stats::round(per_request)),
-            );
-        }
+        let case = format!("Corral CPU per request at c=8, the server {how}");
+        cpu_per_request(report, &case, || corral.cpu_time(), base, bearer, total).await;
     }
 
     reference_proxy(report, work, &direct, key.as_deref(), total).await;
@@ -230,26 +217,57 @@ async fn reference_proxy(
         }
     };
     let (floor, through) =
-        load_against_floor((direct, &proxy.base), 8, total, call.clone(), call.clone()).await;
+        load_against_floor((direct, &proxy.base), 8, total, call.clone(), call).await;
+    let case = "throughput at c=8, nginx in front (a reference proxy) ÷ direct";
+    throughput_ratio(report, case, &through, &floor);
+    let case = "nginx CPU per request at c=8 (reference proxy)";
+    let bearer = key.map(str::to_string);
+    cpu_per_request(
+        report,
+        case,
+        || proxy.cpu_time(),
+        &proxy.base,
+        bearer,
+        total,
+    )
+    .await;
+    proxy.stop().await;
+}
+
+fn throughput_ratio(report: &mut Report, case: &str, through: &Summary, floor: &Summary) {
     let ratio = through.per_second / floor.per_second.max(1e-9);
     report.figure(
         GROUP,
-        "throughput at c=8, nginx in front (a reference proxy) ÷ direct",
+        case,
         format!("{ratio:.3}"),
         json!(stats::round(ratio)),
     );
-    let before = proxy.cpu_time();
-    http::load(&proxy.base, 8, total, call).await;
-    if let (Some(before), Some(after)) = (before, proxy.cpu_time()) {
+}
+
+/// The CPU a process (read by `cpu_time`) spends per one-token completion while `base` answers
+/// `total` of them at c=8.
+async fn cpu_per_request(
+    report: &mut Report,
+    case: &str,
+    cpu_time: impl Fn() -> Option<Duration>,
+    base: &str,
+    bearer: Option<String>,
+    total: usize,
+) {
+    let before = cpu_time();
+    http::load(base, 8, total, move |_| {
+        Call::post("/v1/chat/completions", chat(false, 1)).with_bearer(bearer.as_deref())
+    })
+    .await;
+    if let (Some(before), Some(after)) = (before, cpu_time()) {
         let per_request = (after.saturating_sub(before)).as_secs_f64() * 1e6 / total as f64;
         report.figure(
             GROUP,
-            "nginx CPU per request at c=8 (reference proxy)",
+            case,
             format!("{per_request:.1} µs"),
             json!(stats::round(per_request)),
         );
     }
-    proxy.stop().await;
 }
 
 /// The key a model server answers to, from its environment (as Corral reads it to adopt one).
