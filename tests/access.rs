@@ -289,6 +289,153 @@ async fn every_route_family_needs_a_session_and_works_with_one() {
 }
 
 #[tokio::test]
+async fn a_page_written_in_a_roundabout_way_is_refused_without_a_session_and_shows_nothing() {
+    let app = TestApp::with_login().await;
+    let session = app.set_up_admin().await;
+    let model = app
+        .ask(
+            Method::POST,
+            "/api/models/create",
+            Some(json!({"model": {"name": "secret-model-name", "path": "/tmp/secret-folder/m.gguf"}})),
+            Some(&session),
+            "127.0.0.1",
+        )
+        .await;
+    assert_eq!(model.status, StatusCode::OK, "{}", model.body);
+    let id = model.json()["id"].as_i64().unwrap();
+    let pages = [
+        format!("/pkg/../models/{id}"),
+        format!("/pkg/x/../../models/{id}"),
+        format!("/pkg/./../models/{id}"),
+        format!("/pkg/%2e%2e/models/{id}"),
+        format!("/pkg/%2E%2E/models/{id}"),
+        format!("/pkg%2f..%2fmodels/{id}"),
+        format!("/pkg/%5c..%5cmodels/{id}"),
+        format!("//models/{id}"),
+        format!("/models/{id}/"),
+        format!("/models/{id};x"),
+        "/pkg/../".to_string(),
+        "/pkg/..".to_string(),
+        "/favicon.svg/../".to_string(),
+        "/login/../settings".to_string(),
+        "/setup/..%2fkeys".to_string(),
+    ];
+    for path in &pages {
+        let refused = app.ask(Method::GET, path, None, None, "127.0.0.1").await;
+        assert_eq!(
+            refused.status,
+            StatusCode::SEE_OTHER,
+            "{path}: {}",
+            refused.body
+        );
+        assert!(
+            refused.headers[header::LOCATION]
+                .to_str()
+                .unwrap()
+                .starts_with("/login"),
+            "{path}"
+        );
+        assert!(!refused.body.contains("secret"), "{path}: {}", refused.body);
+        // Signed in, the roundabout spelling is still not served: it is named back plainly.
+        let signed_in = app
+            .ask(Method::GET, path, None, Some(&session), "127.0.0.1")
+            .await;
+        assert_eq!(signed_in.status, StatusCode::BAD_REQUEST, "{path}");
+        assert!(signed_in.body.contains("plainly"), "{}", signed_in.body);
+    }
+    for path in [
+        "/pkg/../api/models/list",
+        "/pkg/%2e%2e/api/models/list",
+        "/api/auth/login/../../api/models/list",
+        "/api//models/list",
+        "/api/models/list;x",
+    ] {
+        let refused = app
+            .ask(Method::POST, path, Some(json!({})), None, "127.0.0.1")
+            .await;
+        assert_eq!(refused.status, StatusCode::UNAUTHORIZED, "{path}");
+        assert!(!refused.body.contains("secret"), "{path}: {}", refused.body);
+    }
+    // A key is checked against what the path names, not what it starts with.
+    let key = app
+        .make_key(&session, json!({"name": "chat", "scopes": ["inference"]}))
+        .await
+        .json()["key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let smuggled = app
+        .exchange(
+            Method::POST,
+            "/v1/../api/models/list",
+            vec![("authorization", format!("Bearer {key}"))],
+            Some(json!({})),
+            "127.0.0.1",
+        )
+        .await;
+    assert_eq!(smuggled.status, StatusCode::FORBIDDEN, "{}", smuggled.body);
+}
+
+#[tokio::test]
+async fn site_files_are_served_by_exact_name_and_unknown_paths_render_only_for_the_signed_in() {
+    let app = TestApp::with_login().await;
+    let session = app.set_up_admin().await;
+    let pkg = app.dir.path().join("pkg");
+    std::fs::create_dir_all(pkg.join("snippets")).unwrap();
+    std::fs::write(pkg.join("corral.js"), "// the bundle").unwrap();
+    std::fs::write(app.dir.path().join("favicon.svg"), "<svg/>").unwrap();
+    std::fs::write(app.dir.path().join("corral.db.txt"), "not a site file").unwrap();
+    let bundle = app
+        .ask(Method::GET, "/pkg/corral.js", None, None, "127.0.0.1")
+        .await;
+    assert_eq!(bundle.status, StatusCode::OK);
+    assert_eq!(bundle.body, "// the bundle");
+    let icon = app
+        .ask(Method::GET, "/favicon.svg", None, None, "127.0.0.1")
+        .await;
+    assert_eq!(
+        (icon.status, icon.body.as_str()),
+        (StatusCode::OK, "<svg/>")
+    );
+    for path in ["/pkg/missing.js", "/pkg/snippets", "/pkg/snippets/"] {
+        let missing = app.ask(Method::GET, path, None, None, "127.0.0.1").await;
+        assert!(
+            missing.status == StatusCode::NOT_FOUND || missing.status == StatusCode::SEE_OTHER,
+            "{path}: {}",
+            missing.status
+        );
+        assert!(!missing.body.contains("<html"), "{path} rendered the app");
+    }
+    // Other files of the site's folder are not files of the site.
+    let other = app
+        .ask(
+            Method::GET,
+            "/corral.db.txt",
+            None,
+            Some(&session),
+            "127.0.0.1",
+        )
+        .await;
+    assert_eq!(other.status, StatusCode::NOT_FOUND);
+    assert!(!other.body.contains("not a site file"));
+    let unknown = app
+        .ask(Method::GET, "/no-such-page", None, None, "127.0.0.1")
+        .await;
+    assert_eq!(unknown.status, StatusCode::SEE_OTHER);
+    let rendered = app
+        .ask(
+            Method::GET,
+            "/no-such-page",
+            None,
+            Some(&session),
+            "127.0.0.1",
+        )
+        .await;
+    assert_eq!(rendered.status, StatusCode::NOT_FOUND);
+    assert!(rendered.body.contains("<html"), "{}", rendered.body);
+}
+
+#[tokio::test]
 async fn a_sign_in_gets_a_new_session_and_sign_outs_end_them() {
     let app = TestApp::with_login().await;
     let first = app.set_up_admin().await;

@@ -22,6 +22,7 @@ pub mod page;
 pub mod run;
 pub mod settings;
 pub mod status;
+pub mod text;
 pub mod time;
 
 pub use error::{AppError, FieldError, Rule};

@@ -8,6 +8,7 @@ use std::sync::OnceLock;
 use leptos_axum::{AxumRouteListing, LeptosRoutes, generate_route_list};
 
 use crate::app::{App, shell};
+use crate::server::http::site_files;
 use crate::server::http::{
     backup_download, cors, error_status, host, limits, origin, prometheus, security_headers,
 };
@@ -37,7 +38,8 @@ pub fn build(state: AppState) -> Router {
         .merge(gateway::routes())
         .merge(access::routes::routes())
         .leptos_routes(&state, routes, move || shell(options.clone()))
-        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+        .merge(site_files::routes(&state.leptos_options))
+        .fallback(site_files::not_found)
         // Added innermost first; on the way in a request meets them bottom to top: security
         // headers (on every answer), the Host allow-list, CORS for the gateway, the Origin rule,
         // the login (when one

@@ -17,22 +17,37 @@ use crate::server::access::{SESSION_COOKIE, keys};
 use crate::server::gateway::envelope::GatewayError;
 use crate::server::gateway::is_gateway_path;
 use crate::server::http::error_response;
+use crate::server::http::request_path::RequestPath;
 use crate::server::places::Place;
 use crate::server::state::AppState;
 
 /// Paths that answer without a session: liveness, signing in, the setup, and the files the
-/// login and setup pages load.
-fn always_open(path: &str) -> bool {
-    matches!(
-        path,
-        "/api/health"
-            | "/api/auth/login"
-            | "/api/auth/setup"
-            | "/api/auth/me"
-            | "/login"
-            | "/setup"
-            | "/favicon.svg"
-    ) || path.starts_with("/pkg/")
+/// login and setup pages load. Exact paths only, and only when written plainly (see
+/// `RequestPath`): `/pkg/../models/1` is the model page, not a file.
+fn always_open(path: &RequestPath) -> bool {
+    path.plain
+        && (matches!(
+            path.normal.as_str(),
+            "/api/health"
+                | "/api/auth/login"
+                | "/api/auth/setup"
+                | "/api/auth/me"
+                | "/login"
+                | "/setup"
+                | "/favicon.svg"
+        ) || path.normal.strip_prefix("/pkg/").is_some_and(is_site_file))
+}
+
+/// A file of the site's `pkg/` folder, as the build names them: segments of letters, digits,
+/// `-`, `_` and `.`, none starting with a dot.
+fn is_site_file(rest: &str) -> bool {
+    rest.split('/').all(|segment| {
+        !segment.is_empty()
+            && !segment.starts_with('.')
+            && segment
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+    })
 }
 
 /// The API key a request carries: `Authorization: Bearer`, `x-api-key`, or the password of
@@ -77,11 +92,15 @@ pub async fn require_login(
     next: Next,
 ) -> Response {
     let access = &state.access;
+    let named = RequestPath::of(request.uri().path());
+    let path = named.normal.clone();
     if !access.settings().login_required() {
+        if !named.plain {
+            return not_plain(&path);
+        }
         return next.run(request).await;
     }
-    let path = request.uri().path().to_string();
-    if always_open(&path) {
+    if always_open(&named) {
         return next.run(request).await;
     }
     match access.admin_exists().await {
@@ -110,6 +129,8 @@ pub async fn require_login(
                             message: format!("this API key lacks the {needed} scope"),
                         },
                     )
+                } else if !named.plain {
+                    not_plain(&path)
                 } else if is_gateway_path(&path) {
                     let Some(place) = access.request_place(key.id) else {
                         return too_many_in_flight(&state, &request, &key.prefix);
@@ -144,6 +165,7 @@ pub async fn require_login(
         None => Ok(None),
     };
     match signed_in {
+        Ok(Some(_)) if !named.plain => not_plain(&path),
         Ok(Some(signed_in)) => {
             request.extensions_mut().insert(signed_in);
             next.run(request).await
@@ -157,6 +179,20 @@ pub async fn require_login(
         ),
         Err(error) => error_response(&error),
     }
+}
+
+/// A path written in a roundabout way gets 400 (after the credentials, so that without them
+/// it tells nothing): its normal form is what it would have named.
+fn not_plain(normal: &str) -> Response {
+    let message = format!(
+        "write the path plainly, as {} (no '.' or '..' segments, '//', trailing '/', \\, \
+         ';', encoded separators or control characters)",
+        crate::domain::text::kept(normal)
+    );
+    if is_gateway_path(normal) {
+        return GatewayError::bad_request(message).into_response();
+    }
+    error_response(&AppError::BadRequest { message })
 }
 
 /// An answer's body holding a place until the body is dropped. Its size is passed on, so a

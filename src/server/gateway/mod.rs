@@ -25,6 +25,7 @@ use crate::server::access::{SignedIn, keys};
 use crate::server::gateway::envelope::GatewayError;
 use crate::server::gateway::upstream::UpstreamClient;
 use crate::server::http::cors::CorsOrigins;
+use crate::server::http::request_path::percent_decode;
 use crate::server::metering::meter::Meter;
 use crate::server::name_cache::Served;
 use crate::server::state::AppState;
@@ -195,7 +196,7 @@ async fn pass_through_inner(
     let segments: Vec<&str> = rest.split('/').collect();
     let mut found = None;
     for taken in (1..=segments.len()).rev() {
-        let Some(name) = request::percent_decode(&segments[..taken].join("/")) else {
+        let Some(name) = percent_decode(&segments[..taken].join("/")) else {
             continue;
         };
         if let Some(hit) = state.registry.resolve(name).await? {

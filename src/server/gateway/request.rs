@@ -107,24 +107,6 @@ pub fn asks_for_stream(body: &[u8]) -> bool {
         && serde_json::from_slice::<Fields>(body).is_ok_and(|json| json.streams())
 }
 
-/// `%XX` escapes of a path segment decoded; `None` when they do not make UTF-8.
-pub fn percent_decode(text: &str) -> Option<String> {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = text.get(i + 1..i + 3)?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -153,12 +135,5 @@ mod tests {
         assert!(asks_for_stream(br#"{"prompt":"a","stream":true}"#));
         assert!(!asks_for_stream(b"data=1"));
         assert!(!asks_for_stream(br#"[true]"#));
-    }
-
-    #[test]
-    fn escapes_decode_and_broken_ones_are_refused() {
-        assert_eq!(percent_decode("my%20model").as_deref(), Some("my model"));
-        assert_eq!(percent_decode("a%2"), None);
-        assert_eq!(percent_decode("%ff"), None);
     }
 }

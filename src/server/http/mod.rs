@@ -9,8 +9,10 @@ pub mod limits;
 pub mod origin;
 pub mod prometheus;
 pub mod public_url;
+pub mod request_path;
 pub mod security_headers;
 pub mod serve;
+pub mod site_files;
 pub mod tls;
 
 use axum::http::{StatusCode, header};

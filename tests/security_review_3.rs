@@ -1,0 +1,183 @@
+//! The third security review's findings, each reproduced against the real `corral` binary the
+//! way the review found it (raw requests, many at once, hostile files), and each now refused.
+#![cfg(feature = "ssr")]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test states what it expects by failing loudly
+
+mod common;
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use common::corral_binary::{Corral, start_corral_with};
+use common::tiny_model;
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpSocket;
+
+const PASSWORD: &str = "a long enough secret";
+
+/// An answer read off the wire.
+struct Raw {
+    status: u16,
+    head: String,
+    body: String,
+}
+
+impl Raw {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or(Value::Null)
+    }
+
+    fn header(&self, name: &str) -> Option<String> {
+        self.head.lines().find_map(|line| {
+            let (key, value) = line.split_once(':')?;
+            key.eq_ignore_ascii_case(name)
+                .then(|| value.trim().to_string())
+        })
+    }
+}
+
+/// Sends `request` (its head without `Host` and `Connection`) from the loopback address `from`,
+/// exactly as written: nothing normalises the path on the way.
+async fn raw(port: u16, from: &str, head: &str, body: &str) -> Raw {
+    let socket = TcpSocket::new_v4().unwrap();
+    socket
+        .bind(SocketAddr::new(from.parse().unwrap(), 0))
+        .unwrap();
+    let mut stream = socket
+        .connect(SocketAddr::from(([127, 0, 0, 1], port)))
+        .await
+        .unwrap();
+    let request = format!(
+        "{head}\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut bytes = Vec::new();
+    stream.read_to_end(&mut bytes).await.unwrap();
+    let text = String::from_utf8_lossy(&bytes).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    Raw {
+        status: head
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0),
+        head: head.to_string(),
+        body: body.to_string(),
+    }
+}
+
+/// A JSON POST to `/api/<path>`, with the session cookie when given.
+async fn api(port: u16, path: &str, body: Value, session: Option<&str>) -> Raw {
+    let cookie = session.map_or_else(String::new, |s| format!("\r\nCookie: corral_session={s}"));
+    raw(
+        port,
+        "127.0.0.1",
+        &format!("POST /api/{path} HTTP/1.1\r\nContent-Type: application/json{cookie}"),
+        &body.to_string(),
+    )
+    .await
+}
+
+/// A Corral that asks for a login (as a LAN bind does), with its admin made from the
+/// environment.
+fn corral_with_login(data: &std::path::Path) -> Corral {
+    start_corral_with(data, |command| {
+        command
+            .args(["--open-on-loopback", "false"])
+            .env("CORRAL_ADMIN_PASSWORD", PASSWORD);
+    })
+}
+
+async fn sign_in(port: u16, from: &str, password: &str) -> Raw {
+    raw(
+        port,
+        from,
+        "POST /api/auth/login HTTP/1.1\r\nContent-Type: application/json",
+        &json!({"username": "admin", "password": password}).to_string(),
+    )
+    .await
+}
+
+async fn session(port: u16) -> String {
+    let answer = sign_in(port, "127.0.0.1", PASSWORD).await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    let cookie = answer.header("set-cookie").unwrap();
+    let value = cookie.split(';').next().unwrap();
+    value.split_once('=').unwrap().1.to_string()
+}
+
+#[allow(dead_code)] // used by the later findings' tests
+/// Resident and peak memory of a process, in KiB.
+fn memory_kib(pid: u32) -> (u64, u64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix(name))
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0)
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
+
+#[tokio::test]
+async fn h1_a_page_reached_through_pkg_dot_dot_on_the_wire_is_refused_without_a_session() {
+    let dir = tempfile::tempdir().unwrap();
+    let model_path = tiny_model(dir.path());
+    let corral = corral_with_login(&dir.path().join("data"));
+    let port = corral.port;
+    let cookie = session(port).await;
+    let made = api(
+        port,
+        "models/create",
+        json!({"model": {"name": "secret-name", "path": model_path}}),
+        Some(&cookie),
+    )
+    .await;
+    assert_eq!(made.status, 200, "{}", made.body);
+    let id = made.json()["id"].as_i64().unwrap();
+    let saved = api(
+        port,
+        "models/config/save",
+        json!({"id": id, "group": "advanced", "config": {"extra_args": ["--tags", "SECRET-TAG"]}}),
+        Some(&cookie),
+    )
+    .await;
+    assert_eq!(saved.status, 200, "{}", saved.body);
+
+    for path in [
+        format!("/pkg/../models/{id}"),
+        "/pkg/../".to_string(),
+        "/pkg/x/../../settings".to_string(),
+        "/pkg/./../keys".to_string(),
+        format!("/pkg/%2e%2e/models/{id}"),
+        format!("/pkg%2f..%2fmodels/{id}"),
+        format!("/pkg\\..\\models/{id}"),
+        format!("//models/{id}"),
+        format!("/models/{id};x"),
+    ] {
+        let answer = raw(port, "127.0.0.1", &format!("GET {path} HTTP/1.1"), "").await;
+        assert!(
+            answer.status == 303 || answer.status == 401 || answer.status == 400,
+            "{path}: {}",
+            answer.head
+        );
+        for secret in ["secret-name", "SECRET-TAG", model_path.as_str()] {
+            assert!(!answer.body.contains(secret), "{path} showed {secret}");
+        }
+        if answer.status == 303 {
+            assert!(answer.header("location").unwrap().starts_with("/login"));
+        }
+    }
+    let function = raw(
+        port,
+        "127.0.0.1",
+        "POST /pkg/../api/models/list HTTP/1.1\r\nContent-Type: application/json",
+        "{}",
+    )
+    .await;
+    assert_eq!(function.status, 401, "{}", function.head);
+}
