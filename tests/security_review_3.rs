@@ -108,7 +108,6 @@ async fn session(port: u16) -> String {
     value.split_once('=').unwrap().1.to_string()
 }
 
-#[allow(dead_code)] // used by the later findings' tests
 /// Resident and peak memory of a process, in KiB.
 fn memory_kib(pid: u32) -> (u64, u64) {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
@@ -180,4 +179,54 @@ async fn h1_a_page_reached_through_pkg_dot_dot_on_the_wire_is_refused_without_a_
     )
     .await;
     assert_eq!(function.status, 401, "{}", function.head);
+}
+
+#[tokio::test]
+async fn h2_a_burst_of_wrong_sign_ins_is_refused_at_once_costs_little_memory_and_the_admin_still_signs_in()
+ {
+    let dir = tempfile::tempdir().unwrap();
+    let corral = corral_with_login(&dir.path().join("data"));
+    let port = corral.port;
+    let pid = corral.child.id();
+    // One sign-in first, so the hashing code and its memory are warm before the baseline.
+    assert_eq!(sign_in(port, "127.0.0.9", PASSWORD).await.status, 200);
+    let (before, _) = memory_kib(pid);
+
+    let attackers: Vec<_> = (0..256)
+        .map(|i| {
+            let from = if i % 2 == 0 { "127.0.2.1" } else { "127.0.2.2" };
+            tokio::spawn(async move { sign_in(port, from, &format!("burst{i}")).await.status })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let started = Instant::now();
+    let admin = sign_in(port, "127.0.3.1", PASSWORD).await;
+    let took = started.elapsed();
+    let mut statuses = std::collections::BTreeMap::new();
+    for attacker in attackers {
+        *statuses.entry(attacker.await.unwrap()).or_insert(0) += 1;
+    }
+    let (_, peak) = memory_kib(pid);
+
+    assert_eq!(admin.status, 200, "{}", admin.body);
+    assert!(took < Duration::from_secs(1), "the admin waited {took:?}");
+    assert_eq!(statuses.get(&200), None, "{statuses:?}");
+    assert!(
+        statuses.get(&429).copied().unwrap_or(0) >= 200,
+        "most of a burst is refused at once: {statuses:?}"
+    );
+    assert!(
+        peak.saturating_sub(before) < 200 * 1024,
+        "memory grew by {} MiB",
+        peak.saturating_sub(before) / 1024
+    );
+    // Only a few guesses of the burst were checked at all (one at a time per address).
+    assert!(
+        statuses.get(&401).copied().unwrap_or(0) <= 16,
+        "{statuses:?}"
+    );
+    eprintln!(
+        "burst answers {statuses:?}, admin in {took:?}, peak growth {} KiB",
+        peak.saturating_sub(before)
+    );
 }

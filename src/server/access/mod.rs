@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::domain::api_key::{ApiKey, CreatedKey, Scope};
 use crate::domain::{AppError, Rule};
-use crate::server::access::backoff::Backoff;
+use crate::server::access::backoff::{Backoff, Refused};
 use crate::server::access::tokens::{SetupToken, digest, new_token};
 use crate::server::db::{Db, access_repo};
 use crate::server::generation_cache::GenerationCache;
@@ -205,19 +205,27 @@ impl Access {
     }
 
     /// Checks the password (after the client's back-off, if any) and opens a session; answers
-    /// the session token for the cookie.
+    /// the session token for the cookie. The attempt counts against the client before the
+    /// password is checked, and a hash is computed only when one of the few places for one is
+    /// free: anything else is answered 429 at once, costing no memory.
     pub async fn login(
         &self,
         client: Option<IpAddr>,
         username: String,
         password: String,
     ) -> Result<String, AppError> {
-        if let Err(wait) = self.0.backoff.check(client) {
-            return Err(AppError::TooManyRequests {
-                message: "too many failed sign-ins from this address; wait and try again".into(),
-                retry_after_seconds: wait.as_secs().max(1),
-            });
-        }
+        let attempt = self.0.backoff.begin(client).map_err(|refused| {
+            let message = match refused {
+                Refused::Waiting(_) => {
+                    "too many failed sign-ins from this address; wait and try again"
+                }
+                Refused::Busy => "a sign-in from this address is being checked; try again",
+            };
+            AppError::TooManyRequests {
+                message: message.into(),
+                retry_after_seconds: refused.retry_after().as_secs().max(1),
+            }
+        })?;
         let name = username.clone();
         let admin = self
             .0
@@ -229,14 +237,20 @@ impl Access {
             || password::decoy().to_string(),
             |a| a.password_hash.clone(),
         );
-        let matches = password::verify(password, stored).await;
+        let Ok(matches) = password::verify(password, stored).await else {
+            attempt.not_checked();
+            return Err(AppError::TooManyRequests {
+                message: "Corral is checking as many sign-ins as it may at once; try again".into(),
+                retry_after_seconds: 1,
+            });
+        };
         match admin {
             Some(admin) if matches => {
-                self.0.backoff.succeeded(client);
+                attempt.succeeded();
                 self.new_session(admin.id).await
             }
             _ => {
-                self.0.backoff.failed(client);
+                drop(attempt);
                 tracing::warn!(
                     client = %client.map_or_else(|| "unknown".to_string(), |c| c.to_string()),
                     "a sign-in failed"

@@ -1,5 +1,7 @@
 //! Admin passwords: argon2id with OWASP's parameters (19 MiB, 2 passes, 1 lane), as PHC
-//! strings; hashing runs on a blocking thread (it takes tens of milliseconds on purpose).
+//! strings; hashing runs on a blocking thread (it takes tens of milliseconds on purpose). Only
+//! a few hashes run at once (`HASHES_AT_ONCE`): each takes 19 MiB, and sign-ins need no login,
+//! so without a cap a burst of them is a way to exhaust memory.
 
 use std::sync::OnceLock;
 
@@ -11,6 +13,19 @@ use crate::domain::{AppError, Rule};
 pub const MIN_LENGTH: usize = 8;
 /// Longer passwords would only make hashing a way to burn CPU.
 pub const MAX_LENGTH: usize = 1024;
+
+/// Hashes computed at once: two per core, at least two and at most eight (152 MiB).
+fn hashes_at_once() -> &'static tokio::sync::Semaphore {
+    static PERMITS: OnceLock<tokio::sync::Semaphore> = OnceLock::new();
+    PERMITS.get_or_init(|| {
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        tokio::sync::Semaphore::new((2 * cores).clamp(2, 8))
+    })
+}
+
+/// Every hash is being computed already: ask again in a moment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Busy;
 
 fn argon2() -> Argon2<'static> {
     Argon2::new(Algorithm::Argon2id, Version::V0x13, Params::DEFAULT)
@@ -32,7 +47,13 @@ pub async fn hash(password: String) -> Result<String, AppError> {
     let mut salt = [0u8; 16];
     getrandom::fill(&mut salt)
         .map_err(|e| AppError::internal(format!("no randomness for a salt: {e}")))?;
+    // A new password is set by the setup link or the admin: it waits its turn.
+    let permit = hashes_at_once()
+        .acquire()
+        .await
+        .map_err(AppError::internal)?;
     tokio::task::spawn_blocking(move || {
+        let _permit = permit;
         let salt = SaltString::encode_b64(&salt).map_err(AppError::internal)?;
         argon2()
             .hash_password(password.as_bytes(), &salt)
@@ -43,17 +64,21 @@ pub async fn hash(password: String) -> Result<String, AppError> {
     .map_err(AppError::internal)?
 }
 
-/// True when `password` matches the PHC string `stored`.
-pub async fn verify(password: String, stored: String) -> bool {
+/// True when `password` matches the PHC string `stored`; `Err(Busy)` at once when the most
+/// hashes that may run at once are running.
+pub async fn verify(password: String, stored: String) -> Result<bool, Busy> {
     if password.len() > MAX_LENGTH {
-        return false;
+        return Ok(false);
     }
-    tokio::task::spawn_blocking(move || {
+    let permit = hashes_at_once().try_acquire().map_err(|_| Busy)?;
+    let matches = tokio::task::spawn_blocking(move || {
+        let _permit = permit;
         PasswordHash::new(&stored)
             .is_ok_and(|hash| argon2().verify_password(password.as_bytes(), &hash).is_ok())
     })
     .await
-    .unwrap_or(false)
+    .unwrap_or(false);
+    Ok(matches)
 }
 
 /// A hash no password matches, checked for unknown usernames so they take as long as known ones.
@@ -82,9 +107,15 @@ mod tests {
             stored.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
             "{stored}"
         );
-        assert!(verify("correct horse".into(), stored.clone()).await);
-        assert!(!verify("wrong horse".into(), stored).await);
-        assert!(!verify("anything".into(), decoy().to_string()).await);
+        assert_eq!(
+            verify("correct horse".into(), stored.clone()).await,
+            Ok(true)
+        );
+        assert_eq!(verify("wrong horse".into(), stored).await, Ok(false));
+        assert_eq!(
+            verify("anything".into(), decoy().to_string()).await,
+            Ok(false)
+        );
     }
 
     #[test]
