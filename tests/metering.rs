@@ -424,3 +424,44 @@ async fn a_force_stop_ends_the_request_in_flight_at_once() {
     let record = app.activity(1).await.remove(0);
     assert!(record.error.is_some(), "{record:?}");
 }
+
+#[tokio::test]
+async fn a_four_mib_model_name_is_cut_before_it_is_answered_stored_counted_or_sent_live() {
+    let app = TestApp::new().await;
+    let name = "A".repeat(4 << 20);
+    let db_file = app.dir.path().join("corral.db");
+    let size_before = std::fs::metadata(&db_file).unwrap().len();
+    for _ in 0..25 {
+        let reply = app
+            .post(
+                "/v1/chat/completions",
+                json!({"model": name, "messages": []}),
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::NOT_FOUND);
+        assert!(
+            reply.body.len() < 2048,
+            "the answer echoed {} bytes",
+            reply.body.len()
+        );
+    }
+    let records = app.activity(25).await;
+    for record in &records {
+        for text in [&record.model, &record.endpoint] {
+            assert!(text.len() <= 512, "{} bytes kept", text.len());
+        }
+        assert!(record.error.as_ref().is_some_and(|e| e.len() <= 512));
+    }
+    let snapshot = serde_json::to_string(&app.hub.snapshot()).unwrap();
+    assert!(
+        snapshot.len() < 64 * 1024,
+        "snapshot of {} bytes",
+        snapshot.len()
+    );
+    let metrics = app.get("/metrics").await;
+    assert!(!metrics.body.contains("AAAAAAAA"), "a label held the name");
+    let wal = app.dir.path().join("corral.db-wal");
+    let grown = std::fs::metadata(&db_file).unwrap().len() - size_before
+        + std::fs::metadata(&wal).map_or(0, |m| m.len());
+    assert!(grown < 8 << 20, "the database grew by {grown} bytes");
+}

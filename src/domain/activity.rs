@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::domain::page::Page;
+use crate::domain::text;
 
 /// One gateway request, from its arrival to the last byte of its answer (or the client leaving).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -47,6 +48,17 @@ pub struct Activity {
 }
 
 impl Activity {
+    /// The record with every text cut to `text::MAX_KEPT_BYTES`: the name a client asked for,
+    /// the endpoint, the caller and the error come from outside (a 4 MiB model name echoed in
+    /// an error) and are stored, counted and sent to every tab.
+    pub fn with_bounded_texts(mut self) -> Activity {
+        self.model = text::kept(&self.model);
+        self.endpoint = text::kept(&self.endpoint);
+        self.caller = self.caller.as_deref().map(text::kept);
+        self.error = self.error.as_deref().map(text::kept);
+        self
+    }
+
     /// A 2xx answer that ended whole.
     pub fn succeeded(&self) -> bool {
         (200..300).contains(&self.status) && self.error.is_none()

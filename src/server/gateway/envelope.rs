@@ -6,6 +6,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use crate::domain::AppError;
+use crate::domain::text;
 use crate::server::supervisor::Refusal;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -55,7 +56,10 @@ impl GatewayError {
         GatewayError::new(
             StatusCode::NOT_FOUND,
             "model_not_found",
-            format!("no model is called '{name}'; GET /v1/models lists them"),
+            format!(
+                "no model is called '{}'; GET /v1/models lists them",
+                text::kept(name)
+            ),
         )
     }
 }

@@ -1,6 +1,7 @@
 //! The gateway's Prometheus counters and histograms (the `prometheus-client` crate keeps and
 //! encodes them), fed from each finished activity record. Labels stay bounded: a model is named
-//! only once it resolved to a registered one, and a pass-through counts as `/upstream`.
+//! only once it resolved to a registered one, a pass-through counts as `/upstream`, and an
+//! endpoint is one the gateway routes by name or `other`.
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -9,6 +10,7 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
 use crate::domain::activity::Activity;
+use crate::server::gateway::MODEL_ROUTES;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
@@ -106,11 +108,18 @@ impl Counters {
         } else {
             String::new()
         };
-        let endpoint = if record.endpoint.starts_with("/upstream/") {
-            "/upstream".to_string()
+        // A fixed set of values: a route the gateway meters by name, else where it belongs.
+        let endpoint = if record.endpoint.starts_with("/upstream") {
+            "/upstream"
+        } else if MODEL_ROUTES
+            .iter()
+            .any(|(route, _)| *route == record.endpoint)
+        {
+            record.endpoint.as_str()
         } else {
-            record.endpoint.clone()
-        };
+            "other"
+        }
+        .to_string();
         self.requests
             .get_or_create(&RequestLabels {
                 model: model.clone(),

@@ -7,6 +7,7 @@ use std::time::Instant;
 use axum::http::StatusCode;
 
 use crate::domain::activity::Activity;
+use crate::domain::text;
 use crate::server::metering::Metering;
 use crate::server::metering::answer_reader::AnswerReader;
 use crate::server::now_ms;
@@ -42,7 +43,7 @@ impl Meter {
 
     /// The name the request asked for, before it is known to match a model.
     pub fn asked_for(&mut self, name: &str) {
-        self.record.model = name.chars().take(200).collect();
+        self.record.model = text::kept(name);
     }
 
     /// Who asked (a key's prefix, `session`), when a login is required.
@@ -52,7 +53,7 @@ impl Meter {
 
     /// The route, once it is known more exactly than at arrival.
     pub fn endpoint(&mut self, endpoint: String) {
-        self.record.endpoint = endpoint.chars().take(200).collect();
+        self.record.endpoint = text::kept(&endpoint);
     }
 
     pub fn model(&mut self, id: i64, name: &str) {
@@ -87,7 +88,7 @@ impl Meter {
     /// The request was refused (or the answer failed) with this status and message.
     pub fn refused(mut self, status: StatusCode, message: &str) {
         self.record.status = status.as_u16();
-        self.record.error = Some(message.to_string());
+        self.record.error = Some(text::kept(message));
         self.finish();
     }
 

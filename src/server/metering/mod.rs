@@ -65,6 +65,7 @@ impl Metering {
     }
 
     fn record(&self, record: Activity) {
+        let record = record.with_bounded_texts();
         self.0.counters.count(&record);
         if self.0.queue.try_send(record).is_err() {
             self.0.counters.dropped.inc();
