@@ -230,3 +230,80 @@ async fn h2_a_burst_of_wrong_sign_ins_is_refused_at_once_costs_little_memory_and
         peak.saturating_sub(before)
     );
 }
+
+/// The newest activity records of a Corral without login.
+async fn activity(port: u16) -> Vec<Value> {
+    let answer = api(port, "activity/list", json!({"query": {"limit": 50}}), None).await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    answer.json().as_array().cloned().unwrap_or_default()
+}
+
+async fn create(port: u16, name: &str, path: &str) -> i64 {
+    let made = api(
+        port,
+        "models/create",
+        json!({"model": {"name": name, "path": path, "threads": 1, "ctx_size": 2048}}),
+        None,
+    )
+    .await;
+    assert_eq!(made.status, 200, "{}", made.body);
+    made.json()["id"].as_i64().unwrap()
+}
+
+#[tokio::test]
+async fn m2_a_stream_its_client_never_reads_is_closed_after_the_write_timeout_and_frees_its_model()
+{
+    let dir = tempfile::tempdir().unwrap();
+    let model_path = tiny_model(dir.path());
+    let corral = start_corral_with(&dir.path().join("data"), |command| {
+        command.args(["--stream-write-timeout", "2", "--max-running", "1"]);
+    });
+    let port = corral.port;
+    let a = create(port, "a", &model_path).await;
+    let b = create(port, "b", &model_path).await;
+    assert_eq!(
+        api(port, "models/start", json!({"id": a}), None)
+            .await
+            .status,
+        200
+    );
+    common::corral_binary::wait_running(port, a).await;
+
+    // A client with a tiny receive buffer asks for a long stream of large events, and reads
+    // nothing.
+    let socket = TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let mut stream = socket
+        .connect(SocketAddr::from(([127, 0, 0, 1], port)))
+        .await
+        .unwrap();
+    let body = json!({"model": "a", "stream": true, "n_predict": 30000, "n_probs": 100,
+                      "ignore_eos": true, "prompt": "hi"})
+    .to_string();
+    let request = format!(
+        "POST /completion HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let record = loop {
+        let records = activity(port).await;
+        if let Some(record) = records.iter().find(|r| r["endpoint"] == "/completion") {
+            break record.clone();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the unread stream was never closed"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    let error = record["error"].as_str().unwrap_or_default();
+    assert!(error.contains("--stream-write-timeout"), "{record}");
+    // The model is free: with one place, starting another evicts it at once.
+    let started = api(port, "models/start", json!({"id": b}), None).await;
+    assert_eq!(started.status, 200, "{}", started.body);
+    common::corral_binary::wait_running(port, b).await;
+    drop(stream);
+}

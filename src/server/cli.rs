@@ -157,6 +157,12 @@ pub struct Cli {
           value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     pub max_connections_per_client: u64,
 
+    /// Seconds a client may take no bytes of an answer (a stream it does not read, a download)
+    /// before its connection is closed; the request's model is then free to unload or make room.
+    #[arg(long, env = "CORRAL_STREAM_WRITE_TIMEOUT", default_value_t = HttpLimits::default().write_stall.as_secs(),
+          value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub stream_write_timeout: u64,
+
     /// Most gateway requests one API key may have in flight (queued or answering); one more is
     /// answered 429 with Retry-After.
     #[arg(long, env = "CORRAL_MAX_REQUESTS_PER_KEY", default_value_t = AccessSettings::default().max_requests_per_key,
@@ -337,6 +343,7 @@ impl Cli {
             max_connections: usize::try_from(self.max_connections).unwrap_or(usize::MAX),
             max_connections_per_client: usize::try_from(self.max_connections_per_client)
                 .unwrap_or(usize::MAX),
+            write_stall: Duration::from_secs(self.stream_write_timeout),
             ..defaults
         }
     }

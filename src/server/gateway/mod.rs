@@ -26,6 +26,7 @@ use crate::server::gateway::envelope::GatewayError;
 use crate::server::gateway::upstream::UpstreamClient;
 use crate::server::http::cors::CorsOrigins;
 use crate::server::http::request_path::percent_decode;
+use crate::server::http::write_deadline::WriteStall;
 use crate::server::metering::meter::Meter;
 use crate::server::name_cache::Served;
 use crate::server::state::AppState;
@@ -127,6 +128,7 @@ async fn unknown_path(request: Request) -> GatewayError {
 async fn model_routed(State(state): State<AppState>, request: Request) -> Response {
     let mut meter = state.metering.begin(request.uri().path());
     meter.caller(caller_of(request.extensions()));
+    meter.connection(request.extensions().get::<WriteStall>().cloned());
     let sent = model_routed_inner(&state, request, &mut meter).await;
     answer(sent, meter)
 }
@@ -177,6 +179,7 @@ async fn model_routed_inner(
 async fn pass_through(State(state): State<AppState>, request: Request) -> Response {
     let mut meter = state.metering.begin("/upstream");
     meter.caller(caller_of(request.extensions()));
+    meter.connection(request.extensions().get::<WriteStall>().cloned());
     let sent = pass_through_inner(&state, request, &mut meter).await;
     answer(sent, meter)
 }

@@ -34,6 +34,9 @@ pub struct HttpLimits {
     pub max_connections_per_client: usize,
     /// After SIGTERM, how long open requests may finish before Corral stops its models and exits.
     pub shutdown_grace: Duration,
+    /// How long a write may wait for a client that takes no bytes before the connection is
+    /// closed (`--stream-write-timeout`): an unread stream then releases its model.
+    pub write_stall: Duration,
 }
 
 impl Default for HttpLimits {
@@ -45,6 +48,7 @@ impl Default for HttpLimits {
             max_connections: 1024,
             max_connections_per_client: 128,
             shutdown_grace: Duration::from_secs(5),
+            write_stall: Duration::from_secs(60),
         }
     }
 }

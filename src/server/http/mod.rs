@@ -14,6 +14,7 @@ pub mod security_headers;
 pub mod serve;
 pub mod site_files;
 pub mod tls;
+pub mod write_deadline;
 
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};

@@ -2,7 +2,8 @@
 //! (which also closes idle keep-alive connections), a cap on open connections answered with a
 //! clear 503 and one per client address answered with 429, and a shutdown that lets open
 //! requests finish for a short while and then drops them, so no client can keep Corral alive
-//! after SIGTERM.
+//! after SIGTERM. A client that stops taking bytes is cut off after the write timeout
+//! (`write_deadline`).
 
 use std::future::Future;
 use std::io::{self, Read};
@@ -24,6 +25,7 @@ use tower::ServiceExt;
 
 use crate::server::http::limits::HttpLimits;
 use crate::server::http::tls::Tls;
+use crate::server::http::write_deadline::WriteDeadline;
 use crate::server::places::{Place, Places};
 
 /// What a refusal reads of its client's request before closing, at most (see `refuse`).
@@ -101,9 +103,12 @@ pub async fn serve(
         let slot = ConnectionSlot {
             _permit: Arc::new((slot, place)),
         };
+        let stream = WriteDeadline::new(stream, limits.write_stall);
+        let stall = stream.stall();
         let router = router.clone();
         let service = service_fn(move |mut request: hyper::Request<Incoming>| {
             request.extensions_mut().insert(slot.clone());
+            request.extensions_mut().insert(stall.clone());
             // Who is asking: login back-off is counted per client address.
             request
                 .extensions_mut()

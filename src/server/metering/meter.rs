@@ -8,6 +8,7 @@ use axum::http::StatusCode;
 
 use crate::domain::activity::Activity;
 use crate::domain::text;
+use crate::server::http::write_deadline::WriteStall;
 use crate::server::metering::Metering;
 use crate::server::metering::answer_reader::AnswerReader;
 use crate::server::now_ms;
@@ -23,6 +24,8 @@ pub struct Meter {
     reader: AnswerReader,
     answering: bool,
     done: bool,
+    /// The connection's write clock: when it ran out, the client stopped taking bytes.
+    stall: Option<WriteStall>,
 }
 
 impl Meter {
@@ -38,7 +41,14 @@ impl Meter {
             reader: AnswerReader::Other,
             answering: false,
             done: false,
+            stall: None,
         }
+    }
+
+    /// The connection the answer goes out on, to tell a client that stopped reading from one
+    /// that left.
+    pub fn connection(&mut self, stall: Option<WriteStall>) {
+        self.stall = stall;
     }
 
     /// The name the request asked for, before it is known to match a model.
@@ -124,7 +134,13 @@ impl Drop for Meter {
         if self.done {
             return;
         }
-        if self.answering {
+        if let Some(stall) = self.stall.as_ref().filter(|s| s.timed_out()) {
+            self.record.error = Some(format!(
+                "the client took no bytes for {} s (--stream-write-timeout): the connection was \
+                 closed and the model released",
+                stall.limit.as_secs()
+            ));
+        } else if self.answering {
             self.record.error =
                 Some("the client closed the connection before the answer ended".into());
         } else {
