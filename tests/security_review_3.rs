@@ -307,3 +307,109 @@ async fn m2_a_stream_its_client_never_reads_is_closed_after_the_write_timeout_an
     common::corral_binary::wait_running(port, b).await;
     drop(stream);
 }
+
+#[tokio::test]
+async fn m3_the_binary_saved_on_the_settings_page_is_its_real_path_and_is_vetted_again_before_each_run()
+ {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let model_path = tiny_model(dir.path());
+    let mode = |path: &std::path::Path, mode: u32| {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap()
+    };
+    // A folder of this user's own, holding a copy of the pinned llama-server.
+    let own = dir.path().join("own");
+    std::fs::create_dir(&own).unwrap();
+    mode(dir.path(), 0o755);
+    mode(&own, 0o755);
+    let real = own.join("llama-server");
+    std::fs::copy(common::llama_server(), &real).unwrap();
+    // A folder anyone may write, with a link to it, and another with a program the check refuses.
+    let public = dir.path().join("pub");
+    let public2 = dir.path().join("pub2");
+    for folder in [&public, &public2] {
+        std::fs::create_dir(folder).unwrap();
+        mode(folder, 0o777);
+    }
+    let link = public.join("llama-server");
+    std::os::unix::fs::symlink(&real, &link).unwrap();
+    let marker = dir.path().join("evil-marker");
+    let evil = public2.join("llama-server");
+    std::fs::write(
+        &evil,
+        format!(
+            "#!/bin/sh\necho \"ran: $*\" >> {}\nexec {} \"$@\"\n",
+            marker.display(),
+            real.display()
+        ),
+    )
+    .unwrap();
+    mode(&evil, 0o755);
+
+    // Corral without --llama-server, so the Settings page decides.
+    let ports = common::supervisor_settings().ports;
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_corral"));
+    command
+        .args(["--bind", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path().join("data"))
+        .arg("--ports")
+        .arg(format!("{}-{}", ports.start(), ports.end()))
+        .args(["--stop-grace", "3"])
+        .env_remove("CORRAL_LLAMA_SERVER")
+        .env("PATH", "/usr/bin:/bin")
+        .env("RUST_LOG", "info")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
+    let corral = common::corral_binary::spawn_corral(command);
+    let port = corral.port;
+    let save = |path: &std::path::Path| {
+        let body = json!({"settings": {"llama_server": path.display().to_string()}});
+        async move { api(port, "settings/save", body, None).await }
+    };
+    let saved = save(&link).await;
+    assert_eq!(saved.status, 200, "{}", saved.body);
+    assert_eq!(
+        saved.json()["stored"]["llama_server"],
+        real.display().to_string(),
+        "the real path is stored, not the link"
+    );
+    let refused = save(&evil).await;
+    assert_eq!(refused.status, 400, "{}", refused.body);
+    assert!(
+        refused.body.contains("must not be writable"),
+        "{}",
+        refused.body
+    );
+    // The link is pointed at the refused program afterwards: Corral runs what it checked.
+    std::fs::remove_file(&link).unwrap();
+    std::os::unix::fs::symlink(&evil, &link).unwrap();
+    let id = create(port, "tiny", &model_path).await;
+    let started = api(port, "models/start", json!({"id": id}), None).await;
+    assert_eq!(started.status, 200, "{}", started.body);
+    common::corral_binary::wait_running(port, id).await;
+    assert!(!marker.exists(), "the refused program ran");
+    assert_eq!(
+        api(port, "models/stop", json!({"id": id}), None)
+            .await
+            .status,
+        200
+    );
+
+    // The saved binary's folder opened to everyone later: the next start is refused, saying why.
+    mode(&own, 0o777);
+    let start = api(port, "models/start", json!({"id": id}), None).await;
+    assert!(start.status >= 400, "{}", start.body);
+    assert!(
+        start.body.contains("must not be writable"),
+        "{}",
+        start.body
+    );
+    let preview = api(port, "models/launch", json!({"id": id}), None).await;
+    assert!(
+        preview.body.contains("must not be writable"),
+        "{}",
+        preview.body
+    );
+    mode(&own, 0o755);
+    assert!(!marker.exists(), "the refused program ran");
+}

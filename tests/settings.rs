@@ -145,7 +145,7 @@ async fn bad_settings_are_refused_by_field_and_change_nothing() {
 }
 
 #[tokio::test]
-async fn the_page_describes_the_llama_server_in_use_and_can_switch_to_another() {
+async fn the_page_describes_the_llama_server_in_use_and_can_switch_to_another_by_its_real_path() {
     let app = TestApp::with_options(options()).await;
     let now = view(&app).await;
     let info = &now["llama_server"];
@@ -167,10 +167,12 @@ async fn the_page_describes_the_llama_server_in_use_and_can_switch_to_another() 
     let link = folder.join("llama-server");
     std::os::unix::fs::symlink(common::llama_server(), &link).unwrap();
     let saved = save(&app, json!({"llama_server": link})).await;
-    assert_eq!(saved["stored"]["llama_server"], json!(link));
+    // What is stored and run is where the link pointed when it was checked, not the link.
+    let real = common::llama_server().canonicalize().unwrap();
+    assert_eq!(saved["stored"]["llama_server"], json!(real));
     assert_eq!(
         app.supervisor.settings().llama_server.as_deref(),
-        Some(link.as_path())
+        Some(real.as_path())
     );
     let id = app.create_tiny("tiny").await;
     app.supervisor.start_model(id).await.unwrap();

@@ -66,6 +66,11 @@ pub fn start_corral(data_dir: &Path) -> Corral {
 pub fn start_corral_with(data_dir: &Path, customize: impl FnOnce(&mut Command)) -> Corral {
     let mut command = corral_command(data_dir);
     customize(&mut command);
+    spawn_corral(command)
+}
+
+/// Starts Corral with a command of the test's own (its stderr piped), once it listens.
+pub fn spawn_corral(mut command: Command) -> Corral {
     let mut child = command.spawn().unwrap();
     let stderr = BufReader::new(child.stderr.take().unwrap());
     let mut lines = stderr.lines();

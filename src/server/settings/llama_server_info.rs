@@ -4,7 +4,6 @@
 //! file called `llama-server` that only its owner (this user or root) can change, and it must
 //! answer `--version` as llama.cpp does.
 
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -15,7 +14,7 @@ use crate::domain::settings::LlamaServerInfo;
 use crate::server::file_cache::{self, FileCache};
 use crate::server::supervisor::capabilities::{self, Capabilities};
 use crate::server::supervisor::child_env;
-use crate::server::supervisor::locate::BINARY_NAME;
+use crate::server::supervisor::locate;
 
 /// Each of `--version` and `--list-devices` may take this long (a GPU build probes devices).
 const ANSWER_WITHIN: Duration = Duration::from_secs(10);
@@ -127,44 +126,14 @@ fn devices(text: &str) -> Vec<String> {
         .collect()
 }
 
-/// Checks a binary named on the Settings page before anything runs it: its name, that it is
-/// an executable file only its owner (this user or root) can change, in a folder no one else
-/// can change either, then that it answers `--version` as llama.cpp does. Answers the
-/// resolved path.
+/// Checks a binary named on the Settings page before anything runs it (`locate::vet`), then
+/// that it answers `--version` as llama.cpp does. Answers the resolved path, which is what is
+/// stored.
 pub async fn check(path: &str) -> Result<PathBuf, String> {
     let given = PathBuf::from(path);
-    let resolved = tokio::task::spawn_blocking(move || -> Result<PathBuf, String> {
-        let real = given
-            .canonicalize()
-            .map_err(|e| format!("cannot find it: {e}"))?;
-        if real.file_name().and_then(|n| n.to_str()) != Some(BINARY_NAME) {
-            return Err(format!("must name a file called {BINARY_NAME}"));
-        }
-        let metadata = std::fs::metadata(&real).map_err(|e| format!("cannot read it: {e}"))?;
-        if !metadata.is_file() || metadata.permissions().mode() & 0o111 == 0 {
-            return Err("is not an executable file".into());
-        }
-        // SAFETY: geteuid has no preconditions and cannot fail.
-        let me = unsafe { libc::geteuid() };
-        for (what, meta) in [
-            ("it", Some(metadata)),
-            (
-                "its folder",
-                real.parent().and_then(|d| std::fs::metadata(d).ok()),
-            ),
-        ] {
-            let Some(meta) = meta else { continue };
-            if meta.uid() != me && meta.uid() != 0 {
-                return Err(format!("{what} must belong to this user or root"));
-            }
-            if meta.permissions().mode() & 0o022 != 0 {
-                return Err(format!("{what} must not be writable by other users"));
-            }
-        }
-        Ok(real)
-    })
-    .await
-    .map_err(|e| format!("cannot check it: {e}"))??;
+    let resolved = tokio::task::spawn_blocking(move || locate::vet(&given))
+        .await
+        .map_err(|e| format!("cannot check it: {e}"))??;
     let info = read(&resolved).await;
     match info.problem {
         Some(problem) => Err(problem),

@@ -86,6 +86,7 @@ pub fn effective(
     let s = &mut out.supervisor;
     if let Some(path) = &own.llama_server {
         s.llama_server = Some(PathBuf::from(path));
+        s.llama_server_from_page = true;
     }
     if let Some(ports) = own.ports.as_deref().and_then(|p| parse_port_range(p).ok()) {
         s.ports = ports;
@@ -211,12 +212,14 @@ impl Settings {
     /// the flags' defaults). A setting a flag decided is stored but changes nothing until
     /// Corral starts without that flag.
     pub async fn save(&self, value: &Value) -> Result<SettingsView, AppError> {
-        let new = CorralSettings::parse(value)?;
+        let mut new = CorralSettings::parse(value)?;
         let mut errors = Vec::new();
-        if let Some(path) = &new.llama_server
-            && let Err(why) = llama_server_info::check(path).await
-        {
-            errors.push(FieldError::new("llama_server", Rule::NotAllowed, why));
+        if let Some(path) = &new.llama_server {
+            // The real path is stored and run, never a link that could be pointed elsewhere.
+            match llama_server_info::check(path).await {
+                Ok(real) => new.llama_server = Some(real.display().to_string()),
+                Err(why) => errors.push(FieldError::new("llama_server", Rule::NotAllowed, why)),
+            }
         }
         for (i, dir) in new.models_dirs.iter().enumerate() {
             let roots = self.0.roots.clone();

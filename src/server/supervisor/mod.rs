@@ -165,13 +165,25 @@ impl Supervisor {
         }
     }
 
-    /// The llama-server in use, or why there is none.
+    /// The llama-server in use, or why there is none. One named on the Settings page is vetted
+    /// again on every call, which comes before anything runs it: a file or folder changed since
+    /// it was saved refuses the run with the reason.
     pub fn binary_in_use(&self) -> Result<PathBuf, String> {
-        self.inner
+        let binary = self
+            .inner
             .binary
             .read()
             .unwrap_or_else(|p| p.into_inner())
-            .clone()
+            .clone()?;
+        if self.settings().llama_server_from_page {
+            locate::vet(&binary).map_err(|why| {
+                format!(
+                    "the llama-server named on the Settings page ({}) may not run: {why}",
+                    binary.display()
+                )
+            })?;
+        }
+        Ok(binary)
     }
 
     fn publish_binary(&self) {

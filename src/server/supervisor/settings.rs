@@ -20,6 +20,9 @@ pub enum Leftovers {
 pub struct SupervisorSettings {
     /// The llama-server to run; `None` looks on PATH.
     pub llama_server: Option<PathBuf>,
+    /// `llama_server` was named on the Settings page, not by the operator's flag: it is vetted
+    /// again (`locate::vet`) before every `--help` probe and every run.
+    pub llama_server_from_page: bool,
     /// Ports handed to llama-server, on 127.0.0.1.
     pub ports: RangeInclusive<u16>,
     pub max_running: usize,
@@ -51,6 +54,7 @@ impl Default for SupervisorSettings {
     fn default() -> Self {
         SupervisorSettings {
             llama_server: None,
+            llama_server_from_page: false,
             ports: 8100..=8199,
             max_running: 2,
             when_full: WhenFull::StopLeastRecent,
