@@ -977,6 +977,115 @@ async fn each_gateway_request_records_the_key_or_session_that_made_it() {
 }
 
 #[tokio::test]
+async fn on_an_open_loopback_a_listed_site_still_needs_a_real_key_and_scripts_do_not() {
+    let app = TestApp::with_options(common::Options {
+        gateway: corral::server::gateway::GatewaySettings {
+            cors: corral::server::http::cors::CorsOrigins::parse(&[
+                "https://chat.example.com".to_string()
+            ])
+            .unwrap(),
+            ..Default::default()
+        },
+        ..Default::default()
+    })
+    .await;
+    let site = ("origin", "https://chat.example.com".to_string());
+    let bearer = |key: &str| ("authorization", format!("Bearer {key}"));
+    for (method, path, body) in [
+        (
+            Method::POST,
+            "/models/unload",
+            Some(json!({"model": "tiny"})),
+        ),
+        (Method::POST, "/models/load", Some(json!({"model": "tiny"}))),
+        (
+            Method::POST,
+            "/v1/chat/completions",
+            Some(json!({"model": "tiny", "messages": []})),
+        ),
+        (
+            Method::POST,
+            "/upstream/tiny/lora-adapters",
+            Some(json!([])),
+        ),
+        (Method::GET, "/models", None),
+        (Method::GET, "/v1/models", None),
+    ] {
+        // Without a key the Origin rule refuses a change (403) and the guard a read (401).
+        let bare = app
+            .exchange(
+                method.clone(),
+                path,
+                vec![site.clone()],
+                body.clone(),
+                "127.0.0.1",
+            )
+            .await;
+        assert!(
+            [StatusCode::UNAUTHORIZED, StatusCode::FORBIDDEN].contains(&bare.status),
+            "{method} {path}: {}",
+            bare.body
+        );
+        let made_up = app
+            .exchange(
+                method.clone(),
+                path,
+                vec![site.clone(), bearer("not-a-key")],
+                body.clone(),
+                "127.0.0.1",
+            )
+            .await;
+        assert_eq!(
+            made_up.status,
+            StatusCode::UNAUTHORIZED,
+            "{method} {path}: {}",
+            made_up.body
+        );
+    }
+    // A real key of the right scope works from the listed site, with CORS headers.
+    let made = app
+        .ask(
+            Method::POST,
+            "/api/keys/create",
+            Some(json!({"name": "chat ui", "scopes": ["inference"]})),
+            None,
+            "127.0.0.1",
+        )
+        .await;
+    assert_eq!(made.status, StatusCode::OK, "{}", made.body);
+    let key = made.json()["key"].as_str().unwrap().to_string();
+    let listed = app
+        .exchange(
+            Method::GET,
+            "/v1/models",
+            vec![site.clone(), bearer(&key)],
+            None,
+            "127.0.0.1",
+        )
+        .await;
+    assert_eq!(listed.status, StatusCode::OK, "{}", listed.body);
+    assert_eq!(
+        listed.headers["access-control-allow-origin"],
+        "https://chat.example.com"
+    );
+    let unload = app
+        .exchange(
+            Method::POST,
+            "/models/unload",
+            vec![site.clone(), bearer(&key)],
+            Some(json!({"model": "tiny"})),
+            "127.0.0.1",
+        )
+        .await;
+    assert_eq!(unload.status, StatusCode::FORBIDDEN, "{}", unload.body);
+    // A script on this machine (no Origin) needs nothing, as before.
+    let script = app
+        .exchange(Method::GET, "/v1/models", vec![], None, "127.0.0.1")
+        .await;
+    assert_eq!(script.status, StatusCode::OK);
+}
+
+#[tokio::test]
 async fn a_listed_site_may_call_the_gateway_with_a_key_and_cookies_stay_same_site() {
     let app = TestApp::with_login_and_cors(&["https://chat.example.com"]).await;
     let session = app.set_up_admin().await;

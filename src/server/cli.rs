@@ -360,10 +360,21 @@ impl Cli {
         }
     }
 
+    /// `--cors-origin '*'` lets every site's pages call the gateway with a key: only where a
+    /// login is required, so that every key is a real one of this Corral's.
     pub fn gateway_settings(&self) -> Result<GatewaySettings, String> {
+        let cors = CorsOrigins::parse(&self.cors_origins)?;
+        if cors.allows_any() && !self.access_settings().login_required() {
+            return Err(
+                "--cors-origin '*' needs a login (--open-on-loopback false, or a bind beyond \
+                 loopback): without one, any site's pages could use the gateway; name the sites \
+                 instead"
+                    .into(),
+            );
+        }
         Ok(GatewaySettings {
             max_body_bytes: self.gateway_max_body << 20,
-            cors: CorsOrigins::parse(&self.cors_origins)?,
+            cors,
         })
     }
 
@@ -416,6 +427,20 @@ mod tests {
 
     fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
         Cli::try_parse_from(std::iter::once("corral").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn any_site_may_be_allowed_only_where_a_login_is_required() {
+        let open = parse(&["--cors-origin", "*"]).unwrap();
+        assert!(
+            open.gateway_settings()
+                .unwrap_err()
+                .contains("needs a login")
+        );
+        let listed = parse(&["--cors-origin", "https://chat.example.com"]).unwrap();
+        assert!(listed.gateway_settings().is_ok());
+        let login = parse(&["--cors-origin", "*", "--open-on-loopback", "false"]).unwrap();
+        assert!(login.gateway_settings().unwrap().cors.allows_any());
     }
 
     #[test]

@@ -17,6 +17,7 @@ use crate::server::access::{SESSION_COOKIE, keys};
 use crate::server::gateway::envelope::GatewayError;
 use crate::server::gateway::is_gateway_path;
 use crate::server::http::error_response;
+use crate::server::http::origin::trusted_origin;
 use crate::server::http::request_path::RequestPath;
 use crate::server::places::Place;
 use crate::server::state::AppState;
@@ -88,7 +89,7 @@ pub fn session_token(headers: &HeaderMap) -> Option<&str> {
 
 pub async fn require_login(
     State(state): State<AppState>,
-    mut request: Request,
+    request: Request,
     next: Next,
 ) -> Response {
     let access = &state.access;
@@ -97,6 +98,20 @@ pub async fn require_login(
     if !access.settings().login_required() {
         if !named.plain {
             return not_plain(&path);
+        }
+        // Another site's page reached the gateway only because CORS lists it: what lets it in
+        // is a key, so the key must be a real one with the scope, as with a login.
+        if is_gateway_path(&path) && !trusted_origin(request.headers(), &state.hosts) {
+            return match presented_key(request.headers()) {
+                Some(secret) => with_key(&state, request, next, &named, &secret).await,
+                None => refuse(
+                    &path,
+                    &request,
+                    AppError::Unauthorized {
+                        message: "a call from another site's page needs an API key".into(),
+                    },
+                ),
+            };
         }
         return next.run(request).await;
     }
@@ -118,60 +133,84 @@ pub async fn require_login(
         Err(error) => return error_response(&error),
     }
     if let Some(secret) = presented_key(request.headers()) {
-        return match access.key(&secret).await {
-            Ok(Some(key)) => {
-                let needed = keys::scope_for(request.method(), &path);
-                if !keys::allows(&key, needed) {
-                    refuse(
-                        &path,
-                        &request,
-                        AppError::Forbidden {
-                            message: format!("this API key lacks the {needed} scope"),
-                        },
-                    )
-                } else if !named.plain {
-                    not_plain(&path)
-                } else if is_gateway_path(&path) {
-                    let Some(place) = access.request_place(key.id) else {
-                        return too_many_in_flight(&state, &request, &key.prefix);
-                    };
-                    request.extensions_mut().insert(key);
-                    // The place is held until the answer's last byte (a stream included).
-                    let (parts, body) = next.run(request).await.into_parts();
-                    Response::from_parts(
-                        parts,
-                        Body::new(Holding {
-                            body,
-                            _place: place,
-                        }),
-                    )
-                } else {
-                    request.extensions_mut().insert(key);
-                    next.run(request).await
-                }
-            }
-            Ok(None) => refuse(
-                &path,
-                &request,
-                AppError::Unauthorized {
-                    message: "the API key is unknown, revoked or expired".into(),
-                },
-            ),
-            Err(error) => error_response(&error),
-        };
+        return with_key(&state, request, next, &named, &secret).await;
     }
+    with_session(&state, request, next, &named).await
+}
+
+/// A request carrying an API key: the key must be live and have the scope the path needs; a
+/// gateway request holds one of the key's places until its answer's last byte.
+async fn with_key(
+    state: &AppState,
+    mut request: Request,
+    next: Next,
+    named: &RequestPath,
+    secret: &str,
+) -> Response {
+    let path = &named.normal;
+    match state.access.key(secret).await {
+        Ok(Some(key)) => {
+            let needed = keys::scope_for(request.method(), path);
+            if !keys::allows(&key, needed) {
+                refuse(
+                    path,
+                    &request,
+                    AppError::Forbidden {
+                        message: format!("this API key lacks the {needed} scope"),
+                    },
+                )
+            } else if !named.plain {
+                not_plain(path)
+            } else if is_gateway_path(path) {
+                let Some(place) = state.access.request_place(key.id) else {
+                    return too_many_in_flight(state, &request, &key.prefix);
+                };
+                request.extensions_mut().insert(key);
+                // The place is held until the answer's last byte (a stream included).
+                let (parts, body) = next.run(request).await.into_parts();
+                Response::from_parts(
+                    parts,
+                    Body::new(Holding {
+                        body,
+                        _place: place,
+                    }),
+                )
+            } else {
+                request.extensions_mut().insert(key);
+                next.run(request).await
+            }
+        }
+        Ok(None) => refuse(
+            path,
+            &request,
+            AppError::Unauthorized {
+                message: "the API key is unknown, revoked or expired".into(),
+            },
+        ),
+        Err(error) => error_response(&error),
+    }
+}
+
+/// A request with no key: a live session cookie, or sign in first.
+async fn with_session(
+    state: &AppState,
+    mut request: Request,
+    next: Next,
+    named: &RequestPath,
+) -> Response {
+    let path = &named.normal;
     let signed_in = match session_token(request.headers()) {
-        Some(token) => access.session(token).await,
+        Some(token) => state.access.session(token).await,
         None => Ok(None),
     };
     match signed_in {
-        Ok(Some(_)) if !named.plain => not_plain(&path),
+        Ok(Some(_)) if !named.plain => not_plain(path),
         Ok(Some(signed_in)) => {
             request.extensions_mut().insert(signed_in);
             next.run(request).await
         }
         Ok(None) => refuse(
-            &path,
+            path,
             &request,
             AppError::Unauthorized {
                 message: "sign in first (POST /api/auth/login)".into(),

@@ -39,6 +39,11 @@ impl CorsOrigins {
         Ok(CorsOrigins(checked))
     }
 
+    /// `*` is listed: any site.
+    pub fn allows_any(&self) -> bool {
+        self.0.iter().any(|allowed| allowed == "*")
+    }
+
     pub fn allows(&self, origin: &str) -> bool {
         let origin = origin.to_ascii_lowercase();
         self.0
