@@ -115,6 +115,27 @@ async fn names_are_escaped_in_the_html() {
 }
 
 #[tokio::test]
+async fn a_name_that_closes_the_title_stays_text_in_the_model_pages_title() {
+    let app = TestApp::new().await;
+    let name = r#"</title><meta http-equiv="refresh" content="0;url=/x">"#;
+    let model = app.create(name, "/m/x.gguf").await;
+    let page = app.get(&format!("/models/{}", model["id"])).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(!page.body.contains("<meta http-equiv"), "{}", page.body);
+    let title = page
+        .body
+        .split("<title>")
+        .nth(1)
+        .and_then(|rest| rest.split("</title>").next())
+        .unwrap();
+    assert_eq!(
+        title,
+        r#"&lt;/title&gt;&lt;meta http-equiv="refresh" content="0;url=/x"&gt; · Corral"#
+    );
+    assert_eq!(page.body.matches("<title>").count(), 1);
+}
+
+#[tokio::test]
 async fn the_model_page_shows_the_settings_groups_and_values() {
     let app = TestApp::new().await;
     let id = app.create("detail", "/m/detail.gguf").await["id"].clone();

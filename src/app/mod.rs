@@ -75,6 +75,28 @@ fn set_page_policy(options: &LeptosOptions) {
     }
 }
 
+/// The document's title: the page's (a model's name, say) and Corral's. leptos_meta writes it
+/// into the server's HTML as it is, so there it is escaped: a name is text, never markup. The
+/// browser sets it as text (`document.title`) and needs no escaping.
+fn page_title(page: String) -> String {
+    let title = if page.is_empty() {
+        "Corral".to_string()
+    } else {
+        format!("{page} · Corral")
+    };
+    as_title_text(title)
+}
+
+#[cfg(feature = "ssr")]
+fn as_title_text(title: String) -> String {
+    html_escape::encode_text(&title).into_owned()
+}
+
+#[cfg(not(feature = "ssr"))]
+fn as_title_text(title: String) -> String {
+    title
+}
+
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
@@ -82,7 +104,7 @@ pub fn App() -> impl IntoView {
     let live = LiveStore::provide();
     view! {
         <Stylesheet id="leptos" href="/pkg/corral.css"/>
-        <Title formatter=|page: String| if page.is_empty() { "Corral".to_string() } else { format!("{page} · Corral") }/>
+        <Title formatter=page_title/>
         <Router>
             <header class="topbar">
                 <a class="brand" href="/">"Corral"</a>
