@@ -413,3 +413,64 @@ async fn m3_the_binary_saved_on_the_settings_page_is_its_real_path_and_is_vetted
     mode(&own, 0o755);
     assert!(!marker.exists(), "the refused program ran");
 }
+
+#[tokio::test]
+async fn m6_hostile_imports_are_refused_within_a_second_naming_the_limit_and_take_little_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    let corral = start_corral_with(&dir.path().join("data"), |_| {});
+    let port = corral.port;
+    let pid = corral.child.id();
+    let aliases = format!(
+        "x: &a [{}]\ny: [{}]\nmodels: {{}}\n",
+        vec!["a"; 5000].join(","),
+        vec!["*a"; 1000].join(",")
+    );
+    let mut doubling = String::from("macros:\n  a0: \"xxxxxxxxxxxxxxxx\"\n");
+    for i in 1..=16 {
+        doubling.push_str(&format!("  a{i}: \"${{a{}}}${{a{}}}\"\n", i - 1, i - 1));
+    }
+    for j in 0..400 {
+        doubling.push_str(&format!("  b{j}: \"${{a16}}\"\n"));
+    }
+    doubling.push_str("models:\n  m1:\n    cmd: llama-server -m /m/tiny.gguf\n");
+    let sections: String = (0..110_000).map(|i| format!("[{i}]\n")).collect();
+    // Warm: one ordinary import, so the baseline has the import code's own memory.
+    let plain = api(
+        port,
+        "import",
+        json!({"format": "llama-swap", "dry_run": true,
+               "text": "models:\n  m:\n    cmd: llama-server -m /m/a.gguf\n"}),
+        None,
+    )
+    .await;
+    assert_eq!(plain.status, 200, "{}", plain.body);
+    let (before, _) = memory_kib(pid);
+    for (format, text, limit) in [
+        ("llama-swap", aliases.as_str(), "100000 values"),
+        ("llama-swap", doubling.as_str(), "4 MiB expanded in all"),
+        ("llama-preset", sections.as_str(), "at most 1000 sections"),
+    ] {
+        let started = Instant::now();
+        let answer = api(
+            port,
+            "import",
+            json!({"format": format, "dry_run": true, "text": text}),
+            None,
+        )
+        .await;
+        let took = started.elapsed();
+        assert_eq!(answer.status, 400, "{format}: {}", answer.body);
+        assert!(answer.body.contains(limit), "{format}: {}", answer.body);
+        assert!(took < Duration::from_secs(1), "{format} took {took:?}");
+        eprintln!(
+            "{format} ({limit}): {took:?}, peak {} KiB",
+            memory_kib(pid).1
+        );
+    }
+    let (_, peak) = memory_kib(pid);
+    assert!(
+        peak.saturating_sub(before) < 64 * 1024,
+        "memory grew by {} MiB",
+        peak.saturating_sub(before) / 1024
+    );
+}

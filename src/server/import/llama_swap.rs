@@ -2,15 +2,20 @@
 //! them, each model's `cmd` split as a shell would and read flag by flag, and its aliases, ttl,
 //! unlisted and concurrency limit kept as serving settings. What has no place in Corral is named.
 
+use std::collections::HashMap;
+
 use serde_json::{Value, json};
 use yaml_serde::{Mapping, Value as Yaml};
 
 use crate::domain::export::ExportedModel;
 use crate::domain::{AppError, FieldError, Rule};
-use crate::server::import::{ModelDraft, command_line};
+use crate::server::import::{ModelDraft, bounded_yaml, command_line};
 
 /// Longest text one macro may expand to (a macro that repeats another doubles with each level).
 const MAX_EXPANDED: usize = 1 << 20;
+/// Bytes every macro value and every expanded command of one document may come to in all
+/// (400 models each naming a 1 MiB macro would otherwise be 400 MiB).
+const MAX_EXPANDED_TOTAL: usize = 4 << 20;
 /// Macros llama-swap fills in per start; Corral chooses the port itself.
 const PER_START: &[&str] = &["PORT", "MODEL_ID"];
 /// Model keys Corral reads; any other is named as not mapped.
@@ -25,8 +30,8 @@ const READ_KEYS: &[&str] = &[
 ];
 
 pub fn read(text: &str) -> Result<(Vec<ExportedModel>, Vec<String>), AppError> {
-    let document: Yaml = yaml_serde::from_str(text)
-        .map_err(|e| AppError::invalid("text", Rule::Type, format!("is not YAML: {e}")))?;
+    let document = bounded_yaml::parse(text)
+        .map_err(|e| AppError::invalid("text", Rule::Type, format!("cannot be read: {e}")))?;
     let Some(root) = document.as_mapping() else {
         return Err(AppError::invalid(
             "text",
@@ -44,7 +49,8 @@ pub fn read(text: &str) -> Result<(Vec<ExportedModel>, Vec<String>), AppError> {
             ));
         }
     }
-    let globals = macros(root.get("macros"), &[], "macros", &mut errors);
+    let mut spent = 0;
+    let globals = macros(root.get("macros"), None, "macros", &mut errors, &mut spent);
     let Some(models) = root.get("models").and_then(Yaml::as_mapping) else {
         return Err(AppError::invalid(
             "text.models",
@@ -69,9 +75,10 @@ pub fn read(text: &str) -> Result<(Vec<ExportedModel>, Vec<String>), AppError> {
         };
         let own = macros(
             settings.get("macros"),
-            &globals,
+            Some(&globals),
             &format!("{at}.macros"),
             &mut errors,
+            &mut spent,
         );
         let Some(cmd) = settings.get("cmd").and_then(Yaml::as_str) else {
             errors.push(FieldError::new(
@@ -81,7 +88,7 @@ pub fn read(text: &str) -> Result<(Vec<ExportedModel>, Vec<String>), AppError> {
             ));
             continue;
         };
-        let cmd = match expand(cmd, &own) {
+        let cmd = match expand(cmd, &own, &mut spent) {
             Ok(cmd) => cmd,
             Err(message) => {
                 errors.push(FieldError::new(format!("{at}.cmd"), Rule::Pattern, message));
@@ -195,15 +202,35 @@ fn key_text(value: &Yaml) -> String {
     }
 }
 
-/// `macros` on top of `inherited`: each value expanded by the macros before it, as llama-swap
-/// does, a later one of the same name replacing the earlier.
-fn macros(
+/// Macros in scope: a model's own over the document's.
+struct Macros<'a> {
+    own: HashMap<String, String>,
+    outer: Option<&'a Macros<'a>>,
+}
+
+impl Macros<'_> {
+    fn get(&self, name: &str) -> Option<&str> {
+        self.own
+            .get(name)
+            .map(String::as_str)
+            .or_else(|| self.outer.and_then(|outer| outer.get(name)))
+    }
+}
+
+/// `macros` on top of `outer`: each value expanded by the macros before it, as llama-swap
+/// does, a later one of the same name replacing the earlier. `spent` counts what expansion has
+/// made in the whole document.
+fn macros<'a>(
     value: Option<&Yaml>,
-    inherited: &[(String, String)],
+    outer: Option<&'a Macros<'a>>,
     at: &str,
     errors: &mut Vec<FieldError>,
-) -> Vec<(String, String)> {
-    let mut known = inherited.to_vec();
+    spent: &mut usize,
+) -> Macros<'a> {
+    let mut known = Macros {
+        own: HashMap::new(),
+        outer,
+    };
     let Some(value) = value else {
         return known;
     };
@@ -219,7 +246,7 @@ fn macros(
                 .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
         if !valid || PER_START.contains(&name.as_str()) {
             errors.push(FieldError::new(
-                format!("{at}.{name}"),
+                format!("{at}.{}", crate::domain::text::kept(&name)),
                 Rule::Pattern,
                 "must be a name of letters, digits, '_' and '-' (and not PORT or MODEL_ID)",
             ));
@@ -236,10 +263,9 @@ fn macros(
                 continue;
             }
         };
-        match expand(&text, &known) {
+        match expand(&text, &known, spent) {
             Ok(text) => {
-                known.retain(|(n, _)| *n != name);
-                known.push((name, text));
+                known.own.insert(name, text);
             }
             Err(message) => errors.push(FieldError::new(
                 format!("{at}.{name}"),
@@ -252,9 +278,10 @@ fn macros(
 }
 
 /// `${name}` replaced by its macro; `${PORT}` and `${MODEL_ID}` kept for the command reader
-/// (Corral sets the port itself); any other name is an error, as in llama-swap.
-fn expand(text: &str, macros: &[(String, String)]) -> Result<String, String> {
-    let mut out = String::with_capacity(text.len());
+/// (Corral sets the port itself); any other name is an error, as in llama-swap. The text made
+/// counts against `spent`, the whole document's expansion.
+fn expand(text: &str, macros: &Macros, spent: &mut usize) -> Result<String, String> {
+    let mut out = String::with_capacity(text.len().min(MAX_EXPANDED));
     let mut rest = text;
     while let Some(start) = rest.find("${") {
         out.push_str(&rest[..start]);
@@ -263,21 +290,33 @@ fn expand(text: &str, macros: &[(String, String)]) -> Result<String, String> {
             return Err("has '${' with no closing '}'".to_string());
         };
         let name = &after[..end];
-        match macros.iter().rev().find(|(n, _)| n == name) {
-            Some((_, value)) => out.push_str(value),
+        match macros.get(name) {
+            Some(value) => out.push_str(value),
             None if PER_START.contains(&name) => {
                 out.push_str("${");
                 out.push_str(name);
                 out.push('}');
             }
-            None => return Err(format!("uses the macro ${{{name}}}, which is not defined")),
+            None => {
+                return Err(format!(
+                    "uses the macro ${{{}}}, which is not defined",
+                    crate::domain::text::kept(name)
+                ));
+            }
         }
         if out.len() > MAX_EXPANDED {
             return Err(format!("expands to more than {} KiB", MAX_EXPANDED >> 10));
         }
+        if *spent + out.len() > MAX_EXPANDED_TOTAL {
+            return Err(format!(
+                "takes the document's macros past {} MiB expanded in all",
+                MAX_EXPANDED_TOTAL >> 20
+            ));
+        }
         rest = &after[end + 1..];
     }
     out.push_str(rest);
+    *spent += out.len();
     Ok(out)
 }
 
@@ -299,18 +338,19 @@ mod tests {
     #[test]
     fn macros_expand_in_order_and_a_model_macro_wins() {
         let mut errors = Vec::new();
+        let mut spent = 0;
         let yaml: Yaml =
             yaml_serde::from_str("bin: /opt/llama-server\nrun: ${bin} --port ${PORT}\nctx: 4096")
                 .unwrap_or(Yaml::Null);
-        let globals = macros(Some(&yaml), &[], "macros", &mut errors);
+        let globals = macros(Some(&yaml), None, "macros", &mut errors, &mut spent);
         let local: Yaml = yaml_serde::from_str("ctx: 8192").unwrap_or(Yaml::Null);
-        let own = macros(Some(&local), &globals, "m", &mut errors);
+        let own = macros(Some(&local), Some(&globals), "m", &mut errors, &mut spent);
         assert!(errors.is_empty(), "{errors:?}");
         assert_eq!(
-            expand("${run} -c ${ctx}", &own).as_deref(),
+            expand("${run} -c ${ctx}", &own, &mut spent).as_deref(),
             Ok("/opt/llama-server --port ${PORT} -c 8192")
         );
-        assert!(expand("${nope}", &own).is_err_and(|e| e.contains("${nope}")));
+        assert!(expand("${nope}", &own, &mut spent).is_err_and(|e| e.contains("${nope}")));
     }
 
     #[test]
@@ -321,13 +361,29 @@ mod tests {
         }
         let yaml: Yaml = yaml_serde::from_str(&text).unwrap_or(Yaml::Null);
         let mut errors = Vec::new();
-        macros(Some(&yaml), &[], "macros", &mut errors);
+        macros(Some(&yaml), None, "macros", &mut errors, &mut 0);
         assert!(
             errors
                 .iter()
                 .any(|e| e.message.contains("expands to more than")),
             "{errors:?}"
         );
+    }
+
+    #[test]
+    fn many_macros_and_commands_repeating_a_large_one_stop_at_the_documents_total() {
+        let mut text = String::from("macros:\n  a0: \"xxxxxxxxxxxxxxxx\"\n");
+        for i in 1..=16 {
+            text.push_str(&format!("  a{i}: \"${{a{}}}${{a{}}}\"\n", i - 1, i - 1));
+        }
+        for j in 0..400 {
+            text.push_str(&format!("  b{j}: \"${{a16}}\"\n"));
+        }
+        text.push_str("models:\n  m1:\n    cmd: llama-server -m /m/tiny.gguf\n");
+        let started = std::time::Instant::now();
+        let error = format!("{:?}", read(&text).unwrap_err());
+        assert!(error.contains("4 MiB expanded in all"), "{error}");
+        assert!(started.elapsed() < std::time::Duration::from_secs(1));
     }
 
     #[test]

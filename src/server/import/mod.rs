@@ -2,6 +2,7 @@
 //! llama.cpp preset INI. Every field is validated as if typed in a form and errors are named by
 //! where they are in the text; what has no place in Corral is named in `not_mapped`.
 
+mod bounded_yaml;
 mod command_line;
 mod corral_document;
 mod llama_preset;
