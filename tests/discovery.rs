@@ -241,3 +241,52 @@ async fn found_files_are_added_named_from_their_metadata_with_their_projector() 
         .await;
     assert_eq!(again.status.as_u16(), 409, "{}", again.body);
 }
+
+#[tokio::test]
+async fn a_folder_of_hostile_headers_is_listed_a_page_at_a_time_without_per_layer_arrays() {
+    let folder = tempfile::tempdir().unwrap();
+    let folder_path = folder.path().canonicalize().unwrap();
+    for i in 0..250 {
+        write_header_only(
+            &folder_path.join(format!("m{i:03}.gguf")),
+            &[
+                (
+                    "general.architecture".to_string(),
+                    Value::Str("llama".into()),
+                ),
+                (
+                    "llama.attention.head_count_kv".to_string(),
+                    Value::U32s(vec![8; 512]),
+                ),
+            ],
+            &[TensorInfo::new("t", &[2], 0)],
+        )
+        .unwrap();
+    }
+    let app = TestApp::with_options(common::Options {
+        models_dirs: vec![folder_path.clone()],
+        ..common::Options::default()
+    })
+    .await;
+    let first = until(&app, "every file", |l| l["total"] == 250).await;
+    assert_eq!(paths(&first).len(), 200);
+    let after = first["next_after"].as_str().unwrap().to_string();
+    assert!(after.ends_with("m199.gguf"), "{after}");
+    for file in first["files"].as_array().unwrap() {
+        assert_eq!(file["file"]["Read"]["head_count_kv"], json!([]), "{file}");
+    }
+    let second = app
+        .post(
+            "/api/discovery/list",
+            json!({"page": {"limit": 100, "after": after}}),
+        )
+        .await
+        .json();
+    assert_eq!(paths(&second).len(), 50);
+    assert!(paths(&second)[0].ends_with("m200.gguf"));
+    assert_eq!(second["next_after"], Json::Null);
+    let bad = app
+        .post("/api/discovery/list", json!({"page": {"limit": 0}}))
+        .await;
+    assert_eq!(bad.status, axum::http::StatusCode::BAD_REQUEST);
+}

@@ -474,3 +474,97 @@ async fn m6_hostile_imports_are_refused_within_a_second_naming_the_limit_and_tak
         peak.saturating_sub(before) / 1024
     );
 }
+
+#[tokio::test]
+async fn m7_hostile_gguf_headers_keep_little_in_a_models_folder_or_on_the_model_page() {
+    use corral::server::gguf::writer::{TensorInfo, Value as Gguf, write_header_only};
+    let dir = tempfile::tempdir().unwrap();
+    let folder = dir.path().join("models");
+    std::fs::create_dir(&folder).unwrap();
+    let corral = start_corral_with(&dir.path().join("data"), |command| {
+        command.arg("--models-dir").arg(&folder);
+    });
+    let port = corral.port;
+    let pid = corral.child.id();
+    // Many arrays under names of other architectures, in one file.
+    let kept = dir.path().join("kept200.gguf");
+    let mut entries = vec![(
+        "general.architecture".to_string(),
+        Gguf::Str("llama".into()),
+    )];
+    for i in 0..200 {
+        entries.push((format!("x{i}.context_length"), Gguf::U32s(vec![1; 65_536])));
+    }
+    write_header_only(&kept, &entries, &[TensorInfo::new("t", &[2], 0)]).unwrap();
+    let made = api(
+        port,
+        "models/create",
+        json!({"model": {"name": "h", "path": kept.display().to_string()}}),
+        None,
+    )
+    .await;
+    assert_eq!(made.status, 200, "{}", made.body);
+    let id = made.json()["id"].as_i64().unwrap();
+    assert_eq!(
+        api(port, "models/file", json!({"id": id}), None)
+            .await
+            .status,
+        200
+    );
+    let (before, _) = memory_kib(pid);
+    let reads: Vec<_> = (0..8)
+        .map(|_| {
+            tokio::spawn(async move { api(port, "models/file", json!({"id": id}), None).await })
+        })
+        .collect();
+    for read in reads {
+        let answer = read.await.unwrap();
+        assert_eq!(answer.status, 200);
+        assert!(answer.body.len() < 64 << 10, "{} bytes", answer.body.len());
+    }
+    // A per-layer array as long as a file allows, copied 400 times into the watched folder.
+    let headkv = dir.path().join("headkv.gguf");
+    write_header_only(
+        &headkv,
+        &[
+            (
+                "general.architecture".to_string(),
+                Gguf::Str("llama".into()),
+            ),
+            (
+                "llama.attention.head_count_kv".to_string(),
+                Gguf::U32s(vec![8; 16_384]),
+            ),
+        ],
+        &[TensorInfo::new("t", &[2], 0)],
+    )
+    .unwrap();
+    for i in 0..400 {
+        std::fs::copy(&headkv, folder.join(format!("h{i:03}.gguf"))).unwrap();
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let listed = loop {
+        let listed = api(port, "discovery/list", json!({}), None).await;
+        if listed.json()["total"] == 400 {
+            break listed;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{}",
+            &listed.body[..listed.body.len().min(300)]
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert!(
+        listed.body.len() < 1 << 20,
+        "discovery/list answered {} bytes",
+        listed.body.len()
+    );
+    let (now, peak) = memory_kib(pid);
+    assert!(
+        peak.saturating_sub(before) < 64 * 1024 && now.saturating_sub(before) < 32 * 1024,
+        "memory grew by {} MiB (peak) and {} MiB (kept)",
+        peak.saturating_sub(before) / 1024,
+        now.saturating_sub(before) / 1024
+    );
+}

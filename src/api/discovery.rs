@@ -3,15 +3,19 @@
 use leptos::prelude::*;
 use leptos::server_fn::codec::Json;
 
-use crate::domain::discovery::Discovered;
+use crate::domain::discovery::{Discovered, DiscoveryPage};
 use crate::domain::{AppError, Model};
 
-/// `{}` → the model folders, caches present to offer, and every GGUF file found in the
-/// folders with its metadata and the model that names it, if any.
+/// `{}` → the model folders, caches present to offer, and the GGUF files found in the folders
+/// with their metadata and the model that names each, if any: 200 at a time in path order
+/// (`{"page": {"limit": N, "after": "<next_after>"}}` for more), without per-layer arrays.
 #[server(prefix = "/api", endpoint = "discovery/list", input = Json)]
-pub async fn list_discovered() -> Result<Discovered, AppError> {
+pub async fn list_discovered(page: Option<DiscoveryPage>) -> Result<Discovered, AppError> {
     let state = super::state()?;
-    state.discovery.list(&state.registry).await
+    state
+        .discovery
+        .list(&state.registry, page.unwrap_or_default())
+        .await
 }
 
 /// `{"paths": [...]}` (files from `discovery/list`) → the models made for them: named from

@@ -24,5 +24,22 @@ pub struct Discovered {
     /// Caches present on this machine that are not scanned (the Hugging Face and llama.cpp
     /// download caches), to offer.
     pub offered: Vec<String>,
+    /// One page of the files, in path order (`DiscoveryPage`).
     pub files: Vec<FoundFile>,
+    /// Files found in all.
+    #[serde(default)]
+    pub total: usize,
+    /// Ask with `"after": <this>` for the next page; `None` on the last.
+    #[serde(default)]
+    pub next_after: Option<String>,
+}
+
+/// Which files of `discovery/list`: at most `limit` (1–200, default 200) whose paths sort after
+/// `after`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DiscoveryPage {
+    #[serde(default)]
+    pub limit: Option<u32>,
+    #[serde(default)]
+    pub after: Option<String>,
 }

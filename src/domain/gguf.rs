@@ -127,6 +127,44 @@ pub enum FileReport {
 }
 
 impl FileReport {
+    /// About how many bytes the report holds (what a cache of many of them adds up to).
+    pub fn retained_bytes(&self) -> usize {
+        match self {
+            FileReport::Unreadable(why) => why.len(),
+            FileReport::Read(meta) => {
+                let texts = [&meta.name, &meta.size_label, &meta.file_type]
+                    .iter()
+                    .map(|t| t.as_ref().map_or(0, String::len))
+                    .sum::<usize>();
+                std::mem::size_of::<GgufMetadata>()
+                    + meta.architecture.len()
+                    + texts
+                    + meta.head_count_kv.len() * 8
+                    + meta
+                        .tensor_types
+                        .iter()
+                        .map(|t| t.kind.len() + 32)
+                        .sum::<usize>()
+                    + meta
+                        .projects_for
+                        .iter()
+                        .map(|p| p.len() + 24)
+                        .sum::<usize>()
+            }
+        }
+    }
+
+    /// The report without per-layer arrays, as lists of many files send it (a model's own
+    /// page reads the whole header).
+    pub fn without_per_layer(mut self) -> FileReport {
+        if let FileReport::Read(meta) = &mut self
+            && meta.head_count_kv.len() > 1
+        {
+            meta.head_count_kv.clear();
+        }
+        self
+    }
+
     /// A projector (`clip`) file: paired with a model, never a model itself.
     pub fn is_projector(&self) -> bool {
         matches!(self, FileReport::Read(meta) if meta.architecture == "clip")

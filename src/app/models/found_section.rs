@@ -26,7 +26,7 @@ pub fn FoundSection() -> impl IntoView {
     // the socket first, and the snapshot would change `changes` and read it again.
     let listing = LocalResource::new(move || {
         let wanted = changes.with(Option::is_some) || live.has_failed();
-        fetch_when(wanted, list_discovered())
+        fetch_when(wanted, list_discovered(None))
     });
     let add = Action::new(move |paths: &Vec<String>| {
         let paths = paths.clone();

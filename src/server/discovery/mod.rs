@@ -16,9 +16,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::domain::config::ConfigGroupKind;
 use crate::domain::config::serving::fold;
-use crate::domain::discovery::{Discovered, FoundFile};
+use crate::domain::discovery::{Discovered, DiscoveryPage, FoundFile};
 use crate::domain::gguf::{FileReport, GgufMetadata};
 use crate::domain::live::ServerEvent;
+use crate::domain::page::MAX_PAGE;
 use crate::domain::{AppError, Model, ModelKind, Rule};
 use crate::server::live::Hub;
 use crate::server::registry::{MAX_BULK_IDS, Registry};
@@ -144,10 +145,46 @@ impl Discovery {
         }
     }
 
-    /// The folders, the caches to offer, and every file found with whether it is registered.
-    pub async fn list(&self, registry: &Registry) -> Result<Discovered, AppError> {
+    /// The folders, the caches to offer, and a page of the files found with whether each is
+    /// registered (per-layer arrays left out: the answer stays small however many files).
+    pub async fn list(
+        &self,
+        registry: &Registry,
+        page: DiscoveryPage,
+    ) -> Result<Discovered, AppError> {
+        let limit = match page.limit.unwrap_or(MAX_PAGE) {
+            n @ 1..=MAX_PAGE => n as usize,
+            _ => {
+                return Err(AppError::invalid(
+                    "page.limit",
+                    Rule::Range,
+                    format!("must be between 1 and {MAX_PAGE}"),
+                ));
+            }
+        };
         let models = registry.list_models(Default::default()).await?;
-        Ok(self.listing(&models).await)
+        let mut listed = self.listing(&models).await;
+        listed.total = listed.files.len();
+        // Pages follow the paths as text (the walk's order is by path component).
+        listed.files.sort_by(|a, b| a.path.cmp(&b.path));
+        let start = page.after.as_ref().map_or(0, |after| {
+            listed
+                .files
+                .partition_point(|f| f.path.as_str() <= after.as_str())
+        });
+        let mut files: Vec<FoundFile> = listed.files.drain(start..).take(limit + 1).collect();
+        if files.len() > limit {
+            files.truncate(limit);
+            listed.next_after = files.last().map(|f| f.path.clone());
+        }
+        listed.files = files
+            .into_iter()
+            .map(|mut f| {
+                f.file = f.file.without_per_layer();
+                f
+            })
+            .collect();
+        Ok(listed)
     }
 
     async fn listing(&self, models: &[Model]) -> Discovered {
@@ -161,7 +198,7 @@ impl Discovery {
             .filter(|(_, seen)| seen.report.is_projector())
             .map(|(path, _)| path.as_path())
             .collect();
-        let files = found
+        let files: Vec<FoundFile> = found
             .iter()
             .map(|(path, seen)| {
                 let text = path.display().to_string();
@@ -191,7 +228,9 @@ impl Discovery {
                 .filter(|cache| !folders.iter().any(|f| cache.starts_with(f)))
                 .map(|cache| cache.display().to_string())
                 .collect(),
+            total: files.len(),
             files,
+            next_after: None,
         }
     }
 }

@@ -15,6 +15,9 @@ const MAX_VISITED: usize = 200_000;
 const MAX_FILES: usize = 10_000;
 /// Folders deep at most below a model folder (Hugging Face caches nest about five).
 const MAX_DEPTH: usize = 10;
+/// Bytes the reports of one walk may hold in all (a real header's report is about a KiB; a
+/// hostile one is bounded by the reader, and this bounds many of them together).
+const MAX_REPORT_BYTES: usize = 32 << 20;
 
 /// A file as last seen, with what its header said then.
 #[derive(Debug, Clone, PartialEq)]
@@ -46,6 +49,7 @@ pub fn is_listed(path: &Path) -> bool {
 pub fn scan(folders: &[PathBuf], before: &BTreeMap<PathBuf, Seen>) -> BTreeMap<PathBuf, Seen> {
     let mut found = BTreeMap::new();
     let mut visited = 0usize;
+    let mut kept_bytes = 0usize;
     'folders: for folder in folders {
         for entry in WalkDir::new(folder)
             .follow_links(false)
@@ -73,7 +77,7 @@ pub fn scan(folders: &[PathBuf], before: &BTreeMap<PathBuf, Seen>) -> BTreeMap<P
                 continue;
             }
             let modified = meta.modified().ok();
-            let report = match before.get(path) {
+            let mut report = match before.get(path) {
                 Some(seen) if seen.size == meta.len() && seen.modified == modified => {
                     seen.report.clone()
                 }
@@ -82,6 +86,13 @@ pub fn scan(folders: &[PathBuf], before: &BTreeMap<PathBuf, Seen>) -> BTreeMap<P
                     Err(error) => FileReport::Unreadable(error.to_string()),
                 },
             };
+            if kept_bytes + report.retained_bytes() > MAX_REPORT_BYTES {
+                report = FileReport::Unreadable(format!(
+                    "not kept: the headers of the model folders' files take {} MiB already",
+                    MAX_REPORT_BYTES >> 20
+                ));
+            }
+            kept_bytes += report.retained_bytes();
             found.insert(
                 path.to_path_buf(),
                 Seen {

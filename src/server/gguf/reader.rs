@@ -1,8 +1,10 @@
 //! Reads what a GGUF header says (`GgufMetadata`), never the tensor data. The file is streamed
 //! through a buffered reader; every count and length is capped before anything is allocated or
 //! skipped for it, and only the few values Corral shows are kept: the tokenizer's arrays
-//! (100k+ entries) are skipped keeping their length, a chat template is noted, not kept. A
-//! truncated, lying or garbage file is a typed error, never a panic or a large allocation.
+//! (100k+ entries) are skipped keeping their length, a chat template is noted, not kept. What
+//! one file can make Corral keep is bounded too (`MAX_RETAINED`): short texts, one per-layer
+//! array, the first number of any other array, a few tensor types. A truncated, lying or
+//! garbage file is a typed error, never a panic or a large allocation.
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -21,12 +23,21 @@ const MAX_ENTRIES: u64 = 1 << 16;
 const MAX_TENSORS: u64 = 1 << 20;
 /// Longest string read or skipped (a chat template is tens of KB).
 const MAX_STRING: u64 = 16 << 20;
-/// Longest string kept (names, the architecture).
-const MAX_KEPT_STRING: u64 = 4096;
+/// Longest key read (longer ones are refused as malformed).
+const MAX_KEY: u64 = 4096;
+/// Longest text value kept (names, the architecture); a longer one is skipped.
+const MAX_KEPT_TEXT: u64 = 512;
+/// Bytes of values one file's header may make Corral keep, in all (a hostile file repeating
+/// per-layer arrays under many prefixes kept 100 MB); past it, values are skipped.
+const MAX_RETAINED: usize = 64 << 10;
+/// Distinct tensor types counted apart (ggml has about forty); the rest are counted together.
+const MAX_TENSOR_TYPES: usize = 64;
+/// Where tensors of types past `MAX_TENSOR_TYPES` are counted.
+pub const OTHER_TENSOR_TYPES: u32 = u32::MAX;
 /// Entries of one array at most (vocabularies reach a few hundred thousand).
 const MAX_ARRAY: u64 = 1 << 24;
-/// Entries kept of a per-layer array.
-const MAX_KEPT_ARRAY: u64 = 1 << 16;
+/// Entries kept of a per-layer array (the deepest models have a few hundred layers).
+const MAX_KEPT_ARRAY: u64 = 1024;
 /// Dimensions of one tensor at most (ggml has four).
 const MAX_DIMS: u32 = 8;
 /// Arrays of arrays, at most this deep.
@@ -90,9 +101,13 @@ enum Kept {
 }
 
 /// What to do with one entry's value, by its key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Want {
     Skip,
+    /// A scalar or a short text; of an array, its first number.
     Keep,
+    /// A number, or a per-layer array of numbers whole.
+    PerLayer,
     /// Only how many entries the array has.
     Length,
 }
@@ -111,9 +126,11 @@ const NUMBER_SUFFIXES: &[&str] = &[
     ".expert_used_count",
 ];
 
-fn want(key: &str) -> Want {
+/// What to keep of `key`'s value. A per-architecture key counts only under the architecture the
+/// file names (once it has named it; keys before that are kept within the retained bound).
+fn want(key: &str, architecture: Option<&str>) -> Want {
     match key {
-        "tokenizer.ggml.tokens" | "tokenizer.chat_template" => Want::Length,
+        "tokenizer.ggml.tokens" | "tokenizer.chat_template" => return Want::Length,
         "general.architecture"
         | "general.name"
         | "general.size_label"
@@ -121,9 +138,29 @@ fn want(key: &str) -> Want {
         | "split.no"
         | "split.count"
         | "clip.has_vision_encoder"
-        | "clip.has_audio_encoder" => Want::Keep,
-        _ if NUMBER_SUFFIXES.iter().any(|suffix| key.ends_with(suffix)) => Want::Keep,
-        _ => Want::Skip,
+        | "clip.has_audio_encoder" => return Want::Keep,
+        _ => {}
+    }
+    let Some(suffix) = NUMBER_SUFFIXES.iter().find(|suffix| key.ends_with(*suffix)) else {
+        return Want::Skip;
+    };
+    let prefix = &key[..key.len() - suffix.len()];
+    if architecture.is_some_and(|arch| arch != prefix) {
+        return Want::Skip;
+    }
+    if *suffix == ".attention.head_count_kv" {
+        Want::PerLayer
+    } else {
+        Want::Keep
+    }
+}
+
+/// Bytes a kept value takes.
+fn retained(kept: &Kept) -> usize {
+    match kept {
+        Kept::Text(text) => text.len(),
+        Kept::Numbers(numbers) => numbers.len() * 8,
+        Kept::Number(_) | Kept::Flag(_) => 8,
     }
 }
 
@@ -159,10 +196,10 @@ impl<R: BufRead> Reader<R> {
         Ok(length)
     }
 
-    /// A string kept when short enough, else skipped (`None`).
-    fn string(&mut self) -> Result<Option<String>, GgufError> {
+    /// A string kept when at most `max` bytes, else skipped (`None`).
+    fn string(&mut self, max: u64) -> Result<Option<String>, GgufError> {
         let length = self.string_length()?;
-        if length > MAX_KEPT_STRING {
+        if length > max {
             self.skip(length)?;
             return Ok(None);
         }
@@ -245,13 +282,18 @@ impl<R: BufRead> Reader<R> {
                 self.skip_value(kind, 0)?;
                 Ok(Some(Kept::Flag(true)))
             }
-            (Want::Keep, ValueType::String) => Ok(self.string()?.map(Kept::Text)),
-            (Want::Keep, ValueType::Bool) => Ok(self.scalar(kind)?.map(|v| Kept::Flag(v != 0))),
-            (Want::Keep, ValueType::Array) => {
+            (_, ValueType::String) => Ok(self.string(MAX_KEPT_TEXT)?.map(Kept::Text)),
+            (_, ValueType::Bool) => Ok(self.scalar(kind)?.map(|v| Kept::Flag(v != 0))),
+            (want, ValueType::Array) => {
                 let (item, count) = self.array_header(0)?;
-                if item.size().is_none() || count > MAX_KEPT_ARRAY {
+                if item.size().is_none() || count == 0 {
                     self.skip_items(item, count, 0)?;
                     return Ok(None);
+                }
+                if want != Want::PerLayer || count > MAX_KEPT_ARRAY {
+                    let first = self.scalar(item)?.unwrap_or(0);
+                    self.skip_items(item, count - 1, 0)?;
+                    return Ok((want == Want::Keep).then_some(Kept::Number(first)));
                 }
                 let mut numbers = Vec::with_capacity(count as usize);
                 for _ in 0..count {
@@ -259,7 +301,7 @@ impl<R: BufRead> Reader<R> {
                 }
                 Ok(Some(Kept::Numbers(numbers)))
             }
-            (Want::Keep, kind) => Ok(self.scalar(kind)?.map(Kept::Number)),
+            (_, kind) => Ok(self.scalar(kind)?.map(Kept::Number)),
         }
     }
 }
@@ -269,6 +311,20 @@ impl<R: BufRead> Reader<R> {
 struct Tensors {
     parameters: u64,
     by_type: HashMap<u32, u64>,
+}
+
+impl Tensors {
+    /// Adds `elements` of type `kind`; a type past the first `MAX_TENSOR_TYPES` counts as
+    /// `OTHER_TENSOR_TYPES`.
+    fn count(&mut self, kind: u32, elements: u64) {
+        let kind = if self.by_type.len() >= MAX_TENSOR_TYPES && !self.by_type.contains_key(&kind) {
+            OTHER_TENSOR_TYPES
+        } else {
+            kind
+        };
+        let of_kind = self.by_type.entry(kind).or_default();
+        *of_kind = of_kind.saturating_add(elements);
+    }
 }
 
 /// Reads the header of one file (one part, for a split model).
@@ -293,15 +349,28 @@ fn read_header<R: BufRead>(input: R) -> Result<(HashMap<String, Kept>, Tensors),
     cap("the tensor count", tensor_count, MAX_TENSORS)?;
     let entries = reader.u64()?;
     cap("the metadata count", entries, MAX_ENTRIES)?;
-    let mut kept = HashMap::new();
+    let mut kept: HashMap<String, Kept> = HashMap::new();
+    let mut retained_bytes = 0usize;
     for _ in 0..entries {
-        let Some(key) = reader.string()? else {
+        let Some(key) = reader.string(MAX_KEY)? else {
             return Err(GgufError::Malformed(
                 "a metadata key longer than 4 KiB".into(),
             ));
         };
-        if let Some(value) = reader.value(want(&key))? {
-            kept.insert(key, value);
+        let architecture = match kept.get("general.architecture") {
+            Some(Kept::Text(arch)) => Some(arch.as_str()),
+            _ => None,
+        };
+        let mut want = want(&key, architecture);
+        if retained_bytes + key.len() + 8 > MAX_RETAINED {
+            want = Want::Skip;
+        }
+        if let Some(value) = reader.value(want)? {
+            let bytes = key.len() + retained(&value);
+            if retained_bytes + bytes <= MAX_RETAINED {
+                retained_bytes += bytes;
+                kept.insert(key, value);
+            }
         }
     }
     let mut tensors = Tensors::default();
@@ -327,8 +396,7 @@ fn read_header<R: BufRead>(input: R) -> Result<(HashMap<String, Kept>, Tensors),
             .parameters
             .checked_add(elements)
             .ok_or_else(|| GgufError::Malformed("the parameter count overflows".into()))?;
-        let of_kind = tensors.by_type.entry(kind).or_default();
-        *of_kind = of_kind.saturating_add(elements);
+        tensors.count(kind, elements);
     }
     Ok((kept, tensors))
 }
@@ -378,8 +446,7 @@ pub fn read_model(path: &Path) -> Result<GgufMetadata, GgufError> {
             file_bytes = file_bytes.saturating_add(size);
             tensors.parameters = tensors.parameters.saturating_add(more.parameters);
             for (kind, count) in more.by_type {
-                let of_kind = tensors.by_type.entry(kind).or_default();
-                *of_kind = of_kind.saturating_add(count);
+                tensors.count(kind, count);
             }
         }
         found.parameters = tensors.parameters;
@@ -402,7 +469,10 @@ fn shares(tensors: &Tensors) -> Vec<TensorTypeShare> {
         .by_type
         .iter()
         .map(|(kind, parameters)| TensorTypeShare {
-            kind: tensor_type_name(*kind).map_or_else(|| format!("type {kind}"), String::from),
+            kind: match *kind {
+                OTHER_TENSOR_TYPES => "other types".to_string(),
+                kind => tensor_type_name(kind).map_or_else(|| format!("type {kind}"), String::from),
+            },
             parameters: *parameters,
         })
         .collect();
@@ -690,6 +760,48 @@ mod tests {
         huge.extend(0u32.to_le_bytes());
         huge.extend(0u64.to_le_bytes());
         assert!(matches!(read(&huge[..]), Err(GgufError::Malformed(_))));
+    }
+
+    #[test]
+    fn a_header_repeating_per_layer_arrays_under_many_prefixes_keeps_little() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("kept.gguf");
+        let mut items = vec![("general.architecture", Value::Str("llama".into()))];
+        let keys: Vec<String> = (0..200)
+            .map(|i| format!("x{i}.attention.head_count_kv"))
+            .collect();
+        for key in &keys {
+            items.push((key.as_str(), Value::U32s(vec![8; 1000])));
+        }
+        items.push((
+            "llama.attention.head_count_kv",
+            Value::U32s(vec![4; 65_536]),
+        ));
+        items.push(("llama.context_length", Value::U32s(vec![4096; 10_000])));
+        items.push(("general.name", Value::Str("n".repeat(100_000))));
+        let tensors: Vec<TensorInfo> = (0..200)
+            .map(|i| TensorInfo::new(format!("t{i}"), &[2], 1000 + i))
+            .collect();
+        write_header_only(&path, &entries(items), &tensors).unwrap();
+        let file = open(&path).unwrap();
+        let (kept, counted) = read_header(file).unwrap();
+        let bytes: usize = kept.iter().map(|(k, v)| k.len() + retained(v)).sum();
+        assert!(bytes <= MAX_RETAINED, "{bytes} bytes kept");
+        assert!(
+            !kept.keys().any(|k| k.starts_with('x')),
+            "keys of another architecture are not kept"
+        );
+        assert!(counted.by_type.len() <= MAX_TENSOR_TYPES + 1);
+        let read = read_model(&path).unwrap();
+        assert_eq!(
+            read.head_count_kv,
+            Vec::<u64>::new(),
+            "too many layers to keep"
+        );
+        assert_eq!(read.context_length, Some(4096), "an array's first number");
+        assert_eq!(read.name, None, "a name too long to keep");
+        assert!(read.tensor_types.iter().any(|t| t.kind == "other types"));
+        assert!(serde_json::to_string(&read).unwrap().len() < 16 << 10);
     }
 
     #[test]
