@@ -619,3 +619,86 @@ async fn a_rename_or_an_alias_change_is_heard_by_the_very_next_request() {
     assert_eq!(gone.status, StatusCode::NOT_FOUND, "{}", gone.body);
     app.supervisor.shutdown().await;
 }
+
+impl TestApp {
+    /// `GET path` with extra headers, as a browser or a script would send it.
+    async fn get_with(&self, path: &str, headers: &[(&str, &str)]) -> Reply {
+        let mut request = Request::get(path).header(header::HOST, self.host());
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        self.send(request.body(Body::empty()).unwrap()).await
+    }
+}
+
+#[tokio::test]
+async fn a_get_starts_a_model_only_with_a_key_from_no_other_page_and_never_copies_the_database_for_one()
+ {
+    let app = TestApp::with_llama_server().await;
+    let id = app.create_tiny("tiny").await;
+    let stopped = || async { app.registry.get_model(id).await.unwrap().status };
+    // Another page's GET (cross-site, or another port of the same host), or a script without
+    // a key: the model stays stopped.
+    for headers in [
+        vec![("sec-fetch-site", "cross-site")],
+        vec![
+            ("origin", "http://evil.example"),
+            ("sec-fetch-site", "cross-site"),
+        ],
+        vec![("sec-fetch-site", "same-site")],
+        vec![],
+    ] {
+        let reply = app.get_with("/upstream/tiny/health", &headers).await;
+        assert!(
+            [StatusCode::CONFLICT, StatusCode::UNAUTHORIZED].contains(&reply.status),
+            "{headers:?}: {} {}",
+            reply.status,
+            reply.body
+        );
+        assert_eq!(stopped().await, ModelStatus::Stopped, "{headers:?}");
+    }
+    let refused = app
+        .get_with("/upstream/tiny/health", &[("sec-fetch-site", "same-site")])
+        .await;
+    assert_eq!(refused.json()["error"]["code"], "model_not_running");
+    // A script with a key starts it (no login here: the key header says a program asks).
+    let keyed = app
+        .get_with(
+            "/upstream/tiny/health",
+            &[("authorization", "Bearer local")],
+        )
+        .await;
+    assert_eq!(keyed.status, StatusCode::OK, "{}", keyed.body);
+    // Running, any GET joins it.
+    let joined = app.get_with("/upstream/tiny/health", &[]).await;
+    assert_eq!(joined.status, StatusCode::OK, "{}", joined.body);
+
+    // A backup from another page's GET is not even made; from a script or our page it is.
+    for site in ["cross-site", "same-site"] {
+        let copied = app
+            .get_with("/api/backup", &[("sec-fetch-site", site)])
+            .await;
+        assert_eq!(copied.status, StatusCode::FORBIDDEN, "{site}");
+    }
+    let own = app
+        .get_with("/api/backup", &[("sec-fetch-site", "same-origin")])
+        .await;
+    assert_eq!(own.status, StatusCode::OK);
+    // A path of thousands of segments costs a few lookups; a longer one is refused at once.
+    let started = std::time::Instant::now();
+    let deep = app
+        .get_with(&format!("/upstream/{}x", "a/".repeat(2000)), &[])
+        .await;
+    assert_eq!(deep.status, StatusCode::NOT_FOUND);
+    assert!(deep.body.len() < 2048, "{} bytes", deep.body.len());
+    let long = app
+        .get_with(&format!("/upstream/{}x", "a/".repeat(30_000)), &[])
+        .await;
+    assert_eq!(long.status, StatusCode::URI_TOO_LONG);
+    assert!(
+        started.elapsed() < Duration::from_millis(500),
+        "{:?}",
+        started.elapsed()
+    );
+    app.supervisor.shutdown().await;
+}

@@ -93,6 +93,9 @@ pub async fn require_login(
     next: Next,
 ) -> Response {
     let access = &state.access;
+    if request.uri().path().len() > MAX_PATH_BYTES {
+        return path_too_long(request.uri().path());
+    }
     let named = RequestPath::of(request.uri().path());
     let path = named.normal.clone();
     if !access.settings().login_required() {
@@ -218,6 +221,18 @@ async fn with_session(
         ),
         Err(error) => error_response(&error),
     }
+}
+
+/// Longest path any route needs (a pass-through names a model and one of its endpoints).
+pub const MAX_PATH_BYTES: usize = 4096;
+
+fn path_too_long(raw: &str) -> Response {
+    let message = format!("a path may be at most {MAX_PATH_BYTES} bytes");
+    if is_gateway_path(raw) {
+        return GatewayError::new(StatusCode::URI_TOO_LONG, "path_too_long", message)
+            .into_response();
+    }
+    (StatusCode::URI_TOO_LONG, message).into_response()
 }
 
 /// A path written in a roundabout way gets 400 (after the credentials, so that without them

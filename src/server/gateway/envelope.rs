@@ -94,6 +94,13 @@ impl From<Refusal> for GatewayError {
                 "model_start_failed",
                 format!("the model could not be started: {reason}"),
             ),
+            Refusal::NotRunning => GatewayError::new(
+                StatusCode::CONFLICT,
+                "model_not_running",
+                "the model is not running, and a GET starts it only with an API key or a \
+                 session and not from another site's page; start it (POST /models/load) or \
+                 send the request with a key",
+            ),
             Refusal::Other(error) => GatewayError::from(error),
         }
     }

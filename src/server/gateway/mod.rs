@@ -21,10 +21,13 @@ use hyper::body::Incoming;
 
 use crate::domain::api_key::ApiKey;
 use crate::domain::config::serving::Role;
+use crate::domain::model::MAX_NAME_LEN;
 use crate::server::access::{SignedIn, keys};
 use crate::server::gateway::envelope::GatewayError;
 use crate::server::gateway::upstream::UpstreamClient;
 use crate::server::http::cors::CorsOrigins;
+use crate::server::http::cors::carries_key_header;
+use crate::server::http::origin::same_origin_request;
 use crate::server::http::request_path::percent_decode;
 use crate::server::http::write_deadline::WriteStall;
 use crate::server::metering::meter::Meter;
@@ -198,10 +201,7 @@ async fn pass_through_inner(
         .to_string();
     let segments: Vec<&str> = rest.split('/').collect();
     let mut found = None;
-    for taken in (1..=segments.len()).rev() {
-        let Some(name) = percent_decode(&segments[..taken].join("/")) else {
-            continue;
-        };
+    for (name, taken) in name_candidates(&segments).into_iter().rev() {
         if let Some(hit) = state.registry.resolve(name).await? {
             found = Some((hit, taken));
             break;
@@ -223,6 +223,44 @@ async fn pass_through_inner(
     }
     let stream = request::asks_for_stream(&bytes);
     forward(state, &model, &parts, &target, bytes, stream, meter).await
+}
+
+/// The names a pass-through's leading segments can spell (a name may hold `/`), shortest
+/// first, with how many segments each takes: only as many as fit a name's length, so a path
+/// of 30,000 segments costs a handful of lookups, not 30,000 joins.
+fn name_candidates(segments: &[&str]) -> Vec<(String, usize)> {
+    let mut candidates = Vec::new();
+    let mut name = String::new();
+    for (i, segment) in segments.iter().enumerate() {
+        let Some(decoded) = percent_decode(segment) else {
+            break;
+        };
+        if i > 0 {
+            name.push('/');
+        }
+        name.push_str(&decoded);
+        if name.chars().count() > MAX_NAME_LEN {
+            break;
+        }
+        candidates.push((name.clone(), i + 1));
+    }
+    candidates
+}
+
+/// Whether a request may start its model when it is not running. A GET or HEAD (which any
+/// page can make a browser send) does so only with a key or session and from no other page.
+fn may_start(state: &AppState, parts: &Parts) -> bool {
+    let safe = matches!(
+        parts.method,
+        axum::http::Method::GET | axum::http::Method::HEAD
+    );
+    if !safe {
+        return true;
+    }
+    let keyed = parts.extensions.get::<Arc<ApiKey>>().is_some()
+        || parts.extensions.get::<SignedIn>().is_some()
+        || (!state.access.settings().login_required() && carries_key_header(&parts.headers));
+    keyed && same_origin_request(&parts.headers, &state.hosts)
 }
 
 /// Who is asking, for the activity record: the key's prefix, or `session`.
@@ -272,7 +310,11 @@ async fn forward(
         .map(|s| Duration::from_secs(s.max(1) as u64))
         .unwrap_or_else(|| supervisor.settings().load_deadline(model.size_bytes));
     let deadline = tokio::time::Instant::now() + wait;
-    let upstream = supervisor.serve_request(&mut ticket, deadline).await?;
+    let upstream = if may_start(state, parts) {
+        supervisor.serve_request(&mut ticket, deadline).await?
+    } else {
+        supervisor.serve_if_up(&mut ticket, deadline).await?
+    };
     meter.sent(&upstream);
     let answer = state
         .gateway

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use axum::body::Body;
 use axum::extract::State;
-use axum::http::header;
+use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
 use tokio::sync::Semaphore;
@@ -17,6 +17,7 @@ use crate::domain::AppError;
 use crate::domain::time::format_utc;
 use crate::server::db::backup;
 use crate::server::http::error_response;
+use crate::server::http::origin::same_origin_request;
 use crate::server::now_ms;
 use crate::server::state::AppState;
 
@@ -26,7 +27,15 @@ const AT_ONCE: usize = 2;
 static MAKING: Semaphore = Semaphore::const_new(AT_ONCE);
 static COUNTER: AtomicU64 = AtomicU64::new(0);
 
-pub async fn download(State(state): State<AppState>) -> Response {
+pub async fn download(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    // A GET another site's page can send (an <img>, a link): the copy is not even made.
+    if !same_origin_request(&headers, &state.hosts) {
+        return error_response(&AppError::Forbidden {
+            message: "a backup is downloaded from Corral's own page or by a script, not from \
+                      another site's page"
+                .into(),
+        });
+    }
     match make(&state).await {
         Ok(response) => response,
         Err(error) => error_response(&error),

@@ -48,6 +48,18 @@ pub fn trusted_origin(headers: &HeaderMap, hosts: &AllowedHosts) -> bool {
     }
 }
 
+/// True when the request comes from one of Corral's own pages, or from no page at all (a
+/// script, the address bar): for a GET that changes something (a backup, a model started). A
+/// browser marks what a page sends (`Sec-Fetch-Site`, on localhost too): anything but
+/// `same-origin` (or `none`, typed by the user) is another page's, another port's included.
+pub fn same_origin_request(headers: &HeaderMap, hosts: &AllowedHosts) -> bool {
+    let fetch_site = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok());
+    let origin_ok = headers
+        .get(header::ORIGIN)
+        .is_none_or(|origin| origin.to_str().is_ok_and(|o| hosts.allows_origin(o)));
+    origin_ok && matches!(fetch_site, None | Some("same-origin") | Some("none"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -92,6 +104,25 @@ mod tests {
             assert!(
                 !trusted_origin(&headers(&[("host", host), ("origin", origin)]), &hosts()),
                 "{origin}"
+            );
+        }
+    }
+
+    #[test]
+    fn only_corrals_own_pages_and_no_page_at_all_are_same_origin() {
+        for (pairs, same) in [
+            (vec![], true),
+            (vec![("sec-fetch-site", "none")], true),
+            (vec![("sec-fetch-site", "same-origin")], true),
+            (vec![("sec-fetch-site", "same-site")], false),
+            (vec![("sec-fetch-site", "cross-site")], false),
+            (vec![("origin", "http://evil.example")], false),
+            (vec![("origin", "http://127.0.0.1:3000")], true),
+        ] {
+            assert_eq!(
+                same_origin_request(&headers(&pairs), &hosts()),
+                same,
+                "{pairs:?}"
             );
         }
     }

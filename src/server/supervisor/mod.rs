@@ -861,6 +861,25 @@ impl Supervisor {
         ticket: &mut Ticket,
         deadline: tokio::time::Instant,
     ) -> Result<Upstream, Refusal> {
+        self.serve(ticket, deadline, true).await
+    }
+
+    /// `serve_request` for a request that may not start its model (a GET any page could have
+    /// sent): it joins a model that runs or is loading, and is refused by one that is not.
+    pub async fn serve_if_up(
+        &self,
+        ticket: &mut Ticket,
+        deadline: tokio::time::Instant,
+    ) -> Result<Upstream, Refusal> {
+        self.serve(ticket, deadline, false).await
+    }
+
+    async fn serve(
+        &self,
+        ticket: &mut Ticket,
+        deadline: tokio::time::Instant,
+        may_start: bool,
+    ) -> Result<Upstream, Refusal> {
         let id = ticket.model_id();
         let arrived = now_ms();
         let mut started = false;
@@ -898,6 +917,9 @@ impl Supervisor {
                     return Err(Refusal::StartFailed(reason_of(&model)));
                 }
                 continue;
+            }
+            if !may_start {
+                return Err(Refusal::NotRunning);
             }
             let turn = tokio::time::timeout_at(deadline, self.inner.gateway_starts.lock(id));
             let Ok(_turn) = turn.await else {
@@ -1050,6 +1072,8 @@ pub enum Refusal {
     Timeout,
     /// The start failed; the classified reason and fix.
     StartFailed(String),
+    /// The model is not running and this request may not start it.
+    NotRunning,
     /// Anything else that stood in the way (no room, no llama-server, bad settings).
     Other(AppError),
 }
