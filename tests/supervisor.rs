@@ -1079,3 +1079,139 @@ async fn a_start_carries_the_models_typical_load_time_once_it_has_loaded_before(
     assert_eq!(live_run(&app, id).typical_load_ms, Some(took));
     app.supervisor.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_scaled_lora_adapter_and_a_scaled_control_vector_start_for_real_and_a_comma_in_their_path_is_refused()
+ {
+    let app = TestApp::with_llama_server().await;
+    let id = app.create_tiny("tiny").await;
+    let adapter = app.dir.path().join("adapter.gguf");
+    let vector = app.dir.path().join("vector.gguf");
+    TestModel::TINY.write_lora(&adapter, 4).unwrap();
+    TestModel::TINY.write_control_vector(&vector).unwrap();
+    let saved = app
+        .post(
+            "/api/models/config/save",
+            json!({"id": id, "group": "lora", "config": {
+                "lora": [{"path": adapter, "scale": 0.5}],
+                "control_vectors": [{"path": vector, "scale": 0.8}]}}),
+        )
+        .await;
+    assert_eq!(saved.status, StatusCode::OK, "{}", saved.body);
+    app.supervisor.start_model(id).await.unwrap();
+    let running = app.wait_status(id, ModelStatus::Running, LOAD).await;
+    assert_eq!(running.status, ModelStatus::Running);
+    let run = app.last_run(id).await;
+    let command = run.command.join(" ");
+    // One FNAME:SCALE value each, the file as the descriptor Corral opened and checked.
+    assert!(
+        command.contains("--lora-scaled /proc/self/fd/4:0.5")
+            && command.contains("--control-vector-scaled /proc/self/fd/5:0.8"),
+        "{command}"
+    );
+    let adapters = app.get("/upstream/tiny/lora-adapters").await;
+    assert_eq!(adapters.status, StatusCode::OK, "{}", adapters.body);
+    assert_eq!(adapters.json()[0]["scale"], 0.5, "{}", adapters.body);
+    app.supervisor.stop_model(id).await.unwrap();
+
+    // A path llama-server would split into two files is refused when saved.
+    for (path, what) in [
+        (
+            format!("{}/a.gguf,/etc/passwd", app.dir.path().display()),
+            ',',
+        ),
+        (format!("{}/a:b.gguf", app.dir.path().display()), ':'),
+    ] {
+        let refused = app
+            .post(
+                "/api/models/config/save",
+                json!({"id": id, "group": "lora", "config": {"lora": [{"path": path}]}}),
+            )
+            .await;
+        assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{path}");
+        assert_eq!(
+            refused.field_rules()[0],
+            ("lora[0].path".to_string(), "pattern".to_string())
+        );
+        assert!(
+            refused.body.contains(&format!("'{what}'")),
+            "{}",
+            refused.body
+        );
+    }
+    app.supervisor.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_symlink_swapped_to_a_file_outside_the_roots_while_starts_run_never_loads_that_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("roots");
+    let outside = dir.path().join("outside");
+    std::fs::create_dir_all(&root).unwrap();
+    std::fs::create_dir_all(&outside).unwrap();
+    let inside_file = root.join("a.gguf");
+    let outside_file = outside.join("real.gguf");
+    TestModel::TINY.write(&inside_file).unwrap();
+    TestModel::TINY.write(&outside_file).unwrap();
+    let flip = root.join("flip.gguf");
+    std::os::unix::fs::symlink(&inside_file, &flip).unwrap();
+    let app = TestApp::with_options(common::Options {
+        settings: supervisor_settings(),
+        model_roots: corral::server::model_roots::ModelRoots::new(std::slice::from_ref(&root))
+            .unwrap(),
+        ..common::Options::default()
+    })
+    .await;
+    let made = app
+        .post(
+            "/api/models/create",
+            json!({"model": {"name": "flip", "path": flip, "threads": 1, "ctx_size": 256}}),
+        )
+        .await;
+    assert_eq!(made.status, StatusCode::OK, "{}", made.body);
+    let id = made.json()["id"].as_i64().unwrap();
+    // Someone with write access inside the root flips the link every half millisecond.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flipper = {
+        let stop = stop.clone();
+        let (flip, inside_file, outside_file) =
+            (flip.clone(), inside_file.clone(), outside_file.clone());
+        std::thread::spawn(move || {
+            let next = flip.with_extension("next");
+            let mut out = false;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                out = !out;
+                let _ = std::fs::remove_file(&next);
+                let target = if out { &outside_file } else { &inside_file };
+                std::os::unix::fs::symlink(target, &next).unwrap();
+                std::fs::rename(&next, &flip).unwrap();
+                std::thread::sleep(Duration::from_micros(500));
+            }
+        })
+    };
+    let (mut ran, mut refused) = (0, 0);
+    for _ in 0..12 {
+        if let Err(error) = app.supervisor.start_model(id).await {
+            // The link led outside when the file was opened: refused, naming the setting.
+            assert_eq!(error.status(), 400, "{error}");
+            refused += 1;
+            continue;
+        }
+        let model = app.wait_status(id, ModelStatus::Running, LOAD).await;
+        assert_eq!(model.status, ModelStatus::Running);
+        let pid = app.last_run(id).await.pid.unwrap();
+        let maps = std::fs::read_to_string(format!("/proc/{pid}/maps")).unwrap();
+        assert!(
+            !maps.contains("real.gguf"),
+            "a file outside the roots was loaded"
+        );
+        assert!(maps.contains("a.gguf"), "the file inside is mapped");
+        ran += 1;
+        app.supervisor.stop_model(id).await.unwrap();
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    flipper.join().unwrap();
+    eprintln!("{ran} starts ran the file inside, {refused} were refused");
+    assert!(ran > 0 && ran + refused == 12);
+    app.supervisor.shutdown().await;
+}

@@ -69,7 +69,7 @@ pub enum Flag {
     Each(&'static str),
     /// One flag, the entries joined by commas.
     Joined(&'static str),
-    /// Per `{path, scale}` entry: `plain path`, or `scaled path scale`.
+    /// Per `{path, scale}` entry: `plain path`, or `scaled path:scale`.
     Scaled {
         plain: &'static str,
         scaled: &'static str,
@@ -456,6 +456,20 @@ fn check_list(key: &str, value: &Value, max_items: usize) -> Vec<FieldError> {
         .collect()
 }
 
+/// Why a path cannot go to a flag that takes a list (`--lora a.gguf,b.gguf`, and
+/// `--lora-scaled a.gguf:0.5`): llama-server splits the value at `,` and `:` (and reads `"` as
+/// quoting), so such a path would name other files than the one checked.
+pub fn listed_path_problem(path: &str) -> Option<String> {
+    path.chars()
+        .find(|c| matches!(c, ',' | ':' | '"'))
+        .map(|c| {
+            format!(
+                "may not hold '{c}': llama-server splits this setting's value at ',' and ':' \
+                 (rename the file or its folder)"
+            )
+        })
+}
+
 fn check_scaled_paths(key: &str, value: &Value, max_items: usize) -> Vec<FieldError> {
     let Some(items) = value.as_array() else {
         return vec![FieldError::new(
@@ -489,7 +503,15 @@ fn check_scaled_paths(key: &str, value: &Value, max_items: usize) -> Vec<FieldEr
             ));
         }
         match object.get("path").and_then(Value::as_str) {
-            Some(path) => errors.extend(check_path(&format!("{field}.path"), path, &[])),
+            Some(path) => {
+                let checked = check_path(&format!("{field}.path"), path, &[]);
+                if checked.is_empty()
+                    && let Some(why) = listed_path_problem(path)
+                {
+                    errors.push(FieldError::new(format!("{field}.path"), Rule::Pattern, why));
+                }
+                errors.extend(checked);
+            }
             None => errors.push(FieldError::new(
                 format!("{field}.path"),
                 Rule::Required,

@@ -185,6 +185,45 @@ impl ConfigGroup {
     }
 }
 
+impl ConfigGroup {
+    /// The group with each file `named_files` lists replaced where `replace` says (by the
+    /// same setting names), the rest as it was.
+    pub fn with_files(
+        &self,
+        replace: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<ConfigGroup, AppError> {
+        let group = self.kind().as_str();
+        let mut values = self.to_object();
+        for spec in self.kind().fields() {
+            let Some(value) = values.get_mut(spec.key) else {
+                continue;
+            };
+            match spec.input {
+                InputKind::Path { .. } => {
+                    if let Some(new) = replace(&format!("{group}.{}", spec.key)) {
+                        *value = Value::String(new);
+                    }
+                }
+                InputKind::ScaledPaths { .. } => {
+                    let items = value
+                        .as_array_mut()
+                        .map(Vec::as_mut_slice)
+                        .unwrap_or_default();
+                    for (i, item) in items.iter_mut().enumerate() {
+                        if let Some(new) = replace(&format!("{group}.{}[{i}].path", spec.key))
+                            && let Some(object) = item.as_object_mut()
+                        {
+                            object.insert("path".into(), Value::String(new));
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        self.kind().parse_config(&Value::Object(values))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2,6 +2,7 @@
 //! before a process is started. Only regular files are opened, and without blocking: a FIFO or
 //! a device named `x.gguf` would otherwise hang whoever reads it.
 
+use std::fs::File;
 use std::io::Read;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
@@ -22,11 +23,19 @@ pub enum FileCheck {
 /// Reads the first four bytes of `path` (blocking on a slow disk: call it from `spawn_blocking`
 /// with a timeout).
 pub fn check(path: &Path) -> FileCheck {
+    open(path).0
+}
+
+/// `check`, keeping the file open when it is a regular file: what was checked is what a start
+/// hands on (a path looked up again could lead elsewhere by then). Opened close-on-exec.
+pub fn open(path: &Path) -> (FileCheck, Option<File>) {
     match std::fs::metadata(path) {
         Ok(meta) if meta.is_file() => {}
-        Ok(_) => return FileCheck::NotRegular,
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return FileCheck::Missing,
-        Err(_) => return FileCheck::Unreadable,
+        Ok(_) => return (FileCheck::NotRegular, None),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            return (FileCheck::Missing, None);
+        }
+        Err(_) => return (FileCheck::Unreadable, None),
     }
     let opened = std::fs::OpenOptions::new()
         .read(true)
@@ -34,20 +43,23 @@ pub fn check(path: &Path) -> FileCheck {
         .open(path);
     let mut file = match opened {
         Ok(file) => file,
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return FileCheck::Missing,
-        Err(_) => return FileCheck::Unreadable,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            return (FileCheck::Missing, None);
+        }
+        Err(_) => return (FileCheck::Unreadable, None),
     };
     // It may have been swapped for something else between the two looks.
     if !file.metadata().is_ok_and(|m| m.is_file()) {
-        return FileCheck::NotRegular;
+        return (FileCheck::NotRegular, None);
     }
     let mut head = [0u8; 4];
-    match file.read_exact(&mut head) {
+    let check = match file.read_exact(&mut head) {
         Ok(()) if &head == MAGIC => FileCheck::Gguf,
         Ok(()) => FileCheck::NotGguf,
         Err(error) if error.kind() == std::io::ErrorKind::UnexpectedEof => FileCheck::NotGguf,
         Err(_) => FileCheck::Unreadable,
-    }
+    };
+    (check, Some(file))
 }
 
 #[cfg(test)]

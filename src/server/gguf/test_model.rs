@@ -140,6 +140,65 @@ impl TestModel {
     }
 }
 
+impl TestModel {
+    /// A LoRA adapter of rank `rank` for this model's attention queries (as llama.cpp's
+    /// `convert_lora_to_gguf.py` writes one: `general.type = adapter`, `lora_a`/`lora_b`).
+    pub fn write_lora(&self, path: &Path, rank: u64) -> io::Result<u64> {
+        let e = self.embd;
+        let mut tensors = Vec::new();
+        for layer in 0..self.layers {
+            let base = format!("blk.{layer}.attn_q.weight");
+            tensors.push(TensorInfo::new(format!("{base}.lora_a"), &[e, rank], F32));
+            tensors.push(TensorInfo::new(format!("{base}.lora_b"), &[rank, e], F32));
+        }
+        let metadata: Vec<(String, Value)> = [
+            ("general.architecture", Value::Str("llama".into())),
+            ("general.type", Value::Str("adapter".into())),
+            ("adapter.type", Value::Str("lora".into())),
+            ("adapter.lora.alpha", Value::F32(rank as f32)),
+        ]
+        .into_iter()
+        .map(|(key, value)| (key.to_string(), value))
+        .collect();
+        write_weights(path, &metadata, &tensors)
+    }
+
+    /// A control vector for this model: one `direction.N` of the embedding width per layer
+    /// from 1 (as llama.cpp's `cvector-generator` writes one).
+    pub fn write_control_vector(&self, path: &Path) -> io::Result<u64> {
+        let tensors: Vec<TensorInfo> = (1..=self.layers)
+            .map(|layer| TensorInfo::new(format!("direction.{layer}"), &[self.embd], F32))
+            .collect();
+        let metadata: Vec<(String, Value)> = [
+            ("general.architecture", Value::Str("controlvector".into())),
+            ("controlvector.model_hint", Value::Str("llama".into())),
+            ("controlvector.layer_count", Value::U32(self.layers as u32)),
+        ]
+        .into_iter()
+        .map(|(key, value)| (key.to_string(), value))
+        .collect();
+        write_weights(path, &metadata, &tensors)
+    }
+}
+
+/// A GGUF of F32 tensors with small random weights.
+fn write_weights(
+    path: &Path,
+    metadata: &[(String, Value)],
+    tensors: &[TensorInfo],
+) -> io::Result<u64> {
+    let mut out = Writer::create(path)?;
+    out.header(metadata, tensors, |t| 4 * t.dims.iter().product::<u64>())?;
+    let mut rng = XorShift(0x2545_F491_4F6C_DD1D);
+    for tensor in tensors {
+        for _ in 0..tensor.dims.iter().product::<u64>() {
+            out.bytes(&rng.weight().to_le_bytes())?;
+        }
+        out.pad()?;
+    }
+    out.finish()
+}
+
 /// A small deterministic generator: the same file every time, no dependency.
 struct XorShift(u64);
 

@@ -53,6 +53,20 @@ impl ModelConfig {
 }
 
 impl ModelConfig {
+    /// The settings with the files `replace` names (by setting, as `named_files` spells them)
+    /// passed differently: the open files a start hands on.
+    pub fn with_files(
+        &self,
+        replace: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<ModelConfig, crate::domain::AppError> {
+        let groups = self
+            .groups()
+            .iter()
+            .map(|group| group.with_files(replace))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(ModelConfig::from_groups(groups))
+    }
+
     /// Each group with its settings, in display order.
     pub fn groups(&self) -> [ConfigGroup; 7] {
         [
@@ -133,8 +147,9 @@ fn field_args(setting: String, flag: Flag, value: &Value, args: &mut Vec<Planned
                 let Some(path) = item.get("path").and_then(scalar) else {
                     continue;
                 };
+                // llama-server reads one `FNAME:SCALE` value (the path holds no `:`).
                 match item.get("scale").and_then(scalar) {
-                    Some(scale) => push(scaled, vec![path, scale]),
+                    Some(scale) => push(scaled, vec![format!("{path}:{scale}")]),
                     None => push(plain, vec![path]),
                 }
             }

@@ -1,14 +1,23 @@
 //! Every file a model's settings name (the model, LoRA adapters, control vectors, the draft
 //! model, the projector) is checked before a start takes any lock: it must be a regular GGUF
 //! file, read within a deadline. A FIFO, a device or a hung network mount then costs one
-//! refused request, never a blocked start or stop of another model.
+//! refused request, never a blocked start or stop of another model. Each file is opened once:
+//! the open file is checked against the model roots again (where it really is, not where its
+//! path now leads) and handed to llama-server as `/proc/self/fd/N`, so a symlink swapped after
+//! the check cannot change what runs.
 
+use std::fs::File;
+use std::os::fd::AsRawFd;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use std::collections::HashMap;
+
 use crate::domain::{FieldError, Model, Rule};
 use crate::server::gguf::magic::{self, FileCheck};
+use crate::server::model_roots::ModelRoots;
 use crate::server::supervisor::args::ModelConfig;
+use crate::server::supervisor::spawn::passed_path;
 
 /// How long reading the start of one file may take.
 pub const READ_TIMEOUT: Duration = Duration::from_secs(5);
@@ -21,11 +30,98 @@ pub struct NamedFile {
     pub path: String,
 }
 
-/// The outcome for one file; `None` when it could not be read in time.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The outcome for one file; `None` when it could not be read in time. A regular file stays
+/// open (`opened`).
+#[derive(Debug)]
 pub struct Checked {
     pub file: NamedFile,
     pub check: Option<FileCheck>,
+    pub opened: Option<File>,
+}
+
+impl Checked {
+    /// Where the open file really is (its path as the kernel knows it now).
+    pub fn real_path(&self) -> Option<PathBuf> {
+        let file = self.opened.as_ref()?;
+        std::fs::read_link(format!("/proc/self/fd/{}", file.as_raw_fd())).ok()
+    }
+}
+
+/// True for the first part of a split model (`-00001-of-00003.gguf`): llama-server finds the
+/// other parts by that name, so it must get the path, not a descriptor.
+pub fn names_its_parts(path: &str) -> bool {
+    let Some(stem) = path.strip_suffix(".gguf") else {
+        return false;
+    };
+    stem.rsplit_once("-of-").is_some_and(|(before, count)| {
+        count.len() == 5 && count.bytes().all(|b| b.is_ascii_digit()) && before.ends_with("-00001")
+    })
+}
+
+/// Files whose open copy is outside the model roots: the path led inside when it was checked,
+/// and elsewhere when it was opened (a symlink swapped in between).
+pub fn outside_roots(files: &[Checked], roots: &ModelRoots) -> Vec<FieldError> {
+    if roots.is_open() {
+        return Vec::new();
+    }
+    files
+        .iter()
+        .filter_map(|checked| {
+            let real = checked.real_path()?;
+            (!roots.covers(&real)).then(|| {
+                FieldError::new(
+                    checked.file.setting.clone(),
+                    Rule::ModelRoots,
+                    format!(
+                        "{} led outside the model folders ({}) when it was opened",
+                        checked.file.path,
+                        real.display()
+                    ),
+                )
+            })
+        })
+        .collect()
+}
+
+/// What a start hands llama-server: the open files (in descriptor order) and, per setting,
+/// what to pass instead of the path: `/proc/self/fd/N`, or for a split model's first part the
+/// real path the open file has (llama-server finds the other parts by that name).
+pub fn handed_on(files: Vec<Checked>) -> (Vec<File>, HashMap<String, String>) {
+    let mut open = Vec::new();
+    let mut passed = HashMap::new();
+    for checked in files {
+        if checked.check != Some(FileCheck::Gguf) {
+            continue;
+        }
+        let real = checked.real_path();
+        let Some(file) = checked.opened else {
+            continue;
+        };
+        if checked.file.setting == "path" && names_its_parts(&checked.file.path) {
+            if let Some(real) = real {
+                passed.insert(checked.file.setting, real.display().to_string());
+            }
+            continue;
+        }
+        passed.insert(checked.file.setting, passed_path(open.len()));
+        open.push(file);
+    }
+    (open, passed)
+}
+
+/// Settings whose llama-server flag splits its value on commas (and, scaled, on `:`): a path
+/// holding one would name other files than the one checked.
+pub fn separator_refusals(named: &[NamedFile]) -> Vec<FieldError> {
+    named
+        .iter()
+        .filter(|f| {
+            f.setting.starts_with("lora.lora[") || f.setting.starts_with("lora.control_vectors[")
+        })
+        .filter_map(|f| {
+            crate::domain::fields::listed_path_problem(&f.path)
+                .map(|why| FieldError::new(f.setting.clone(), Rule::Pattern, why))
+        })
+        .collect()
 }
 
 /// Every file the model's settings name, the model's own first.
@@ -51,13 +147,17 @@ pub async fn check_all(files: Vec<NamedFile>) -> Vec<Checked> {
     let mut out = Vec::with_capacity(files.len());
     for file in files {
         let path = PathBuf::from(&file.path);
-        let read = tokio::task::spawn_blocking(move || magic::check(&path));
-        let check = match tokio::time::timeout(READ_TIMEOUT, read).await {
-            Ok(Ok(check)) => Some(check),
-            Ok(Err(_)) => Some(FileCheck::Unreadable),
-            Err(_) => None,
+        let read = tokio::task::spawn_blocking(move || magic::open(&path));
+        let (check, opened) = match tokio::time::timeout(READ_TIMEOUT, read).await {
+            Ok(Ok((check, opened))) => (Some(check), opened),
+            Ok(Err(_)) => (Some(FileCheck::Unreadable), None),
+            Err(_) => (None, None),
         };
-        out.push(Checked { file, check });
+        out.push(Checked {
+            file,
+            check,
+            opened,
+        });
     }
     out
 }
@@ -156,22 +256,27 @@ mod tests {
             Checked {
                 file: file("path"),
                 check: Some(FileCheck::Missing),
+                opened: None,
             },
             Checked {
                 file: file("lora.lora[0].path"),
                 check: Some(FileCheck::Missing),
+                opened: None,
             },
             Checked {
                 file: file("multimodal.mmproj"),
                 check: Some(FileCheck::Gguf),
+                opened: None,
             },
             Checked {
                 file: file("path"),
                 check: Some(FileCheck::NotRegular),
+                opened: None,
             },
             Checked {
                 file: file("lora.draft_model"),
                 check: None,
+                opened: None,
             },
         ];
         let fields: Vec<(String, String)> = refusals(&checked)

@@ -29,6 +29,7 @@ pub mod settings;
 pub mod spawn;
 pub mod statuses;
 
+use std::collections::HashMap;
 use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -241,23 +242,8 @@ impl Supervisor {
         let caps = self
             .checked_capabilities(&binary, &detail.model, &config)
             .await?;
-        let named = file_rules::named_files(&detail.model, &config);
-        // Nothing is read outside the model folders: they are checked before the files are.
-        self.registry()
-            .roots()
-            .check(
-                named
-                    .iter()
-                    .map(|f| (f.setting.clone(), f.path.clone()))
-                    .collect(),
-            )
-            .await?;
-        let files = file_rules::check_all(named).await;
-        let refused = file_rules::refusals(&files);
-        if !refused.is_empty() {
-            return Err(AppError::Invalid { errors: refused });
-        }
-        let model_file = files.first().and_then(|c| c.check);
+        let (model_file, handed, passed) = self.open_files(&detail.model, &config).await?;
+        let run_config = config.with_files(&|setting| passed.get(setting).cloned())?;
         let need = if model_file == Some(FileCheck::Gguf) {
             let command = LaunchPlan::build(
                 &binary,
@@ -326,7 +312,19 @@ impl Supervisor {
                 .fail_before_spawn(id, command, FailureReason::PortInUse, &detail)
                 .await;
         };
-        let plan = plan(Port::Assigned(port));
+        // What runs names the files checked, as the open copies this start holds.
+        let mut run_model = model.clone();
+        if let Some(path) = passed.get("path") {
+            run_model.spec.path.clone_from(path);
+        }
+        let plan = LaunchPlan::build(
+            &binary,
+            &run_model,
+            &run_config,
+            Some(&caps),
+            Port::Assigned(port),
+            &self.settings().corral_origin,
+        );
         let command = plan.command();
         // The key goes in the environment, not on the command line others can read.
         let api_key = child_env::new_key()?;
@@ -337,6 +335,7 @@ impl Supervisor {
                 program: plan.program,
                 args: plan.args,
                 env: child_env::for_run(std::env::vars_os(), &api_key),
+                files: handed,
             })
             .await;
         let child = match spawned {
@@ -541,6 +540,45 @@ impl Supervisor {
 
     /// The capabilities of the installed server, after checking the settings against them:
     /// every setting has a flag there, and the extra arguments pass the allow-list.
+    /// Every file the settings name, checked inside the model folders (by path, then again as
+    /// opened) and opened once: what the model file is, the open files to hand llama-server,
+    /// and what to pass per setting instead of its path.
+    async fn open_files(
+        &self,
+        model: &Model,
+        config: &ModelConfig,
+    ) -> Result<
+        (
+            Option<FileCheck>,
+            Vec<std::fs::File>,
+            HashMap<String, String>,
+        ),
+        AppError,
+    > {
+        let named = file_rules::named_files(model, config);
+        // Nothing is read outside the model folders: they are checked before the files are.
+        self.registry()
+            .roots()
+            .check(
+                named
+                    .iter()
+                    .map(|f| (f.setting.clone(), f.path.clone()))
+                    .collect(),
+            )
+            .await?;
+        let separators = file_rules::separator_refusals(&named);
+        let files = file_rules::check_all(named).await;
+        let mut refused = file_rules::refusals(&files);
+        refused.extend(separators);
+        refused.extend(file_rules::outside_roots(&files, self.registry().roots()));
+        if !refused.is_empty() {
+            return Err(AppError::Invalid { errors: refused });
+        }
+        let model_file = files.first().and_then(|c| c.check);
+        let (handed, passed) = file_rules::handed_on(files);
+        Ok((model_file, handed, passed))
+    }
+
     async fn checked_capabilities(
         &self,
         binary: &std::path::Path,

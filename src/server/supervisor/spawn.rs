@@ -8,6 +8,7 @@
 
 use std::ffi::OsString;
 use std::io;
+use std::os::fd::AsRawFd;
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::Mutex;
@@ -16,11 +17,21 @@ use std::sync::mpsc;
 use tokio::process::{Child, Command};
 use tokio::sync::oneshot;
 
-/// What to run, with exactly this environment (nothing of Corral's own is inherited).
+/// What to run, with exactly this environment (nothing of Corral's own is inherited), and the
+/// files it is handed open: `files[i]` is the child's descriptor `FIRST_PASSED_FD + i`.
 pub struct SpawnRequest {
     pub program: PathBuf,
     pub args: Vec<String>,
     pub env: Vec<(OsString, OsString)>,
+    pub files: Vec<std::fs::File>,
+}
+
+/// The child's descriptor of the first file handed to it.
+pub const FIRST_PASSED_FD: i32 = 3;
+
+/// The path a child opens to reach the `index`th file handed to it.
+pub fn passed_path(index: usize) -> String {
+    format!("/proc/self/fd/{}", FIRST_PASSED_FD as usize + index)
 }
 
 type Job = (SpawnRequest, oneshot::Sender<io::Result<Child>>);
@@ -77,11 +88,13 @@ fn spawn_here(request: SpawnRequest) -> io::Result<Child> {
         // A last resort if a run task is dropped without waiting: never leak the process.
         .kill_on_drop(true);
     let parent = std::process::id();
-    // SAFETY: only async-signal-safe calls (prctl, getppid, _exit, close_range, fcntl) between
-    // fork and exec.
+    let passed: Vec<i32> = request.files.iter().map(|f| f.as_raw_fd()).collect();
+    // SAFETY: only async-signal-safe calls (prctl, getppid, _exit, close_range, fcntl, dup2)
+    // between fork and exec; `passed` is read, not allocated.
     unsafe {
         command.pre_exec(move || {
             close_inherited_descriptors();
+            hand_on(&passed)?;
             #[cfg(target_os = "linux")]
             {
                 if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
@@ -98,6 +111,36 @@ fn spawn_here(request: SpawnRequest) -> io::Result<Child> {
         });
     }
     command.spawn()
+}
+
+/// Files one child may be handed (a model, 32 adapters, 32 control vectors, a few more).
+pub const MAX_PASSED: usize = 96;
+
+/// Puts the files to hand on at descriptors 3, 4, ... of the child, open across exec (every
+/// other one stays close-on-exec). All are first copied above the targets, then moved, so no
+/// move lands on a file still to be copied. Runs between fork and exec: system calls only, no
+/// allocation.
+fn hand_on(passed: &[i32]) -> io::Result<()> {
+    if passed.len() > MAX_PASSED {
+        return Err(io::Error::other("too many files to hand on"));
+    }
+    let above = FIRST_PASSED_FD + passed.len() as i32;
+    let mut copies = [0i32; MAX_PASSED];
+    for (copy, fd) in copies.iter_mut().zip(passed) {
+        // SAFETY: fcntl only changes this (forked) process's descriptor table.
+        *copy = unsafe { libc::fcntl(*fd, libc::F_DUPFD_CLOEXEC, above) };
+        if *copy < 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    for (i, copy) in copies.iter().take(passed.len()).enumerate() {
+        // SAFETY: dup2 only changes this (forked) process's descriptor table; the target is
+        // left open across exec, the copy is not.
+        if unsafe { libc::dup2(*copy, FIRST_PASSED_FD + i as i32) } < 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(())
 }
 
 /// Marks every descriptor above stderr close-on-exec, so the server inherits none of Corral's
