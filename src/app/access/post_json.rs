@@ -35,10 +35,21 @@ async fn fetch_json(_method: &str, _path: &str, _body: Option<&Value>) -> Result
     Err("only the browser signs in".into())
 }
 
-/// Where to go after signing in: a path on this site only (never `//elsewhere`).
+/// Where to go after signing in: a page of this site only. Corral's pages are plain paths, so
+/// anything else is refused rather than interpreted: a browser drops tabs and newlines and reads
+/// `\\` as `/`, so `/\t/evil.example` would leave the site; no `//`, no escapes, no spaces.
 pub fn safe_next(next: Option<String>) -> String {
-    next.filter(|n| n.starts_with('/') && !n.starts_with("//") && !n.contains('\\'))
+    next.filter(|n| is_plain_local_path(n))
         .unwrap_or_else(|| "/".into())
+}
+
+fn is_plain_local_path(path: &str) -> bool {
+    path.starts_with('/')
+        && !path.starts_with("//")
+        && path.bytes().all(|b| {
+            b.is_ascii_alphanumeric()
+                || matches!(b, b'/' | b'-' | b'_' | b'.' | b'~' | b'?' | b'=' | b'&')
+        })
 }
 
 #[cfg(test)]
@@ -52,5 +63,19 @@ mod tests {
         assert_eq!(safe_next(Some("https://evil.example".into())), "/");
         assert_eq!(safe_next(Some("/\\evil".into())), "/");
         assert_eq!(safe_next(None), "/");
+        for hostile in [
+            "/\t/evil.example/",
+            "/\n/evil.example",
+            "/\r/evil.example",
+            " //evil.example",
+            "/%09/evil.example",
+            "/%2f/evil.example",
+            "/%5c/evil.example",
+            "/\u{3000}/evil.example",
+            "javascript:alert(1)",
+        ] {
+            assert_eq!(safe_next(Some(hostile.into())), "/", "{hostile:?}");
+        }
+        assert_eq!(safe_next(Some("/settings".into())), "/settings");
     }
 }
