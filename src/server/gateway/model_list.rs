@@ -15,7 +15,7 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use crate::domain::api_key::ApiKey;
+use crate::domain::api_key::{ApiKey, Scope};
 use crate::domain::config::ServingConfig;
 use crate::domain::live::ServerEvent;
 use crate::domain::page::Page;
@@ -25,6 +25,15 @@ use crate::server::gateway::envelope::GatewayError;
 use crate::server::gateway::request;
 use crate::server::name_cache::Served;
 use crate::server::state::AppState;
+
+/// Model event streams (`GET /models/sse`) open at once, all clients together.
+const MAX_SSE_STREAMS: usize = 64;
+static SSE_STREAMS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(MAX_SSE_STREAMS);
+
+/// Whether the request's key (none: no key, any model) may see the model.
+fn may_see(key: Option<&ApiKey>, id: i64) -> bool {
+    key.is_none_or(|key| keys::allows_model(key, id))
+}
 
 /// The router's word for a status.
 pub fn status_value(status: ModelStatus) -> &'static str {
@@ -99,7 +108,10 @@ pub async fn router_models(
     State(state): State<AppState>,
     key: Option<Extension<Arc<ApiKey>>>,
 ) -> Response {
-    match entries(&state, key.as_deref().map(AsRef::as_ref), true).await {
+    // File paths are for callers who may read the registry (a key of `inference` only: not).
+    let key = key.as_deref().map(AsRef::as_ref);
+    let with_path = key.is_none_or(|key| keys::allows(key, Scope::ModelsRead));
+    match entries(&state, key, with_path).await {
         Ok(data) => axum::Json(json!({"object": "list", "data": data})).into_response(),
         Err(error) => error.into_response(),
     }
@@ -165,32 +177,35 @@ pub async fn unload(State(state): State<AppState>, request: Request) -> Response
     }
 }
 
-/// `model_status` events as statuses change: `{"model", "event", "data": {"status"}}`. Each
-/// stream holds one of the live channel's client places, so their number is bounded.
-pub async fn events(State(state): State<AppState>) -> Response {
-    let Some(slot) = state.hub.try_connect() else {
+/// `model_status` events as statuses change: `{"model", "event", "data": {"status"}}`, for the
+/// models the request's key may use. The streams have a pool of their own (`SSE_STREAMS`), so
+/// they never take the places of the dashboard's tabs.
+pub async fn events(
+    State(state): State<AppState>,
+    key: Option<Extension<Arc<ApiKey>>>,
+) -> Response {
+    let Ok(slot) = SSE_STREAMS.try_acquire() else {
         return GatewayError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "too_many_clients",
-            format!(
-                "{} live connections are open, the most Corral allows",
-                state.hub.max_clients()
-            ),
+            format!("{MAX_SSE_STREAMS} model event streams are open, the most Corral serves"),
         )
         .retry_after(5)
         .into_response();
     };
+    let key = key.map(|Extension(key)| key);
     let events = state.hub.subscribe();
     let seen: HashMap<i64, &'static str> = state
         .hub
         .snapshot()
         .models
         .iter()
+        .filter(|m| may_see(key.as_deref(), m.id))
         .map(|m| (m.id, status_value(m.status)))
         .collect();
     let stream = futures::stream::unfold(
-        (events, seen, slot),
-        |(mut events, mut seen, slot)| async move {
+        (events, seen, slot, key),
+        |(mut events, mut seen, slot, key)| async move {
             loop {
                 let event = match events.recv().await {
                     Ok(event) => event,
@@ -200,6 +215,9 @@ pub async fn events(State(state): State<AppState>) -> Response {
                 let ServerEvent::ModelUpdated(model) = &**event else {
                     continue;
                 };
+                if !may_see(key.as_deref(), model.id) {
+                    continue;
+                }
                 let value = status_value(model.status);
                 if seen.insert(model.id, value) == Some(value) {
                     continue;
@@ -210,7 +228,7 @@ pub async fn events(State(state): State<AppState>) -> Response {
                     "data": {"status": value},
                 });
                 let event = Event::default().data(data.to_string());
-                return Some((Ok::<_, Infallible>(event), (events, seen, slot)));
+                return Some((Ok::<_, Infallible>(event), (events, seen, slot, key)));
             }
         },
     );
