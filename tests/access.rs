@@ -1391,3 +1391,182 @@ fn tokio_stream_of(
 ) -> impl futures::Stream<Item = Result<axum::body::Bytes, std::io::Error>> {
     futures::stream::poll_fn(move |cx| receiver.poll_recv(cx))
 }
+
+#[tokio::test]
+async fn model_events_follow_the_keys_model_list_and_take_no_place_of_a_tab() {
+    use corral::domain::StatusEvent;
+    let app = TestApp::with_login().await;
+    let session = app.set_up_admin().await;
+    let mut ids = Vec::new();
+    for name in ["tiny", "other"] {
+        let made = app
+            .ask(
+                Method::POST,
+                "/api/models/create",
+                Some(json!({"model": {"name": name, "path": format!("/m/{name}.gguf")}})),
+                Some(&session),
+                "127.0.0.1",
+            )
+            .await;
+        ids.push(made.json()["id"].as_i64().unwrap());
+    }
+    let key = app
+        .make_key(
+            &session,
+            json!({"name": "one model", "scopes": ["inference"], "models": ["tiny"]}),
+        )
+        .await
+        .json()["key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let tabs = app.hub.clients();
+    let request = Request::get("/models/sse")
+        .header(header::HOST, app.host())
+        .header(header::AUTHORIZATION, format!("Bearer {key}"))
+        .body(Body::empty())
+        .unwrap();
+    let response = tower::ServiceExt::oneshot(app.router.clone(), request)
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(app.hub.clients(), tabs, "an event stream is not a tab");
+    let mut body = response.into_body();
+    // `other` changes first, then `tiny`: only `tiny` may be heard.
+    for id in [ids[1], ids[0]] {
+        app.supervisor
+            .transition(id, StatusEvent::Spawned, None)
+            .await
+            .unwrap();
+    }
+    let mut heard = String::new();
+    while !heard.contains("\"tiny\"") {
+        let frame = tokio::time::timeout(std::time::Duration::from_secs(5), body.frame())
+            .await
+            .expect("an event within 5 s")
+            .unwrap()
+            .unwrap();
+        if let Some(data) = frame.data_ref() {
+            heard.push_str(&String::from_utf8_lossy(data));
+        }
+    }
+    assert!(!heard.contains("other"), "{heard}");
+}
+
+#[tokio::test]
+async fn an_inference_key_reaches_only_a_models_inference_and_read_endpoints_and_never_its_path() {
+    let app = TestApp::with_options(common::Options {
+        settings: common::supervisor_settings(),
+        ..common::Options::login()
+    })
+    .await;
+    let session = app.set_up_admin().await;
+    let model_path = common::tiny_model(app.dir.path());
+    let made = app
+        .ask(
+            Method::POST,
+            "/api/models/create",
+            Some(json!({"model": {"name": "tiny", "path": model_path, "threads": 1, "ctx_size": 256}})),
+            Some(&session),
+            "127.0.0.1",
+        )
+        .await;
+    let id = made.json()["id"].as_i64().unwrap();
+    let key_of = |scopes: Value| {
+        let body = json!({"name": "k", "scopes": scopes});
+        let session = session.clone();
+        let app = &app;
+        async move {
+            app.make_key(&session, body).await.json()["key"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        }
+    };
+    let inference = key_of(json!(["inference"])).await;
+    let manage = key_of(json!(["inference", "models:manage"])).await;
+    app.supervisor.start_model(id).await.unwrap();
+    app.wait_status(
+        id,
+        corral::domain::ModelStatus::Running,
+        std::time::Duration::from_secs(30),
+    )
+    .await;
+    for (method, path, body) in [
+        (
+            Method::POST,
+            "/upstream/tiny/lora-adapters",
+            Some(json!([])),
+        ),
+        (
+            Method::GET,
+            "/upstream/tiny/v1/stream?conv_id=conv-123",
+            None,
+        ),
+        (
+            Method::POST,
+            "/upstream/tiny/slots/0?action=erase",
+            Some(json!({})),
+        ),
+        (Method::GET, "/upstream/tiny/v1/models", None),
+    ] {
+        let refused = app
+            .with_key("bearer", &inference, method.clone(), path, body.clone())
+            .await;
+        assert_eq!(
+            refused.status,
+            StatusCode::FORBIDDEN,
+            "{method} {path}: {}",
+            refused.body
+        );
+        assert!(refused.body.contains("models:manage"), "{}", refused.body);
+    }
+    let changed = app
+        .with_key(
+            "bearer",
+            &manage,
+            Method::POST,
+            "/upstream/tiny/lora-adapters",
+            Some(json!([])),
+        )
+        .await;
+    assert_eq!(changed.status, StatusCode::OK, "{}", changed.body);
+    for (method, path, body) in [
+        (Method::GET, "/upstream/tiny/health", None),
+        (Method::GET, "/upstream/tiny/slots", None),
+        (
+            Method::POST,
+            "/upstream/tiny/completion",
+            Some(json!({"prompt": "a", "n_predict": 2})),
+        ),
+    ] {
+        let answered = app
+            .with_key("bearer", &inference, method.clone(), path, body)
+            .await;
+        assert_eq!(
+            answered.status,
+            StatusCode::OK,
+            "{method} {path}: {}",
+            answered.body
+        );
+    }
+    let folder = app.dir.path().display().to_string();
+    let props = app
+        .with_key(
+            "bearer",
+            &inference,
+            Method::GET,
+            "/upstream/tiny/props",
+            None,
+        )
+        .await;
+    assert_eq!(props.status, StatusCode::OK, "{}", props.body);
+    assert_eq!(props.json()["model_path"], "tiny");
+    assert!(!props.body.contains(&folder), "{}", props.body);
+    let listed = app
+        .with_key("bearer", &inference, Method::GET, "/models", None)
+        .await;
+    assert_eq!(listed.status, StatusCode::OK);
+    assert!(!listed.body.contains(&folder), "{}", listed.body);
+    app.supervisor.shutdown().await;
+}

@@ -19,7 +19,7 @@ use axum::routing::{any, get, post};
 use bytes::Bytes;
 use hyper::body::Incoming;
 
-use crate::domain::api_key::ApiKey;
+use crate::domain::api_key::{ApiKey, Scope};
 use crate::domain::config::serving::Role;
 use crate::domain::model::MAX_NAME_LEN;
 use crate::server::access::{SignedIn, keys};
@@ -183,15 +183,20 @@ async fn pass_through(State(state): State<AppState>, request: Request) -> Respon
     let mut meter = state.metering.begin("/upstream");
     meter.caller(caller_of(request.extensions()));
     meter.connection(request.extensions().get::<WriteStall>().cloned());
-    let sent = pass_through_inner(&state, request, &mut meter).await;
-    answer(sent, meter)
+    match pass_through_inner(&state, request, &mut meter).await {
+        Ok((sent, Some(name))) => upstream::props_without_path(sent, meter, &name).await,
+        Ok((sent, None)) => answer(Ok(sent), meter),
+        Err(error) => answer(Err(error), meter),
+    }
 }
 
+/// The pass-through, and for a `/props` a caller may not manage the model by, the model's name
+/// to show instead of its file path.
 async fn pass_through_inner(
     state: &AppState,
     request: Request,
     meter: &mut Meter,
-) -> Result<Sent, GatewayError> {
+) -> Result<(Sent, Option<String>), GatewayError> {
     let (parts, body) = request.into_parts();
     let rest = parts
         .uri
@@ -213,8 +218,21 @@ async fn pass_through_inner(
     };
     meter.model(model.id, &model.name);
     key_may_use(&parts, &model)?;
-    let bytes = request::read_body(state, &parts.headers, body).await?;
     let path = format!("/{}", segments[taken..].join("/"));
+    if !may_manage(&parts) && !inference_endpoint(&parts.method, &path, parts.uri.query()) {
+        return Err(GatewayError::new(
+            axum::http::StatusCode::FORBIDDEN,
+            "forbidden",
+            format!(
+                "an inference key reaches only the model's inference and read endpoints through \
+                 /upstream; {} {} needs the models:manage scope",
+                parts.method,
+                crate::domain::text::kept(&path)
+            ),
+        ));
+    }
+    let bytes = request::read_body(state, &parts.headers, body).await?;
+    let hide_path = (!may_manage(&parts) && path == "/props").then(|| model.name.clone());
     meter.endpoint(format!("/upstream{path}"));
     let mut target = path;
     if let Some(query) = parts.uri.query() {
@@ -222,7 +240,8 @@ async fn pass_through_inner(
         target.push_str(query);
     }
     let stream = request::asks_for_stream(&bytes);
-    forward(state, &model, &parts, &target, bytes, stream, meter).await
+    let sent = forward(state, &model, &parts, &target, bytes, stream, meter).await?;
+    Ok((sent, hide_path))
 }
 
 /// The names a pass-through's leading segments can spell (a name may hold `/`), shortest
@@ -245,6 +264,62 @@ fn name_candidates(segments: &[&str]) -> Vec<(String, usize)> {
         candidates.push((name.clone(), i + 1));
     }
     candidates
+}
+
+/// Whether the caller may manage models: a session, a key with `models:manage`, or anyone where
+/// no login is required. Others use a model's server only to infer and read.
+pub fn may_manage(parts: &Parts) -> bool {
+    parts
+        .extensions
+        .get::<Arc<ApiKey>>()
+        .is_none_or(|key| keys::allows(key, Scope::ModelsManage))
+}
+
+/// llama-server's endpoints an inference key may reach through `/upstream`: generation,
+/// embeddings, reranking, tokens, templates, and reads. Not `POST /lora-adapters` (it changes
+/// the adapters of every client), `/slots` actions, or `/v1/stream` (it replays another
+/// client's stream by a conversation id the client picks).
+fn inference_endpoint(method: &axum::http::Method, path: &str, query: Option<&str>) -> bool {
+    const POSTS: &[&str] = &[
+        "/completion",
+        "/completions",
+        "/v1/completions",
+        "/chat/completions",
+        "/v1/chat/completions",
+        "/v1/responses",
+        "/v1/messages",
+        "/v1/messages/count_tokens",
+        "/infill",
+        "/embedding",
+        "/embeddings",
+        "/v1/embeddings",
+        "/rerank",
+        "/reranking",
+        "/v1/rerank",
+        "/v1/reranking",
+        "/tokenize",
+        "/detokenize",
+        "/apply-template",
+    ];
+    // Not llama-server's own model lists: they name the file (Corral's `/v1/models` is the
+    // list for keys); `/props` is answered without its `model_path`.
+    const GETS: &[&str] = &[
+        "/",
+        "/index.html",
+        "/health",
+        "/v1/health",
+        "/props",
+        "/metrics",
+        "/lora-adapters",
+    ];
+    match *method {
+        axum::http::Method::POST => POSTS.contains(&path),
+        axum::http::Method::GET | axum::http::Method::HEAD => {
+            GETS.contains(&path)
+                || (path == "/slots" && query.is_none_or(|q| !q.contains("action")))
+        }
+        _ => false,
+    }
 }
 
 /// Whether a request may start its model when it is not running. A GET or HEAD (which any

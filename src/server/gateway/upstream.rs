@@ -9,7 +9,9 @@ use std::task::{Context, Poll};
 use axum::body::Body;
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, Request, Response, Uri, header};
+use axum::response::IntoResponse;
 use bytes::Bytes;
+use http_body_util::BodyExt;
 use http_body_util::Full;
 use hyper::body::{Body as HttpBody, Frame, Incoming, SizeHint};
 use hyper_util::client::legacy::Client;
@@ -85,8 +87,13 @@ impl UpstreamClient {
         let mut request = Request::builder()
             .method(client_request.method.clone())
             .uri(uri);
+        // A conversation id keeps a generation going after its client left and lets it be
+        // replayed by that id: for callers who may manage the model only.
+        let conversations = super::may_manage(client_request);
         for (name, value) in &client_request.headers {
-            if !NOT_FORWARDED.contains(&name.as_str()) {
+            if !NOT_FORWARDED.contains(&name.as_str())
+                && (conversations || name.as_str() != "x-conversation-id")
+            {
                 request = request.header(name, value);
             }
         }
@@ -137,6 +144,44 @@ pub fn relay(answer: Response<Incoming>, ticket: Ticket, mut meter: Meter) -> Re
         .headers_mut()
         .insert("x-accel-buffering", HeaderValue::from_static("no"));
     response
+}
+
+/// llama-server's `/props` answer with `model_path` (the file, which a caller that may only use
+/// the model does not see) replaced by the model's name. Read whole: it is a few KiB.
+pub async fn props_without_path(
+    (answer, ticket): (Response<Incoming>, Ticket),
+    mut meter: Meter,
+    name: &str,
+) -> Response<Body> {
+    let status = answer.status();
+    meter.answer(status, Some("application/json"));
+    let read = http_body_util::Limited::new(answer.into_body(), 1 << 20)
+        .collect()
+        .await;
+    drop(ticket);
+    let parsed = read.map_err(|e| e.to_string()).and_then(|body| {
+        serde_json::from_slice::<serde_json::Value>(&body.to_bytes()).map_err(|e| e.to_string())
+    });
+    match parsed {
+        Ok(mut props) => {
+            if let Some(fields) = props.as_object_mut() {
+                fields.insert("model_path".into(), serde_json::Value::String(name.into()));
+            }
+            meter.ended(None);
+            let mut response = axum::Json(props).into_response();
+            *response.status_mut() = status;
+            response
+        }
+        Err(error) => {
+            let error = GatewayError::new(
+                axum::http::StatusCode::BAD_GATEWAY,
+                "upstream_unreadable",
+                format!("the model's server answered /props with what Corral cannot read: {error}"),
+            );
+            meter.ended(Some(error.message.clone()));
+            error.into_response()
+        }
+    }
 }
 
 /// The answer's body: each piece goes on at once and past the meter. The ticket lives exactly
