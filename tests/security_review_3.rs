@@ -568,3 +568,62 @@ async fn m7_hostile_gguf_headers_keep_little_in_a_models_folder_or_on_the_model_
         now.saturating_sub(before) / 1024
     );
 }
+
+#[tokio::test]
+async fn l7_backup_downloads_nobody_reads_are_dropped_after_the_write_timeout_with_their_copies() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    {
+        // A database larger than every socket buffer on the way, so an unread copy stalls.
+        let conn = rusqlite::Connection::open(data.join("corral.db")).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE filler (b BLOB); INSERT INTO filler VALUES (zeroblob(24 * 1024 * 1024));",
+        )
+        .unwrap();
+    }
+    let corral = start_corral_with(&data, |command| {
+        command.args(["--stream-write-timeout", "2"]);
+    });
+    let port = corral.port;
+    let pid = corral.child.id();
+    let mut stalled = Vec::new();
+    for _ in 0..2 {
+        let socket = TcpSocket::new_v4().unwrap();
+        socket.set_recv_buffer_size(4096).unwrap();
+        let mut stream = socket
+            .connect(SocketAddr::from(([127, 0, 0, 1], port)))
+            .await
+            .unwrap();
+        let request = format!("GET /api/backup HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n");
+        stream.write_all(request.as_bytes()).await.unwrap();
+        stalled.push(stream);
+    }
+    let copies = || {
+        std::fs::read_dir(format!("/proc/{pid}/fd"))
+            .unwrap()
+            .filter_map(|fd| std::fs::read_link(fd.ok()?.path()).ok())
+            .filter(|target| target.to_string_lossy().contains(".backup-"))
+            .count()
+    };
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while copies() < 2 {
+        assert!(Instant::now() < deadline, "the two copies were never made");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let busy = raw(port, "127.0.0.1", "GET /api/backup HTTP/1.1", "").await;
+    assert_eq!(busy.status, 429, "{}", busy.head);
+    // Past the write timeout the stalled downloads are dropped, and their copies with them.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while copies() > 0 {
+        assert!(
+            Instant::now() < deadline,
+            "{} unread copies are still held",
+            copies()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let whole = raw(port, "127.0.0.1", "GET /api/backup HTTP/1.1", "").await;
+    assert_eq!(whole.status, 200, "{}", whole.head);
+    drop(stalled);
+}
