@@ -251,3 +251,54 @@ async fn broken_configs_are_refused_by_where_they_break_and_change_nothing() {
     }
     assert_eq!(app.snapshot().await, before);
 }
+
+#[tokio::test]
+async fn an_import_that_replaces_a_model_leaves_each_change_in_its_history() {
+    let app = TestApp::new().await;
+    let made = app
+        .post(
+            "/api/models/create",
+            json!({"model": {"name": "keepme", "path": "/m/tiny.gguf", "ctx_size": 8192}}),
+        )
+        .await
+        .json();
+    let id = made["id"].clone();
+    let saved = app
+        .post(
+            "/api/models/config/save",
+            json!({"id": id, "group": "sampling", "config": {"temperature": 0.3, "top_k": 7}}),
+        )
+        .await;
+    assert_eq!(saved.status.as_u16(), 200, "{}", saved.body);
+    let history = || {
+        let id = id.clone();
+        let app = &app;
+        async move {
+            app.post("/api/models/config/history", json!({"id": id}))
+                .await
+                .json()
+        }
+    };
+    let before = history().await.as_array().unwrap().len();
+    let text = "models:\n  keepme:\n    cmd: llama-server -m /m/large.gguf --port ${PORT}\n";
+    let report = import(
+        &app,
+        json!({"format": "llama-swap", "on_conflict": "replace", "text": text}),
+    )
+    .await;
+    assert_eq!(report["changed"], json!(["keepme"]));
+    let after = history().await;
+    let entries = after.as_array().unwrap();
+    assert!(entries.len() > before, "{after}");
+    let text = after.to_string();
+    for (what, old) in [
+        ("path", "/m/tiny.gguf"),
+        ("ctx_size", "8192"),
+        ("temperature", "0.3"),
+    ] {
+        assert!(
+            text.contains(what) && text.contains(old),
+            "the trail keeps the old {what}: {after}"
+        );
+    }
+}

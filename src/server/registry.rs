@@ -412,6 +412,7 @@ impl Registry {
             sizes.push(file_size(&model.spec.path).await);
         }
         let hub = self.hub.clone();
+        let keep = self.db.retention().changes_per_model;
         let imported = self
             .db
             .call(move |conn| {
@@ -453,6 +454,13 @@ impl Registry {
                                     });
                                 }
                                 models_repo::update(&tx, holder, &spec, size, now)?;
+                                // A replace is an edit like any other: the trail says what
+                                // it changed, so the old values can be found again.
+                                let diff =
+                                    changed_fields(&current.spec.to_object(), &spec.to_object());
+                                if !diff.is_empty() {
+                                    config_repo::record_change(&tx, holder, "model", &diff, now)?;
+                                }
                                 (holder, false)
                             }
                         };
@@ -474,7 +482,19 @@ impl Registry {
                                     },
                                 )?;
                             }
+                            if !created {
+                                let kind = group.kind();
+                                let before = config_repo::load(&tx, id, kind)?
+                                    .unwrap_or_else(|| kind.default_config());
+                                let diff = changed_fields(&before.to_object(), &group.to_object());
+                                if !diff.is_empty() {
+                                    config_repo::record_change(&tx, id, kind.as_str(), &diff, now)?;
+                                }
+                            }
                             config_repo::save(&tx, id, group, now)?;
+                        }
+                        if !created {
+                            config_repo::prune_history(&tx, id, keep)?;
                         }
                         let model = existing(&tx, id)?;
                         if created {
