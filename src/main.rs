@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{CommandFactory, FromArgMatches};
-use corral::server::access;
+use corral::server::access::{self, AccessSettings};
 use corral::server::cli::{AdminCommand, Cli, Command};
 use corral::server::data_dir;
 use corral::server::db::{Db, backup};
@@ -173,7 +173,10 @@ async fn run(
         http: http_limits,
         retention: cli.retention(),
         gateway: cli.gateway_settings()?,
-        access: cli.access_settings(),
+        access: AccessSettings {
+            port: Some(address.port()),
+            ..cli.access_settings()
+        },
         model_roots,
         models_dirs,
         set_by_flag,

@@ -122,6 +122,8 @@ fn https_serves_with_a_secure_cookie_and_takes_a_new_certificate_on_sighup() {
         .expect("a session cookie")
         .to_string();
     assert!(cookie.contains("; Secure"), "{cookie}");
+    // Over HTTPS the name has the __Host- prefix: no other port or subdomain may set it.
+    assert!(cookie.contains(": __Host-corral_session="), "{cookie}");
     assert!(
         cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
         "{cookie}"
@@ -250,14 +252,16 @@ fn keys_and_passwords_never_reach_the_log_pages_or_answers() {
         json!({"username": "admin", "password": PASSWORD}),
         None,
     );
-    let session = login
+    // Named for the port on plain HTTP (`corral_session_<port>`).
+    let cookie = login
         .head
         .lines()
-        .find_map(|l| l.split_once("corral_session="))
-        .and_then(|(_, rest)| rest.split(';').next())
+        .find_map(|l| l.strip_prefix("set-cookie: "))
+        .and_then(|rest| rest.split(';').next())
         .unwrap()
         .to_string();
-    let cookie = format!("corral_session={session}");
+    assert!(cookie.starts_with("corral_session_"), "{cookie}");
+    let session = cookie.split_once('=').unwrap().1.to_string();
     let created = json_post(
         "/api/keys/create",
         json!({"name": "laptop", "scopes": ["inference"]}),

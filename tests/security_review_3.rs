@@ -70,7 +70,7 @@ async fn raw(port: u16, from: &str, head: &str, body: &str) -> Raw {
 
 /// A JSON POST to `/api/<path>`, with the session cookie when given.
 async fn api(port: u16, path: &str, body: Value, session: Option<&str>) -> Raw {
-    let cookie = session.map_or_else(String::new, |s| format!("\r\nCookie: corral_session={s}"));
+    let cookie = session.map_or_else(String::new, |pair| format!("\r\nCookie: {pair}"));
     raw(
         port,
         "127.0.0.1",
@@ -100,12 +100,17 @@ async fn sign_in(port: u16, from: &str, password: &str) -> Raw {
     .await
 }
 
+/// The session cookie a sign-in sets, as `name=value` (the name carries the port on HTTP).
 async fn session(port: u16) -> String {
     let answer = sign_in(port, "127.0.0.1", PASSWORD).await;
     assert_eq!(answer.status, 200, "{}", answer.body);
     let cookie = answer.header("set-cookie").unwrap();
-    let value = cookie.split(';').next().unwrap();
-    value.split_once('=').unwrap().1.to_string()
+    let pair = cookie.split(';').next().unwrap().to_string();
+    assert_eq!(
+        pair.split_once('=').unwrap().0,
+        format!("corral_session_{port}")
+    );
+    pair
 }
 
 /// Resident and peak memory of a process, in KiB.

@@ -357,6 +357,8 @@ impl Cli {
                 || self.public_url.as_ref().is_some_and(PublicUrl::is_https),
             session_days: self.session_days,
             max_requests_per_key: self.max_requests_per_key,
+            // Known once bound (`--bind 127.0.0.1:0` picks one).
+            port: (self.bind.port() != 0).then_some(self.bind.port()),
         }
     }
 

@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use hyper::body::{Frame, SizeHint};
 
 use crate::domain::AppError;
-use crate::server::access::{SESSION_COOKIE, keys};
+use crate::server::access::keys;
 use crate::server::gateway::envelope::GatewayError;
 use crate::server::gateway::is_gateway_path;
 use crate::server::http::error_response;
@@ -74,15 +74,15 @@ pub fn presented_key(headers: &HeaderMap) -> Option<String> {
     text("x-api-key").map(|key| key.trim().to_string())
 }
 
-/// The session token the request's cookie carries, if any.
-pub fn session_token(headers: &HeaderMap) -> Option<&str> {
+/// The value of the cookie `name` the request carries, if any (`Access::session_token`).
+pub fn cookie_value<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
     headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|value| value.to_str().ok())
         .flat_map(|cookies| cookies.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == SESSION_COOKIE)
+        .find(|(found, _)| *found == name)
         .map(|(_, value)| value)
         .filter(|value| !value.is_empty())
 }
@@ -202,7 +202,7 @@ async fn with_session(
     named: &RequestPath,
 ) -> Response {
     let path = &named.normal;
-    let signed_in = match session_token(request.headers()) {
+    let signed_in = match state.access.session_token(request.headers()) {
         Some(token) => state.access.session(token).await,
         None => Ok(None),
     };
@@ -364,9 +364,10 @@ mod tests {
                 .parse()
                 .unwrap(),
         );
-        assert_eq!(session_token(&headers), Some("abc123"));
+        assert_eq!(cookie_value(&headers, "corral_session"), Some("abc123"));
+        assert_eq!(cookie_value(&headers, "corral_session_3000"), None);
         headers.insert(header::COOKIE, "corral_session=".parse().unwrap());
-        assert_eq!(session_token(&headers), None);
+        assert_eq!(cookie_value(&headers, "corral_session"), None);
     }
 
     #[test]

@@ -36,7 +36,7 @@ const TOUCH_EVERY_MS: i64 = 3600 * 1000;
 const SESSION_RECHECK_MS: i64 = 10_000;
 /// How often a key's last use is written.
 const LAST_USED_EVERY_MS: i64 = 60_000;
-/// The cookie that carries a session.
+/// The cookie that carries a session, before `AccessSettings::cookie_name` says which.
 pub const SESSION_COOKIE: &str = "corral_session";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,6 +51,8 @@ pub struct AccessSettings {
     pub session_days: u32,
     /// Gateway requests one key may have in flight.
     pub max_requests_per_key: u32,
+    /// The port Corral serves on, once bound: names the session cookie on plain HTTP.
+    pub port: Option<u16>,
 }
 
 impl Default for AccessSettings {
@@ -61,6 +63,7 @@ impl Default for AccessSettings {
             secure_cookies: false,
             session_days: 30,
             max_requests_per_key: 64,
+            port: None,
         }
     }
 }
@@ -68,6 +71,19 @@ impl Default for AccessSettings {
 impl AccessSettings {
     pub fn login_required(&self) -> bool {
         !(self.open_on_loopback && self.loopback_bind)
+    }
+
+    /// The session cookie's name. Browsers send a host's cookies to every port of it and let
+    /// any of them set one: over HTTPS the `__Host-` prefix keeps others from setting or
+    /// scoping it; on plain HTTP the port in the name keeps two services of one host from
+    /// taking each other's. (Reading it is another matter: serve Corral on a host name of
+    /// its own.)
+    pub fn cookie_name(&self) -> String {
+        match (self.secure_cookies, self.port) {
+            (true, _) => format!("__Host-{SESSION_COOKIE}"),
+            (false, Some(port)) => format!("{SESSION_COOKIE}_{port}"),
+            (false, None) => SESSION_COOKIE.to_string(),
+        }
     }
 }
 
@@ -82,6 +98,8 @@ pub struct Access(Arc<Parts>);
 
 struct Parts {
     settings: AccessSettings,
+    /// `settings.cookie_name()`, worked out once.
+    cookie_name: String,
     db: Db,
     setup: SetupToken,
     backoff: Backoff,
@@ -98,6 +116,7 @@ struct Parts {
 impl Access {
     pub fn new(db: Db, settings: AccessSettings) -> Access {
         Access(Arc::new(Parts {
+            cookie_name: settings.cookie_name(),
             settings,
             db,
             setup: SetupToken::default(),
@@ -500,6 +519,7 @@ impl Access {
 
     /// The `Set-Cookie` value that carries `token` (or, with `None`, removes the cookie).
     pub fn cookie(&self, token: Option<&str>) -> String {
+        let name = &self.0.cookie_name;
         let secure = if self.0.settings.secure_cookies {
             "; Secure"
         } else {
@@ -507,13 +527,16 @@ impl Access {
         };
         match token {
             Some(token) => format!(
-                "{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{secure}",
+                "{name}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{secure}",
                 self.lifetime_ms() / 1000
             ),
-            None => {
-                format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0{secure}")
-            }
+            None => format!("{name}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0{secure}"),
         }
+    }
+
+    /// The session token the request's cookie carries, if any.
+    pub fn session_token<'h>(&self, headers: &'h axum::http::HeaderMap) -> Option<&'h str> {
+        guard::cookie_value(headers, &self.0.cookie_name)
     }
 }
 

@@ -14,7 +14,6 @@ use serde_json::json;
 
 use crate::domain::AppError;
 use crate::server::access::SignedIn;
-use crate::server::access::guard::session_token;
 use crate::server::http::error_response;
 use crate::server::state::AppState;
 
@@ -107,7 +106,7 @@ async fn login(
 async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Response {
     answer(
         async {
-            if let Some(token) = session_token(&headers) {
+            if let Some(token) = state.access.session_token(&headers) {
                 state.access.logout(token).await?;
             }
             with_cookie(&state.access.cookie(None), json!({"signed_out": true}))
@@ -140,7 +139,7 @@ async fn logout_everywhere(
 async fn me(State(state): State<AppState>, headers: HeaderMap) -> Response {
     answer(
         async {
-            let signed_in = match session_token(&headers) {
+            let signed_in = match state.access.session_token(&headers) {
                 Some(token) => state.access.session(token).await?.is_some(),
                 None => false,
             };
