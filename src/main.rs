@@ -100,6 +100,7 @@ async fn run(
         return reset_password(&cli, user.clone()).await;
     }
     cli.check_bind()?;
+    cli.check_hsts()?;
     let model_roots = ModelRoots::new(&cli.model_roots)?;
     let models_dirs = cli.checked_models_dirs(&model_roots)?;
     let tls = match (&cli.tls_cert, &cli.tls_key) {

@@ -1570,3 +1570,28 @@ async fn an_inference_key_reaches_only_a_models_inference_and_read_endpoints_and
     assert!(!listed.body.contains(&folder), "{}", listed.body);
     app.supervisor.shutdown().await;
 }
+
+#[tokio::test]
+async fn over_https_with_hsts_every_answer_says_https_only_and_otherwise_none_does() {
+    let https = TestApp::with_options(common::Options {
+        access: AccessSettings {
+            secure_cookies: true,
+            hsts: true,
+            ..AccessSettings::default()
+        },
+        ..common::Options::default()
+    })
+    .await;
+    for path in ["/", "/api/health", "/v1/models"] {
+        let answer = https.ask(Method::GET, path, None, None, "127.0.0.1").await;
+        assert_eq!(
+            answer.headers["strict-transport-security"], "max-age=31536000",
+            "{path}"
+        );
+    }
+    let plain = TestApp::new().await;
+    let answer = plain
+        .ask(Method::GET, "/api/health", None, None, "127.0.0.1")
+        .await;
+    assert!(!answer.headers.contains_key("strict-transport-security"));
+}

@@ -632,3 +632,47 @@ async fn l7_backup_downloads_nobody_reads_are_dropped_after_the_write_timeout_wi
     assert_eq!(whole.status, 200, "{}", whole.head);
     drop(stalled);
 }
+
+#[tokio::test]
+async fn i1_a_llama_cpp_config_file_in_corrals_home_adds_nothing_to_a_model_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let model_path = tiny_model(dir.path());
+    let home = dir.path().join("home");
+    let config = home.join(".config/llama.cpp");
+    std::fs::create_dir_all(&config).unwrap();
+    let leak = dir.path().join("leak.log");
+    std::fs::write(
+        config.join("config.ini"),
+        format!("log-file = {}\n", leak.display()),
+    )
+    .unwrap();
+    let corral = start_corral_with(&dir.path().join("data"), |command| {
+        command.env("HOME", &home).env_remove("XDG_CONFIG_HOME");
+    });
+    let port = corral.port;
+    let id = create(port, "tiny", &model_path).await;
+    assert_eq!(
+        api(port, "models/start", json!({"id": id}), None)
+            .await
+            .status,
+        200
+    );
+    common::corral_binary::wait_running(port, id).await;
+    let runs = api(port, "runs", json!({"id": id}), None).await.json();
+    let pid = runs[0]["pid"].as_u64().unwrap();
+    let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap();
+    let child_home = environ
+        .split(|b| *b == 0)
+        .find_map(|entry| entry.strip_prefix(b"HOME="))
+        .map(|h| String::from_utf8_lossy(h).into_owned())
+        .unwrap();
+    assert_ne!(child_home, home.display().to_string());
+    assert_eq!(
+        std::fs::read_dir(&child_home).unwrap().count(),
+        0,
+        "an empty home"
+    );
+    let logs = api(port, "models/logs", json!({"id": id}), None).await.body;
+    assert!(!logs.contains("using config file"), "{logs}");
+    assert!(!leak.exists(), "the config file's log-file was applied");
+}

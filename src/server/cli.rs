@@ -218,6 +218,12 @@ pub struct Cli {
     #[arg(long, env = "CORRAL_OPEN_ON_LOOPBACK", default_value_t = true, action = clap::ArgAction::Set)]
     pub open_on_loopback: bool,
 
+    /// Tell browsers to reach Corral over HTTPS only, for a year (`Strict-Transport-Security`).
+    /// Only where Corral is served over HTTPS: --tls-cert, an https --public-url, or
+    /// --secure-cookies behind an HTTPS proxy.
+    #[arg(long, env = "CORRAL_HSTS")]
+    pub hsts: bool,
+
     /// Mark the session cookie `Secure` (Corral behind an HTTPS proxy). Browsers drop Secure
     /// cookies on plain HTTP except from localhost.
     #[arg(long, env = "CORRAL_SECURE_COOKIES")]
@@ -359,7 +365,20 @@ impl Cli {
             max_requests_per_key: self.max_requests_per_key,
             // Known once bound (`--bind 127.0.0.1:0` picks one).
             port: (self.bind.port() != 0).then_some(self.bind.port()),
+            hsts: self.hsts,
         }
+    }
+
+    /// `--hsts` over plain HTTP would tell browsers to use an HTTPS that is not there.
+    pub fn check_hsts(&self) -> Result<(), String> {
+        if self.hsts && !self.access_settings().secure_cookies {
+            return Err(
+                "--hsts needs Corral served over HTTPS: --tls-cert, an https \
+                        --public-url, or --secure-cookies behind an HTTPS proxy"
+                    .into(),
+            );
+        }
+        Ok(())
     }
 
     /// `--cors-origin '*'` lets every site's pages call the gateway with a key: only where a
@@ -429,6 +448,15 @@ mod tests {
 
     fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
         Cli::try_parse_from(std::iter::once("corral").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn hsts_is_refused_without_https() {
+        assert!(parse(&["--hsts"]).unwrap().check_hsts().is_err());
+        let proxied = parse(&["--hsts", "--public-url", "https://corral.example"]).unwrap();
+        assert!(proxied.check_hsts().is_ok());
+        assert!(proxied.access_settings().hsts);
+        assert!(!parse(&[]).unwrap().access_settings().hsts);
     }
 
     #[test]

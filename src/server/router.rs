@@ -58,6 +58,9 @@ pub fn build(state: AppState) -> Router {
         ))
         .layer(from_fn_with_state(state.clone(), cors::answer_cors))
         .layer(from_fn_with_state(state.clone(), host::reject_unknown_host))
-        .layer(from_fn(security_headers::add_security_headers))
+        .layer(from_fn_with_state(
+            state.clone(),
+            security_headers::add_security_headers,
+        ))
         .with_state(state)
 }

@@ -53,6 +53,8 @@ pub struct AccessSettings {
     pub max_requests_per_key: u32,
     /// The port Corral serves on, once bound: names the session cookie on plain HTTP.
     pub port: Option<u16>,
+    /// Answers carry `Strict-Transport-Security` (`--hsts`, over HTTPS only).
+    pub hsts: bool,
 }
 
 impl Default for AccessSettings {
@@ -64,6 +66,7 @@ impl Default for AccessSettings {
             session_days: 30,
             max_requests_per_key: 64,
             port: None,
+            hsts: false,
         }
     }
 }

@@ -1,18 +1,35 @@
 //! Headers every answer carries: no framing (clickjacking of Start, Stop and Delete), no content
 //! sniffing, no referrer. Pages set their own Content-Security-Policy with the per-request nonce
 //! of their inline scripts (`page_policy`); every other answer gets one that allows nothing.
+//! Over HTTPS with `--hsts`, browsers are told to use HTTPS only, for a year.
 
-use axum::extract::Request;
+use axum::extract::{Request, State};
 use axum::http::{HeaderName, HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::Response;
 
+use crate::server::state::AppState;
+
 /// The policy of everything that is not a page (JSON, WASM, CSS, errors).
 const NOTHING: &str = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'";
 
-pub async fn add_security_headers(request: Request, next: Next) -> Response {
+/// `Strict-Transport-Security` with `--hsts`: a year, this host only (Corral does not speak
+/// for its subdomains).
+const HSTS: &str = "max-age=31536000";
+
+pub async fn add_security_headers(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
     let mut response = next.run(request).await;
     let headers = response.headers_mut();
+    if state.access.settings().hsts {
+        headers.insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static(HSTS),
+        );
+    }
     headers.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),

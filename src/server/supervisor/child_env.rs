@@ -2,10 +2,15 @@
 //! own. llama-server reads a setting from any `LLAMA_ARG_*` variable and Corral's own
 //! `CORRAL_*` variables are none of its business, so only what a GPU runtime needs is passed.
 //! The key makes every endpoint but `/health` answer only Corral: without it any web page could
-//! run completions on the model's port or read other people's prompts from `/slots`.
+//! run completions on the model's port or read other people's prompts from `/slots`. Each run
+//! gets an empty home of its own (`ChildHomes`): llama-server applies
+//! `~/.config/llama.cpp/config.ini` before its command line, which would let that file add
+//! flags the extra-arguments review never saw.
 
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::domain::AppError;
 
@@ -13,19 +18,74 @@ use crate::domain::AppError;
 /// local user can read in /proc).
 pub const API_KEY_VAR: &str = "LLAMA_API_KEY";
 
-/// Passed on unchanged.
-const PASSED: &[&str] = &["PATH", "HOME", "LANG", "TMPDIR", "LD_LIBRARY_PATH"];
+/// Passed on unchanged (not `HOME`: each run has its own).
+const PASSED: &[&str] = &["PATH", "LANG", "TMPDIR", "LD_LIBRARY_PATH"];
 /// Passed on by prefix: CUDA, ROCm/HIP (HSA_OVERRIDE_GFX_VERSION is a common ROCm need), ggml.
 const PASSED_PREFIXES: &[&str] = &["CUDA_", "HIP_", "ROCR_", "HSA_", "GGML_"];
 
-/// The environment of a model server: the passed variables of `parent`, and its key.
+/// The environment of a model server: the passed variables of `parent`, its empty home (also
+/// its configuration folder), and its key.
 pub fn for_run(
     parent: impl IntoIterator<Item = (OsString, OsString)>,
+    home: &Path,
     key: &str,
 ) -> Vec<(OsString, OsString)> {
     let mut env = runtime_only(parent);
+    env.push(("HOME".into(), home.into()));
+    env.push(("XDG_CONFIG_HOME".into(), home.into()));
     env.push((API_KEY_VAR.into(), key.into()));
     env
+}
+
+/// Empty, private homes for model servers: a folder of Corral's own (mode 0700, a random name
+/// in the temporary folder, made with `mkdir`, which never follows a link planted there) with a
+/// new, empty folder in it for each run. Removed with the supervisor.
+pub struct ChildHomes {
+    root: PathBuf,
+    next: AtomicU64,
+}
+
+impl ChildHomes {
+    pub fn create() -> std::io::Result<ChildHomes> {
+        let mut attempts = 0;
+        loop {
+            let mut bytes = [0u8; 8];
+            getrandom::fill(&mut bytes).map_err(std::io::Error::other)?;
+            let name: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+            let root = std::env::temp_dir().join(format!("corral-homes-{name}"));
+            match private_folder(&root) {
+                Ok(()) => {
+                    return Ok(ChildHomes {
+                        root,
+                        next: AtomicU64::new(1),
+                    });
+                }
+                Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists && attempts < 8 => {
+                    attempts += 1;
+                }
+                Err(error) => return Err(error),
+            }
+        }
+    }
+
+    /// A new empty folder for one run.
+    pub fn fresh(&self) -> std::io::Result<PathBuf> {
+        let n = self.next.fetch_add(1, Ordering::Relaxed);
+        let home = self.root.join(n.to_string());
+        private_folder(&home)?;
+        Ok(home)
+    }
+}
+
+impl Drop for ChildHomes {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.root);
+    }
+}
+
+fn private_folder(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new().mode(0o700).create(path)
 }
 
 /// The passed variables of `parent` alone (for running `llama-server --help`).
@@ -89,7 +149,9 @@ mod tests {
                 ("GGML_CUDA_NO_PINNED", "1"),
                 ("AWS_SECRET_ACCESS_KEY", "x"),
                 ("LD_PRELOAD", "/tmp/evil.so"),
+                ("XDG_CONFIG_HOME", "/home/a/.config"),
             ]),
+            Path::new("/tmp/corral-homes-x/1"),
             "k3y",
         );
         let names: Vec<&str> = env.iter().map(|(k, _)| k.to_str().unwrap()).collect();
@@ -97,18 +159,36 @@ mod tests {
             names,
             [
                 "PATH",
-                "HOME",
                 "CUDA_VISIBLE_DEVICES",
                 "HIP_VISIBLE_DEVICES",
                 "GGML_CUDA_NO_PINNED",
+                "HOME",
+                "XDG_CONFIG_HOME",
                 "LLAMA_API_KEY"
             ]
         );
+        assert_eq!(env[4].1, "/tmp/corral-homes-x/1", "a home of its own");
         assert_eq!(
             env.last().unwrap().1,
             "k3y",
             "Corral's key, not an inherited one"
         );
+    }
+
+    #[test]
+    fn each_run_gets_a_new_empty_private_home_and_all_go_with_the_supervisor() {
+        use std::os::unix::fs::PermissionsExt;
+        let homes = ChildHomes::create().unwrap();
+        let (a, b) = (homes.fresh().unwrap(), homes.fresh().unwrap());
+        assert_ne!(a, b);
+        for home in [&a, &b, &homes.root] {
+            let meta = std::fs::metadata(home).unwrap();
+            assert_eq!(meta.permissions().mode() & 0o777, 0o700);
+        }
+        assert_eq!(std::fs::read_dir(&a).unwrap().count(), 0);
+        let root = homes.root.clone();
+        drop(homes);
+        assert!(!root.exists());
     }
 
     #[test]

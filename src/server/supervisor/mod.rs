@@ -100,6 +100,8 @@ struct Inner {
     /// The last failed gateway start of each model (when, why), shared with the requests that
     /// waited for it.
     gateway_failures: std::sync::Mutex<std::collections::HashMap<i64, (i64, String)>>,
+    /// An empty home for each model server (`child_env::ChildHomes`).
+    homes: child_env::ChildHomes,
 }
 
 impl Supervisor {
@@ -125,6 +127,7 @@ impl Supervisor {
                 places,
                 gateway_starts: ModelLocks::default(),
                 gateway_failures: Default::default(),
+                homes: child_env::ChildHomes::create().map_err(AppError::internal)?,
             }),
         };
         let hub = &supervisor.inner.hub;
@@ -328,13 +331,16 @@ impl Supervisor {
         let command = plan.command();
         // The key goes in the environment, not on the command line others can read.
         let api_key = child_env::new_key()?;
+        let home = self.inner.homes.fresh().map_err(|e| {
+            AppError::internal(format!("cannot make the model server's home folder: {e}"))
+        })?;
         let spawned = self
             .inner
             .spawner
             .spawn(SpawnRequest {
                 program: plan.program,
                 args: plan.args,
-                env: child_env::for_run(std::env::vars_os(), &api_key),
+                env: child_env::for_run(std::env::vars_os(), &home, &api_key),
                 files: handed,
             })
             .await;

@@ -59,9 +59,15 @@ pub async fn reconcile(supervisor: &Supervisor) -> Result<(), AppError> {
     Ok(())
 }
 
-/// The process exists, leads its own group, and runs exactly the recorded command: not a
-/// stranger that got the same pid.
+/// The process exists, is this user's, leads its own group, and runs exactly the recorded
+/// command: not a stranger (another user's process) that got the same pid.
 fn is_ours(pid: u32, run: &Run) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let me = unsafe { libc::geteuid() };
+    if !std::fs::metadata(format!("/proc/{pid}")).is_ok_and(|m| m.uid() == me) {
+        return false;
+    }
     if process_group(pid) != Some(pid) {
         return false;
     }
@@ -83,5 +89,68 @@ async fn stop_leftover(pid: u32, grace: Duration) {
     }
     if process_alive(pid) {
         let _ = signal_group(pid, libc::SIGKILL);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::process::CommandExt;
+
+    fn run_of(command: &[&str]) -> Run {
+        Run {
+            id: 1,
+            model_id: 1,
+            pid: None,
+            pgid: None,
+            port: 0,
+            command: command.iter().map(|s| s.to_string()).collect(),
+            started_at: 0,
+            ready_at: None,
+            ended_at: None,
+            exit_code: None,
+            signal: None,
+            failure: None,
+            message: None,
+            log_tail: Vec::new(),
+            peak_rss_bytes: None,
+        }
+    }
+
+    /// A `sleep` leading its own process group, run as `uid` when given.
+    fn sleeper(uid: Option<u32>) -> std::process::Child {
+        let mut command = std::process::Command::new("sleep");
+        command.arg("30").process_group(0);
+        if let Some(uid) = uid {
+            command.uid(uid);
+        }
+        let child = command.spawn().unwrap();
+        // Until it has exec'd, the child still reads as the test binary.
+        let cmdline = format!("/proc/{}/cmdline", child.id());
+        while !std::fs::read(&cmdline).is_ok_and(|c| c.starts_with(b"sleep")) {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        child
+    }
+
+    #[test]
+    fn a_process_of_another_user_running_the_recorded_command_is_not_ours() {
+        let mut mine = sleeper(None);
+        let command = ["sleep", "30"];
+        assert!(is_ours(mine.id(), &run_of(&command)));
+        let _ = mine.kill();
+        let _ = mine.wait();
+        // SAFETY: geteuid has no preconditions and cannot fail.
+        if unsafe { libc::geteuid() } != 0 {
+            eprintln!("not root: cannot start another user's process to compare with");
+            return;
+        }
+        let mut theirs = sleeper(Some(65534));
+        assert!(
+            !is_ours(theirs.id(), &run_of(&command)),
+            "another user's process"
+        );
+        let _ = theirs.kill();
+        let _ = theirs.wait();
     }
 }
