@@ -199,8 +199,8 @@ async fn a_model_server_answers_only_corral_and_inherits_nothing_of_it() {
         "{answer}"
     );
 
-    // Only stdin, stdout and stderr, and descriptors of its own: not the planted file, not
-    // Corral's database, lock or pipes.
+    // Only stdin, stdout and stderr, the model file handed on, and descriptors of its own: not
+    // the planted file, not Corral's database, lock or pipes.
     let corrals: std::collections::HashSet<String> =
         std::fs::read_dir(format!("/proc/{}/fd", corral.child.id()))
             .unwrap()
@@ -218,7 +218,17 @@ async fn a_model_server_answers_only_corral_and_inherits_nothing_of_it() {
         // A socket is named by its inode, so one of Corral's would show up in both lists.
         let own = (target.starts_with("socket:") && !corrals.contains(&target))
             || target.starts_with("anon_inode:");
-        if fd > 2 && !own {
+        // The model file Corral checked and handed on (as /proc/self/fd/3), read-only.
+        let handed = fd == 3 && target == model_path && {
+            let info = std::fs::read_to_string(format!("/proc/{pid}/fdinfo/{fd}")).unwrap();
+            let flags = info
+                .lines()
+                .find_map(|l| l.strip_prefix("flags:"))
+                .map(|f| u32::from_str_radix(f.trim(), 8).unwrap())
+                .unwrap();
+            flags & 0o3 == 0
+        };
+        if fd > 2 && !own && !handed {
             inherited.push((fd, target));
         }
     }
