@@ -1102,12 +1102,19 @@ async fn a_scaled_lora_adapter_and_a_scaled_control_vector_start_for_real_and_a_
     let running = app.wait_status(id, ModelStatus::Running, LOAD).await;
     assert_eq!(running.status, ModelStatus::Running);
     let run = app.last_run(id).await;
-    let command = run.command.join(" ");
-    // One FNAME:SCALE value each, the file as the descriptor Corral opened and checked.
+    // One FNAME:SCALE value each: the record names the file, the process the descriptor Corral
+    // opened and checked.
+    let recorded = run.command.join(" ");
     assert!(
-        command.contains("--lora-scaled /proc/self/fd/4:0.5")
-            && command.contains("--control-vector-scaled /proc/self/fd/5:0.8"),
-        "{command}"
+        recorded.contains(&format!("--lora-scaled {}:0.5", adapter.display())),
+        "{recorded}"
+    );
+    let cmdline = std::fs::read(format!("/proc/{}/cmdline", run.pid.unwrap())).unwrap();
+    let running = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+    assert!(
+        running.contains("--lora-scaled /proc/self/fd/4:0.5")
+            && running.contains("--control-vector-scaled /proc/self/fd/5:0.8"),
+        "{running}"
     );
     let adapters = app.get("/upstream/tiny/lora-adapters").await;
     assert_eq!(adapters.status, StatusCode::OK, "{}", adapters.body);

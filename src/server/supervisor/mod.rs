@@ -320,6 +320,10 @@ impl Supervisor {
         if let Some(path) = passed.get("path") {
             run_model.spec.path.clone_from(path);
         }
+        // The run records the command as planned, with the files' paths (what a person reads,
+        // and what the next start's memory need is matched by); `reconcile::is_ours` matches
+        // it to the process through the descriptors it was handed.
+        let command = plan(Port::Assigned(port)).command();
         let plan = LaunchPlan::build(
             &binary,
             &run_model,
@@ -328,7 +332,6 @@ impl Supervisor {
             Port::Assigned(port),
             &self.settings().corral_origin,
         );
-        let command = plan.command();
         // The key goes in the environment, not on the command line others can read.
         let api_key = child_env::new_key()?;
         let home = self.inner.homes.fresh().map_err(|e| {

@@ -77,9 +77,42 @@ fn is_ours(pid: u32, run: &Run) -> bool {
             .filter(|part| !part.is_empty())
             .map(|part| String::from_utf8_lossy(part).into_owned())
             .collect();
-        args == run.command
+        args.len() == run.command.len()
+            && args
+                .iter()
+                .zip(&run.command)
+                .all(|(running, recorded)| same_argument(pid, running, recorded))
     })
 }
+
+/// An argument of the running process is the recorded one, or names by `/proc/self/fd/N` (with
+/// the same `:scale` after it, if any) the file the recorded one names, as the process holds it
+/// open (a start hands its files on as descriptors).
+fn same_argument(pid: u32, running: &str, recorded: &str) -> bool {
+    if running == recorded {
+        return true;
+    }
+    let Some(rest) = running.strip_prefix(PASSED_PREFIX) else {
+        // A split model's first part goes by the real path the recorded one led to.
+        return running.starts_with('/')
+            && std::path::Path::new(recorded)
+                .canonicalize()
+                .is_ok_and(|real| real == std::path::Path::new(running));
+    };
+    let (fd, suffix) = rest.split_at(
+        rest.find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len()),
+    );
+    let Some(path) = recorded.strip_suffix(suffix) else {
+        return false;
+    };
+    let held = std::fs::read_link(format!("/proc/{pid}/fd/{fd}"));
+    let named = std::path::Path::new(path).canonicalize();
+    matches!((held, named), (Ok(held), Ok(named)) if held == named)
+}
+
+/// How a handed-on file is named on a child's command line.
+const PASSED_PREFIX: &str = "/proc/self/fd/";
 
 async fn stop_leftover(pid: u32, grace: Duration) {
     let _ = signal_group(pid, libc::SIGTERM);
@@ -131,6 +164,35 @@ mod tests {
             std::thread::sleep(std::time::Duration::from_millis(5));
         }
         child
+    }
+
+    #[test]
+    fn a_file_handed_on_as_a_descriptor_matches_the_recorded_path_it_was_opened_from() {
+        let dir = tempfile::tempdir().unwrap();
+        let (model, other) = (dir.path().join("m.gguf"), dir.path().join("o.gguf"));
+        std::fs::write(&model, "GGUF").unwrap();
+        std::fs::write(&other, "GGUF").unwrap();
+        let held = std::fs::File::open(&model).unwrap();
+        let fd = std::os::fd::AsRawFd::as_raw_fd(&held);
+        let me = std::process::id();
+        let path = model.display().to_string();
+        assert!(same_argument(me, &format!("/proc/self/fd/{fd}"), &path));
+        assert!(same_argument(
+            me,
+            &format!("/proc/self/fd/{fd}:0.5"),
+            &format!("{path}:0.5")
+        ));
+        assert!(!same_argument(
+            me,
+            &format!("/proc/self/fd/{fd}:0.5"),
+            &format!("{path}:0.7")
+        ));
+        assert!(!same_argument(
+            me,
+            &format!("/proc/self/fd/{fd}"),
+            &other.display().to_string()
+        ));
+        assert!(!same_argument(me, "--port", "--ctx-size"));
     }
 
     #[test]
