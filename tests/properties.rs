@@ -24,6 +24,14 @@ fn absolute_path() -> BoxedStrategy<String> {
         .boxed()
 }
 
+/// An absolute path a list flag can carry: printable, but no `,` `:` or `"` (llama-server splits
+/// `--lora` and `--control-vector` values there; such paths are refused).
+fn listed_path() -> BoxedStrategy<String> {
+    proptest::string::string_regex("/[ !#-+\\--9;-~]{1,60}")
+        .unwrap()
+        .boxed()
+}
+
 fn printable(max: usize) -> BoxedStrategy<String> {
     proptest::string::string_regex(&format!("{PRINTABLE}{{1,{max}}}"))
         .unwrap()
@@ -127,7 +135,7 @@ fn valid_value(field: &FieldSpec) -> BoxedStrategy<Value> {
             .prop_map(|items| json!(items))
             .boxed(),
         InputKind::ScaledPaths { max_items } => prop::collection::vec(
-            (absolute_path(), prop::option::of(-200..=200i32)),
+            (listed_path(), prop::option::of(-200..=200i32)),
             0..=max_items.min(3),
         )
         .prop_map(|items| {
