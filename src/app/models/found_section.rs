@@ -48,6 +48,15 @@ pub fn FoundSection() -> impl IntoView {
         }
     };
     let several = move || unregistered().len() > 1;
+    // The list comes a page at a time: say when the folders hold more than this page.
+    let more_files = move || match listing.get().flatten() {
+        Some(Ok(listed)) if listed.total > listed.files.len() => format!(
+            " Showing the first {} of {} files (POST /api/discovery/list pages the rest).",
+            listed.files.len(),
+            listed.total
+        ),
+        _ => String::new(),
+    };
     let folders = move || match listing.get().flatten() {
         Some(Ok(listed)) => listed.folders,
         _ => Vec::new(),
@@ -96,7 +105,7 @@ pub fn FoundSection() -> impl IntoView {
                         </button>
                     </Show>
                 </div>
-                <p class="muted">{move || format!("Watching {}.", folders().join(", "))}</p>
+                <p class="muted">{move || format!("Watching {}.", folders().join(", "))}{move || more_files()}</p>
                 <OfferedCaches offered=Signal::derive(offered) watch/>
                 {move || error.get().map(|e| view! { <p class="error-banner" role="alert">{e}</p> })}
                 <Show when=move || !unregistered().is_empty()
