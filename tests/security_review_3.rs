@@ -127,6 +127,13 @@ fn memory_kib(pid: u32) -> (u64, u64) {
     (field("VmRSS:"), field("VmHWM:"))
 }
 
+/// Forgets the process's peak resident memory (`clear_refs` 5), so the next peak is the next
+/// request's; answers the resident memory now, in KiB.
+fn fresh_peak(pid: u32) -> u64 {
+    std::fs::write(format!("/proc/{pid}/clear_refs"), "5").unwrap();
+    memory_kib(pid).0
+}
+
 /// The process's peak resident memory is under `before` (KiB) plus `mib`.
 fn assert_peak_growth_below(pid: u32, before: u64, mib: u64) {
     let (_, peak) = memory_kib(pid);
@@ -234,6 +241,43 @@ async fn h2_a_burst_of_wrong_sign_ins_is_refused_at_once_costs_little_memory_and
         "{statuses:?}"
     );
     eprintln!("burst answers {statuses:?}, admin in {took:?}");
+}
+
+#[tokio::test]
+async fn h2_a_flood_from_many_fresh_addresses_delays_the_admins_sign_in_but_never_shuts_it_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let corral = corral_with_login(&dir.path().join("data"));
+    let port = corral.port;
+    let flooding = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    // Eight clients at once, each attempt from an address never seen before (no back-off).
+    let floods: Vec<_> = (0..8u8)
+        .map(|lane| {
+            let flooding = flooding.clone();
+            tokio::spawn(async move {
+                let mut n = 0u32;
+                while flooding.load(std::sync::atomic::Ordering::Relaxed) {
+                    let from = format!("127.{}.{}.{}", 10 + lane, n / 250 % 250, n % 250 + 1);
+                    sign_in(port, &from, "guess").await;
+                    n += 1;
+                }
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    for i in 0..10 {
+        let started = Instant::now();
+        let admin = sign_in(port, &format!("127.0.3.{}", i + 1), PASSWORD).await;
+        assert_eq!(admin.status, 200, "try {i}: {}", admin.body);
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "try {i} waited {:?}",
+            started.elapsed()
+        );
+    }
+    flooding.store(false, std::sync::atomic::Ordering::Relaxed);
+    for flood in floods {
+        flood.await.unwrap();
+    }
 }
 
 /// The newest activity records of a Corral without login.
@@ -439,6 +483,16 @@ async fn m6_hostile_imports_are_refused_within_a_second_naming_the_limit_and_tak
     }
     doubling.push_str("models:\n  m1:\n    cmd: llama-server -m /m/tiny.gguf\n");
     let sections: String = (0..110_000).map(|i| format!("[{i}]\n")).collect();
+    // Review 4: defaults spread over every section, and flow nesting the parser takes
+    // quadratic time over.
+    let spread = format!(
+        "[*]\n{}{}",
+        (0..8000).map(|i| format!("k{i}=v\n")).collect::<String>(),
+        (0..250)
+            .map(|j| format!("[s{j}]\nm=/m/tiny.gguf\n"))
+            .collect::<String>()
+    );
+    let nested = format!("{}1{}", "{a: ".repeat(100_000), "}".repeat(100_000));
     // Warm: one ordinary import, so the baseline has the import code's own memory.
     let plain = api(
         port,
@@ -449,12 +503,14 @@ async fn m6_hostile_imports_are_refused_within_a_second_naming_the_limit_and_tak
     )
     .await;
     assert_eq!(plain.status, 200, "{}", plain.body);
-    let (before, _) = memory_kib(pid);
     for (format, text, limit) in [
         ("llama-swap", aliases.as_str(), "100000 values"),
         ("llama-swap", doubling.as_str(), "4 MiB expanded in all"),
         ("llama-preset", sections.as_str(), "at most 1000 sections"),
+        ("llama-preset", spread.as_str(), "[*] defaults repeated"),
+        ("llama-swap", nested.as_str(), "more than 64 deep"),
     ] {
+        let before = fresh_peak(pid);
         let started = Instant::now();
         let answer = api(
             port,
@@ -467,11 +523,38 @@ async fn m6_hostile_imports_are_refused_within_a_second_naming_the_limit_and_tak
         assert_eq!(answer.status, 400, "{format}: {}", answer.body);
         assert!(answer.body.contains(limit), "{format}: {}", answer.body);
         assert!(took < Duration::from_secs(1), "{format} took {took:?}");
-        eprintln!(
-            "{format} ({limit}): {took:?}, peak {} KiB",
-            memory_kib(pid).1
-        );
+        eprintln!("{format} ({limit}): {took:?}");
+        assert_peak_growth_below(pid, before, 64);
     }
+    let before = fresh_peak(pid);
+    // One command of a thousand unknown flags, shared by a thousand models through an alias:
+    // read, but the answer names a bounded number of lines (was 93 MB, 393 MiB). A thousand
+    // models is the most an import holds.
+    let flags = "-zz ".repeat(1000);
+    let shared = format!(
+        "c: &c \"llama-server -m /m/tiny.gguf {flags}\"\nmodels:\n{}",
+        (0..1000)
+            .map(|i| format!("  m{i}:\n    cmd: *c\n"))
+            .collect::<String>()
+    );
+    let answer = api(
+        port,
+        "import",
+        json!({"format": "llama-swap", "dry_run": true, "text": shared}),
+        None,
+    )
+    .await;
+    assert_eq!(
+        answer.status,
+        200,
+        "{}",
+        &answer.body[..answer.body.len().min(300)]
+    );
+    assert!(
+        answer.body.len() < 1 << 20,
+        "answered {} bytes",
+        answer.body.len()
+    );
     assert_peak_growth_below(pid, before, 64);
 }
 

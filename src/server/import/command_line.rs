@@ -311,8 +311,19 @@ pub fn read(args: &[String], at: &str) -> ReadSettings {
         }
     }
     check_fields(&mut read, at);
+    // An answer names a bounded number of lines: a thousand models of a thousand unknown flags
+    // each would otherwise hold a million lines until they were cut.
+    if read.not_mapped.len() > MAX_NOT_MAPPED_PER_COMMAND {
+        let more = read.not_mapped.len() - MAX_NOT_MAPPED_PER_COMMAND;
+        read.not_mapped.truncate(MAX_NOT_MAPPED_PER_COMMAND);
+        read.not_mapped
+            .push(format!("{at}: … and {more} more arguments left out"));
+    }
     read
 }
+
+/// Lines one command adds to `not_mapped` at most (then one that counts the rest).
+const MAX_NOT_MAPPED_PER_COMMAND: usize = 32;
 
 fn set(
     read: &mut ReadSettings,

@@ -12,6 +12,9 @@ use crate::domain::{AppError, Rule};
 use crate::server::import::command_line::{self, Arity};
 use crate::server::import::{MAX_MODELS, ModelDraft};
 
+/// Bytes the `[*]` defaults may come to once copied into every section.
+const MAX_SPREAD_BYTES: usize = 8 << 20;
+
 /// Keys only presets have (they are not llama-server flags).
 const PRESET_ONLY: &[&str] = &["load-on-startup", "stop-timeout"];
 
@@ -59,6 +62,20 @@ pub fn read(text: &str) -> Result<(Vec<ExportedModel>, Vec<String>), AppError> {
                 }
             },
         }
+    }
+    // Every section reads the `[*]` defaults again: their size times the sections is what the
+    // reading costs (a few KiB of defaults over a thousand sections would be gigabytes).
+    let defaults_bytes: usize = defaults.iter().map(|(k, v)| k.len() + v.len() + 8).sum();
+    if defaults_bytes.saturating_mul(sections.len()) > MAX_SPREAD_BYTES {
+        return Err(AppError::invalid(
+            "text",
+            Rule::MaxLength,
+            format!(
+                "its [*] defaults repeated over its {} sections come to more than {} MiB",
+                sections.len(),
+                MAX_SPREAD_BYTES >> 20
+            ),
+        ));
     }
     let mut drafts = Vec::new();
     for (name, keys) in sections {

@@ -22,6 +22,8 @@ use command_line::ReadSettings;
 /// Largest import text, and most models in one.
 pub const MAX_TEXT_BYTES: usize = 8 << 20;
 pub const MAX_MODELS: usize = 1000;
+/// Lines of `not_mapped` an answer holds (each cut to 512 bytes); the rest are counted.
+pub const MAX_NOT_MAPPED: usize = 200;
 
 /// Reads the text and imports what it holds (`on_conflict` defaults to skip).
 pub async fn import(
@@ -31,7 +33,12 @@ pub async fn import(
     dry_run: bool,
     on_conflict: Option<OnConflict>,
 ) -> Result<ImportReport, AppError> {
-    let (models, not_mapped) = parse(format, text)?;
+    // Parsing is CPU work on text from outside: off the async threads, so a hostile document
+    // slows its own request, never every other one.
+    let owned = text.to_string();
+    let (models, not_mapped) = tokio::task::spawn_blocking(move || parse(format, &owned))
+        .await
+        .map_err(AppError::internal)??;
     let mut report = registry
         .import(models, on_conflict.unwrap_or(OnConflict::Skip), dry_run)
         .await?;
@@ -50,11 +57,12 @@ pub fn parse(
             format!("must be at most {} MiB", MAX_TEXT_BYTES >> 20),
         ));
     }
-    match format {
+    let (models, not_mapped) = match format {
         ImportFormat::Corral => corral_document::read(text),
         ImportFormat::LlamaSwap => llama_swap::read(text),
         ImportFormat::LlamaPreset => llama_preset::read(text),
-    }
+    }?;
+    Ok((models, bounded(not_mapped)))
 }
 
 /// One model read from another tool's configuration: its name, where it is in the text, and
@@ -75,7 +83,12 @@ fn assemble(
     let mut models = Vec::with_capacity(drafts.len());
     let mut errors = Vec::new();
     for ModelDraft { name, at, mut read } in drafts {
-        not_mapped.append(&mut read.not_mapped);
+        // Only as many lines as an answer names are kept (`bounded` counts the rest).
+        if not_mapped.len() <= MAX_NOT_MAPPED * 2 {
+            not_mapped.append(&mut read.not_mapped);
+        } else {
+            not_mapped.push(format!("{at}: more not mapped"));
+        }
         let mut spec = read.scopes.remove(ModelSpec::WHOLE).unwrap_or_default();
         if !spec.contains_key("path") {
             not_mapped.push(format!("{at}: names no model file (--model); not imported"));
@@ -107,6 +120,28 @@ fn assemble(
     } else {
         Err(AppError::Invalid { errors })
     }
+}
+
+/// `not_mapped` as an answer carries it: each line once, at most `MAX_NOT_MAPPED` of them, each
+/// cut to 512 bytes, and a last line counting what was left out.
+fn bounded(not_mapped: Vec<String>) -> Vec<String> {
+    let mut seen = std::collections::HashSet::new();
+    let mut kept = Vec::new();
+    let mut left_out = 0usize;
+    for line in not_mapped {
+        if !seen.insert(line.clone()) {
+            continue;
+        }
+        if kept.len() < MAX_NOT_MAPPED {
+            kept.push(crate::domain::text::kept(&line));
+        } else {
+            left_out += 1;
+        }
+    }
+    if left_out > 0 {
+        kept.push(format!("… and at least {left_out} more lines like these"));
+    }
+    kept
 }
 
 /// The error's fields, named from the document's root.
