@@ -1222,3 +1222,45 @@ async fn a_symlink_swapped_to_a_file_outside_the_roots_while_starts_run_never_lo
     assert!(ran > 0 && ran + refused == 12);
     app.supervisor.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_split_models_other_part_leading_outside_the_roots_is_refused_before_a_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("roots");
+    let outside = dir.path().join("outside");
+    std::fs::create_dir_all(root.join("sp")).unwrap();
+    std::fs::create_dir_all(&outside).unwrap();
+    let first = root.join("sp/m-00001-of-00002.gguf");
+    TestModel::TINY.write(&first).unwrap();
+    TestModel::TINY
+        .write(&outside.join("m-00002-of-00002.gguf"))
+        .unwrap();
+    std::os::unix::fs::symlink(
+        outside.join("m-00002-of-00002.gguf"),
+        root.join("sp/m-00002-of-00002.gguf"),
+    )
+    .unwrap();
+    let app = TestApp::with_options(common::Options {
+        settings: supervisor_settings(),
+        model_roots: corral::server::model_roots::ModelRoots::new(std::slice::from_ref(&root))
+            .unwrap(),
+        ..common::Options::default()
+    })
+    .await;
+    let made = app
+        .post(
+            "/api/models/create",
+            json!({"model": {"name": "split", "path": first, "threads": 1}}),
+        )
+        .await;
+    assert_eq!(made.status, StatusCode::OK, "{}", made.body);
+    let id = made.json()["id"].as_i64().unwrap();
+    let refused = app.post("/api/models/start", json!({"id": id})).await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{}", refused.body);
+    assert!(
+        refused.body.contains("m-00002-of-00002.gguf") && refused.body.contains("outside"),
+        "{}",
+        refused.body
+    );
+    assert!(app.supervisor.live_runs().is_empty());
+}

@@ -10,7 +10,6 @@
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::domain::AppError;
 
@@ -37,29 +36,30 @@ pub fn for_run(
     env
 }
 
-/// Empty, private homes for model servers: a folder of Corral's own (mode 0700, a random name
-/// in the temporary folder, made with `mkdir`, which never follows a link planted there) with a
-/// new, empty folder in it for each run. Removed with the supervisor.
+/// Empty, private homes for model servers: a folder of Corral's own (mode 0700, named for this
+/// process and a random word in the temporary folder, made with `mkdir`, which never follows a
+/// link planted there) with one folder per model in it, emptied before each of its runs (a
+/// model has one run at a time). Removed with the supervisor; one left by a Corral that was
+/// killed is removed by the next.
 pub struct ChildHomes {
     root: PathBuf,
-    next: AtomicU64,
 }
+
+/// What every root's name starts with, then `<pid>-<random>`.
+const ROOT_PREFIX: &str = "corral-homes-";
 
 impl ChildHomes {
     pub fn create() -> std::io::Result<ChildHomes> {
+        let temp = std::env::temp_dir();
+        remove_orphans(&temp);
         let mut attempts = 0;
         loop {
             let mut bytes = [0u8; 8];
             getrandom::fill(&mut bytes).map_err(std::io::Error::other)?;
-            let name: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-            let root = std::env::temp_dir().join(format!("corral-homes-{name}"));
+            let word: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+            let root = temp.join(format!("{ROOT_PREFIX}{}-{word}", std::process::id()));
             match private_folder(&root) {
-                Ok(()) => {
-                    return Ok(ChildHomes {
-                        root,
-                        next: AtomicU64::new(1),
-                    });
-                }
+                Ok(()) => return Ok(ChildHomes { root }),
                 Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists && attempts < 8 => {
                     attempts += 1;
                 }
@@ -68,10 +68,13 @@ impl ChildHomes {
         }
     }
 
-    /// A new empty folder for one run.
-    pub fn fresh(&self) -> std::io::Result<PathBuf> {
-        let n = self.next.fetch_add(1, Ordering::Relaxed);
-        let home = self.root.join(n.to_string());
+    /// The model's home, new and empty for the run about to start.
+    pub fn fresh(&self, model_id: i64) -> std::io::Result<PathBuf> {
+        let home = self.root.join(model_id.to_string());
+        match std::fs::remove_dir_all(&home) {
+            Err(error) if error.kind() != std::io::ErrorKind::NotFound => return Err(error),
+            _ => {}
+        }
         private_folder(&home)?;
         Ok(home)
     }
@@ -80,6 +83,31 @@ impl ChildHomes {
 impl Drop for ChildHomes {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.root);
+    }
+}
+
+/// Removes the roots of this user's Corrals that are gone (killed before they could).
+fn remove_orphans(temp: &Path) {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(entries) = std::fs::read_dir(temp) else {
+        return;
+    };
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let me = unsafe { libc::geteuid() };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix(ROOT_PREFIX))
+            .and_then(|rest| rest.split_once('-'))
+            .and_then(|(pid, _)| pid.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let ours = entry.metadata().is_ok_and(|m| m.is_dir() && m.uid() == me);
+        if ours && !Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
     }
 }
 
@@ -176,19 +204,39 @@ mod tests {
     }
 
     #[test]
-    fn each_run_gets_a_new_empty_private_home_and_all_go_with_the_supervisor() {
+    fn each_run_gets_an_empty_private_home_and_all_go_with_the_supervisor() {
         use std::os::unix::fs::PermissionsExt;
         let homes = ChildHomes::create().unwrap();
-        let (a, b) = (homes.fresh().unwrap(), homes.fresh().unwrap());
+        let (a, b) = (homes.fresh(1).unwrap(), homes.fresh(2).unwrap());
         assert_ne!(a, b);
         for home in [&a, &b, &homes.root] {
             let meta = std::fs::metadata(home).unwrap();
             assert_eq!(meta.permissions().mode() & 0o777, 0o700);
         }
+        // Whatever a run left there is gone before the model's next run.
+        std::fs::create_dir_all(a.join(".config/llama.cpp")).unwrap();
+        assert_eq!(homes.fresh(1).unwrap(), a);
         assert_eq!(std::fs::read_dir(&a).unwrap().count(), 0);
         let root = homes.root.clone();
         drop(homes);
         assert!(!root.exists());
+    }
+
+    #[test]
+    fn a_root_left_by_a_corral_that_is_gone_is_removed_by_the_next() {
+        let temp = tempfile::tempdir().unwrap();
+        // No process has pid 4194304 (above Linux's largest).
+        let orphan = temp.path().join(format!("{ROOT_PREFIX}4194304-ab"));
+        let live = temp
+            .path()
+            .join(format!("{ROOT_PREFIX}{}-cd", std::process::id()));
+        let other = temp.path().join("corral-homes-notapid");
+        for folder in [&orphan, &live, &other] {
+            std::fs::create_dir_all(folder.join("1")).unwrap();
+        }
+        remove_orphans(temp.path());
+        assert!(!orphan.exists());
+        assert!(live.exists() && other.exists());
     }
 
     #[test]

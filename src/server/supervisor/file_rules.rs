@@ -15,6 +15,7 @@ use std::collections::HashMap;
 
 use crate::domain::{FieldError, Model, Rule};
 use crate::server::gguf::magic::{self, FileCheck};
+use crate::server::gguf::reader::split_part;
 use crate::server::model_roots::ModelRoots;
 use crate::server::supervisor::args::ModelConfig;
 use crate::server::supervisor::spawn::passed_path;
@@ -108,6 +109,27 @@ pub fn handed_on(files: Vec<Checked>) -> (Vec<File>, HashMap<String, String>) {
     }
     (open, passed)
 }
+
+/// The other parts of a split model whose first part is `path` (`-00002-of-00003.gguf`, …):
+/// llama-server opens them by name, so they are checked against the model roots too.
+pub fn other_parts(path: &str) -> Vec<String> {
+    if !names_its_parts(path) {
+        return Vec::new();
+    }
+    let count = path
+        .strip_suffix(".gguf")
+        .and_then(|stem| stem.rsplit_once("-of-"))
+        .and_then(|(_, count)| count.parse::<u32>().ok())
+        .unwrap_or(0)
+        .min(MAX_PARTS);
+    (2..=count)
+        .filter_map(|part| split_part(std::path::Path::new(path), part, count))
+        .map(|p| p.display().to_string())
+        .collect()
+}
+
+/// Parts of a split model at most (as the header reader allows).
+const MAX_PARTS: u32 = 1024;
 
 /// Settings whose llama-server flag splits its value on commas (and, scaled, on `:`): a path
 /// holding one would name other files than the one checked.

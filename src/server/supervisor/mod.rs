@@ -180,12 +180,14 @@ impl Supervisor {
             .unwrap_or_else(|p| p.into_inner())
             .clone()?;
         if self.settings().llama_server_from_page {
-            locate::vet(&binary).map_err(|why| {
+            // What runs is the real path the check vetted, never the stored text again (one
+            // saved by an older Corral may be a link).
+            return locate::vet(&binary).map_err(|why| {
                 format!(
                     "the llama-server named on the Settings page ({}) may not run: {why}",
                     binary.display()
                 )
-            })?;
+            });
         }
         Ok(binary)
     }
@@ -334,7 +336,7 @@ impl Supervisor {
         );
         // The key goes in the environment, not on the command line others can read.
         let api_key = child_env::new_key()?;
-        let home = self.inner.homes.fresh().map_err(|e| {
+        let home = self.inner.homes.fresh(id).map_err(|e| {
             AppError::internal(format!("cannot make the model server's home folder: {e}"))
         })?;
         let spawned = self
@@ -565,13 +567,18 @@ impl Supervisor {
         AppError,
     > {
         let named = file_rules::named_files(model, config);
-        // Nothing is read outside the model folders: they are checked before the files are.
+        // Nothing is read outside the model folders: they are checked before the files are,
+        // the other parts of a split model included (llama-server opens them by name).
+        let parts = file_rules::other_parts(&model.spec.path)
+            .into_iter()
+            .map(|part| ("path".to_string(), part));
         self.registry()
             .roots()
             .check(
                 named
                     .iter()
                     .map(|f| (f.setting.clone(), f.path.clone()))
+                    .chain(parts)
                     .collect(),
             )
             .await?;
