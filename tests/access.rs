@@ -1451,6 +1451,35 @@ async fn model_events_follow_the_keys_model_list_and_take_no_place_of_a_tab() {
         }
     }
     assert!(!heard.contains("other"), "{heard}");
+    // One key holds a few streams at most; another key still gets one.
+    let open = |key: String| {
+        let request = Request::get("/models/sse")
+            .header(header::HOST, app.host())
+            .header(header::AUTHORIZATION, format!("Bearer {key}"))
+            .body(Body::empty())
+            .unwrap();
+        tower::ServiceExt::oneshot(app.router.clone(), request)
+    };
+    let mut held = vec![body];
+    for _ in 1..8 {
+        let response = open(key.clone()).await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        held.push(response.into_body());
+    }
+    let ninth = open(key.clone()).await.unwrap();
+    assert_eq!(ninth.status(), StatusCode::TOO_MANY_REQUESTS);
+    let other_key = app
+        .make_key(
+            &session,
+            json!({"name": "another", "scopes": ["inference"]}),
+        )
+        .await
+        .json()["key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(open(other_key).await.unwrap().status(), StatusCode::OK);
+    drop(held);
 }
 
 #[tokio::test]

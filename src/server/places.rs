@@ -6,6 +6,8 @@ use std::collections::HashMap;
 use std::hash::Hash;
 use std::sync::{Arc, Mutex};
 
+/// Cloned, it is the same places (shared).
+#[derive(Clone)]
 pub struct Places<K: Hash + Eq + Clone>(Arc<Mutex<HashMap<K, usize>>>);
 
 impl<K: Hash + Eq + Clone> Default for Places<K> {

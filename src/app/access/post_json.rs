@@ -35,12 +35,25 @@ async fn fetch_json(_method: &str, _path: &str, _body: Option<&Value>) -> Result
     Err("only the browser signs in".into())
 }
 
-/// Where to go after signing in: a page of this site only. Corral's pages are plain paths, so
-/// anything else is refused rather than interpreted: a browser drops tabs and newlines and reads
-/// `\\` as `/`, so `/\t/evil.example` would leave the site; no `//`, no escapes, no spaces.
+/// Where to go after signing in: one of Corral's pages only. Pages are plain paths, so anything
+/// else is refused rather than interpreted: a browser drops tabs and newlines and reads `\\` as
+/// `/`, so `/\t/evil.example` would leave the site; no `//`, no escapes, no spaces. And a page,
+/// not an endpoint: the signed-in browser's own navigation to `/upstream/<model>/…` would start
+/// a model that another site's link asked for.
 pub fn safe_next(next: Option<String>) -> String {
-    next.filter(|n| is_plain_local_path(n))
+    next.filter(|n| is_plain_local_path(n) && is_page(n))
         .unwrap_or_else(|| "/".into())
+}
+
+/// One of the app's pages (`app::App`'s routes), whatever query follows.
+fn is_page(path: &str) -> bool {
+    let path = path.split('?').next().unwrap_or_default();
+    matches!(
+        path,
+        "/" | "/playground" | "/activity" | "/monitoring" | "/keys" | "/settings"
+    ) || path
+        .strip_prefix("/models/")
+        .is_some_and(|id| !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()))
 }
 
 fn is_plain_local_path(path: &str) -> bool {
@@ -77,5 +90,19 @@ mod tests {
             assert_eq!(safe_next(Some(hostile.into())), "/", "{hostile:?}");
         }
         assert_eq!(safe_next(Some("/settings".into())), "/settings");
+        assert_eq!(
+            safe_next(Some("/models/12?tab=logs".into())),
+            "/models/12?tab=logs"
+        );
+        for endpoint in [
+            "/upstream/tiny/health",
+            "/api/backup",
+            "/v1/models",
+            "/models/sse",
+            "/models/load",
+            "/metrics",
+        ] {
+            assert_eq!(safe_next(Some(endpoint.into())), "/", "{endpoint}");
+        }
     }
 }

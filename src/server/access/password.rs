@@ -64,13 +64,21 @@ pub async fn hash(password: String) -> Result<String, AppError> {
     .map_err(AppError::internal)?
 }
 
-/// True when `password` matches the PHC string `stored`; `Err(Busy)` at once when the most
-/// hashes that may run at once are running.
+/// How long a sign-in waits for a place to hash before it is told to try again. Places are
+/// handed out in turn, and each client has at most one attempt waiting (`backoff`), so a flood
+/// from many addresses delays the admin's sign-in by its length, never shuts it out.
+const WAIT_FOR_A_PLACE: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// True when `password` matches the PHC string `stored`; `Err(Busy)` when no place to hash it
+/// came free within `WAIT_FOR_A_PLACE`.
 pub async fn verify(password: String, stored: String) -> Result<bool, Busy> {
     if password.len() > MAX_LENGTH {
         return Ok(false);
     }
-    let permit = hashes_at_once().try_acquire().map_err(|_| Busy)?;
+    let permit = tokio::time::timeout(WAIT_FOR_A_PLACE, hashes_at_once().acquire())
+        .await
+        .map_err(|_| Busy)?
+        .map_err(|_| Busy)?;
     let matches = tokio::task::spawn_blocking(move || {
         let _permit = permit;
         PasswordHash::new(&stored)

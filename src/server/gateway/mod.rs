@@ -53,11 +53,13 @@ impl Default for GatewaySettings {
     }
 }
 
-/// The gateway's own state: its settings and its connections to the model servers.
+/// The gateway's own state: its settings, its connections to the model servers, and the model
+/// event streams each key holds.
 #[derive(Clone, Default)]
 pub struct Gateway {
     pub settings: Arc<GatewaySettings>,
     client: UpstreamClient,
+    event_streams: crate::server::places::Places<i64>,
 }
 
 impl Gateway {
@@ -65,6 +67,7 @@ impl Gateway {
         Gateway {
             settings: Arc::new(settings),
             client: UpstreamClient::default(),
+            event_streams: crate::server::places::Places::default(),
         }
     }
 }

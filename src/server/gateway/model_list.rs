@@ -26,8 +26,9 @@ use crate::server::gateway::request;
 use crate::server::name_cache::Served;
 use crate::server::state::AppState;
 
-/// Model event streams (`GET /models/sse`) open at once, all clients together.
+/// Model event streams (`GET /models/sse`) open at once, all clients together, and per key.
 const MAX_SSE_STREAMS: usize = 64;
+const SSE_STREAMS_PER_KEY: usize = 8;
 static SSE_STREAMS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(MAX_SSE_STREAMS);
 
 /// Whether the request's key (none: no key, any model) may see the model.
@@ -194,6 +195,30 @@ pub async fn events(
         .into_response();
     };
     let key = key.map(|Extension(key)| key);
+    // One key holds a few streams at most, so it cannot take every place of the pool.
+    let key_place = match &key {
+        None => None,
+        Some(key) => match state
+            .gateway
+            .event_streams
+            .take(key.id, SSE_STREAMS_PER_KEY)
+        {
+            Some(place) => Some(place),
+            None => {
+                return GatewayError::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "too_many_requests",
+                    format!(
+                        "this API key has {SSE_STREAMS_PER_KEY} model event streams open, the \
+                         most one key may"
+                    ),
+                )
+                .retry_after(5)
+                .into_response();
+            }
+        },
+    };
+    let slot = (slot, key_place);
     let events = state.hub.subscribe();
     let seen: HashMap<i64, &'static str> = state
         .hub
