@@ -1264,3 +1264,90 @@ async fn a_split_models_other_part_leading_outside_the_roots_is_refused_before_a
     );
     assert!(app.supervisor.live_runs().is_empty());
 }
+
+#[tokio::test]
+async fn a_split_model_runs_from_the_parts_corral_opened_even_while_a_part_is_flipped_outside() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("roots");
+    let outside = dir.path().join("outside");
+    std::fs::create_dir_all(&root).unwrap();
+    std::fs::create_dir_all(&outside).unwrap();
+    let first = TestModel::TINY.write_split(&root, "s").unwrap();
+    // Part 2 becomes a link flipped between the real part and a file outside the roots.
+    let part2 = root.join("s-00002-of-00002.gguf");
+    let real2 = root.join("real2.gguf");
+    std::fs::rename(&part2, &real2).unwrap();
+    std::os::unix::fs::symlink(&real2, &part2).unwrap();
+    let secret = outside.join("secret.gguf");
+    std::fs::write(&secret, b"GGUF not really").unwrap();
+    let app = TestApp::with_options(common::Options {
+        settings: supervisor_settings(),
+        model_roots: corral::server::model_roots::ModelRoots::new(std::slice::from_ref(&root))
+            .unwrap(),
+        ..common::Options::default()
+    })
+    .await;
+    let made = app
+        .post(
+            "/api/models/create",
+            json!({"model": {"name": "split", "path": first, "threads": 1, "ctx_size": 256}}),
+        )
+        .await;
+    assert_eq!(made.status, StatusCode::OK, "{}", made.body);
+    let id = made.json()["id"].as_i64().unwrap();
+    // Unflipped, it runs, each part handed on as a descriptor.
+    app.supervisor.start_model(id).await.unwrap();
+    let model = app.wait_status(id, ModelStatus::Running, LOAD).await;
+    assert_eq!(
+        model.status,
+        ModelStatus::Running,
+        "{:?}",
+        model.status_reason
+    );
+    let pid = app.last_run(id).await.pid.unwrap();
+    let held: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+        .map(|t| t.display().to_string())
+        .collect();
+    assert!(
+        held.iter().any(|t| t.ends_with("s-00001-of-00002.gguf")),
+        "{held:?}"
+    );
+    assert!(held.iter().any(|t| t.ends_with("real2.gguf")), "{held:?}");
+    app.supervisor.stop_model(id).await.unwrap();
+
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flipper = {
+        let (stop, part2, real2, secret) = (stop.clone(), part2.clone(), real2.clone(), secret);
+        std::thread::spawn(move || {
+            let next = part2.with_extension("next");
+            let mut out = false;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                out = !out;
+                let _ = std::fs::remove_file(&next);
+                std::os::unix::fs::symlink(if out { &secret } else { &real2 }, &next).unwrap();
+                std::fs::rename(&next, &part2).unwrap();
+                std::thread::sleep(Duration::from_micros(500));
+            }
+        })
+    };
+    for _ in 0..10 {
+        if let Err(error) = app.supervisor.start_model(id).await {
+            assert_eq!(error.status(), 400, "{error}");
+            continue;
+        }
+        // What starts runs the part Corral opened inside the roots: it loads every time.
+        let model = app.wait_status(id, ModelStatus::Running, LOAD).await;
+        assert_eq!(
+            model.status,
+            ModelStatus::Running,
+            "{:?}",
+            model.status_reason
+        );
+        app.supervisor.stop_model(id).await.unwrap();
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    flipper.join().unwrap();
+    app.supervisor.shutdown().await;
+}

@@ -70,15 +70,39 @@ impl TestModel {
 
     /// Writes the model to `path` and returns its size in bytes.
     pub fn write(&self, path: &Path) -> io::Result<u64> {
+        self.write_with(path, &[])
+    }
+
+    /// Writes the model split in two as `gguf-split` does, as `<stem>-00001-of-00002.gguf` (every
+    /// tensor) and `<stem>-00002-of-00002.gguf` (none) in `folder`; answers the first part.
+    pub fn write_split(&self, folder: &Path, stem: &str) -> io::Result<std::path::PathBuf> {
+        let tensors = self.tensors().len() as i32;
+        let split = |no: u16| {
+            vec![
+                ("split.no".to_string(), Value::U16(no)),
+                ("split.count".to_string(), Value::U16(2)),
+                ("split.tensors.count".to_string(), Value::I32(tensors)),
+            ]
+        };
+        let first = folder.join(format!("{stem}-00001-of-00002.gguf"));
+        self.write_with(&first, &split(0))?;
+        let mut out = Writer::create(&folder.join(format!("{stem}-00002-of-00002.gguf")))?;
+        out.header(&split(1), &[], |_| 0)?;
+        out.finish()?;
+        Ok(first)
+    }
+
+    /// The model with `extra` metadata after its own.
+    fn write_with(&self, path: &Path, extra: &[(String, Value)]) -> io::Result<u64> {
         let tensors: Vec<TensorInfo> = self
             .tensors()
             .into_iter()
             .map(|(name, dims)| TensorInfo::new(name, &dims, F32))
             .collect();
+        let mut metadata = self.metadata();
+        metadata.extend(extra.iter().cloned());
         let mut out = Writer::create(path)?;
-        out.header(&self.metadata(), &tensors, |t| {
-            4 * t.dims.iter().product::<u64>()
-        })?;
+        out.header(&metadata, &tensors, |t| 4 * t.dims.iter().product::<u64>())?;
         let mut rng = XorShift(0x9E37_79B9_7F4A_7C15);
         for tensor in &tensors {
             let count = tensor.dims.iter().product::<u64>();

@@ -12,6 +12,7 @@ use super::types::{ValueType, align};
 /// A metadata value.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value {
+    U16(u16),
     U32(u32),
     I32(i32),
     U64(u64),
@@ -131,6 +132,10 @@ impl Writer {
 
     fn value(&mut self, value: &Value) -> io::Result<()> {
         match value {
+            Value::U16(v) => {
+                self.kind(ValueType::U16)?;
+                self.bytes(&v.to_le_bytes())
+            }
             Value::U32(v) => {
                 self.kind(ValueType::U32)?;
                 self.u32(*v)

@@ -40,25 +40,35 @@ impl Spent {
     }
 }
 
-/// `{` and `[` open at once at most. The parser takes time quadratic in flow nesting (100,000
-/// levels of `{a: ` took 38 s of a core before its own depth limit answered), so deeper text
-/// is refused before it is parsed.
+/// `{` and `[` open at once at most, and `- ` opening sequences at the start of one line. The
+/// parser takes time quadratic in flow nesting (100,000 levels of `{a: ` took 38 s of a core
+/// before its own depth limit answered), so deeper text is refused before it is parsed.
 pub const MAX_FLOW_DEPTH: usize = 64;
+
+/// Values a document may hold before aliases are followed, estimated from its separators. The
+/// parser reads every event before the budget of `MAX_NODES` applies, about 500 bytes each
+/// (half a million `- ` cost 280 MiB), so a text that cannot fit is refused before it is read.
+pub const MAX_WRITTEN_VALUES: usize = 100_000;
 
 /// The document as a YAML value, or why not (not YAML, over the budget, nested too deep, a tag).
 pub fn parse(text: &str) -> Result<Yaml, String> {
-    flow_depth_within(text)?;
+    shape_within(text)?;
     let spent = Spent::default();
     Node(&spent)
         .deserialize(yaml_serde::Deserializer::from_str(text))
         .map_err(|e| e.to_string())
 }
 
-/// Counts brackets and braces everywhere, quoted or not: a quote cannot hide nesting from this
-/// look, and text whose brackets balance (a chat template's `{{ }}`) never adds up.
-fn flow_depth_within(text: &str) -> Result<(), String> {
+/// The cheap look before parsing: brackets and braces counted everywhere, quoted or not (a quote
+/// cannot hide nesting from it, and text whose brackets balance, a chat template's `{{ }}`,
+/// never adds up); compact sequences (`- - - x`) counted per line; and the separators that can
+/// start a value (`,` `- ` `: ` and line ends) counted against `MAX_WRITTEN_VALUES`.
+fn shape_within(text: &str) -> Result<(), String> {
     let mut depth = 0usize;
-    for byte in text.bytes() {
+    let mut values = 0usize;
+    let bytes = text.as_bytes();
+    for (i, byte) in bytes.iter().enumerate() {
+        let next = bytes.get(i + 1).copied();
         match byte {
             b'{' | b'[' => {
                 depth += 1;
@@ -69,7 +79,30 @@ fn flow_depth_within(text: &str) -> Result<(), String> {
                 }
             }
             b'}' | b']' => depth = depth.saturating_sub(1),
+            b',' | b'\n' => values += 1,
+            b'-' | b':' if matches!(next, Some(b' ' | b'\t')) => values += 1,
             _ => {}
+        }
+    }
+    if values > MAX_WRITTEN_VALUES {
+        return Err(format!(
+            "holds more than {MAX_WRITTEN_VALUES} values (lines, list items, keys)"
+        ));
+    }
+    for line in text.lines() {
+        let mut rest = line.trim_start();
+        let mut open = 0usize;
+        while let Some(after) = rest.strip_prefix('-') {
+            if !after.starts_with([' ', '\t']) {
+                break;
+            }
+            open += 1;
+            if open > MAX_FLOW_DEPTH {
+                return Err(format!(
+                    "opens more than {MAX_FLOW_DEPTH} sequences on one line ('- - - …')"
+                ));
+            }
+            rest = after.trim_start();
         }
     }
     Ok(())
@@ -207,6 +240,14 @@ mod tests {
         assert!(started.elapsed() < std::time::Duration::from_millis(100));
         let template = format!("t: \"{}\"\n", "{{ x }}".repeat(1000));
         assert!(parse(&template).is_ok(), "balanced braces in text are fine");
+        let compact = format!("models:\n  {}x\n", "- ".repeat(520_000));
+        let error = parse(&compact).unwrap_err();
+        assert!(error.contains("100000 values"), "{error}");
+        let compact = format!("models:\n  {}x\n", "- ".repeat(1000));
+        let error = parse(&compact).unwrap_err();
+        assert!(error.contains("sequences on one line"), "{error}");
+        let flat = format!("x: [{}a]\n", "a,".repeat(200_000));
+        assert!(parse(&flat).unwrap_err().contains("100000 values"));
     }
 
     #[test]

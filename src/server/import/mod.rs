@@ -22,6 +22,10 @@ use command_line::ReadSettings;
 /// Largest import text, and most models in one.
 pub const MAX_TEXT_BYTES: usize = 8 << 20;
 pub const MAX_MODELS: usize = 1000;
+/// Imports read at once; others wait their turn for `IMPORT_WAIT`, then are told to try again.
+static IMPORTS_AT_ONCE: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
+const IMPORT_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// Lines of `not_mapped` an answer holds (each cut to 512 bytes); the rest are counted.
 pub const MAX_NOT_MAPPED: usize = 200;
 
@@ -33,8 +37,15 @@ pub async fn import(
     dry_run: bool,
     on_conflict: Option<OnConflict>,
 ) -> Result<ImportReport, AppError> {
-    // Parsing is CPU work on text from outside: off the async threads, so a hostile document
-    // slows its own request, never every other one.
+    // Parsing is CPU work and memory on text from outside: off the async threads, so a hostile
+    // document slows its own request, never every other one, and a few at a time.
+    let turn = tokio::time::timeout(IMPORT_WAIT, IMPORTS_AT_ONCE.acquire()).await;
+    let Ok(Ok(_turn)) = turn else {
+        return Err(AppError::TooManyRequests {
+            message: "other imports are being read; try again in a moment".into(),
+            retry_after_seconds: 5,
+        });
+    };
     let owned = text.to_string();
     let (models, not_mapped) = tokio::task::spawn_blocking(move || parse(format, &owned))
         .await

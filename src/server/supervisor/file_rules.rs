@@ -48,8 +48,8 @@ impl Checked {
     }
 }
 
-/// True for the first part of a split model (`-00001-of-00003.gguf`): llama-server finds the
-/// other parts by that name, so it must get the path, not a descriptor.
+/// True for the first part of a split file (`-00001-of-00003.gguf`): llama-server finds the
+/// other parts by that name.
 pub fn names_its_parts(path: &str) -> bool {
     let Some(stem) = path.strip_suffix(".gguf") else {
         return false;
@@ -84,35 +84,29 @@ pub fn outside_roots(files: &[Checked], roots: &ModelRoots) -> Vec<FieldError> {
         .collect()
 }
 
-/// What a start hands llama-server: the open files (in descriptor order) and, per setting,
-/// what to pass instead of the path: `/proc/self/fd/N`, or for a split model's first part the
-/// real path the open file has (llama-server finds the other parts by that name).
-pub fn handed_on(files: Vec<Checked>) -> (Vec<File>, HashMap<String, String>) {
-    let mut open = Vec::new();
-    let mut passed = HashMap::new();
-    for checked in files {
-        if checked.check != Some(FileCheck::Gguf) {
-            continue;
-        }
-        let real = checked.real_path();
-        let Some(file) = checked.opened else {
-            continue;
-        };
-        if checked.file.setting == "path" && names_its_parts(&checked.file.path) {
-            if let Some(real) = real {
-                passed.insert(checked.file.setting, real.display().to_string());
-            }
-            continue;
-        }
-        passed.insert(checked.file.setting, passed_path(open.len()));
-        open.push(file);
+/// `named` with the other parts of each split file after it (`-00002-of-00003.gguf`, …, as
+/// `<setting> (part N)`): llama-server opens them too, so they are checked and opened like it.
+pub fn with_parts(named: Vec<NamedFile>) -> Vec<NamedFile> {
+    let mut all = Vec::with_capacity(named.len());
+    for file in named {
+        let parts = other_parts(&file.path);
+        let setting = file.setting.clone();
+        all.push(file);
+        all.extend(parts.into_iter().map(|(part, path)| NamedFile {
+            setting: format!("{setting} (part {part})"),
+            path,
+        }));
     }
-    (open, passed)
+    all
 }
 
-/// The other parts of a split model whose first part is `path` (`-00002-of-00003.gguf`, …):
-/// llama-server opens them by name, so they are checked against the model roots too.
-pub fn other_parts(path: &str) -> Vec<String> {
+/// True for a file `with_parts` added.
+fn is_part(setting: &str) -> bool {
+    setting.ends_with(')') && setting.contains(" (part ")
+}
+
+/// The other parts of a split file whose first part is `path`, numbered from 2.
+fn other_parts(path: &str) -> Vec<(u32, String)> {
     if !names_its_parts(path) {
         return Vec::new();
     }
@@ -123,13 +117,63 @@ pub fn other_parts(path: &str) -> Vec<String> {
         .unwrap_or(0)
         .min(MAX_PARTS);
     (2..=count)
-        .filter_map(|part| split_part(std::path::Path::new(path), part, count))
-        .map(|p| p.display().to_string())
+        .filter_map(|part| {
+            split_part(std::path::Path::new(path), part, count)
+                .map(|p| (part, p.display().to_string()))
+        })
         .collect()
 }
 
-/// Parts of a split model at most (as the header reader allows).
+/// Parts of a split file at most (as the header reader allows).
 const MAX_PARTS: u32 = 1024;
+
+/// What a start hands llama-server: the open files (in descriptor order) and, per setting,
+/// what to pass instead of the path: `/proc/self/fd/N`; for a split file, a link in `links`
+/// (the run's own folder) named as its first part, beside links named as the others, each to
+/// its descriptor, since llama-server finds the parts by name.
+pub fn handed_on(
+    files: Vec<Checked>,
+    links: &std::path::Path,
+) -> std::io::Result<(Vec<File>, HashMap<String, String>)> {
+    let mut open: Vec<File> = Vec::new();
+    let mut passed = HashMap::new();
+    let mut files = files.into_iter().peekable();
+    let mut splits = 0;
+    while let Some(checked) = files.next() {
+        if is_part(&checked.file.setting) || checked.check != Some(FileCheck::Gguf) {
+            continue;
+        }
+        let Some(file) = checked.opened else {
+            continue;
+        };
+        if !names_its_parts(&checked.file.path) {
+            passed.insert(checked.file.setting, passed_path(open.len()));
+            open.push(file);
+            continue;
+        }
+        let folder = links.join(splits.to_string());
+        splits += 1;
+        std::fs::create_dir_all(&folder)?;
+        let mut link = |path: &str, file: File| -> std::io::Result<PathBuf> {
+            let name = std::path::Path::new(path)
+                .file_name()
+                .ok_or_else(|| std::io::Error::other(format!("{path} names no file")))?;
+            let link = folder.join(name);
+            std::os::unix::fs::symlink(passed_path(open.len()), &link)?;
+            open.push(file);
+            Ok(link)
+        };
+        let first = link(&checked.file.path, file)?;
+        let own = format!("{} (part ", checked.file.setting);
+        while let Some(part) = files.next_if(|c| c.file.setting.starts_with(&own)) {
+            if let Some(file) = part.opened {
+                link(&part.file.path, file)?;
+            }
+        }
+        passed.insert(checked.file.setting, first.display().to_string());
+    }
+    Ok((open, passed))
+}
 
 /// Settings whose llama-server flag splits its value on commas (and, scaled, on `:`): a path
 /// holding one would name other files than the one checked.

@@ -29,7 +29,6 @@ pub mod settings;
 pub mod spawn;
 pub mod statuses;
 
-use std::collections::HashMap;
 use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -247,8 +246,8 @@ impl Supervisor {
         let caps = self
             .checked_capabilities(&binary, &detail.model, &config)
             .await?;
-        let (model_file, handed, passed) = self.open_files(&detail.model, &config).await?;
-        let run_config = config.with_files(&|setting| passed.get(setting).cloned())?;
+        let files = self.open_files(&detail.model, &config).await?;
+        let model_file = files.first().and_then(|c| c.check);
         let need = if model_file == Some(FileCheck::Gguf) {
             let command = LaunchPlan::build(
                 &binary,
@@ -317,7 +316,14 @@ impl Supervisor {
                 .fail_before_spawn(id, command, FailureReason::PortInUse, &detail)
                 .await;
         };
-        // What runs names the files checked, as the open copies this start holds.
+        // What runs names the files checked, as the open copies this start holds (a split
+        // model's parts by links in the run's own home: llama-server finds them by name).
+        let home = self.inner.homes.fresh(id).map_err(|e| {
+            AppError::internal(format!("cannot make the model server's home folder: {e}"))
+        })?;
+        let (handed, passed) = file_rules::handed_on(files, &home.join(".files"))
+            .map_err(|e| AppError::internal(format!("cannot hand the files on: {e}")))?;
+        let run_config = config.with_files(&|setting| passed.get(setting).cloned())?;
         let mut run_model = model.clone();
         if let Some(path) = passed.get("path") {
             run_model.spec.path.clone_from(path);
@@ -336,9 +342,6 @@ impl Supervisor {
         );
         // The key goes in the environment, not on the command line others can read.
         let api_key = child_env::new_key()?;
-        let home = self.inner.homes.fresh(id).map_err(|e| {
-            AppError::internal(format!("cannot make the model server's home folder: {e}"))
-        })?;
         let spawned = self
             .inner
             .spawner
@@ -549,36 +552,21 @@ impl Supervisor {
         }
     }
 
-    /// The capabilities of the installed server, after checking the settings against them:
-    /// every setting has a flag there, and the extra arguments pass the allow-list.
-    /// Every file the settings name, checked inside the model folders (by path, then again as
-    /// opened) and opened once: what the model file is, the open files to hand llama-server,
-    /// and what to pass per setting instead of its path.
+    /// Every file the settings name (each part of a split one), checked inside the model
+    /// folders (by path, then again as opened) and opened once, the model's file first.
     async fn open_files(
         &self,
         model: &Model,
         config: &ModelConfig,
-    ) -> Result<
-        (
-            Option<FileCheck>,
-            Vec<std::fs::File>,
-            HashMap<String, String>,
-        ),
-        AppError,
-    > {
-        let named = file_rules::named_files(model, config);
-        // Nothing is read outside the model folders: they are checked before the files are,
-        // the other parts of a split model included (llama-server opens them by name).
-        let parts = file_rules::other_parts(&model.spec.path)
-            .into_iter()
-            .map(|part| ("path".to_string(), part));
+    ) -> Result<Vec<file_rules::Checked>, AppError> {
+        let named = file_rules::with_parts(file_rules::named_files(model, config));
+        // Nothing is read outside the model folders: they are checked before the files are.
         self.registry()
             .roots()
             .check(
                 named
                     .iter()
                     .map(|f| (f.setting.clone(), f.path.clone()))
-                    .chain(parts)
                     .collect(),
             )
             .await?;
@@ -590,11 +578,11 @@ impl Supervisor {
         if !refused.is_empty() {
             return Err(AppError::Invalid { errors: refused });
         }
-        let model_file = files.first().and_then(|c| c.check);
-        let (handed, passed) = file_rules::handed_on(files);
-        Ok((model_file, handed, passed))
+        Ok(files)
     }
 
+    /// The capabilities of the installed server, after checking the settings against them:
+    /// every setting has a flag there, and the extra arguments pass the allow-list.
     async fn checked_capabilities(
         &self,
         binary: &std::path::Path,

@@ -86,18 +86,21 @@ fn is_ours(pid: u32, run: &Run) -> bool {
 }
 
 /// An argument of the running process is the recorded one, or names by `/proc/self/fd/N` (with
-/// the same `:scale` after it, if any) the file the recorded one names, as the process holds it
-/// open (a start hands its files on as descriptors).
+/// the same `:scale` after it, if any), or by a link to that, the file the recorded one names,
+/// as the process holds it open (a start hands its files on as descriptors).
 fn same_argument(pid: u32, running: &str, recorded: &str) -> bool {
     if running == recorded {
         return true;
     }
+    // A split file goes by a link in the run's home to its descriptor (never read here as
+    // `/proc/self/…`, which would be Corral's own).
+    let linked = (!running.starts_with(PASSED_PREFIX))
+        .then(|| std::fs::read_link(running).ok())
+        .flatten()
+        .map(|target| target.to_string_lossy().into_owned());
+    let running = linked.as_deref().unwrap_or(running);
     let Some(rest) = running.strip_prefix(PASSED_PREFIX) else {
-        // A split model's first part goes by the real path the recorded one led to.
-        return running.starts_with('/')
-            && std::path::Path::new(recorded)
-                .canonicalize()
-                .is_ok_and(|real| real == std::path::Path::new(running));
+        return false;
     };
     let (fd, suffix) = rest.split_at(
         rest.find(|c: char| !c.is_ascii_digit())
@@ -193,6 +196,10 @@ mod tests {
             &other.display().to_string()
         ));
         assert!(!same_argument(me, "--port", "--ctx-size"));
+        // A split file's link in the run's home, to the same descriptor.
+        let link = dir.path().join("m-00001-of-00002.gguf");
+        std::os::unix::fs::symlink(format!("/proc/self/fd/{fd}"), &link).unwrap();
+        assert!(same_argument(me, &link.display().to_string(), &path));
     }
 
     #[test]
