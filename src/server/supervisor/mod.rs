@@ -106,6 +106,7 @@ struct Inner {
 impl Supervisor {
     /// Finds llama-server, starts the spawner thread and reconciles runs left by an earlier Corral.
     pub async fn start(peers: Peers, settings: SupervisorSettings) -> Result<Supervisor, AppError> {
+        let settings = settings.with_page_binary_resolved();
         let path_var = std::env::var_os("PATH");
         let binary = locate::find(settings.llama_server.as_deref(), path_var.as_deref());
         let spawner = Spawner::new().map_err(AppError::internal)?;
@@ -152,6 +153,7 @@ impl Supervisor {
     /// New settings from the Settings page: the next start, eviction and idle check use them;
     /// a changed llama-server is looked for again and every tab told.
     pub fn apply_settings(&self, settings: SupervisorSettings) {
+        let settings = settings.with_page_binary_resolved();
         let binary_changed = self.settings().llama_server != settings.llama_server;
         if binary_changed {
             let path_var = std::env::var_os("PATH");

@@ -50,6 +50,23 @@ pub struct SupervisorSettings {
     pub corral_origin: String,
 }
 
+impl SupervisorSettings {
+    /// A binary named on the Settings page, as the real path it leads to now when it passes the
+    /// vet (one stored by an older Corral may be a link; a link flipped later then changes
+    /// nothing); left as it is otherwise, for `binary_in_use` to refuse with the reason.
+    pub fn with_page_binary_resolved(mut self) -> SupervisorSettings {
+        if self.llama_server_from_page
+            && let Some(real) = self
+                .llama_server
+                .as_deref()
+                .and_then(|path| super::locate::vet(path).ok())
+        {
+            self.llama_server = Some(real);
+        }
+        self
+    }
+}
+
 impl Default for SupervisorSettings {
     fn default() -> Self {
         SupervisorSettings {
@@ -120,6 +137,35 @@ pub fn parse_port_range(text: &str) -> Result<RangeInclusive<u16>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_page_binary_stored_as_a_link_runs_by_the_real_path_it_leads_to_at_start() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let bin = dir.path().join("bin");
+        std::fs::create_dir(&bin).unwrap();
+        std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let real = bin.join("llama-server");
+        std::fs::write(&real, "#!/bin/sh\n").unwrap();
+        std::fs::set_permissions(&real, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        let stored = SupervisorSettings {
+            llama_server: Some(link.clone()),
+            llama_server_from_page: true,
+            ..SupervisorSettings::default()
+        };
+        assert_eq!(
+            stored.clone().with_page_binary_resolved().llama_server,
+            Some(real.canonicalize().unwrap())
+        );
+        // A flag's binary is the operator's: taken as given.
+        let flagged = SupervisorSettings {
+            llama_server_from_page: false,
+            ..stored
+        };
+        assert_eq!(flagged.with_page_binary_resolved().llama_server, Some(link));
+    }
 
     #[test]
     fn port_ranges_read_as_written_and_nonsense_is_refused() {
