@@ -18,7 +18,17 @@ OPENAI_VENV="$CORRAL_CACHE/python-openai"
 export PATH="$HOME/.cargo/bin:$CORRAL_TOOLS/node_modules/.bin:$PATH"
 
 # The release build: the server binary and the browser bundle, split into a chunk per page
-# (src/app/lazy_pages.rs) so the models page loads only its own code.
-build_release() { cargo leptos build --release --split "$@"; }
+# (src/app/lazy_pages.rs) so the models page loads only its own code. `--cfg split_bundle` makes
+# the split points real (src/app/split_points.rs: without it they are ordinary functions, as in
+# `cargo leptos watch`). wasm-bindgen's externref pass rewrites only the main module, so split
+# chunks would call it with the wrong signatures ("Failed to resolve module specifier
+# __wbindgen_externref_xform__"): the split build is made without reference types, and only
+# it: an unsplit bundle needs them (wasm-bindgen "failed to find the
+# `__wbindgen_externref_table_alloc` function"). cargo-leptos reads this variable by cargo's
+# own configuration rules.
+build_release() {
+  CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS="-C target-feature=-reference-types --cfg split_bundle" \
+    cargo leptos build --release --split "$@"
+}
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }

@@ -17,6 +17,7 @@ pub mod models;
 pub mod monitoring;
 pub mod playground;
 pub mod settings;
+mod split_points;
 pub mod widgets;
 
 use leptos::prelude::*;
