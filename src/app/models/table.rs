@@ -155,6 +155,7 @@ fn ModelRow(model: Model, state: ModelsPageState) -> impl IntoView {
     let id = model.id;
     let name = model.spec.name.clone();
     let checked = move || state.selected.with(|s| s.contains(&id));
+    let title = name.clone();
     let size = match model.size_bytes {
         Some(bytes) => view! { <span>{format_bytes(bytes)}</span> }.into_any(),
         None => view! { <span class="warn" title="The model's file is not there (kept current for files in the model folders)">"File missing"</span> }.into_any(),
@@ -170,7 +171,7 @@ fn ModelRow(model: Model, state: ModelsPageState) -> impl IntoView {
                         state.selected.update(|s| { if on { s.insert(id); } else { s.remove(&id); } });
                     }/>
             </td>
-            <td class="col-name"><a href=format!("/models/{id}")>{name}</a></td>
+            <td class="col-name"><a href=format!("/models/{id}") title=title>{name.clone()}</a></td>
             <td class="col-kind">{model.spec.kind.label()}</td>
             <td class="col-file-facts">{move || state.summaries.with(|all| all.get(&id).map_or_else(|| "—".to_string(), |s| s.line()))}</td>
             <td class="col-path" title=model.spec.path.clone()>{model.spec.path.clone()}</td>

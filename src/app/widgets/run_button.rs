@@ -181,5 +181,7 @@ fn running(run: &LiveRun) -> impl IntoView + use<> {
             facts.push(format!("{} RAM", format_bytes(rss)));
         }
     }
-    view! { <div class="run-facts running">{facts.join(" · ")}</div> }
+    let facts = facts.join(" · ");
+    let title = facts.clone();
+    view! { <div class="run-facts running" title=title>{facts}</div> }
 }

@@ -8,6 +8,9 @@ use crate::domain::ModelStatus;
 pub fn StatusBadge(status: ModelStatus, reason: Option<String>) -> impl IntoView {
     view! {
         <span class=format!("status status-{}", status.as_str())>{status.label()}</span>
-        {reason.map(|reason| view! { <span class="status-reason">{reason}</span> })}
+        {reason.map(|reason| {
+            let title = reason.clone();
+            view! { <span class="status-reason" title=title>{reason}</span> }
+        })}
     }
 }
