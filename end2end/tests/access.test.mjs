@@ -14,6 +14,15 @@ after(async () => {
   await browser?.close();
 });
 
+/** The setup and sign-in pages: no navigation, no live channel (whose socket would be refused). */
+async function assertBarePage(page) {
+  assert.equal(await page.locator('nav[aria-label="Main"]').count(), 0, 'no navigation before signing in');
+  assert.equal(await page.locator('.connection').count(), 0, 'no live channel before signing in');
+  // The socket used to be retried here, logging a refusal each time.
+  await page.waitForTimeout(1500);
+  assert.deepEqual(page.errors, []);
+}
+
 test('the setup link creates the admin; sign out, a wrong password, sign in again', async () => {
   const server = await startCorral({ extra: ['--open-on-loopback', 'false'] });
   try {
@@ -26,6 +35,7 @@ test('the setup link creates the admin; sign out, a wrong password, sign in agai
 
     await page.goto(`${server.url}${link[1]}`);
     await page.waitForSelector('body[data-hydrated="true"]');
+    await assertBarePage(page);
     await page.getByLabel('Password (at least 8 characters)').fill('a long enough secret');
     await page.getByLabel('The password again', { exact: true }).fill('a long enough secret');
     await page.getByRole('button', { name: 'Create and sign in' }).click();
@@ -36,6 +46,7 @@ test('the setup link creates the admin; sign out, a wrong password, sign in agai
     await page.getByRole('button', { name: 'Sign out' }).click();
     await page.waitForURL(`${server.url}/login`);
     await page.waitForSelector('body[data-hydrated="true"]');
+    await assertBarePage(page);
     await page.getByLabel('Password', { exact: true }).fill('not the password');
     await page.getByRole('button', { name: 'Sign in' }).click();
     await page.getByRole('alert').filter({ hasText: 'wrong username or password' }).waitFor();
@@ -44,6 +55,9 @@ test('the setup link creates the admin; sign out, a wrong password, sign in agai
     await page.getByRole('button', { name: 'Sign in' }).click();
     await page.waitForURL(`${server.url}/`);
     await page.getByRole('button', { name: 'Sign out' }).waitFor();
+    await page.locator('.connection[data-state="live"]').waitFor();
+    // Signed out, the pages tried no live channel; only the wrong password's 401 was logged.
+    assert.deepEqual(page.errors.filter((e) => !e.includes('401')), []);
 
     // A key is shown once, then only by its prefix.
     await page.goto(`${server.url}/keys`);

@@ -65,12 +65,16 @@ test('a tab reconnects after Corral restarts and converges on the new state', as
 
     await server.stop({ keepData: true });
     await page.locator('.connection[data-state="reconnecting"]').waitFor({ timeout: 10000 });
+    // The page has its data: it does not fall back to HTTP while the server is away (each
+    // fetch would fail with a console error), it waits for the socket.
+    await page.waitForTimeout(1000);
 
     server = await startCorral({ port, dataDir });
     await createModel(server, 'After restart', '/models/after.gguf');
     await waitLive(page);
     await waitForNames(page, ['After restart', 'Before restart']);
     assert.deepEqual(await tableNames(page), ['After restart', 'Before restart']);
+    assert.deepEqual(page.errors.filter((e) => !e.startsWith('WebSocket connection')), []);
   } finally {
     await server.stop();
   }

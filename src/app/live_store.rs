@@ -204,14 +204,30 @@ mod client {
     /// snapshot travel while the page hydrates (opened after it, the handshake took 9–24 ms more
     /// in Chromium). The first session takes it; `App` always runs one.
     pub fn open_early() {
+        if on_access_page() {
+            return;
+        }
         if let Some(socket) = socket_url().and_then(|url| WebSocket::open(&url).ok()) {
             EARLY.set(Some(socket));
         }
     }
 
+    /// The sign-in and setup pages show nothing live, and without a session the socket would
+    /// only be refused (a console error on each try).
+    fn on_access_page() -> bool {
+        web_sys::window()
+            .and_then(|window| window.location().pathname().ok())
+            .is_some_and(|path| crate::app::access::is_access_page(&path))
+    }
+
     pub async fn run(store: LiveStore, mut changes: Followed) {
         let mut failures: u32 = 0;
         loop {
+            // Signing in leaves these pages by a full navigation; this only waits out a move
+            // within the app.
+            while on_access_page() {
+                sleep(FIRST_RETRY).await;
+            }
             if session(store, &mut changes).await {
                 failures = 0;
             }

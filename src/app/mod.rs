@@ -109,20 +109,7 @@ pub fn App() -> impl IntoView {
         <Router>
             <header class="topbar">
                 <a class="brand" href="/">"Corral"</a>
-                <nav aria-label="Main">
-                    <A href="/">"Models"</A>
-                    <A href="/playground">"Playground"</A>
-                    <A href="/activity">"Activity"</A>
-                    <A href="/monitoring">"Monitoring"</A>
-                    <A href="/keys">"Keys"</A>
-                    <A href="/settings">"Settings"</A>
-                </nav>
-                <span class="connection" role="status" aria-live="polite"
-                    data-state=move || format!("{:?}", live.connection.get()).to_lowercase()>
-                    <span class="dot" aria-hidden="true"></span>
-                    {move || live.connection.get().label()}
-                </span>
-                <SignOut/>
+                <TopBarLinks live/>
             </header>
             <main>
                 <Routes fallback=|| view! { <NotFound message="There is no page at this address.".to_string()/> }>
@@ -143,6 +130,32 @@ pub fn App() -> impl IntoView {
             </main>
             <ToastRegion/>
         </Router>
+    }
+}
+
+/// The pages, the live channel's state and "Sign out": none of them on the sign-in and setup
+/// pages, where there is nothing to navigate to yet and nothing live to show.
+#[component]
+fn TopBarLinks(live: LiveStore) -> impl IntoView {
+    let location = leptos_router::hooks::use_location();
+    let access_page = move || location.pathname.with(|path| access::is_access_page(path));
+    view! {
+        <Show when=move || !access_page()>
+            <nav aria-label="Main">
+                <A href="/">"Models"</A>
+                <A href="/playground">"Playground"</A>
+                <A href="/activity">"Activity"</A>
+                <A href="/monitoring">"Monitoring"</A>
+                <A href="/keys">"Keys"</A>
+                <A href="/settings">"Settings"</A>
+            </nav>
+            <span class="connection" role="status" aria-live="polite"
+                data-state=move || format!("{:?}", live.connection.get()).to_lowercase()>
+                <span class="dot" aria-hidden="true"></span>
+                {move || live.connection.get().label()}
+            </span>
+            <SignOut/>
+        </Show>
     }
 }
 

@@ -4,3 +4,9 @@ pub mod login_page;
 mod post_json;
 pub mod setup_page;
 pub mod sign_out;
+
+/// Whether a path is one of these pages: they show no navigation and open no live channel
+/// (before signing in there is nothing to navigate to, and the socket would be refused).
+pub fn is_access_page(path: &str) -> bool {
+    path == "/login" || path == "/setup"
+}

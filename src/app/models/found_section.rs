@@ -24,9 +24,12 @@ pub fn FoundSection() -> impl IntoView {
     });
     // First read once the snapshot is there (or the channel has failed): the server answers
     // the socket first, and the snapshot would change `changes` and read it again.
+    // A memo, so a socket that drops once the snapshot is here (a restarting server) reads
+    // nothing again.
+    let wanted = Memo::new(move |_| changes.with(Option::is_some) || live.has_failed());
     let listing = LocalResource::new(move || {
-        let wanted = changes.with(Option::is_some) || live.has_failed();
-        fetch_when(wanted, list_discovered(None))
+        changes.track();
+        fetch_when(wanted.get(), list_discovered(None))
     });
     let add = Action::new(move |paths: &Vec<String>| {
         let paths = paths.clone();

@@ -49,9 +49,12 @@ pub fn ModelsPage() -> impl IntoView {
             (s, _) => (s.as_ref().map(FileSet::of), true),
         })
     });
+    // A memo, so a socket that drops once the snapshot is here (a restarting server) fetches
+    // nothing: the page has its facts, and the server is not there to answer.
+    let wanted = Memo::new(move |_| files_changed.with(Option::is_some) || state.live.has_failed());
     let summaries = LocalResource::new(move || {
-        let wanted = files_changed.with(Option::is_some) || state.live.has_failed();
-        fetch_when(wanted, model_summaries())
+        files_changed.track();
+        fetch_when(wanted.get(), model_summaries())
     });
     Effect::new(move |_| {
         if let Some(Some(Ok(list))) = summaries.get() {
