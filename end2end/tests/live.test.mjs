@@ -86,6 +86,10 @@ test('a model page follows renames and deletion from elsewhere', async () => {
     const model = await createModel(server, 'Watched', '/models/watched.gguf');
     const page = await openPage(browser, `${server.url}/models/${model.id}`);
     await waitLive(page);
+    // The page's own first reads are done (one still on its way when the model is deleted
+    // would rightly get a 404): the file's report and the command a start would run.
+    await page.getByText(/^Nothing to show:/).waitFor();
+    await page.getByLabel('Command line').waitFor();
     await api(server, 'models/update', { id: model.id, changes: { name: 'Watched and renamed' } });
     await page.getByRole('heading', { level: 1, name: 'Watched and renamed' }).waitFor();
     await api(server, 'models/delete', { id: model.id });
