@@ -8,6 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::domain::Model;
 use crate::domain::activity::ModelDemand;
+use crate::domain::command_diff::CommandChange;
 use crate::domain::live::Snapshot;
 use crate::domain::run::{LiveRun, LogLine, LogSource};
 
@@ -95,6 +96,26 @@ impl LiveStore {
     }
 
     /// The model's live process, if one runs.
+    /// What a restart of the running model would change (tracked); `None` when nothing waits.
+    pub fn pending_restart(self, model_id: i64) -> Option<Vec<CommandChange>> {
+        self.state.with(|s| {
+            s.as_ref()?
+                .pending_restarts
+                .iter()
+                .find(|p| p.model_id == model_id)
+                .map(|p| p.changes.clone())
+        })
+    }
+
+    /// The running models a restart would change (tracked).
+    pub fn pending_restart_ids(self) -> Vec<i64> {
+        self.state.with(|s| {
+            s.as_ref()
+                .map(|s| s.pending_restarts.iter().map(|p| p.model_id).collect())
+                .unwrap_or_default()
+        })
+    }
+
     pub fn run(self, model_id: i64) -> Option<LiveRun> {
         self.state.with(|s| {
             s.as_ref()?

@@ -7,6 +7,7 @@ use serde_json::Value;
 
 use crate::domain::Model;
 use crate::domain::activity::{Activity, ModelDemand};
+use crate::domain::command_diff::PendingRestart;
 use crate::domain::metrics::SystemSample;
 use crate::domain::run::{LiveRun, LogLine, LogSource};
 
@@ -53,6 +54,9 @@ pub struct Snapshot {
     /// Moves on whenever the files in the model folders change (`discovery/list` says how).
     #[serde(default)]
     pub files_generation: u64,
+    /// Running models whose saved settings would start a different command: "Restart to apply".
+    #[serde(default)]
+    pub pending_restarts: Vec<PendingRestart>,
 }
 
 impl Snapshot {
@@ -82,9 +86,24 @@ impl Snapshot {
                     None => self.runs.push(run.clone()),
                 }
             }
-            ServerEvent::RunEnded { model_id, run_id } => self
-                .runs
-                .retain(|r| !(r.model_id == *model_id && r.run_id == *run_id)),
+            ServerEvent::RunEnded { model_id, run_id } => {
+                self.runs
+                    .retain(|r| !(r.model_id == *model_id && r.run_id == *run_id));
+                // A new run starts from the saved settings: nothing waits any more.
+                self.pending_restarts
+                    .retain(|p| !(p.model_id == *model_id && p.run_id == *run_id));
+            }
+            ServerEvent::PendingRestart(pending) => {
+                self.pending_restarts
+                    .retain(|p| p.model_id != pending.model_id);
+                let live = self
+                    .runs
+                    .iter()
+                    .any(|r| r.model_id == pending.model_id && r.run_id == pending.run_id);
+                if live && !pending.changes.is_empty() {
+                    self.pending_restarts.push(pending.clone());
+                }
+            }
             ServerEvent::Activity(records) => {
                 for record in records {
                     if self.activity.last().is_none_or(|last| last.id < record.id) {
@@ -131,6 +150,8 @@ pub enum ServerEvent {
     FilesChanged {
         generation: u64,
     },
+    /// What a restart of a running model would change now (no changes: nothing waits).
+    PendingRestart(PendingRestart),
     /// A line a model's process logged (only to tabs subscribed to `logs:<id>`).
     Log(LogLine),
     Pong,
@@ -372,6 +393,7 @@ mod tests {
             activity: vec![],
             demand: vec![],
             files_generation: 0,
+            pending_restarts: Vec::new(),
         }
     }
 
@@ -392,6 +414,50 @@ mod tests {
         }
         assert_eq!(once, twice);
         assert_eq!(once.models, vec![model(2, "c")]);
+    }
+
+    #[test]
+    fn a_pending_restart_lasts_as_long_as_its_run_and_no_changes_clear_it() {
+        use crate::domain::command_diff::{CommandChange, PendingRestart};
+        let run = |run_id| LiveRun {
+            model_id: 1,
+            run_id,
+            pid: 7,
+            port: 8100,
+            started_at: 0,
+            ready_at: Some(1),
+            stage: None,
+            sample: None,
+            typical_load_ms: None,
+        };
+        let pending = |run_id, changes: Vec<CommandChange>| {
+            ServerEvent::PendingRestart(PendingRestart {
+                model_id: 1,
+                run_id,
+                changes,
+            })
+        };
+        let change = vec![CommandChange {
+            flag: "--ctx-size".into(),
+            before: Some("256".into()),
+            after: Some("512".into()),
+        }];
+        let mut state = empty();
+        // Measured against a run that is not live: nothing waits.
+        state.apply(&pending(5, change.clone()));
+        assert!(state.pending_restarts.is_empty());
+        state.apply(&ServerEvent::RunUpdated(run(5)));
+        state.apply(&pending(5, change.clone()));
+        state.apply(&pending(5, change.clone()));
+        assert_eq!(state.pending_restarts.len(), 1);
+        state.apply(&pending(5, vec![]));
+        assert!(state.pending_restarts.is_empty());
+        state.apply(&pending(5, change));
+        state.apply(&ServerEvent::RunEnded {
+            model_id: 1,
+            run_id: 5,
+        });
+        assert!(state.pending_restarts.is_empty());
     }
 
     #[test]

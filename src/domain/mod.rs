@@ -6,6 +6,7 @@ pub mod activity;
 pub mod answer;
 pub mod api_key;
 pub mod audit;
+pub mod command_diff;
 pub mod config;
 pub mod discovery;
 pub mod error;

@@ -334,25 +334,31 @@ impl Registry {
         let parsed = group.parse_config(&config)?;
         self.roots.check(parsed.named_files()).await?;
         let keep = self.db.retention().changes_per_model;
+        let hub = self.hub.clone();
         let written = self
             .db
             .call(move |conn| {
-                let tx = write_transaction(conn)?;
-                let model = existing(&tx, id)?;
-                if let ConfigGroup::Serving(serving) = &parsed {
-                    ensure_aliases_free(&tx, &model, &serving.aliases)?;
-                }
-                let before =
-                    config_repo::load(&tx, id, group)?.unwrap_or_else(|| group.default_config());
-                let diff = changed_fields(&before.to_object(), &parsed.to_object());
-                if !diff.is_empty() {
+                hub.committed(|| {
+                    let tx = write_transaction(conn)?;
+                    let model = existing(&tx, id)?;
+                    if let ConfigGroup::Serving(serving) = &parsed {
+                        ensure_aliases_free(&tx, &model, &serving.aliases)?;
+                    }
+                    let before = config_repo::load(&tx, id, group)?
+                        .unwrap_or_else(|| group.default_config());
+                    let diff = changed_fields(&before.to_object(), &parsed.to_object());
+                    if diff.is_empty() {
+                        return Ok((parsed, vec![]));
+                    }
                     let now = now_ms();
                     config_repo::save(&tx, id, &parsed, now)?;
                     config_repo::record_change(&tx, id, group.as_str(), &diff, now)?;
                     config_repo::prune_history(&tx, id, keep)?;
                     tx.commit()?;
-                }
-                Ok(parsed)
+                    // The model's row is as it was; the event tells who follows its settings
+                    // (a running model may now wait for a restart to apply them).
+                    Ok((parsed, vec![ServerEvent::ModelUpdated(model)]))
+                })
             })
             .await;
         // Names, aliases, files and serving settings may have changed.

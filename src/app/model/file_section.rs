@@ -33,7 +33,8 @@ pub fn FileSection(
     // just ended has its peak recorded).
     let status = Memo::new(move |_| current.with(|m| m.status));
     let recent = LocalResource::new(move || {
-        status.track();
+        // Read, not only tracked (a memo left unread stops telling of changes).
+        status.with(|_| ());
         list_runs(id, Some(5), None)
     });
     let measured = Signal::derive(move || match recent.get() {

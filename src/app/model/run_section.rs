@@ -6,21 +6,29 @@ use leptos::prelude::*;
 
 use crate::api::runs::{get_launch_preview, list_runs};
 use crate::app::live_store::LiveStore;
-use crate::app::widgets::run_button::{RequestCounts, RunButton, RunFacts, run_command};
+use crate::app::widgets::run_button::{
+    RequestCounts, RestartToApply, RunButton, RunFacts, run_command,
+};
 use crate::app::widgets::toast::use_toasts;
 use crate::domain::run::{LaunchPreview, Run};
 use crate::domain::time::format_utc;
 use crate::domain::{Model, Request};
 
+/// What a start would run, and the recent runs.
+type Loaded = (Result<LaunchPreview, String>, Result<Vec<Run>, String>);
+
 #[component]
 pub fn RunSection(current: RwSignal<Model>, live: LiveStore) -> impl IntoView {
     let id = current.with_untracked(|m| m.id);
     // Refetch after anything that changes the command or adds a run; a rename changes neither.
+    // The run's id too: a quick restart can pass from running to running between two looks at
+    // the status, and its new command must still be shown.
     let trigger = Memo::new(move |_| {
+        let run = live.run(id).map(|run| run.run_id);
         current.with(|m| {
             let mut spec = m.spec.clone();
             spec.name.clear();
-            (spec, m.status)
+            (spec, m.status, run)
         })
     });
     // A model deleted elsewhere has nothing left to fetch (asking would only earn a 404).
@@ -32,20 +40,30 @@ pub fn RunSection(current: RwSignal<Model>, live: LiveStore) -> impl IntoView {
     });
     // Loaded in the browser only: an effect asks again after each change (the server render
     // shows "Working out the command…"); the previous answer stays until the new one arrives.
-    let load = Action::new(move |&(): &()| async move {
-        let preview = get_launch_preview(id).await.map_err(|e| e.to_string());
-        let runs = list_runs(id, None, None).await.map_err(|e| e.to_string());
-        (preview, runs)
-    });
+    // A restart moves the status several times in a blink: only the answer to the latest
+    // question is kept, whatever order the answers come back in.
+    let loaded = RwSignal::new(None::<Loaded>);
+    let asked = StoredValue::new(0u64);
     Effect::new(move |_| {
-        trigger.track();
-        if !gone.get_untracked() {
-            load.dispatch(());
+        // Read, not only tracked: a memo computes again only when read, and one left unread
+        // would never tell this effect of a later change.
+        trigger.with(|_| ());
+        if gone.get_untracked() {
+            return;
         }
+        let question = asked.get_value() + 1;
+        asked.set_value(question);
+        leptos::task::spawn_local(async move {
+            let preview = get_launch_preview(id).await.map_err(|e| e.to_string());
+            let runs = list_runs(id, None, None).await.map_err(|e| e.to_string());
+            if asked.get_value() == question {
+                loaded.set(Some((preview, runs)));
+            }
+        });
     });
-    let preview = move || load.value().get().map(|(preview, _)| preview);
+    let preview = move || loaded.get().map(|(preview, _)| preview);
     let runs = move || {
-        load.value()
+        loaded
             .get()
             .and_then(|(_, runs)| runs.ok())
             .unwrap_or_default()
@@ -72,6 +90,8 @@ pub fn RunSection(current: RwSignal<Model>, live: LiveStore) -> impl IntoView {
             </div>
             <RunFacts live model_id=id/>
             <RequestCounts live model_id=id/>
+            // Saved settings do not reach the running process: what a restart would change.
+            {move || view! { <RestartToApply live model_id=id name=current.with(|m| m.spec.name.clone()) full=true/> }}
             <h3>"Command line"</h3>
             {move || {
                 // While a process runs, its real command (with its port); otherwise what a start

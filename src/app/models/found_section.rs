@@ -28,7 +28,8 @@ pub fn FoundSection() -> impl IntoView {
     // nothing again.
     let wanted = Memo::new(move |_| changes.with(Option::is_some) || live.has_failed());
     let listing = LocalResource::new(move || {
-        changes.track();
+        // Read, not only tracked (a memo left unread stops telling of changes).
+        changes.with(|_| ());
         fetch_when(wanted.get(), list_discovered(None))
     });
     let add = Action::new(move |paths: &Vec<String>| {

@@ -14,10 +14,11 @@ use crate::app::models::found_section::FoundSection;
 use crate::app::models::lazy_dialogs;
 use crate::app::models::state::ModelsPageState;
 use crate::app::models::table::{ModelsTable, TableView};
+use crate::app::widgets::run_button::run_command;
 use crate::app::widgets::toast::use_toasts;
 use crate::domain::live::Snapshot;
 use crate::domain::model::SortKey;
-use crate::domain::{Model, ModelFilter, ModelKind, ModelStatus};
+use crate::domain::{Model, ModelFilter, ModelKind, ModelStatus, Request};
 
 /// The table's order before anyone sorts it: the order the server picks the first rows in.
 const FIRST_ORDER: (SortKey, bool) = (SortKey::Name, false);
@@ -53,7 +54,8 @@ pub fn ModelsPage() -> impl IntoView {
     // nothing: the page has its facts, and the server is not there to answer.
     let wanted = Memo::new(move |_| files_changed.with(Option::is_some) || state.live.has_failed());
     let summaries = LocalResource::new(move || {
-        files_changed.track();
+        // Read, not only tracked (a memo left unread stops telling of changes).
+        files_changed.with(|_| ());
         fetch_when(wanted.get(), model_summaries())
     });
     Effect::new(move |_| {
@@ -100,6 +102,7 @@ pub fn ModelsPage() -> impl IntoView {
                 <code>"scripts/llama-server"</code>" builds the version Corral is tested with."
             </p>
         </Show>
+        <PendingRestarts state/>
         <Toolbar view=view_state/>
         <Transition fallback=|| view! { <p class="muted">"Loading models…"</p> }>
             {move || Suspend::new(async move {
@@ -221,5 +224,31 @@ fn Toolbar(view: TableView) -> impl IntoView {
                 </select>
             </label>
         </div>
+    }
+}
+
+/// Running models whose saved settings wait for a restart, restarted together from here (each
+/// row also has its own "Restart to apply").
+#[component]
+fn PendingRestarts(state: ModelsPageState) -> impl IntoView {
+    let ids = Memo::new(move |_| state.live.pending_restart_ids());
+    let restart_all = move |_| {
+        let ids = ids.get_untracked();
+        let what = format!("{} models", ids.len());
+        run_command(state.toasts, Request::Restart, ids, what);
+    };
+    view! {
+        <Show when=move || !ids.with(Vec::is_empty)>
+            <p class="notice-banner restart-banner" role="status">
+                {move || match ids.with(Vec::len) {
+                    1 => "1 running model waits for a restart to apply its saved settings.".to_string(),
+                    n => format!("{n} running models wait for a restart to apply their saved settings."),
+                }}
+                " "
+                <button class="small primary" on:click=restart_all>
+                    {move || if ids.with(Vec::len) == 1 { "Restart it" } else { "Restart them" }}
+                </button>
+            </p>
+        </Show>
     }
 }

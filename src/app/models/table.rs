@@ -7,7 +7,7 @@ use leptos::prelude::*;
 use crate::app::models::actions_menu::ActionsMenu;
 use crate::app::models::bulk_bar::BulkBar;
 use crate::app::models::state::ModelsPageState;
-use crate::app::widgets::run_button::{RequestCounts, RunButton, RunFacts};
+use crate::app::widgets::run_button::{RequestCounts, RestartToApply, RunButton, RunFacts};
 use crate::app::widgets::status_badge::StatusBadge;
 use crate::domain::model::{FIRST_ROWS, MORE_ROWS, SortKey, sort_models};
 use crate::domain::time::format_bytes;
@@ -180,6 +180,7 @@ fn ModelRow(model: Model, state: ModelsPageState) -> impl IntoView {
                 <StatusBadge status=model.status reason=model.status_reason.clone()/>
                 <RunFacts live=state.live model_id=id/>
                 <RequestCounts live=state.live model_id=id/>
+                <RestartToApply live=state.live model_id=id name=name.clone() toasts=state.toasts/>
             </td>
             <td class="col-actions">
                 <div class="row-actions">

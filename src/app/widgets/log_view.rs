@@ -40,7 +40,8 @@ pub fn LogView(
     });
     let list_ref = NodeRef::<html::Pre>::new();
     Effect::new(move |_| {
-        shown.track();
+        // Read, not only tracked (a memo left unread stops telling of changes).
+        shown.with(|_| ());
         if follow.get()
             && let Some(list) = list_ref.get()
         {

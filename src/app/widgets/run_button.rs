@@ -11,6 +11,7 @@ use crate::api::runs::{
 };
 use crate::app::live_store::LiveStore;
 use crate::app::widgets::toast::{Toasts, use_toasts};
+use crate::domain::command_diff::CommandChange;
 use crate::domain::run::LiveRun;
 use crate::domain::time::{format_bytes, format_duration};
 use crate::domain::{AppError, Model, ModelStatus, Request, Rule};
@@ -74,6 +75,52 @@ pub fn RunButton(model: Model, #[prop(optional)] toasts: Option<Toasts>) -> impl
             on:click=move |_| run_command(toasts, command, vec![id], name.clone())>
             {command.label()}
         </button>
+    }
+}
+
+/// "Restart to apply", while the saved settings would start a different command than the
+/// running one: what a restart changes (in a table row the first change, all of them in the
+/// title; on the model page each one) and the button that restarts.
+#[component]
+pub fn RestartToApply(
+    live: LiveStore,
+    model_id: i64,
+    name: String,
+    /// Every change listed, not only the first.
+    #[prop(optional)]
+    full: bool,
+    #[prop(optional)] toasts: Option<Toasts>,
+) -> impl IntoView {
+    let toasts = toasts.unwrap_or_else(use_toasts);
+    move || {
+        live.pending_restart(model_id).map(|changes| {
+            let described: Vec<String> = changes.iter().map(CommandChange::describe).collect();
+            let title = described.join("\n");
+            let name = name.clone();
+            let label = format!("Restart {name} to apply its saved settings");
+            let shown = if full {
+                view! {
+                    <ul class="command-changes" aria-label="What a restart changes">
+                        {described.into_iter().map(|d| view! { <li><code>{d}</code></li> }).collect_view()}
+                    </ul>
+                }
+                .into_any()
+            } else {
+                let more = described.len().saturating_sub(1);
+                let first = described.into_iter().next().unwrap_or_default();
+                let text = if more > 0 { format!("{first} (+{more} more)") } else { first };
+                view! { <span class="changes-summary" title=title.clone()>{text}</span> }.into_any()
+            };
+            view! {
+                <div class="restart-to-apply">
+                    <button class="small primary" title=title aria-label=label
+                        on:click=move |_| run_command(toasts, Request::Restart, vec![model_id], name.clone())>
+                        "Restart to apply"
+                    </button>
+                    {shown}
+                </div>
+            }
+        })
     }
 }
 

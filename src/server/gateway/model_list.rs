@@ -16,6 +16,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use crate::domain::api_key::{ApiKey, Scope};
+use crate::domain::command_diff::flag_value;
 use crate::domain::config::ServingConfig;
 use crate::domain::live::ServerEvent;
 use crate::domain::page::Page;
@@ -87,12 +88,28 @@ async fn entry(
         "aliases": serving.aliases,
         "role": serving.role(),
         "status": status,
-        "meta": {"size": model.size_bytes, "n_ctx": model.spec.ctx_size},
+        "meta": meta(state, model),
     });
     if with_path {
         entry["path"] = json!(model.spec.path);
     }
     Ok(entry)
+}
+
+/// The model's size and context: a running model's context is the one it runs with, and the
+/// saved one is added when a restart would change it.
+fn meta(state: &AppState, model: &Model) -> Value {
+    let saved = model.spec.ctx_size;
+    let running = state
+        .supervisor
+        .running_command(model.id)
+        .and_then(|command| flag_value(&command, &["--ctx-size", "-c"]))
+        .and_then(|value| value.parse::<i64>().ok());
+    let mut meta = json!({"size": model.size_bytes, "n_ctx": running.or(saved)});
+    if running.is_some() && running != saved {
+        meta["saved_n_ctx"] = json!(saved);
+    }
+    meta
 }
 
 pub async fn v1_models(

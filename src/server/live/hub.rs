@@ -77,6 +77,7 @@ impl Hub {
             activity: Vec::new(),
             demand: Vec::new(),
             files_generation: 0,
+            pending_restarts: Vec::new(),
         });
         let (events, _) = broadcast::channel(config.backlog.max(1));
         Hub {

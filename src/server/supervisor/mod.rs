@@ -19,6 +19,7 @@ pub mod locate;
 mod memory_need;
 mod memory_room;
 mod model_locks;
+mod pending_restart;
 mod places;
 pub mod ports;
 pub mod reconcile;
@@ -137,6 +138,7 @@ impl Supervisor {
             std::time::Duration::from_millis(250),
         );
         supervisor.publish_binary();
+        supervisor.review_pending_on_saves();
         reconcile::reconcile(&supervisor).await?;
         Ok(supervisor)
     }
@@ -168,6 +170,9 @@ impl Supervisor {
         if binary_changed {
             self.publish_binary();
         }
+        // A new program, origin or other setting may change every running model's command.
+        let this = self.clone();
+        tokio::spawn(async move { this.review_all_pending().await });
     }
 
     /// The llama-server in use, or why there is none. One named on the Settings page is vetted
@@ -375,6 +380,7 @@ impl Supervisor {
                 tracing::warn!(model_id = id, %error, "cannot read earlier load times");
                 None
             });
+        let recorded: Arc<[String]> = command.clone().into();
         let run_id = self
             .inner
             .runs
@@ -401,6 +407,7 @@ impl Supervisor {
                 .map_or(self.settings().idle_ttl, |s| {
                     Duration::from_secs(s.max(0) as u64)
                 }),
+            command: recorded,
         };
         self.supervise(
             live,
@@ -455,6 +462,7 @@ impl Supervisor {
                 place,
                 pinned: false,
                 idle_ttl: self.settings().idle_ttl,
+                command: run.command.clone().into(),
             },
         )
         .await
@@ -478,6 +486,7 @@ impl Supervisor {
             place,
             pinned,
             idle_ttl,
+            command,
         } = terms;
         let (stop, stop_rx) = watch::channel(false);
         let (ended_tx, ended) = watch::channel(false);
@@ -497,6 +506,7 @@ impl Supervisor {
                 pinned,
                 draining: Arc::default(),
                 on_demand: Arc::default(),
+                command,
             },
         );
         drop(place);
@@ -1084,6 +1094,8 @@ struct Terms {
     place: Reservation,
     pinned: bool,
     idle_ttl: Duration,
+    /// The command the run recorded ("Restart to apply" compares the saved settings with it).
+    command: Arc<[String]>,
 }
 
 fn reason_of(model: &Model) -> String {

@@ -158,6 +158,7 @@ mod tests {
                 pinned: false,
                 draining: Arc::default(),
                 on_demand: Arc::new(on_demand.into()),
+                command: Arc::from(Vec::new()),
             },
         );
     }

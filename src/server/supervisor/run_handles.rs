@@ -26,6 +26,8 @@ pub struct RunHandle {
     /// A gateway request started it (not a person): while it loads with nobody waiting for
     /// it any more, it is the first to go when another model needs its place.
     pub on_demand: Arc<AtomicBool>,
+    /// The command the run recorded, program first (empty for a reservation).
+    pub command: Arc<[String]>,
 }
 
 impl RunHandle {
