@@ -262,6 +262,12 @@ async fn every_route_family_needs_a_session_and_works_with_one() {
         }
         if path.starts_with("/v1") || path == "/models" {
             assert_eq!(refused.json()["error"]["code"], "unauthorized", "{path}");
+            // An API client is told to send a key and where keys are made, not to sign in.
+            let message = refused.json()["error"]["message"].to_string();
+            assert!(
+                message.contains("Authorization: Bearer") && message.contains("/keys"),
+                "{path}: {message}"
+            );
         }
         let allowed = app
             .ask(method, path, body, Some(&session), "127.0.0.1")

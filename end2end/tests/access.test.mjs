@@ -64,10 +64,17 @@ test('the setup link creates the admin; sign out, a wrong password, sign in agai
     await page.waitForSelector('body[data-hydrated="true"]');
     await page.getByLabel('Name', { exact: true }).fill('my script');
     await page.getByRole('button', { name: 'Make key' }).click();
-    const key = (await page.getByLabel('New key').innerText()).trim();
+    const key = (await page.getByLabel('New key', { exact: true }).innerText()).trim();
     assert.match(key, /^crl_[A-Za-z0-9_-]{43}$/);
+    await page.getByRole('button', { name: 'Copy the new key' }).waitFor();
+    assert.equal(await page.getByLabel('Name', { exact: true }).inputValue(), '', 'the form is ready for the next key');
+    assert.equal(await page.getByRole('note').count(), 0, 'where a login is required, keys count: no notice says otherwise');
     const row = page.getByRole('table', { name: 'API keys' }).locator('tbody tr').first();
     await row.getByText('my script').waitFor();
+    // Revoking asks first; "Keep" leaves the key as it was.
+    await row.getByRole('button', { name: 'Revoke', exact: true }).click();
+    await row.getByRole('button', { name: 'Keep' }).click();
+    await row.getByRole('button', { name: 'Revoke', exact: true }).waitFor();
     await page.reload();
     await page.waitForSelector('body[data-hydrated="true"]');
     await row.getByText(`${key.slice(0, 12)}…`).waitFor();
@@ -75,8 +82,28 @@ test('the setup link creates the admin; sign out, a wrong password, sign in agai
     const models = await fetch(`${server.url}/v1/models`, { headers: { authorization: `Bearer ${key}` } });
     assert.equal(models.status, 200);
 
+    // Signed in where a login is required, "Use this model" sends the key from CORRAL_API_KEY.
+    const made = await page.request.post(`${server.url}/api/models/create`, { data: { model: { name: 'keyed', path: '/models/keyed.gguf' } } });
+    assert.equal(made.status(), 200);
+    await page.goto(`${server.url}/models/${(await made.json()).id}`);
+    await page.waitForSelector('body[data-hydrated="true"]');
+    await page.getByLabel('curl example', { exact: true }).getByText('Authorization: Bearer $CORRAL_API_KEY').waitFor();
+    assert.match(await page.getByLabel('Python example', { exact: true }).innerText(), /api_key=os\.environ\["CORRAL_API_KEY"\]/);
+
     assert.ok(!server.log().includes('a long enough secret'), 'the password is never logged');
     assert.ok(!server.log().includes(key), 'the key is never logged');
+  } finally {
+    await server.stop();
+  }
+});
+
+test('on an open loopback the keys page says keys are not asked for there, and explains each scope', async () => {
+  const server = await startCorral();
+  try {
+    const page = await openPage(browser, `${server.url}/keys`);
+    await page.getByRole('note').filter({ hasText: 'not asked for a key' }).waitFor();
+    await page.getByText('start, stop, load and unload models').waitFor();
+    assert.deepEqual(page.errors, []);
   } finally {
     await server.stop();
   }

@@ -46,6 +46,11 @@ test('a model started from the Actions menu runs, shows its logs, and stops', as
     await page.getByRole('menuitem', { name: 'Logs' }).click();
     await page.waitForURL(`${server.url}/models/${id}#logs`);
     await page.waitForSelector('body[data-hydrated="true"]');
+    // The page opens at its logs, not at its top.
+    await page.waitForFunction(() => {
+      const top = document.getElementById('logs')?.getBoundingClientRect().top;
+      return top !== undefined && top > -10 && top < window.innerHeight / 2;
+    }, null, { timeout: 5000 });
     const log = page.getByRole('log', { name: 'Log lines' });
     await log.getByText('model loaded').first().waitFor({ timeout: 15000 });
     await page.getByRole('searchbox', { name: 'Filter log lines' }).fill('listening on');

@@ -16,6 +16,20 @@ choice_enum! {
     }
 }
 
+impl Scope {
+    /// What the scope lets a program do, in a sentence for the page that makes keys.
+    pub fn explained(self) -> &'static str {
+        match self {
+            Scope::Inference => {
+                "chat, completions and embeddings through /v1 (starting a stopped model on demand), for the key's models"
+            }
+            Scope::ModelsRead => "read models, runs, logs, metrics and activity",
+            Scope::ModelsManage => "start, stop, load and unload models",
+            Scope::Admin => "everything, settings and keys included",
+        }
+    }
+}
+
 /// A key as lists show it: never the key itself.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ApiKey {

@@ -95,7 +95,8 @@ pub fn ActivityPage() -> impl IntoView {
         })
     });
     let series = LocalResource::new(move || {
-        clock.track();
+        // Read, not only tracked (a memo left unread stops telling of changes).
+        clock.with(|_| ());
         let to = now_ms();
         async move {
             activity_charts(SeriesQuery {
@@ -162,34 +163,25 @@ pub fn ActivityPage() -> impl IntoView {
                 </label>
             </div>
         </div>
-        <div class="charts">
-            <For each=move || charts.get() key=|(title, _, _)| title.clone() let:chart>
-                {
-                    let (title, unit, _) = chart;
-                    let key = title.clone();
-                    let data = Signal::derive(move || {
-                        charts.with(|all| all.iter().find(|(t, _, _)| *t == key).map(|(_, _, d)| d.clone()))
-                            .unwrap_or(ChartData { points: vec![], from: 0, to: 1, ceiling: None })
-                    });
-                    view! { <LineChart title unit data/> }
-                }
-            </For>
-        </div>
         {move || error().map(|e| view! { <p class="error-banner" role="alert">{format!("Could not load activity: {e}")}</p> })}
-        <table class="activity" aria-label="Gateway requests">
-            <thead>
-                <tr>
-                    <th>"Time (UTC)"</th><th>"Model"</th><th>"Endpoint"</th><th>"Status"</th>
-                    <th>"Waited"</th><th>"TTFT"</th><th>"Tokens"</th><th>"tok/s"</th><th>"Duration"</th>
-                    <th>"Caller"</th>
-                </tr>
-            </thead>
-            <tbody>
-                <For each=move || rows.get() key=|a| a.id let:activity>
-                    <ActivityRow activity/>
-                </For>
-            </tbody>
-        </table>
+        // The requests come first; on a narrow screen the table scrolls inside its box, never
+        // the page.
+        <div class="table-scroll">
+            <table class="activity" aria-label="Gateway requests">
+                <thead>
+                    <tr>
+                        <th>"Time (UTC)"</th><th>"Model"</th><th>"Endpoint"</th><th>"Status"</th>
+                        <th>"Waited"</th><th>"TTFT"</th><th>"Tokens"</th><th>"tok/s"</th><th>"Duration"</th>
+                        <th>"Caller"</th>
+                    </tr>
+                </thead>
+                <tbody>
+                    <For each=move || rows.get() key=|a| a.id let:activity>
+                        <ActivityRow activity/>
+                    </For>
+                </tbody>
+            </table>
+        </div>
         <Show when=move || rows.with(Vec::is_empty) && first.get().is_some()>
             <p class="muted">"No requests yet. Point an OpenAI client at this server's /v1 and name a model."</p>
         </Show>
@@ -200,6 +192,23 @@ pub fn ActivityPage() -> impl IntoView {
                 }
             }>"Load older"</button>
         </Show>
+        // The charts follow, folded away by a click (20 of them with 10 models).
+        <details class="charts-fold" open>
+            <summary>"Charts"</summary>
+            <div class="charts">
+                <For each=move || charts.get() key=|(title, _, _)| title.clone() let:chart>
+                    {
+                        let (title, unit, _) = chart;
+                        let key = title.clone();
+                        let data = Signal::derive(move || {
+                            charts.with(|all| all.iter().find(|(t, _, _)| *t == key).map(|(_, _, d)| d.clone()))
+                                .unwrap_or(ChartData { points: vec![], from: 0, to: 1, ceiling: None })
+                        });
+                        view! { <LineChart title unit data/> }
+                    }
+                </For>
+            </div>
+        </details>
     }
 }
 

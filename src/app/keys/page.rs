@@ -5,6 +5,8 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 
 use crate::api::keys::{create_key, list_keys, revoke_key};
+use crate::app::access::post_json::get_json;
+use crate::app::widgets::copy_button::CopyButton;
 use crate::domain::api_key::{ApiKey, Scope};
 use crate::domain::time::{format_utc, now_ms};
 
@@ -24,6 +26,7 @@ pub fn KeysPage() -> impl IntoView {
         async move { list_keys().await }
     });
     let create = Action::new(move |&(): &()| {
+        let fields = (name, models, days);
         let models: Vec<String> = models
             .get_untracked()
             .split(',')
@@ -43,6 +46,10 @@ pub fn KeysPage() -> impl IntoView {
                 Ok(created) => {
                     shown_once.set(Some(created.key));
                     error.set(None);
+                    // Ready for the next key; its scopes stay as chosen.
+                    fields.0.set(String::new());
+                    fields.1.set(String::new());
+                    fields.2.set(String::new());
                     refresh.update(|n| *n += 1);
                 }
                 Err(e) => error.set(Some(e.to_string())),
@@ -58,9 +65,21 @@ pub fn KeysPage() -> impl IntoView {
             refresh.update(|n| *n += 1);
         }
     });
+    // On an open loopback nothing checks keys: say so, or a key that "works" misleads.
+    let open_loopback = LocalResource::new(|| async {
+        get_json("/api/auth/me")
+            .await
+            .is_ok_and(|me| me["login_required"] == false)
+    });
     view! {
         <Title text="API keys"/>
         <div class="page-head"><h1>"API keys"</h1></div>
+        {move || (open_loopback.get() == Some(true)).then(|| view! {
+            <p class="notice-banner" role="note">
+                "This Corral needs no login on its loopback address, so requests there are not asked for a key. "
+                "Keys count where a login is required: a LAN or public bind, or "<code>"--open-on-loopback false"</code>"."
+            </p>
+        })}
         <section class="card">
             <h2>"Make a key"</h2>
             <form class="key-form" on:submit=move |ev| { ev.prevent_default(); create.dispatch(()); }>
@@ -73,12 +92,12 @@ pub fn KeysPage() -> impl IntoView {
                     {Scope::ALL.iter().map(|scope| {
                         let scope = *scope;
                         view! {
-                            <label class="check">
+                            <label class="check scope">
                                 <input type="checkbox" prop:checked=move || chosen.with(|c| c.contains(&scope))
                                     on:change=move |_| chosen.update(|c| {
                                         if let Some(i) = c.iter().position(|s| *s == scope) { c.remove(i); } else { c.push(scope); }
                                     })/>
-                                {scope.as_str()}
+                                <span><code>{scope.as_str()}</code>" — "{scope.explained()}</span>
                             </label>
                         }
                     }).collect_view()}
@@ -94,15 +113,16 @@ pub fn KeysPage() -> impl IntoView {
             </form>
             {move || shown_once.get().map(|key| view! {
                 <div class="shown-once" role="status">
-                    <p>"Copy it now: it is not shown again."</p>
+                    <p>"Copy it now: it is not shown again. "
+                        <CopyButton text=Signal::derive({ let key = key.clone(); move || key.clone() }) what="new key"/></p>
                     <pre class="command-line" aria-label="New key">{key}</pre>
                 </div>
             })}
         </section>
         <section class="card">
             <h2>"Keys"</h2>
-            <table class="activity" aria-label="API keys">
-                <thead><tr><th>"Name"</th><th>"Key"</th><th>"Scopes"</th><th>"Models"</th><th>"Made"</th><th>"Expires"</th><th>"Last used"</th><th></th></tr></thead>
+            <table class="activity keys" aria-label="API keys">
+                <thead><tr><th>"Name"</th><th>"Key"</th><th>"Scopes"</th><th class="wide-only">"Models"</th><th class="wide-only">"Made"</th><th class="wide-only">"Expires"</th><th class="wide-only">"Last used"</th><th><span class="sr-only">"Revoke"</span></th></tr></thead>
                 <tbody>
                     {move || keys.get().and_then(Result::ok).unwrap_or_default().into_iter().map(|key| {
                         view! { <KeyRow key revoke/> }
@@ -123,15 +143,33 @@ fn KeyRow(key: ApiKey, revoke: Action<i64, ()>) -> impl IntoView {
             <td>{key.name.clone()}</td>
             <td><code>{format!("{}…", key.prefix)}</code></td>
             <td>{key.scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")}</td>
-            <td>{key.models.as_ref().map_or_else(|| "every model".to_string(), |ids| format!("{} model(s)", ids.len()))}</td>
-            <td>{format_utc(key.created_at)}</td>
-            <td>{when(key.expires_at, "never")}</td>
-            <td>{when(key.last_used_at, "never")}</td>
+            <td class="wide-only">{key.models.as_ref().map_or_else(|| "every model".to_string(), |ids| format!("{} model(s)", ids.len()))}</td>
+            <td class="wide-only">{format_utc(key.created_at)}</td>
+            <td class="wide-only">{when(key.expires_at, "never")}</td>
+            <td class="wide-only">{when(key.last_used_at, "never")}</td>
             <td>{if revoked {
                 view! { <span class="muted">"revoked"</span> }.into_any()
             } else {
-                view! { <button class="small danger" on:click=move |_| { revoke.dispatch(id); }>"Revoke"</button> }.into_any()
+                view! { <RevokeButton name=key.name.clone() id revoke/> }.into_any()
             }}</td>
         </tr>
+    }
+}
+
+/// Revoking cannot be undone (programs using the key stop working at once), so the first
+/// click asks and the second revokes.
+#[component]
+fn RevokeButton(name: String, id: i64, revoke: Action<i64, ()>) -> impl IntoView {
+    let asking = RwSignal::new(false);
+    view! {
+        <Show when=move || asking.get() fallback=move || view! {
+            <button class="small danger" on:click=move |_| asking.set(true)>"Revoke"</button>
+        }>
+            <span class="confirm">
+                <button class="small danger" aria-label=format!("Revoke {name} for good")
+                    on:click=move |_| { revoke.dispatch(id); }>"Revoke for good"</button>
+                <button class="small" on:click=move |_| asking.set(false)>"Keep"</button>
+            </span>
+        </Show>
     }
 }

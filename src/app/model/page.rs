@@ -112,6 +112,16 @@ fn ModelDetailView(data: ModelDetail) -> impl IntoView {
             document.set_title(&format!("{name} · Corral"));
         }
     });
+    // A link to a section from another page ("⋯ → Logs") completes its navigation before this
+    // page is in the document, so the router's jump to the section found nothing and went to
+    // the top: jump once the section is there.
+    let location = leptos_router::hooks::use_location();
+    Effect::new(move |_| {
+        let hash = location.hash.get();
+        if let Some(section) = hash.strip_prefix('#').filter(|id| !id.is_empty()) {
+            scroll_to_section(section.to_string(), 60);
+        }
+    });
     view! {
         <Title text=title/>
         <Show when=move || deleted.get()>
@@ -149,6 +159,21 @@ fn ModelDetailView(data: ModelDetail) -> impl IntoView {
             </div>
         </div>
     }
+}
+
+/// Scrolls the element with this id into view at the next frame it is in the document,
+/// looking for at most `frames` frames (about a second at 60).
+fn scroll_to_section(id: String, frames: u8) {
+    request_animation_frame(move || {
+        let element = web_sys::window()
+            .and_then(|window| window.document())
+            .and_then(|document| document.get_element_by_id(&id));
+        match element {
+            Some(element) => element.scroll_into_view(),
+            None if frames > 0 => scroll_to_section(id, frames - 1),
+            None => {}
+        }
+    });
 }
 
 /// The saved groups the memory estimate reads: memory and advanced (cache types, flash

@@ -86,6 +86,8 @@ fn Loaded(settings: SettingsView) -> impl IntoView {
         </section>
         <section class="card" aria-labelledby="effective-title">
             <h2 id="effective-title">"In effect now"</h2>
+            // A value can be long (a path): on a narrow screen the table scrolls in its box.
+            <div class="table-scroll">
             <table class="activity" aria-label="Settings in effect">
                 <tbody>
                     {move || {
@@ -100,6 +102,7 @@ fn Loaded(settings: SettingsView) -> impl IntoView {
                     }}
                 </tbody>
             </table>
+            </div>
         </section>
         <section class="card" aria-labelledby="backup-title">
             <h2 id="backup-title">"Backup"</h2>

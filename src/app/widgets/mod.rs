@@ -1,6 +1,7 @@
 //! Building blocks shared by the pages; a page imports these, never another page.
 
 pub mod chart;
+pub mod copy_button;
 pub mod dialog;
 pub mod field_form;
 pub mod log_view;

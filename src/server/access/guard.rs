@@ -212,13 +212,22 @@ async fn with_session(
             request.extensions_mut().insert(signed_in);
             next.run(request).await
         }
-        Ok(None) => refuse(
-            path,
-            &request,
-            AppError::Unauthorized {
-                message: "sign in first (POST /api/auth/login)".into(),
-            },
-        ),
+        Ok(None) => {
+            // An API client cannot sign in: it is told what to send, and where keys are made.
+            let message = if is_gateway_path(path) {
+                "this API needs a key: send Authorization: Bearer <key> (make one on Corral's \
+                 Keys page, /keys)"
+            } else {
+                "sign in first (POST /api/auth/login)"
+            };
+            refuse(
+                path,
+                &request,
+                AppError::Unauthorized {
+                    message: message.into(),
+                },
+            )
+        }
         Err(error) => error_response(&error),
     }
 }
