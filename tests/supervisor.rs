@@ -1149,6 +1149,25 @@ async fn a_scaled_lora_adapter_and_a_scaled_control_vector_start_for_real_and_a_
     app.supervisor.shutdown().await;
 }
 
+/// A Corral whose model roots are `root` alone, with one model made from `model`; its id.
+async fn app_with_one_model_in_root(
+    root: &std::path::Path,
+    model: serde_json::Value,
+) -> (TestApp, i64) {
+    let app = TestApp::with_options(common::Options {
+        settings: supervisor_settings(),
+        model_roots: corral::server::model_roots::ModelRoots::new(&[root.to_path_buf()]).unwrap(),
+        ..common::Options::default()
+    })
+    .await;
+    let made = app
+        .post("/api/models/create", json!({ "model": model }))
+        .await;
+    assert_eq!(made.status, StatusCode::OK, "{}", made.body);
+    let id = made.json()["id"].as_i64().unwrap();
+    (app, id)
+}
+
 #[tokio::test]
 async fn a_symlink_swapped_to_a_file_outside_the_roots_while_starts_run_never_loads_that_file() {
     let dir = tempfile::tempdir().unwrap();
@@ -1162,21 +1181,11 @@ async fn a_symlink_swapped_to_a_file_outside_the_roots_while_starts_run_never_lo
     TestModel::TINY.write(&outside_file).unwrap();
     let flip = root.join("flip.gguf");
     std::os::unix::fs::symlink(&inside_file, &flip).unwrap();
-    let app = TestApp::with_options(common::Options {
-        settings: supervisor_settings(),
-        model_roots: corral::server::model_roots::ModelRoots::new(std::slice::from_ref(&root))
-            .unwrap(),
-        ..common::Options::default()
-    })
+    let (app, id) = app_with_one_model_in_root(
+        &root,
+        json!({"name": "flip", "path": flip, "threads": 1, "ctx_size": 256}),
+    )
     .await;
-    let made = app
-        .post(
-            "/api/models/create",
-            json!({"model": {"name": "flip", "path": flip, "threads": 1, "ctx_size": 256}}),
-        )
-        .await;
-    assert_eq!(made.status, StatusCode::OK, "{}", made.body);
-    let id = made.json()["id"].as_i64().unwrap();
     // Someone with write access inside the root flips the link every half millisecond.
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let flipper = {
@@ -1240,21 +1249,9 @@ async fn a_split_models_other_part_leading_outside_the_roots_is_refused_before_a
         root.join("sp/m-00002-of-00002.gguf"),
     )
     .unwrap();
-    let app = TestApp::with_options(common::Options {
-        settings: supervisor_settings(),
-        model_roots: corral::server::model_roots::ModelRoots::new(std::slice::from_ref(&root))
-            .unwrap(),
-        ..common::Options::default()
-    })
-    .await;
-    let made = app
-        .post(
-            "/api/models/create",
-            json!({"model": {"name": "split", "path": first, "threads": 1}}),
-        )
-        .await;
-    assert_eq!(made.status, StatusCode::OK, "{}", made.body);
-    let id = made.json()["id"].as_i64().unwrap();
+    let (app, id) =
+        app_with_one_model_in_root(&root, json!({"name": "split", "path": first, "threads": 1}))
+            .await;
     let refused = app.post("/api/models/start", json!({"id": id})).await;
     assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{}", refused.body);
     assert!(
@@ -1280,21 +1277,11 @@ async fn a_split_model_runs_from_the_parts_corral_opened_even_while_a_part_is_fl
     std::os::unix::fs::symlink(&real2, &part2).unwrap();
     let secret = outside.join("secret.gguf");
     std::fs::write(&secret, b"GGUF not really").unwrap();
-    let app = TestApp::with_options(common::Options {
-        settings: supervisor_settings(),
-        model_roots: corral::server::model_roots::ModelRoots::new(std::slice::from_ref(&root))
-            .unwrap(),
-        ..common::Options::default()
-    })
+    let (app, id) = app_with_one_model_in_root(
+        &root,
+        json!({"name": "split", "path": first, "threads": 1, "ctx_size": 256}),
+    )
     .await;
-    let made = app
-        .post(
-            "/api/models/create",
-            json!({"model": {"name": "split", "path": first, "threads": 1, "ctx_size": 256}}),
-        )
-        .await;
-    assert_eq!(made.status, StatusCode::OK, "{}", made.body);
-    let id = made.json()["id"].as_i64().unwrap();
     // Unflipped, it runs, each part handed on as a descriptor.
     app.supervisor.start_model(id).await.unwrap();
     let model = app.wait_status(id, ModelStatus::Running, LOAD).await;

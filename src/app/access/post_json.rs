@@ -13,6 +13,11 @@ pub async fn get_json(path: &str) -> Result<Value, String> {
     fetch_json("GET", path, None).await
 }
 
+/// Whether this Corral asks for a login (and so for keys); `None` when it could not be asked.
+pub async fn login_required() -> Option<bool> {
+    get_json("/api/auth/me").await.ok()?["login_required"].as_bool()
+}
+
 #[cfg(feature = "hydrate")]
 async fn fetch_json(method: &str, path: &str, body: Option<&Value>) -> Result<Value, String> {
     use crate::app::browser_fetch::{send, text};

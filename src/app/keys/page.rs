@@ -5,7 +5,7 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 
 use crate::api::keys::{create_key, list_keys, revoke_key};
-use crate::app::access::post_json::get_json;
+use crate::app::access::post_json::login_required;
 use crate::app::widgets::copy_button::CopyButton;
 use crate::domain::api_key::{ApiKey, Scope};
 use crate::domain::time::{format_utc, now_ms};
@@ -66,11 +66,7 @@ pub fn KeysPage() -> impl IntoView {
         }
     });
     // On an open loopback nothing checks keys: say so, or a key that "works" misleads.
-    let open_loopback = LocalResource::new(|| async {
-        get_json("/api/auth/me")
-            .await
-            .is_ok_and(|me| me["login_required"] == false)
-    });
+    let open_loopback = LocalResource::new(|| async { login_required().await == Some(false) });
     view! {
         <Title text="API keys"/>
         <div class="page-head"><h1>"API keys"</h1></div>

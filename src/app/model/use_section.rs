@@ -3,7 +3,7 @@
 
 use leptos::prelude::*;
 
-use crate::app::access::post_json::get_json;
+use crate::app::access::post_json::login_required;
 use crate::app::widgets::copy_button::CopyButton;
 use crate::domain::Model;
 
@@ -13,11 +13,7 @@ pub fn UseSection(current: RwSignal<Model>) -> impl IntoView {
     let name = move || current.with(|m| m.spec.name.clone());
     // Asked in the browser (the server's render shows the examples without a key, and the
     // page corrects them once hydrated): where a login is required, clients need a key.
-    let needs_key = LocalResource::new(|| async {
-        get_json("/api/auth/me")
-            .await
-            .is_ok_and(|me| me["login_required"] == true)
-    });
+    let needs_key = LocalResource::new(|| async { login_required().await == Some(true) });
     let key = move || needs_key.get() == Some(true);
     let curl = {
         let base = base.clone();
