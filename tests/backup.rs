@@ -108,7 +108,7 @@ async fn an_export_imports_into_another_corral_all_or_nothing_and_dry_runs_write
             .await;
     assert_eq!(dry.status.as_u16(), 200, "{}", dry.body);
     let dry = dry.json();
-    assert_eq!(dry["created"], json!(["coder (2)", "other"]));
+    assert_eq!(dry["created"], json!(["coder-2", "other"]));
     assert_eq!(dry["dry_run"], true);
     assert_eq!(target.snapshot().await, before, "a dry run wrote nothing");
 

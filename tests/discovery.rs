@@ -152,12 +152,13 @@ async fn wait_size(app: &TestApp, id: i64, wanted: impl Fn(&Json) -> bool) {
 }
 
 #[tokio::test]
-async fn found_files_are_added_named_from_their_metadata_with_their_projector() {
+async fn found_files_are_added_named_from_their_file_names_with_their_projector() {
     let folder = tempfile::tempdir().unwrap();
     let folder_path = folder.path().canonicalize().unwrap();
+    // Two copies of one file: two models, the second numbered.
     let (one, two) = (
-        folder_path.join("a/one.gguf"),
-        folder_path.join("b/two.gguf"),
+        folder_path.join("a/Tiny-Q8_0.gguf"),
+        folder_path.join("b/Tiny-Q8_0.gguf"),
     );
     for path in [&one, &two] {
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
@@ -208,6 +209,18 @@ async fn found_files_are_added_named_from_their_metadata_with_their_projector() 
     }
     let models = app.post("/api/models/list", json!({})).await.json();
     assert_eq!(models, json!([]), "a refused add made nothing");
+    // The listing says beforehand what Add will name each file.
+    let suggested: Vec<Json> = listed(&app).await["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["suggested_name"].clone())
+        .collect();
+    assert_eq!(
+        suggested,
+        [json!("tiny-q8_0"), json!(null), json!("tiny-q8_0-2"), json!("three")],
+        "a/Tiny, a/mmproj (a projector: none), b/Tiny, b/three"
+    );
 
     let made = app
         .post(
@@ -217,8 +230,8 @@ async fn found_files_are_added_named_from_their_metadata_with_their_projector() 
         .await;
     assert_eq!(made.status.as_u16(), 200, "{}", made.body);
     let made = made.json();
-    assert_eq!(made[0]["name"], "corral-test");
-    assert_eq!(made[1]["name"], "corral-test (2)");
+    assert_eq!(made[0]["name"], "tiny-q8_0");
+    assert_eq!(made[1]["name"], "tiny-q8_0-2");
     assert_eq!(made[0]["kind"], "llama");
     let multimodal = app
         .post(
@@ -240,6 +253,26 @@ async fn found_files_are_added_named_from_their_metadata_with_their_projector() 
         .post("/api/discovery/add", json!({"paths": [text(&two)]}))
         .await;
     assert_eq!(again.status.as_u16(), 409, "{}", again.body);
+
+    // A file named .gguf that is not one is listed as such and never added.
+    let broken = folder_path.join("broken.gguf");
+    std::fs::write(&broken, b"not a model at all").unwrap();
+    until(&app, "the broken file", |l| paths(l).len() == 5).await;
+    let listing = listed(&app).await;
+    let entry = listing["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["path"] == json!(text(&broken)))
+        .unwrap()
+        .clone();
+    assert!(entry["file"]["Unreadable"].is_string(), "{entry}");
+    assert!(entry["suggested_name"].is_null(), "{entry}");
+    let refused = app
+        .post("/api/discovery/add", json!({"paths": [text(&broken)]}))
+        .await;
+    assert_eq!(refused.status.as_u16(), 400, "{}", refused.body);
+    assert_eq!(refused.json()["errors"][0]["rule"], "gguf_file", "{}", refused.body);
 }
 
 #[tokio::test]
@@ -289,4 +322,64 @@ async fn a_folder_of_hostile_headers_is_listed_a_page_at_a_time_without_per_laye
         .post("/api/discovery/list", json!({"page": {"limit": 0}}))
         .await;
     assert_eq!(bad.status, axum::http::StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn a_typed_path_is_checked_for_a_file_a_gguf_header_and_the_model_roots() {
+    let inside = tempfile::tempdir().unwrap();
+    let inside_path = inside.path().canonicalize().unwrap();
+    let outside = tempfile::tempdir().unwrap();
+    let model = inside_path.join("Tiny-Q8_0.gguf");
+    TestModel::TINY.write(&model).unwrap();
+    let stranger = outside.path().canonicalize().unwrap().join("x.gguf");
+    TestModel::TINY.write(&stranger).unwrap();
+    let broken = inside_path.join("broken.gguf");
+    std::fs::write(&broken, b"no header here").unwrap();
+    let app = TestApp::with_options(common::Options {
+        model_roots: corral::server::model_roots::ModelRoots::new(&[inside_path.clone()]).unwrap(),
+        ..common::Options::default()
+    })
+    .await;
+    let check = |path: String| {
+        let app = &app;
+        async move {
+            let reply = app
+                .post("/api/discovery/check_path", json!({"path": path}))
+                .await;
+            assert_eq!(reply.status.as_u16(), 200, "{}", reply.body);
+            reply.json()
+        }
+    };
+    let text = |p: &std::path::Path| p.to_string_lossy().into_owned();
+
+    let good = check(text(&model)).await;
+    assert_eq!(good["ok"], true, "{good}");
+    assert_eq!(good["suggested_name"], "tiny-q8_0");
+    assert_eq!(good["gguf_name"], "corral-test");
+    assert!(good["message"].as_str().unwrap().starts_with("A GGUF model: "), "{good}");
+
+    for (path, says) in [
+        ("relative/x.gguf".to_string(), "absolute path"),
+        (text(&inside_path.join("notes.txt")), ".gguf"),
+        (text(&inside_path.join("missing.gguf")), "no file at this path"),
+        (text(&broken), "not a GGUF file"),
+        (text(&stranger), "outside the model folders"),
+    ] {
+        let answer = check(path.clone()).await;
+        assert_eq!(answer["ok"], false, "{path}: {answer}");
+        assert!(answer["suggested_name"].is_null(), "{answer}");
+        let message = answer["message"].as_str().unwrap();
+        assert!(message.contains(says), "{path}: {message}");
+    }
+
+    // Once a model is made from it, the next suggestion is numbered.
+    app.create("tiny-q8_0", &text(&model)).await;
+    let again = check(text(&model)).await;
+    assert_eq!(again["suggested_name"], "tiny-q8_0-2", "{again}");
+    assert!(again["message"].as_str().unwrap().contains("already model tiny-q8_0"));
+
+    let huge = app
+        .post("/api/discovery/check_path", json!({"path": format!("/{}", "a".repeat(5000))}))
+        .await;
+    assert_eq!(huge.status.as_u16(), 400, "{}", huge.body);
 }

@@ -3,7 +3,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, realpathSync, symlinkSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, realpathSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BIN, api, launchBrowser, openPage, startCorral, waitForNames, waitLive } from './support.mjs';
@@ -30,12 +30,11 @@ test('a file in a model folder is found, added with one click, and a new one app
     const row = found.getByRole('row').filter({ hasText: 'tiny.gguf' });
     await row.waitFor({ timeout: 10000 });
     const text = await row.innerText();
-    assert.match(text, /Found/);
     assert.match(text, /corral-test/);
     assert.match(text, /148 K/);
 
     await page.getByRole('button', { name: 'Add tiny.gguf' }).click();
-    await waitForNames(page, ['corral-test']);
+    await waitForNames(page, ['tiny']);
     await page.getByText('Every GGUF file in them is a model here already.').waitFor();
 
     // Copied in while the page is open: it shows up without a reload.
@@ -58,7 +57,7 @@ test('three files in a folder are three Found rows; Add all makes them models th
     await waitLive(page);
     const found = page.getByRole('table', { name: 'Found files' });
     await page.waitForFunction(() => document.querySelectorAll('table[aria-label="Found files"] tbody tr').length === 3, null, { timeout: 10000 });
-    await page.getByRole('button', { name: 'Add all' }).click();
+    await page.getByRole('button', { name: 'Add all 3' }).click();
     await page.getByText('Every GGUF file in them is a model here already.').waitFor({ timeout: 10000 });
     await page.waitForFunction(() => document.querySelectorAll('table.models tbody tr').length === 3, null, { timeout: 10000 });
     assert.equal(await found.count(), 0);
@@ -99,6 +98,60 @@ test('a Hugging Face cache on the machine is offered, and one click watches it',
     await found.getByRole('row').filter({ hasText: 'tiny-q8.gguf' }).waitFor({ timeout: 10000 });
     const settings = await api(server, 'settings/get');
     assert.deepEqual(settings.body.stored.models_dirs, [hub]);
+    assert.deepEqual(page.errors, []);
+  } finally {
+    await server.stop();
+  }
+});
+
+test('two copies of one GGUF become two models named from the file; a file that is not GGUF is listed and never offered', async () => {
+  const folder = realpathSync(mkdtempSync(join(tmpdir(), 'corral-models-')));
+  for (const sub of ['a', 'b']) {
+    mkdirSync(join(folder, sub));
+    execFileSync(BIN, ['test-model', join(folder, sub, 'Tiny-Model-Q8_0.gguf')]);
+  }
+  writeFileSync(join(folder, 'broken.gguf'), 'this is not a model');
+  const server = await startCorral({ extra: ['--models-dir', folder] });
+  try {
+    const page = await openPage(browser, server.url);
+    await waitLive(page);
+    const found = page.getByRole('table', { name: 'Found files' });
+    await page.waitForFunction(() => document.querySelectorAll('table[aria-label="Found files"] tbody tr').length === 3, null, { timeout: 10000 });
+    // A first run with files found: adding them is the primary action, the path form is not.
+    const addAll = page.getByRole('button', { name: 'Add all 2' });
+    assert.match(await addAll.getAttribute('class'), /primary/);
+    assert.doesNotMatch(await page.getByRole('button', { name: 'Add model', exact: true }).getAttribute('class') ?? '', /primary/);
+    // The name each file will get, beside what the file calls itself.
+    const rows = await found.locator('tbody tr').allInnerTexts();
+    assert.equal(rows.filter((r) => /tiny-model-q8_0\b/.test(r) && /corral-test/.test(r)).length, 2, rows.join(' | '));
+    assert.equal(rows.filter((r) => /tiny-model-q8_0-2/.test(r)).length, 1, rows.join(' | '));
+    const brokenRow = found.getByRole('row').filter({ hasText: 'broken.gguf' });
+    assert.match(await brokenRow.innerText(), /Not a model file/);
+    assert.equal(await brokenRow.getByRole('button').count(), 0, 'no Add for a file that is not GGUF');
+
+    await addAll.click();
+    await waitForNames(page, ['tiny-model-q8_0', 'tiny-model-q8_0-2']);
+    // The broken file stays listed, still not offered.
+    await found.getByRole('row').filter({ hasText: 'broken.gguf' }).waitFor();
+    assert.equal(await page.getByRole('button', { name: /^Add all/ }).count(), 0);
+
+    // The Add dialog checks the path as it is typed, names the model from the file, and
+    // offers found files.
+    execFileSync(BIN, ['test-model', join(folder, 'Third-One.gguf')]);
+    await found.getByRole('row').filter({ hasText: 'Third-One.gguf' }).waitFor({ timeout: 5000 });
+    await page.getByRole('button', { name: 'Add model', exact: true }).click();
+    const dialog = page.getByRole('dialog', { name: 'Add model' });
+    const path = dialog.getByLabel('Model path');
+    await path.fill(join(folder, 'missing.gguf'));
+    await dialog.getByText('no file at this path').waitFor({ timeout: 5000 });
+    await path.fill(join(folder, 'broken.gguf'));
+    await dialog.getByText('not a GGUF file').waitFor({ timeout: 5000 });
+    await path.fill('');
+    await dialog.getByRole('button', { name: `Use ${join(folder, 'Third-One.gguf')}` }).click({ timeout: 10000 });
+    await dialog.getByText(/A GGUF model: 148 K/).waitFor({ timeout: 5000 });
+    await page.waitForFunction(() => document.querySelector('#add-name')?.value === 'third-one', null, { timeout: 5000 });
+    await dialog.getByRole('button', { name: 'Save' }).click();
+    await waitForNames(page, ['third-one', 'tiny-model-q8_0', 'tiny-model-q8_0-2']);
     assert.deepEqual(page.errors, []);
   } finally {
     await server.stop();

@@ -3,7 +3,7 @@
 use leptos::prelude::*;
 use leptos::server_fn::codec::Json;
 
-use crate::domain::discovery::{Discovered, DiscoveryPage};
+use crate::domain::discovery::{Discovered, DiscoveryPage, PathCheck};
 use crate::domain::{AppError, Model};
 
 /// `{}` → the model folders, caches present to offer, and the GGUF files found in the folders
@@ -25,4 +25,12 @@ pub async fn list_discovered(page: Option<DiscoveryPage>) -> Result<Discovered, 
 pub async fn add_discovered(paths: Vec<String>) -> Result<Vec<Model>, AppError> {
     let state = super::state()?;
     state.discovery.add(&state.registry, paths).await
+}
+
+/// `{"path": "/models/x.gguf"}` → whether a model can be made from it as typed (absolute,
+/// `.gguf`, inside the model roots, a readable header), why not in words, its GGUF name and
+/// the name Add would give it. For the Add dialog, checking as a person types.
+#[server(prefix = "/api", endpoint = "discovery/check_path", input = Json)]
+pub async fn check_model_path(path: String) -> Result<PathCheck, AppError> {
+    crate::server::model_file::check_path(&super::state()?.registry, path).await
 }

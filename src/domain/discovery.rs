@@ -14,6 +14,17 @@ pub struct FoundFile {
     pub registered_as: Option<i64>,
     /// A projector (`clip`) file in the same folder, to pair with this model.
     pub projector: Option<String>,
+    /// The name Add gives it (from the file name, numbered past names taken); only for a file
+    /// that can be added.
+    #[serde(default)]
+    pub suggested_name: Option<String>,
+}
+
+impl FoundFile {
+    /// A readable GGUF model (not a projector, which goes with a model): what Add takes.
+    pub fn can_be_added(&self) -> bool {
+        matches!(self.file, FileReport::Read(_)) && !self.file.is_projector()
+    }
 }
 
 /// The model folders and what is in them.
@@ -42,4 +53,17 @@ pub struct DiscoveryPage {
     pub limit: Option<u32>,
     #[serde(default)]
     pub after: Option<String>,
+}
+
+/// What a path typed in the Add dialog is, checked as it is typed: whether a model can be made
+/// from it, why not in words, and what it would be named.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PathCheck {
+    pub ok: bool,
+    /// "A GGUF model: …", "No file at this path", "outside the model folders (…)"…
+    pub message: String,
+    /// The file's own name for its model (`general.name`).
+    pub gguf_name: Option<String>,
+    /// The name Add would give it (from the file name, numbered past the names taken).
+    pub suggested_name: Option<String>,
 }

@@ -17,7 +17,7 @@ choice_enum! {
     pub enum OnConflict {
         /// Leaves the existing model as it is.
         Skip => "skip",
-        /// Imports under a free name (`name (2)`).
+        /// Imports under a free name (`name-2`).
         Rename => "rename",
         /// Replaces the existing model's settings with the imported ones.
         Replace => "replace",

@@ -19,6 +19,7 @@ pub mod live;
 pub mod memory_estimate;
 pub mod metrics;
 pub mod model;
+pub mod model_name;
 pub mod page;
 pub mod run;
 pub mod settings;

@@ -7,10 +7,13 @@ use std::time::Duration;
 
 use futures::StreamExt;
 
-use crate::domain::AppError;
+use crate::domain::config::serving::fold;
+use crate::domain::discovery::PathCheck;
 use crate::domain::gguf::{FileReport, FileSummary, GgufMetadata};
+use crate::domain::model_name::{free_name, name_from_file};
+use crate::domain::{AppError, Rule};
 use crate::server::file_cache::{self, FileCache};
-use crate::server::gguf::reader::read_model;
+use crate::server::gguf::reader::{GgufError, read_model};
 use crate::server::registry::Registry;
 
 /// How long reading one header may take (a hung network mount must not hold the page).
@@ -18,27 +21,86 @@ const READ_TIMEOUT: Duration = Duration::from_secs(5);
 
 pub async fn describe(registry: &Registry, id: i64) -> Result<FileReport, AppError> {
     let model = registry.get_model(id).await?;
-    let path = model.spec.path;
+    Ok(match read_inside_roots(registry, &model.spec.path).await {
+        Ok(metadata) => FileReport::Read(Box::new(metadata)),
+        Err(why) => FileReport::Unreadable(why),
+    })
+}
+
+/// The header of the file at `path`, if it is inside the model roots and readable within the
+/// deadline; else why not, in words.
+async fn read_inside_roots(registry: &Registry, path: &str) -> Result<GgufMetadata, String> {
     if let Err(AppError::Invalid { errors }) = registry
         .roots()
-        .check(vec![("path".into(), path.clone())])
+        .check(vec![("path".into(), path.to_string())])
         .await
     {
         let why = errors.into_iter().map(|e| e.message).collect::<Vec<_>>();
-        return Ok(FileReport::Unreadable(why.join("; ")));
+        return Err(why.join("; "));
     }
-    let file = PathBuf::from(&path);
+    let file = PathBuf::from(path);
     let reading = tokio::task::spawn_blocking(move || read_model(&file));
-    Ok(match tokio::time::timeout(READ_TIMEOUT, reading).await {
-        Ok(Ok(Ok(metadata))) => FileReport::Read(Box::new(metadata)),
-        Ok(Ok(Err(error))) => FileReport::Unreadable(format!("{path}: {error}")),
-        Ok(Err(_)) => FileReport::Unreadable(format!("{path} could not be read")),
-        Err(_) => FileReport::Unreadable(format!(
+    match tokio::time::timeout(READ_TIMEOUT, reading).await {
+        Ok(Ok(Ok(metadata))) => Ok(metadata),
+        Ok(Ok(Err(GgufError::Io(error)))) if error.kind() == std::io::ErrorKind::NotFound => {
+            Err(format!("{path}: no file at this path"))
+        }
+        Ok(Ok(Err(error))) => Err(format!("{path}: {error}")),
+        Ok(Err(_)) => Err(format!("{path} could not be read")),
+        Err(_) => Err(format!(
             "{path} could not be read within {} s",
             READ_TIMEOUT.as_secs()
         )),
+    }
+}
+
+/// What a path typed in the Add dialog is: an absolute `.gguf` path inside the model roots
+/// whose header reads, with the name Add would give it. Only an overlong path is an error;
+/// everything else is an answer to show beside the field.
+pub async fn check_path(registry: &Registry, path: String) -> Result<PathCheck, AppError> {
+    if path.len() > MAX_CHECKED_PATH {
+        return Err(AppError::invalid(
+            "path",
+            Rule::MaxLength,
+            format!("must be at most {MAX_CHECKED_PATH} bytes"),
+        ));
+    }
+    let not_ok = |message: &str| PathCheck {
+        message: message.to_string(),
+        ..PathCheck::default()
+    };
+    if !path.starts_with('/') {
+        return Ok(not_ok("Type an absolute path (starting with /)."));
+    }
+    if !path.to_ascii_lowercase().ends_with(".gguf") {
+        return Ok(not_ok("Must name a .gguf file."));
+    }
+    let metadata = match read_inside_roots(registry, &path).await {
+        Ok(metadata) => metadata,
+        Err(why) => return Ok(not_ok(&why)),
+    };
+    if metadata.architecture == "clip" {
+        return Ok(not_ok(
+            "A projector (mmproj), not a model: add the model and set this as its projector.",
+        ));
+    }
+    let models = registry.list_models(Default::default()).await?;
+    let taken: Vec<String> = models.iter().map(|m| fold(&m.spec.name)).collect();
+    let suggested = free_name(&name_from_file(&path), |n| taken.contains(&fold(n)));
+    let mut message = format!("A GGUF model: {}", metadata.summary(0).line());
+    if let Some(model) = models.iter().find(|m| m.spec.path == path) {
+        message.push_str(&format!(" (already model {}; a second one may run it with other settings)", model.spec.name));
+    }
+    Ok(PathCheck {
+        ok: true,
+        message,
+        gguf_name: metadata.name.clone(),
+        suggested_name: Some(suggested),
     })
 }
+
+/// The longest path `check_path` looks at (as long as a model's path may be).
+const MAX_CHECKED_PATH: usize = 4096;
 
 /// Headers read at once for the models table, and how long the whole table may take.
 const READ_AT_ONCE: usize = 4;

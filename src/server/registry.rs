@@ -16,6 +16,7 @@ use crate::domain::fields::{FieldSet, changed_fields, merge_patch};
 use crate::domain::import::{ImportReport, OnConflict};
 use crate::domain::live::ServerEvent;
 use crate::domain::model::{FIRST_ROWS, FirstRows};
+use crate::domain::model_name::free_name;
 use crate::domain::page::Page;
 use crate::domain::{AppError, Model, ModelFilter, ModelSpec, Rule};
 use crate::server::db::{Db, config_repo, models_repo, write_transaction};
@@ -440,11 +441,18 @@ impl Registry {
                                 continue;
                             }
                             (Some(_), OnConflict::Rename) => {
-                                let base = spec.name.clone();
-                                let mut n = 2;
-                                while models_repo::name_holder(&tx, &spec.name, None)?.is_some() {
-                                    spec.name = format!("{base} ({n})");
-                                    n += 1;
+                                let mut failed = None;
+                                spec.name = free_name(&spec.name, |name| {
+                                    match models_repo::name_holder(&tx, name, None) {
+                                        Ok(holder) => holder.is_some(),
+                                        Err(error) => {
+                                            failed = Some(error);
+                                            false
+                                        }
+                                    }
+                                });
+                                if let Some(error) = failed {
+                                    return Err(AppError::from(error));
                                 }
                                 (models_repo::insert(&tx, &spec, size, now)?, true)
                             }

@@ -7,15 +7,15 @@ use leptos::prelude::*;
 use crate::api::discovery::{add_discovered, list_discovered};
 use crate::api::settings::{get_settings, save_settings};
 use crate::app::fetch_when::fetch_when;
-use crate::app::live_store::use_live;
+use crate::app::models::state::ModelsPageState;
 use crate::domain::AppError;
 use crate::domain::discovery::FoundFile;
 use crate::domain::gguf::{FileReport, format_parameters};
 use crate::domain::time::format_bytes;
 
 #[component]
-pub fn FoundSection() -> impl IntoView {
-    let live = use_live();
+pub fn FoundSection(state: ModelsPageState) -> impl IntoView {
+    let live = state.live;
     let error = RwSignal::new(None::<String>);
     // Read again when a tab hears the folders changed, or a model was added or removed.
     let changes = Memo::new(move |_| {
@@ -41,6 +41,8 @@ pub fn FoundSection() -> impl IntoView {
             }
         }
     });
+    // Files no model names yet (projectors go with their model): the ones Add takes, and
+    // files that are not models Corral can read, listed as such.
     let unregistered = move || -> Vec<FoundFile> {
         match listing.get().flatten() {
             Some(Ok(listed)) => listed
@@ -51,7 +53,22 @@ pub fn FoundSection() -> impl IntoView {
             _ => Vec::new(),
         }
     };
-    let several = move || unregistered().len() > 1;
+    let addable = move || -> Vec<String> {
+        unregistered()
+            .into_iter()
+            .filter(FoundFile::can_be_added)
+            .map(|f| f.path)
+            .collect()
+    };
+    // Counted only from an answer: a section drawn again (it moves above the table on a first
+    // run) must not say "none" while it reads, or it would move back.
+    Effect::new(move |_| {
+        if matches!(listing.get(), Some(Some(Ok(_)))) {
+            state.found.set(addable().len());
+        }
+    });
+    let first_run = move || state.first_run_with_files();
+    let several = move || addable().len() > 1 || first_run();
     // The list comes a page at a time: say when the folders hold more than this page.
     let more_files = move || match listing.get().flatten() {
         Some(Ok(listed)) if listed.total > listed.files.len() => format!(
@@ -103,9 +120,9 @@ pub fn FoundSection() -> impl IntoView {
                 <div class="card-head">
                     <h2 id="found-title">"Found in your model folders"</h2>
                     <Show when=several>
-                        <button class="small" disabled=move || add.pending().get()
-                            on:click=move |_| { add.dispatch(unregistered().into_iter().map(|f| f.path).collect()); }>
-                            "Add all"
+                        <button class="small" class:primary=first_run disabled=move || add.pending().get()
+                            on:click=move |_| { add.dispatch(addable()); }>
+                            {move || format!("Add all {}", addable().len())}
                         </button>
                     </Show>
                 </div>
@@ -114,8 +131,11 @@ pub fn FoundSection() -> impl IntoView {
                 {move || error.get().map(|e| view! { <p class="error-banner" role="alert">{e}</p> })}
                 <Show when=move || !unregistered().is_empty()
                     fallback=|| view! { <p class="muted">"Every GGUF file in them is a model here already."</p> }>
-                    <table class="models found" aria-label="Found files">
-                        <thead><tr><th>"File"</th><th>"Status"</th><th>"Model"</th><th>"Parameters"</th><th>"Quantization"</th><th>"Size"</th><th></th></tr></thead>
+                    <table class="found" aria-label="Found files">
+                        <thead><tr>
+                            <th class="col-file">"File"</th><th class="col-name">"Added as"</th><th class="col-gguf">"Model in the file"</th>
+                            <th class="col-params">"Parameters"</th><th class="col-quant">"Quantization"</th><th class="col-size">"Size"</th><th class="col-add"></th>
+                        </tr></thead>
                         <tbody>
                             <For each=unregistered key=|f| f.path.clone() let:file>
                                 <FoundRow file add/>
@@ -159,31 +179,42 @@ fn FoundRow(file: FoundFile, add: Action<Vec<String>, ()>) -> impl IntoView {
         .next()
         .unwrap_or(&file.path)
         .to_string();
-    let (model, parameters, quantization) = match &file.file {
-        FileReport::Read(meta) => (
-            meta.name
-                .clone()
-                .unwrap_or_else(|| meta.architecture.clone()),
-            format_parameters(meta.parameters),
-            meta.file_type
-                .clone()
-                .or_else(|| meta.main_tensor_type().map(String::from))
-                .unwrap_or_default(),
-        ),
-        FileReport::Unreadable(why) => (why.clone(), String::new(), String::new()),
-    };
     let path = file.path.clone();
     let label = format!("Add {name}");
+    let facts = match &file.file {
+        FileReport::Read(meta) => view! {
+            <td class="col-gguf">
+                {meta.name.clone().unwrap_or_else(|| meta.architecture.clone())}
+                {file.projector.as_ref().map(|_| view! { <span class="muted">" + projector"</span> })}
+            </td>
+            <td class="col-params">{format_parameters(meta.parameters)}</td>
+            <td class="col-quant mono">
+                {meta.file_type.clone().or_else(|| meta.main_tensor_type().map(String::from)).unwrap_or_default()}
+            </td>
+        }
+        .into_any(),
+        // Listed so a person sees why a file is not offered; never added.
+        FileReport::Unreadable(why) => view! {
+            <td class="col-gguf" colspan="3">
+                <span class="status status-error">"Not a model file"</span>
+                <span class="status-reason" title=why.clone()>{why.clone()}</span>
+            </td>
+        }
+        .into_any(),
+    };
+    let button = file.can_be_added().then(|| {
+        view! {
+            <button class="small" aria-label=label disabled=move || add.pending().get()
+                on:click=move |_| { add.dispatch(vec![path.clone()]); }>"Add"</button>
+        }
+    });
     view! {
         <tr>
-            <td class="mono" title=file.path.clone()>{name}</td>
-            <td><span class="status">"Found"</span></td>
-            <td>{model}{file.projector.as_ref().map(|_| view! { <span class="muted">" + projector"</span> })}</td>
-            <td>{parameters}</td>
-            <td class="mono">{quantization}</td>
-            <td>{format_bytes(file.size_bytes)}</td>
-            <td><button class="small" aria-label=label disabled=move || add.pending().get()
-                on:click=move |_| { add.dispatch(vec![path.clone()]); }>"Add"</button></td>
+            <td class="col-file mono" title=file.path.clone()>{name}</td>
+            <td class="col-name mono">{file.suggested_name.clone().unwrap_or_default()}</td>
+            {facts}
+            <td class="col-size">{format_bytes(file.size_bytes)}</td>
+            <td class="col-add">{button}</td>
         </tr>
     }
 }

@@ -38,6 +38,7 @@ pub fn ModelsPage() -> impl IntoView {
         live: use_live(),
         toasts,
         summaries: RwSignal::new(Default::default()),
+        found: RwSignal::new(0),
     };
     // The files' facts: fetched in the browser only (an effect), once the live snapshot is
     // there (not beside it: the server answers the socket first, and the snapshot would change
@@ -93,7 +94,7 @@ pub fn ModelsPage() -> impl IntoView {
         <Title text="Models"/>
         <div class="page-head">
             <h1>"Models"</h1>
-            <button class="primary" on:click=move |_| state.adding.set(true)>"Add model"</button>
+            <button class:primary=move || !state.first_run_with_files() on:click=move |_| state.adding.set(true)>"Add model"</button>
         </div>
         <Show when=move || state.live.llama_server_missing()>
             <p class="notice-banner" role="status">
@@ -103,6 +104,10 @@ pub fn ModelsPage() -> impl IntoView {
             </p>
         </Show>
         <PendingRestarts state/>
+        // On a first run the files found come first: adding them is the way in.
+        <Show when=move || state.first_run_with_files()>
+            <FoundSection state/>
+        </Show>
         <Toolbar view=view_state/>
         <Transition fallback=|| view! { <p class="muted">"Loading models…"</p> }>
             {move || Suspend::new(async move {
@@ -137,7 +142,9 @@ pub fn ModelsPage() -> impl IntoView {
                 }
             })}
         </Transition>
-        <FoundSection/>
+        <Show when=move || !state.first_run_with_files()>
+            <FoundSection state/>
+        </Show>
         // No dialog is drawn before it is first opened (closed, they were most of the page's
         // HTML and of its server render time), and its code is fetched then. Once drawn it
         // stays: closing must not dispose a dialog whose save is still finishing.

@@ -30,6 +30,17 @@ pub struct ModelsPageState {
     /// What each model's file is (parameters, quantization, context), read in the browser
     /// after the page and again when the models or their files change.
     pub summaries: RwSignal<std::collections::HashMap<i64, crate::domain::gguf::FileSummary>>,
+    /// Files in the model folders that Add would make models of (the found section counts
+    /// them): on a first run they, not the path form, are the primary way in.
+    pub found: RwSignal<usize>,
+}
+
+impl ModelsPageState {
+    /// No model yet and files found to add: "Add all" is the page's primary action.
+    pub fn first_run_with_files(self) -> bool {
+        self.found.get() > 0
+            && self.live.state.with(|s| s.as_ref().is_some_and(|s| s.models.is_empty()))
+    }
 }
 
 impl ModelsPageState {

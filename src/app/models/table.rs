@@ -143,9 +143,15 @@ fn EmptyRegistry(state: ModelsPageState) -> impl IntoView {
     view! {
         <section class="empty-state">
             <h2>"No models yet"</h2>
-            <p>"Register a GGUF file to get started: choose " <strong>"Add model"</strong>
-               ", give it a name and the absolute path of the .gguf file."</p>
-            <button class="primary" on:click=move |_| state.adding.set(true)>"Add your first model"</button>
+            <Show when=move || state.found.get() == 0 fallback=move || view! {
+                <p>"Add the files found in your model folders above, or register another GGUF file by its path."</p>
+                <button on:click=move |_| state.adding.set(true)>"Add by path"</button>
+            }>
+                <p>"Register a GGUF file to get started: choose " <strong>"Add model"</strong>
+                   ", give it a name and the absolute path of the .gguf file (or add a models folder in "
+                   <a href="/settings">"Settings"</a>" and pick from what is found)."</p>
+                <button class="primary" on:click=move |_| state.adding.set(true)>"Add your first model"</button>
+            </Show>
         </section>
     }
 }

@@ -22,20 +22,11 @@ pub fn Modal(
             return;
         };
         if open.get() {
-            if !dialog.open() {
-                if dialog.is_connected() {
-                    // Fails only if the element is detached, which it is not.
-                    let _ = dialog.show_modal();
-                } else {
-                    // Drawn by a suspense (a dialog loaded when first opened), the element
-                    // is placed in the document only after this runs.
-                    request_animation_frame(move || {
-                        if !dialog.open() {
-                            let _ = dialog.show_modal();
-                        }
-                    });
-                }
-            }
+            show_modal(&dialog);
+            // Drawn by a suspense, the element is placed in the document, or moved there (a
+            // modal dialog moved stops being modal), only after this runs: it is kept modal
+            // for the next frames while it is meant to be open.
+            keep_modal(dialog, open, KEEP_MODAL_FRAMES);
         } else if dialog.open() {
             dialog.close();
         }
@@ -53,4 +44,37 @@ pub fn Modal(
             {children()}
         </dialog>
     }
+}
+
+/// Frames after opening in which a dialog moved by its suspense is made modal again.
+const KEEP_MODAL_FRAMES: u32 = 30;
+
+fn keep_modal(dialog: web_sys::HtmlDialogElement, open: Signal<bool>, frames: u32) {
+    request_animation_frame(move || {
+        if !open.get_untracked() {
+            return;
+        }
+        show_modal(&dialog);
+        if frames > 1 {
+            keep_modal(dialog, open, frames - 1);
+        }
+    });
+}
+
+fn is_modal(dialog: &web_sys::HtmlDialogElement) -> bool {
+    dialog.matches(":modal").unwrap_or(false)
+}
+
+/// Shows `dialog` as a modal unless it is one. A dialog left open but not modal (it was moved
+/// in the document) loses its `open` attribute first: `close()` would fire `close`, and the
+/// caller would hear the dialog was dismissed.
+fn show_modal(dialog: &web_sys::HtmlDialogElement) {
+    if !dialog.is_connected() || is_modal(dialog) {
+        return;
+    }
+    if dialog.open() {
+        let _ = dialog.remove_attribute("open");
+    }
+    // Fails only if the element is detached, which it is not.
+    let _ = dialog.show_modal();
 }

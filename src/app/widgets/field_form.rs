@@ -73,7 +73,8 @@ impl FormState {
         inline
     }
 
-    fn text(&self, key: &str) -> Option<RwSignal<String>> {
+    /// The text typed in one field (to watch it, or fill it in).
+    pub fn text(&self, key: &str) -> Option<RwSignal<String>> {
         self.fields
             .iter()
             .position(|f| f.key == key)

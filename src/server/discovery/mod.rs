@@ -17,7 +17,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use crate::domain::config::ConfigGroupKind;
 use crate::domain::config::serving::fold;
 use crate::domain::discovery::{Discovered, DiscoveryPage, FoundFile};
-use crate::domain::gguf::{FileReport, GgufMetadata};
+use crate::domain::gguf::FileReport;
+use crate::domain::model_name::{free_name, name_from_file};
 use crate::domain::live::ServerEvent;
 use crate::domain::page::MAX_PAGE;
 use crate::domain::{AppError, Model, ModelKind, Rule};
@@ -167,6 +168,7 @@ impl Discovery {
         listed.total = listed.files.len();
         // Pages follow the paths as text (the walk's order is by path component).
         listed.files.sort_by(|a, b| a.path.cmp(&b.path));
+        suggest_names(&mut listed.files, &models);
         let start = page.after.as_ref().map_or(0, |after| {
             listed
                 .files
@@ -212,6 +214,7 @@ impl Discovery {
                         .map(|p| p.display().to_string())
                 };
                 FoundFile {
+                    suggested_name: None,
                     registered_as: by_path.get(text.as_str()).copied(),
                     path: text,
                     size_bytes: seen.size,
@@ -236,7 +239,7 @@ impl Discovery {
 }
 
 impl Discovery {
-    /// Registers found files as models: the name from the file's metadata (made unique), the
+    /// Registers found files as models: the name from the file name (numbered when taken), the
     /// family from its architecture, and a projector in the same folder as its projector.
     /// Every path is checked before anything is made.
     pub async fn add(
@@ -278,13 +281,18 @@ impl Discovery {
                 ));
             }
             let meta = match &found.file {
-                FileReport::Read(meta) => Some(meta.as_ref()),
-                FileReport::Unreadable(_) => None,
+                FileReport::Read(meta) => meta,
+                FileReport::Unreadable(why) => {
+                    return Err(AppError::invalid(
+                        field,
+                        Rule::GgufFile,
+                        format!("is not a GGUF model Corral can read: {why}"),
+                    ));
+                }
             };
-            let name = unique_name(&suggested_name(path, meta), &mut taken);
-            let kind = meta.map_or(ModelKind::Other, |m| {
-                ModelKind::from_architecture(&m.architecture)
-            });
+            let name = free_name(&name_from_file(path), |n| taken.contains(&fold(n)));
+            taken.push(fold(&name));
+            let kind = ModelKind::from_architecture(&meta.architecture);
             plans.push((name, path.clone(), kind, found.projector.clone()));
         }
         let mut made = Vec::with_capacity(plans.len());
@@ -307,38 +315,18 @@ impl Discovery {
     }
 }
 
-/// The file's own name for the model, else its file name without `.gguf` and split suffix.
-fn suggested_name(path: &str, meta: Option<&GgufMetadata>) -> String {
-    if let Some(name) = meta.and_then(|m| m.name.as_deref()).map(str::trim)
-        && !name.is_empty()
-    {
-        return name.chars().take(100).collect();
+/// A name for each file not yet a model (not a projector, readable), in path order: from the
+/// file name, numbered past the models' names and the names given before it.
+fn suggest_names(files: &mut [FoundFile], models: &[Model]) {
+    let mut taken: Vec<String> = models.iter().map(|m| fold(&m.spec.name)).collect();
+    for file in files {
+        if file.registered_as.is_some() || !file.can_be_added() {
+            continue;
+        }
+        let name = free_name(&name_from_file(&file.path), |n| taken.contains(&fold(n)));
+        taken.push(fold(&name));
+        file.suggested_name = Some(name);
     }
-    let file = Path::new(path)
-        .file_name()
-        .and_then(|n| n.to_str())
-        .unwrap_or("model");
-    let stem = file
-        .strip_suffix(".gguf")
-        .or_else(|| file.strip_suffix(".GGUF"))
-        .unwrap_or(file);
-    let stem = match stem.rsplit_once("-00001-of-") {
-        Some((before, _)) => before,
-        None => stem,
-    };
-    stem.chars().take(100).collect()
-}
-
-/// `name`, or `name (2)`, `name (3)`… whichever is free (names are unique ignoring case).
-fn unique_name(name: &str, taken: &mut Vec<String>) -> String {
-    let mut candidate = name.to_string();
-    let mut n = 2;
-    while taken.contains(&fold(&candidate)) {
-        candidate = format!("{name} ({n})");
-        n += 1;
-    }
-    taken.push(fold(&candidate));
-    candidate
 }
 
 /// Files that went away (`None`), appeared or changed size, by path.
