@@ -218,7 +218,12 @@ async fn found_files_are_added_named_from_their_file_names_with_their_projector(
         .collect();
     assert_eq!(
         suggested,
-        [json!("tiny-q8_0"), json!(null), json!("tiny-q8_0-2"), json!("three")],
+        [
+            json!("tiny-q8_0"),
+            json!(null),
+            json!("tiny-q8_0-2"),
+            json!("three")
+        ],
         "a/Tiny, a/mmproj (a projector: none), b/Tiny, b/three"
     );
 
@@ -272,7 +277,12 @@ async fn found_files_are_added_named_from_their_file_names_with_their_projector(
         .post("/api/discovery/add", json!({"paths": [text(&broken)]}))
         .await;
     assert_eq!(refused.status.as_u16(), 400, "{}", refused.body);
-    assert_eq!(refused.json()["errors"][0]["rule"], "gguf_file", "{}", refused.body);
+    assert_eq!(
+        refused.json()["errors"][0]["rule"],
+        "gguf_file",
+        "{}",
+        refused.body
+    );
 }
 
 #[tokio::test]
@@ -336,7 +346,10 @@ async fn a_typed_path_is_checked_for_a_file_a_gguf_header_and_the_model_roots() 
     let broken = inside_path.join("broken.gguf");
     std::fs::write(&broken, b"no header here").unwrap();
     let app = TestApp::with_options(common::Options {
-        model_roots: corral::server::model_roots::ModelRoots::new(&[inside_path.clone()]).unwrap(),
+        model_roots: corral::server::model_roots::ModelRoots::new(std::slice::from_ref(
+            &inside_path,
+        ))
+        .unwrap(),
         ..common::Options::default()
     })
     .await;
@@ -356,12 +369,21 @@ async fn a_typed_path_is_checked_for_a_file_a_gguf_header_and_the_model_roots() 
     assert_eq!(good["ok"], true, "{good}");
     assert_eq!(good["suggested_name"], "tiny-q8_0");
     assert_eq!(good["gguf_name"], "corral-test");
-    assert!(good["message"].as_str().unwrap().starts_with("A GGUF model: "), "{good}");
+    assert!(
+        good["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("A GGUF model: "),
+        "{good}"
+    );
 
     for (path, says) in [
         ("relative/x.gguf".to_string(), "absolute path"),
         (text(&inside_path.join("notes.txt")), ".gguf"),
-        (text(&inside_path.join("missing.gguf")), "no file at this path"),
+        (
+            text(&inside_path.join("missing.gguf")),
+            "no file at this path",
+        ),
         (text(&broken), "not a GGUF file"),
         (text(&stranger), "outside the model folders"),
     ] {
@@ -376,10 +398,18 @@ async fn a_typed_path_is_checked_for_a_file_a_gguf_header_and_the_model_roots() 
     app.create("tiny-q8_0", &text(&model)).await;
     let again = check(text(&model)).await;
     assert_eq!(again["suggested_name"], "tiny-q8_0-2", "{again}");
-    assert!(again["message"].as_str().unwrap().contains("already model tiny-q8_0"));
+    assert!(
+        again["message"]
+            .as_str()
+            .unwrap()
+            .contains("already model tiny-q8_0")
+    );
 
     let huge = app
-        .post("/api/discovery/check_path", json!({"path": format!("/{}", "a".repeat(5000))}))
+        .post(
+            "/api/discovery/check_path",
+            json!({"path": format!("/{}", "a".repeat(5000))}),
+        )
         .await;
     assert_eq!(huge.status.as_u16(), 400, "{}", huge.body);
 }

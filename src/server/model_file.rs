@@ -89,7 +89,10 @@ pub async fn check_path(registry: &Registry, path: String) -> Result<PathCheck, 
     let suggested = free_name(&name_from_file(&path), |n| taken.contains(&fold(n)));
     let mut message = format!("A GGUF model: {}", metadata.summary(0).line());
     if let Some(model) = models.iter().find(|m| m.spec.path == path) {
-        message.push_str(&format!(" (already model {}; a second one may run it with other settings)", model.spec.name));
+        message.push_str(&format!(
+            " (already model {}; a second one may run it with other settings)",
+            model.spec.name
+        ));
     }
     Ok(PathCheck {
         ok: true,

@@ -29,8 +29,12 @@ pub fn AddModelDialog(state: ModelsPageState) -> impl IntoView {
         ModelSpec::FIELDS.split_at(FIRST_FIELDS);
     // Name and path, the path's check, then the rest.
     let (name_and_path, after_path) = main.split_at(2);
-    let path_text = form.text("path").unwrap_or_else(|| RwSignal::new(String::new()));
-    let name_text = form.text("name").unwrap_or_else(|| RwSignal::new(String::new()));
+    let path_text = form
+        .text("path")
+        .unwrap_or_else(|| RwSignal::new(String::new()));
+    let name_text = form
+        .text("name")
+        .unwrap_or_else(|| RwSignal::new(String::new()));
 
     let reset = form.clone();
     Effect::new(move |_| {
@@ -82,7 +86,8 @@ fn PathHint(path: RwSignal<String>, name: RwSignal<String>, open: RwSignal<bool>
     });
     // Read again when the folders change (a download finishing while the dialog is open).
     let live = use_live();
-    let generation = Memo::new(move |_| live.state.with(|s| s.as_ref().map(|s| s.files_generation)));
+    let generation =
+        Memo::new(move |_| live.state.with(|s| s.as_ref().map(|s| s.files_generation)));
     let found = LocalResource::new(move || {
         generation.with(|_| ());
         fetch_when(open.get(), list_discovered(None))
@@ -110,18 +115,37 @@ fn PathHint(path: RwSignal<String>, name: RwSignal<String>, open: RwSignal<bool>
             .into_iter()
             .filter(|f| f.registered_as.is_none() && f.can_be_added())
             .filter(|f| f.path != path.get_untracked().trim())
-            .filter(|f| typed.is_empty() || f.path.to_lowercase().contains(&typed) || typed.starts_with('/') && f.path.to_lowercase().starts_with(&typed))
+            .filter(|f| {
+                typed.is_empty()
+                    || f.path.to_lowercase().contains(&typed)
+                    || typed.starts_with('/') && f.path.to_lowercase().starts_with(&typed)
+            })
             .take(OFFERED)
-            .map(|f| (f.path.rsplit('/').next().unwrap_or(&f.path).to_string(), f.path))
+            .map(|f| {
+                (
+                    f.path.rsplit('/').next().unwrap_or(&f.path).to_string(),
+                    f.path,
+                )
+            })
             .collect()
     };
     let verdict = move || match check.get() {
         Some(Some(Ok(answer))) if answer.ok => {
-            let named = answer.gguf_name.map(|n| format!(" — the file calls it “{n}”.")).unwrap_or_default();
-            Some(view! { <p class="path-check ok" role="status">"✓ "{answer.message}{named}</p> }.into_any())
+            let named = answer
+                .gguf_name
+                .map(|n| format!(" — the file calls it “{n}”."))
+                .unwrap_or_default();
+            Some(
+                view! { <p class="path-check ok" role="status">"✓ "{answer.message}{named}</p> }
+                    .into_any(),
+            )
         }
-        Some(Some(Ok(answer))) => Some(view! { <p class="path-check warn" role="status">{answer.message}</p> }.into_any()),
-        Some(Some(Err(error))) => Some(view! { <p class="path-check warn" role="status">{error.to_string()}</p> }.into_any()),
+        Some(Some(Ok(answer))) => {
+            Some(view! { <p class="path-check warn" role="status">{answer.message}</p> }.into_any())
+        }
+        Some(Some(Err(error))) => Some(
+            view! { <p class="path-check warn" role="status">{error.to_string()}</p> }.into_any(),
+        ),
         _ => None,
     };
     view! {

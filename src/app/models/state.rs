@@ -39,7 +39,10 @@ impl ModelsPageState {
     /// No model yet and files found to add: "Add all" is the page's primary action.
     pub fn first_run_with_files(self) -> bool {
         self.found.get() > 0
-            && self.live.state.with(|s| s.as_ref().is_some_and(|s| s.models.is_empty()))
+            && self
+                .live
+                .state
+                .with(|s| s.as_ref().is_some_and(|s| s.models.is_empty()))
     }
 }
 
