@@ -41,6 +41,7 @@ test('the Playground streams from a stopped model, and Activity and another tab 
     });
     assert.equal(await playground.getByLabel('Model').inputValue(), 'Tiny');
     // A few dozen: the random-weight model may write tokens that decode to nothing.
+    await playground.locator('details.sampling summary').click();
     await playground.getByLabel('Max tokens').fill('32');
     await playground.getByLabel('Max tokens').press('Tab');
     await playground.getByLabel('Message').fill('hello');

@@ -4,6 +4,7 @@
 pub mod activity;
 pub mod backup;
 pub mod config;
+pub mod conversations;
 pub mod discovery;
 pub mod keys;
 pub mod metrics;

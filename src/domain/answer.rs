@@ -5,7 +5,8 @@
 use serde_json::Value;
 
 /// What the answer said it cost.
-#[derive(Debug, Default, Clone, PartialEq)]
+#[derive(Debug, Default, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct Cost {
     pub prompt_tokens: Option<i64>,
     pub cached_tokens: Option<i64>,

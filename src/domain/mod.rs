@@ -8,6 +8,7 @@ pub mod api_key;
 pub mod audit;
 pub mod command_diff;
 pub mod config;
+pub mod conversation;
 pub mod discovery;
 pub mod error;
 pub mod export;

@@ -2,6 +2,7 @@
 
 pub mod access;
 pub mod cli;
+pub mod conversations;
 pub mod data_dir;
 pub mod db;
 pub mod discovery;

@@ -1,132 +1,63 @@
-//! `/playground`: pick a model, write a system prompt and a message, and watch the reply stream
-//! in through the gateway (so a stopped model visibly loads first). Under each reply: time to
-//! first token, generation speed and token counts. The conversation lives in this tab only.
+//! `/playground`: a chat with any registered model through the gateway (so a stopped model
+//! visibly loads first). Conversations are saved and listed beside the chat; replies render as
+//! Markdown; Enter sends (Shift+Enter for a new line); each reply shows its time to first
+//! token, speed and token counts; the model's own sampling applies unless changed here.
 
 use leptos::prelude::*;
 use leptos_meta::Title;
+use leptos_router::hooks::use_query_map;
 
+use crate::api::conversations::get_conversation;
 use crate::app::live_store::use_live;
+use crate::app::playground::chat::Chat;
+use crate::app::playground::composer::Composer;
+use crate::app::playground::conversation_list::ConversationList;
+use crate::app::playground::message_view::MessageView;
+use crate::app::playground::sampling_panel::SamplingPanel;
 use crate::app::widgets::status_badge::StatusBadge;
 use crate::domain::ModelStatus;
-use crate::domain::answer::Cost;
-use crate::domain::time::format_millis;
-
-#[derive(Debug, Clone, PartialEq)]
-struct Turn {
-    from_user: bool,
-    text: String,
-    /// A reply's figures once it ended (or broke off).
-    ttft_ms: Option<i64>,
-    cost: Option<Cost>,
-}
 
 #[component]
 pub fn PlaygroundPage() -> impl IntoView {
     let live = use_live();
-    let model = RwSignal::new(String::new());
-    let system = RwSignal::new(String::new());
-    let draft = RwSignal::new(String::new());
-    let temperature = RwSignal::new(0.7_f64);
-    let max_tokens = RwSignal::new(256_u32);
-    let turns = RwSignal::new(Vec::<Turn>::new());
-    let busy = RwSignal::new(false);
-    let error = RwSignal::new(None::<String>);
+    let chat = Chat::empty();
     let models = move || live.models().unwrap_or_default();
-    // The first model is chosen until the person picks one.
+    // The first model is chosen until the person picks one (or a conversation names one).
     Effect::new(move |_| {
-        if model.with(String::is_empty)
+        if chat.model.with(String::is_empty)
             && let Some(first) = models().first()
         {
-            model.set(first.spec.name.clone());
+            chat.model.set(first.spec.name.clone());
         }
     });
-    let status = move || {
-        let name = model.get();
-        models()
-            .into_iter()
-            .find(|m| m.spec.name == name)
-            .map(|m| m.status)
-    };
-    let waiting = move || {
-        busy.get() && turns.with(|t| t.last().is_some_and(|t| !t.from_user && t.text.is_empty()))
-    };
-    let stop = StoredValue::new_local(None::<Box<dyn Fn()>>);
-    let send = move || {
-        let message = draft.get_untracked().trim().to_string();
-        if message.is_empty() || busy.get_untracked() || model.with_untracked(String::is_empty) {
-            return;
-        }
-        draft.set(String::new());
-        error.set(None);
-        turns.update(|t| {
-            t.push(Turn {
-                from_user: true,
-                text: message,
-                ttft_ms: None,
-                cost: None,
-            });
-        });
-        let body = request_body(
-            &model.get_untracked(),
-            &system.get_untracked(),
-            &turns.get_untracked(),
-            temperature.get_untracked(),
-            max_tokens.get_untracked(),
-        );
-        turns.update(|t| {
-            t.push(Turn {
-                from_user: false,
-                text: String::new(),
-                ttft_ms: None,
-                cost: None,
-            });
-        });
-        busy.set(true);
+    // `?c=<id>`: the conversation to open (a reload finds the one it showed).
+    let asked = use_query_map()
+        .with_untracked(|q| q.get("c"))
+        .and_then(|c| c.parse::<i64>().ok());
+    if let Some(id) = asked {
         #[cfg(feature = "hydrate")]
-        {
-            let Ok(controller) = web_sys::AbortController::new() else {
-                busy.set(false);
-                return;
-            };
-            let signal = controller.signal();
-            stop.set_value(Some(Box::new(move || controller.abort())));
-            leptos::task::spawn_local(async move {
-                let sent = crate::domain::time::now_ms();
-                let mut cost = Cost::default();
-                let mut ttft = None;
-                let result = super::chat_stream::stream_chat(body, &signal, |event| {
-                    crate::domain::answer::read_counts(event, &mut cost);
-                    if let Some(piece) = crate::domain::answer::token_piece(event) {
-                        ttft.get_or_insert_with(|| crate::domain::time::now_ms() - sent);
-                        let piece = piece.to_string();
-                        turns.update(|t| {
-                            if let Some(last) = t.last_mut() {
-                                last.text.push_str(&piece);
-                            }
-                        });
-                    }
-                })
-                .await;
-                turns.update(|t| {
-                    // A reply that never began leaves no empty bubble behind its error.
-                    if result.is_err()
-                        && t.last().is_some_and(|l| !l.from_user && l.text.is_empty())
-                    {
-                        t.pop();
-                    } else if let Some(last) = t.last_mut() {
-                        last.ttft_ms = ttft;
-                        last.cost = Some(cost);
-                    }
-                });
-                if let Err(message) = result {
-                    error.set(Some(message));
-                }
-                busy.set(false);
-                stop.set_value(None);
-            });
-        }
+        leptos::task::spawn_local(async move {
+            match get_conversation(id).await {
+                Ok(conversation) => chat.open(conversation),
+                Err(error) => chat.error.set(Some(format!(
+                    "Conversation {id} could not be opened: {error}"
+                ))),
+            }
+        });
         #[cfg(not(feature = "hydrate"))]
-        let _ = (body, stop);
+        let _ = (id, get_conversation);
+    }
+    let model = Memo::new(move |_| {
+        let name = chat.model.get();
+        models().into_iter().find(|m| m.spec.name == name)
+    });
+    let status = move || model.with(|m| m.as_ref().map(|m| m.status));
+    let waiting = move || {
+        chat.busy.get()
+            && chat.messages.with(|m| {
+                m.last()
+                    .is_some_and(|l| !l.from_user() && l.text.is_empty())
+            })
     };
     view! {
         <Title text="Playground"/>
@@ -134,121 +65,74 @@ pub fn PlaygroundPage() -> impl IntoView {
             <h1>"Playground"</h1>
             <div class="filters">
                 <label>"Model "
-                    <select aria-label="Model" on:change=move |ev| model.set(event_target_value(&ev))>
+                    <select aria-label="Model" on:change=move |ev| chat.model.set(event_target_value(&ev))>
                         {move || models().into_iter().map(|m| {
                             let name = m.spec.name.clone();
                             let (value, chosen) = (name.clone(), name.clone());
-                            view! { <option value=value selected=move || model.get() == chosen>{name}</option> }
+                            view! { <option value=value selected=move || chat.model.get() == chosen>{name}</option> }
                         }).collect_view()}
                     </select>
                 </label>
                 {move || status().map(|s| view! { <StatusBadge status=s reason=None/> })}
             </div>
         </div>
-        <section class="card playground">
-            <label class="field">"System prompt"
-                <textarea rows="2" aria-label="System prompt" prop:value=move || system.get()
-                    on:input=move |ev| system.set(event_target_value(&ev))></textarea>
-            </label>
-            <div class="settings-row">
-                <label>"Temperature "
-                    <input type="number" min="0" max="2" step="0.1" aria-label="Temperature"
-                        prop:value=move || temperature.get().to_string()
-                        on:change=move |ev| {
-                            if let Ok(t) = event_target_value(&ev).parse::<f64>() {
-                                temperature.set(t.clamp(0.0, 2.0));
-                            }
-                        }/>
+        <div class="chat-layout">
+            <ConversationList chat/>
+            <section class="card playground" aria-label="Chat">
+                <label class="field">"System prompt"
+                    <textarea rows="2" aria-label="System prompt" prop:value=move || chat.system.get()
+                        on:input=move |ev| chat.system.set(event_target_value(&ev))></textarea>
                 </label>
-                <label>"Max tokens "
-                    <input type="number" min="1" max="32768" aria-label="Max tokens"
-                        prop:value=move || max_tokens.get().to_string()
-                        on:change=move |ev| {
-                            if let Ok(n) = event_target_value(&ev).parse::<u32>() {
-                                max_tokens.set(n.clamp(1, 32_768));
-                            }
-                        }/>
-                </label>
-            </div>
-            <ol class="conversation" aria-label="Conversation" aria-live="polite">
-                <For each=move || turns.get().into_iter().enumerate() key=|(i, turn)| (*i, turn.text.len(), turn.cost.is_some()) let:entry>
-                    <TurnView turn=entry.1/>
-                </For>
-            </ol>
-            <Show when=waiting>
-                <p class="muted waiting" role="status">{move || if status() == Some(ModelStatus::Loading) {
-                    "Loading the model…"
-                } else {
-                    "Waiting for the first token…"
-                }}</p>
-            </Show>
-            {move || error.get().map(|e| view! { <p class="error-banner" role="alert">{e}</p> })}
-            <label class="field">"Message"
-                <textarea rows="3" aria-label="Message" prop:value=move || draft.get()
-                    on:input=move |ev| draft.set(event_target_value(&ev))></textarea>
-            </label>
-            <div class="row-actions">
-                <button class="primary" disabled=move || busy.get() on:click=move |_| send()>"Send"</button>
-                <button disabled=move || !busy.get() on:click=move |_| {
-                    stop.with_value(|stop| if let Some(stop) = stop { stop() });
-                }>"Stop"</button>
-                <button disabled=move || busy.get() on:click=move |_| turns.set(Vec::new())>"Clear"</button>
-            </div>
-        </section>
+                <SamplingPanel chat model=Signal::derive(move || model.get().map(|m| m.id))/>
+                <ol class="conversation" aria-label="Conversation" aria-live="polite" on:click=copy_code>
+                    <For each=move || chat.messages.get().into_iter().enumerate()
+                        key=|(i, m)| (*i, m.text.len(), m.cost.is_some()) let:entry>
+                        <MessageView chat index=entry.0 message=entry.1/>
+                    </For>
+                </ol>
+                <Show when=move || chat.messages.with(Vec::is_empty)>
+                    <p class="muted empty-chat">"Ask something. Enter sends, Shift+Enter starts a new line; the conversation is saved as it goes."</p>
+                </Show>
+                <Show when=waiting>
+                    <p class="muted waiting" role="status">{move || if status() == Some(ModelStatus::Loading) {
+                        "Loading the model…"
+                    } else {
+                        "Waiting for the first token…"
+                    }}</p>
+                </Show>
+                {move || chat.error.get().map(|e| view! { <p class="error-banner" role="alert">{e}</p> })}
+                <Composer chat model=Signal::derive(move || model.get().map(|m| m.id))/>
+            </section>
+        </div>
     }
 }
 
-#[component]
-fn TurnView(turn: Turn) -> impl IntoView {
-    let figures = turn.cost.as_ref().map(|cost| {
-        let mut parts = Vec::new();
-        if let Some(ttft) = turn.ttft_ms {
-            parts.push(format!("first token {}", format_millis(ttft)));
+/// A code block's Copy button (rendered inside a reply's HTML, so heard here): copies the
+/// block's code.
+fn copy_code(ev: leptos::ev::MouseEvent) {
+    #[cfg(feature = "hydrate")]
+    {
+        use wasm_bindgen::JsCast;
+        let Some(target) = ev
+            .target()
+            .and_then(|t| t.dyn_into::<web_sys::Element>().ok())
+        else {
+            return;
+        };
+        let Ok(Some(button)) = target.closest("button.copy-code") else {
+            return;
+        };
+        let code = button
+            .closest(".code-block")
+            .ok()
+            .flatten()
+            .and_then(|block| block.query_selector("code").ok().flatten())
+            .and_then(|code| code.text_content());
+        if let (Some(code), Some(window)) = (code, web_sys::window()) {
+            let _ = window.navigator().clipboard().write_text(&code);
+            button.set_text_content(Some("Copied"));
         }
-        if let Some(speed) = cost.generation_tokens_per_s {
-            parts.push(format!("{speed:.1} tok/s"));
-        }
-        if let Some(prompt) = cost.prompt_tokens {
-            parts.push(format!("{prompt} prompt tokens"));
-        }
-        if let Some(generated) = cost.generated_tokens {
-            parts.push(format!("{generated} generated"));
-        }
-        parts.join(" · ")
-    });
-    view! {
-        <li class=if turn.from_user { "turn user" } else { "turn assistant" }>
-            <div class="who">{if turn.from_user { "You" } else { "Model" }}</div>
-            <div class="text">{turn.text}</div>
-            {figures.map(|f| view! { <div class="reply-figures muted">{f}</div> })}
-        </li>
     }
-}
-
-/// The chat request: the system prompt, the conversation so far, the sampling asked for, and
-/// `include_usage` so the last event carries the counts.
-fn request_body(
-    model: &str,
-    system: &str,
-    turns: &[Turn],
-    temperature: f64,
-    max_tokens: u32,
-) -> String {
-    let mut messages = Vec::new();
-    if !system.trim().is_empty() {
-        messages.push(serde_json::json!({"role": "system", "content": system}));
-    }
-    for turn in turns {
-        let role = if turn.from_user { "user" } else { "assistant" };
-        messages.push(serde_json::json!({"role": role, "content": turn.text}));
-    }
-    serde_json::json!({
-        "model": model,
-        "messages": messages,
-        "temperature": temperature,
-        "max_tokens": max_tokens,
-        "stream": true,
-        "stream_options": {"include_usage": true},
-    })
-    .to_string()
+    #[cfg(not(feature = "hydrate"))]
+    let _ = ev;
 }

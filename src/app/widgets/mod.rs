@@ -4,6 +4,7 @@ pub mod chart;
 pub mod copy_button;
 pub mod dialog;
 pub mod field_form;
+pub mod local_time;
 pub mod log_view;
 pub mod menu;
 pub mod run_button;

@@ -5,6 +5,7 @@ pub mod activity_repo;
 pub mod backup;
 pub mod config_repo;
 mod connection_pool;
+pub mod conversations_repo;
 pub mod metrics_repo;
 pub mod migrate;
 pub mod models_repo;

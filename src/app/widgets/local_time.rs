@@ -1,0 +1,50 @@
+//! A moment in the reader's own time zone (`2026-12-05 21:03`), with UTC on hover. The server
+//! cannot know the reader's zone: it renders UTC, and the browser rewrites it once hydrated.
+
+use leptos::prelude::*;
+
+use crate::domain::time::format_utc;
+
+/// `ms` (Unix milliseconds) in the browser's time zone; `seconds` adds `:SS`.
+#[component]
+pub fn LocalTime(ms: i64, #[prop(optional)] seconds: bool) -> impl IntoView {
+    let utc = format_utc(ms);
+    let shown = RwSignal::new(utc.clone());
+    // Effects run in the browser only, after hydration: the text then becomes local.
+    Effect::new(move |_| shown.set(local(ms, seconds)));
+    view! { <time datetime=iso(ms) title=utc>{move || shown.get()}</time> }
+}
+
+/// The same text `LocalTime` shows, for places that need a string.
+pub fn local(ms: i64, seconds: bool) -> String {
+    #[cfg(feature = "hydrate")]
+    {
+        let date = js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(ms as f64));
+        let mut text = format!(
+            "{:04}-{:02}-{:02} {:02}:{:02}",
+            date.get_full_year(),
+            date.get_month() + 1,
+            date.get_date(),
+            date.get_hours(),
+            date.get_minutes()
+        );
+        if seconds {
+            text.push_str(&format!(":{:02}", date.get_seconds()));
+        }
+        text
+    }
+    #[cfg(not(feature = "hydrate"))]
+    {
+        let _ = seconds;
+        format_utc(ms)
+    }
+}
+
+/// `2026-12-05T21:03:00Z`, for the `datetime` attribute.
+fn iso(ms: i64) -> String {
+    let utc = format_utc(ms);
+    // "YYYY-MM-DD HH:MM UTC" → "YYYY-MM-DDTHH:MMZ"
+    utc.strip_suffix(" UTC")
+        .map(|t| format!("{}Z", t.replacen(' ', "T", 1)))
+        .unwrap_or(utc)
+}
