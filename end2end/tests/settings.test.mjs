@@ -2,6 +2,8 @@
 // given at start wins and the page says so; the llama-server in use is described.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { api, launchBrowser, openPage, startCorral } from './support.mjs';
 
 let browser;
@@ -33,10 +35,12 @@ test('a setting saved on the page applies at once and is still there after a res
     assert.equal(now.body.effective.when_full, 'refuse');
 
     // A value the rules refuse is named beside its field, and nothing changes.
-    await page.locator('#settings-ports').fill('9000-8000');
+    // (The ports are set by the harness's --ports flag: that field is read-only.)
+    assert.equal(await page.locator('#settings-ports').getAttribute('readonly'), '');
+    await page.locator('#settings-max_running').fill('0');
     await page.getByRole('button', { name: 'Save settings' }).click();
-    await page.getByText(/Port range must be a port range/).waitFor();
-    assert.equal((await api(server, 'settings/get')).body.stored.ports, null);
+    await page.getByText(/Models running at once must/).waitFor();
+    assert.equal((await api(server, 'settings/get')).body.stored.max_running, 1);
 
     const { port, dataDir } = server;
     await server.stop({ keepData: true });
@@ -55,11 +59,65 @@ test('a flag given at start wins over the page, which says so', async () => {
   const server = await startCorral({ extra: ['--max-running', '3'] });
   try {
     const page = await openPage(browser, `${server.url}/settings`);
-    const flags = page.getByRole('region', { name: 'Set by flag' });
-    await flags.getByText('--max-running').waitFor({ timeout: 15000 });
-    await page.locator('#settings-max_running').fill('1');
-    await page.getByRole('button', { name: 'Save settings' }).click();
+    // The field shows the value in effect, read-only, and which flag set it.
+    const field = page.locator('#settings-max_running');
+    await field.waitFor({ timeout: 15000 });
+    assert.equal(await field.inputValue(), '3');
+    assert.equal(await field.getAttribute('readonly'), '');
+    assert.match(await page.locator('#settings-max_running-help').innerText(), /Set by --max-running/);
     await effective(page, 'Models running at once').getByText(/3 \(set by flag --max-running\)/).waitFor({ timeout: 5000 });
+    // Saving the rest leaves the flag's value where it was.
+    await page.getByRole('button', { name: 'Save settings' }).click();
+    await page.getByText('Saved the settings; they apply now').waitFor({ timeout: 5000 });
+    assert.equal((await api(server, 'settings/get')).body.effective.max_running, 3);
+    assert.deepEqual(page.errors, []);
+  } finally {
+    await server.stop();
+  }
+});
+
+// llama-swap's own published example, trimmed to what a person's file holds (macros, aliases,
+// ttl, a model it cannot run as a llama.cpp model).
+const LLAMA_SWAP = `healthCheckTimeout: 120
+macros:
+  server: /opt/llama.cpp/build/bin/llama-server --port \${PORT}
+models:
+  coder:
+    cmd: \${server} -m /models/coder.gguf -c 8192 -ngl 99 --temp 0.2
+    aliases: [gpt-4o-mini]
+    ttl: 300
+  vllm:
+    cmd: docker run --rm vllm/vllm-openai
+`;
+
+test('a llama-swap config picked on the Settings page is shown as a dry run, then applied', async () => {
+  const server = await startCorral();
+  try {
+    const file = join(server.dataDir, 'config.yaml');
+    writeFileSync(file, LLAMA_SWAP);
+    const page = await openPage(browser, `${server.url}/settings`);
+    const card = page.getByRole('region', { name: 'Import models' });
+    await card.waitFor({ timeout: 15000 });
+    await card.getByLabel('Pick a file').setInputFiles(file);
+    await page.waitForFunction(() => document.querySelector('#import-text')?.value.includes('coder'), null, { timeout: 5000 });
+    assert.match(await card.getByLabel('Import format').innerText(), /Recognised: llama-swap config.yaml/);
+    assert.equal(await card.getByRole('button', { name: 'Apply' }).isDisabled(), true, 'nothing to apply before a dry run');
+
+    await card.getByRole('button', { name: 'Preview (dry run)' }).click();
+    const preview = card.getByRole('table', { name: 'Import preview' });
+    await preview.getByRole('row').filter({ hasText: 'coder' }).getByText('Created').waitFor({ timeout: 5000 });
+    await card.getByText(/Not mapped \(\d+\)/).waitFor();
+    assert.match(await card.locator('.not-mapped').innerText(), /vllm/);
+    assert.deepEqual((await api(server, 'models/list', {})).body, [], 'a dry run writes nothing');
+
+    // Changing the text makes the preview stale: Apply waits for a new one.
+    await card.getByLabel('Or paste it').fill(LLAMA_SWAP.replace('coder', 'coder2'));
+    assert.equal(await card.getByRole('button', { name: 'Apply' }).isDisabled(), true);
+    await card.getByLabel('Or paste it').fill(LLAMA_SWAP);
+    await card.getByRole('button', { name: 'Apply' }).click();
+    await page.getByText(/Imported: 1 created/).waitFor({ timeout: 5000 });
+    const models = (await api(server, 'models/list', {})).body;
+    assert.deepEqual(models.map((m) => m.spec?.name ?? m.name), ['coder']);
     assert.deepEqual(page.errors, []);
   } finally {
     await server.stop();

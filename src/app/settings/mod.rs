@@ -1,4 +1,5 @@
 //! The settings page: Corral's own settings (stored, applied at once), the llama-server in use,
-//! and a backup to download.
+//! a backup to download, and Import and Export of models.
 
+pub mod import_export;
 pub mod page;

@@ -1,15 +1,16 @@
 //! `/settings`: Corral's own settings as a form (saved in the database and applied at once),
-//! which of them a flag decided, the llama-server in use with its version and devices, and a
-//! backup of the database to download.
+//! which of them a flag decided (shown read-only), the llama-server in use with its version and
+//! devices, a backup of the database to download, and models imported and exported.
 
 use leptos::prelude::*;
 use leptos_meta::Title;
 use serde_json::{Map, Value};
 
 use crate::api::settings::{get_settings, save_settings};
-use crate::app::widgets::field_form::{FieldInputs, FormState};
+use crate::app::settings::import_export::{ExportCard, ImportCard};
+use crate::app::widgets::field_form::{FieldInputs, FormState, Locked};
 use crate::app::widgets::toast::use_toasts;
-use crate::domain::fields::{FieldSet, FieldSpec};
+use crate::domain::fields::FieldSet;
 use crate::domain::settings::{CorralSettings, LlamaServerInfo, SettingsView};
 
 fn object_of(settings: &CorralSettings) -> Map<String, Value> {
@@ -39,7 +40,22 @@ pub fn SettingsPage() -> impl IntoView {
 fn Loaded(settings: SettingsView) -> impl IntoView {
     let current = RwSignal::new(settings.clone());
     let toasts = use_toasts();
-    let form = FormState::new(CorralSettings::FIELDS, &object_of(&settings.stored));
+    // A setting a flag decided shows the value in effect, read-only, and the flag.
+    let effective = object_of(&settings.effective);
+    let locked = settings
+        .set_by_flag
+        .iter()
+        .filter_map(|set| {
+            let field = CorralSettings::FIELDS.iter().find(|f| f.key == set.key)?;
+            Some(Locked {
+                key: set.key.clone(),
+                shown: field.value_to_text(effective.get(field.key).unwrap_or(&Value::Null)),
+                source: set.source.clone(),
+            })
+        })
+        .collect();
+    let form =
+        FormState::new(CorralSettings::FIELDS, &object_of(&settings.stored)).with_locked(locked);
     let save = form.save_action(
         save_settings,
         move |form: &FormState, saved: SettingsView| {
@@ -58,21 +74,6 @@ fn Loaded(settings: SettingsView) -> impl IntoView {
             <h2 id="llama-server-title">"llama-server"</h2>
             {move || view! { <BinaryInfo info=current.get().llama_server/> }}
         </section>
-        {move || {
-            let view = current.get();
-            (!view.set_by_flag.is_empty()).then(|| view! {
-                <section class="card" aria-labelledby="flags-title">
-                    <h2 id="flags-title">"Set by flag"</h2>
-                    <p class="muted">"These were given when Corral started and win over this page; what you save here applies once Corral starts without them."</p>
-                    <ul class="set-by-flag">
-                        {view.set_by_flag.iter().map(|set| {
-                            let label = label_of(&set.key);
-                            view! { <li><strong>{label}</strong>" — set by flag "<code>{set.source.clone()}</code></li> }
-                        }).collect_view()}
-                    </ul>
-                </section>
-            })
-        }}
         <section class="card" aria-labelledby="settings-title">
             <h2 id="settings-title">"Corral"</h2>
             <form on:submit=on_submit novalidate>
@@ -108,16 +109,12 @@ fn Loaded(settings: SettingsView) -> impl IntoView {
             <h2 id="backup-title">"Backup"</h2>
             <p>"A consistent copy of Corral's database (every model, setting, key and history), made while Corral runs."</p>
             <p><a class="button" href="/api/backup" download>"Download a backup"</a></p>
-            <p class="muted">"Or on the command line: "<code>"corral backup PATH"</code>". Settings alone: Models → Export."</p>
+            <p class="muted">"Or on the command line: "<code>"corral backup PATH"</code>". Models and their settings alone: "
+                <a href="#export">"Export"</a>" (and "<a href="#import">"Import"</a>" them elsewhere)."</p>
         </section>
+        <ImportCard/>
+        <ExportCard/>
     }
-}
-
-fn label_of(key: &str) -> &'static str {
-    CorralSettings::FIELDS
-        .iter()
-        .find(|f: &&FieldSpec| f.key == key)
-        .map_or("a setting", |f| f.label)
 }
 
 #[component]

@@ -14,6 +14,17 @@ pub struct FormState {
     fields: &'static [FieldSpec],
     texts: Vec<RwSignal<String>>,
     pub errors: RwSignal<Vec<FieldError>>,
+    /// Fields decided elsewhere (a command-line flag): shown read-only with the value in
+    /// effect and where it was set. Their text still holds the saved value, sent unchanged.
+    locked: std::sync::Arc<Vec<Locked>>,
+}
+
+/// A field shown read-only: the value in effect and what set it (`--max-running`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Locked {
+    pub key: String,
+    pub shown: String,
+    pub source: String,
 }
 
 impl FormState {
@@ -26,7 +37,14 @@ impl FormState {
             fields,
             texts,
             errors: RwSignal::new(Vec::new()),
+            locked: std::sync::Arc::new(Vec::new()),
         }
+    }
+
+    /// The same form with `locked` fields read-only.
+    pub fn with_locked(mut self, locked: Vec<Locked>) -> FormState {
+        self.locked = std::sync::Arc::new(locked);
+        self
     }
 
     /// Puts `values` back into every field and clears the errors.
@@ -155,8 +173,11 @@ pub fn FieldInputs(
     fields
         .iter()
         .filter_map(|field| {
-            form.text(field.key)
-                .map(|text| field_input(field, text, form.errors, prefix))
+            let locked = form.locked.iter().find(|l| l.key == field.key).cloned();
+            form.text(field.key).map(|text| match locked {
+                Some(locked) => locked_input(field, locked, prefix).into_any(),
+                None => field_input(field, text, form.errors, prefix).into_any(),
+            })
         })
         .collect_view()
 }
@@ -232,6 +253,26 @@ fn field_input(
                 {(!field.default.is_empty()).then(|| view! { <span class="default">" Default: "{field.default}"."</span> })}
             </p>
             <p class="field-error" id=error_id>{message}</p>
+        </div>
+    }
+}
+
+/// A field decided by a flag: its value in effect, read-only, and which flag to change.
+fn locked_input(field: &'static FieldSpec, locked: Locked, prefix: &'static str) -> impl IntoView {
+    let id = format!("{prefix}-{}", field.key);
+    let help_id = format!("{id}-help");
+    let shown = if locked.shown.is_empty() {
+        field.default.to_string()
+    } else {
+        locked.shown.replace('\n', ", ")
+    };
+    view! {
+        <div class="field locked">
+            <label for=id.clone()>{field.label}</label>
+            <input id=id type="text" readonly=true aria-readonly="true" value=shown aria-describedby=help_id.clone()/>
+            <p class="help" id=help_id>
+                "Set by "<code>{locked.source}</code>" when Corral started: change it there (this page's value applies without it)."
+            </p>
         </div>
     }
 }
