@@ -117,7 +117,7 @@ test('a llama-swap config picked on the Settings page is shown as a dry run, the
     await card.getByRole('button', { name: 'Apply' }).click();
     await page.getByText(/Imported: 1 created/).waitFor({ timeout: 5000 });
     const models = (await api(server, 'models/list', {})).body;
-    assert.deepEqual(models.map((m) => m.spec?.name ?? m.name), ['coder']);
+    assert.deepEqual(models.map((m) => m.name), ['coder']);
     assert.deepEqual(page.errors, []);
   } finally {
     await server.stop();

@@ -39,6 +39,16 @@ pub async fn restart_model(id: i64) -> Result<Model, AppError> {
     supervisor()?.restart_model(id).await
 }
 
+/// `{"ids": [1, 2]}` → what `bulk_start` would do now, starting nothing: `{"max_running",
+/// "start", "already_running", "would_stop", "would_not_start"}` (names). The models page asks
+/// before a selection would stop other models, or more are chosen than may run at once.
+#[server(prefix = "/api", endpoint = "models/bulk_start_plan", input = Json)]
+pub async fn bulk_start_plan(
+    ids: Vec<i64>,
+) -> Result<crate::domain::bulk_start::BulkStartPlan, AppError> {
+    supervisor()?.bulk_start_plan(ids).await
+}
+
 /// `{"ids": [..]}` → the models; ones already running are left as they are.
 #[server(prefix = "/api", endpoint = "models/bulk_start", input = Json)]
 pub async fn bulk_start_models(ids: Vec<i64>) -> Result<Vec<Model>, AppError> {

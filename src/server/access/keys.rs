@@ -23,6 +23,7 @@ pub fn scope_for(method: &Method, path: &str) -> Scope {
         "/api/metrics/history",
         "/api/activity/list",
         "/api/discovery/list",
+        "/api/models/bulk_start_plan",
         "/api/activity/series",
         "/api/ws/status",
         "/metrics",

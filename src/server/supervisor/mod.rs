@@ -39,6 +39,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 use crate::domain::activity::ModelDemand;
+use crate::domain::bulk_start::{BulkStartPlan, Selected, plan_bulk_start};
 use crate::domain::live::ServerEvent;
 use crate::domain::page::Page;
 use crate::domain::run::{
@@ -803,6 +804,37 @@ impl Supervisor {
             Ok(models)
         })
         .await
+    }
+
+    /// What `bulk_start` of `ids` would do now under `--max-running`, without starting or
+    /// stopping anything: the page asks before a selection would stop other models or itself.
+    pub async fn bulk_start_plan(&self, ids: Vec<i64>) -> Result<BulkStartPlan, AppError> {
+        let ids = self.existing_ids(ids).await?;
+        let mut selected = Vec::with_capacity(ids.len());
+        for id in ids {
+            let model = self.registry().get_model(id).await?;
+            selected.push(Selected {
+                id,
+                name: model.spec.name,
+                active: model.status.is_active(),
+            });
+        }
+        let busy = self.inner.demand.busy();
+        let mut stoppable = Vec::new();
+        for id in self.inner.handles.eviction_order(&busy) {
+            if let Ok(model) = self.registry().get_model(id).await {
+                stoppable.push((id, model.spec.name));
+            }
+        }
+        let settings = self.settings();
+        let used = self.inner.handles.len() + self.inner.places.reserved();
+        Ok(plan_bulk_start(
+            &selected,
+            &stoppable,
+            used,
+            settings.max_running,
+            settings.when_full == WhenFull::StopLeastRecent,
+        ))
     }
 
     /// Stops every listed model at once and returns when all are down.

@@ -95,6 +95,11 @@ impl Places {
         Some((victim, run_id))
     }
 
+    /// Places held by starts that have no process yet.
+    pub fn reserved(&self) -> usize {
+        self.taken().reserved.len()
+    }
+
     /// The eviction of `model_id` is over (it ended, or could not be asked to).
     pub fn evicted(&self, model_id: i64) {
         self.taken().evicting.remove(&model_id);

@@ -85,6 +85,18 @@ impl RunHandles {
             .map(|(id, h)| (*id, h.run_id))
     }
 
+    /// Every run a start may stop for room, in the order it would stop them (as
+    /// `least_recently_used` picks, one after another).
+    pub fn eviction_order(&self, spared: &HashSet<i64>) -> Vec<i64> {
+        let map = self.map();
+        let mut order: Vec<(&i64, &_)> = map
+            .iter()
+            .filter(|(id, h)| !spared.contains(id) && !h.pinned)
+            .collect();
+        order.sort_by_key(|(_, h)| (!h.abandoned(), h.last_used.load(Ordering::Relaxed)));
+        order.into_iter().map(|(id, _)| *id).collect()
+    }
+
     /// Removes the model's handle if it still belongs to `run_id` (a newer run keeps its own).
     pub fn forget(&self, model_id: i64, run_id: i64) {
         let mut map = self.map();
