@@ -148,6 +148,36 @@ async fn eight_clients_alternating_two_models_in_one_place_all_succeed_and_no_ru
 }
 
 #[tokio::test]
+async fn an_error_llama_server_answers_is_recorded_with_its_message() {
+    let app = TestApp::with_llama_server().await;
+    app.create_tiny("tiny").await;
+    // Longer than the model's 256-token context: llama-server refuses it with a 400 and says
+    // why in its body.
+    let long = "word ".repeat(2000);
+    for stream in [false, true] {
+        let response = app
+            .respond(
+                "/v1/chat/completions",
+                &json!({"model": "tiny", "messages": [{"role": "user", "content": long}],
+                        "max_tokens": 4, "stream": stream}),
+            )
+            .await;
+        assert_eq!(
+            response.status(),
+            StatusCode::BAD_REQUEST,
+            "stream: {stream}"
+        );
+        read_all(response).await;
+    }
+    for record in app.activity(2).await.into_iter().take(2) {
+        assert_eq!(record.status, 400);
+        let error = record.error.expect("the answer's message is kept");
+        assert!(error.contains("context"), "{error}");
+    }
+    app.supervisor.shutdown().await;
+}
+
+#[tokio::test]
 async fn refused_requests_are_recorded_with_their_status_and_reason() {
     let app = TestApp::new().await;
     let reply = app

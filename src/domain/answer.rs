@@ -15,6 +15,18 @@ pub struct Cost {
     pub generation_tokens_per_s: Option<f64>,
 }
 
+/// The message of an error answer or event: `{"error": {"message"}}` (OpenAI, llama-server,
+/// Anthropic), `{"error": "..."}`, or a top-level `message`; at most 2,000 characters.
+pub fn error_message(value: &Value) -> Option<String> {
+    let message = match value.get("error") {
+        Some(Value::String(text)) => Some(text.as_str()),
+        Some(error) => error.get("message").and_then(Value::as_str),
+        None => value.get("message").and_then(Value::as_str),
+    }?;
+    let message = message.trim();
+    (!message.is_empty()).then(|| message.chars().take(2000).collect())
+}
+
 /// The generated text a streamed event holds, if any: OpenAI chat (`delta.content`,
 /// `delta.reasoning_content`) and completions (`text`), llama.cpp's `/completion` (`content`),
 /// Anthropic messages (`delta.text`, `delta.thinking`), OpenAI responses (`*.delta`).

@@ -79,7 +79,7 @@ impl Reading {
         }
     }
 
-    fn label(self) -> &'static str {
+    pub fn label(self) -> &'static str {
         match self {
             Reading::CpuPercent => "CPU",
             Reading::MemoryUsedBytes => "memory used",

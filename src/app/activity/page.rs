@@ -9,10 +9,11 @@ use crate::api::activity::{activity_charts, list_activity};
 use crate::api::keys::list_keys;
 use crate::app::live_store::use_live;
 use crate::app::widgets::chart::{ChartData, LineChart};
+use crate::app::widgets::local_time::LocalTime;
 use crate::domain::activity::{Activity, ActivityQuery, ActivitySeries, Outcome, SeriesQuery};
 use crate::domain::metrics::{Point, Unit};
 use crate::domain::page::Page;
-use crate::domain::time::{format_clock, format_millis, now_ms};
+use crate::domain::time::{format_millis, now_ms};
 
 const PAGE: u32 = 50;
 const CHART_SPAN: i64 = 3_600_000;
@@ -170,7 +171,7 @@ pub fn ActivityPage() -> impl IntoView {
             <table class="activity" aria-label="Gateway requests">
                 <thead>
                     <tr>
-                        <th>"Time (UTC)"</th><th>"Model"</th><th>"Endpoint"</th><th>"Status"</th>
+                        <th title="Your local time; hover a time for UTC">"Time"</th><th>"Model"</th><th>"Endpoint"</th><th>"Status"</th>
                         <th>"Waited"</th><th>"TTFT"</th><th>"Tokens"</th><th>"tok/s"</th><th>"Duration"</th>
                         <th>"Caller"</th>
                     </tr>
@@ -249,12 +250,12 @@ fn ActivityRow(activity: Activity) -> impl IntoView {
     let status_title = activity.error.clone().unwrap_or_default();
     view! {
         <tr class=class data-id=activity.id.to_string()>
-            <td>{format_clock(activity.received_at)}</td>
+            <td><LocalTime ms=activity.received_at clock=true/></td>
             <td>{activity.model.clone()}</td>
             <td><code>{activity.endpoint.clone()}</code></td>
             <td title=status_title.clone()>
                 {activity.status}
-                {activity.error.clone().map(|e| view! { <div class="muted small">{e}</div> })}
+                {activity.error.clone().map(|e| view! { <div class="small activity-error">{e}</div> })}
             </td>
             <td>{waited}</td>
             <td>{activity.ttft_ms.map_or_else(dash, format_millis)}</td>

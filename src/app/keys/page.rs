@@ -7,8 +7,9 @@ use leptos_meta::Title;
 use crate::api::keys::{create_key, list_keys, revoke_key};
 use crate::app::access::post_json::login_required;
 use crate::app::widgets::copy_button::CopyButton;
+use crate::app::widgets::local_time::LocalTime;
 use crate::domain::api_key::{ApiKey, Scope};
-use crate::domain::time::{format_utc, now_ms};
+use crate::domain::time::now_ms;
 
 const DAY_MS: i64 = 24 * 3600 * 1000;
 
@@ -131,7 +132,10 @@ pub fn KeysPage() -> impl IntoView {
 
 #[component]
 fn KeyRow(key: ApiKey, revoke: Action<i64, ()>) -> impl IntoView {
-    let when = |at: Option<i64>, none: &str| at.map_or_else(|| none.to_string(), format_utc);
+    let when = |at: Option<i64>, none: &'static str| match at {
+        Some(ms) => view! { <LocalTime ms/> }.into_any(),
+        None => none.into_any(),
+    };
     let id = key.id;
     let revoked = key.revoked_at.is_some();
     view! {
@@ -140,7 +144,7 @@ fn KeyRow(key: ApiKey, revoke: Action<i64, ()>) -> impl IntoView {
             <td><code>{format!("{}…", key.prefix)}</code></td>
             <td>{key.scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")}</td>
             <td class="wide-only">{key.models.as_ref().map_or_else(|| "every model".to_string(), |ids| format!("{} model(s)", ids.len()))}</td>
-            <td class="wide-only">{format_utc(key.created_at)}</td>
+            <td class="wide-only"><LocalTime ms=key.created_at/></td>
             <td class="wide-only">{when(key.expires_at, "never")}</td>
             <td class="wide-only">{when(key.last_used_at, "never")}</td>
             <td>{if revoked {

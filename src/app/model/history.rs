@@ -3,9 +3,9 @@
 use leptos::prelude::*;
 use serde_json::Value;
 
+use crate::app::widgets::local_time::LocalTime;
 use crate::domain::audit::ConfigChange;
 use crate::domain::config::ConfigGroupKind;
-use crate::domain::time::format_utc;
 
 #[component]
 pub fn History(history: RwSignal<Vec<ConfigChange>>) -> impl IntoView {
@@ -35,7 +35,7 @@ fn Entry(change: ConfigChange) -> impl IntoView {
     let scope = ConfigGroupKind::parse(&change.scope).map_or("General", ConfigGroupKind::title);
     view! {
         <li>
-            <div class="history-head"><time>{format_utc(change.changed_at)}</time>" · "<strong>{scope}</strong></div>
+            <div class="history-head"><LocalTime ms=change.changed_at/>" · "<strong>{scope}</strong></div>
             <ul>
                 {change.changes.into_iter().map(|c| view! {
                     <li><code>{c.field}</code>": "{show(&c.before)}" → "{show(&c.after)}</li>

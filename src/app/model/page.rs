@@ -17,6 +17,7 @@ use crate::app::model::general_section::GeneralSection;
 use crate::app::model::history::History;
 use crate::app::model::run_section::RunSection;
 use crate::app::model::use_section::UseSection;
+use crate::app::widgets::local_time::LocalTime;
 use crate::app::widgets::log_view::LogView;
 use crate::app::widgets::status_badge::StatusBadge;
 use crate::domain::AppError;
@@ -24,7 +25,7 @@ use crate::domain::audit::ModelDetail;
 use crate::domain::config::{ConfigGroup, ConfigGroupKind};
 use crate::domain::memory_estimate::KvSettings;
 use crate::domain::run::LogSource;
-use crate::domain::time::{format_bytes, format_utc};
+use crate::domain::time::format_bytes;
 
 #[component]
 pub fn ModelPage() -> impl IntoView {
@@ -136,7 +137,7 @@ fn ModelDetailView(data: ModelDetail) -> impl IntoView {
             <div><dt>"Kind"</dt><dd>{move || current.with(|m| m.spec.kind.label())}</dd></div>
             <div><dt>"File"</dt><dd class="mono">{move || current.with(|m| m.spec.path.clone())}</dd></div>
             <div><dt>"Size"</dt><dd>{move || current.with(|m| m.size_bytes.map_or_else(|| "file missing".to_string(), format_bytes))}</dd></div>
-            <div><dt>"Updated"</dt><dd>{move || current.with(|m| format_utc(m.updated_at))}</dd></div>
+            <div><dt>"Updated"</dt><dd>{move || current.with(|m| view! { <LocalTime ms=m.updated_at/> })}</dd></div>
         </dl>
         <div class="detail-layout">
             <nav class="section-nav" aria-label="Settings sections">

@@ -6,12 +6,12 @@ use leptos::prelude::*;
 
 use crate::api::runs::{get_launch_preview, list_runs};
 use crate::app::live_store::LiveStore;
+use crate::app::widgets::local_time::LocalTime;
 use crate::app::widgets::run_button::{
     RequestCounts, RestartToApply, RunButton, RunFacts, run_command,
 };
 use crate::app::widgets::toast::use_toasts;
 use crate::domain::run::{LaunchPreview, Run};
-use crate::domain::time::format_utc;
 use crate::domain::{Model, Request};
 
 /// What a start would run, and the recent runs.
@@ -172,7 +172,7 @@ fn RunEntry(run: Run) -> impl IntoView {
     let port = (run.port > 0).then(|| format!(" · port {}", run.port));
     view! {
         <li class=if run.failure.is_some() { "run failed" } else { "run" }>
-            <div><time>{format_utc(run.started_at)}</time>" · "<strong>{outcome}</strong>{port}</div>
+            <div><LocalTime ms=run.started_at/>" · "<strong>{outcome}</strong>{port}</div>
             {run.message.map(|m| view! { <div class="muted">{m}</div> })}
             {(run.failure.is_some() && !run.log_tail.is_empty()).then(|| view! {
                 <details>

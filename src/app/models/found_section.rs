@@ -134,7 +134,7 @@ pub fn FoundSection(state: ModelsPageState) -> impl IntoView {
                     <table class="found" aria-label="Found files">
                         <thead><tr>
                             <th class="col-file">"File"</th><th class="col-name">"Added as"</th><th class="col-gguf">"Model in the file"</th>
-                            <th class="col-params">"Parameters"</th><th class="col-quant">"Quantization"</th><th class="col-size">"Size"</th><th class="col-add"></th>
+                            <th class="col-params">"Parameters"</th><th class="col-quant">"Quantization"</th><th class="col-size">"Size"</th><th class="col-add"><span class="sr-only">"Add"</span></th>
                         </tr></thead>
                         <tbody>
                             <For each=unregistered key=|f| f.path.clone() let:file>

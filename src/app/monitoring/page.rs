@@ -1,4 +1,6 @@
-//! `/monitoring`: the last five minutes live from the WebSocket, or a longer range from history.
+//! `/monitoring`: the last five minutes live from the WebSocket (the machine, Corral, GPUs, and
+//! each running model from when the page opened), or a longer range from history; model charts
+//! are titled with the model's name.
 
 use leptos::prelude::*;
 
@@ -8,8 +10,13 @@ use leptos_meta::Title;
 use crate::api::metrics::metrics_history;
 use crate::app::live_store::use_live;
 use crate::app::widgets::chart::{ChartData, LineChart};
-use crate::domain::metrics::{HistoryQuery, Point, Series, SeriesKey, SystemSample, Unit};
+use std::collections::HashMap;
+
+use crate::domain::metrics::{
+    HistoryQuery, Point, Series, SeriesKey, SeriesSource, SystemSample, Unit,
+};
 use crate::domain::run::LogSource;
+use crate::domain::run::ModelSample;
 use crate::domain::time::now_ms;
 
 /// The ranges a person can pick; `None` is live.
@@ -46,9 +53,78 @@ pub fn MonitoringPage() -> impl IntoView {
         live.state
             .with(|s| s.as_ref().map(|s| s.metrics.clone()).unwrap_or_default())
     };
+    // Each running model's readings as they arrive (the live snapshot carries only the latest
+    // sample per run): kept for the live span, from when the page opened.
+    let model_points = RwSignal::new(HashMap::<SeriesKey, Vec<Point>>::new());
+    Effect::new(move |_| {
+        let latest: Vec<(i64, ModelSample)> = live.state.with(|s| {
+            s.as_ref().map_or_else(Vec::new, |s| {
+                s.runs
+                    .iter()
+                    .filter_map(|r| r.sample.clone().map(|sample| (r.model_id, sample)))
+                    .collect()
+            })
+        });
+        model_points.update(|all| {
+            for (model_id, sample) in &latest {
+                for (key, value) in sample.series(*model_id) {
+                    let points = all.entry(key).or_default();
+                    if points.last().is_none_or(|p| p.at < sample.at) {
+                        points.push(Point {
+                            at: sample.at,
+                            avg: value,
+                            min: value,
+                            max: value,
+                        });
+                    }
+                }
+            }
+            let oldest = now_ms() - LIVE_SPAN;
+            all.retain(|_, points| {
+                points.retain(|p| p.at >= oldest);
+                !points.is_empty()
+            });
+        });
+    });
+    // Model charts are titled with the model's name (an id only for a model since deleted).
+    let title_of = move |key: SeriesKey| match key.source {
+        SeriesSource::Model(id) => {
+            let name = live.state.with(|s| {
+                s.as_ref()
+                    .and_then(|s| s.models.iter().find(|m| m.id == id))
+                    .map(|m| m.spec.name.clone())
+            });
+            format!(
+                "{} · {}",
+                name.unwrap_or_else(|| format!("Model {id} (deleted)")),
+                key.reading.label()
+            )
+        }
+        _ => key.title(),
+    };
     // Every series to draw, from the live samples or from history.
     let charts = Memo::new(move |_| match range.get() {
-        None => live_charts(&samples()),
+        None => {
+            let mut charts = live_charts(&samples());
+            let (from, to) = charts
+                .first()
+                .map_or_else(|| (now_ms() - LIVE_SPAN, now_ms()), |(_, d)| (d.from, d.to));
+            model_points.with(|all| {
+                charts.extend(all.iter().map(|(key, points)| {
+                    (
+                        *key,
+                        ChartData {
+                            points: points.clone(),
+                            from,
+                            to,
+                            ceiling: None,
+                        },
+                    )
+                }));
+            });
+            charts.sort_by_key(|(key, _)| *key);
+            charts
+        }
         Some(span) => match history.get() {
             Some(Some(Ok(series))) => history_charts(series, span),
             _ => Vec::new(),
@@ -77,7 +153,7 @@ pub fn MonitoringPage() -> impl IntoView {
             <For each=move || charts.get() key=|(key, _)| *key let:chart>
                 {
                     let (key, _) = chart;
-                    let (title, unit) = (key.title(), key.unit());
+                    let (title, unit) = (title_of(key), key.unit());
                     let data = Signal::derive(move || {
                         charts.with(|all| all.iter().find(|(k, _)| *k == key).map(|(_, d)| d.clone()))
                             .unwrap_or(ChartData { points: vec![], from: 0, to: 1, ceiling: None })

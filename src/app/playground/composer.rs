@@ -73,7 +73,7 @@ pub fn Composer(chat: Chat, model: Signal<Option<i64>>) -> impl IntoView {
             <Show when=can_attach>
                 <label class="button-like small">
                     "Attach images"
-                    <input type="file" accept="image/png,image/jpeg,image/webp,image/gif" multiple class="visually-hidden"
+                    <input type="file" accept="image/png,image/jpeg,image/webp,image/gif" multiple class="sr-only"
                         on:change=on_files/>
                 </label>
             </Show>

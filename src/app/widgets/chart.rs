@@ -3,13 +3,16 @@
 
 use leptos::prelude::*;
 
+use crate::app::widgets::local_time::local;
 use crate::domain::metrics::{Point, Unit, format_value};
 
 const WIDTH: f64 = 640.0;
 const HEIGHT: f64 = 200.0;
-const LEFT: f64 = 72.0;
+// The value labels sit inside the plot, above their grid lines, starting at its left edge:
+// however long a value ("8992.8 tok/s"), it is never cut off.
+const LEFT: f64 = 4.0;
 const RIGHT: f64 = 8.0;
-const TOP: f64 = 10.0;
+const TOP: f64 = 22.0;
 const BOTTOM: f64 = 26.0;
 
 /// What one chart draws.
@@ -52,7 +55,14 @@ pub fn LineChart(
     }
 }
 
-fn draw(data: &ChartData, unit: Unit) -> impl IntoView + use<> {
+fn draw(data: &ChartData, unit: Unit) -> AnyView {
+    if data.points.is_empty() {
+        // No axis of zeros: say there is nothing yet.
+        return view! {
+            <text class="empty" x=WIDTH / 2.0 y=HEIGHT / 2.0 text-anchor="middle">"No data yet"</text>
+        }
+        .into_any();
+    }
     let span = (data.to - data.from).max(1) as f64;
     let top = data
         .ceiling
@@ -76,7 +86,16 @@ fn draw(data: &ChartData, unit: Unit) -> impl IntoView + use<> {
                 .map(|p| format!("{:.1},{:.1}", x(p.at), y(p.min))),
         )
         .collect();
-    let y_ticks = [0.0, 0.5, 1.0].map(|f| (y(top * f), format_value(top * f, unit)));
+    // All zeros: one line at 0, not three labels saying "0".
+    let fractions: &[f64] = if top > f64::MIN_POSITIVE {
+        &[0.0, 0.5, 1.0]
+    } else {
+        &[0.0]
+    };
+    let y_ticks: Vec<(f64, String)> = fractions
+        .iter()
+        .map(|f| (y(top * f), format_value(top * f, unit)))
+        .collect();
     // The first label starts at the axis, the last ends at the edge: none is clipped.
     let x_ticks = (0..=3).map(|i| {
         let at = data.from + (data.to - data.from) * i / 3;
@@ -91,7 +110,7 @@ fn draw(data: &ChartData, unit: Unit) -> impl IntoView + use<> {
         <g class="axis">
             {y_ticks.into_iter().map(|(py, text)| view! {
                 <line x1=LEFT x2=WIDTH - RIGHT y1=py y2=py class="grid"/>
-                <text x=LEFT - 6.0 y=py + 4.0 text-anchor="end">{text}</text>
+                <text x=LEFT + 2.0 y=py - 4.0 text-anchor="start">{text}</text>
             }).collect_view()}
             {x_ticks.map(|(px, anchor, text)| view! {
                 <text x=px y=HEIGHT - 6.0 text-anchor=anchor>{text}</text>
@@ -104,15 +123,17 @@ fn draw(data: &ChartData, unit: Unit) -> impl IntoView + use<> {
             <circle class="dot" cx=x(p.at) cy=y(p.avg) r="3"/>
         })).flatten()}
     }
+    .into_any()
 }
 
-/// `14:03:20` for minutes, `14:03` for hours, `11-21 14:03` for days (UTC, like every time here).
+/// `14:03:20` for minutes, `14:03` for hours, `11-21 14:03` for days, in the reader's time
+/// zone (UTC where it is not known: on the server).
 fn time_label(at: i64, span: i64) -> String {
-    let full = crate::domain::time::format_utc(at);
-    let secs = at.div_euclid(1000).rem_euclid(60);
+    let full = local(at, true);
+    let part = |range: std::ops::Range<usize>| full.get(range).unwrap_or(&full).to_string();
     match span {
-        s if s <= 20 * 60_000 => format!("{}:{secs:02}", &full[11..16]),
-        s if s <= 36 * 3_600_000 => full[11..16].to_string(),
-        _ => full[5..16].to_string(),
+        s if s <= 20 * 60_000 => part(11..19),
+        s if s <= 36 * 3_600_000 => part(11..16),
+        _ => part(5..16),
     }
 }

@@ -5,14 +5,32 @@ use leptos::prelude::*;
 
 use crate::domain::time::format_utc;
 
-/// `ms` (Unix milliseconds) in the browser's time zone; `seconds` adds `:SS`.
+/// `ms` (Unix milliseconds) in the browser's time zone; `seconds` adds `:SS`; `clock` shows
+/// the time of day only (`21:03:27`, for rows seconds apart).
 #[component]
-pub fn LocalTime(ms: i64, #[prop(optional)] seconds: bool) -> impl IntoView {
+pub fn LocalTime(
+    ms: i64,
+    #[prop(optional)] seconds: bool,
+    #[prop(optional)] clock: bool,
+) -> impl IntoView {
     let utc = format_utc(ms);
-    let shown = RwSignal::new(utc.clone());
+    let text = move || {
+        let full = local(ms, seconds || clock);
+        if clock {
+            full.get(11..).map(str::to_string).unwrap_or(full)
+        } else {
+            full
+        }
+    };
+    let shown = RwSignal::new(if clock {
+        crate::domain::time::format_clock(ms)
+    } else {
+        utc.clone()
+    });
     // Effects run in the browser only, after hydration: the text then becomes local.
-    Effect::new(move |_| shown.set(local(ms, seconds)));
-    view! { <time datetime=iso(ms) title=utc>{move || shown.get()}</time> }
+    Effect::new(move |_| shown.set(text()));
+    let hover = format!("{utc} ({})", crate::domain::time::format_clock(ms));
+    view! { <time datetime=iso(ms) title=hover>{move || shown.get()}</time> }
 }
 
 /// The same text `LocalTime` shows, for places that need a string.
@@ -35,8 +53,14 @@ pub fn local(ms: i64, seconds: bool) -> String {
     }
     #[cfg(not(feature = "hydrate"))]
     {
-        let _ = seconds;
-        format_utc(ms)
+        // The server does not know the reader's zone: UTC, as `YYYY-MM-DD HH:MM[:SS]`.
+        let utc = format_utc(ms);
+        let minutes = utc.trim_end_matches(" UTC").to_string();
+        if seconds {
+            format!("{minutes}:{:02}", ms.div_euclid(1000).rem_euclid(60))
+        } else {
+            minutes
+        }
     }
 }
 

@@ -76,7 +76,7 @@ pub fn LogView(
             <Show when=move || !live.is_connected() fallback=|| ()>
                 <p class="muted">"Connecting to the live log…"</p>
             </Show>
-            <pre class="log" node_ref=list_ref role="log" aria-label="Log lines" aria-live="off">
+            <pre class="log" node_ref=list_ref role="log" aria-label="Log lines" aria-live="off" tabindex="0">
                 <For each=move || shown.get() key=|line| line.seq let:line>
                     <div class=format!("log-line {}", line.stream.as_str())>{line.text}</div>
                 </For>

@@ -7,7 +7,9 @@
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::domain::answer::{Cost, read_counts, read_timings, read_usage, token_piece};
+use crate::domain::answer::{
+    Cost, error_message, read_counts, read_timings, read_usage, token_piece,
+};
 
 /// Longest SSE line looked at; a longer one (never a token piece) is passed on unread.
 const MAX_LINE: usize = 256 * 1024;
@@ -45,6 +47,19 @@ impl AnswerReader {
         }
     }
 
+    /// The message of an error the answer carried (an error body, or a stream's error event),
+    /// as llama-server or the OpenAI and Anthropic APIs word it.
+    pub fn error_message(&self) -> Option<String> {
+        match self {
+            AnswerReader::Stream(stream) => stream.error.clone(),
+            AnswerReader::Whole(whole) if !whole.gap && whole.tail.is_empty() => {
+                let value = serde_json::from_slice::<Value>(&whole.head).ok()?;
+                error_message(&value)
+            }
+            _ => None,
+        }
+    }
+
     /// The counts, once the answer has ended.
     pub fn cost(&self) -> Cost {
         match self {
@@ -62,6 +77,8 @@ pub struct StreamReader {
     skipping: bool,
     first_token_seen: bool,
     cost: Cost,
+    /// An error event's message (llama-server's way to fail after the answer began).
+    error: Option<String>,
 }
 
 impl StreamReader {
@@ -93,6 +110,12 @@ impl StreamReader {
         let Some(data) = line.strip_prefix(b"data:") else {
             return false;
         };
+        if self.error.is_none()
+            && memchr::memmem::find(data, b"\"error\"").is_some()
+            && let Ok(event) = serde_json::from_slice::<Value>(data.trim_ascii())
+        {
+            self.error = error_message(&event);
+        }
         // After the first token only the counts matter, and an event without their keys has
         // none: parsing every token's event took most of Corral's CPU per streamed token.
         if self.first_token_seen {
@@ -303,6 +326,24 @@ mod tests {
         let long = format!("data: {}\n", "x".repeat(MAX_LINE + 10));
         let (_, firsts) = stream(&[&long, "data: {\"content\":\"a\"}\n"]);
         assert_eq!(firsts, [false, true]);
+    }
+
+    #[test]
+    fn an_error_body_or_error_event_gives_its_message() {
+        let mut whole = AnswerReader::for_content_type(Some("application/json"));
+        whole.read(br#"{"error":{"code":400,"message":"the request exceeds the available context size, try increasing it","type":"exceed_context_size_error"}}"#);
+        assert_eq!(
+            whole.error_message().as_deref(),
+            Some("the request exceeds the available context size, try increasing it")
+        );
+        let (stream, _) = stream(&[
+            "data: {\"choices\":[{\"delta\":{\"content\":\"a\"}}]}\n",
+            "data: {\"error\":{\"message\":\"boom\"}}\n",
+        ]);
+        assert_eq!(stream.error_message().as_deref(), Some("boom"));
+        let mut fine = AnswerReader::for_content_type(Some("application/json"));
+        fine.read(br#"{"choices":[]}"#);
+        assert_eq!(fine.error_message(), None);
     }
 
     #[test]

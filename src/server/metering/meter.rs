@@ -116,6 +116,13 @@ impl Meter {
         if std::mem::replace(&mut self.done, true) {
             return;
         }
+        // A failed answer says why in its body (llama-server's "exceeds the available context
+        // size"), or a stream in an error event: the record keeps the words.
+        if self.record.error.is_none()
+            && let Some(message) = self.reader.error_message()
+        {
+            self.record.error = Some(text::kept(&message));
+        }
         let cost = self.reader.cost();
         self.record.prompt_tokens = cost.prompt_tokens;
         self.record.cached_tokens = cost.cached_tokens;

@@ -438,7 +438,11 @@ impl Run {
             }),
             log_tail: lines,
         };
-        tracing::info!(model_id, run_id, pid, ?exit, failure = ?ending.failure, "llama-server ended");
+        let why = match &failure {
+            Some((reason, _)) => reason.advice().to_string(),
+            None => classify::describe(exit),
+        };
+        tracing::info!(model_id, run_id, pid, how = %why, "llama-server ended");
         if let Err(error) = self.ctx.runs.finish(run_id, ending).await {
             tracing::error!(model_id, run_id, %error, "cannot record the end of a run");
         }
