@@ -495,3 +495,41 @@ async fn a_four_mib_model_name_is_cut_before_it_is_answered_stored_counted_or_se
         + std::fs::metadata(&wal).map_or(0, |m| m.len());
     assert!(grown < 8 << 20, "the database grew by {grown} bytes");
 }
+
+#[tokio::test]
+async fn usage_per_key_counts_requests_and_tokens_over_a_day_and_thirty_days() {
+    let app = TestApp::new().await;
+    let now = corral::server::now_ms();
+    const DAY: i64 = 24 * 3_600_000;
+    let record = |caller: Option<&str>, ago: i64, prompt: i64, generated: i64| Activity {
+        received_at: now - ago,
+        model: "m".into(),
+        endpoint: "/v1/chat/completions".into(),
+        status: 200,
+        caller: caller.map(str::to_string),
+        prompt_tokens: Some(prompt),
+        generated_tokens: Some(generated),
+        ..Activity::default()
+    };
+    let mut records = vec![
+        record(Some("crl_aaaa"), 60_000, 10, 5),
+        record(Some("crl_aaaa"), 2 * 3_600_000, 3, 4),
+        record(Some("crl_aaaa"), 10 * DAY, 100, 0),
+        record(Some("session"), 1_000, 1, 1),
+        record(Some("crl_bbbb"), 40 * DAY, 7, 7),
+        record(None, 1_000, 9, 9),
+    ];
+    app.db
+        .call(move |conn| Ok(activity_repo::insert(conn, &mut records)?))
+        .await
+        .unwrap();
+    let usage = app.post("/api/keys/usage", json!({})).await;
+    assert_eq!(usage.status, StatusCode::OK, "{}", usage.body);
+    assert_eq!(
+        usage.json(),
+        json!([
+            {"caller": "crl_aaaa", "requests_24h": 2, "tokens_24h": 22, "requests_30d": 3, "tokens_30d": 122},
+            {"caller": "session", "requests_24h": 1, "tokens_24h": 2, "requests_30d": 1, "tokens_30d": 2}
+        ])
+    );
+}

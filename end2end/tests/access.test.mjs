@@ -81,6 +81,16 @@ test('the setup link creates the admin; sign out, a wrong password, sign in agai
     assert.ok(!(await page.content()).includes(key), 'the key is not shown again');
     const models = await fetch(`${server.url}/v1/models`, { headers: { authorization: `Bearer ${key}` } });
     assert.equal(models.status, 200);
+    // What the key asked of the gateway is counted on its row.
+    const asked = await fetch(`${server.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'no-such-model', messages: [{ role: 'user', content: 'hi' }] }),
+    });
+    assert.equal(asked.status, 404);
+    await page.reload();
+    await page.waitForSelector('body[data-hydrated="true"]');
+    await row.getByText(/24 h: 1 request, 0 tokens · 30 days: 1 request, 0 tokens/).waitFor({ timeout: 10000 });
 
     // Signed in where a login is required, "Use this model" sends the key from CORRAL_API_KEY.
     const made = await page.request.post(`${server.url}/api/models/create`, { data: { model: { name: 'keyed', path: '/models/keyed.gguf' } } });

@@ -45,6 +45,8 @@ test('a context size saved on a running model waits for a restart, shown with th
   await changes.getByText('--ctx-size 256 → 512').waitFor({ timeout: 10000 });
   // What runs, and what is saved beside it.
   assert.deepEqual(await meta('Tiny'), { size: created.body.size_bytes, n_ctx: 256, saved_n_ctx: 512 });
+  // The KV line says the running process still has the old context.
+  await page.locator('#file').getByText(/restart to apply: --ctx-size 256 → 512/).waitFor({ timeout: 10000 });
 
   // The models page: the row and the banner.
   const models = await openPage(browser, server.url);

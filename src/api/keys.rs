@@ -4,7 +4,7 @@ use leptos::prelude::*;
 use leptos::server_fn::codec::Json;
 
 use crate::domain::AppError;
-use crate::domain::api_key::{ApiKey, CreatedKey, Scope};
+use crate::domain::api_key::{ApiKey, CreatedKey, KeyUsage, Scope};
 
 #[cfg(feature = "ssr")]
 use crate::api::state;
@@ -35,4 +35,11 @@ pub async fn list_keys() -> Result<Vec<ApiKey>, AppError> {
 #[server(prefix = "/api", endpoint = "keys/revoke", input = Json)]
 pub async fn revoke_key(id: i64) -> Result<(), AppError> {
     state()?.access.revoke_key(id).await
+}
+
+/// `{}` → per caller (a key's prefix, or `session` for the signed-in browser), requests and
+/// tokens (prompt + generated) over the last 24 hours and 30 days, from the activity records.
+#[server(prefix = "/api", endpoint = "keys/usage", input = Json)]
+pub async fn list_key_usage() -> Result<Vec<KeyUsage>, AppError> {
+    crate::api::metering()?.usage_by_caller().await
 }

@@ -52,3 +52,15 @@ pub struct CreatedKey {
     pub key: String,
     pub listed: ApiKey,
 }
+
+/// What one caller (a key, by its prefix, or `session`) asked of the gateway: requests and
+/// tokens (prompt and generated) in the last 24 hours and 30 days, from the activity records
+/// (as long as they are kept, `--keep-activity-days`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct KeyUsage {
+    pub caller: String,
+    pub requests_24h: i64,
+    pub tokens_24h: i64,
+    pub requests_30d: i64,
+    pub tokens_30d: i64,
+}

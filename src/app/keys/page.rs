@@ -1,14 +1,15 @@
 //! `/keys`: make an API key (its scopes, optionally its models and an expiry), see it once,
-//! list keys by name and prefix with their last use, revoke one.
+//! list keys by name and prefix with their last use and what each asked of the gateway (requests
+//! and tokens, last 24 hours and 30 days), revoke one.
 
 use leptos::prelude::*;
 use leptos_meta::Title;
 
-use crate::api::keys::{create_key, list_keys, revoke_key};
+use crate::api::keys::{create_key, list_key_usage, list_keys, revoke_key};
 use crate::app::access::post_json::login_required;
 use crate::app::widgets::copy_button::CopyButton;
 use crate::app::widgets::local_time::LocalTime;
-use crate::domain::api_key::{ApiKey, Scope};
+use crate::domain::api_key::{ApiKey, KeyUsage, Scope};
 use crate::domain::time::now_ms;
 
 const DAY_MS: i64 = 24 * 3600 * 1000;
@@ -26,6 +27,17 @@ pub fn KeysPage() -> impl IntoView {
         refresh.track();
         async move { list_keys().await }
     });
+    // What each key asked of the gateway lately (from the activity records).
+    let usage = LocalResource::new(move || {
+        refresh.track();
+        async move { list_key_usage().await }
+    });
+    let usage_of = move |prefix: &str| -> Option<KeyUsage> {
+        usage
+            .get()
+            .and_then(Result::ok)
+            .and_then(|all| all.into_iter().find(|u| u.caller == prefix))
+    };
     let create = Action::new(move |&(): &()| {
         let fields = (name, models, days);
         let models: Vec<String> = models
@@ -122,7 +134,8 @@ pub fn KeysPage() -> impl IntoView {
                 <thead><tr><th>"Name"</th><th>"Key"</th><th>"Scopes"</th><th class="wide-only">"Models"</th><th class="wide-only">"Made"</th><th class="wide-only">"Expires"</th><th class="wide-only">"Last used"</th><th><span class="sr-only">"Revoke"</span></th></tr></thead>
                 <tbody>
                     {move || keys.get().and_then(Result::ok).unwrap_or_default().into_iter().map(|key| {
-                        view! { <KeyRow key revoke/> }
+                        let used = usage_of(&key.prefix);
+                        view! { <KeyRow key revoke used/> }
                     }).collect_view()}
                 </tbody>
             </table>
@@ -131,7 +144,7 @@ pub fn KeysPage() -> impl IntoView {
 }
 
 #[component]
-fn KeyRow(key: ApiKey, revoke: Action<i64, ()>) -> impl IntoView {
+fn KeyRow(key: ApiKey, revoke: Action<i64, ()>, used: Option<KeyUsage>) -> impl IntoView {
     let when = |at: Option<i64>, none: &'static str| match at {
         Some(ms) => view! { <LocalTime ms/> }.into_any(),
         None => none.into_any(),
@@ -140,7 +153,10 @@ fn KeyRow(key: ApiKey, revoke: Action<i64, ()>) -> impl IntoView {
     let revoked = key.revoked_at.is_some();
     view! {
         <tr class=if revoked { "failed" } else { "ok" }>
-            <td>{key.name.clone()}</td>
+            <td>
+                {key.name.clone()}
+                <div class="muted small key-usage">{usage_line(used.as_ref())}</div>
+            </td>
             <td><code>{format!("{}…", key.prefix)}</code></td>
             <td>{key.scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")}</td>
             <td class="wide-only">{key.models.as_ref().map_or_else(|| "every model".to_string(), |ids| format!("{} model(s)", ids.len()))}</td>
@@ -153,6 +169,33 @@ fn KeyRow(key: ApiKey, revoke: Action<i64, ()>) -> impl IntoView {
                 view! { <RevokeButton name=key.name.clone() id revoke/> }.into_any()
             }}</td>
         </tr>
+    }
+}
+
+/// "24 h: 3 requests, 1.2k tokens · 30 days: 40 requests, 20k tokens".
+fn usage_line(used: Option<&KeyUsage>) -> String {
+    let Some(used) = used.filter(|u| u.requests_30d > 0) else {
+        return "No requests in the last 30 days".to_string();
+    };
+    let part = |requests: i64, tokens: i64| {
+        let noun = if requests == 1 { "request" } else { "requests" };
+        format!("{requests} {noun}, {} tokens", compact(tokens))
+    };
+    format!(
+        "24 h: {} · 30 days: {}",
+        part(used.requests_24h, used.tokens_24h),
+        part(used.requests_30d, used.tokens_30d)
+    )
+}
+
+/// 950, 1.2k, 3.4M.
+fn compact(n: i64) -> String {
+    if n < 1_000 {
+        n.to_string()
+    } else if n < 1_000_000 {
+        format!("{:.1}k", n as f64 / 1e3)
+    } else {
+        format!("{:.1}M", n as f64 / 1e6)
     }
 }
 

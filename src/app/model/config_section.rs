@@ -5,6 +5,7 @@ use leptos::prelude::*;
 use crate::api::config::save_config;
 use crate::app::widgets::field_form::{FieldInputs, FormState};
 use crate::app::widgets::toast::use_toasts;
+use crate::app::widgets::unsaved_edits::UnsavedEdits;
 use crate::domain::config::ConfigGroup;
 
 #[component]
@@ -26,6 +27,7 @@ fn GroupForm(id: i64, loaded: ConfigGroup, on_saved: Callback<()>) -> impl IntoV
     let toasts = use_toasts();
     let group = loaded.kind();
     let form = FormState::new(group.fields(), &loaded.to_object());
+    UnsavedEdits::watch(&form);
     let save = form.save_action(
         move |value| save_config(id, group, value),
         move |form, stored| {

@@ -163,24 +163,25 @@ fn FileFacts(
         }
     };
     let kv_meta = meta.clone();
-    let kv_line = move || match kv_cache(&kv_meta, &kv.get()) {
-        Ok(estimate) => format!(
-            "{} for {} cells ({} K, {} V){}",
-            format_bytes(estimate.bytes()),
-            estimate.cells,
-            format_bytes(estimate.k_bytes),
-            format_bytes(estimate.v_bytes),
-            if estimate.sliding {
-                "; sliding-window layers sized from the architecture"
-            } else {
-                ""
-            }
-        ),
-        Err(KvProblem::QuantizedVNeedsFlashAttention) => {
-            "llama-server refuses a quantized V cache with flash attention off".to_string()
-        }
-        Err(KvProblem::Unknown(what)) => format!("not known: the file does not state {what}"),
+    let model_id = current.with_untracked(|m| m.id);
+    // The saved settings' cache, and what the running process still uses when a restart is
+    // waiting to change it.
+    let running_differs = move || {
+        let changes = live.pending_restart(model_id)?;
+        let kv: Vec<String> = changes
+            .iter()
+            .filter(|c| KV_FLAGS.contains(&c.flag.as_str()))
+            .map(|c| c.describe())
+            .collect();
+        (!kv.is_empty()).then(|| {
+            format!(
+                " (saved settings; the running process still uses the old values, restart to apply: {})",
+                kv.join(", ")
+            )
+        })
     };
+    let kv_line =
+        move || kv_saved_line(&kv_meta, &kv.get()) + &running_differs().unwrap_or_default();
     let mut names = meta.architecture.clone();
     if let Some(label) = &meta.size_label {
         names.push_str(&format!(" · {label}"));
@@ -203,5 +204,38 @@ fn FileFacts(
             <div><dt>"KV cache (these settings)"</dt><dd>{kv_line}</dd></div>
             <div><dt>"Will it fit"</dt><dd>{fit_line}</dd></div>
         </dl>
+    }
+}
+
+/// Flags that change the KV cache's size or type.
+const KV_FLAGS: &[&str] = &[
+    "--ctx-size",
+    "--cache-type-k",
+    "--cache-type-v",
+    "--flash-attn",
+    "--parallel",
+    "--kv-unified",
+    "--swa-full",
+];
+
+/// "48 MiB for 4096 cells (24 MiB K, 24 MiB V)": the cache the saved settings allocate.
+fn kv_saved_line(meta: &GgufMetadata, settings: &KvSettings) -> String {
+    match kv_cache(meta, settings) {
+        Ok(estimate) => format!(
+            "{} for {} cells ({} K, {} V){}",
+            format_bytes(estimate.bytes()),
+            estimate.cells,
+            format_bytes(estimate.k_bytes),
+            format_bytes(estimate.v_bytes),
+            if estimate.sliding {
+                "; sliding-window layers sized from the architecture"
+            } else {
+                ""
+            }
+        ),
+        Err(KvProblem::QuantizedVNeedsFlashAttention) => {
+            "llama-server refuses a quantized V cache with flash attention off".to_string()
+        }
+        Err(KvProblem::Unknown(what)) => format!("not known: the file does not state {what}"),
     }
 }

@@ -5,6 +5,7 @@ use leptos::prelude::*;
 use crate::api::models::update_model;
 use crate::app::widgets::field_form::{FieldInputs, FormState};
 use crate::app::widgets::toast::use_toasts;
+use crate::app::widgets::unsaved_edits::UnsavedEdits;
 use crate::domain::fields::FieldSet;
 use crate::domain::{Model, ModelSpec};
 
@@ -21,6 +22,7 @@ pub fn GeneralSection(
         ModelSpec::FIELDS,
         &current.with_untracked(|m| m.spec.to_object()),
     );
+    UnsavedEdits::watch(&form);
     let typed = form.clone();
     Effect::new(move |_| {
         draft.set(ModelSpec::parse(&typed.value()).ok());

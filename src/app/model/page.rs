@@ -20,6 +20,7 @@ use crate::app::model::use_section::UseSection;
 use crate::app::widgets::local_time::LocalTime;
 use crate::app::widgets::log_view::LogView;
 use crate::app::widgets::status_badge::StatusBadge;
+use crate::app::widgets::unsaved_edits::UnsavedEdits;
 use crate::domain::AppError;
 use crate::domain::audit::ModelDetail;
 use crate::domain::config::{ConfigGroup, ConfigGroupKind};
@@ -57,6 +58,8 @@ pub fn ModelPage() -> impl IntoView {
 
 #[component]
 fn ModelDetailView(data: ModelDetail) -> impl IntoView {
+    // Edits typed in any section and not saved: leaving the page asks first.
+    UnsavedEdits::provide();
     let ModelDetail {
         model,
         groups,

@@ -14,6 +14,8 @@ pub struct FormState {
     fields: &'static [FieldSpec],
     texts: Vec<RwSignal<String>>,
     pub errors: RwSignal<Vec<FieldError>>,
+    /// The text of every field as last loaded or saved: what "unsaved" is measured against.
+    baseline: RwSignal<Vec<String>>,
     /// Fields decided elsewhere (a command-line flag): shown read-only with the value in
     /// effect and where it was set. Their text still holds the saved value, sent unchanged.
     locked: std::sync::Arc<Vec<Locked>>,
@@ -29,13 +31,15 @@ pub struct Locked {
 
 impl FormState {
     pub fn new(fields: &'static [FieldSpec], values: &Map<String, Value>) -> FormState {
-        let texts = fields
+        let first: Vec<String> = fields
             .iter()
-            .map(|f| RwSignal::new(f.value_to_text(values.get(f.key).unwrap_or(&Value::Null))))
+            .map(|f| f.value_to_text(values.get(f.key).unwrap_or(&Value::Null)))
             .collect();
+        let texts = first.iter().cloned().map(RwSignal::new).collect();
         FormState {
             fields,
             texts,
+            baseline: RwSignal::new(first),
             errors: RwSignal::new(Vec::new()),
             locked: std::sync::Arc::new(Vec::new()),
         }
@@ -49,10 +53,24 @@ impl FormState {
 
     /// Puts `values` back into every field and clears the errors.
     pub fn reset(&self, values: &Map<String, Value>) {
+        let mut baseline = Vec::with_capacity(self.fields.len());
         for (field, text) in self.fields.iter().zip(&self.texts) {
-            text.set(field.value_to_text(values.get(field.key).unwrap_or(&Value::Null)));
+            let value = field.value_to_text(values.get(field.key).unwrap_or(&Value::Null));
+            text.set(value.clone());
+            baseline.push(value);
         }
+        self.baseline.set(baseline);
         self.errors.set(Vec::new());
+    }
+
+    /// True (tracked) while something typed differs from what was last loaded or saved.
+    pub fn is_dirty(&self) -> bool {
+        self.baseline.with(|baseline| {
+            self.texts
+                .iter()
+                .zip(baseline)
+                .any(|(text, saved)| text.with(|t| t.trim() != saved.trim()))
+        })
     }
 
     /// What the person typed, as the JSON object the API takes.

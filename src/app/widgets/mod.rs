@@ -10,3 +10,4 @@ pub mod menu;
 pub mod run_button;
 pub mod status_badge;
 pub mod toast;
+pub mod unsaved_edits;

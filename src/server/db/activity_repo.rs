@@ -93,6 +93,34 @@ pub fn between(
     Ok(rows)
 }
 
+/// Requests and tokens per caller since `day` and since `month` (`month` ≤ `day`).
+pub fn usage_by_caller(
+    conn: &Connection,
+    day: i64,
+    month: i64,
+) -> rusqlite::Result<Vec<crate::domain::api_key::KeyUsage>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT caller,
+                count(*) FILTER (WHERE received_at >= ?1),
+                coalesce(sum(coalesce(prompt_tokens, 0) + coalesce(generated_tokens, 0))
+                    FILTER (WHERE received_at >= ?1), 0),
+                count(*),
+                coalesce(sum(coalesce(prompt_tokens, 0) + coalesce(generated_tokens, 0)), 0)
+         FROM activity WHERE received_at >= ?2 AND caller IS NOT NULL
+         GROUP BY caller ORDER BY caller",
+    )?;
+    stmt.query_map(params![day, month], |row| {
+        Ok(crate::domain::api_key::KeyUsage {
+            caller: row.get(0)?,
+            requests_24h: row.get(1)?,
+            tokens_24h: row.get(2)?,
+            requests_30d: row.get(3)?,
+            tokens_30d: row.get(4)?,
+        })
+    })?
+    .collect()
+}
+
 /// Drops requests that arrived before `cutoff`; answers how many.
 pub fn prune(conn: &mut Connection, cutoff: i64) -> rusqlite::Result<usize> {
     conn.execute("DELETE FROM activity WHERE received_at < ?1", [cutoff])

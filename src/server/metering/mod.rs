@@ -78,6 +78,23 @@ impl Metering {
         self.0.counters.encode(out);
     }
 
+    /// Requests and tokens per caller (key prefix, or `session`) over the last 24 hours and
+    /// 30 days.
+    pub async fn usage_by_caller(&self) -> Result<Vec<crate::domain::api_key::KeyUsage>, AppError> {
+        const DAY: i64 = 24 * 3_600_000;
+        let now = crate::server::now_ms();
+        self.0
+            .db
+            .call(move |conn| {
+                Ok(activity_repo::usage_by_caller(
+                    conn,
+                    now - DAY,
+                    now - 30 * DAY,
+                )?)
+            })
+            .await
+    }
+
     /// One page of requests, newest first.
     pub async fn list(&self, query: ActivityQuery) -> Result<Vec<Activity>, AppError> {
         let limit = query.page.limit()?;

@@ -1,0 +1,130 @@
+//! Unsaved edits are not lost silently: while any form on the page (registered here) holds
+//! typed changes, leaving (a link, reload, closing the tab) asks first. A link click is heard
+//! before the router's (capture phase) and stopped if the person chooses to stay.
+
+use leptos::prelude::*;
+
+use crate::app::widgets::field_form::FormState;
+
+/// The forms of one page whose edits are watched.
+#[derive(Clone, Copy)]
+pub struct UnsavedEdits {
+    forms: StoredValue<Vec<FormState>>,
+}
+
+impl UnsavedEdits {
+    /// Watches the page's forms from now until the page is left; installs the listeners.
+    pub fn provide() -> UnsavedEdits {
+        let edits = UnsavedEdits {
+            forms: StoredValue::new(Vec::new()),
+        };
+        provide_context(edits);
+        #[cfg(feature = "hydrate")]
+        listen(edits);
+        edits
+    }
+
+    /// A form of this page to watch (a no-op on a page without a guard).
+    pub fn watch(form: &FormState) {
+        if let Some(edits) = use_context::<UnsavedEdits>() {
+            edits.forms.update_value(|forms| forms.push(form.clone()));
+        }
+    }
+
+    pub fn any(self) -> bool {
+        self.forms
+            .with_value(|forms| forms.iter().any(FormState::is_dirty))
+    }
+}
+
+#[cfg(feature = "hydrate")]
+thread_local! {
+    /// The page whose edits are watched now (with a number: a page left late must not forget
+    /// the next page's guard), and whether the listeners are in place.
+    static CURRENT: std::cell::Cell<Option<(u64, UnsavedEdits)>> = const { std::cell::Cell::new(None) };
+    static NEXT: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+    static LISTENING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Whether the page now has unsaved edits (false once it is gone).
+#[cfg(feature = "hydrate")]
+fn unsaved_now() -> bool {
+    CURRENT.with(|c| c.get()).is_some_and(|(_, edits)| {
+        edits
+            .forms
+            .try_with_value(|forms| untrack(|| forms.iter().any(FormState::is_dirty)))
+            .unwrap_or(false)
+    })
+}
+
+#[cfg(feature = "hydrate")]
+fn listen(edits: UnsavedEdits) {
+    let number = NEXT.with(|n| {
+        let next = n.get() + 1;
+        n.set(next);
+        next
+    });
+    CURRENT.with(|c| c.set(Some((number, edits))));
+    on_cleanup(move || {
+        CURRENT.with(|c| {
+            if c.get().is_some_and(|(n, _)| n == number) {
+                c.set(None);
+            }
+        });
+    });
+    if !LISTENING.with(|l| l.replace(true)) {
+        install_listeners();
+    }
+}
+
+/// Once per tab: the listeners ask the current page, if any.
+#[cfg(feature = "hydrate")]
+fn install_listeners() {
+    use wasm_bindgen::JsCast;
+    use wasm_bindgen::closure::Closure;
+
+    let on_unload = Closure::<dyn Fn(web_sys::Event)>::new(move |ev: web_sys::Event| {
+        if unsaved_now() {
+            ev.prevent_default();
+        }
+    });
+    let on_click = Closure::<dyn Fn(web_sys::MouseEvent)>::new(move |ev: web_sys::MouseEvent| {
+        let link = ev
+            .target()
+            .and_then(|t| t.dyn_into::<web_sys::Element>().ok())
+            .and_then(|t| t.closest("a[href]").ok().flatten());
+        let Some(link) = link else { return };
+        let href = link.get_attribute("href").unwrap_or_default();
+        // A link within the page (a section) leaves nothing.
+        if href.starts_with('#') || !unsaved_now() {
+            return;
+        }
+        let leave = web_sys::window()
+            .and_then(|w| {
+                w.confirm_with_message(
+                    "You have unsaved changes on this page. Leave without saving them?",
+                )
+                .ok()
+            })
+            .unwrap_or(true);
+        if !leave {
+            ev.prevent_default();
+            ev.stop_immediate_propagation();
+        }
+    });
+    if let Some(window) = web_sys::window() {
+        let _ = window
+            .add_event_listener_with_callback("beforeunload", on_unload.as_ref().unchecked_ref());
+        if let Some(document) = window.document() {
+            // Capture: before the router's own click listener.
+            let _ = document.add_event_listener_with_callback_and_bool(
+                "click",
+                on_click.as_ref().unchecked_ref(),
+                true,
+            );
+        }
+    }
+    // They live as long as the tab.
+    on_unload.forget();
+    on_click.forget();
+}
