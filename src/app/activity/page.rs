@@ -167,7 +167,7 @@ pub fn ActivityPage() -> impl IntoView {
         {move || error().map(|e| view! { <p class="error-banner" role="alert">{format!("Could not load activity: {e}")}</p> })}
         // The requests come first; on a narrow screen the table scrolls inside its box, never
         // the page.
-        <div class="table-scroll">
+        <div class="table-scroll" tabindex="0" role="region" aria-label="Requests (scrolls sideways)">
             <table class="activity" aria-label="Gateway requests">
                 <thead>
                     <tr>

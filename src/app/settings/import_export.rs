@@ -166,7 +166,7 @@ fn ReportTable(report: ImportReport, stale: Signal<bool>) -> impl IntoView {
             </Show>
             {empty.then(|| view! { <p class="muted">"No model would be imported."</p> })}
             {(!empty).then(|| view! {
-                <div class="table-scroll">
+                <div class="table-scroll" tabindex="0" role="region" aria-label="Import preview (scrolls sideways)">
                     <table class="activity" aria-label="Import preview">
                         <thead><tr><th>"Model"</th><th>"Would be"</th></tr></thead>
                         <tbody>

@@ -88,7 +88,7 @@ fn Loaded(settings: SettingsView) -> impl IntoView {
         <section class="card" aria-labelledby="effective-title">
             <h2 id="effective-title">"In effect now"</h2>
             // A value can be long (a path): on a narrow screen the table scrolls in its box.
-            <div class="table-scroll">
+            <div class="table-scroll" tabindex="0" role="region" aria-label="Settings in effect (scrolls sideways)">
             <table class="activity" aria-label="Settings in effect">
                 <tbody>
                     {move || {
