@@ -105,29 +105,9 @@ fn PathHint(path: RwSignal<String>, name: RwSignal<String>, open: RwSignal<bool>
             }
         }
     });
-    let offered = move || -> Vec<(String, String)> {
-        let typed = path.get().trim().to_lowercase();
-        let Some(Some(Ok(listed))) = found.get() else {
-            return Vec::new();
-        };
-        listed
-            .files
-            .into_iter()
-            .filter(|f| f.registered_as.is_none() && f.can_be_added())
-            .filter(|f| f.path != path.get_untracked().trim())
-            .filter(|f| {
-                typed.is_empty()
-                    || f.path.to_lowercase().contains(&typed)
-                    || typed.starts_with('/') && f.path.to_lowercase().starts_with(&typed)
-            })
-            .take(OFFERED)
-            .map(|f| {
-                (
-                    f.path.rsplit('/').next().unwrap_or(&f.path).to_string(),
-                    f.path,
-                )
-            })
-            .collect()
+    let offered = move || match found.get() {
+        Some(Some(Ok(listed))) => offered_files(listed.files, &path.get()),
+        _ => Vec::new(),
     };
     let verdict = move || match check.get() {
         Some(Some(Ok(answer))) if answer.ok => {
@@ -165,4 +145,26 @@ fn PathHint(path: RwSignal<String>, name: RwSignal<String>, open: RwSignal<bool>
             </Show>
         </div>
     }
+}
+
+/// Found files that could be added, matching what is typed (all when nothing is), as (file
+/// name, path): at most `OFFERED`, leaving out the one already typed.
+fn offered_files(
+    files: Vec<crate::domain::discovery::FoundFile>,
+    typed: &str,
+) -> Vec<(String, String)> {
+    let typed = typed.trim();
+    let needle = typed.to_lowercase();
+    files
+        .into_iter()
+        .filter(|f| f.registered_as.is_none() && f.can_be_added() && f.path != typed)
+        .filter(|f| needle.is_empty() || f.path.to_lowercase().contains(&needle))
+        .take(OFFERED)
+        .map(|f| {
+            (
+                f.path.rsplit('/').next().unwrap_or(&f.path).to_string(),
+                f.path,
+            )
+        })
+        .collect()
 }

@@ -7,9 +7,10 @@ use leptos::prelude::*;
 use crate::api::discovery::{add_discovered, list_discovered};
 use crate::api::settings::{get_settings, save_settings};
 use crate::app::fetch_when::fetch_when;
+use crate::app::live_store::LiveStore;
 use crate::app::models::state::ModelsPageState;
 use crate::domain::AppError;
-use crate::domain::discovery::FoundFile;
+use crate::domain::discovery::{Discovered, FoundFile};
 use crate::domain::gguf::{FileReport, format_parameters};
 use crate::domain::time::format_bytes;
 
@@ -17,30 +18,8 @@ use crate::domain::time::format_bytes;
 pub fn FoundSection(state: ModelsPageState) -> impl IntoView {
     let live = state.live;
     let error = RwSignal::new(None::<String>);
-    // Read again when a tab hears the folders changed, or a model was added or removed.
-    let changes = Memo::new(move |_| {
-        live.state
-            .with(|s| s.as_ref().map(|s| (s.files_generation, s.models.len())))
-    });
-    // First read once the snapshot is there (or the channel has failed): the server answers
-    // the socket first, and the snapshot would change `changes` and read it again.
-    // A memo, so a socket that drops once the snapshot is here (a restarting server) reads
-    // nothing again.
-    let wanted = Memo::new(move |_| changes.with(Option::is_some) || live.has_failed());
-    let listing = LocalResource::new(move || {
-        // Read, not only tracked (a memo left unread stops telling of changes).
-        changes.with(|_| ());
-        fetch_when(wanted.get(), list_discovered(None))
-    });
-    let add = Action::new(move |paths: &Vec<String>| {
-        let paths = paths.clone();
-        async move {
-            match add_discovered(paths).await {
-                Ok(_) => error.set(None),
-                Err(e) => error.set(Some(e.to_string())),
-            }
-        }
-    });
+    let listing = read_listing(live);
+    let add = add_action(error);
     // Files no model names yet (projectors go with their model): the ones Add takes, and
     // files that are not models Corral can read, listed as such.
     let unregistered = move || -> Vec<FoundFile> {
@@ -69,36 +48,14 @@ pub fn FoundSection(state: ModelsPageState) -> impl IntoView {
     });
     let first_run = move || state.first_run_with_files();
     let several = move || addable().len() > 1 || first_run();
-    // The list comes a page at a time: say when the folders hold more than this page.
-    let more_files = move || match listing.get().flatten() {
-        Some(Ok(listed)) if listed.total > listed.files.len() => format!(
-            " Showing the first {} of {} files (POST /api/discovery/list pages the rest).",
-            listed.files.len(),
-            listed.total
-        ),
-        _ => String::new(),
-    };
-    let folders = move || match listing.get().flatten() {
-        Some(Ok(listed)) => listed.folders,
-        _ => Vec::new(),
-    };
-    let offered = move || match listing.get().flatten() {
-        Some(Ok(listed)) => listed.offered,
-        _ => Vec::new(),
-    };
-    // A download cache on this machine becomes a watched folder (a Settings change, applied at
-    // once); then its files are listed here.
+    let more_files = move || part(listing, more_files_note).unwrap_or_default();
+    let folders = move || part(listing, |l| l.folders).unwrap_or_default();
+    let offered = move || part(listing, |l| l.offered).unwrap_or_default();
+    // A download cache on this machine becomes a watched folder; then its files are listed.
     let watch = Action::new(move |folder: &String| {
         let folder = folder.clone();
         async move {
-            let saved = async {
-                let mut stored = get_settings().await?.stored;
-                stored.models_dirs.push(folder);
-                let document =
-                    serde_json::to_value(&stored).map_err(|e| AppError::internal(e.to_string()))?;
-                save_settings(document).await
-            };
-            match saved.await {
+            match watch_folder(folder).await {
                 Ok(_) => {
                     error.set(None);
                     listing.refetch();
@@ -131,21 +88,71 @@ pub fn FoundSection(state: ModelsPageState) -> impl IntoView {
                 {move || error.get().map(|e| view! { <p class="error-banner" role="alert">{e}</p> })}
                 <Show when=move || !unregistered().is_empty()
                     fallback=|| view! { <p class="muted">"Every GGUF file in them is a model here already."</p> }>
-                    <table class="found" aria-label="Found files">
-                        <thead><tr>
-                            <th class="col-file">"File"</th><th class="col-name">"Added as"</th><th class="col-gguf">"Model in the file"</th>
-                            <th class="col-params">"Parameters"</th><th class="col-quant">"Quantization"</th><th class="col-size">"Size"</th><th class="col-add"><span class="sr-only">"Add"</span></th>
-                        </tr></thead>
-                        <tbody>
-                            <For each=unregistered key=|f| f.path.clone() let:file>
-                                <FoundRow file add/>
-                            </For>
-                        </tbody>
-                    </table>
+                    <FoundTable files=Signal::derive(unregistered) add/>
                 </Show>
             </section>
         </Show>
     }
+}
+
+type Listing = LocalResource<Option<Result<Discovered, AppError>>>;
+
+/// The folders' listing, read again when a tab hears the folders changed, or a model was added
+/// or removed.
+fn read_listing(live: LiveStore) -> Listing {
+    let changes = Memo::new(move |_| {
+        live.state
+            .with(|s| s.as_ref().map(|s| (s.files_generation, s.models.len())))
+    });
+    // First read once the snapshot is there (or the channel has failed): the server answers
+    // the socket first, and the snapshot would change `changes` and read it again.
+    // A memo, so a socket that drops once the snapshot is here (a restarting server) reads
+    // nothing again.
+    let wanted = Memo::new(move |_| changes.with(Option::is_some) || live.has_failed());
+    LocalResource::new(move || {
+        // Read, not only tracked (a memo left unread stops telling of changes).
+        changes.with(|_| ());
+        fetch_when(wanted.get(), list_discovered(None))
+    })
+}
+
+/// Makes models of the files given; a refusal is shown in the card.
+fn add_action(error: RwSignal<Option<String>>) -> Action<Vec<String>, ()> {
+    Action::new(move |paths: &Vec<String>| {
+        let paths = paths.clone();
+        async move {
+            match add_discovered(paths).await {
+                Ok(_) => error.set(None),
+                Err(e) => error.set(Some(e.to_string())),
+            }
+        }
+    })
+}
+
+/// A part of the listing, once it is read.
+fn part<T>(listing: Listing, of: impl FnOnce(Discovered) -> T) -> Option<T> {
+    listing.get().flatten().and_then(Result::ok).map(of)
+}
+
+/// The list comes a page at a time: says when the folders hold more than this page.
+fn more_files_note(listed: Discovered) -> String {
+    if listed.total > listed.files.len() {
+        format!(
+            " Showing the first {} of {} files (POST /api/discovery/list pages the rest).",
+            listed.files.len(),
+            listed.total
+        )
+    } else {
+        String::new()
+    }
+}
+
+/// Adds `folder` to the model folders (a Settings change, applied at once).
+async fn watch_folder(folder: String) -> Result<crate::domain::settings::SettingsView, AppError> {
+    let mut stored = get_settings().await?.stored;
+    stored.models_dirs.push(folder);
+    let document = serde_json::to_value(&stored).map_err(|e| AppError::internal(e.to_string()))?;
+    save_settings(document).await
 }
 
 /// Download caches (Hugging Face, llama.cpp) present here and not watched yet, each with a
@@ -168,6 +175,23 @@ fn OfferedCaches(offered: Signal<Vec<String>>, watch: Action<String, ()>) -> imp
                 }).collect_view()}
             </ul>
         </Show>
+    }
+}
+
+#[component]
+fn FoundTable(files: Signal<Vec<FoundFile>>, add: Action<Vec<String>, ()>) -> impl IntoView {
+    view! {
+        <table class="found" aria-label="Found files">
+            <thead><tr>
+                <th class="col-file">"File"</th><th class="col-name">"Added as"</th><th class="col-gguf">"Model in the file"</th>
+                <th class="col-params">"Parameters"</th><th class="col-quant">"Quantization"</th><th class="col-size">"Size"</th><th class="col-add"><span class="sr-only">"Add"</span></th>
+            </tr></thead>
+            <tbody>
+                <For each=move || files.get() key=|f| f.path.clone() let:file>
+                    <FoundRow file add/>
+                </For>
+            </tbody>
+        </table>
     }
 }
 

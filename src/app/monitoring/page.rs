@@ -8,7 +8,7 @@ use crate::app::widgets::log_view::LogView;
 use leptos_meta::Title;
 
 use crate::api::metrics::metrics_history;
-use crate::app::live_store::use_live;
+use crate::app::live_store::{LiveStore, use_live};
 use crate::app::widgets::chart::{ChartData, LineChart};
 use std::collections::HashMap;
 
@@ -34,74 +34,13 @@ const HISTORY_POINTS: u32 = 300;
 pub fn MonitoringPage() -> impl IntoView {
     let live = use_live();
     let range = RwSignal::new(None::<i64>);
-    let history = LocalResource::new(move || {
-        let span = range.get();
-        async move {
-            let span = span?;
-            let to = now_ms();
-            Some(
-                metrics_history(HistoryQuery {
-                    from: to - span,
-                    to,
-                    points: HISTORY_POINTS,
-                })
-                .await,
-            )
-        }
-    });
+    let history = LocalResource::new(move || read_history(range.get()));
     let samples = move || {
         live.state
             .with(|s| s.as_ref().map(|s| s.metrics.clone()).unwrap_or_default())
     };
-    // Each running model's readings as they arrive (the live snapshot carries only the latest
-    // sample per run): kept for the live span, from when the page opened.
-    let model_points = RwSignal::new(HashMap::<SeriesKey, Vec<Point>>::new());
-    Effect::new(move |_| {
-        let latest: Vec<(i64, ModelSample)> = live.state.with(|s| {
-            s.as_ref().map_or_else(Vec::new, |s| {
-                s.runs
-                    .iter()
-                    .filter_map(|r| r.sample.clone().map(|sample| (r.model_id, sample)))
-                    .collect()
-            })
-        });
-        model_points.update(|all| {
-            for (model_id, sample) in &latest {
-                for (key, value) in sample.series(*model_id) {
-                    let points = all.entry(key).or_default();
-                    if points.last().is_none_or(|p| p.at < sample.at) {
-                        points.push(Point {
-                            at: sample.at,
-                            avg: value,
-                            min: value,
-                            max: value,
-                        });
-                    }
-                }
-            }
-            let oldest = now_ms() - LIVE_SPAN;
-            all.retain(|_, points| {
-                points.retain(|p| p.at >= oldest);
-                !points.is_empty()
-            });
-        });
-    });
-    // Model charts are titled with the model's name (an id only for a model since deleted).
-    let title_of = move |key: SeriesKey| match key.source {
-        SeriesSource::Model(id) => {
-            let name = live.state.with(|s| {
-                s.as_ref()
-                    .and_then(|s| s.models.iter().find(|m| m.id == id))
-                    .map(|m| m.spec.name.clone())
-            });
-            format!(
-                "{} · {}",
-                name.unwrap_or_else(|| format!("Model {id} (deleted)")),
-                key.reading.label()
-            )
-        }
-        _ => key.title(),
-    };
+    let model_points = collect_model_points(live);
+    let title_of = move |key: SeriesKey| chart_title(live, key);
     // Every series to draw, from the live samples or from history.
     let charts = Memo::new(move |_| match range.get() {
         None => {
@@ -174,6 +113,77 @@ pub fn MonitoringPage() -> impl IntoView {
 }
 
 type Chart = (SeriesKey, ChartData);
+
+/// The history of the last `span` (none for Live).
+async fn read_history(span: Option<i64>) -> Option<Result<Vec<Series>, crate::domain::AppError>> {
+    let span = span?;
+    let to = now_ms();
+    Some(
+        metrics_history(HistoryQuery {
+            from: to - span,
+            to,
+            points: HISTORY_POINTS,
+        })
+        .await,
+    )
+}
+
+/// Each running model's readings as they arrive (the live snapshot carries only the latest
+/// sample per run): kept for the live span, from when the page opened.
+fn collect_model_points(live: LiveStore) -> RwSignal<HashMap<SeriesKey, Vec<Point>>> {
+    let model_points = RwSignal::new(HashMap::<SeriesKey, Vec<Point>>::new());
+    Effect::new(move |_| {
+        let latest: Vec<(i64, ModelSample)> = live.state.with(|s| {
+            s.as_ref().map_or_else(Vec::new, |s| {
+                s.runs
+                    .iter()
+                    .filter_map(|r| r.sample.clone().map(|sample| (r.model_id, sample)))
+                    .collect()
+            })
+        });
+        model_points.update(|all| {
+            for (model_id, sample) in &latest {
+                for (key, value) in sample.series(*model_id) {
+                    let points = all.entry(key).or_default();
+                    if points.last().is_none_or(|p| p.at < sample.at) {
+                        points.push(Point {
+                            at: sample.at,
+                            avg: value,
+                            min: value,
+                            max: value,
+                        });
+                    }
+                }
+            }
+            let oldest = now_ms() - LIVE_SPAN;
+            all.retain(|_, points| {
+                points.retain(|p| p.at >= oldest);
+                !points.is_empty()
+            });
+        });
+    });
+    model_points
+}
+
+/// A chart's title; a model's charts are titled with its name (an id only for a model since
+/// deleted).
+fn chart_title(live: LiveStore, key: SeriesKey) -> String {
+    match key.source {
+        SeriesSource::Model(id) => {
+            let name = live.state.with(|s| {
+                s.as_ref()
+                    .and_then(|s| s.models.iter().find(|m| m.id == id))
+                    .map(|m| m.spec.name.clone())
+            });
+            format!(
+                "{} · {}",
+                name.unwrap_or_else(|| format!("Model {id} (deleted)")),
+                key.reading.label()
+            )
+        }
+        _ => key.title(),
+    }
+}
 
 fn live_charts(samples: &[SystemSample]) -> Vec<Chart> {
     let Some(last) = samples.last() else {

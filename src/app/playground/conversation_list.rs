@@ -61,36 +61,9 @@ fn ConversationItem(chat: Chat, summary: ConversationSummary) -> impl IntoView {
     };
     let rename = move || {
         renaming.set(false);
-        let new_title = title.get_untracked();
-        leptos::task::spawn_local(async move {
-            match rename_conversation(id, new_title.clone()).await {
-                Ok(()) => {
-                    if chat.id.get_untracked() == Some(id) {
-                        chat.title.set(new_title);
-                    }
-                    chat.saves.update(|n| *n += 1);
-                }
-                Err(error) => chat
-                    .error
-                    .set(Some(format!("Could not rename it: {error}"))),
-            }
-        });
+        rename_it(chat, id, title.get_untracked());
     };
-    let delete = move |_| {
-        leptos::task::spawn_local(async move {
-            match delete_conversation(id).await {
-                Ok(()) => {
-                    if chat.id.get_untracked() == Some(id) {
-                        chat.start_new();
-                    }
-                    chat.saves.update(|n| *n += 1);
-                }
-                Err(error) => chat
-                    .error
-                    .set(Some(format!("Could not delete it: {error}"))),
-            }
-        });
-    };
+    let delete = move |_| delete_it(chat, id);
     let label = summary.title.clone();
     let (rename_label, delete_label) = (
         format!("Rename {}", summary.title),
@@ -131,4 +104,37 @@ fn ConversationItem(chat: Chat, summary: ConversationSummary) -> impl IntoView {
             </span>
         </li>
     }
+}
+
+fn rename_it(chat: Chat, id: i64, new_title: String) {
+    leptos::task::spawn_local(async move {
+        match rename_conversation(id, new_title.clone()).await {
+            Ok(()) => {
+                if chat.id.get_untracked() == Some(id) {
+                    chat.title.set(new_title);
+                }
+                chat.saves.update(|n| *n += 1);
+            }
+            Err(error) => chat
+                .error
+                .set(Some(format!("Could not rename it: {error}"))),
+        }
+    });
+}
+
+/// Deletes it; the chat on screen, if it was this one, starts anew.
+fn delete_it(chat: Chat, id: i64) {
+    leptos::task::spawn_local(async move {
+        match delete_conversation(id).await {
+            Ok(()) => {
+                if chat.id.get_untracked() == Some(id) {
+                    chat.start_new();
+                }
+                chat.saves.update(|n| *n += 1);
+            }
+            Err(error) => chat
+                .error
+                .set(Some(format!("Could not delete it: {error}"))),
+        }
+    });
 }

@@ -30,23 +30,7 @@ pub fn PlaygroundPage() -> impl IntoView {
             chat.model.set(first.spec.name.clone());
         }
     });
-    // `?c=<id>`: the conversation to open (a reload finds the one it showed).
-    let asked = use_query_map()
-        .with_untracked(|q| q.get("c"))
-        .and_then(|c| c.parse::<i64>().ok());
-    if let Some(id) = asked {
-        #[cfg(feature = "hydrate")]
-        leptos::task::spawn_local(async move {
-            match get_conversation(id).await {
-                Ok(conversation) => chat.open(conversation),
-                Err(error) => chat.error.set(Some(format!(
-                    "Conversation {id} could not be opened: {error}"
-                ))),
-            }
-        });
-        #[cfg(not(feature = "hydrate"))]
-        let _ = (id, get_conversation);
-    }
+    open_from_address(chat);
     let model = Memo::new(move |_| {
         let name = chat.model.get();
         models().into_iter().find(|m| m.spec.name == name)
@@ -105,6 +89,25 @@ pub fn PlaygroundPage() -> impl IntoView {
             </section>
         </div>
     }
+}
+
+/// `?c=<id>`: the conversation to open (a reload finds the one it showed).
+fn open_from_address(chat: Chat) {
+    let asked = use_query_map()
+        .with_untracked(|q| q.get("c"))
+        .and_then(|c| c.parse::<i64>().ok());
+    let Some(id) = asked else { return };
+    #[cfg(feature = "hydrate")]
+    leptos::task::spawn_local(async move {
+        match get_conversation(id).await {
+            Ok(conversation) => chat.open(conversation),
+            Err(error) => chat.error.set(Some(format!(
+                "Conversation {id} could not be opened: {error}"
+            ))),
+        }
+    });
+    #[cfg(not(feature = "hydrate"))]
+    let _ = (id, chat, get_conversation);
 }
 
 /// A code block's Copy button (rendered inside a reply's HTML, so heard here): copies the

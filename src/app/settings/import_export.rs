@@ -64,14 +64,7 @@ pub fn ImportCard() -> impl IntoView {
     let run = Action::new(move |(asked, dry_run): &(Asked, bool)| {
         let (asked, dry_run) = (asked.clone(), *dry_run);
         async move {
-            let sent = import(
-                asked.format,
-                asked.text.clone(),
-                dry_run,
-                Some(asked.on_conflict),
-            )
-            .await;
-            match sent {
+            match send(&asked, dry_run).await {
                 Ok(report) if dry_run => {
                     error.set(None);
                     preview.set(Some((asked, report)));
@@ -80,12 +73,7 @@ pub fn ImportCard() -> impl IntoView {
                     error.set(None);
                     preview.set(None);
                     text.set(String::new());
-                    toasts.success(format!(
-                        "Imported: {} created, {} changed, {} skipped",
-                        report.created.len(),
-                        report.changed.len(),
-                        report.skipped.len()
-                    ));
+                    toasts.success(imported(&report));
                 }
                 Err(e) => error.set(Some(e.to_string())),
             }
@@ -113,23 +101,7 @@ pub fn ImportCard() -> impl IntoView {
                 <textarea id="import-text" rows="8" spellcheck="false" prop:value=move || text.get()
                     on:input=move |ev| text.set(event_target_value(&ev))></textarea>
             </div>
-            <div class="settings-row">
-                <label class="inline">"Format "
-                    <select aria-label="Import format" on:change=move |ev| chosen_format.set(ImportFormat::parse(&event_target_value(&ev)))>
-                        <option value="" selected=true>{move || format!("Recognised: {}", format_label(guess_format(&text.get())))}</option>
-                        {ImportFormat::ALL.iter().map(|f| view! { <option value=f.as_str()>{format_label(*f)}</option> }).collect_view()}
-                    </select>
-                </label>
-                <label class="inline">"A name already taken "
-                    <select aria-label="When a name is taken" on:change=move |ev| {
-                        if let Some(rule) = OnConflict::parse(&event_target_value(&ev)) { on_conflict.set(rule) }
-                    }>
-                        <option value="skip" selected=true>"is skipped"</option>
-                        <option value="rename">"is imported as name-2"</option>
-                        <option value="replace">"takes the imported settings"</option>
-                    </select>
-                </label>
-            </div>
+            <ImportOptions text chosen_format on_conflict/>
             {move || error.get().map(|e| view! { <p class="error-banner" role="alert">{e}</p> })}
             <div class="form-actions">
                 <button type="button" disabled=move || text.with(|t| t.trim().is_empty()) || run.pending().get()
@@ -139,6 +111,53 @@ pub fn ImportCard() -> impl IntoView {
             </div>
             {move || preview.get().map(|(_, report)| view! { <ReportTable report stale=Signal::derive(move || !current())/> })}
         </section>
+    }
+}
+
+async fn send(asked: &Asked, dry_run: bool) -> Result<ImportReport, crate::domain::AppError> {
+    import(
+        asked.format,
+        asked.text.clone(),
+        dry_run,
+        Some(asked.on_conflict),
+    )
+    .await
+}
+
+fn imported(report: &ImportReport) -> String {
+    format!(
+        "Imported: {} created, {} changed, {} skipped",
+        report.created.len(),
+        report.changed.len(),
+        report.skipped.len()
+    )
+}
+
+/// The format (recognised from the text unless chosen) and what a taken name does.
+#[component]
+fn ImportOptions(
+    text: RwSignal<String>,
+    chosen_format: RwSignal<Option<ImportFormat>>,
+    on_conflict: RwSignal<OnConflict>,
+) -> impl IntoView {
+    view! {
+        <div class="settings-row">
+            <label class="inline">"Format "
+                <select aria-label="Import format" on:change=move |ev| chosen_format.set(ImportFormat::parse(&event_target_value(&ev)))>
+                    <option value="" selected=true>{move || format!("Recognised: {}", format_label(guess_format(&text.get())))}</option>
+                    {ImportFormat::ALL.iter().map(|f| view! { <option value=f.as_str()>{format_label(*f)}</option> }).collect_view()}
+                </select>
+            </label>
+            <label class="inline">"A name already taken "
+                <select aria-label="When a name is taken" on:change=move |ev| {
+                    if let Some(rule) = OnConflict::parse(&event_target_value(&ev)) { on_conflict.set(rule) }
+                }>
+                    <option value="skip" selected=true>"is skipped"</option>
+                    <option value="rename">"is imported as name-2"</option>
+                    <option value="replace">"takes the imported settings"</option>
+                </select>
+            </label>
+        </div>
     }
 }
 
