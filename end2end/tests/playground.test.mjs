@@ -26,13 +26,19 @@ test('Enter sends, a code block is rendered as code, and a reload finds the save
   try {
     const path = join(server.dataDir, 'tiny.gguf');
     execFileSync(BIN, ['test-model', path]);
+    // Another model first: the Playground would pick it unless told which.
+    await api(server, 'models/create', { model: { name: 'aaa-first', path, threads: 1, ctx_size: 256 } });
     const created = await api(server, 'models/create', { model: { name: 'coder', path, threads: 1, ctx_size: 256 } });
     assert.equal(created.status, 200, JSON.stringify(created.body));
     const saved = await api(server, 'models/config/save', { id: created.body.id, group: 'sampling', config: { grammar: GRAMMAR, temperature: 0.3 } });
     assert.equal(saved.status, 200, JSON.stringify(saved.body));
 
-    const page = await openPage(browser, `${server.url}/playground`);
+    // "Chat with it" on the model's page opens the Playground with that model.
+    const page = await openPage(browser, `${server.url}/models/${created.body.id}`);
     await waitLive(page);
+    await page.getByRole('link', { name: 'Chat with it' }).click();
+    await page.waitForURL(/\/playground\?model=coder$/);
+    await page.waitForFunction(() => document.querySelector('select[aria-label="Model"]')?.value === 'coder', null, { timeout: 10000 });
     // The model's saved values are shown where a person would change them.
     await page.locator('details.sampling summary').click();
     await page.waitForFunction(() => document.querySelector('input[aria-label="Temperature"]')?.placeholder === 'model: 0.3', null, { timeout: 10000 });

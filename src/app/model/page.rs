@@ -135,6 +135,7 @@ fn ModelDetailView(data: ModelDetail) -> impl IntoView {
         <div class="page-head">
             <h1>{name}</h1>
             {move || current.with(|m| view! { <StatusBadge status=m.status reason=m.status_reason.clone()/> })}
+            <a class="button chat-link" href=move || current.with(|m| playground_for(&m.spec.name))>"Chat with it"</a>
         </div>
         <dl class="facts">
             <div><dt>"Kind"</dt><dd>{move || current.with(|m| m.spec.kind.label())}</dd></div>
@@ -201,4 +202,18 @@ fn estimate_groups(
         }
     }
     (memory, advanced, gpu)
+}
+
+/// The Playground with this model chosen (`/playground?model=<name>`, the name
+/// percent-encoded).
+fn playground_for(name: &str) -> String {
+    let mut encoded = String::with_capacity(name.len());
+    for byte in name.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~') {
+            encoded.push(byte as char);
+        } else {
+            encoded.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    format!("/playground?model={encoded}")
 }

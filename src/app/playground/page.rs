@@ -31,6 +31,15 @@ pub fn PlaygroundPage() -> impl IntoView {
         }
     });
     open_from_address(chat);
+    // The conversation scrolls in its box and follows a reply as it streams in; the message box
+    // stays where it is.
+    let list = NodeRef::<leptos::html::Ol>::new();
+    Effect::new(move |_| {
+        chat.messages.with(|m| m.last().map(|l| l.text.len()));
+        if let Some(list) = list.get() {
+            list.set_scroll_top(list.scroll_height());
+        }
+    });
     let model = Memo::new(move |_| {
         let name = chat.model.get();
         models().into_iter().find(|m| m.spec.name == name)
@@ -68,7 +77,7 @@ pub fn PlaygroundPage() -> impl IntoView {
                         on:input=move |ev| chat.system.set(event_target_value(&ev))></textarea>
                 </label>
                 <SamplingPanel chat model=Signal::derive(move || model.get().map(|m| m.id))/>
-                <ol class="conversation" aria-label="Conversation" aria-live="polite" on:click=copy_code>
+                <ol class="conversation" aria-label="Conversation" aria-live="polite" tabindex="0" node_ref=list on:click=copy_code>
                     <For each=move || chat.messages.get().into_iter().enumerate()
                         key=|(i, m)| (*i, m.text.len(), m.cost.is_some()) let:entry>
                         <MessageView chat index=entry.0 message=entry.1/>
@@ -91,9 +100,15 @@ pub fn PlaygroundPage() -> impl IntoView {
     }
 }
 
-/// `?c=<id>`: the conversation to open (a reload finds the one it showed).
+/// `?c=<id>`: the conversation to open (a reload finds the one it showed); `?model=<name>`: the
+/// model to chat with.
 fn open_from_address(chat: Chat) {
-    let asked = use_query_map()
+    let query = use_query_map();
+    // `?model=<name>`: "Chat with it" on a model's page.
+    if let Some(model) = query.with_untracked(|q| q.get("model")) {
+        chat.model.set(model);
+    }
+    let asked = query
         .with_untracked(|q| q.get("c"))
         .and_then(|c| c.parse::<i64>().ok());
     let Some(id) = asked else { return };
