@@ -15,6 +15,7 @@ use corral::domain::page::Page;
 use corral::server::supervisor::settings::{SupervisorSettings, WhenFull};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tower::ServiceExt;
 
 const LOAD: Duration = Duration::from_secs(30);
 
@@ -701,4 +702,32 @@ async fn a_get_starts_a_model_only_with_a_key_from_no_other_page_and_never_copie
         started.elapsed()
     );
     app.supervisor.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_browser_opening_slash_models_is_sent_to_the_models_page_and_clients_get_the_list() {
+    let app = TestApp::new().await;
+    app.create("tiny", "/models/tiny.gguf").await;
+    let ask = |accept: &'static str| {
+        Request::get("/models")
+            .header(header::HOST, app.host())
+            .header(header::ACCEPT, accept)
+            .body(Body::empty())
+            .unwrap()
+    };
+    let browser = app
+        .router
+        .clone()
+        .oneshot(ask(
+            "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
+        ))
+        .await
+        .unwrap();
+    assert_eq!(browser.status(), StatusCode::SEE_OTHER);
+    assert_eq!(browser.headers()[header::LOCATION], "/");
+    for accept in ["application/json", "*/*", "text/html, application/json"] {
+        let client = app.send(ask(accept)).await;
+        assert_eq!(client.status, StatusCode::OK, "{accept}");
+        assert_eq!(client.json()["data"][0]["id"], "tiny", "{accept}");
+    }
 }

@@ -33,7 +33,7 @@ test('a file in a model folder is found, added with one click, and a new one app
     assert.match(text, /corral-test/);
     assert.match(text, /148 K/);
 
-    await page.getByRole('button', { name: 'Add tiny.gguf' }).click();
+    await page.getByRole('button', { name: 'Add org/tiny.gguf' }).click();
     await waitForNames(page, ['tiny']);
     await page.getByText('Every GGUF file in them is a model here already.').waitFor();
 
@@ -125,6 +125,8 @@ test('two copies of one GGUF become two models named from the file; a file that 
     const rows = await found.locator('tbody tr').allInnerTexts();
     assert.equal(rows.filter((r) => /tiny-model-q8_0\b/.test(r) && /corral-test/.test(r)).length, 2, rows.join(' | '));
     assert.equal(rows.filter((r) => /tiny-model-q8_0-2/.test(r)).length, 1, rows.join(' | '));
+    // The two copies are told apart by their folders.
+    assert.ok(rows.some((r) => r.includes('a/Tiny-Model-Q8_0.gguf')) && rows.some((r) => r.includes('b/Tiny-Model-Q8_0.gguf')), rows.join(' | '));
     const brokenRow = found.getByRole('row').filter({ hasText: 'broken.gguf' });
     assert.match(await brokenRow.innerText(), /Not a model file/);
     assert.equal(await brokenRow.getByRole('button').count(), 0, 'no Add for a file that is not GGUF');
@@ -142,7 +144,11 @@ test('two copies of one GGUF become two models named from the file; a file that 
     await page.getByRole('button', { name: 'Add model', exact: true }).click();
     const dialog = page.getByRole('dialog', { name: 'Add model' });
     const path = dialog.getByLabel('Model path');
-    await path.fill(join(folder, 'missing.gguf'));
+    // Typed key by key, as a person does: each check leaves the field (and its focus) alone.
+    await path.click();
+    await page.keyboard.type(join(folder, 'missing.gguf'), { delay: 15 });
+    assert.equal(await path.inputValue(), join(folder, 'missing.gguf'));
+    assert.equal(await page.evaluate(() => document.activeElement?.id), 'add-path');
     await dialog.getByText('no file at this path').waitFor({ timeout: 5000 });
     await path.fill(join(folder, 'broken.gguf'));
     await dialog.getByText('not a GGUF file').waitFor({ timeout: 5000 });

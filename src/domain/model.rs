@@ -54,8 +54,8 @@ impl FieldSet for ModelSpec {
             .help("Absolute path of the .gguf file (the first part of a split model)."),
         FieldSpec::choice("kind", "Kind", ModelKind::NAMES)
             .column("kind")
-            .help("The model family; guessed from the file name when left empty.")
-            .default("guessed from the file name"),
+            .help("The model family, shown in the table and used by its Kind filter.")
+            .default("guessed: from the file name, or from a found file's architecture"),
         FieldSpec::int("ctx_size", "Context size", 0, 4_194_304)
             .passed_as("--ctx-size")
             .column("ctx_size")

@@ -9,6 +9,7 @@ use crate::api::discovery::{check_model_path, list_discovered};
 use crate::api::models::create_model;
 use crate::app::fetch_when::fetch_when;
 use crate::app::live_store::use_live;
+use crate::app::models::found_section::relative_path;
 use crate::app::models::state::ModelsPageState;
 use crate::app::widgets::dialog::Modal;
 use crate::app::widgets::field_form::{FieldInputs, FormState, any_error_in};
@@ -60,7 +61,12 @@ pub fn AddModelDialog(state: ModelsPageState) -> impl IntoView {
         <Modal open=state.adding on_close=Callback::new(move |()| state.adding.set(false)) title="Add model".to_string() id="add-model">
             <form on:submit=on_submit novalidate>
                 <FieldInputs form=form.clone() fields=name_and_path prefix="add"/>
-                <PathHint path=path_text name=name_text open=state.adding/>
+                // Its own transition: the checks it reads reload on every keystroke, and the
+                // dialog's suspense would otherwise fall back (and draw the dialog anew, the
+                // focus lost) each time.
+                <Transition fallback=|| ()>
+                    <PathHint path=path_text name=name_text open=state.adding/>
+                </Transition>
                 <FieldInputs form=form.clone() fields=after_path prefix="add"/>
                 <details prop:open=more_has_errors>
                     <summary>"More run settings"</summary>
@@ -106,7 +112,7 @@ fn PathHint(path: RwSignal<String>, name: RwSignal<String>, open: RwSignal<bool>
         }
     });
     let offered = move || match found.get() {
-        Some(Some(Ok(listed))) => offered_files(listed.files, &path.get()),
+        Some(Some(Ok(listed))) => offered_files(listed.files, &listed.folders, &path.get()),
         _ => Vec::new(),
     };
     let verdict = move || match check.get() {
@@ -147,10 +153,11 @@ fn PathHint(path: RwSignal<String>, name: RwSignal<String>, open: RwSignal<bool>
     }
 }
 
-/// Found files that could be added, matching what is typed (all when nothing is), as (file
-/// name, path): at most `OFFERED`, leaving out the one already typed.
+/// Found files that could be added, matching what is typed (all when nothing is), as (path
+/// below its folder, path): at most `OFFERED`, leaving out the one already typed.
 fn offered_files(
     files: Vec<crate::domain::discovery::FoundFile>,
+    folders: &[String],
     typed: &str,
 ) -> Vec<(String, String)> {
     let typed = typed.trim();
@@ -160,11 +167,6 @@ fn offered_files(
         .filter(|f| f.registered_as.is_none() && f.can_be_added() && f.path != typed)
         .filter(|f| needle.is_empty() || f.path.to_lowercase().contains(&needle))
         .take(OFFERED)
-        .map(|f| {
-            (
-                f.path.rsplit('/').next().unwrap_or(&f.path).to_string(),
-                f.path,
-            )
-        })
+        .map(|f| (relative_path(&f.path, folders), f.path))
         .collect()
 }

@@ -88,7 +88,7 @@ pub fn FoundSection(state: ModelsPageState) -> impl IntoView {
                 {move || error.get().map(|e| view! { <p class="error-banner" role="alert">{e}</p> })}
                 <Show when=move || !unregistered().is_empty()
                     fallback=|| view! { <p class="muted">"Every GGUF file in them is a model here already."</p> }>
-                    <FoundTable files=Signal::derive(unregistered) add/>
+                    <FoundTable files=Signal::derive(unregistered) folders=Signal::derive(folders) add/>
                 </Show>
             </section>
         </Show>
@@ -179,7 +179,11 @@ fn OfferedCaches(offered: Signal<Vec<String>>, watch: Action<String, ()>) -> imp
 }
 
 #[component]
-fn FoundTable(files: Signal<Vec<FoundFile>>, add: Action<Vec<String>, ()>) -> impl IntoView {
+fn FoundTable(
+    files: Signal<Vec<FoundFile>>,
+    folders: Signal<Vec<String>>,
+    add: Action<Vec<String>, ()>,
+) -> impl IntoView {
     view! {
         <table class="found" aria-label="Found files">
             <thead><tr>
@@ -188,7 +192,7 @@ fn FoundTable(files: Signal<Vec<FoundFile>>, add: Action<Vec<String>, ()>) -> im
             </tr></thead>
             <tbody>
                 <For each=move || files.get() key=|f| f.path.clone() let:file>
-                    <FoundRow file add/>
+                    <FoundRow shown=relative_path(&file.path, &folders.get_untracked()) file add/>
                 </For>
             </tbody>
         </table>
@@ -196,13 +200,8 @@ fn FoundTable(files: Signal<Vec<FoundFile>>, add: Action<Vec<String>, ()>) -> im
 }
 
 #[component]
-fn FoundRow(file: FoundFile, add: Action<Vec<String>, ()>) -> impl IntoView {
-    let name = file
-        .path
-        .rsplit('/')
-        .next()
-        .unwrap_or(&file.path)
-        .to_string();
+fn FoundRow(file: FoundFile, shown: String, add: Action<Vec<String>, ()>) -> impl IntoView {
+    let name = shown;
     let path = file.path.clone();
     let label = format!("Add {name}");
     let facts = match &file.file {
@@ -221,7 +220,7 @@ fn FoundRow(file: FoundFile, add: Action<Vec<String>, ()>) -> impl IntoView {
         FileReport::Unreadable(why) => view! {
             <td class="col-gguf" colspan="3">
                 <span class="status status-error">"Not a model file"</span>
-                <span class="status-reason" title=why.clone()>{why.clone()}</span>
+                <span class="status-reason" title=why.clone()>{sentence(why)}</span>
             </td>
         }
         .into_any(),
@@ -240,5 +239,42 @@ fn FoundRow(file: FoundFile, add: Action<Vec<String>, ()>) -> impl IntoView {
             <td class="col-size">{format_bytes(file.size_bytes)}</td>
             <td class="col-add">{button}</td>
         </tr>
+    }
+}
+
+/// `path` below the model folder that holds it (`b/qwen-q4.gguf`): two copies of one file in
+/// two folders are told apart; the full path is on hover.
+pub fn relative_path(path: &str, folders: &[String]) -> String {
+    folders
+        .iter()
+        .filter_map(|folder| {
+            path.strip_prefix(folder.trim_end_matches('/'))?
+                .strip_prefix('/')
+        })
+        .min_by_key(|rest| rest.len())
+        .unwrap_or_else(|| path.rsplit('/').next().unwrap_or(path))
+        .to_string()
+}
+
+/// A reason as a sentence: its first letter capitalised.
+fn sentence(text: &str) -> String {
+    let mut chars = text.chars();
+    chars
+        .next()
+        .map(|first| first.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_found_file_is_shown_below_its_folder() {
+        let folders = vec!["/m".to_string(), "/m/nested/".to_string()];
+        assert_eq!(relative_path("/m/b/x.gguf", &folders), "b/x.gguf");
+        assert_eq!(relative_path("/m/nested/x.gguf", &folders), "x.gguf");
+        assert_eq!(relative_path("/elsewhere/y.gguf", &folders), "y.gguf");
+        assert_eq!(relative_path("/mm/z.gguf", &folders), "z.gguf");
     }
 }

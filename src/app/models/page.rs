@@ -149,13 +149,13 @@ pub fn ModelsPage() -> impl IntoView {
         // HTML and of its server render time), and its code is fetched then. Once drawn it
         // stays: closing must not dispose a dialog whose save is still finishing.
         <Show when=latched(move || state.adding.get())>
-            <Suspense>{move || Suspend::new(lazy_dialogs::add_model_dialog(state))}</Suspense>
+            <Transition>{move || Suspend::new(lazy_dialogs::add_model_dialog(state))}</Transition>
         </Show>
         <Show when=latched(move || !state.deleting.with(Vec::is_empty))>
-            <Suspense>{move || Suspend::new(lazy_dialogs::delete_dialog(state))}</Suspense>
+            <Transition>{move || Suspend::new(lazy_dialogs::delete_dialog(state))}</Transition>
         </Show>
         <Show when=latched(move || state.duplicating.with(Option::is_some))>
-            <Suspense>{move || Suspend::new(lazy_dialogs::duplicate_dialog(state))}</Suspense>
+            <Transition>{move || Suspend::new(lazy_dialogs::duplicate_dialog(state))}</Transition>
         </Show>
     }
 }

@@ -125,7 +125,13 @@ pub async fn v1_models(
 pub async fn router_models(
     State(state): State<AppState>,
     key: Option<Extension<Arc<ApiKey>>>,
+    headers: axum::http::HeaderMap,
 ) -> Response {
+    // A person who types /models in the address bar wants the models page, not the router
+    // API's JSON (clients ask for JSON, or for anything).
+    if wants_a_page(&headers) {
+        return axum::response::Redirect::to("/").into_response();
+    }
     // File paths are for callers who may read the registry (a key of `inference` only: not).
     let key = key.as_deref().map(AsRef::as_ref);
     let with_path = key.is_none_or(|key| keys::allows(key, Scope::ModelsRead));
@@ -133,6 +139,15 @@ pub async fn router_models(
         Ok(data) => axum::Json(json!({"object": "list", "data": data})).into_response(),
         Err(error) => error.into_response(),
     }
+}
+
+/// A browser navigating here: it asks for HTML first and does not name JSON.
+fn wants_a_page(headers: &axum::http::HeaderMap) -> bool {
+    let accept = headers
+        .get(axum::http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    accept.starts_with("text/html") && !accept.contains("application/json")
 }
 
 async fn named_model(state: &AppState, request: Request) -> Result<Served, GatewayError> {
