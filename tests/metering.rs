@@ -533,3 +533,47 @@ async fn usage_per_key_counts_requests_and_tokens_over_a_day_and_thirty_days() {
         ])
     );
 }
+
+#[tokio::test]
+async fn a_key_sent_where_keys_are_not_asked_for_still_names_who_asked() {
+    // The default test app is an open loopback: no key is needed, and one sent is not checked
+    // for its scope, but a live one is still counted for its key.
+    let app = TestApp::new().await;
+    let made = app
+        .post(
+            "/api/keys/create",
+            json!({"name": "script", "scopes": ["inference"]}),
+        )
+        .await;
+    assert_eq!(made.status, StatusCode::OK, "{}", made.body);
+    let made = made.json();
+    let (secret, prefix) = (
+        made["key"].as_str().unwrap(),
+        made["listed"]["prefix"].clone(),
+    );
+    for auth in [
+        format!("Bearer {secret}"),
+        "Bearer crl_not_a_real_key".to_string(),
+    ] {
+        let request = axum::http::Request::post("/v1/chat/completions")
+            .header(axum::http::header::HOST, app.host())
+            .header(axum::http::header::CONTENT_TYPE, "application/json")
+            .header(axum::http::header::AUTHORIZATION, auth)
+            .body(axum::body::Body::from(
+                json!({"model": "nothing-here", "messages": []}).to_string(),
+            ))
+            .unwrap();
+        let reply = app.send(request).await;
+        assert_eq!(reply.status, StatusCode::NOT_FOUND, "{}", reply.body);
+    }
+    let records = app.activity(2).await;
+    let callers: Vec<Option<String>> = records.iter().map(|r| r.caller.clone()).collect();
+    assert_eq!(
+        callers,
+        [None, prefix.as_str().map(str::to_string)],
+        "newest first: the unknown key names nobody"
+    );
+    let usage = app.post("/api/keys/usage", json!({})).await.json();
+    assert_eq!(usage[0]["caller"], prefix);
+    assert_eq!(usage[0]["requests_24h"], 1);
+}

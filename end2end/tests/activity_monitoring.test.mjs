@@ -67,7 +67,7 @@ test('errors carry their message, times are local, model charts and the log spea
     const hover = await time.getAttribute('title');
     assert.match(hover, /UTC/);
     const shown = await time.innerText();
-    const utcClock = hover.match(/\((\d\d:\d\d:\d\d)\)/)[1];
+    const utcClock = hover.match(/(\d\d:\d\d:\d\d) UTC$/)[1];
     const hours = (Number(utcClock.slice(0, 2)) + 9) % 24;
     assert.equal(shown, `${String(hours).padStart(2, '0')}${utcClock.slice(2)}`);
     assert.deepEqual([...monitoring.errors, ...activity.errors], []);

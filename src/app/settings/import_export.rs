@@ -7,6 +7,8 @@ use leptos::prelude::*;
 
 use crate::api::backup::{export, import};
 use crate::app::widgets::toast::use_toasts;
+use crate::domain::AppError;
+use crate::domain::error::MAX_BODY_BYTES;
 use crate::domain::import::{ImportFormat, ImportReport, OnConflict};
 
 /// What a text most likely is: JSON is a Corral export, `[section]` lines a preset INI, the
@@ -75,7 +77,7 @@ pub fn ImportCard() -> impl IntoView {
                     text.set(String::new());
                     toasts.success(imported(&report));
                 }
-                Err(e) => error.set(Some(e.to_string())),
+                Err(e) => error.set(Some(import_error(&e, asked.format))),
             }
         }
     });
@@ -114,7 +116,13 @@ pub fn ImportCard() -> impl IntoView {
     }
 }
 
-async fn send(asked: &Asked, dry_run: bool) -> Result<ImportReport, crate::domain::AppError> {
+async fn send(asked: &Asked, dry_run: bool) -> Result<ImportReport, AppError> {
+    // Refused here rather than sent: the server would refuse it the same.
+    if asked.text.len() as u64 > MAX_BODY_BYTES - 4096 {
+        return Err(AppError::PayloadTooLarge {
+            limit_bytes: MAX_BODY_BYTES,
+        });
+    }
     import(
         asked.format,
         asked.text.clone(),
@@ -122,6 +130,25 @@ async fn send(asked: &Asked, dry_run: bool) -> Result<ImportReport, crate::domai
         Some(asked.on_conflict),
     )
     .await
+}
+
+/// A refusal in words for the person who pasted or picked the text.
+fn import_error(error: &AppError, format: ImportFormat) -> String {
+    match error {
+        AppError::PayloadTooLarge { limit_bytes } => format!(
+            "That is larger than an import takes ({} KiB): import it in parts.",
+            limit_bytes / 1024
+        ),
+        AppError::Invalid { errors } if errors.iter().any(|e| e.field == "text") => {
+            let why: Vec<&str> = errors.iter().map(|e| e.message.as_str()).collect();
+            format!(
+                "This is not a {} Corral can read ({}). Is the format right?",
+                format_label(format),
+                why.join("; ")
+            )
+        }
+        other => other.to_string(),
+    }
 }
 
 fn imported(report: &ImportReport) -> String {

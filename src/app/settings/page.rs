@@ -97,7 +97,7 @@ fn Loaded(settings: SettingsView) -> impl IntoView {
                         CorralSettings::FIELDS.iter().map(|field| {
                             let shown = field.value_to_text(effective.get(field.key).unwrap_or(&Value::Null));
                             let shown = if shown.is_empty() { field.default.to_string() } else { shown.replace('\n', ", ") };
-                            let flag = view.flag_for(field.key).map(|source| format!(" (set by flag {source})"));
+                            let flag = view.flag_for(field.key).map(|source| format!(" (set by {source})"));
                             view! { <tr><th scope="row">{field.label}</th><td>{shown}{flag}</td></tr> }
                         }).collect_view()
                     }}

@@ -29,7 +29,12 @@ pub fn LocalTime(
     });
     // Effects run in the browser only, after hydration: the text then becomes local.
     Effect::new(move |_| shown.set(text()));
-    let hover = format!("{utc} ({})", crate::domain::time::format_clock(ms));
+    // "2026-12-05 21:14:16 UTC": the moment to the second, in UTC.
+    let hover = format!(
+        "{}:{:02} UTC",
+        utc.trim_end_matches(" UTC"),
+        ms.div_euclid(1000).rem_euclid(60)
+    );
     view! { <time datetime=iso(ms) title=hover>{move || shown.get()}</time> }
 }
 

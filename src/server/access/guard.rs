@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use hyper::body::{Frame, SizeHint};
 
 use crate::domain::AppError;
-use crate::server::access::keys;
+use crate::server::access::{CalledWithKey, keys};
 use crate::server::gateway::envelope::GatewayError;
 use crate::server::gateway::is_gateway_path;
 use crate::server::http::error_response;
@@ -116,7 +116,7 @@ pub async fn require_login(
                 ),
             };
         }
-        return next.run(request).await;
+        return attributed(&state, request, next, &path).await;
     }
     if always_open(&named) {
         return next.run(request).await;
@@ -139,6 +139,20 @@ pub async fn require_login(
         return with_key(&state, request, next, &named, &secret).await;
     }
     with_session(&state, request, next, &named).await
+}
+
+/// Where no login is required a key is not asked for; one that is sent and live still names
+/// who asked (the activity record and the key's usage), without limiting what it may do.
+async fn attributed(state: &AppState, mut request: Request, next: Next, path: &str) -> Response {
+    if is_gateway_path(path)
+        && let Some(secret) = presented_key(request.headers())
+        && let Ok(Some(key)) = state.access.key(&secret).await
+    {
+        request
+            .extensions_mut()
+            .insert(CalledWithKey(key.prefix.clone()));
+    }
+    next.run(request).await
 }
 
 /// A request carrying an API key: the key must be live and have the scope the path needs; a

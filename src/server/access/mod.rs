@@ -90,6 +90,11 @@ impl AccessSettings {
     }
 }
 
+/// A live key sent where keys are not asked for (an open loopback): who asked, for the records
+/// only (the key's prefix).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CalledWithKey(pub String);
+
 /// A signed-in admin, as the guard found it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SignedIn {

@@ -22,7 +22,7 @@ use hyper::body::Incoming;
 use crate::domain::api_key::{ApiKey, Scope};
 use crate::domain::config::serving::Role;
 use crate::domain::model::MAX_NAME_LEN;
-use crate::server::access::{SignedIn, keys};
+use crate::server::access::{CalledWithKey, SignedIn, keys};
 use crate::server::gateway::envelope::GatewayError;
 use crate::server::gateway::upstream::UpstreamClient;
 use crate::server::http::cors::CorsOrigins;
@@ -341,10 +341,14 @@ fn may_start(state: &AppState, parts: &Parts) -> bool {
     keyed && same_origin_request(&parts.headers, &state.hosts)
 }
 
-/// Who is asking, for the activity record: the key's prefix, or `session`.
+/// Who is asking, for the activity record: the key's prefix (checked, or only sent where keys
+/// are not asked for), or `session`.
 fn caller_of(extensions: &axum::http::Extensions) -> Option<String> {
     if let Some(key) = extensions.get::<Arc<ApiKey>>() {
         return Some(key.prefix.clone());
+    }
+    if let Some(CalledWithKey(prefix)) = extensions.get::<CalledWithKey>() {
+        return Some(prefix.clone());
     }
     extensions.get::<SignedIn>().map(|_| "session".to_string())
 }

@@ -294,6 +294,13 @@ impl Run {
         self.status(StatusEvent::Healthy, None).await;
         self.ctx.live.ready_at = Some(at);
         self.ctx.live.stage = None;
+        tracing::info!(
+            model_id = self.ctx.live.model_id,
+            port = self.ctx.live.port,
+            pid = self.ctx.live.pid,
+            seconds = format!("{:.1}", (at - self.ctx.live.started_at) as f64 / 1000.0),
+            "llama-server ready"
+        );
         // The idle clock starts when the server can first be used.
         self.ctx.last_used.store(at, Ordering::Relaxed);
         self.ctx.ready.send_replace(true);
