@@ -52,3 +52,20 @@ pub async fn text(response: &Response) -> Result<String, String> {
         .as_string()
         .unwrap_or_default())
 }
+
+/// A picked file's bytes, read the way an answer's body is (a `Response` over the file): the
+/// release bundle's split-off pages cannot carry their own callback closures or new generic
+/// imports, and this path already works there.
+pub async fn file_bytes(file: &web_sys::File) -> Result<Vec<u8>, String> {
+    let response = Response::new_with_opt_blob(Some(file)).map_err(js_error)?;
+    let buffer = JsFuture::from(response.array_buffer().map_err(js_error)?)
+        .await
+        .map_err(js_error)?;
+    Ok(js_sys::Uint8Array::new(&buffer).to_vec())
+}
+
+/// A picked file's text (see `file_bytes`).
+pub async fn file_text(file: &web_sys::File) -> Result<String, String> {
+    let response = Response::new_with_opt_blob(Some(file)).map_err(js_error)?;
+    text(&response).await
+}

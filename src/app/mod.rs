@@ -103,6 +103,9 @@ pub fn App() -> impl IntoView {
     provide_meta_context();
     Toasts::provide();
     let live = LiveStore::provide();
+    // Before the router: its link handler must come after the unsaved-edits one.
+    crate::app::widgets::unsaved_edits::install();
+    crate::app::widgets::local_time::learn_offset();
     view! {
         <Stylesheet id="leptos" href="/pkg/corral.css"/>
         <Title formatter=page_title/>

@@ -90,8 +90,8 @@ fn read_images(
     images: RwSignal<Vec<String>>,
     notice: RwSignal<Option<String>>,
 ) {
+    use base64::Engine;
     use wasm_bindgen::JsCast;
-    use wasm_bindgen::closure::Closure;
     let Some(input) = ev
         .target()
         .and_then(|t| t.dyn_into::<web_sys::HtmlInputElement>().ok())
@@ -102,36 +102,43 @@ fn read_images(
     // base64 makes a file a third larger.
     let max_file = (MAX_IMAGE_BYTES / 4 * 3).saturating_sub(1024) as f64;
     let mut skipped = Vec::new();
+    let mut chosen = Vec::new();
     for i in 0..files.length() {
         let Some(file) = files.get(i) else { continue };
-        if images.with_untracked(Vec::len) + (i as usize) >= MAX_IMAGES {
+        if images.with_untracked(Vec::len) + chosen.len() >= MAX_IMAGES {
             skipped.push(format!("{} (at most {MAX_IMAGES} images)", file.name()));
-            continue;
-        }
-        if file.size() > max_file {
+        } else if file.size() > max_file {
             skipped.push(format!(
                 "{} (larger than {} KiB)",
                 file.name(),
                 max_file as u64 / 1024
             ));
-            continue;
+        } else {
+            chosen.push(file);
         }
-        let Ok(reader) = web_sys::FileReader::new() else {
-            continue;
-        };
-        let done = reader.clone();
-        let onload = Closure::once_into_js(move || {
-            if let Some(url) = done.result().ok().and_then(|r| r.as_string()) {
-                images.update(|all| {
-                    if all.len() < MAX_IMAGES {
-                        all.push(url);
-                    }
-                });
-            }
-        });
-        reader.set_onload(Some(onload.unchecked_ref()));
-        let _ = reader.read_as_data_url(&file);
     }
     input.set_value("");
     notice.set((!skipped.is_empty()).then(|| format!("Not attached: {}.", skipped.join(", "))));
+    leptos::task::spawn_local(async move {
+        for file in chosen {
+            let Ok(bytes) = crate::app::browser_fetch::file_bytes(&file).await else {
+                continue;
+            };
+            let kind = file.type_();
+            let kind = if kind.starts_with("image/") {
+                kind
+            } else {
+                "image/png".to_string()
+            };
+            let url = format!(
+                "data:{kind};base64,{}",
+                base64::engine::general_purpose::STANDARD.encode(bytes)
+            );
+            images.update(|all| {
+                if all.len() < MAX_IMAGES {
+                    all.push(url);
+                }
+            });
+        }
+    });
 }

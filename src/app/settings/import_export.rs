@@ -237,7 +237,6 @@ fn ReportTable(report: ImportReport, stale: Signal<bool>) -> impl IntoView {
 #[cfg(feature = "hydrate")]
 fn read_file(ev: &leptos::ev::Event, text: RwSignal<String>, error: RwSignal<Option<String>>) {
     use wasm_bindgen::JsCast;
-    use wasm_bindgen::closure::Closure;
     let Some(input) = ev
         .target()
         .and_then(|t| t.dyn_into::<web_sys::HtmlInputElement>().ok())
@@ -247,7 +246,7 @@ fn read_file(ev: &leptos::ev::Event, text: RwSignal<String>, error: RwSignal<Opt
     let Some(file) = input.files().and_then(|f| f.get(0)) else {
         return;
     };
-    let limit = crate::domain::error::MAX_BODY_BYTES as f64 * 0.9;
+    let limit = MAX_BODY_BYTES as f64 * 0.9;
     if file.size() > limit {
         error.set(Some(format!(
             "{} is larger than an import takes ({} KiB)",
@@ -256,17 +255,12 @@ fn read_file(ev: &leptos::ev::Event, text: RwSignal<String>, error: RwSignal<Opt
         )));
         return;
     }
-    let Ok(reader) = web_sys::FileReader::new() else {
-        return;
-    };
-    let done = reader.clone();
-    let onload = Closure::once_into_js(move || {
-        if let Some(read) = done.result().ok().and_then(|r| r.as_string()) {
-            text.set(read);
+    leptos::task::spawn_local(async move {
+        match crate::app::browser_fetch::file_text(&file).await {
+            Ok(read) => text.set(read),
+            Err(why) => error.set(Some(format!("{} could not be read: {why}", file.name()))),
         }
     });
-    reader.set_onload(Some(onload.unchecked_ref()));
-    let _ = reader.read_as_text(&file);
 }
 
 #[component]
@@ -296,30 +290,25 @@ pub fn ExportCard() -> impl IntoView {
     }
 }
 
-/// Offers `text` as a download named `name`.
+/// Offers `text` as a download named `name` (a `data:` link clicked: no Blob or object URL,
+/// which the split-off settings page cannot import).
 fn save_as(name: &str, text: &str) {
     #[cfg(feature = "hydrate")]
     {
         use wasm_bindgen::JsCast;
-        let parts = js_sys::Array::of1(&wasm_bindgen::JsValue::from_str(text));
-        let options = web_sys::BlobPropertyBag::new();
-        options.set_type("application/json");
-        let Ok(blob) = web_sys::Blob::new_with_str_sequence_and_options(&parts, &options) else {
-            return;
-        };
-        let Ok(url) = web_sys::Url::create_object_url_with_blob(&blob) else {
-            return;
-        };
+        let href = format!(
+            "data:application/json;charset=utf-8,{}",
+            String::from(js_sys::encode_uri_component(text))
+        );
         if let Some(anchor) = web_sys::window()
             .and_then(|w| w.document())
             .and_then(|d| d.create_element("a").ok())
             .and_then(|a| a.dyn_into::<web_sys::HtmlAnchorElement>().ok())
         {
-            anchor.set_href(&url);
+            anchor.set_href(&href);
             anchor.set_download(name);
             anchor.click();
         }
-        let _ = web_sys::Url::revoke_object_url(&url);
     }
     #[cfg(not(feature = "hydrate"))]
     let _ = (name, text);

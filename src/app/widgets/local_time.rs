@@ -38,34 +38,34 @@ pub fn LocalTime(
     view! { <time datetime=iso(ms) title=hover>{move || shown.get()}</time> }
 }
 
-/// The same text `LocalTime` shows, for places that need a string.
-pub fn local(ms: i64, seconds: bool) -> String {
+/// The reader's offset from UTC in minutes (east positive), learned once by the app's root:
+/// the pages then only add it (a page split off the release bundle calls no `Date` of its own).
+static OFFSET_MINUTES: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
+
+/// Learns the reader's time zone offset (the app's root calls it once, in the browser).
+pub fn learn_offset() {
     #[cfg(feature = "hydrate")]
     {
-        let date = js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(ms as f64));
-        let mut text = format!(
-            "{:04}-{:02}-{:02} {:02}:{:02}",
-            date.get_full_year(),
-            date.get_month() + 1,
-            date.get_date(),
-            date.get_hours(),
-            date.get_minutes()
-        );
-        if seconds {
-            text.push_str(&format!(":{:02}", date.get_seconds()));
-        }
-        text
+        // `getTimezoneOffset` is UTC minus local, in minutes.
+        let offset = -(js_sys::Date::new_0().get_timezone_offset() as i64);
+        OFFSET_MINUTES.store(offset, std::sync::atomic::Ordering::Relaxed);
     }
-    #[cfg(not(feature = "hydrate"))]
-    {
-        // The server does not know the reader's zone: UTC, as `YYYY-MM-DD HH:MM[:SS]`.
-        let utc = format_utc(ms);
-        let minutes = utc.trim_end_matches(" UTC").to_string();
-        if seconds {
-            format!("{minutes}:{:02}", ms.div_euclid(1000).rem_euclid(60))
-        } else {
-            minutes
-        }
+}
+
+/// The same text `LocalTime` shows (`2026-12-05 21:03[:27]`), for places that need a string.
+/// On the server, which does not know the reader's zone, it is UTC.
+pub fn local(ms: i64, seconds: bool) -> String {
+    let offset = if cfg!(feature = "hydrate") {
+        OFFSET_MINUTES.load(std::sync::atomic::Ordering::Relaxed) * 60_000
+    } else {
+        0
+    };
+    let at = ms + offset;
+    let minutes = format_utc(at).trim_end_matches(" UTC").to_string();
+    if seconds {
+        format!("{minutes}:{:02}", at.div_euclid(1000).rem_euclid(60))
+    } else {
+        minutes
     }
 }
 

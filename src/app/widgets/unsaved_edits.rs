@@ -72,59 +72,49 @@ fn listen(edits: UnsavedEdits) {
             }
         });
     });
-    if !LISTENING.with(|l| l.replace(true)) {
-        install_listeners();
-    }
 }
 
-/// Once per tab: the listeners ask the current page, if any.
-#[cfg(feature = "hydrate")]
-fn install_listeners() {
-    use wasm_bindgen::JsCast;
-    use wasm_bindgen::closure::Closure;
-
-    let on_unload = Closure::<dyn Fn(web_sys::Event)>::new(move |ev: web_sys::Event| {
-        if unsaved_now() {
-            ev.prevent_default();
-        }
-    });
-    let on_click = Closure::<dyn Fn(web_sys::MouseEvent)>::new(move |ev: web_sys::MouseEvent| {
-        let link = ev
-            .target()
-            .and_then(|t| t.dyn_into::<web_sys::Element>().ok())
-            .and_then(|t| t.closest("a[href]").ok().flatten());
-        let Some(link) = link else { return };
-        let href = link.get_attribute("href").unwrap_or_default();
-        // A link within the page (a section) leaves nothing.
-        if href.starts_with('#') || !unsaved_now() {
+/// Once per tab, from the app's root before its router exists: the listeners ask the page of
+/// the moment, if any. The click listener is on the window like the router's own, registered
+/// first, so it runs first and a `preventDefault` keeps the router from following the link.
+/// (Made in the root, not in a page: a callback closure made in a split-off chunk breaks the
+/// release bundle's bindings.)
+pub fn install() {
+    #[cfg(feature = "hydrate")]
+    {
+        if LISTENING.with(|l| l.replace(true)) {
             return;
         }
-        let leave = web_sys::window()
-            .and_then(|w| {
-                w.confirm_with_message(
-                    "You have unsaved changes on this page. Leave without saving them?",
-                )
-                .ok()
-            })
-            .unwrap_or(true);
-        if !leave {
-            ev.prevent_default();
-            ev.stop_immediate_propagation();
-        }
-    });
-    if let Some(window) = web_sys::window() {
-        let _ = window
-            .add_event_listener_with_callback("beforeunload", on_unload.as_ref().unchecked_ref());
-        if let Some(document) = window.document() {
-            // Capture: before the router's own click listener.
-            let _ = document.add_event_listener_with_callback_and_bool(
-                "click",
-                on_click.as_ref().unchecked_ref(),
-                true,
-            );
-        }
+        let leaving = window_event_listener(leptos::ev::beforeunload, |ev| {
+            if unsaved_now() {
+                ev.prevent_default();
+            }
+        });
+        let clicking = window_event_listener(leptos::ev::click, |ev| {
+            use wasm_bindgen::JsCast;
+            let link = ev
+                .target()
+                .and_then(|t| t.dyn_into::<web_sys::Element>().ok())
+                .and_then(|t| t.closest("a[href]").ok().flatten());
+            let Some(link) = link else { return };
+            let href = link.get_attribute("href").unwrap_or_default();
+            // A link within the page (a section) leaves nothing.
+            if href.starts_with('#') || !unsaved_now() {
+                return;
+            }
+            let leave = web_sys::window()
+                .and_then(|w| {
+                    w.confirm_with_message(
+                        "You have unsaved changes on this page. Leave without saving them?",
+                    )
+                    .ok()
+                })
+                .unwrap_or(true);
+            if !leave {
+                ev.prevent_default();
+            }
+        });
+        // They live as long as the tab.
+        std::mem::forget((leaving, clicking));
     }
-    // They live as long as the tab.
-    on_unload.forget();
-    on_click.forget();
 }
