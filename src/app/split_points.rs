@@ -8,6 +8,12 @@
 //! build; without it (`cargo leptos watch`, `cargo leptos build`) these are ordinary async
 //! functions. The server keeps `#[lazy]` always: there it only names the chunk a page preloads,
 //! when the site has one.
+//!
+//! Code only a split-off page reaches must not create wasm-bindgen closures (`Closure`) or call
+//! js-sys imports new to the bundle that are generic (`Array::of1`, `Blob::text`'s promise):
+//! their describe shims move into the chunk and wasm-bindgen leaves placeholder imports in the
+//! main module, which then cannot load (no page hydrates). Put such calls in the app's root,
+//! or reuse `browser_fetch`.
 
 /// A function returning a view, split off in the release bundle. Callers await it either way.
 macro_rules! split_view {
