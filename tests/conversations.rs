@@ -60,6 +60,9 @@ async fn a_conversation_is_saved_whole_listed_renamed_and_deleted() {
         )
         .await
         .json();
+    // The list is ordered by the time of the last save (millisecond clock; ties by id): let the
+    // clock move on, so the re-save is later than the other new one.
+    tokio::time::sleep(std::time::Duration::from_millis(3)).await;
     let mut longer = got.clone();
     longer["messages"]
         .as_array_mut()
