@@ -15,8 +15,8 @@ use common::corral_binary::{
     Corral, corral_command, post, running_model, start_corral, start_corral_with,
 };
 use common::tiny_model;
-use corral::server::supervisor::http_probe;
-use corral::server::supervisor::spawn::process_alive;
+use corral::server::supervisor::run::http_probe;
+use corral::server::supervisor::run::spawn::process_alive;
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;

@@ -15,9 +15,9 @@ use axum::http::StatusCode;
 use common::{TestApp, supervisor_settings};
 use corral::domain::live::ServerEvent;
 use corral::domain::{ModelStatus, StatusEvent};
-use corral::server::supervisor::http_probe;
+use corral::server::supervisor::run::http_probe;
+use corral::server::supervisor::run::spawn::process_alive;
 use corral::server::supervisor::settings::SupervisorSettings;
-use corral::server::supervisor::spawn::process_alive;
 use proptest::prelude::*;
 use serde_json::json;
 

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use common::corral_binary::{Corral, post, running_model, start_corral};
 use common::tiny_model;
-use corral::server::supervisor::spawn::process_alive;
+use corral::server::supervisor::run::spawn::process_alive;
 use serde_json::{Value, json};
 
 /// Creates and starts two tiny models; returns their ids and server pids.

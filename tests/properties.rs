@@ -10,7 +10,7 @@ use corral::domain::config::sampling::SAMPLER_NAMES;
 use corral::domain::fields::{FieldSpec, InputKind};
 use corral::domain::{AppError, Model, ModelSpec, ModelStatus};
 use corral::server::db::{config_repo, migrate, models_repo};
-use corral::server::supervisor::args::{ModelConfig, argv};
+use corral::server::supervisor::prepare::args::{ModelConfig, argv};
 use proptest::prelude::*;
 use proptest::strategy::BoxedStrategy;
 use serde_json::{Map, Value, json};

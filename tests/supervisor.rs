@@ -14,7 +14,7 @@ use corral::domain::config::ConfigGroupKind;
 use corral::domain::page::Page;
 use corral::domain::run::{FailureReason, LiveRun};
 use corral::server::gguf::test_model::TestModel;
-use corral::server::supervisor::http_probe;
+use corral::server::supervisor::run::http_probe;
 use corral::server::supervisor::settings::{Leftovers, SupervisorSettings, WhenFull};
 use serde_json::json;
 
@@ -1005,7 +1005,7 @@ async fn only_the_newest_runs_are_kept_and_pages_go_back_in_time() {
 #[tokio::test]
 async fn every_reviewed_extra_flag_is_read_by_the_pinned_server_as_reviewed() {
     use corral::domain::config::extra_args::REVIEWED;
-    let caps = corral::server::supervisor::capabilities::of(&common::llama_server())
+    let caps = corral::server::supervisor::prepare::capabilities::of(&common::llama_server())
         .await
         .unwrap();
     let mut wrong = Vec::new();
@@ -1027,7 +1027,7 @@ async fn every_reviewed_extra_flag_is_read_by_the_pinned_server_as_reviewed() {
 async fn every_flag_a_setting_can_produce_is_in_the_pinned_server_except_the_dropped_one() {
     use corral::domain::ModelSpec;
     use corral::domain::fields::FieldSet;
-    let caps = corral::server::supervisor::capabilities::of(&common::llama_server())
+    let caps = corral::server::supervisor::prepare::capabilities::of(&common::llama_server())
         .await
         .unwrap();
     let described = ModelSpec::FIELDS

@@ -9,7 +9,7 @@
 use corral::domain::config::ConfigGroupKind;
 use corral::domain::config::extra_args::{self, Takes};
 use corral::domain::{Model, ModelSpec, ModelStatus};
-use corral::server::supervisor::args::{ModelConfig, argv};
+use corral::server::supervisor::prepare::args::{ModelConfig, argv};
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
 

@@ -5,7 +5,7 @@
 
 use corral::domain::metrics::SeriesKey;
 use corral::domain::run::LogSource;
-use corral::server::supervisor::classify::{Exit, classify, says_listening, strip_prefix};
+use corral::server::supervisor::run::classify::{Exit, classify, says_listening, strip_prefix};
 use corral::server::supervisor::settings::parse_port_range;
 use libfuzzer_sys::fuzz_target;
 

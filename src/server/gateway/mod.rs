@@ -33,7 +33,7 @@ use crate::server::http::write_deadline::WriteStall;
 use crate::server::metering::meter::Meter;
 use crate::server::name_cache::Served;
 use crate::server::state::AppState;
-use crate::server::supervisor::demand::Ticket;
+use crate::server::supervisor::admission::demand::Ticket;
 
 /// How the gateway behaves, from command-line flags.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -21,7 +21,7 @@ use hyper_util::rt::TokioExecutor;
 use crate::server::gateway::envelope::GatewayError;
 use crate::server::metering::meter::Meter;
 use crate::server::supervisor::Upstream;
-use crate::server::supervisor::demand::Ticket;
+use crate::server::supervisor::admission::demand::Ticket;
 
 /// Connections to the model servers, kept open between requests.
 #[derive(Clone)]

@@ -12,9 +12,9 @@ use crate::domain::config::ConfigGroupKind;
 use crate::domain::fields::FieldSet;
 use crate::domain::settings::LlamaServerInfo;
 use crate::server::file_cache::{self, FileCache};
-use crate::server::supervisor::capabilities::{self, Capabilities};
-use crate::server::supervisor::child_env;
-use crate::server::supervisor::locate;
+use crate::server::supervisor::prepare::capabilities::{self, Capabilities};
+use crate::server::supervisor::prepare::child_env;
+use crate::server::supervisor::prepare::locate;
 
 /// Each of `--version` and `--list-devices` may take this long (a GPU build probes devices).
 const ANSWER_WITHIN: Duration = Duration::from_secs(10);

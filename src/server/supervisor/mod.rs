@@ -6,28 +6,11 @@
 //! process exists (`places.rs`); one task per run drives the process phase by phase
 //! (`run_task.rs`).
 
-pub mod args;
-pub mod capabilities;
-pub mod child_env;
-pub mod classify;
-pub mod demand;
-pub mod file_rules;
-pub mod http_probe;
-pub mod launch;
-pub mod line_reader;
-pub mod locate;
-mod memory_need;
-mod memory_room;
+pub mod admission;
 mod model_locks;
-mod pending_restart;
-mod places;
-pub mod ports;
-pub mod reconcile;
-mod run_handles;
-mod run_task;
-pub mod scrape;
+pub mod prepare;
+pub mod run;
 pub mod settings;
-pub mod spawn;
 pub mod statuses;
 
 use std::collections::HashSet;
@@ -53,14 +36,19 @@ use crate::server::live::Hub;
 use crate::server::metrics::history::MetricsHistory;
 use crate::server::now_ms;
 use crate::server::registry::{Registry, distinct_ids};
-use crate::server::supervisor::args::ModelConfig;
-use crate::server::supervisor::demand::{Demand, Ticket};
-use crate::server::supervisor::launch::{LaunchPlan, Port};
+use crate::server::supervisor::admission::demand::{Demand, Ticket};
+use crate::server::supervisor::admission::places::{Decision, Places, Reservation};
+use crate::server::supervisor::admission::{demand, ports};
 use crate::server::supervisor::model_locks::ModelLocks;
-use crate::server::supervisor::places::{Decision, Places, Reservation};
-use crate::server::supervisor::run_handles::{HandleGuard, RunHandle, RunHandles, wait_ended};
+use crate::server::supervisor::prepare::args::ModelConfig;
+use crate::server::supervisor::prepare::launch::{LaunchPlan, Port};
+use crate::server::supervisor::prepare::{
+    args, capabilities, child_env, file_rules, locate, memory_need,
+};
+use crate::server::supervisor::run::handles::{HandleGuard, RunHandle, RunHandles, wait_ended};
+use crate::server::supervisor::run::spawn::{SpawnRequest, Spawner, signal_group};
+use crate::server::supervisor::run::{reconcile, task};
 use crate::server::supervisor::settings::{SupervisorSettings, WhenFull};
-use crate::server::supervisor::spawn::{SpawnRequest, Spawner, signal_group};
 use crate::server::supervisor::statuses::Statuses;
 
 /// Most log lines one `/api/models/logs` call returns.
@@ -398,7 +386,7 @@ impl Supervisor {
             sample: None,
             typical_load_ms,
         };
-        let process = run_task::Process::Child(child);
+        let process = task::Process::Child(child);
         let terms = Terms {
             place,
             pinned: config.serving.pinned(),
@@ -442,7 +430,7 @@ impl Supervisor {
             typical_load_ms: None,
         };
         let api_key = child_env::key_of(pid).map(Arc::from);
-        let process = run_task::Process::Adopted { pid };
+        let process = task::Process::Adopted { pid };
         let place = match self.inner.places.decide(
             run.model_id,
             usize::MAX,
@@ -477,7 +465,7 @@ impl Supervisor {
     async fn supervise(
         &self,
         live: LiveRun,
-        mut process: run_task::Process,
+        mut process: task::Process,
         event: StatusEvent,
         tail: Vec<String>,
         api_key: Option<Arc<str>>,
@@ -522,7 +510,7 @@ impl Supervisor {
         self.inner
             .hub
             .publish(ServerEvent::RunUpdated(live.clone()));
-        tokio::spawn(run_task::drive(run_task::RunContext {
+        tokio::spawn(task::drive(task::RunContext {
             statuses: self.inner.statuses.clone(),
             runs: self.inner.runs.clone(),
             history: self.inner.history.clone(),
@@ -548,7 +536,7 @@ impl Supervisor {
     }
 
     /// A process that cannot be supervised is killed, waited for and its run closed.
-    async fn abandon(&self, live: &LiveRun, process: &mut run_task::Process, error: &AppError) {
+    async fn abandon(&self, live: &LiveRun, process: &mut task::Process, error: &AppError) {
         tracing::warn!(model_id = live.model_id, pid = live.pid, %error, "cannot supervise a new server: killing it");
         if let Err(kill_error) = signal_group(live.pid, libc::SIGKILL) {
             tracing::warn!(pid = live.pid, %kill_error, "cannot kill an unsupervised server");

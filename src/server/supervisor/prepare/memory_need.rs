@@ -10,7 +10,7 @@ use crate::domain::time::format_bytes;
 use crate::domain::{AppError, Model};
 use crate::server::db::runs_store::RunsStore;
 use crate::server::gguf::reader::read_model;
-use crate::server::supervisor::args::ModelConfig;
+use crate::server::supervisor::prepare::args::ModelConfig;
 
 /// A header read longer than this counts as no estimate (a start never waits on a slow disk).
 const READ_WITHIN: Duration = Duration::from_secs(5);

@@ -6,8 +6,8 @@
 use std::path::{Path, PathBuf};
 
 use crate::domain::Model;
-use crate::server::supervisor::args::{self, ModelConfig};
-use crate::server::supervisor::capabilities::Capabilities;
+use crate::server::supervisor::prepare::args::{self, ModelConfig};
+use crate::server::supervisor::prepare::capabilities::Capabilities;
 
 /// The port a plan names: the one a start was given, or a placeholder for the preview.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

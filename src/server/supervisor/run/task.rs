@@ -24,14 +24,14 @@ use crate::server::db::runs_store::RunsStore;
 use crate::server::live::Hub;
 use crate::server::metrics::history::MetricsHistory;
 use crate::server::now_ms;
-use crate::server::supervisor::classify::{self, Exit};
-use crate::server::supervisor::demand::Demand;
-use crate::server::supervisor::places::Places;
-use crate::server::supervisor::run_handles::RunHandles;
+use crate::server::supervisor::admission::demand::Demand;
+use crate::server::supervisor::admission::places::Places;
+use crate::server::supervisor::run::classify::{self, Exit};
+use crate::server::supervisor::run::handles::RunHandles;
+use crate::server::supervisor::run::spawn::{process_alive, signal_group};
+use crate::server::supervisor::run::{http_probe, line_reader, scrape};
 use crate::server::supervisor::settings::SupervisorSettings;
-use crate::server::supervisor::spawn::{process_alive, signal_group};
 use crate::server::supervisor::statuses::Statuses;
-use crate::server::supervisor::{http_probe, line_reader, scrape};
 
 /// Log lines kept with each run in the database.
 pub const TAIL_LINES: usize = 50;
@@ -54,14 +54,14 @@ const ADOPTED_POLL: Duration = Duration::from_millis(200);
 
 /// The process a run drives: one Corral spawned, or one adopted from an earlier Corral (not a
 /// child of this one, so it cannot be waited for; its exit is noticed by polling).
-pub(super) enum Process {
+pub(in crate::server::supervisor) enum Process {
     Child(Child),
     Adopted { pid: u32 },
 }
 
 impl Process {
     /// Resolves when the process has exited (cancel-safe: it can be polled again).
-    pub(super) async fn wait(&mut self) -> Exit {
+    pub(in crate::server::supervisor) async fn wait(&mut self) -> Exit {
         match self {
             Process::Child(child) => match child.wait().await {
                 Ok(status) => Exit {
@@ -90,7 +90,7 @@ impl Process {
 }
 
 /// Everything a run task is given.
-pub(super) struct RunContext {
+pub(in crate::server::supervisor) struct RunContext {
     pub statuses: Statuses,
     pub runs: RunsStore,
     pub history: MetricsHistory,
@@ -155,7 +155,7 @@ struct Run {
     recorded_peak: u64,
 }
 
-pub(super) async fn drive(mut ctx: RunContext) {
+pub(in crate::server::supervisor) async fn drive(mut ctx: RunContext) {
     let tail = SharedTail::new(Mutex::new(Tail {
         lines: std::mem::take(&mut ctx.tail).into(),
         last_output: None,

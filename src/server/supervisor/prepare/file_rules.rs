@@ -17,8 +17,8 @@ use crate::domain::{FieldError, Model, Rule};
 use crate::server::gguf::magic::{self, FileCheck};
 use crate::server::gguf::reader::split_part;
 use crate::server::model_roots::ModelRoots;
-use crate::server::supervisor::args::ModelConfig;
-use crate::server::supervisor::spawn::passed_path;
+use crate::server::supervisor::prepare::args::ModelConfig;
+use crate::server::supervisor::run::spawn::passed_path;
 
 /// How long reading the start of one file may take.
 pub const READ_TIMEOUT: Duration = Duration::from_secs(5);

@@ -10,8 +10,8 @@ use crate::domain::{AppError, StatusEvent};
 use crate::server::db::runs_repo::Ending;
 use crate::server::now_ms;
 use crate::server::supervisor::Supervisor;
+use crate::server::supervisor::run::spawn::{process_alive, process_group, signal_group};
 use crate::server::supervisor::settings::Leftovers;
-use crate::server::supervisor::spawn::{process_alive, process_group, signal_group};
 
 pub async fn reconcile(supervisor: &Supervisor) -> Result<(), AppError> {
     let runs = supervisor.runs_store().clone();

@@ -15,7 +15,7 @@ use crate::domain::activity::ModelDemand;
 use crate::domain::live::ServerEvent;
 use crate::server::live::Hub;
 use crate::server::now_ms;
-use crate::server::supervisor::places::Places;
+use crate::server::supervisor::admission::places::Places;
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Counts {

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::Notify;
 
-use crate::server::supervisor::run_handles::RunHandles;
+use crate::server::supervisor::run::handles::RunHandles;
 
 #[derive(Default)]
 struct Taken {
@@ -133,7 +133,7 @@ impl Drop for Reservation {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::server::supervisor::run_handles::RunHandle;
+    use crate::server::supervisor::run::handles::RunHandle;
     use std::sync::atomic::AtomicI64;
     use tokio::sync::watch;
 

@@ -10,8 +10,8 @@ use std::time::Duration;
 use crate::domain::config::extra_args::Takes;
 use crate::domain::run::UnsupportedSetting;
 use crate::server::file_cache::{self, FileCache};
-use crate::server::supervisor::args::PlannedArg;
-use crate::server::supervisor::child_env;
+use crate::server::supervisor::prepare::args::PlannedArg;
+use crate::server::supervisor::prepare::child_env;
 
 /// The flags one llama-server build accepts, and whether each reads a value.
 #[derive(Debug, Clone, Default, PartialEq)]

@@ -7,7 +7,7 @@ use serde::Deserialize;
 
 use crate::domain::run::ModelSample;
 use crate::server::now_ms;
-use crate::server::supervisor::http_probe;
+use crate::server::supervisor::run::http_probe;
 
 const TIMEOUT: Duration = Duration::from_secs(2);
 

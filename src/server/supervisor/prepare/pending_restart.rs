@@ -10,14 +10,15 @@ use tokio::sync::broadcast::error::RecvError;
 use crate::domain::AppError;
 use crate::domain::command_diff::{PendingRestart, command_changes};
 use crate::domain::live::ServerEvent;
-use crate::server::supervisor::args::ModelConfig;
-use crate::server::supervisor::launch::{LaunchPlan, Port};
-use crate::server::supervisor::{Inner, Supervisor, capabilities};
+use crate::server::supervisor::prepare::args::ModelConfig;
+use crate::server::supervisor::prepare::capabilities;
+use crate::server::supervisor::prepare::launch::{LaunchPlan, Port};
+use crate::server::supervisor::{Inner, Supervisor};
 
 impl Supervisor {
     /// Reviews a running model each time a save tells the tabs about it, for as long as the
     /// supervisor lives (the task holds it weakly).
-    pub(super) fn review_pending_on_saves(&self) {
+    pub(in crate::server::supervisor) fn review_pending_on_saves(&self) {
         let weak: Weak<Inner> = Arc::downgrade(&self.inner);
         let mut events = self.inner.hub.subscribe();
         tokio::spawn(async move {
@@ -42,7 +43,7 @@ impl Supervisor {
     }
 
     /// Every running model, after Corral's own settings changed (a new llama-server, say).
-    pub(super) async fn review_all_pending(&self) {
+    pub(in crate::server::supervisor) async fn review_all_pending(&self) {
         for id in self.inner.handles.ids() {
             self.review_pending(id).await;
         }

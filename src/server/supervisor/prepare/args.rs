@@ -12,7 +12,7 @@ use crate::domain::config::{
 };
 use crate::domain::fields::{FieldSet, FieldSpec, Flag};
 use crate::domain::{FieldError, Model, ModelSpec, Rule};
-use crate::server::supervisor::capabilities::Capabilities;
+use crate::server::supervisor::prepare::capabilities::Capabilities;
 
 /// One flag and its values, and the setting (`group.field`) it expresses.
 #[derive(Debug, Clone, PartialEq)]

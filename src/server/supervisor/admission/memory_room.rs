@@ -10,8 +10,8 @@ use crate::domain::settings::{FitCheck, WhenFull};
 use crate::domain::time::format_bytes;
 use crate::domain::{AppError, Model};
 use crate::server::supervisor::Supervisor;
-use crate::server::supervisor::memory_need::Need;
-use crate::server::supervisor::scrape::rss_bytes;
+use crate::server::supervisor::prepare::memory_need::Need;
+use crate::server::supervisor::run::scrape::rss_bytes;
 
 /// What stands between a start and its memory.
 enum Short {
@@ -49,7 +49,7 @@ impl Supervisor {
 
     /// Makes room in memory for `model`, stopping least recently used models as allowed;
     /// refuses (or warns) when it cannot. `None` need: nothing known, nothing checked.
-    pub(super) async fn make_memory_room(
+    pub(in crate::server::supervisor) async fn make_memory_room(
         &self,
         model: &Model,
         need: Option<&Need>,
