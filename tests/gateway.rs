@@ -45,11 +45,7 @@ impl TestApp {
     }
 
     async fn runs_of(&self, id: i64) -> usize {
-        self.supervisor
-            .runs(id, Page::default())
-            .await
-            .unwrap()
-            .len()
+        self.runs(id, Page::default()).await.unwrap().len()
     }
 }
 
@@ -300,7 +296,7 @@ async fn the_request_limit_answers_429_with_retry_after() {
     let app = TestApp::with_llama_server().await;
     let id = app.create_tiny("tiny").await;
     app.serving(id, json!({"max_requests": 1})).await;
-    let held = app.supervisor.queue_request(id, 1).unwrap();
+    let held = app.on_demand.queue(id, 1).unwrap();
     let response = app.respond("/v1/chat/completions", &chat("tiny")).await;
     assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
     assert_eq!(response.headers()[header::RETRY_AFTER], "1");
@@ -321,12 +317,9 @@ async fn a_model_with_a_request_in_flight_is_not_evicted_and_the_newcomer_times_
     let a = app.create_tiny("a").await;
     let b = app.create_tiny("b").await;
     app.serving(b, json!({"queue_timeout_seconds": 1})).await;
-    let mut in_flight = app.supervisor.queue_request(a, 32).unwrap();
+    let ticket = app.on_demand.queue(a, 32).unwrap();
     let deadline = tokio::time::Instant::now() + LOAD;
-    app.supervisor
-        .serve_request(&mut in_flight, deadline)
-        .await
-        .unwrap();
+    let in_flight = app.on_demand.wait(ticket, deadline, true).await.unwrap();
     let response = app.respond("/v1/chat/completions", &chat("b")).await;
     assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert!(response.headers().contains_key(header::RETRY_AFTER));

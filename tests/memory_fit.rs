@@ -71,7 +71,7 @@ async fn a_start_that_will_not_fit_in_free_memory_is_refused_with_the_numbers_or
         app.registry.get_model(id).await.unwrap().status,
         ModelStatus::Stopped
     );
-    let runs = app.supervisor.runs(id, Page::default()).await.unwrap();
+    let runs = app.runs(id, Page::default()).await.unwrap();
     assert!(runs.is_empty(), "nothing was started: {runs:?}");
 
     // Set to warn: the start goes ahead (and this file, a header alone, then fails to load).
@@ -85,13 +85,7 @@ async fn a_start_that_will_not_fit_in_free_memory_is_refused_with_the_numbers_or
     let reply = app.post("/api/models/start", json!({"id": id})).await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
     let deadline = Instant::now() + LOAD;
-    while app
-        .supervisor
-        .runs(id, Page::default())
-        .await
-        .unwrap()
-        .is_empty()
-    {
+    while app.runs(id, Page::default()).await.unwrap().is_empty() {
         assert!(Instant::now() < deadline, "a run was recorded");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }

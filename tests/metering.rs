@@ -126,7 +126,7 @@ async fn eight_clients_alternating_two_models_in_one_place_all_succeed_and_no_ru
     let records = app.activity(32).await;
     let mut runs = Vec::new();
     for id in ids {
-        runs.extend(app.supervisor.runs(id, Page::first(200)).await.unwrap());
+        runs.extend(app.runs(id, Page::first(200)).await.unwrap());
     }
     assert!(runs.len() >= 2, "both models ran");
     for record in &records {
@@ -219,12 +219,9 @@ async fn a_client_that_leaves_while_its_request_waits_is_recorded_as_499() {
     let busy = app.create_tiny("busy").await;
     let waiting = app.create_tiny("waiting").await;
     // A request in flight on the only place: the next model's request waits for it.
-    let mut held = app.supervisor.queue_request(busy, 32).unwrap();
+    let ticket = app.on_demand.queue(busy, 32).unwrap();
     let deadline = tokio::time::Instant::now() + LOAD;
-    app.supervisor
-        .serve_request(&mut held, deadline)
-        .await
-        .unwrap();
+    let held = app.on_demand.wait(ticket, deadline, true).await.unwrap();
     let body = json!({"model": "waiting", "prompt": "a", "max_tokens": 2});
     let left = tokio::time::timeout(
         Duration::from_millis(200),
@@ -237,7 +234,7 @@ async fn a_client_that_leaves_while_its_request_waits_is_recorded_as_499() {
     assert_eq!(record.model_id, Some(waiting));
     assert!(record.error.unwrap().contains("before an answer began"));
     assert_eq!(
-        app.supervisor.demand(),
+        app.supervisor.demand_book().all(),
         vec![ModelDemand {
             model_id: busy,
             queued: 0,
@@ -270,7 +267,7 @@ async fn records_are_heard_live_and_counted_on_metrics() {
     assert_eq!(heard[0].model_id, Some(id));
     assert!(heard[0].id > 0, "the live record carries its stored id");
 
-    let held = app.supervisor.queue_request(id, 32).unwrap();
+    let held = app.on_demand.queue(id, 32).unwrap();
     let metrics = app.get("/metrics").await;
     assert!(
         metrics.body.contains(

@@ -76,7 +76,7 @@ async fn a_started_model_runs_answers_health_on_its_port_and_stopping_frees_ever
     assert!(port_is_free(run.port));
     assert!(app.hub.snapshot().runs.is_empty());
 
-    let runs = app.supervisor.runs(id, Page::default()).await.unwrap();
+    let runs = app.runs(id, Page::default()).await.unwrap();
     assert_eq!(runs.len(), 1);
     let recorded = &runs[0];
     assert_eq!(
@@ -196,7 +196,11 @@ async fn an_allowed_extra_flag_reaches_llama_server() {
     app.supervisor.start_model(id).await.unwrap();
     app.wait_status(id, ModelStatus::Running, LOAD).await;
     let run = live_run(&app, id);
-    let key = app.supervisor.api_key(id).expect("a run key");
+    let key = app
+        .supervisor
+        .run_handle(id)
+        .and_then(|h| h.api_key)
+        .expect("a run key");
     let (status, body) = http_probe::get(run.port, "/props", Some(&key), Duration::from_secs(2))
         .await
         .unwrap();
@@ -489,7 +493,11 @@ async fn a_running_model_is_scraped_into_the_live_state_prometheus_and_the_histo
         .await
         .unwrap();
     let body = r#"{"prompt":"hello","n_predict":4}"#;
-    let key = app.supervisor.api_key(id).expect("the run's key");
+    let key = app
+        .supervisor
+        .run_handle(id)
+        .and_then(|h| h.api_key)
+        .expect("the run's key");
     let request = format!(
         "POST /completion HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {key}\r\n\
          Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
@@ -610,7 +618,7 @@ async fn a_server_left_by_an_earlier_corral_is_adopted_when_set_and_can_then_be_
     assert_eq!(live_run(&app, id).pid, leftover.id());
     // Its numbers are read with the key it was started with.
     assert_eq!(
-        next.api_key(id).as_deref(),
+        next.run_handle(id).and_then(|h| h.api_key).as_deref(),
         Some("key-of-an-earlier-corral")
     );
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -629,7 +637,7 @@ async fn a_server_left_by_an_earlier_corral_is_adopted_when_set_and_can_then_be_
     assert_eq!(model.status, ModelStatus::Stopped);
     let exit = leftover.wait().unwrap();
     assert_eq!(exit.code(), Some(0), "stopped with SIGTERM");
-    let run = next.runs(id, Page::default()).await.unwrap().remove(0);
+    let run = app.runs(id, Page::default()).await.unwrap().remove(0);
     assert!(run.ended_at.is_some());
     assert_eq!(
         run.log_tail.first().map(String::as_str),
@@ -644,7 +652,7 @@ async fn a_server_left_by_an_earlier_corral_is_stopped_by_default() {
     let mut leftover = leftover_server(&app, id).await;
     // Give it time to be up, as a real leftover would be.
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let next = corral::server::supervisor::Supervisor::start(app.peers(), supervisor_settings())
+    let _next = corral::server::supervisor::Supervisor::start(app.peers(), supervisor_settings())
         .await
         .unwrap();
     assert!(
@@ -655,7 +663,7 @@ async fn a_server_left_by_an_earlier_corral_is_stopped_by_default() {
         app.registry.get_model(id).await.unwrap().status,
         ModelStatus::Stopped
     );
-    let run = next.runs(id, Page::default()).await.unwrap().remove(0);
+    let run = app.runs(id, Page::default()).await.unwrap().remove(0);
     assert!(run.message.unwrap().contains("stopped at start-up"));
 }
 
@@ -863,7 +871,7 @@ async fn a_fifo_as_the_model_file_is_refused_at_once_and_other_starts_go_on() {
     );
     app.supervisor.stop_model(fine).await.unwrap();
     // Nothing about the FIFO model was written.
-    let runs = app.supervisor.runs(stuck, Page::default()).await.unwrap();
+    let runs = app.runs(stuck, Page::default()).await.unwrap();
     assert!(runs.is_empty(), "{runs:?}");
     let _ = before;
 }
@@ -962,7 +970,7 @@ async fn only_the_newest_runs_are_kept_and_pages_go_back_in_time() {
     for _ in 0..6 {
         app.supervisor.start_model(id).await.unwrap();
     }
-    let runs = app.supervisor.runs(id, Page::first(200)).await.unwrap();
+    let runs = app.runs(id, Page::first(200)).await.unwrap();
     assert_eq!(runs.len(), 3, "{runs:?}");
     let ids: Vec<i64> = runs.iter().map(|r| r.id).collect();
     assert!(ids.windows(2).all(|w| w[0] > w[1]), "newest first: {ids:?}");

@@ -1,6 +1,7 @@
 //! `/api/models/start|stop|restart|bulk_start|bulk_stop|bulk_restart|logs|launch`, `/api/runs`:
 //! running models.
-//! Each is one line into `crate::server::supervisor::Supervisor`.
+//! Each is one line into `crate::server::supervisor::Supervisor`, or into the runs store and the
+//! hub for what was logged and run.
 
 use leptos::prelude::*;
 use leptos::server_fn::codec::Json;
@@ -9,9 +10,11 @@ use crate::domain::run::{LaunchPreview, LogLine, Run};
 use crate::domain::{AppError, Model};
 
 #[cfg(feature = "ssr")]
-use crate::api::supervisor;
+use crate::api::{state, supervisor};
 #[cfg(feature = "ssr")]
 use crate::domain::page::Page;
+#[cfg(feature = "ssr")]
+use crate::server::live::model_logs;
 
 /// `{"id": N}` → the model, `loading` (or `error` if it could not even be spawned); `running`
 /// follows on the live channel. 404 for an unknown id, 409 if it already runs.
@@ -69,7 +72,7 @@ pub async fn bulk_stop_models(ids: Vec<i64>) -> Result<Vec<Model>, AppError> {
 /// `{"id": N, "lines": K}` → the last K log lines (1..=2000), oldest first.
 #[server(prefix = "/api", endpoint = "models/logs", input = Json)]
 pub async fn model_logs(id: i64, lines: usize) -> Result<Vec<LogLine>, AppError> {
-    supervisor()?.logs(id, lines).await
+    model_logs::model_logs(&state()?.hub, &state()?.runs, id, lines).await
 }
 
 /// `{"id": N}` → the exact command a start would run, and what stands in its way.
@@ -86,5 +89,5 @@ pub async fn list_runs(
     #[server(default)] limit: Option<u32>,
     #[server(default)] before: Option<i64>,
 ) -> Result<Vec<Run>, AppError> {
-    supervisor()?.runs(id, Page { limit, before }).await
+    state()?.runs.page(id, Page { limit, before }).await
 }

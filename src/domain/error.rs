@@ -109,6 +109,14 @@ impl AppError {
         }
     }
 
+    /// The request collides with the state of `field` (a model already running, say).
+    pub fn conflict(field: &str, message: impl Into<String>) -> Self {
+        AppError::Conflict {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+
     pub fn not_found(what: &str, key: impl std::fmt::Display) -> Self {
         AppError::NotFound {
             what: what.to_string(),

@@ -12,6 +12,7 @@ use crate::server::access::{Access, AccessSettings};
 use crate::server::db::runs_store::RunsStore;
 use crate::server::db::{Db, DbOpenError, Retention, models_repo};
 use crate::server::discovery::Discovery;
+use crate::server::gateway::on_demand::OnDemand;
 use crate::server::gateway::{Gateway, GatewaySettings};
 use crate::server::http::host::AllowedHosts;
 use crate::server::http::limits::HttpLimits;
@@ -25,8 +26,8 @@ use crate::server::now_ms;
 use crate::server::registry::Registry;
 use crate::server::settings::{self, Base, Settings};
 use crate::server::state::{AppState, Shared};
+use crate::server::supervisor::ledger::RunLedger;
 use crate::server::supervisor::settings::SupervisorSettings;
-use crate::server::supervisor::statuses::Statuses;
 use crate::server::supervisor::{Peers, Supervisor};
 
 /// Why Corral could not start.
@@ -89,7 +90,7 @@ pub async fn app_state(setup: Setup) -> Result<AppState, StartError> {
         runs: runs.clone(),
         history: metrics.clone(),
         hub: hub.clone(),
-        statuses: Statuses::new(db.clone(), hub.clone()),
+        ledger: RunLedger::new(db.clone(), hub.clone()),
     };
     let discovery = Discovery::new(applied.models_dirs, hub.clone(), registry.clone());
     discovery.start();
@@ -105,6 +106,10 @@ pub async fn app_state(setup: Setup) -> Result<AppState, StartError> {
         supervisor.clone(),
         discovery.clone(),
     );
+    let gateway = Gateway::new(
+        setup.gateway,
+        OnDemand::new(supervisor.clone(), registry.clone()),
+    );
     Ok(AppState::new(Shared {
         leptos_options: setup.leptos_options,
         db,
@@ -116,7 +121,7 @@ pub async fn app_state(setup: Setup) -> Result<AppState, StartError> {
         socket_limits: setup.sockets,
         hosts: Arc::new(setup.hosts),
         http_limits: setup.http,
-        gateway: Gateway::new(setup.gateway),
+        gateway,
         metering,
         access,
         discovery,

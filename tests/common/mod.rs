@@ -45,6 +45,8 @@ pub struct TestApp {
     pub hub: Hub,
     pub registry: Registry,
     pub supervisor: Supervisor,
+    /// The gateway's requests waiting for their models.
+    pub on_demand: corral::server::gateway::on_demand::OnDemand,
     pub dir: TempDir,
     /// Where `serve` listens: bound up front, so the Host allow-list knows the port.
     pub address: SocketAddr,
@@ -221,6 +223,7 @@ impl TestApp {
         let setup_token = state.access.prepare(None).await.unwrap();
         let registry = state.registry.clone();
         let supervisor = state.supervisor.clone();
+        let on_demand = state.gateway.on_demand.clone();
         let db = state.db.clone();
         let hub = state.hub.clone();
         let router = router::build(state);
@@ -230,6 +233,7 @@ impl TestApp {
             hub,
             registry,
             supervisor,
+            on_demand,
             dir,
             address,
             listener: Mutex::new(Some(listener)),
@@ -245,7 +249,7 @@ impl TestApp {
             runs: corral::server::db::runs_store::RunsStore::new(self.db.clone()),
             history: corral::server::metrics::history::MetricsHistory::new(self.db.clone()),
             hub: self.hub.clone(),
-            statuses: corral::server::supervisor::statuses::Statuses::new(
+            ledger: corral::server::supervisor::ledger::RunLedger::new(
                 self.db.clone(),
                 self.hub.clone(),
             ),
@@ -422,8 +426,7 @@ impl TestApp {
 
     /// The model's newest run.
     pub async fn last_run(&self, id: i64) -> corral::domain::run::Run {
-        self.supervisor
-            .runs(id, corral::domain::page::Page::default())
+        self.runs(id, corral::domain::page::Page::default())
             .await
             .unwrap()
             .into_iter()
@@ -449,11 +452,31 @@ impl TestApp {
         }
     }
 
+    /// The model's last `lines` log lines, as `/api/models/logs` answers.
+    pub async fn logs(
+        &self,
+        id: i64,
+        lines: usize,
+    ) -> Result<Vec<corral::domain::run::LogLine>, corral::domain::AppError> {
+        let runs = corral::server::db::runs_store::RunsStore::new(self.db.clone());
+        corral::server::live::model_logs::model_logs(&self.hub, &runs, id, lines).await
+    }
+
+    /// A page of the model's runs, newest first, as `/api/runs` answers.
+    pub async fn runs(
+        &self,
+        id: i64,
+        page: corral::domain::page::Page,
+    ) -> Result<Vec<corral::domain::run::Run>, corral::domain::AppError> {
+        corral::server::db::runs_store::RunsStore::new(self.db.clone())
+            .page(id, page)
+            .await
+    }
+
     /// Waits until the model's log has a line containing `text`; panics after `within`.
     pub async fn wait_log(&self, id: i64, text: &str, within: Duration) {
         let deadline = tokio::time::Instant::now() + within;
         while !self
-            .supervisor
             .logs(id, 10)
             .await
             .unwrap()

@@ -1,11 +1,20 @@
-//! The runs of model servers, for the supervisor and its run tasks: each call one statement (or
-//! one insert and its pruning) on a pooled connection. The SQL is `runs_repo`'s.
+//! Reading the runs of model servers: a model's history for a start, pages for the run list,
+//! the runs start-up reconciles. Each call is one read on a pooled connection; the SQL is
+//! `runs_repo`'s. Runs are written by one owner only, the supervisor's run ledger.
 
 use crate::domain::AppError;
 use crate::domain::page::Page;
-use crate::domain::run::{FailureReason, Run};
-use crate::server::db::runs_repo::{self, Ending};
+use crate::domain::run::Run;
+use crate::server::db::runs_repo;
 use crate::server::db::{Db, models_repo};
+
+/// A model's earlier runs, as a start reads them.
+#[derive(Debug, Clone, Default)]
+pub struct RunHistory {
+    pub typical_load_ms: Option<i64>,
+    /// Command (program first) and measured peak of resident memory, newest first.
+    pub measured_peaks: Vec<(Vec<String>, u64)>,
+}
 
 #[derive(Clone)]
 pub struct RunsStore {
@@ -17,93 +26,22 @@ impl RunsStore {
         RunsStore { db }
     }
 
-    fn keep(&self) -> i64 {
-        self.db.retention().runs_per_model
-    }
-
-    /// Records a process that was just spawned (older ended runs beyond the retention go).
-    pub async fn started(
-        &self,
-        model_id: i64,
-        pid: u32,
-        port: u16,
-        command: Vec<String>,
-        at: i64,
-    ) -> Result<i64, AppError> {
-        let keep = self.keep();
-        self.db
-            .call(move |conn| {
-                let id = runs_repo::insert(conn, model_id, pid, port, &command, at)?;
-                runs_repo::prune(conn, model_id, keep)?;
-                Ok(id)
-            })
-            .await
-    }
-
-    /// Records a start that failed before any process existed.
-    pub async fn failed_to_start(
-        &self,
-        model_id: i64,
-        command: Vec<String>,
-        at: i64,
-        failure: FailureReason,
-        message: String,
-    ) -> Result<(), AppError> {
-        let keep = self.keep();
-        self.db
-            .call(move |conn| {
-                runs_repo::insert_failed(conn, model_id, &command, at, failure, &message)?;
-                Ok(runs_repo::prune(conn, model_id, keep).map(drop)?)
-            })
-            .await
-    }
-
-    /// Marks the run ready, keeping the log so far (the part worth having if Corral dies).
-    pub async fn ready(&self, run_id: i64, at: i64, tail: Vec<String>) -> Result<(), AppError> {
-        self.db
-            .call(move |conn| {
-                runs_repo::mark_ready(conn, run_id, at)?;
-                Ok(runs_repo::save_tail(conn, run_id, &tail)?)
-            })
-            .await
-    }
-
-    /// The median of the model's last five load times, if it ever loaded.
-    pub async fn typical_load_ms(&self, model_id: i64) -> Result<Option<i64>, AppError> {
-        let times = self
+    /// What a start learns from the model's earlier runs, in one read: the median of its last
+    /// five load times, and the command and measured peak of its last `peaks` runs that have one.
+    pub async fn history(&self, model_id: i64, peaks: i64) -> Result<RunHistory, AppError> {
+        let (times, peaks) = self
             .db
-            .call(move |conn| Ok(runs_repo::load_times(conn, model_id, 5)?))
+            .call(move |conn| {
+                Ok((
+                    runs_repo::load_times(conn, model_id, 5)?,
+                    runs_repo::measured_peaks(conn, model_id, peaks)?,
+                ))
+            })
             .await?;
-        Ok(crate::domain::run::typical_load_ms(times))
-    }
-
-    /// The command and measured peak of the model's last `limit` runs that have one.
-    pub async fn measured_peaks(
-        &self,
-        model_id: i64,
-        limit: i64,
-    ) -> Result<Vec<(Vec<String>, u64)>, AppError> {
-        self.db
-            .call(move |conn| Ok(runs_repo::measured_peaks(conn, model_id, limit)?))
-            .await
-    }
-
-    pub async fn record_peak(&self, run_id: i64, bytes: u64) -> Result<(), AppError> {
-        self.db
-            .call(move |conn| Ok(runs_repo::record_peak(conn, run_id, bytes)?))
-            .await
-    }
-
-    pub async fn save_tail(&self, run_id: i64, tail: Vec<String>) -> Result<(), AppError> {
-        self.db
-            .call(move |conn| Ok(runs_repo::save_tail(conn, run_id, &tail)?))
-            .await
-    }
-
-    pub async fn finish(&self, run_id: i64, ending: Ending) -> Result<(), AppError> {
-        self.db
-            .call(move |conn| Ok(runs_repo::finish(conn, run_id, &ending)?))
-            .await
+        Ok(RunHistory {
+            typical_load_ms: crate::domain::run::typical_load_ms(times),
+            measured_peaks: peaks,
+        })
     }
 
     /// Runs recorded as alive, and the models whose status says a process may exist: what

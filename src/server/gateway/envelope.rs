@@ -7,7 +7,7 @@ use serde_json::json;
 
 use crate::domain::AppError;
 use crate::domain::text;
-use crate::server::supervisor::Refusal;
+use crate::server::gateway::on_demand::Refusal;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct GatewayError {

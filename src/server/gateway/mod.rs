@@ -5,11 +5,11 @@
 
 pub mod envelope;
 pub mod model_list;
+pub mod on_demand;
 pub mod request;
 pub mod upstream;
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{Request, State};
@@ -24,6 +24,7 @@ use crate::domain::config::serving::Role;
 use crate::domain::model::MAX_NAME_LEN;
 use crate::server::access::{CalledWithKey, SignedIn, keys};
 use crate::server::gateway::envelope::GatewayError;
+use crate::server::gateway::on_demand::{Lease, OnDemand};
 use crate::server::gateway::upstream::UpstreamClient;
 use crate::server::http::cors::CorsOrigins;
 use crate::server::http::cors::carries_key_header;
@@ -33,7 +34,6 @@ use crate::server::http::write_deadline::WriteStall;
 use crate::server::metering::meter::Meter;
 use crate::server::name_cache::Served;
 use crate::server::state::AppState;
-use crate::server::supervisor::admission::demand::Ticket;
 
 /// How the gateway behaves, from command-line flags.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,17 +55,20 @@ impl Default for GatewaySettings {
 
 /// The gateway's own state: its settings, its connections to the model servers, and the model
 /// event streams each key holds.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct Gateway {
     pub settings: Arc<GatewaySettings>,
+    /// Requests waiting for their model: queue, start on demand, put in flight.
+    pub on_demand: OnDemand,
     client: UpstreamClient,
     event_streams: crate::server::places::Places<i64>,
 }
 
 impl Gateway {
-    pub fn new(settings: GatewaySettings) -> Gateway {
+    pub fn new(settings: GatewaySettings, on_demand: OnDemand) -> Gateway {
         Gateway {
             settings: Arc::new(settings),
+            on_demand,
             client: UpstreamClient::default(),
             event_streams: crate::server::places::Places::default(),
         }
@@ -371,10 +374,10 @@ fn path_and_query(uri: &axum::http::Uri) -> String {
 }
 
 /// A request the model's server has begun to answer, with the request's hold on the model.
-type Sent = (axum::http::Response<Incoming>, Ticket);
+type Sent = (axum::http::Response<Incoming>, Lease);
 
-/// Queues the request on the model (bounded), waits for the model to be ready (bounded by
-/// the queue timeout), then sends it.
+/// Waits for the model (queued, bounded by its queue timeout; started if it may be), then sends
+/// the request to it.
 async fn forward(
     state: &AppState,
     model: &Served,
@@ -384,32 +387,24 @@ async fn forward(
     stream: bool,
     meter: &mut Meter,
 ) -> Result<Sent, GatewayError> {
-    let supervisor = &state.supervisor;
-    let mut ticket = supervisor.queue_request(model.id, model.serving.max_requests())?;
-    let wait = model
-        .serving
-        .queue_timeout_seconds
-        .map(|s| Duration::from_secs(s.max(1) as u64))
-        .unwrap_or_else(|| supervisor.settings().load_deadline(model.size_bytes));
-    let deadline = tokio::time::Instant::now() + wait;
-    let upstream = if may_start(state, parts) {
-        supervisor.serve_request(&mut ticket, deadline).await?
-    } else {
-        supervisor.serve_if_up(&mut ticket, deadline).await?
-    };
-    meter.sent(&upstream);
+    let on_demand = &state.gateway.on_demand;
+    let deadline = on_demand.deadline(model);
+    let lease = on_demand
+        .acquire(model, deadline, may_start(state, parts))
+        .await?;
+    meter.sent(&lease);
     let answer = state
         .gateway
         .client
-        .send(&upstream, parts, target, body, stream)
+        .send(&lease, parts, target, body, stream)
         .await?;
-    Ok((answer, ticket))
+    Ok((answer, lease))
 }
 
 /// The server's answer streamed back with its meter, or the error in OpenAI's envelope.
 fn answer(sent: Result<Sent, GatewayError>, meter: Meter) -> Response {
     match sent {
-        Ok((answer, ticket)) => upstream::relay(answer, ticket, meter),
+        Ok((answer, lease)) => upstream::relay(answer, lease.into_ticket(), meter),
         Err(error) => {
             meter.refused(error.status, &error.message);
             error.into_response()

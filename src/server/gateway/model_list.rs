@@ -72,8 +72,8 @@ async fn entry(
     let mut status = json!({"value": status_value(model.status)});
     if model.status == ModelStatus::Error {
         let last = state
-            .supervisor
-            .runs(model.id, Page::default())
+            .runs
+            .page(model.id, Page::first(1))
             .await?
             .into_iter()
             .next();

@@ -19,8 +19,8 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
 use crate::server::gateway::envelope::GatewayError;
+use crate::server::gateway::on_demand::Lease;
 use crate::server::metering::meter::Meter;
-use crate::server::supervisor::Upstream;
 use crate::server::supervisor::admission::demand::Ticket;
 
 /// Connections to the model servers, kept open between requests.
@@ -75,7 +75,7 @@ impl UpstreamClient {
     /// the next request met that close (measured: every second of back-to-back streams a 502).
     pub async fn send(
         &self,
-        upstream: &Upstream,
+        upstream: &Lease,
         client_request: &Parts,
         path_and_query: &str,
         body: Bytes,
@@ -149,10 +149,11 @@ pub fn relay(answer: Response<Incoming>, ticket: Ticket, mut meter: Meter) -> Re
 /// llama-server's `/props` answer with `model_path` (the file, which a caller that may only use
 /// the model does not see) replaced by the model's name. Read whole: it is a few KiB.
 pub async fn props_without_path(
-    (answer, ticket): (Response<Incoming>, Ticket),
+    (answer, lease): (Response<Incoming>, Lease),
     mut meter: Meter,
     name: &str,
 ) -> Response<Body> {
+    let ticket = lease.into_ticket();
     let status = answer.status();
     meter.answer(status, Some("application/json"));
     let read = http_body_util::Limited::new(answer.into_body(), 1 << 20)

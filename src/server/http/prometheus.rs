@@ -13,7 +13,7 @@ use crate::domain::live::Snapshot;
 use crate::server::state::AppState;
 
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
-    let mut text = render(&state.hub.snapshot(), &state.supervisor.demand());
+    let mut text = render(&state.hub.snapshot(), &state.supervisor.demand_book().all());
     state.metering.encode(&mut text);
     (
         [(

@@ -3,6 +3,7 @@
 pub mod corral_log;
 pub mod hub;
 pub mod log_book;
+pub mod model_logs;
 pub mod published;
 pub mod route;
 pub mod socket;

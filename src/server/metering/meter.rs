@@ -8,11 +8,11 @@ use axum::http::StatusCode;
 
 use crate::domain::activity::Activity;
 use crate::domain::text;
+use crate::server::gateway::on_demand::Lease;
 use crate::server::http::write_deadline::WriteStall;
 use crate::server::metering::Metering;
 use crate::server::metering::answer_reader::AnswerReader;
 use crate::server::now_ms;
-use crate::server::supervisor::Upstream;
 
 /// The status a request gets when its client leaves before an answer began (nginx's).
 pub const CLIENT_CLOSED: u16 = 499;
@@ -72,7 +72,7 @@ impl Meter {
     }
 
     /// The request goes to the model's server now.
-    pub fn sent(&mut self, upstream: &Upstream) {
+    pub fn sent(&mut self, upstream: &Lease) {
         let waited = self.elapsed_ms();
         let load = upstream.load_ms.map(|ms| ms.min(waited));
         self.record.run_id = Some(upstream.run_id);

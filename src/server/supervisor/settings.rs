@@ -7,6 +7,9 @@ use std::time::Duration;
 
 pub use crate::domain::settings::{FitCheck, WhenFull};
 
+use crate::domain::live::ServerEvent;
+use crate::server::live::Hub;
+
 /// What start-up does with a llama-server an earlier Corral left running.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Leftovers {
@@ -59,7 +62,7 @@ impl SupervisorSettings {
             && let Some(real) = self
                 .llama_server
                 .as_deref()
-                .and_then(|path| super::locate::vet(path).ok())
+                .and_then(|path| crate::server::supervisor::prepare::locate::vet(path).ok())
         {
             self.llama_server = Some(real);
         }
@@ -132,6 +135,85 @@ pub fn parse_port_range(text: &str) -> Result<RangeInclusive<u16>, String> {
         return Err(bad());
     }
     Ok(first..=last)
+}
+
+/// The settings in force and the llama-server they name: replaced whole when the Settings page
+/// saves; each start reads them once and keeps them to its end.
+pub struct Current {
+    settings: std::sync::RwLock<std::sync::Arc<SupervisorSettings>>,
+    binary: std::sync::RwLock<Result<PathBuf, String>>,
+    /// Told which llama-server is in use, and told again when it changes.
+    hub: Hub,
+}
+
+impl Current {
+    /// Looks for llama-server as the settings say (the named path, else `PATH`).
+    pub fn new(settings: SupervisorSettings, hub: Hub) -> Current {
+        let settings = settings.with_page_binary_resolved();
+        let binary = find_binary(&settings);
+        Current {
+            settings: std::sync::RwLock::new(std::sync::Arc::new(settings)),
+            binary: std::sync::RwLock::new(binary),
+            hub,
+        }
+    }
+
+    /// Tells every tab which llama-server is in use.
+    pub fn publish_binary(&self) {
+        let mut status = self.hub.snapshot().server;
+        status.llama_server = self.binary().ok().map(|p| p.display().to_string());
+        self.hub.publish(ServerEvent::ServerStatus(status));
+    }
+
+    pub fn get(&self) -> std::sync::Arc<SupervisorSettings> {
+        self.settings
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Puts new settings in force; another llama-server named is looked for and every tab told.
+    pub fn replace(&self, settings: SupervisorSettings) {
+        let settings = settings.with_page_binary_resolved();
+        let binary_changed = self.get().llama_server != settings.llama_server;
+        if binary_changed {
+            *self.binary.write().unwrap_or_else(|p| p.into_inner()) = find_binary(&settings);
+        }
+        *self.settings.write().unwrap_or_else(|p| p.into_inner()) = std::sync::Arc::new(settings);
+        if binary_changed {
+            self.publish_binary();
+        }
+    }
+
+    /// The llama-server in use, or why there is none. One named on the Settings page is vetted
+    /// again on every call, which comes before anything runs it: a file or folder changed since
+    /// it was saved refuses the run with the reason.
+    pub fn binary(&self) -> Result<PathBuf, String> {
+        let binary = self
+            .binary
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()?;
+        if self.get().llama_server_from_page {
+            // What runs is the real path the check vetted, never the stored text again (one
+            // saved by an older Corral may be a link).
+            return crate::server::supervisor::prepare::locate::vet(&binary).map_err(|why| {
+                format!(
+                    "the llama-server named on the Settings page ({}) may not run: {why}",
+                    binary.display()
+                )
+            });
+        }
+        Ok(binary)
+    }
+}
+
+fn find_binary(settings: &SupervisorSettings) -> Result<PathBuf, String> {
+    let path_var = std::env::var_os("PATH");
+    crate::server::supervisor::prepare::locate::find(
+        settings.llama_server.as_deref(),
+        path_var.as_deref(),
+    )
 }
 
 #[cfg(test)]

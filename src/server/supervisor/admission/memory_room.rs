@@ -1,17 +1,17 @@
 //! Room in memory for a start, after its place under `--max-running` is held: the start's need
 //! (measured, else estimated) must fit in the RAM free now plus what the models it may stop
-//! use, and within `--memory-budget-mib` beside the models that keep running. Least recently
-//! used models are stopped until it does (when the setting is `stop-least-recent`); then, if it
-//! still does not, a budget refuses and the free memory refuses or warns (`--fit-check`).
-
-use std::collections::HashSet;
+//! use, and within `--memory-budget-mib` beside the models that keep running. The fewest least
+//! recently used models whose memory covers the shortfall are stopped (when the setting is
+//! `stop-least-recent`); when even all of them would not, none is stopped, and a budget refuses
+//! while the free memory refuses or warns (`--fit-check`).
 
 use crate::domain::settings::{FitCheck, WhenFull};
 use crate::domain::time::format_bytes;
 use crate::domain::{AppError, Model};
-use crate::server::supervisor::Supervisor;
+use crate::server::supervisor::admission::{Admission, Stopper};
 use crate::server::supervisor::prepare::memory_need::Need;
 use crate::server::supervisor::run::scrape::rss_bytes;
+use crate::server::supervisor::settings::SupervisorSettings;
 
 /// What stands between a start and its memory.
 enum Short {
@@ -19,10 +19,20 @@ enum Short {
     Free { free: u64 },
 }
 
-impl Supervisor {
+impl Short {
+    /// Bytes that stopping runs must free for the start to fit.
+    fn bytes(&self, need: u64) -> u64 {
+        match self {
+            Short::Budget { budget, others } => others.saturating_add(need).saturating_sub(*budget),
+            Short::Free { free } => need.saturating_sub(*free),
+        }
+    }
+}
+
+impl Admission {
     /// Resident memory of every live run but `model_id`'s, measured now.
     fn others_use(&self, model_id: i64) -> u64 {
-        self.inner.hub.read(|s| {
+        self.hub.read(|s| {
             s.runs
                 .iter()
                 .filter(|run| run.model_id != model_id)
@@ -31,8 +41,7 @@ impl Supervisor {
         })
     }
 
-    fn short_of(&self, model_id: i64, need: &Need) -> Option<Short> {
-        let settings = self.settings();
+    fn short_of(&self, model_id: i64, need: &Need, settings: &SupervisorSettings) -> Option<Short> {
         let budget = settings.memory_budget_bytes;
         if budget > 0 {
             let others = self.others_use(model_id);
@@ -47,79 +56,94 @@ impl Supervisor {
         (free > 0 && need.bytes > free).then_some(Short::Free { free })
     }
 
-    /// Makes room in memory for `model`, stopping least recently used models as allowed;
-    /// refuses (or warns) when it cannot. `None` need: nothing known, nothing checked.
-    pub(in crate::server::supervisor) async fn make_memory_room(
+    /// Makes room in memory for `model`, stopping the fewest least recently used models that
+    /// free enough, as allowed; refuses (or warns) when it cannot, without stopping anything
+    /// for nothing.
+    pub(super) async fn memory_room(
         &self,
         model: &Model,
-        need: Option<&Need>,
+        need: &Need,
+        settings: &SupervisorSettings,
+        stopper: &impl Stopper,
     ) -> Result<(), AppError> {
-        let Some(need) = need else {
-            return Ok(());
-        };
-        let mut stops_left = self.inner.handles.len();
+        let mut stops_left = self.handles.len();
         loop {
-            let Some(short) = self.short_of(model.id, need) else {
+            let Some(short) = self.short_of(model.id, need, settings) else {
                 return Ok(());
             };
-            let settings = self.settings();
             let may_stop = settings.when_full == WhenFull::StopLeastRecent
                 && (matches!(short, Short::Budget { .. })
                     || settings.fit_check == FitCheck::Refuse);
-            let busy: HashSet<i64> = self.inner.demand.busy();
-            let victim = (may_stop && stops_left > 0)
+            let victims = (may_stop && stops_left > 0)
                 .then(|| {
-                    self.inner
-                        .places
-                        .pick_victim(model.id, &self.inner.handles, &busy)
+                    let rss = |pid| rss_bytes(pid).unwrap_or(0);
+                    let busy = self.demand.busy();
+                    self.places.claim_memory(
+                        model.id,
+                        short.bytes(need.bytes),
+                        &self.handles,
+                        &busy,
+                        &rss,
+                    )
                 })
                 .flatten();
-            if let Some((victim, run_id)) = victim {
-                stops_left -= 1;
+            if let Some(victims) = victims.filter(|v| !v.is_empty()) {
+                stops_left = stops_left.saturating_sub(victims.len());
                 tracing::info!(
-                    stopping = victim,
+                    stopping = ?victims,
                     starting = model.id,
                     "making room in memory: stopping the least recently used"
                 );
-                self.evict(victim, run_id).await;
+                let stops = victims.iter().map(|victim| self.stop(stopper, *victim));
+                futures::future::join_all(stops).await;
                 continue;
             }
-            let name = &model.spec.name;
-            return match short {
-                Short::Budget { budget, others } => Err(AppError::Conflict {
+            return refusal(model, need, short, settings);
+        }
+    }
+}
+
+/// The answer when no room can be made: a budget refuses, free memory refuses or warns.
+fn refusal(
+    model: &Model,
+    need: &Need,
+    short: Short,
+    settings: &SupervisorSettings,
+) -> Result<(), AppError> {
+    let name = &model.spec.name;
+    match short {
+        Short::Budget { budget, others } => Err(AppError::Conflict {
+            field: "memory".into(),
+            message: format!(
+                "'{name}' needs {} and the running models use {}: more than the memory \
+                 budget of {} (Settings); stop a model, lower its context or raise the budget",
+                need.describe(),
+                format_bytes(others),
+                format_bytes(budget)
+            ),
+        }),
+        Short::Free { free } => {
+            let message = format!(
+                "'{name}' needs {} but {} of RAM is free",
+                need.describe(),
+                format_bytes(free)
+            );
+            match settings.fit_check {
+                FitCheck::Refuse => Err(AppError::Conflict {
                     field: "memory".into(),
                     message: format!(
-                        "'{name}' needs {} and the running models use {}: more than the memory \
-                         budget of {} (Settings); stop a model, lower its context or raise the budget",
-                        need.describe(),
-                        format_bytes(others),
-                        format_bytes(budget)
+                        "{message}; stop a model or lower its context (or set 'When a \
+                         model will not fit' to warn in Settings)"
                     ),
                 }),
-                Short::Free { free } => {
-                    let message = format!(
-                        "'{name}' needs {} but {} of RAM is free",
-                        need.describe(),
-                        format_bytes(free)
+                FitCheck::Warn => {
+                    tracing::warn!(
+                        model_id = model.id,
+                        "{message}; starting anyway (fit check: warn)"
                     );
-                    match settings.fit_check {
-                        FitCheck::Refuse => Err(AppError::Conflict {
-                            field: "memory".into(),
-                            message: format!(
-                                "{message}; stop a model or lower its context (or set 'When a \
-                                 model will not fit' to warn in Settings)"
-                            ),
-                        }),
-                        FitCheck::Warn => {
-                            tracing::warn!(
-                                model_id = model.id,
-                                "{message}; starting anyway (fit check: warn)"
-                            );
-                            Ok(())
-                        }
-                    }
+                    Ok(())
                 }
-            };
+            }
         }
     }
 }

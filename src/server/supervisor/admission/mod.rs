@@ -1,8 +1,175 @@
 //! Whether a prepared start may go now: a place under `--max-running`, room in memory, a free
-//! port. Which runs to stop for room is decided without side effects; the stops themselves are
-//! done by the façade.
+//! port. Which runs to stop for room is a pure decision (`eviction.rs`); the stops themselves
+//! go through the narrow `Stopper` the façade passes in, and only this start's model lock is
+//! held while they take their grace.
 
 pub mod demand;
+pub mod eviction;
 mod memory_room;
 pub mod places;
 pub mod ports;
+
+use std::time::Duration;
+
+use crate::domain::{AppError, Model};
+use crate::server::live::Hub;
+use crate::server::supervisor::prepare::memory_need::Need;
+use crate::server::supervisor::run::handles::RunHandles;
+use crate::server::supervisor::settings::{SupervisorSettings, WhenFull};
+use demand::Demand;
+use eviction::Victim;
+use places::{Decision, Places, Reservation};
+
+/// Stops a run picked to make room and resolves once it has ended.
+pub trait Stopper: Sync {
+    fn stop_for_room(&self, victim: Victim) -> impl Future<Output = ()> + Send;
+}
+
+/// Admission's own state: the places, the requests each model holds, and the live runs it
+/// reads (owned by the run tasks).
+#[derive(Clone)]
+pub struct Admission {
+    places: Places,
+    demand: Demand,
+    handles: RunHandles,
+    hub: Hub,
+}
+
+/// A start let in: its place (held until its run handle exists) and its port.
+pub struct Admitted {
+    pub place: Reservation,
+    pub port: u16,
+}
+
+/// Why a start was not let in.
+pub enum Refused {
+    /// No room (or a setting refuses): the start is refused with this error, nothing recorded.
+    Error(AppError),
+    /// Every port in the range is taken: recorded as a failed start.
+    NoPort(String),
+}
+
+impl From<AppError> for Refused {
+    fn from(error: AppError) -> Self {
+        Refused::Error(error)
+    }
+}
+
+impl Admission {
+    /// Also starts telling every tab each model's requests, four times a second.
+    pub fn new(handles: RunHandles, hub: Hub) -> Admission {
+        let places = Places::default();
+        let demand = Demand::new(places.clone());
+        demand::spawn_updates(demand.clone(), hub.clone(), Duration::from_millis(250));
+        Admission {
+            demand,
+            places,
+            handles,
+            hub,
+        }
+    }
+
+    pub fn places(&self) -> &Places {
+        &self.places
+    }
+
+    pub fn demand(&self) -> &Demand {
+        &self.demand
+    }
+
+    /// A place, room in memory for `need` and a port for a start of `model`, stopping other
+    /// runs as the settings allow.
+    pub async fn admit(
+        &self,
+        model: &Model,
+        need: Option<&Need>,
+        settings: &SupervisorSettings,
+        stopper: &impl Stopper,
+    ) -> Result<Admitted, Refused> {
+        let place = self.place(model, settings, stopper).await?;
+        if let Some(need) = need {
+            self.memory_room(model, need, settings, stopper).await?;
+        }
+        let range = settings.ports.clone();
+        let Some(port) = ports::pick_free(range.clone(), &self.handles.ports()) else {
+            return Err(Refused::NoPort(format!(
+                "every port from {} to {} is in use",
+                range.start(),
+                range.end()
+            )));
+        };
+        Ok(Admitted { place, port })
+    }
+
+    /// Holds a place under `--max-running` for `model`: at once when one is free, else by
+    /// stopping the least recently used run (or refusing, as set). Gives up after one stop per
+    /// place, or when nothing changes for longer than a stop can take, so it can never loop.
+    async fn place(
+        &self,
+        model: &Model,
+        settings: &SupervisorSettings,
+        stopper: &impl Stopper,
+    ) -> Result<Reservation, AppError> {
+        let max = settings.max_running.max(1);
+        let evict = settings.when_full == WhenFull::StopLeastRecent;
+        let patience = settings.stop_grace + Duration::from_secs(10);
+        let mut stops_left = max + 1;
+        loop {
+            let changed = self.places.changed();
+            let notified = changed.notified();
+            let busy = self.demand.busy();
+            match self
+                .places
+                .decide(model.id, max, &self.handles, evict, &busy)
+            {
+                Decision::Reserved(place) => return Ok(place),
+                Decision::Full => return Err(full(max, model)),
+                Decision::Evict(victim, run_id) if stops_left > 0 => {
+                    stops_left -= 1;
+                    tracing::info!(
+                        stopping = victim,
+                        starting = model.id,
+                        "at the running-model limit: stopping the least recently used"
+                    );
+                    self.stop(stopper, (victim, run_id)).await;
+                }
+                Decision::Evict(victim, _) => {
+                    self.places.evicted(victim);
+                    return Err(no_room(model));
+                }
+                Decision::Wait => {
+                    if tokio::time::timeout(patience, notified).await.is_err() {
+                        return Err(no_room(model));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Stops a run marked as being evicted and says when that is over.
+    async fn stop(&self, stopper: &impl Stopper, victim: Victim) {
+        stopper.stop_for_room(victim).await;
+        self.places.evicted(victim.0);
+    }
+}
+
+fn full(max: usize, model: &Model) -> AppError {
+    AppError::Conflict {
+        field: "status".into(),
+        message: format!(
+            "{max} model(s) already running, the most Corral is set to run at once; stop one \
+             before starting '{}'",
+            model.spec.name
+        ),
+    }
+}
+
+fn no_room(model: &Model) -> AppError {
+    AppError::Conflict {
+        field: "status".into(),
+        message: format!(
+            "could not make room for '{}': other starts hold every place; try again",
+            model.spec.name
+        ),
+    }
+}

@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::Notify;
 
+use crate::server::supervisor::admission::eviction::{self, Victim};
 use crate::server::supervisor::run::handles::RunHandles;
 
 #[derive(Default)]
@@ -64,35 +65,33 @@ impl Places {
         if !evict {
             return Decision::Full;
         }
-        match Self::victim(&mut taken, model_id, handles, busy) {
-            Some((victim, run_id)) => Decision::Evict(victim, run_id),
+        let running = handles.snapshot(busy, &taken.evicting, &|_| 0);
+        match eviction::for_place(&running, model_id) {
+            Some((victim, run_id)) => {
+                taken.evicting.insert(victim);
+                Decision::Evict(victim, run_id)
+            }
             None => Decision::Wait,
         }
     }
 
-    /// The least recently used run a start of `model_id` may stop (not busy, not being stopped
-    /// by another start), marked as being stopped; `evicted` says when it is over.
-    pub fn pick_victim(
+    /// Runs to stop so a start of `model_id` has `short` more bytes (each run's memory from
+    /// `rss`), marked as being stopped; `None` (nothing marked) when stopping every run that
+    /// may go would not be enough. Decided under the places' lock, so two starts never pick
+    /// the same run.
+    pub fn claim_memory(
         &self,
         model_id: i64,
+        short: u64,
         handles: &RunHandles,
         busy: &HashSet<i64>,
-    ) -> Option<(i64, i64)> {
-        Self::victim(&mut self.taken(), model_id, handles, busy)
-    }
-
-    fn victim(
-        taken: &mut Taken,
-        model_id: i64,
-        handles: &RunHandles,
-        busy: &HashSet<i64>,
-    ) -> Option<(i64, i64)> {
-        let mut spared = taken.evicting.clone();
-        spared.extend(busy);
-        spared.insert(model_id);
-        let (victim, run_id) = handles.least_recently_used(&spared)?;
-        taken.evicting.insert(victim);
-        Some((victim, run_id))
+        rss: &dyn Fn(u32) -> u64,
+    ) -> Option<Vec<Victim>> {
+        let mut taken = self.taken();
+        let running = handles.snapshot(busy, &taken.evicting, rss);
+        let victims = eviction::for_memory(&running, model_id, short)?;
+        taken.evicting.extend(victims.iter().map(|(id, _)| *id));
+        Some(victims)
     }
 
     /// Places held by starts that have no process yet.
@@ -154,6 +153,7 @@ mod tests {
             model_id,
             RunHandle {
                 run_id: model_id * 10,
+                pid: 0,
                 port: 0,
                 stop: Arc::new(stop),
                 ended,

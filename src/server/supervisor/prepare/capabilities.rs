@@ -11,7 +11,7 @@ use crate::domain::config::extra_args::Takes;
 use crate::domain::run::UnsupportedSetting;
 use crate::server::file_cache::{self, FileCache};
 use crate::server::supervisor::prepare::args::PlannedArg;
-use crate::server::supervisor::prepare::child_env;
+use crate::server::supervisor::run::child_env;
 
 /// The flags one llama-server build accepts, and whether each reads a value.
 #[derive(Debug, Clone, Default, PartialEq)]

@@ -4,18 +4,17 @@
 
 use std::time::Duration;
 
+use crate::domain::Model;
 use crate::domain::config::ConfigGroup;
 use crate::domain::memory_estimate::{KvSettings, memory};
 use crate::domain::time::format_bytes;
-use crate::domain::{AppError, Model};
-use crate::server::db::runs_store::RunsStore;
 use crate::server::gguf::reader::read_model;
 use crate::server::supervisor::prepare::args::ModelConfig;
 
 /// A header read longer than this counts as no estimate (a start never waits on a slow disk).
 const READ_WITHIN: Duration = Duration::from_secs(5);
 /// Earlier measured runs looked at for one of the same command.
-const RUNS_LOOKED_AT: i64 = 20;
+pub const RUNS_LOOKED_AT: i64 = 20;
 
 /// What a start will take, and where the figure comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,21 +61,19 @@ pub async fn need(
     model: &Model,
     config: &ModelConfig,
     command: &[String],
-    runs: &RunsStore,
+    measured_peaks: &[(Vec<String>, u64)],
     gpus: usize,
-) -> Result<Option<Need>, AppError> {
+) -> Option<Need> {
     let wanted = without_port(command);
-    let measured = runs
-        .measured_peaks(model.id, RUNS_LOOKED_AT)
-        .await?
-        .into_iter()
+    let measured = measured_peaks
+        .iter()
         .find(|(command, _)| without_port(command) == wanted)
-        .map(|(_, peak)| peak);
+        .map(|(_, peak)| *peak);
     if let Some(bytes) = measured {
-        return Ok(Some(Need {
+        return Some(Need {
             bytes,
             measured: true,
-        }));
+        });
     }
     let path = std::path::PathBuf::from(&model.spec.path);
     let read = tokio::time::timeout(
@@ -85,11 +82,11 @@ pub async fn need(
     )
     .await;
     let Ok(Ok(Ok(meta))) = read else {
-        return Ok(None);
+        return None;
     };
     let kv = KvSettings::of(&model.spec, &config.memory, &config.advanced);
     let Ok(estimate) = memory(&meta, &kv) else {
-        return Ok(None);
+        return None;
     };
     let bytes = estimate.placed(gpus > 0, &config.gpu, meta.layers).ram;
     let mut projector = 0;
@@ -100,10 +97,10 @@ pub async fn need(
             projector += file.len();
         }
     }
-    Ok(Some(Need {
+    Some(Need {
         bytes: bytes.saturating_add(projector),
         measured: false,
-    }))
+    })
 }
 
 #[cfg(test)]

@@ -44,7 +44,7 @@ impl Supervisor {
 
     /// Every running model, after Corral's own settings changed (a new llama-server, say).
     pub(in crate::server::supervisor) async fn review_all_pending(&self) {
-        for id in self.inner.handles.ids() {
+        for id in self.inner.runner.handles.ids() {
             self.review_pending(id).await;
         }
     }
@@ -52,7 +52,7 @@ impl Supervisor {
     /// Tells the tabs what restarting the model would change now, when that differs from what
     /// they were told.
     async fn review_pending(&self, id: i64) {
-        let Some(handle) = self.inner.handles.get(id) else {
+        let Some(handle) = self.inner.runner.handles.get(id) else {
             return;
         };
         if handle.command.is_empty() {
@@ -83,9 +83,11 @@ impl Supervisor {
 
     /// The command a start of the model would record now, on the run's port.
     async fn saved_command(&self, id: i64, port: u16) -> Result<Vec<String>, AppError> {
-        let detail = self.registry().model_detail(id).await?;
+        let detail = self.inner.registry.model_detail(id).await?;
         let config = ModelConfig::from_groups(detail.groups);
-        let binary = self.binary()?;
+        let binary = self
+            .binary_in_use()
+            .map_err(|message| AppError::Unavailable { message })?;
         let caps = capabilities::of(&binary)
             .await
             .map_err(|message| AppError::Unavailable { message })?;
@@ -103,6 +105,7 @@ impl Supervisor {
     /// What the model's process runs, when one does (the command its run recorded).
     pub fn running_command(&self, id: i64) -> Option<Arc<[String]>> {
         self.inner
+            .runner
             .handles
             .get(id)
             .map(|handle| handle.command)

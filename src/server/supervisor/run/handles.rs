@@ -7,9 +7,12 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::watch;
 
+use crate::server::supervisor::admission::eviction::Running;
+
 #[derive(Clone)]
 pub struct RunHandle {
     pub run_id: i64,
+    pub pid: u32,
     pub port: u16,
     pub stop: Arc<watch::Sender<bool>>,
     pub ended: watch::Receiver<bool>,
@@ -64,6 +67,10 @@ impl RunHandles {
         self.map().len()
     }
 
+    pub fn is_empty(&self) -> bool {
+        self.map().is_empty()
+    }
+
     /// The models with a live run, in id order.
     pub fn ids(&self) -> Vec<i64> {
         let mut ids: Vec<i64> = self.map().keys().copied().collect();
@@ -75,26 +82,27 @@ impl RunHandles {
         self.map().values().map(|h| h.port).collect()
     }
 
-    /// The run to stop for room, leaving out `spared` (busy) and pinned runs, with its run id:
-    /// a load started on demand whose requests all left, else the one used least recently.
-    pub fn least_recently_used(&self, spared: &HashSet<i64>) -> Option<(i64, i64)> {
+    /// Every live run as a start's admission sees it: `busy` ones hold requests, `stopping`
+    /// ones some start is stopping already, `rss` says a model's memory (0 when not asked).
+    pub fn snapshot(
+        &self,
+        busy: &HashSet<i64>,
+        stopping: &HashSet<i64>,
+        rss: &dyn Fn(u32) -> u64,
+    ) -> Vec<Running> {
         self.map()
             .iter()
-            .filter(|(id, h)| !spared.contains(id) && !h.pinned)
-            .min_by_key(|(_, h)| (!h.abandoned(), h.last_used.load(Ordering::Relaxed)))
-            .map(|(id, h)| (*id, h.run_id))
-    }
-
-    /// Every run a start may stop for room, in the order it would stop them (as
-    /// `least_recently_used` picks, one after another).
-    pub fn eviction_order(&self, spared: &HashSet<i64>) -> Vec<i64> {
-        let map = self.map();
-        let mut order: Vec<(&i64, &_)> = map
-            .iter()
-            .filter(|(id, h)| !spared.contains(id) && !h.pinned)
-            .collect();
-        order.sort_by_key(|(_, h)| (!h.abandoned(), h.last_used.load(Ordering::Relaxed)));
-        order.into_iter().map(|(id, _)| *id).collect()
+            .map(|(id, h)| Running {
+                model_id: *id,
+                run_id: h.run_id,
+                pinned: h.pinned,
+                busy: busy.contains(id),
+                stopping: stopping.contains(id),
+                abandoned: h.abandoned(),
+                last_used: h.last_used.load(Ordering::Relaxed),
+                rss_bytes: rss(h.pid),
+            })
+            .collect()
     }
 
     /// Removes the model's handle if it still belongs to `run_id` (a newer run keeps its own).

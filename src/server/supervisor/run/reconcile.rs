@@ -1,62 +1,45 @@
 //! Start-up: runs the database believes alive are checked against the real processes. One that
-//! is still ours (same pid, same command line) is adopted or stopped, as set; every other such
-//! run is closed; every other model still marked loading/running/stopping is set stopped. No
-//! orphan survives a Corral restart unsupervised.
+//! is still ours (same pid, same command line) is to be adopted or stopped, as set; every other
+//! such run closed. This file decides; the supervisor does what it says, and sets every other
+//! model still marked loading/running/stopping stopped. No orphan survives a Corral restart
+//! unsupervised.
 
 use std::time::Duration;
 
 use crate::domain::run::Run;
-use crate::domain::{AppError, StatusEvent};
-use crate::server::db::runs_repo::Ending;
-use crate::server::now_ms;
-use crate::server::supervisor::Supervisor;
 use crate::server::supervisor::run::spawn::{process_alive, process_group, signal_group};
 use crate::server::supervisor::settings::Leftovers;
 
-pub async fn reconcile(supervisor: &Supervisor) -> Result<(), AppError> {
-    let runs = supervisor.runs_store().clone();
-    let (alive, active) = runs.alive().await?;
-    let mut adopted = Vec::new();
-    for run in alive {
-        let leftover = run.pid.filter(|pid| is_ours(*pid, &run));
-        if let Some(pid) = leftover
-            && supervisor.settings().leftovers == Leftovers::Adopt
-        {
-            tracing::info!(
-                model_id = run.model_id,
-                pid,
-                "adopting a llama-server left by an earlier Corral"
-            );
-            adopted.push(run.model_id);
-            supervisor.adopt(run, pid).await?;
-            continue;
+/// What to do with one run the database believes alive.
+pub enum Leftover {
+    /// Still ours and adoption is set: supervise it again.
+    Adopt { run: Run, pid: u32 },
+    /// Still ours: stop it, then close the run.
+    Stop { run: Run, pid: u32 },
+    /// Its process is gone (or is a stranger's now): close the run.
+    Close(Run),
+}
+
+impl Leftover {
+    /// What the closed run's record says.
+    pub fn message(&self) -> &'static str {
+        match self {
+            Leftover::Stop { .. } => "left running by an earlier Corral; stopped at start-up",
+            _ => "Corral ended before this run did; the process was gone at start-up",
         }
-        if let Some(pid) = leftover {
-            tracing::warn!(
-                model_id = run.model_id,
-                pid,
-                "a llama-server from an earlier Corral is still running: stopping it"
-            );
-            stop_leftover(pid, supervisor.settings().stop_grace).await;
-        }
-        let ending = Ending {
-            at: now_ms(),
-            message: Some(if leftover.is_some() {
-                "left running by an earlier Corral; stopped at start-up".into()
-            } else {
-                "Corral ended before this run did; the process was gone at start-up".into()
-            }),
-            log_tail: run.log_tail.clone(),
-            ..Ending::default()
-        };
-        runs.finish(run.id, ending).await?;
     }
-    for id in active.into_iter().filter(|id| !adopted.contains(id)) {
-        supervisor
-            .transition(id, StatusEvent::NoProcess, None)
-            .await?;
-    }
-    Ok(())
+}
+
+/// Decides for each run recorded as alive, by looking at the real processes.
+pub fn decide(alive: Vec<Run>, leftovers: Leftovers) -> Vec<Leftover> {
+    alive
+        .into_iter()
+        .map(|run| match run.pid.filter(|pid| is_ours(*pid, &run)) {
+            Some(pid) if leftovers == Leftovers::Adopt => Leftover::Adopt { run, pid },
+            Some(pid) => Leftover::Stop { run, pid },
+            None => Leftover::Close(run),
+        })
+        .collect()
 }
 
 /// The process exists, is this user's, leads its own group, and runs exactly the recorded
@@ -117,7 +100,8 @@ fn same_argument(pid: u32, running: &str, recorded: &str) -> bool {
 /// How a handed-on file is named on a child's command line.
 const PASSED_PREFIX: &str = "/proc/self/fd/";
 
-async fn stop_leftover(pid: u32, grace: Duration) {
+/// SIGTERM to the leftover's group, SIGKILL if it is still there after the grace.
+pub async fn stop_leftover(pid: u32, grace: Duration) {
     let _ = signal_group(pid, libc::SIGTERM);
     let deadline = tokio::time::Instant::now() + grace;
     while process_alive(pid) && tokio::time::Instant::now() < deadline {

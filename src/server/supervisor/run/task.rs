@@ -2,8 +2,8 @@
 //! the deadline), `running` (scrape numbers), `stopping` (SIGTERM, then SIGKILL after the grace)
 //! or `killing` (a missed load deadline), then `finish` (record how it ended, free its place,
 //! say so). The process's exit is noticed at once in every phase (the runtime reaps it, so no
-//! zombie). The task holds only what it needs: the status authority, the runs store, the
-//! metrics history, the hub and the run handles.
+//! zombie). The task holds only what it needs: the run ledger (each event one transaction of run
+//! row and status), the metrics history, the hub and the run handles.
 
 use std::collections::VecDeque;
 use std::os::unix::process::ExitStatusExt;
@@ -20,18 +20,17 @@ use crate::domain::StatusEvent;
 use crate::domain::live::ServerEvent;
 use crate::domain::run::{FailureReason, LiveRun, LogSource, LogStream};
 use crate::server::db::runs_repo::Ending;
-use crate::server::db::runs_store::RunsStore;
 use crate::server::live::Hub;
 use crate::server::metrics::history::MetricsHistory;
 use crate::server::now_ms;
 use crate::server::supervisor::admission::demand::Demand;
 use crate::server::supervisor::admission::places::Places;
+use crate::server::supervisor::ledger::{Ended as Recorded, RunLedger};
 use crate::server::supervisor::run::classify::{self, Exit};
 use crate::server::supervisor::run::handles::RunHandles;
 use crate::server::supervisor::run::spawn::{process_alive, signal_group};
 use crate::server::supervisor::run::{http_probe, line_reader, scrape};
 use crate::server::supervisor::settings::SupervisorSettings;
-use crate::server::supervisor::statuses::Statuses;
 
 /// Log lines kept with each run in the database.
 pub const TAIL_LINES: usize = 50;
@@ -91,8 +90,7 @@ impl Process {
 
 /// Everything a run task is given.
 pub(in crate::server::supervisor) struct RunContext {
-    pub statuses: Statuses,
-    pub runs: RunsStore,
+    pub ledger: RunLedger,
     pub history: MetricsHistory,
     pub hub: Hub,
     pub handles: RunHandles,
@@ -283,15 +281,15 @@ impl Run {
     /// and tells every tab.
     async fn ready(&mut self) {
         let at = now_ms();
+        let (model_id, run_id) = (self.ctx.live.model_id, self.ctx.live.run_id);
         if let Err(error) = self
             .ctx
-            .runs
-            .ready(self.ctx.live.run_id, at, self.lines())
+            .ledger
+            .ready(model_id, run_id, at, self.lines())
             .await
         {
-            tracing::warn!(model_id = self.ctx.live.model_id, %error, "cannot record readiness");
+            tracing::warn!(model_id, %error, "cannot record readiness");
         }
-        self.status(StatusEvent::Healthy, None).await;
         self.ctx.live.ready_at = Some(at);
         self.ctx.live.stage = None;
         tracing::info!(
@@ -339,7 +337,7 @@ impl Run {
                 tail_saved = Instant::now();
                 let saved = self
                     .ctx
-                    .runs
+                    .ledger
                     .save_tail(self.ctx.live.run_id, self.lines())
                     .await;
                 if let Err(error) = saved {
@@ -380,7 +378,7 @@ impl Run {
         if let Some(rss) = sample.rss_bytes
             && rss > self.recorded_peak.saturating_add(1 << 20)
         {
-            match self.ctx.runs.record_peak(self.ctx.live.run_id, rss).await {
+            match self.ctx.ledger.record_peak(self.ctx.live.run_id, rss).await {
                 Ok(()) => self.recorded_peak = rss,
                 Err(error) => tracing::warn!(model_id, %error, "cannot record the memory peak"),
             }
@@ -450,13 +448,19 @@ impl Run {
             None => classify::describe(exit),
         };
         tracing::info!(model_id, run_id, pid, how = %why, "llama-server ended");
-        if let Err(error) = self.ctx.runs.finish(run_id, ending).await {
-            tracing::error!(model_id, run_id, %error, "cannot record the end of a run");
-        }
+        let recorded = Recorded {
+            model_id,
+            run_id,
+            ending,
+            event: Some(event),
+            reason: failure.map(|(_, message)| message),
+        };
+        // The handle goes first: once a tab hears `stopped`, a start must find no run.
         self.ctx.handles.forget(model_id, run_id);
         self.ctx.places.freed();
-        self.status(event, failure.map(|(_, message)| message))
-            .await;
+        if let Err(error) = self.ctx.ledger.ended(recorded).await {
+            tracing::error!(model_id, run_id, %error, "cannot record the end of a run");
+        }
         self.ctx
             .hub
             .publish(ServerEvent::RunEnded { model_id, run_id });
@@ -467,7 +471,7 @@ impl Run {
     /// start-up reconciling, or the database may be failing) and the run goes on.
     async fn status(&self, event: StatusEvent, reason: Option<String>) {
         let model_id = self.ctx.live.model_id;
-        if let Err(error) = self.ctx.statuses.apply(model_id, event, reason).await {
+        if let Err(error) = self.ctx.ledger.apply(model_id, event, reason).await {
             tracing::warn!(model_id, ?event, %error, "status not moved");
         }
     }
