@@ -554,9 +554,10 @@ async fn a_running_model_is_scraped_into_the_live_state_prometheus_and_the_histo
 }
 
 /// Starts llama-server the way an earlier Corral would have, and records it as a live run.
-async fn leftover_server(app: &TestApp, id: i64) -> std::process::Child {
+/// A llama-server started as an earlier Corral would have (its own process group, a key of its
+/// own), on a port that was free a moment ago; with its command.
+fn spawn_leftover(model_path: &str) -> (std::process::Child, Vec<String>) {
     use std::os::unix::process::CommandExt;
-    let model = app.registry.get_model(id).await.unwrap();
     let port = TcpListener::bind(("127.0.0.1", 0))
         .unwrap()
         .local_addr()
@@ -566,7 +567,7 @@ async fn leftover_server(app: &TestApp, id: i64) -> std::process::Child {
     let command: Vec<String> = [
         binary.as_str(),
         "--model",
-        &model.spec.path,
+        model_path,
         "--threads",
         "1",
         "--host",
@@ -586,7 +587,47 @@ async fn leftover_server(app: &TestApp, id: i64) -> std::process::Child {
         .process_group(0)
         .spawn()
         .unwrap();
+    (child, command)
+}
+
+/// Waits until the leftover answers `/health` with 200; false when it exited first (its port
+/// was taken meanwhile).
+async fn answers(child: &mut std::process::Child, command: &[String]) -> bool {
+    let port: u16 = command[command.len() - 2].parse().unwrap();
+    let deadline = Instant::now() + LOAD;
+    while Instant::now() < deadline {
+        if child.try_wait().unwrap().is_some() {
+            return false;
+        }
+        let health = corral::server::supervisor::run::http_probe::get(
+            port,
+            "/health",
+            None,
+            Duration::from_secs(1),
+        )
+        .await;
+        if matches!(health, Ok((200, _))) {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("the leftover server never answered");
+}
+
+async fn leftover_server(app: &TestApp, id: i64) -> std::process::Child {
+    let model = app.registry.get_model(id).await.unwrap();
+    // A port found free can be taken by someone else's connection before the server binds it
+    // (the cause of this test's old intermittent failure: the leftover exited at once, and
+    // start-up rightly found nothing to adopt). So the server is waited for until it answers,
+    // on another port if it could not bind the first.
+    let (child, command) = loop {
+        let (mut child, command) = spawn_leftover(&model.spec.path);
+        if answers(&mut child, &command).await {
+            break (child, command);
+        }
+    };
     let pid = child.id();
+    let port: u16 = command[command.len() - 2].parse().unwrap();
     let tail = vec!["an earlier line".to_string()];
     app.db
         .call(move |conn| {
@@ -650,8 +691,6 @@ async fn a_server_left_by_an_earlier_corral_is_stopped_by_default() {
     let app = TestApp::with_llama_server().await;
     let id = app.create_tiny("tiny").await;
     let mut leftover = leftover_server(&app, id).await;
-    // Give it time to be up, as a real leftover would be.
-    tokio::time::sleep(Duration::from_millis(300)).await;
     let _next = corral::server::supervisor::Supervisor::start(app.peers(), supervisor_settings())
         .await
         .unwrap();
