@@ -15,7 +15,7 @@ use crate::api::registry;
 /// "groups": [{"group", "config"}, ...]}]}`.
 #[server(prefix = "/api", endpoint = "export", input = Json)]
 pub async fn export() -> Result<ExportDocument, AppError> {
-    registry()?.export().await
+    crate::server::import::apply::export(&registry()?).await
 }
 
 /// `{"format": "corral", "text": "...", "dry_run": bool, "on_conflict": "skip"|"rename"|"replace"}`

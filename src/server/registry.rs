@@ -5,18 +5,15 @@
 //! transaction with every check before it, so a failed call writes nothing; after a commit the
 //! registry publishes exactly one event per changed model to the live hub.
 
-use rusqlite::Connection;
+use rusqlite::{Connection, Transaction};
 use serde_json::{Map, Value};
 
 use crate::domain::audit::{ConfigChange, ModelDetail};
 use crate::domain::config::serving::fold;
 use crate::domain::config::{ConfigGroup, ConfigGroupKind, ServingConfig};
-use crate::domain::export::{self, ExportDocument, ExportedModel};
 use crate::domain::fields::{FieldSet, changed_fields, merge_patch};
-use crate::domain::import::{ImportReport, OnConflict};
 use crate::domain::live::ServerEvent;
 use crate::domain::model::{FIRST_ROWS, FirstRows};
-use crate::domain::model_name::free_name;
 use crate::domain::page::Page;
 use crate::domain::{AppError, Model, ModelFilter, ModelSpec, Rule};
 use crate::server::db::{Db, config_repo, models_repo, write_transaction};
@@ -57,6 +54,11 @@ impl Registry {
     }
 
     /// The folders files must be in (the supervisor checks them again before a start).
+    /// How much history the database keeps.
+    pub fn retention(&self) -> crate::server::db::Retention {
+        self.db.retention()
+    }
+
     pub fn roots(&self) -> &ModelRoots {
         &self.roots
     }
@@ -133,6 +135,43 @@ impl Registry {
             .await
     }
 
+    /// Every write of models or their settings goes through here: one transaction, its events
+    /// published in commit order, then the name cache forgotten (names, aliases, files and
+    /// serving settings may have changed). None of the three can be missed.
+    pub async fn write<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Transaction<'_>) -> Result<(T, Vec<ServerEvent>), AppError> + Send + 'static,
+    ) -> Result<T, AppError> {
+        let hub = self.hub.clone();
+        let written = (self.db)
+            .call(move |conn| in_transaction(conn, &hub, false, work))
+            .await;
+        self.names.forget();
+        written
+    }
+
+    /// `write`, or when `rehearse` is set the same work rolled back: nothing is kept or told.
+    pub async fn write_unless<T: Send + 'static>(
+        &self,
+        rehearse: bool,
+        work: impl FnOnce(&Transaction<'_>) -> Result<(T, Vec<ServerEvent>), AppError> + Send + 'static,
+    ) -> Result<T, AppError> {
+        let hub = self.hub.clone();
+        let written = (self.db)
+            .call(move |conn| in_transaction(conn, &hub, rehearse, work))
+            .await;
+        self.names.forget();
+        written
+    }
+
+    /// A consistent read of everything `work` asks (for exports and the like).
+    pub async fn read<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Connection) -> Result<T, AppError> + Send + 'static,
+    ) -> Result<T, AppError> {
+        self.db.call(move |conn| work(conn)).await
+    }
+
     pub async fn create_model(&self, input: Value) -> Result<Model, AppError> {
         let spec = ModelSpec::parse_new(&input)?;
         // Before anything looks at the file.
@@ -140,25 +179,15 @@ impl Registry {
             .check(vec![("path".into(), spec.path.clone())])
             .await?;
         let size = file_size(&spec.path).await;
-        let hub = self.hub.clone();
-        let written = self
-            .db
-            .call(move |conn| {
-                hub.committed(|| {
-                    let tx = write_transaction(conn)?;
-                    ensure_name_free(&tx, &spec.name, None)?;
-                    let now = now_ms();
-                    let id = models_repo::insert(&tx, &spec, size, now)?;
-                    config_repo::insert_defaults(&tx, id, now)?;
-                    let model = existing(&tx, id)?;
-                    tx.commit()?;
-                    Ok((model.clone(), vec![ServerEvent::ModelCreated(model)]))
-                })
-            })
-            .await;
-        // Names, aliases, files and serving settings may have changed.
-        self.names.forget();
-        written
+        self.write(move |tx| {
+            ensure_name_free(tx, &spec.name, None)?;
+            let now = now_ms();
+            let id = models_repo::insert(tx, &spec, size, now)?;
+            config_repo::insert_defaults(tx, id, now)?;
+            let model = existing(tx, id)?;
+            Ok((model.clone(), vec![ServerEvent::ModelCreated(model)]))
+        })
+        .await
     }
 
     /// Applies a JSON merge patch to the model's settings (keys replace, `null` clears).
@@ -181,78 +210,55 @@ impl Registry {
             None => None,
         };
         let keep = self.db.retention().changes_per_model;
-        let hub = self.hub.clone();
-        let written = self
-            .db
-            .call(move |conn| {
-                hub.committed(|| {
-                    let tx = write_transaction(conn)?;
-                    let current = existing(&tx, id)?;
-                    let before = current.spec.to_object();
-                    let mut merged = before.clone();
-                    merge_patch(&mut merged, &changes);
-                    let spec = ModelSpec::parse(&Value::Object(merged))?;
-                    ensure_name_free(&tx, &spec.name, Some(id))?;
-                    let diff = changed_fields(&before, &spec.to_object());
-                    if diff.is_empty() {
-                        return Ok((current, vec![]));
-                    }
-                    let now = now_ms();
-                    models_repo::update(
-                        &tx,
-                        id,
-                        &spec,
-                        new_size.unwrap_or(current.size_bytes),
-                        now,
-                    )?;
-                    config_repo::record_change(&tx, id, "model", &diff, now)?;
-                    config_repo::prune_history(&tx, id, keep)?;
-                    let model = existing(&tx, id)?;
-                    tx.commit()?;
-                    Ok((model.clone(), vec![ServerEvent::ModelUpdated(model)]))
-                })
-            })
-            .await;
-        // Names, aliases, files and serving settings may have changed.
-        self.names.forget();
-        written
+        self.write(move |tx| {
+            let current = existing(tx, id)?;
+            let before = current.spec.to_object();
+            let mut merged = before.clone();
+            merge_patch(&mut merged, &changes);
+            let spec = ModelSpec::parse(&Value::Object(merged))?;
+            ensure_name_free(tx, &spec.name, Some(id))?;
+            let diff = changed_fields(&before, &spec.to_object());
+            if diff.is_empty() {
+                return Ok((current, vec![]));
+            }
+            let now = now_ms();
+            models_repo::update(tx, id, &spec, new_size.unwrap_or(current.size_bytes), now)?;
+            config_repo::record_change(tx, id, "model", &diff, now)?;
+            config_repo::prune_history(tx, id, keep)?;
+            let model = existing(tx, id)?;
+            Ok((model.clone(), vec![ServerEvent::ModelUpdated(model)]))
+        })
+        .await
     }
 
     /// Deletes all the given models or, if any is missing or running, none of them. Only the
     /// supervisor calls this, under its lifecycle lock (`Supervisor::delete_models`).
     pub async fn bulk_delete(&self, ids: Vec<i64>) -> Result<Vec<i64>, AppError> {
         let ids = distinct_ids(ids)?;
-        let hub = self.hub.clone();
         let deleted = self
-            .db
-            .call(move |conn| {
-                hub.committed(|| {
-                    let tx = write_transaction(conn)?;
-                    for id in &ids {
-                        let model = existing(&tx, *id)?;
-                        if model.status.is_active() {
-                            return Err(AppError::Conflict {
-                                field: "status".into(),
-                                message: format!(
-                                    "model '{}' is {}; stop it before deleting it",
-                                    model.spec.name, model.status
-                                ),
-                            });
-                        }
+            .write(move |tx| {
+                for id in &ids {
+                    let model = existing(tx, *id)?;
+                    if model.status.is_active() {
+                        return Err(AppError::Conflict {
+                            field: "status".into(),
+                            message: format!(
+                                "model '{}' is {}; stop it before deleting it",
+                                model.spec.name, model.status
+                            ),
+                        });
                     }
-                    for id in &ids {
-                        models_repo::delete(&tx, *id)?;
-                    }
-                    tx.commit()?;
-                    let events = ids
-                        .iter()
-                        .map(|id| ServerEvent::ModelDeleted { id: *id })
-                        .collect();
-                    Ok((ids, events))
-                })
+                }
+                for id in &ids {
+                    models_repo::delete(tx, *id)?;
+                }
+                let events = ids
+                    .iter()
+                    .map(|id| ServerEvent::ModelDeleted { id: *id })
+                    .collect();
+                Ok((ids, events))
             })
             .await;
-        self.names.forget();
         let deleted = deleted?;
         for id in &deleted {
             self.hub.forget_log(*id);
@@ -263,54 +269,34 @@ impl Registry {
     /// The file at `path` appeared, changed size or went away (`None`): every model naming it
     /// shows so, live.
     pub async fn file_changed(&self, path: String, size: Option<u64>) -> Result<(), AppError> {
-        let hub = self.hub.clone();
-        let written = self
-            .db
-            .call(move |conn| {
-                hub.committed(|| {
-                    let tx = write_transaction(conn)?;
-                    let ids = models_repo::set_file_size(&tx, &path, size)?;
-                    let mut events = Vec::with_capacity(ids.len());
-                    for id in ids {
-                        events.push(ServerEvent::ModelUpdated(existing(&tx, id)?));
-                    }
-                    tx.commit()?;
-                    Ok(((), events))
-                })
-            })
-            .await;
-        // The size is part of what the gateway keeps per name (it sets the load deadline).
-        self.names.forget();
-        written
+        self.write(move |tx| {
+            let ids = models_repo::set_file_size(tx, &path, size)?;
+            let mut events = Vec::with_capacity(ids.len());
+            for id in ids {
+                events.push(ServerEvent::ModelUpdated(existing(tx, id)?));
+            }
+            Ok(((), events))
+        })
+        .await
     }
 
     /// Copies a model and all its settings under a new name; the copy starts stopped.
     pub async fn duplicate_model(&self, id: i64, name: String) -> Result<Model, AppError> {
-        let hub = self.hub.clone();
-        let written = self
-            .db
-            .call(move |conn| {
-                hub.committed(|| {
-                    let tx = write_transaction(conn)?;
-                    let source = existing(&tx, id)?;
-                    let mut object = source.spec.to_object();
-                    object.insert("name".into(), Value::String(name));
-                    let spec = ModelSpec::parse(&Value::Object(object))?;
-                    ensure_name_free(&tx, &spec.name, None)?;
-                    let now = now_ms();
-                    let copy = models_repo::insert(&tx, &spec, source.size_bytes, now)?;
-                    config_repo::copy_all(&tx, id, copy, now)?;
-                    // Aliases name one model: the copy answers to its own name only.
-                    config_repo::clear_aliases(&tx, copy)?;
-                    let model = existing(&tx, copy)?;
-                    tx.commit()?;
-                    Ok((model.clone(), vec![ServerEvent::ModelCreated(model)]))
-                })
-            })
-            .await;
-        // Names, aliases, files and serving settings may have changed.
-        self.names.forget();
-        written
+        self.write(move |tx| {
+            let source = existing(tx, id)?;
+            let mut object = source.spec.to_object();
+            object.insert("name".into(), Value::String(name));
+            let spec = ModelSpec::parse(&Value::Object(object))?;
+            ensure_name_free(tx, &spec.name, None)?;
+            let now = now_ms();
+            let copy = models_repo::insert(tx, &spec, source.size_bytes, now)?;
+            config_repo::copy_all(tx, id, copy, now)?;
+            // Aliases name one model: the copy answers to its own name only.
+            config_repo::clear_aliases(tx, copy)?;
+            let model = existing(tx, copy)?;
+            Ok((model.clone(), vec![ServerEvent::ModelCreated(model)]))
+        })
+        .await
     }
 
     pub async fn load_config(
@@ -335,201 +321,26 @@ impl Registry {
         let parsed = group.parse_config(&config)?;
         self.roots.check(parsed.named_files()).await?;
         let keep = self.db.retention().changes_per_model;
-        let hub = self.hub.clone();
-        let written = self
-            .db
-            .call(move |conn| {
-                hub.committed(|| {
-                    let tx = write_transaction(conn)?;
-                    let model = existing(&tx, id)?;
-                    if let ConfigGroup::Serving(serving) = &parsed {
-                        ensure_aliases_free(&tx, &model, &serving.aliases)?;
-                    }
-                    let before = config_repo::load(&tx, id, group)?
-                        .unwrap_or_else(|| group.default_config());
-                    let diff = changed_fields(&before.to_object(), &parsed.to_object());
-                    if diff.is_empty() {
-                        return Ok((parsed, vec![]));
-                    }
-                    let now = now_ms();
-                    config_repo::save(&tx, id, &parsed, now)?;
-                    config_repo::record_change(&tx, id, group.as_str(), &diff, now)?;
-                    config_repo::prune_history(&tx, id, keep)?;
-                    tx.commit()?;
-                    // The model's row is as it was; the event tells who follows its settings
-                    // (a running model may now wait for a restart to apply them).
-                    Ok((parsed, vec![ServerEvent::ModelUpdated(model)]))
-                })
-            })
-            .await;
-        // Names, aliases, files and serving settings may have changed.
-        self.names.forget();
-        written
-    }
-
-    /// Every model with every settings group, read in one go (one consistent view).
-    pub async fn export(&self) -> Result<ExportDocument, AppError> {
-        self.db
-            .call(move |conn| {
-                let mut models = Vec::new();
-                for model in models_repo::list(conn)? {
-                    let groups = groups_of(conn, model.id)?;
-                    models.push(ExportedModel {
-                        spec: model.spec,
-                        groups,
-                    });
-                }
-                Ok(ExportDocument {
-                    format: export::FORMAT.to_string(),
-                    version: export::VERSION,
-                    exported_at: now_ms(),
-                    models,
-                })
-            })
-            .await
-    }
-
-    /// Imports models, all or nothing: a name that is taken is skipped, renamed or replaced as
-    /// `on_conflict` says; a dry run answers the same report and writes nothing.
-    pub async fn import(
-        &self,
-        models: Vec<ExportedModel>,
-        on_conflict: OnConflict,
-        dry_run: bool,
-    ) -> Result<ImportReport, AppError> {
-        // Files first, before anything looks at them: inside the model folders.
-        let mut errors = Vec::new();
-        for (i, model) in models.iter().enumerate() {
-            let mut files = vec![("path".to_string(), model.spec.path.clone())];
-            for group in &model.groups {
-                files.extend(group.named_files());
+        self.write(move |tx| {
+            let model = existing(tx, id)?;
+            if let ConfigGroup::Serving(serving) = &parsed {
+                ensure_aliases_free(tx, &model, &serving.aliases)?;
             }
-            if let Err(error) = self.roots.check(files).await {
-                errors.extend(crate::server::import::within(
-                    &format!("models[{i}]"),
-                    error,
-                ));
+            let before =
+                config_repo::load(tx, id, group)?.unwrap_or_else(|| group.default_config());
+            let diff = changed_fields(&before.to_object(), &parsed.to_object());
+            if diff.is_empty() {
+                return Ok((parsed, vec![]));
             }
-        }
-        if !errors.is_empty() {
-            return Err(AppError::Invalid { errors });
-        }
-        let mut sizes = Vec::with_capacity(models.len());
-        for model in &models {
-            sizes.push(file_size(&model.spec.path).await);
-        }
-        let hub = self.hub.clone();
-        let keep = self.db.retention().changes_per_model;
-        let imported = self
-            .db
-            .call(move |conn| {
-                hub.committed(|| {
-                    let tx = write_transaction(conn)?;
-                    let now = now_ms();
-                    let mut report = ImportReport {
-                        dry_run,
-                        ..ImportReport::default()
-                    };
-                    let mut events = Vec::new();
-                    for (i, (model, size)) in models.into_iter().zip(sizes).enumerate() {
-                        let mut spec = model.spec;
-                        let holder = models_repo::name_holder(&tx, &spec.name, None)?;
-                        let (id, created) = match (holder, on_conflict) {
-                            (None, _) => (models_repo::insert(&tx, &spec, size, now)?, true),
-                            (Some(_), OnConflict::Skip) => {
-                                report.skipped.push(spec.name);
-                                continue;
-                            }
-                            (Some(_), OnConflict::Rename) => {
-                                let mut failed = None;
-                                spec.name = free_name(&spec.name, |name| {
-                                    match models_repo::name_holder(&tx, name, None) {
-                                        Ok(holder) => holder.is_some(),
-                                        Err(error) => {
-                                            failed = Some(error);
-                                            false
-                                        }
-                                    }
-                                });
-                                if let Some(error) = failed {
-                                    return Err(AppError::from(error));
-                                }
-                                (models_repo::insert(&tx, &spec, size, now)?, true)
-                            }
-                            (Some(holder), OnConflict::Replace) => {
-                                let current = existing(&tx, holder)?;
-                                if fold(&current.spec.name) != fold(&spec.name) {
-                                    return Err(AppError::Conflict {
-                                        field: format!("models[{i}].name"),
-                                        message: format!(
-                                            "'{}' is an alias of model '{}'",
-                                            spec.name, current.spec.name
-                                        ),
-                                    });
-                                }
-                                models_repo::update(&tx, holder, &spec, size, now)?;
-                                // A replace is an edit like any other: the trail says what
-                                // it changed, so the old values can be found again.
-                                let diff =
-                                    changed_fields(&current.spec.to_object(), &spec.to_object());
-                                if !diff.is_empty() {
-                                    config_repo::record_change(&tx, holder, "model", &diff, now)?;
-                                }
-                                (holder, false)
-                            }
-                        };
-                        if created {
-                            config_repo::insert_defaults(&tx, id, now)?;
-                        }
-                        for group in &model.groups {
-                            if let ConfigGroup::Serving(serving) = group {
-                                let current = existing(&tx, id)?;
-                                ensure_aliases_free(&tx, &current, &serving.aliases).map_err(
-                                    |error| match error {
-                                        AppError::Conflict { field, message } => {
-                                            AppError::Conflict {
-                                                field: format!("models[{i}].{field}"),
-                                                message,
-                                            }
-                                        }
-                                        other => other,
-                                    },
-                                )?;
-                            }
-                            if !created {
-                                let kind = group.kind();
-                                let before = config_repo::load(&tx, id, kind)?
-                                    .unwrap_or_else(|| kind.default_config());
-                                let diff = changed_fields(&before.to_object(), &group.to_object());
-                                if !diff.is_empty() {
-                                    config_repo::record_change(&tx, id, kind.as_str(), &diff, now)?;
-                                }
-                            }
-                            config_repo::save(&tx, id, group, now)?;
-                        }
-                        if !created {
-                            config_repo::prune_history(&tx, id, keep)?;
-                        }
-                        let model = existing(&tx, id)?;
-                        if created {
-                            report.created.push(model.spec.name.clone());
-                            events.push(ServerEvent::ModelCreated(model));
-                        } else {
-                            report.changed.push(model.spec.name.clone());
-                            events.push(ServerEvent::ModelUpdated(model));
-                        }
-                    }
-                    if dry_run {
-                        // Dropped, not committed: nothing is written.
-                        return Ok((report, Vec::new()));
-                    }
-                    tx.commit()?;
-                    Ok((report, events))
-                })
-            })
-            .await;
-        self.names.forget();
-        imported
+            let now = now_ms();
+            config_repo::save(tx, id, &parsed, now)?;
+            config_repo::record_change(tx, id, group.as_str(), &diff, now)?;
+            config_repo::prune_history(tx, id, keep)?;
+            // The model's row is as it was; the event tells who follows its settings
+            // (a running model may now wait for a restart to apply them).
+            Ok((parsed, vec![ServerEvent::ModelUpdated(model)]))
+        })
+        .await
     }
 
     /// The model, its settings groups and its history, read together in one go.
@@ -560,7 +371,27 @@ impl Registry {
     }
 }
 
-fn existing(conn: &Connection, id: i64) -> Result<Model, AppError> {
+/// Runs `work` in a write transaction and publishes its events in commit order; a rehearsal is
+/// rolled back and tells nothing.
+fn in_transaction<T>(
+    conn: &mut Connection,
+    hub: &Hub,
+    rehearse: bool,
+    work: impl FnOnce(&Transaction<'_>) -> Result<(T, Vec<ServerEvent>), AppError>,
+) -> Result<T, AppError> {
+    hub.committed(|| {
+        let tx = write_transaction(conn)?;
+        let (value, events) = work(&tx)?;
+        if rehearse {
+            // Dropped, not committed: nothing is written.
+            return Ok((value, Vec::new()));
+        }
+        tx.commit()?;
+        Ok((value, events))
+    })
+}
+
+pub(crate) fn existing(conn: &Connection, id: i64) -> Result<Model, AppError> {
     models_repo::get(conn, id)?.ok_or_else(|| AppError::not_found("model", id))
 }
 
@@ -590,7 +421,7 @@ fn ensure_name_free(conn: &Connection, name: &str, except: Option<i64>) -> Resul
 }
 
 /// Every alias must be free: not another model's name or alias, nor this model's own name.
-fn ensure_aliases_free(
+pub(crate) fn ensure_aliases_free(
     conn: &Connection,
     model: &Model,
     aliases: &[String],
@@ -618,7 +449,7 @@ fn ensure_aliases_free(
 }
 
 /// Every settings group of the model, defaults where nothing was saved.
-fn groups_of(conn: &Connection, id: i64) -> Result<Vec<ConfigGroup>, AppError> {
+pub(crate) fn groups_of(conn: &Connection, id: i64) -> Result<Vec<ConfigGroup>, AppError> {
     ConfigGroupKind::ALL
         .iter()
         .map(|group| {
@@ -649,7 +480,7 @@ pub fn distinct_ids(mut ids: Vec<i64>) -> Result<Vec<i64>, AppError> {
 
 /// The size of a regular file, or `None` when it is missing or not a file: a model may be
 /// registered before its download has finished.
-async fn file_size(path: &str) -> Option<u64> {
+pub(crate) async fn file_size(path: &str) -> Option<u64> {
     tokio::fs::metadata(path)
         .await
         .ok()

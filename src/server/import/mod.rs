@@ -2,6 +2,7 @@
 //! llama.cpp preset INI. Every field is validated as if typed in a form and errors are named by
 //! where they are in the text; what has no place in Corral is named in `not_mapped`.
 
+pub mod apply;
 mod bounded_yaml;
 mod command_line;
 mod corral_document;
@@ -50,9 +51,8 @@ pub async fn import(
     let (models, not_mapped) = tokio::task::spawn_blocking(move || parse(format, &owned))
         .await
         .map_err(AppError::internal)??;
-    let mut report = registry
-        .import(models, on_conflict.unwrap_or(OnConflict::Skip), dry_run)
-        .await?;
+    let on_conflict = on_conflict.unwrap_or(OnConflict::Skip);
+    let mut report = apply::import_models(registry, models, on_conflict, dry_run).await?;
     report.not_mapped = not_mapped;
     Ok(report)
 }

@@ -1,0 +1,162 @@
+//! Writing an import into the registry, all or nothing (or, for a dry run, the same work rolled
+//! back), and reading every model out for an export. The text is read by the other files here;
+//! the registry lends its write envelope and its checks.
+
+use crate::domain::AppError;
+use crate::domain::config::ConfigGroup;
+use crate::domain::config::serving::fold;
+use crate::domain::export::{self, ExportDocument, ExportedModel};
+use crate::domain::fields::{FieldSet, changed_fields};
+use crate::domain::import::{ImportReport, OnConflict};
+use crate::domain::live::ServerEvent;
+use crate::domain::model_name::free_name;
+use crate::server::db::{config_repo, models_repo};
+use crate::server::now_ms;
+use crate::server::registry::{Registry, ensure_aliases_free, existing, file_size, groups_of};
+
+/// Every model with every settings group, read in one go (one consistent view).
+pub async fn export(registry: &Registry) -> Result<ExportDocument, AppError> {
+    registry
+        .read(move |conn| {
+            let mut models = Vec::new();
+            for model in models_repo::list(conn)? {
+                let groups = groups_of(conn, model.id)?;
+                models.push(ExportedModel {
+                    spec: model.spec,
+                    groups,
+                });
+            }
+            Ok(ExportDocument {
+                format: export::FORMAT.to_string(),
+                version: export::VERSION,
+                exported_at: now_ms(),
+                models,
+            })
+        })
+        .await
+}
+
+/// Imports models, all or nothing: a name that is taken is skipped, renamed or replaced as
+/// `on_conflict` says; a dry run answers the same report and writes nothing.
+pub async fn import_models(
+    registry: &Registry,
+    models: Vec<ExportedModel>,
+    on_conflict: OnConflict,
+    dry_run: bool,
+) -> Result<ImportReport, AppError> {
+    // Files first, before anything looks at them: inside the model folders.
+    let mut errors = Vec::new();
+    for (i, model) in models.iter().enumerate() {
+        let mut files = vec![("path".to_string(), model.spec.path.clone())];
+        for group in &model.groups {
+            files.extend(group.named_files());
+        }
+        if let Err(error) = registry.roots().check(files).await {
+            errors.extend(super::within(&format!("models[{i}]"), error));
+        }
+    }
+    if !errors.is_empty() {
+        return Err(AppError::Invalid { errors });
+    }
+    let mut sizes = Vec::with_capacity(models.len());
+    for model in &models {
+        sizes.push(file_size(&model.spec.path).await);
+    }
+    let keep = registry.retention().changes_per_model;
+    registry
+        .write_unless(dry_run, move |tx| {
+            let now = now_ms();
+            let mut report = ImportReport {
+                dry_run,
+                ..ImportReport::default()
+            };
+            let mut events = Vec::new();
+            for (i, (model, size)) in models.into_iter().zip(sizes).enumerate() {
+                let mut spec = model.spec;
+                let holder = models_repo::name_holder(tx, &spec.name, None)?;
+                let (id, created) = match (holder, on_conflict) {
+                    (None, _) => (models_repo::insert(tx, &spec, size, now)?, true),
+                    (Some(_), OnConflict::Skip) => {
+                        report.skipped.push(spec.name);
+                        continue;
+                    }
+                    (Some(_), OnConflict::Rename) => {
+                        let mut failed = None;
+                        spec.name = free_name(&spec.name, |name| {
+                            match models_repo::name_holder(tx, name, None) {
+                                Ok(holder) => holder.is_some(),
+                                Err(error) => {
+                                    failed = Some(error);
+                                    false
+                                }
+                            }
+                        });
+                        if let Some(error) = failed {
+                            return Err(AppError::from(error));
+                        }
+                        (models_repo::insert(tx, &spec, size, now)?, true)
+                    }
+                    (Some(holder), OnConflict::Replace) => {
+                        let current = existing(tx, holder)?;
+                        if fold(&current.spec.name) != fold(&spec.name) {
+                            return Err(AppError::Conflict {
+                                field: format!("models[{i}].name"),
+                                message: format!(
+                                    "'{}' is an alias of model '{}'",
+                                    spec.name, current.spec.name
+                                ),
+                            });
+                        }
+                        models_repo::update(tx, holder, &spec, size, now)?;
+                        // A replace is an edit like any other: the trail says what
+                        // it changed, so the old values can be found again.
+                        let diff = changed_fields(&current.spec.to_object(), &spec.to_object());
+                        if !diff.is_empty() {
+                            config_repo::record_change(tx, holder, "model", &diff, now)?;
+                        }
+                        (holder, false)
+                    }
+                };
+                if created {
+                    config_repo::insert_defaults(tx, id, now)?;
+                }
+                for group in &model.groups {
+                    if let ConfigGroup::Serving(serving) = group {
+                        let current = existing(tx, id)?;
+                        ensure_aliases_free(tx, &current, &serving.aliases).map_err(|error| {
+                            match error {
+                                AppError::Conflict { field, message } => AppError::Conflict {
+                                    field: format!("models[{i}].{field}"),
+                                    message,
+                                },
+                                other => other,
+                            }
+                        })?;
+                    }
+                    if !created {
+                        let kind = group.kind();
+                        let before = config_repo::load(tx, id, kind)?
+                            .unwrap_or_else(|| kind.default_config());
+                        let diff = changed_fields(&before.to_object(), &group.to_object());
+                        if !diff.is_empty() {
+                            config_repo::record_change(tx, id, kind.as_str(), &diff, now)?;
+                        }
+                    }
+                    config_repo::save(tx, id, group, now)?;
+                }
+                if !created {
+                    config_repo::prune_history(tx, id, keep)?;
+                }
+                let model = existing(tx, id)?;
+                if created {
+                    report.created.push(model.spec.name.clone());
+                    events.push(ServerEvent::ModelCreated(model));
+                } else {
+                    report.changed.push(model.spec.name.clone());
+                    events.push(ServerEvent::ModelUpdated(model));
+                }
+            }
+            Ok((report, events))
+        })
+        .await
+}
