@@ -985,7 +985,7 @@ async fn each_gateway_request_records_the_key_or_session_that_made_it() {
 #[tokio::test]
 async fn on_an_open_loopback_a_listed_site_still_needs_a_real_key_and_scripts_do_not() {
     let app = TestApp::with_options(common::Options {
-        gateway: corral::server::gateway::GatewaySettings {
+        gateway: corral::server::gateway::own_state::GatewaySettings {
             cors: corral::server::http::cors::CorsOrigins::parse(&[
                 "https://chat.example.com".to_string()
             ])

@@ -24,3 +24,7 @@ pub async fn list_activity(
 pub async fn activity_charts(query: SeriesQuery) -> Result<Vec<ActivitySeries>, AppError> {
     metering()?.series(query).await
 }
+
+// The scope an API key needs for each (an untagged function needs `admin`).
+#[cfg(feature = "ssr")]
+crate::scoped!(ModelsRead: ListActivity, ActivityCharts);

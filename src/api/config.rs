@@ -39,3 +39,7 @@ pub async fn config_history(
 ) -> Result<Vec<ConfigChange>, AppError> {
     registry()?.config_history(id, Page { limit, before }).await
 }
+
+// The scope an API key needs for each (an untagged function needs `admin`).
+#[cfg(feature = "ssr")]
+crate::scoped!(ModelsRead: LoadConfig, ConfigHistory);

@@ -34,3 +34,7 @@ pub async fn add_discovered(paths: Vec<String>) -> Result<Vec<Model>, AppError> 
 pub async fn check_model_path(path: String) -> Result<PathCheck, AppError> {
     crate::server::model_file::check_path(&super::state()?.registry, path).await
 }
+
+// The scope an API key needs for each (an untagged function needs `admin`).
+#[cfg(feature = "ssr")]
+crate::scoped!(ModelsRead: ListDiscovered);

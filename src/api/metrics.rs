@@ -14,3 +14,7 @@ use crate::api::history;
 pub async fn metrics_history(query: HistoryQuery) -> Result<Vec<Series>, AppError> {
     history()?.query(query).await
 }
+
+// The scope an API key needs for each (an untagged function needs `admin`).
+#[cfg(feature = "ssr")]
+crate::scoped!(ModelsRead: MetricsHistory);

@@ -83,3 +83,7 @@ pub async fn bulk_delete_models(ids: Vec<i64>) -> Result<Vec<i64>, AppError> {
 pub async fn duplicate_model(id: i64, name: String) -> Result<Model, AppError> {
     registry()?.duplicate_model(id, name).await
 }
+
+// The scope an API key needs for each (an untagged function needs `admin`).
+#[cfg(feature = "ssr")]
+crate::scoped!(ModelsRead: ListModels, GetModel, GetModelDetail, GetModelFile, ModelSummaries, GetModelByName);

@@ -91,3 +91,9 @@ pub async fn list_runs(
 ) -> Result<Vec<Run>, AppError> {
     state()?.runs.page(id, Page { limit, before }).await
 }
+
+// The scope an API key needs for each (an untagged function needs `admin`).
+#[cfg(feature = "ssr")]
+crate::scoped!(ModelsRead: ModelLogs, GetLaunchPreview, ListRuns, BulkStartPlan);
+#[cfg(feature = "ssr")]
+crate::scoped!(ModelsManage: StartModel, StopModel, ForceStopModel, RestartModel, BulkStartModels, BulkStopModels, BulkRestartModels);

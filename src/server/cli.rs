@@ -12,7 +12,7 @@ use crate::domain::settings::{CorralSettings, SetByFlag};
 
 use crate::server::access::AccessSettings;
 use crate::server::db::Retention;
-use crate::server::gateway::GatewaySettings;
+use crate::server::gateway::own_state::GatewaySettings;
 use crate::server::http::cors::CorsOrigins;
 use crate::server::http::host::parse_allowed_host;
 use crate::server::http::limits::HttpLimits;

@@ -20,6 +20,7 @@ pub mod model_roots;
 pub mod name_cache;
 pub mod places;
 pub mod registry;
+pub mod route_class;
 pub mod router;
 pub mod settings;
 pub mod start;

@@ -13,7 +13,7 @@ use crate::server::db::runs_store::RunsStore;
 use crate::server::db::{Db, DbOpenError, Retention, models_repo};
 use crate::server::discovery::Discovery;
 use crate::server::gateway::on_demand::OnDemand;
-use crate::server::gateway::{Gateway, GatewaySettings};
+use crate::server::gateway::own_state::{Gateway, GatewaySettings};
 use crate::server::http::host::AllowedHosts;
 use crate::server::http::limits::HttpLimits;
 use crate::server::live::Hub;

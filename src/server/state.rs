@@ -11,7 +11,8 @@ use crate::server::access::Access;
 use crate::server::db::Db;
 use crate::server::db::runs_store::RunsStore;
 use crate::server::discovery::Discovery;
-use crate::server::gateway::Gateway;
+use crate::server::gateway::own_state::Gateway;
+use crate::server::http::cors::CorsOrigins;
 use crate::server::http::host::AllowedHosts;
 use crate::server::http::limits::HttpLimits;
 use crate::server::live::Hub;
@@ -80,6 +81,8 @@ macro_rules! peer {
 
 peer! {
     leptos_options: LeptosOptions,
+    hosts: Arc<AllowedHosts>,
+    http_limits: HttpLimits,
     hub: Hub,
     registry: Registry,
     supervisor: Supervisor,
@@ -88,4 +91,11 @@ peer! {
     metering: Metering,
     discovery: Discovery,
     settings: Settings,
+}
+
+/// The CORS layer needs only the origins allowed to call the gateway.
+impl FromRef<AppState> for CorsOrigins {
+    fn from_ref(state: &AppState) -> Self {
+        state.gateway.settings.cors.clone()
+    }
 }

@@ -8,7 +8,7 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use corral::server::access::AccessSettings;
 use corral::server::db::{Db, Retention};
-use corral::server::gateway::GatewaySettings;
+use corral::server::gateway::own_state::GatewaySettings;
 use corral::server::http::cors::CorsOrigins;
 use corral::server::http::host::AllowedHosts;
 use corral::server::http::limits::HttpLimits;

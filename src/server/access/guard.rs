@@ -15,11 +15,11 @@ use hyper::body::{Frame, SizeHint};
 use crate::domain::AppError;
 use crate::server::access::{CalledWithKey, keys};
 use crate::server::gateway::envelope::GatewayError;
-use crate::server::gateway::is_gateway_path;
 use crate::server::http::error_response;
 use crate::server::http::origin::trusted_origin;
 use crate::server::http::request_path::RequestPath;
 use crate::server::places::Place;
+use crate::server::route_class::{is_gateway_path, scope_for};
 use crate::server::state::AppState;
 
 /// Paths that answer without a session: liveness, signing in, the setup, and the files the
@@ -167,7 +167,7 @@ async fn with_key(
     let path = &named.normal;
     match state.access.key(secret).await {
         Ok(Some(key)) => {
-            let needed = keys::scope_for(request.method(), path);
+            let needed = scope_for(request.method(), path);
             if !keys::allows(&key, needed) {
                 refuse(
                     path,

@@ -6,6 +6,7 @@
 pub mod envelope;
 pub mod model_list;
 pub mod on_demand;
+pub mod own_state;
 pub mod request;
 pub mod upstream;
 
@@ -19,91 +20,19 @@ use axum::routing::{any, get, post};
 use bytes::Bytes;
 use hyper::body::Incoming;
 
-use crate::domain::api_key::{ApiKey, Scope};
-use crate::domain::config::serving::Role;
+use crate::domain::api_key::ApiKey;
 use crate::domain::model::MAX_NAME_LEN;
 use crate::server::access::{CalledWithKey, SignedIn, keys};
 use crate::server::gateway::envelope::GatewayError;
-use crate::server::gateway::on_demand::{Lease, OnDemand};
-use crate::server::gateway::upstream::UpstreamClient;
-use crate::server::http::cors::CorsOrigins;
+use crate::server::gateway::on_demand::Lease;
 use crate::server::http::cors::carries_key_header;
 use crate::server::http::origin::same_origin_request;
 use crate::server::http::request_path::percent_decode;
 use crate::server::http::write_deadline::WriteStall;
 use crate::server::metering::meter::Meter;
 use crate::server::name_cache::Served;
+use crate::server::route_class::MODEL_ROUTES;
 use crate::server::state::AppState;
-
-/// How the gateway behaves, from command-line flags.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct GatewaySettings {
-    /// Largest request body (images travel in base64).
-    pub max_body_bytes: u64,
-    /// Sites whose pages may call the gateway with an API key (`--cors-origin`).
-    pub cors: CorsOrigins,
-}
-
-impl Default for GatewaySettings {
-    fn default() -> Self {
-        GatewaySettings {
-            max_body_bytes: 32 * 1024 * 1024,
-            cors: CorsOrigins::default(),
-        }
-    }
-}
-
-/// The gateway's own state: its settings, its connections to the model servers, and the model
-/// event streams each key holds.
-#[derive(Clone)]
-pub struct Gateway {
-    pub settings: Arc<GatewaySettings>,
-    /// Requests waiting for their model: queue, start on demand, put in flight.
-    pub on_demand: OnDemand,
-    client: UpstreamClient,
-    event_streams: crate::server::places::Places<i64>,
-}
-
-impl Gateway {
-    pub fn new(settings: GatewaySettings, on_demand: OnDemand) -> Gateway {
-        Gateway {
-            settings: Arc::new(settings),
-            on_demand,
-            client: UpstreamClient::default(),
-            event_streams: crate::server::places::Places::default(),
-        }
-    }
-}
-
-/// The POSTs that name their model in the body (those the pinned llama-server serves), with
-/// the role a model must have to answer them (`None`: any role).
-pub const MODEL_ROUTES: &[(&str, Option<Role>)] = &[
-    ("/v1/chat/completions", Some(Role::Chat)),
-    ("/v1/completions", Some(Role::Chat)),
-    ("/v1/responses", Some(Role::Chat)),
-    ("/v1/messages", Some(Role::Chat)),
-    ("/v1/messages/count_tokens", Some(Role::Chat)),
-    ("/infill", Some(Role::Chat)),
-    ("/completion", Some(Role::Chat)),
-    ("/v1/embeddings", Some(Role::Embeddings)),
-    ("/v1/rerank", Some(Role::Rerank)),
-    ("/rerank", Some(Role::Rerank)),
-    ("/tokenize", None),
-    ("/detokenize", None),
-];
-
-/// Paths the llama.cpp router API serves at the root, for Open WebUI's llama.cpp connection.
-const ROUTER_PATHS: &[&str] = &["/models", "/models/load", "/models/unload", "/models/sse"];
-
-/// True for every path the gateway answers: they read their own bodies (larger ones, with
-/// errors in OpenAI's envelope) and stream answers for as long as generation takes.
-pub fn is_gateway_path(path: &str) -> bool {
-    path == "/v1"
-        || path.starts_with("/v1/")
-        || path.starts_with("/upstream/")
-        || ROUTER_PATHS.contains(&path)
-        || MODEL_ROUTES.iter().any(|(route, _)| *route == path)
-}
 
 pub fn routes() -> Router<AppState> {
     let mut router = Router::new();
@@ -153,7 +82,13 @@ async fn model_routed_inner(
         .iter()
         .find(|(route, _)| *route == path)
         .and_then(|(_, role)| *role);
-    let bytes = request::read_body(state, &parts.headers, body).await?;
+    let bytes = request::read_body(
+        state.gateway.settings.max_body_bytes,
+        state.http_limits.body_read,
+        &parts.headers,
+        body,
+    )
+    .await?;
     let request::Routed {
         model: name,
         stream,
@@ -225,7 +160,9 @@ async fn pass_through_inner(
     meter.model(model.id, &model.name);
     key_may_use(&parts, &model)?;
     let path = format!("/{}", segments[taken..].join("/"));
-    if !may_manage(&parts) && !inference_endpoint(&parts.method, &path, parts.uri.query()) {
+    if !keys::may_manage(&parts.extensions)
+        && !inference_endpoint(&parts.method, &path, parts.uri.query())
+    {
         return Err(GatewayError::new(
             axum::http::StatusCode::FORBIDDEN,
             "forbidden",
@@ -237,8 +174,15 @@ async fn pass_through_inner(
             ),
         ));
     }
-    let bytes = request::read_body(state, &parts.headers, body).await?;
-    let hide_path = (!may_manage(&parts) && path == "/props").then(|| model.name.clone());
+    let bytes = request::read_body(
+        state.gateway.settings.max_body_bytes,
+        state.http_limits.body_read,
+        &parts.headers,
+        body,
+    )
+    .await?;
+    let hide_path =
+        (!keys::may_manage(&parts.extensions) && path == "/props").then(|| model.name.clone());
     meter.endpoint(format!("/upstream{path}"));
     let mut target = path;
     if let Some(query) = parts.uri.query() {
@@ -270,15 +214,6 @@ fn name_candidates(segments: &[&str]) -> Vec<(String, usize)> {
         candidates.push((name.clone(), i + 1));
     }
     candidates
-}
-
-/// Whether the caller may manage models: a session, a key with `models:manage`, or anyone where
-/// no login is required. Others use a model's server only to infer and read.
-pub fn may_manage(parts: &Parts) -> bool {
-    parts
-        .extensions
-        .get::<Arc<ApiKey>>()
-        .is_none_or(|key| keys::allows(key, Scope::ModelsManage))
 }
 
 /// llama-server's endpoints an inference key may reach through `/upstream`: generation,

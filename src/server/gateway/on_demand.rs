@@ -17,7 +17,7 @@ use crate::server::registry::Registry;
 use crate::server::supervisor::Supervisor;
 use crate::server::supervisor::admission::demand::{Demand, Ticket};
 use crate::server::supervisor::model_locks::ModelLocks;
-use crate::server::supervisor::run::handles::wait_ended;
+use crate::server::supervisor::run_handles::wait_ended;
 
 #[derive(Clone)]
 pub struct OnDemand {

@@ -8,14 +8,14 @@ use http_body_util::{BodyExt, LengthLimitError, Limited};
 use serde_json::Value;
 
 use crate::server::gateway::envelope::GatewayError;
-use crate::server::state::AppState;
 
+/// Reads the whole body: at most `limit` bytes, within `deadline`.
 pub async fn read_body(
-    state: &AppState,
+    limit: u64,
+    deadline: std::time::Duration,
     headers: &HeaderMap,
     body: Body,
 ) -> Result<Bytes, GatewayError> {
-    let limit = state.gateway.settings.max_body_bytes;
     let too_large = || {
         GatewayError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -30,7 +30,6 @@ pub async fn read_body(
     if declared.is_some_and(|len| len > limit) {
         return Err(too_large());
     }
-    let deadline = state.http_limits.body_read;
     let limited = Limited::new(body, usize::try_from(limit).unwrap_or(usize::MAX));
     match tokio::time::timeout(deadline, limited.collect()).await {
         Ok(Ok(collected)) => Ok(collected.to_bytes()),

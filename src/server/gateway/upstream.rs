@@ -18,6 +18,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
+use crate::server::access::keys;
 use crate::server::gateway::envelope::GatewayError;
 use crate::server::gateway::on_demand::Lease;
 use crate::server::metering::meter::Meter;
@@ -89,7 +90,7 @@ impl UpstreamClient {
             .uri(uri);
         // A conversation id keeps a generation going after its client left and lets it be
         // replayed by that id: for callers who may manage the model only.
-        let conversations = super::may_manage(client_request);
+        let conversations = keys::may_manage(&client_request.extensions);
         for (name, value) in &client_request.headers {
             if !NOT_FORWARDED.contains(&name.as_str())
                 && (conversations || name.as_str() != "x-conversation-id")

@@ -4,18 +4,19 @@
 //! layer answers, and which a browser never adds by itself: they cannot be forged cross-site,
 //! so the Origin rule lets them through. Cookies are never allowed cross-site.
 
+use std::sync::Arc;
+
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use crate::server::gateway::is_gateway_path;
-use crate::server::state::AppState;
+use crate::server::route_class::is_gateway_path;
 
 /// The origins allowed to call the gateway from a browser: exact `scheme://host[:port]`, or
 /// `*` for any.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct CorsOrigins(Vec<String>);
+pub struct CorsOrigins(Arc<[String]>);
 
 impl CorsOrigins {
     /// Checks each origin's shape; the message names the bad one.
@@ -36,7 +37,7 @@ impl CorsOrigins {
             }
             checked.push(origin);
         }
-        Ok(CorsOrigins(checked))
+        Ok(CorsOrigins(checked.into()))
     }
 
     /// `*` is listed: any site.
@@ -61,7 +62,11 @@ pub fn carries_key_header(headers: &HeaderMap) -> bool {
             .is_some_and(|v| v.len() > 7 && v[..7].eq_ignore_ascii_case("bearer "))
 }
 
-pub async fn answer_cors(State(state): State<AppState>, request: Request, next: Next) -> Response {
+pub async fn answer_cors(
+    State(cors): State<CorsOrigins>,
+    request: Request,
+    next: Next,
+) -> Response {
     let path = request.uri().path();
     if !is_gateway_path(path) {
         return next.run(request).await;
@@ -70,7 +75,7 @@ pub async fn answer_cors(State(state): State<AppState>, request: Request, next: 
         .headers()
         .get(header::ORIGIN)
         .and_then(|v| v.to_str().ok())
-        .filter(|origin| state.gateway.settings.cors.allows(origin))
+        .filter(|origin| cors.allows(origin))
         .and_then(|origin| HeaderValue::from_str(origin).ok());
     let preflight = request.method() == Method::OPTIONS
         && request

@@ -4,13 +4,12 @@
 //! by closes that door; `Origin` is checked against the same list, never against `Host`.
 
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-
-use crate::server::state::AppState;
 
 /// One allowed `host[:port]`; without a port it matches the bare name and the name with
 /// Corral's own port.
@@ -166,11 +165,11 @@ pub fn parse_allowed_host(text: &str) -> Result<String, String> {
 
 /// The outermost layer: a request whose `Host` is not one of ours gets 421 and nothing else.
 pub async fn reject_unknown_host(
-    State(state): State<AppState>,
+    State(hosts): State<Arc<AllowedHosts>>,
     request: Request,
     next: Next,
 ) -> Response {
-    if host_of(request.headers(), request.uri()).is_some_and(|host| state.hosts.allows(host)) {
+    if host_of(request.headers(), request.uri()).is_some_and(|host| hosts.allows(host)) {
         return next.run(request).await;
     }
     (

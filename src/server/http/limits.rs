@@ -13,9 +13,8 @@ use http_body_util::{BodyExt, LengthLimitError, Limited};
 
 use crate::domain::AppError;
 use crate::domain::error::MAX_BODY_BYTES;
-use crate::server::gateway;
 use crate::server::http::error_response;
-use crate::server::state::AppState;
+use crate::server::route_class::is_gateway_path;
 
 /// The deadlines and caps of the HTTP server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,13 +53,13 @@ impl Default for HttpLimits {
 }
 
 pub async fn read_body_in_time(
-    State(state): State<AppState>,
+    State(limits): State<HttpLimits>,
     request: Request,
     next: Next,
 ) -> Response {
     // The gateway reads its own bodies, under its own (larger) cap.
     if matches!(*request.method(), Method::GET | Method::HEAD)
-        || gateway::is_gateway_path(request.uri().path())
+        || is_gateway_path(request.uri().path())
     {
         return next.run(request).await;
     }
@@ -76,7 +75,7 @@ pub async fn read_body_in_time(
         return closing(error_response(&too_large));
     }
     let (parts, body) = request.into_parts();
-    let limit = state.http_limits.body_read;
+    let limit = limits.body_read;
     let read =
         tokio::time::timeout(limit, Limited::new(body, MAX_BODY_BYTES as usize).collect()).await;
     let bytes = match read {
@@ -114,16 +113,16 @@ fn closing(mut response: Response) -> Response {
 /// Answers 503 when a request takes longer than the deadline. Work that must not stop halfway
 /// (starting or stopping a model) runs in tasks of its own, so dropping the request is safe.
 pub async fn answer_in_time(
-    State(state): State<AppState>,
+    State(limits): State<HttpLimits>,
     request: Request,
     next: Next,
 ) -> Response {
     // The live socket lives as long as its tab; a gateway stream as long as generation takes
     // (its wait for a model has a deadline of its own).
-    if request.uri().path() == "/ws" || gateway::is_gateway_path(request.uri().path()) {
+    if request.uri().path() == "/ws" || is_gateway_path(request.uri().path()) {
         return next.run(request).await;
     }
-    let limit = state.http_limits.request;
+    let limit = limits.request;
     match tokio::time::timeout(limit, next.run(request)).await {
         Ok(response) => response,
         Err(_) => error_response(&AppError::Unavailable {

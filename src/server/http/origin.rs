@@ -2,20 +2,21 @@
 //! Origin): a page on another site cannot make a visitor's browser change their models. "Our
 //! pages" means an origin on the Host allow-list, never whatever the request's own Host says.
 
+use std::sync::Arc;
+
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, Method, header};
 use axum::middleware::Next;
 use axum::response::Response;
 
 use crate::domain::AppError;
-use crate::server::gateway::is_gateway_path;
 use crate::server::http::cors::carries_key_header;
 use crate::server::http::error_response;
 use crate::server::http::host::AllowedHosts;
-use crate::server::state::AppState;
+use crate::server::route_class::is_gateway_path;
 
 pub async fn reject_foreign_origin(
-    State(state): State<AppState>,
+    State(hosts): State<Arc<AllowedHosts>>,
     request: Request,
     next: Next,
 ) -> Response {
@@ -26,7 +27,7 @@ pub async fn reject_foreign_origin(
     // A gateway call with a key in a header cannot be forged by another site (CORS decides
     // which sites may send one).
     let keyed = is_gateway_path(request.uri().path()) && carries_key_header(request.headers());
-    if !safe && !keyed && !trusted_origin(request.headers(), &state.hosts) {
+    if !safe && !keyed && !trusted_origin(request.headers(), &hosts) {
         return error_response(&AppError::Forbidden {
             message: "cross-origin requests may not change Corral's state".into(),
         });

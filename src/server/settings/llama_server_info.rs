@@ -13,8 +13,8 @@ use crate::domain::fields::FieldSet;
 use crate::domain::settings::LlamaServerInfo;
 use crate::server::file_cache::{self, FileCache};
 use crate::server::supervisor::prepare::capabilities::{self, Capabilities};
+use crate::server::supervisor::prepare::child_env;
 use crate::server::supervisor::prepare::locate;
-use crate::server::supervisor::run::child_env;
 
 /// Each of `--version` and `--list-devices` may take this long (a GPU build probes devices).
 const ANSWER_WITHIN: Duration = Duration::from_secs(10);

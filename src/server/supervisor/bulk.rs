@@ -5,7 +5,7 @@ use crate::domain::bulk_start::{BulkStartPlan, Selected, plan_bulk_start};
 use crate::domain::{AppError, Model};
 use crate::server::registry::distinct_ids;
 use crate::server::supervisor::Supervisor;
-use crate::server::supervisor::admission::eviction;
+use crate::server::supervisor::admission::{self, eviction};
 use crate::server::supervisor::settings::WhenFull;
 
 impl Supervisor {
@@ -38,7 +38,12 @@ impl Supervisor {
             })
             .collect();
         let handles = &self.inner.runner.handles;
-        let running = handles.snapshot(&self.demand_book().busy(), &Default::default(), &|_| 0);
+        let running = admission::places::snapshot(
+            handles,
+            &self.demand_book().busy(),
+            &Default::default(),
+            &|_| 0,
+        );
         let mut stoppable = Vec::new();
         for run in eviction::stop_order(&running, 0) {
             if let Ok(model) = self.inner.registry.get_model(run.model_id).await {

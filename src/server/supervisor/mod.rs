@@ -15,8 +15,10 @@ pub mod admission;
 mod bulk;
 pub mod ledger;
 pub mod model_locks;
+mod pending_restart;
 pub mod prepare;
 pub mod run;
+pub mod run_handles;
 pub mod settings;
 
 use std::path::PathBuf;
@@ -35,7 +37,7 @@ use model_locks::ModelLocks;
 use prepare::Sources;
 use prepare::launch::Port;
 use run::Runner;
-use run::handles::{RunHandle, RunHandles, wait_ended};
+use run_handles::{RunHandle, RunHandles, wait_ended};
 use settings::{Current, SupervisorSettings};
 
 /// The peers the supervisor works with; it reaches none of them through another.

@@ -10,7 +10,6 @@ use crate::domain::time::format_bytes;
 use crate::domain::{AppError, Model};
 use crate::server::supervisor::admission::{Admission, Stopper};
 use crate::server::supervisor::prepare::memory_need::Need;
-use crate::server::supervisor::run::scrape::rss_bytes;
 use crate::server::supervisor::settings::SupervisorSettings;
 
 /// What stands between a start and its memory.
@@ -146,4 +145,12 @@ fn refusal(
             }
         }
     }
+}
+
+/// Resident memory of a process, from `/proc/<pid>/status` (`VmRSS: 1234 kB`).
+pub fn rss_bytes(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
 }

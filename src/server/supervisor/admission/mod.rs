@@ -5,7 +5,7 @@
 
 pub mod demand;
 pub mod eviction;
-mod memory_room;
+pub mod memory_room;
 pub mod places;
 pub mod ports;
 
@@ -14,7 +14,7 @@ use std::time::Duration;
 use crate::domain::{AppError, Model};
 use crate::server::live::Hub;
 use crate::server::supervisor::prepare::memory_need::Need;
-use crate::server::supervisor::run::handles::RunHandles;
+use crate::server::supervisor::run_handles::RunHandles;
 use crate::server::supervisor::settings::{SupervisorSettings, WhenFull};
 use demand::Demand;
 use eviction::Victim;

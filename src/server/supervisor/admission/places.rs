@@ -8,8 +8,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::Notify;
 
-use crate::server::supervisor::admission::eviction::{self, Victim};
-use crate::server::supervisor::run::handles::RunHandles;
+use crate::server::supervisor::admission::eviction::{self, Running, Victim};
+use crate::server::supervisor::run_handles::RunHandles;
 
 #[derive(Default)]
 struct Taken {
@@ -65,7 +65,7 @@ impl Places {
         if !evict {
             return Decision::Full;
         }
-        let running = handles.snapshot(busy, &taken.evicting, &|_| 0);
+        let running = snapshot(handles, busy, &taken.evicting, &|_| 0);
         match eviction::for_place(&running, model_id) {
             Some((victim, run_id)) => {
                 taken.evicting.insert(victim);
@@ -88,7 +88,7 @@ impl Places {
         rss: &dyn Fn(u32) -> u64,
     ) -> Option<Vec<Victim>> {
         let mut taken = self.taken();
-        let running = handles.snapshot(busy, &taken.evicting, rss);
+        let running = snapshot(handles, busy, &taken.evicting, rss);
         let victims = eviction::for_memory(&running, model_id, short)?;
         taken.evicting.extend(victims.iter().map(|(id, _)| *id));
         Some(victims)
@@ -116,6 +116,30 @@ impl Places {
     }
 }
 
+/// Every live run as a start's admission sees it: `busy` ones hold requests, `stopping` ones
+/// some start is stopping already, `rss` says a run's memory by its pid (0 when not asked).
+pub fn snapshot(
+    handles: &RunHandles,
+    busy: &HashSet<i64>,
+    stopping: &HashSet<i64>,
+    rss: &dyn Fn(u32) -> u64,
+) -> Vec<Running> {
+    handles
+        .all()
+        .into_iter()
+        .map(|(id, h)| Running {
+            model_id: id,
+            run_id: h.run_id,
+            pinned: h.pinned,
+            busy: busy.contains(&id),
+            stopping: stopping.contains(&id),
+            abandoned: h.abandoned(),
+            last_used: h.last_used.load(std::sync::atomic::Ordering::Relaxed),
+            rss_bytes: rss(h.pid),
+        })
+        .collect()
+}
+
 /// A place held for a start until its run handle exists (or the start failed).
 pub struct Reservation {
     places: Places,
@@ -132,7 +156,7 @@ impl Drop for Reservation {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::server::supervisor::run::handles::RunHandle;
+    use crate::server::supervisor::run_handles::RunHandle;
     use std::sync::atomic::AtomicI64;
     use tokio::sync::watch;
 

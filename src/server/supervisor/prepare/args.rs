@@ -11,6 +11,7 @@ use crate::domain::config::{
     SamplingConfig, ServingConfig,
 };
 use crate::domain::fields::{FieldSet, FieldSpec, Flag};
+use crate::domain::run::UnsupportedSetting;
 use crate::domain::{FieldError, Model, ModelSpec, Rule};
 use crate::server::supervisor::prepare::capabilities::Capabilities;
 
@@ -243,6 +244,17 @@ pub fn check_extra(extra: &[String], caps: &Capabilities) -> Result<(), Vec<Fiel
     }
 }
 
+/// The planned flags the installed build lacks, with the setting each came from.
+pub fn unsupported(plan: &[PlannedArg], caps: &Capabilities) -> Vec<UnsupportedSetting> {
+    plan.iter()
+        .filter(|arg| !caps.has(&arg.flag))
+        .map(|arg| UnsupportedSetting {
+            setting: arg.setting.clone(),
+            flag: arg.flag.clone(),
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -451,6 +463,30 @@ mod tests {
                 "--mirostat",
                 "0"
             ]
+        );
+    }
+
+    #[test]
+    fn a_planned_flag_the_build_lacks_is_reported_by_its_setting() {
+        let caps = Capabilities::parse("  -c, --ctx-size N   size of the prompt context\n");
+        let plan = vec![
+            PlannedArg {
+                setting: "model.ctx_size".into(),
+                flag: "--ctx-size".into(),
+                values: vec!["4096".into()],
+            },
+            PlannedArg {
+                setting: "memory.draft_ctx_size".into(),
+                flag: "--ctx-size-draft".into(),
+                values: vec!["512".into()],
+            },
+        ];
+        assert_eq!(
+            unsupported(&plan, &caps),
+            vec![UnsupportedSetting {
+                setting: "memory.draft_ctx_size".into(),
+                flag: "--ctx-size-draft".into()
+            }]
         );
     }
 }

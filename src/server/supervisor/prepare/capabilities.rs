@@ -8,10 +8,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::domain::config::extra_args::Takes;
-use crate::domain::run::UnsupportedSetting;
 use crate::server::file_cache::{self, FileCache};
-use crate::server::supervisor::prepare::args::PlannedArg;
-use crate::server::supervisor::run::child_env;
+use crate::server::supervisor::prepare::child_env;
 
 /// The flags one llama-server build accepts, and whether each reads a value.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -60,17 +58,6 @@ impl Capabilities {
 
     pub fn has(&self, flag: &str) -> bool {
         self.flags.contains_key(flag)
-    }
-
-    /// The planned flags this build lacks, with the setting each came from.
-    pub fn unsupported(&self, plan: &[PlannedArg]) -> Vec<UnsupportedSetting> {
-        plan.iter()
-            .filter(|arg| !self.has(&arg.flag))
-            .map(|arg| UnsupportedSetting {
-                setting: arg.setting.clone(),
-                flag: arg.flag.clone(),
-            })
-            .collect()
     }
 }
 
@@ -181,29 +168,5 @@ mod tests {
             assert_eq!(caps.takes(flag), Some(Takes::Nothing), "{flag}");
         }
         assert_eq!(caps.takes("--nope"), None);
-    }
-
-    #[test]
-    fn a_planned_flag_the_build_lacks_is_reported_by_its_setting() {
-        let caps = Capabilities::parse(HELP);
-        let plan = vec![
-            PlannedArg {
-                setting: "model.ctx_size".into(),
-                flag: "--ctx-size".into(),
-                values: vec!["4096".into()],
-            },
-            PlannedArg {
-                setting: "memory.draft_ctx_size".into(),
-                flag: "--ctx-size-draft".into(),
-                values: vec!["512".into()],
-            },
-        ];
-        assert_eq!(
-            caps.unsupported(&plan),
-            vec![UnsupportedSetting {
-                setting: "memory.draft_ctx_size".into(),
-                flag: "--ctx-size-draft".into()
-            }]
-        );
     }
 }

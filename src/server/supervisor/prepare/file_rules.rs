@@ -18,7 +18,14 @@ use crate::server::gguf::magic::{self, FileCheck};
 use crate::server::gguf::reader::split_part;
 use crate::server::model_roots::ModelRoots;
 use crate::server::supervisor::prepare::args::ModelConfig;
-use crate::server::supervisor::run::spawn::passed_path;
+
+/// The child's descriptor of the first file handed to it.
+pub const FIRST_PASSED_FD: i32 = 3;
+
+/// The path a child opens to reach the `index`th file handed to it.
+pub fn passed_path(index: usize) -> String {
+    format!("/proc/self/fd/{}", FIRST_PASSED_FD as usize + index)
+}
 
 /// How long reading the start of one file may take.
 pub const READ_TIMEOUT: Duration = Duration::from_secs(5);

@@ -6,11 +6,11 @@
 
 pub mod args;
 pub mod capabilities;
+pub mod child_env;
 pub mod file_rules;
 pub mod launch;
 pub mod locate;
 pub mod memory_need;
-mod pending_restart;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -212,7 +212,7 @@ fn checked_against(
     caps: &Capabilities,
 ) -> Result<(), Vec<FieldError>> {
     args::check_extra(&config.advanced.extra_args, caps)?;
-    let unsupported = caps.unsupported(&args::plan(model, config));
+    let unsupported = args::unsupported(&args::plan(model, config), caps);
     if unsupported.is_empty() {
         return Ok(());
     }
@@ -255,7 +255,7 @@ pub async fn preview(sources: Sources<'_>, id: i64) -> Result<LaunchPreview, App
     let (unsupported, problem) = match &caps {
         Err(message) => (Vec::new(), Some(message.clone())),
         Ok(caps) => {
-            let unsupported = caps.unsupported(&args::plan(&detail.model, &config));
+            let unsupported = args::unsupported(&args::plan(&detail.model, &config), caps);
             let problem = match args::check_extra(&config.advanced.extra_args, caps) {
                 Err(errors) => Some(format!(
                     "extra arguments: {}",

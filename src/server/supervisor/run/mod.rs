@@ -1,11 +1,10 @@
 //! One run of a model server: spawning it (`spawn.rs`, with its environment and home from
-//! `child_env.rs`), its handle (`handles.rs`), the task that drives it phase by phase
+//! `prepare/child_env.rs`), its handle (in `run_handles.rs`), the task that drives it phase by phase
 //! (`task.rs`: output, health, numbers, stop), how its end is classified (`classify.rs`), and
 //! what start-up does with runs an earlier Corral left (`reconcile.rs`, as decisions).
 
-pub mod child_env;
 pub mod classify;
-pub mod handles;
+
 pub mod http_probe;
 pub mod line_reader;
 pub mod reconcile;
@@ -31,8 +30,9 @@ use crate::server::supervisor::admission::places::{Decision, Reservation};
 use crate::server::supervisor::admission::{Admission, Admitted, Stopper};
 use crate::server::supervisor::ledger::{Ended, RunLedger, Spawned};
 use crate::server::supervisor::prepare::Prepared;
+use crate::server::supervisor::prepare::child_env;
+use crate::server::supervisor::run_handles::{HandleGuard, RunHandle, RunHandles, wait_ended};
 use crate::server::supervisor::settings::SupervisorSettings;
-use handles::{HandleGuard, RunHandle, RunHandles, wait_ended};
 use reconcile::Leftover;
 use spawn::{SpawnRequest, Spawner, signal_group};
 

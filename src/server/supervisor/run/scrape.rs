@@ -1,6 +1,7 @@
 //! Reading a running server's numbers: `/metrics` (Prometheus text, with `--metrics`), `/slots`,
 //! and the process's resident memory from /proc.
 
+use crate::server::supervisor::admission::memory_room::rss_bytes;
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -56,14 +57,6 @@ pub fn apply_metrics(sample: &mut ModelSample, text: &str) {
             _ => {}
         }
     }
-}
-
-/// Resident memory of a process, from `/proc/<pid>/status` (`VmRSS: 1234 kB`).
-pub fn rss_bytes(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
-    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib * 1024)
 }
 
 #[cfg(test)]

@@ -17,6 +17,8 @@ use std::sync::mpsc;
 use tokio::process::{Child, Command};
 use tokio::sync::oneshot;
 
+use crate::server::supervisor::prepare::file_rules::FIRST_PASSED_FD;
+
 /// What to run, with exactly this environment (nothing of Corral's own is inherited), and the
 /// files it is handed open: `files[i]` is the child's descriptor `FIRST_PASSED_FD + i`.
 pub struct SpawnRequest {
@@ -24,14 +26,6 @@ pub struct SpawnRequest {
     pub args: Vec<String>,
     pub env: Vec<(OsString, OsString)>,
     pub files: Vec<std::fs::File>,
-}
-
-/// The child's descriptor of the first file handed to it.
-pub const FIRST_PASSED_FD: i32 = 3;
-
-/// The path a child opens to reach the `index`th file handed to it.
-pub fn passed_path(index: usize) -> String {
-    format!("/proc/self/fd/{}", FIRST_PASSED_FD as usize + index)
 }
 
 type Job = (SpawnRequest, oneshot::Sender<io::Result<Child>>);

@@ -27,9 +27,9 @@ use crate::server::supervisor::admission::demand::Demand;
 use crate::server::supervisor::admission::places::Places;
 use crate::server::supervisor::ledger::{Ended as Recorded, RunLedger};
 use crate::server::supervisor::run::classify::{self, Exit};
-use crate::server::supervisor::run::handles::RunHandles;
 use crate::server::supervisor::run::spawn::{process_alive, signal_group};
 use crate::server::supervisor::run::{http_probe, line_reader, scrape};
+use crate::server::supervisor::run_handles::RunHandles;
 use crate::server::supervisor::settings::SupervisorSettings;
 
 /// Log lines kept with each run in the database.

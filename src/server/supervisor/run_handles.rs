@@ -7,8 +7,6 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::watch;
 
-use crate::server::supervisor::admission::eviction::Running;
-
 #[derive(Clone)]
 pub struct RunHandle {
     pub run_id: i64,
@@ -35,7 +33,7 @@ pub struct RunHandle {
 
 impl RunHandle {
     /// Loading for requests that have all left.
-    fn abandoned(&self) -> bool {
+    pub fn abandoned(&self) -> bool {
         self.on_demand.load(Ordering::Relaxed) && !*self.ready.borrow()
     }
 }
@@ -82,27 +80,9 @@ impl RunHandles {
         self.map().values().map(|h| h.port).collect()
     }
 
-    /// Every live run as a start's admission sees it: `busy` ones hold requests, `stopping`
-    /// ones some start is stopping already, `rss` says a model's memory (0 when not asked).
-    pub fn snapshot(
-        &self,
-        busy: &HashSet<i64>,
-        stopping: &HashSet<i64>,
-        rss: &dyn Fn(u32) -> u64,
-    ) -> Vec<Running> {
-        self.map()
-            .iter()
-            .map(|(id, h)| Running {
-                model_id: *id,
-                run_id: h.run_id,
-                pinned: h.pinned,
-                busy: busy.contains(id),
-                stopping: stopping.contains(id),
-                abandoned: h.abandoned(),
-                last_used: h.last_used.load(Ordering::Relaxed),
-                rss_bytes: rss(h.pid),
-            })
-            .collect()
+    /// Every live run with its model id (handles are cheap to clone).
+    pub fn all(&self) -> Vec<(i64, RunHandle)> {
+        self.map().iter().map(|(id, h)| (*id, h.clone())).collect()
     }
 
     /// Removes the model's handle if it still belongs to `run_id` (a newer run keeps its own).
