@@ -320,7 +320,7 @@ fn too_many_in_flight(state: &AppState, request: &Request, key_prefix: &str) -> 
         (request.method() == Method::POST).then_some(path)
     };
     if let Some(endpoint) = endpoint {
-        let mut meter = state.metering.begin(endpoint);
+        let mut meter = crate::server::metering::meter::Meter::begin(&state.metering, endpoint);
         meter.caller(Some(key_prefix.to_string()));
         meter.refused(error.status, &error.message);
     }

@@ -64,7 +64,7 @@ async fn unknown_path(request: Request) -> GatewayError {
 
 /// A model-routed POST: the model named in the JSON body serves it.
 async fn model_routed(State(state): State<AppState>, request: Request) -> Response {
-    let mut meter = state.metering.begin(request.uri().path());
+    let mut meter = Meter::begin(&state.metering, request.uri().path());
     meter.caller(caller_of(request.extensions()));
     meter.connection(request.extensions().get::<WriteStall>().cloned());
     let sent = model_routed_inner(&state, request, &mut meter).await;
@@ -121,7 +121,7 @@ async fn model_routed_inner(
 /// `/upstream/<model name>/<path>`: anything else the model's server has (`/slots`, `/props`,
 /// its web UI), passed through as it is. The longest leading part that names a model wins.
 async fn pass_through(State(state): State<AppState>, request: Request) -> Response {
-    let mut meter = state.metering.begin("/upstream");
+    let mut meter = Meter::begin(&state.metering, "/upstream");
     meter.caller(caller_of(request.extensions()));
     meter.connection(request.extensions().get::<WriteStall>().cloned());
     match pass_through_inner(&state, request, &mut meter).await {

@@ -29,7 +29,9 @@ pub struct Meter {
 }
 
 impl Meter {
-    pub(super) fn new(metering: Metering, endpoint: String) -> Meter {
+    /// A meter for a request that just arrived at `endpoint`.
+    pub fn begin(metering: &Metering, endpoint: impl Into<String>) -> Meter {
+        let (metering, endpoint) = (metering.clone(), endpoint.into());
         Meter {
             metering,
             received: Instant::now(),

@@ -22,7 +22,6 @@ use crate::domain::live::{RECENT_ACTIVITY, ServerEvent};
 use crate::server::db::{Db, activity_repo};
 use crate::server::live::Hub;
 use crate::server::metering::counters::Counters;
-use crate::server::metering::meter::Meter;
 use crate::server::now_ms;
 
 /// Records waiting for the writer before new ones are dropped.
@@ -59,12 +58,8 @@ impl Metering {
         }))
     }
 
-    /// A meter for a request that just arrived at `endpoint`.
-    pub fn begin(&self, endpoint: impl Into<String>) -> Meter {
-        Meter::new(self.clone(), endpoint.into())
-    }
-
-    fn record(&self, record: Activity) {
+    /// Counts a finished request and queues its record for the writer.
+    pub(super) fn record(&self, record: Activity) {
         let record = record.with_bounded_texts();
         self.0.counters.count(&record);
         if self.0.queue.try_send(record).is_err() {
