@@ -72,32 +72,8 @@ async fn run(
     set_by_flag: Vec<corral::domain::settings::SetByFlag>,
     corral_log: CorralLogHandle,
 ) -> Result<(), Box<dyn std::error::Error>> {
-    if let Some(Command::TestModel { path, large }) = &cli.command {
-        let shape = if *large {
-            TestModel::LARGE
-        } else {
-            TestModel::TINY
-        };
-        let bytes = shape
-            .write(path)
-            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-        println!("{} ({bytes} bytes)", path.display());
-        return Ok(());
-    }
-    if let Some(Command::Backup { path }) = &cli.command {
-        // Whatever Corral writes is its user's alone, the copy of its database included.
-        // SAFETY: umask only changes this process's file-creation mask.
-        unsafe { libc::umask(0o077) };
-        let source = cli.data_dir().join("corral.db");
-        let bytes = backup::backup(&source, path)?;
-        println!("{} ({bytes} bytes)", path.display());
-        return Ok(());
-    }
-    if let Some(Command::Admin {
-        action: AdminCommand::ResetPassword { user },
-    }) = &cli.command
-    {
-        return reset_password(&cli, user.clone()).await;
+    if let Some(done) = one_shot(&cli).await {
+        return done;
     }
     cli.check_bind()?;
     cli.check_hsts()?;
@@ -122,37 +98,15 @@ async fn run(
     lock.describe(&format!("pid {}, {scheme}://{address}", std::process::id()));
 
     let db_path = data_dir.join("corral.db");
-    let site_root = cli.site_root();
     let leptos_options = LeptosOptions::builder()
         .output_name("corral")
-        .site_root(site_root.to_string_lossy().as_ref())
+        .site_root(cli.site_root().to_string_lossy().as_ref())
         .site_pkg_dir("pkg")
         .site_addr(address)
         .build();
     let hosts = AllowedHosts::new(address, &cli.extra_hosts());
-    tracing::info!(hosts = %hosts.describe(), "answering to these host names");
-    if !model_roots.is_open() {
-        tracing::info!(folders = %model_roots.describe(), "model files must be in these folders");
-    }
-    if !address.ip().is_loopback() {
-        tracing::info!(
-            "serving beyond this machine: every page and call needs the admin's sign-in or an \
-             API key"
-        );
-    }
-    // Where people reach Corral: the public URL, else the address it listens on (for a
-    // wildcard bind, the machine's first LAN address).
-    let reach = match &cli.public_url {
-        Some(url) => url.to_string(),
-        None if address.ip().is_unspecified() => {
-            let lan = host::machine_addresses()
-                .into_iter()
-                .find(|ip| !ip.is_loopback() && ip.is_ipv4())
-                .map_or_else(|| "<this machine>".to_string(), |ip| ip.to_string());
-            format!("{scheme}://{lan}:{}", address.port())
-        }
-        None => format!("{scheme}://{address}"),
-    };
+    say_where(&hosts, &model_roots, address);
+    let reach = reach_url(&cli, address, scheme);
     let mut supervisor_settings = cli.supervisor_settings();
     supervisor_settings.corral_origin = format!("{scheme}://{address}");
     let stop_grace = supervisor_settings.stop_grace;
@@ -183,27 +137,11 @@ async fn run(
         set_by_flag,
     })
     .await?;
-    // With no admin yet: one from the environment (containers), else a one-time setup link.
-    let seed = std::env::var("CORRAL_ADMIN_PASSWORD").ok().map(|password| {
-        let user = std::env::var("CORRAL_ADMIN_USER").unwrap_or_else(|_| "admin".into());
-        (user, password)
-    });
-    if let Some(token) = state.access.prepare(seed).await? {
-        tracing::info!(
-            "no admin account yet: open {reach}/setup?token={token} to create it (the link works \
-             once; a restart prints a new one)"
-        );
-    }
+    offer_setup(&state.access, &reach).await?;
     let supervisor = state.supervisor.clone();
     corral_log.attach(state.hub.clone());
     tracing::info!(path = %db_path.display(), "database ready");
-    collector::spawn(
-        state.hub.clone(),
-        state.metrics.clone(),
-        data_dir,
-        HistoryConfig::default(),
-    );
-    hub::spawn_status_updates(state.hub.clone(), Duration::from_secs(5));
+    watch_in_background(&state, data_dir);
     let app = router::build(state);
     // Tests and scripts read this line to learn the port when binding port 0.
     tracing::info!("corral listening on {scheme}://{address}");
@@ -212,7 +150,58 @@ async fn run(
     }
     serve::serve(listener, app, http_limits, tls, shutdown_signal()).await;
     tracing::info!("stopping running models");
-    // A stop takes at most the grace, then SIGKILL; a few seconds more for the exits.
+    stop_models(&supervisor, stop_grace).await;
+    tracing::info!("corral stopped");
+    drop(lock);
+    Ok(())
+}
+
+/// Says in the log which names Corral answers to, where model files may be, and whether it
+/// serves beyond this machine.
+fn say_where(hosts: &AllowedHosts, model_roots: &ModelRoots, address: std::net::SocketAddr) {
+    tracing::info!(hosts = %hosts.describe(), "answering to these host names");
+    if !model_roots.is_open() {
+        tracing::info!(folders = %model_roots.describe(), "model files must be in these folders");
+    }
+    if !address.ip().is_loopback() {
+        tracing::info!(
+            "serving beyond this machine: every page and call needs the admin's sign-in or an \
+             API key"
+        );
+    }
+}
+
+/// The host's numbers every few seconds, and the status every tab hears.
+fn watch_in_background(state: &corral::server::state::AppState, data_dir: std::path::PathBuf) {
+    collector::spawn(
+        state.hub.clone(),
+        state.metrics.clone(),
+        data_dir,
+        HistoryConfig::default(),
+    );
+    hub::spawn_status_updates(state.hub.clone(), Duration::from_secs(5));
+}
+
+/// With no admin yet: one from the environment (containers), else a one-time setup link.
+async fn offer_setup(
+    access: &corral::server::access::Access,
+    reach: &str,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let seed = std::env::var("CORRAL_ADMIN_PASSWORD").ok().map(|password| {
+        let user = std::env::var("CORRAL_ADMIN_USER").unwrap_or_else(|_| "admin".into());
+        (user, password)
+    });
+    if let Some(token) = access.prepare(seed).await? {
+        tracing::info!(
+            "no admin account yet: open {reach}/setup?token={token} to create it (the link works \
+             once; a restart prints a new one)"
+        );
+    }
+    Ok(())
+}
+
+/// Stops every model: each takes at most the grace, then SIGKILL; a few seconds more for exits.
+async fn stop_models(supervisor: &corral::server::supervisor::Supervisor, stop_grace: Duration) {
     let stopped =
         tokio::time::timeout(stop_grace + Duration::from_secs(5), supervisor.shutdown()).await;
     if stopped.is_err() {
@@ -220,9 +209,62 @@ async fn run(
             "models did not stop in time; exiting anyway (they get SIGKILL with Corral)"
         );
     }
-    tracing::info!("corral stopped");
-    drop(lock);
-    Ok(())
+}
+
+/// The commands that do one thing and exit (write a test model, back up, reset the password);
+/// `None` when Corral is to serve.
+async fn one_shot(cli: &Cli) -> Option<Result<(), Box<dyn std::error::Error>>> {
+    if let Some(Command::TestModel { path, large }) = &cli.command {
+        let shape = if *large {
+            TestModel::LARGE
+        } else {
+            TestModel::TINY
+        };
+        let bytes = shape
+            .write(path)
+            .map_err(|e| format!("cannot write {}: {e}", path.display()));
+        let bytes = match bytes {
+            Ok(bytes) => bytes,
+            Err(error) => return Some(Err(error.into())),
+        };
+        println!("{} ({bytes} bytes)", path.display());
+        return Some(Ok(()));
+    }
+    if let Some(Command::Backup { path }) = &cli.command {
+        // Whatever Corral writes is its user's alone, the copy of its database included.
+        // SAFETY: umask only changes this process's file-creation mask.
+        unsafe { libc::umask(0o077) };
+        let source = cli.data_dir().join("corral.db");
+        let bytes = match backup::backup(&source, path) {
+            Ok(bytes) => bytes,
+            Err(error) => return Some(Err(error.into())),
+        };
+        println!("{} ({bytes} bytes)", path.display());
+        return Some(Ok(()));
+    }
+    if let Some(Command::Admin {
+        action: AdminCommand::ResetPassword { user },
+    }) = &cli.command
+    {
+        return Some(reset_password(cli, user.clone()).await);
+    }
+    None
+}
+
+/// Where people reach Corral: the public URL, else the address it listens on (for a wildcard
+/// bind, the machine's first LAN address).
+fn reach_url(cli: &Cli, address: std::net::SocketAddr, scheme: &str) -> String {
+    match &cli.public_url {
+        Some(url) => url.to_string(),
+        None if address.ip().is_unspecified() => {
+            let lan = host::machine_addresses()
+                .into_iter()
+                .find(|ip| !ip.is_loopback() && ip.is_ipv4())
+                .map_or_else(|| "<this machine>".to_string(), |ip| ip.to_string());
+            format!("{scheme}://{lan}:{}", address.port())
+        }
+        None => format!("{scheme}://{address}"),
+    }
 }
 
 /// `corral admin reset-password --user NAME`.

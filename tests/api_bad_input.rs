@@ -1,6 +1,7 @@
 //! Bad input: a clear 4xx with a JSON body every time, no panic, the database unchanged.
 #![cfg(feature = "ssr")]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test states what it expects by failing loudly
+#![allow(clippy::too_many_lines)] // a test is one scenario, read top to bottom
 
 mod common;
 

@@ -2,6 +2,7 @@
 //! copy of the database made while Corral runs (`corral backup PATH`).
 #![cfg(feature = "ssr")]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test states what it expects by failing loudly
+#![allow(clippy::too_many_lines)] // a test is one scenario, read top to bottom
 
 mod common;
 

@@ -4,6 +4,7 @@
 //! always agree. Rounds: `CORRAL_CRASH_ROUNDS` (default 20; raise it for a longer run).
 #![cfg(feature = "ssr")]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test states what it expects by failing loudly
+#![allow(clippy::too_many_lines)] // a test is one scenario, read top to bottom
 
 mod common;
 

@@ -1,6 +1,7 @@
 //! The live channel over a real TCP WebSocket against the running router.
 #![cfg(feature = "ssr")]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test states what it expects by failing loudly
+#![allow(clippy::too_many_lines)] // a test is one scenario, read top to bottom
 
 mod common;
 

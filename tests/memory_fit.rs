@@ -3,6 +3,7 @@
 //! a start fits, or refuses; what a run was measured to use is kept and used next time.
 #![cfg(feature = "ssr")]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test states what it expects by failing loudly
+#![allow(clippy::too_many_lines)] // a test is one scenario, read top to bottom
 
 mod common;
 

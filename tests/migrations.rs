@@ -1,6 +1,7 @@
 //! Schema migrations: a database from an older Corral opens and upgrades without loss.
 #![cfg(feature = "ssr")]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test states what it expects by failing loudly
+#![allow(clippy::too_many_lines)] // a test is one scenario, read top to bottom
 
 use corral::domain::metrics::HistoryQuery;
 use corral::server::db::{Db, metrics_repo, migrate};

@@ -3,6 +3,7 @@
 //! reinterpreted; invalid input is always refused with the field's name.
 #![cfg(feature = "ssr")]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test states what it expects by failing loudly
+#![allow(clippy::too_many_lines)] // a test is one scenario, read top to bottom
 
 use corral::domain::config::ConfigGroupKind;
 use corral::domain::config::extra_args::{REVIEWED, Takes};

@@ -4,6 +4,7 @@
 //! `CORRAL_SOAK_SECONDS=300 cargo test --features ssr --test soak -- --nocapture`.
 #![cfg(feature = "ssr")]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test states what it expects by failing loudly
+#![allow(clippy::too_many_lines)] // a test is one scenario, read top to bottom
 
 mod common;
 

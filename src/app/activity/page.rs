@@ -19,6 +19,9 @@ const PAGE: u32 = 50;
 const CHART_SPAN: i64 = 3_600_000;
 const CHART_POINTS: u32 = 60;
 
+// One page's markup, read top to bottom as it shows (filters, charts, the table); its state
+// and its parts (charts, rows) live in their own files.
+#[allow(clippy::too_many_lines)]
 #[component]
 pub fn ActivityPage() -> impl IntoView {
     let live = use_live();

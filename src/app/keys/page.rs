@@ -14,6 +14,8 @@ use crate::domain::time::now_ms;
 
 const DAY_MS: i64 = 24 * 3600 * 1000;
 
+// One page's markup, read top to bottom as it shows (the new-key form, the keys, usage).
+#[allow(clippy::too_many_lines)]
 #[component]
 pub fn KeysPage() -> impl IntoView {
     let name = RwSignal::new(String::new());

@@ -17,6 +17,8 @@ use crate::domain::{Model, Request};
 /// What a start would run, and the recent runs.
 type Loaded = (Result<LaunchPreview, String>, Result<Vec<Run>, String>);
 
+// One section's markup: the command a start would run beside the runs list, as it shows.
+#[allow(clippy::too_many_lines)]
 #[component]
 pub fn RunSection(current: RwSignal<Model>, live: LiveStore) -> impl IntoView {
     let id = current.with_untracked(|m| m.id);

@@ -23,6 +23,9 @@ use crate::domain::{Model, ModelFilter, ModelKind, ModelStatus, Request};
 /// The table's order before anyone sorts it: the order the server picks the first rows in.
 const FIRST_ORDER: (SortKey, bool) = (SortKey::Name, false);
 
+// One page's markup, read top to bottom as it shows; the table, dialogs and banners are
+// components of their own.
+#[allow(clippy::too_many_lines)]
 #[component]
 pub fn ModelsPage() -> impl IntoView {
     let first = Resource::new(|| (), |()| list_first_rows());

@@ -31,53 +31,58 @@ struct Family {
     values: Vec<(String, f64)>,
 }
 
+/// Every gauge, with its help: the readings of `render` come in this order.
+const GAUGES: &[(&str, &str)] = &[
+    (
+        "corral_model_up",
+        "1 while the model's llama-server is ready to answer, else 0.",
+    ),
+    ("corral_model_loading", "1 while the model is loading."),
+    (
+        "corral_model_load_seconds",
+        "How long the running server took to become ready.",
+    ),
+    (
+        "corral_model_prompt_tokens_per_second",
+        "Prompt processing throughput (llama-server).",
+    ),
+    (
+        "corral_model_generation_tokens_per_second",
+        "Generation throughput (llama-server).",
+    ),
+    (
+        "corral_model_requests_processing",
+        "Requests being processed.",
+    ),
+    (
+        "corral_model_requests_deferred",
+        "Requests waiting for a free slot.",
+    ),
+    ("corral_model_slots_busy", "Slots busy with a request."),
+    ("corral_model_slots_total", "Slots the server has."),
+    (
+        "corral_model_resident_memory_bytes",
+        "Resident memory of the model's process.",
+    ),
+    (
+        "corral_requests_in_flight",
+        "Gateway requests the model's server is answering.",
+    ),
+    (
+        "corral_requests_queued",
+        "Gateway requests waiting for the model (its load, or room).",
+    ),
+];
+
 pub fn render(snapshot: &Snapshot, demand: &[ModelDemand]) -> String {
-    let mut families = [
-        (
-            "corral_model_up",
-            "1 while the model's llama-server is ready to answer, else 0.",
-        ),
-        ("corral_model_loading", "1 while the model is loading."),
-        (
-            "corral_model_load_seconds",
-            "How long the running server took to become ready.",
-        ),
-        (
-            "corral_model_prompt_tokens_per_second",
-            "Prompt processing throughput (llama-server).",
-        ),
-        (
-            "corral_model_generation_tokens_per_second",
-            "Generation throughput (llama-server).",
-        ),
-        (
-            "corral_model_requests_processing",
-            "Requests being processed.",
-        ),
-        (
-            "corral_model_requests_deferred",
-            "Requests waiting for a free slot.",
-        ),
-        ("corral_model_slots_busy", "Slots busy with a request."),
-        ("corral_model_slots_total", "Slots the server has."),
-        (
-            "corral_model_resident_memory_bytes",
-            "Resident memory of the model's process.",
-        ),
-        (
-            "corral_requests_in_flight",
-            "Gateway requests the model's server is answering.",
-        ),
-        (
-            "corral_requests_queued",
-            "Gateway requests waiting for the model (its load, or room).",
-        ),
-    ]
-    .map(|(name, help)| Family {
-        name,
-        help,
-        values: Vec::new(),
-    });
+    let mut families = GAUGES
+        .iter()
+        .map(|&(name, help)| Family {
+            name,
+            help,
+            values: Vec::new(),
+        })
+        .collect::<Vec<_>>();
     for model in &snapshot.models {
         let label = escape(&model.spec.name);
         let run = snapshot.runs.iter().find(|r| r.model_id == model.id);

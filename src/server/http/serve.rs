@@ -7,7 +7,7 @@
 
 use std::future::Future;
 use std::io::{self, Read};
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -25,7 +25,7 @@ use tower::ServiceExt;
 
 use crate::server::http::limits::HttpLimits;
 use crate::server::http::tls::Tls;
-use crate::server::http::write_deadline::WriteDeadline;
+use crate::server::http::write_deadline::{WriteDeadline, WriteStall};
 use crate::server::places::{Place, Places};
 
 /// What a refusal reads of its client's request before closing, at most (see `refuse`).
@@ -105,54 +105,16 @@ pub async fn serve(
         };
         let stream = WriteDeadline::new(stream, limits.write_stall);
         let stall = stream.stall();
-        let router = router.clone();
-        let service = service_fn(move |mut request: hyper::Request<Incoming>| {
-            request.extensions_mut().insert(slot.clone());
-            request.extensions_mut().insert(stall.clone());
-            // Who is asking: login back-off is counted per client address.
-            request
-                .extensions_mut()
-                .insert(axum::extract::ConnectInfo(peer));
-            router.clone().oneshot(request.map(Body::new))
-        });
-        let builder = builder.clone();
-        let mut stop = stop_rx.clone();
-        let tls = tls.clone();
+        let service = service(router.clone(), slot, stall, peer);
         let handshake_deadline = limits.header_read;
-        connections.spawn(async move {
-            let stream: Box<dyn Stream> = match tls {
-                None => Box::new(stream),
-                // The handshake counts against the header deadline: a client that opens a
-                // connection and says nothing is closed as on plain HTTP.
-                Some(tls) => {
-                    match tokio::time::timeout(handshake_deadline, tls.acceptor().accept(stream))
-                        .await
-                    {
-                        Ok(Ok(stream)) => Box::new(stream),
-                        Ok(Err(error)) => {
-                            tracing::debug!(%error, "a TLS handshake failed");
-                            return;
-                        }
-                        Err(_) => return,
-                    }
-                }
-            };
-            let connection = builder
-                .serve_connection(TokioIo::new(stream), service)
-                .with_upgrades();
-            tokio::pin!(connection);
-            let stopping = async move {
-                // Dropped by the time the connection is awaited again below.
-                let _ = stop.wait_for(|stop| *stop).await;
-            };
-            tokio::select! {
-                _ = connection.as_mut() => {}
-                () = stopping => {
-                    connection.as_mut().graceful_shutdown();
-                    let _ = connection.await;
-                }
-            }
-        });
+        connections.spawn(serve_connection(
+            stream,
+            tls.clone(),
+            handshake_deadline,
+            builder.clone(),
+            service,
+            stop_rx.clone(),
+        ));
     }
     drop(listener);
     let _ = stop_tx.send(true);
@@ -167,6 +129,79 @@ pub async fn serve(
             limits.shutdown_grace.as_secs()
         );
         connections.shutdown().await;
+    }
+}
+
+/// The router as the connection's service: each request carries the connection's slot, its
+/// write-stall flag and who is asking (login back-off is counted per client address).
+fn service(
+    router: Router,
+    slot: ConnectionSlot,
+    stall: WriteStall,
+    peer: SocketAddr,
+) -> impl hyper::service::Service<
+    hyper::Request<Incoming>,
+    Response = axum::response::Response,
+    Error = std::convert::Infallible,
+    Future = tower::util::Oneshot<Router, hyper::Request<Body>>,
+> + Clone
++ Send
++ 'static {
+    service_fn(move |mut request: hyper::Request<Incoming>| {
+        request.extensions_mut().insert(slot.clone());
+        request.extensions_mut().insert(stall.clone());
+        request
+            .extensions_mut()
+            .insert(axum::extract::ConnectInfo(peer));
+        router.clone().oneshot(request.map(Body::new))
+    })
+}
+
+/// One connection, TLS or plain, until it closes or Corral stops (then it finishes the request
+/// under way and closes).
+async fn serve_connection<S>(
+    stream: WriteDeadline<TcpStream>,
+    tls: Option<Arc<Tls>>,
+    handshake_deadline: Duration,
+    builder: Arc<http1::Builder>,
+    service: S,
+    mut stop: watch::Receiver<bool>,
+) where
+    S: hyper::service::HttpService<Incoming> + Send + 'static,
+    S::Future: Send + 'static,
+    S::ResBody: Send + 'static,
+    <S::ResBody as hyper::body::Body>::Data: Send,
+    <S::ResBody as hyper::body::Body>::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let stream: Box<dyn Stream> = match tls {
+        None => Box::new(stream),
+        // The handshake counts against the header deadline: a client that opens a connection
+        // and says nothing is closed as on plain HTTP.
+        Some(tls) => {
+            match tokio::time::timeout(handshake_deadline, tls.acceptor().accept(stream)).await {
+                Ok(Ok(stream)) => Box::new(stream),
+                Ok(Err(error)) => {
+                    tracing::debug!(%error, "a TLS handshake failed");
+                    return;
+                }
+                Err(_) => return,
+            }
+        }
+    };
+    let connection = builder
+        .serve_connection(TokioIo::new(stream), service)
+        .with_upgrades();
+    tokio::pin!(connection);
+    let stopping = async move {
+        // Dropped by the time the connection is awaited again below.
+        let _ = stop.wait_for(|stop| *stop).await;
+    };
+    tokio::select! {
+        _ = connection.as_mut() => {}
+        () = stopping => {
+            connection.as_mut().graceful_shutdown();
+            let _ = connection.await;
+        }
     }
 }
 

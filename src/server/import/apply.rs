@@ -2,7 +2,8 @@
 //! back), and reading every model out for an export. The text is read by the other files here;
 //! the registry lends its write envelope and its checks.
 
-use crate::domain::AppError;
+use rusqlite::Transaction;
+
 use crate::domain::config::ConfigGroup;
 use crate::domain::config::serving::fold;
 use crate::domain::export::{self, ExportDocument, ExportedModel};
@@ -10,6 +11,7 @@ use crate::domain::fields::{FieldSet, changed_fields};
 use crate::domain::import::{ImportReport, OnConflict};
 use crate::domain::live::ServerEvent;
 use crate::domain::model_name::free_name;
+use crate::domain::{AppError, ModelSpec};
 use crate::server::db::{config_repo, models_repo};
 use crate::server::now_ms;
 use crate::server::registry::{Registry, ensure_aliases_free, existing, file_size, groups_of};
@@ -65,84 +67,23 @@ pub async fn import_models(
     let keep = registry.retention().changes_per_model;
     registry
         .write_unless(dry_run, move |tx| {
-            let now = now_ms();
             let mut report = ImportReport {
                 dry_run,
                 ..ImportReport::default()
             };
             let mut events = Vec::new();
+            let now = now_ms();
             for (i, (model, size)) in models.into_iter().zip(sizes).enumerate() {
-                let mut spec = model.spec;
-                let holder = models_repo::name_holder(tx, &spec.name, None)?;
-                let (id, created) = match (holder, on_conflict) {
-                    (None, _) => (models_repo::insert(tx, &spec, size, now)?, true),
-                    (Some(_), OnConflict::Skip) => {
-                        report.skipped.push(spec.name);
-                        continue;
-                    }
-                    (Some(_), OnConflict::Rename) => {
-                        let mut failed = None;
-                        spec.name = free_name(&spec.name, |name| {
-                            match models_repo::name_holder(tx, name, None) {
-                                Ok(holder) => holder.is_some(),
-                                Err(error) => {
-                                    failed = Some(error);
-                                    false
-                                }
-                            }
-                        });
-                        if let Some(error) = failed {
-                            return Err(AppError::from(error));
-                        }
-                        (models_repo::insert(tx, &spec, size, now)?, true)
-                    }
-                    (Some(holder), OnConflict::Replace) => {
-                        let current = existing(tx, holder)?;
-                        if fold(&current.spec.name) != fold(&spec.name) {
-                            return Err(AppError::Conflict {
-                                field: format!("models[{i}].name"),
-                                message: format!(
-                                    "'{}' is an alias of model '{}'",
-                                    spec.name, current.spec.name
-                                ),
-                            });
-                        }
-                        models_repo::update(tx, holder, &spec, size, now)?;
-                        // A replace is an edit like any other: the trail says what
-                        // it changed, so the old values can be found again.
-                        let diff = changed_fields(&current.spec.to_object(), &spec.to_object());
-                        if !diff.is_empty() {
-                            config_repo::record_change(tx, holder, "model", &diff, now)?;
-                        }
-                        (holder, false)
-                    }
+                let Some((id, created)) =
+                    place(tx, i, model.spec, size, on_conflict, now, &mut report)?
+                else {
+                    continue;
                 };
                 if created {
                     config_repo::insert_defaults(tx, id, now)?;
                 }
                 for group in &model.groups {
-                    if let ConfigGroup::Serving(serving) = group {
-                        let current = existing(tx, id)?;
-                        ensure_aliases_free(tx, &current, &serving.aliases).map_err(|error| {
-                            match error {
-                                AppError::Conflict { field, message } => AppError::Conflict {
-                                    field: format!("models[{i}].{field}"),
-                                    message,
-                                },
-                                other => other,
-                            }
-                        })?;
-                    }
-                    if !created {
-                        let kind = group.kind();
-                        let before = config_repo::load(tx, id, kind)?
-                            .unwrap_or_else(|| kind.default_config());
-                        let diff = changed_fields(&before.to_object(), &group.to_object());
-                        if !diff.is_empty() {
-                            config_repo::record_change(tx, id, kind.as_str(), &diff, now)?;
-                        }
-                    }
-                    config_repo::save(tx, id, group, now)?;
+                    save_group(tx, i, id, group, created, now)?;
                 }
                 if !created {
                     config_repo::prune_history(tx, id, keep)?;
@@ -159,4 +100,94 @@ pub async fn import_models(
             Ok((report, events))
         })
         .await
+}
+
+/// Where the `i`th model goes: a new row (`true`), the row it replaces (`false`), or nowhere
+/// (`None`: its name is taken and it is skipped, as the report says).
+fn place(
+    tx: &Transaction<'_>,
+    i: usize,
+    mut spec: ModelSpec,
+    size: Option<u64>,
+    on_conflict: OnConflict,
+    now: i64,
+    report: &mut ImportReport,
+) -> Result<Option<(i64, bool)>, AppError> {
+    let holder = models_repo::name_holder(tx, &spec.name, None)?;
+    let placed = match (holder, on_conflict) {
+        (None, _) => (models_repo::insert(tx, &spec, size, now)?, true),
+        (Some(_), OnConflict::Skip) => {
+            report.skipped.push(spec.name);
+            return Ok(None);
+        }
+        (Some(_), OnConflict::Rename) => {
+            let mut failed = None;
+            spec.name = free_name(&spec.name, |name| {
+                match models_repo::name_holder(tx, name, None) {
+                    Ok(holder) => holder.is_some(),
+                    Err(error) => {
+                        failed = Some(error);
+                        false
+                    }
+                }
+            });
+            if let Some(error) = failed {
+                return Err(AppError::from(error));
+            }
+            (models_repo::insert(tx, &spec, size, now)?, true)
+        }
+        (Some(holder), OnConflict::Replace) => {
+            let current = existing(tx, holder)?;
+            if fold(&current.spec.name) != fold(&spec.name) {
+                return Err(AppError::Conflict {
+                    field: format!("models[{i}].name"),
+                    message: format!(
+                        "'{}' is an alias of model '{}'",
+                        spec.name, current.spec.name
+                    ),
+                });
+            }
+            models_repo::update(tx, holder, &spec, size, now)?;
+            // A replace is an edit like any other: the trail says what it changed, so the old
+            // values can be found again.
+            let diff = changed_fields(&current.spec.to_object(), &spec.to_object());
+            if !diff.is_empty() {
+                config_repo::record_change(tx, holder, "model", &diff, now)?;
+            }
+            (holder, false)
+        }
+    };
+    Ok(Some(placed))
+}
+
+/// Saves one settings group of the `i`th model (its aliases checked free; a replaced model's
+/// change recorded in its trail).
+fn save_group(
+    tx: &Transaction<'_>,
+    i: usize,
+    id: i64,
+    group: &ConfigGroup,
+    created: bool,
+    now: i64,
+) -> Result<(), AppError> {
+    if let ConfigGroup::Serving(serving) = group {
+        let current = existing(tx, id)?;
+        ensure_aliases_free(tx, &current, &serving.aliases).map_err(|error| match error {
+            AppError::Conflict { field, message } => AppError::Conflict {
+                field: format!("models[{i}].{field}"),
+                message,
+            },
+            other => other,
+        })?;
+    }
+    if !created {
+        let kind = group.kind();
+        let before = config_repo::load(tx, id, kind)?.unwrap_or_else(|| kind.default_config());
+        let diff = changed_fields(&before.to_object(), &group.to_object());
+        if !diff.is_empty() {
+            config_repo::record_change(tx, id, kind.as_str(), &diff, now)?;
+        }
+    }
+    config_repo::save(tx, id, group, now)?;
+    Ok(())
 }

@@ -7,6 +7,7 @@ use crate::domain::export::{self, ExportedModel};
 use crate::domain::{AppError, FieldError, ModelSpec, Rule};
 use crate::server::import::{MAX_MODELS, within};
 
+/// Reads the document: every model checked as if typed in a form, errors named by where.
 pub fn read(text: &str) -> Result<(Vec<ExportedModel>, Vec<String>), AppError> {
     let document: Value = serde_json::from_str(text)
         .map_err(|e| AppError::invalid("text", Rule::Type, format!("is not JSON: {e}")))?;
@@ -52,31 +53,7 @@ pub fn read(text: &str) -> Result<(Vec<ExportedModel>, Vec<String>), AppError> {
         let mut fields = object.clone();
         let groups = fields.remove("groups").unwrap_or(Value::Array(Vec::new()));
         let spec = ModelSpec::parse_new(&Value::Object(fields));
-        let mut kept_groups = Vec::new();
-        match groups.as_array() {
-            Some(items) => {
-                for (j, item) in items.iter().enumerate() {
-                    let field = format!("{at}.groups[{j}]");
-                    let Some(kind) = item["group"].as_str().and_then(ConfigGroupKind::parse) else {
-                        errors.push(FieldError::new(
-                            format!("{field}.group"),
-                            Rule::OneOf,
-                            format!("must be one of {}", ConfigGroupKind::NAMES.join(", ")),
-                        ));
-                        continue;
-                    };
-                    match kind.parse_config(&item["config"]) {
-                        Ok(group) => kept_groups.push(group),
-                        Err(error) => errors.extend(within(&format!("{field}.config"), error)),
-                    }
-                }
-            }
-            None => errors.push(FieldError::new(
-                format!("{at}.groups"),
-                Rule::Type,
-                "must be a list of {group, config}",
-            )),
-        }
+        let kept_groups = read_groups(&at, &groups, &mut errors);
         match spec {
             Ok(spec) => parsed.push(ExportedModel {
                 spec,
@@ -90,4 +67,38 @@ pub fn read(text: &str) -> Result<(Vec<ExportedModel>, Vec<String>), AppError> {
     } else {
         Err(AppError::Invalid { errors })
     }
+}
+
+/// The `{group, config}` entries of the model at `at`, each checked as its form would; what is
+/// wrong goes to `errors`, named by where it is.
+fn read_groups(
+    at: &str,
+    groups: &Value,
+    errors: &mut Vec<FieldError>,
+) -> Vec<crate::domain::config::ConfigGroup> {
+    let mut kept = Vec::new();
+    let Some(items) = groups.as_array() else {
+        errors.push(FieldError::new(
+            format!("{at}.groups"),
+            Rule::Type,
+            "must be a list of {group, config}",
+        ));
+        return kept;
+    };
+    for (j, item) in items.iter().enumerate() {
+        let field = format!("{at}.groups[{j}]");
+        let Some(kind) = item["group"].as_str().and_then(ConfigGroupKind::parse) else {
+            errors.push(FieldError::new(
+                format!("{field}.group"),
+                Rule::OneOf,
+                format!("must be one of {}", ConfigGroupKind::NAMES.join(", ")),
+            ));
+            continue;
+        };
+        match kind.parse_config(&item["config"]) {
+            Ok(group) => kept.push(group),
+            Err(error) => errors.extend(within(&format!("{field}.config"), error)),
+        }
+    }
+    kept
 }

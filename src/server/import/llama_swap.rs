@@ -29,6 +29,8 @@ const READ_KEYS: &[&str] = &[
     "proxy",
 ];
 
+/// Reads a llama-swap `config.yaml`: each model's `cmd` as llama-server flags, its serving keys,
+/// and what has no place in Corral named in `not_mapped`.
 pub fn read(text: &str) -> Result<(Vec<ExportedModel>, Vec<String>), AppError> {
     let document = bounded_yaml::parse(text)
         .map_err(|e| AppError::invalid("text", Rule::Type, format!("cannot be read: {e}")))?;
@@ -67,70 +69,101 @@ pub fn read(text: &str) -> Result<(Vec<ExportedModel>, Vec<String>), AppError> {
     }
     let mut drafts = Vec::new();
     for (name, settings) in models {
-        let name = key_text(name);
-        let at = format!("models.{name}");
-        let Some(settings) = settings.as_mapping() else {
-            errors.push(FieldError::new(at, Rule::Type, "must be a mapping"));
-            continue;
+        let mut notes = Notes {
+            errors: &mut errors,
+            not_mapped: &mut not_mapped,
+            spent: &mut spent,
         };
-        let own = macros(
-            settings.get("macros"),
-            Some(&globals),
-            &format!("{at}.macros"),
-            &mut errors,
-            &mut spent,
-        );
-        let Some(cmd) = settings.get("cmd").and_then(Yaml::as_str) else {
-            errors.push(FieldError::new(
-                format!("{at}.cmd"),
-                Rule::Required,
-                "must be the command that starts the model",
-            ));
-            continue;
-        };
-        let cmd = match expand(cmd, &own, &mut spent) {
-            Ok(cmd) => cmd,
-            Err(message) => {
-                errors.push(FieldError::new(format!("{at}.cmd"), Rule::Pattern, message));
-                continue;
-            }
-        };
-        let Some(words) = split_command(&cmd) else {
-            errors.push(FieldError::new(
-                format!("{at}.cmd"),
-                Rule::Pattern,
-                "has an unclosed quote",
-            ));
-            continue;
-        };
-        let program = words.first().map(String::as_str).unwrap_or_default();
-        let program_name = program.rsplit('/').next().unwrap_or_default();
-        if !program_name.starts_with("llama-server") {
-            not_mapped.push(format!(
-                "{at}: runs '{program_name}', not llama-server; not imported"
-            ));
-            continue;
+        if let Some(draft) = read_model(key_text(name), settings, &globals, &mut notes) {
+            drafts.push(draft);
         }
-        let mut read = command_line::read(&words[1..], &format!("{at}.cmd"));
-        let serving = read.scopes.entry("serving").or_default();
-        serving_settings(settings, serving, &at, &mut not_mapped, &mut errors);
-        for (key, _) in settings {
-            let key = key_text(key);
-            let proxy_is_the_port = key == "proxy"
-                && settings
-                    .get("proxy")
-                    .and_then(Yaml::as_str)
-                    .is_some_and(|p| p.contains("${PORT}"));
-            if !READ_KEYS.contains(&key.as_str()) || (key == "proxy" && !proxy_is_the_port) {
-                not_mapped.push(format!("{at}.{key}: no Corral setting for this"));
-            }
-        }
-        drafts.push(ModelDraft { name, at, read });
     }
     if !errors.is_empty() {
         return Err(AppError::Invalid { errors });
     }
     super::assemble(drafts, not_mapped)
+}
+
+/// Where reading a document writes down what went wrong, what has no place in Corral, and how
+/// much macro expansion it has spent.
+struct Notes<'a> {
+    errors: &'a mut Vec<FieldError>,
+    not_mapped: &'a mut Vec<String>,
+    spent: &'a mut usize,
+}
+
+/// One entry of `models`: its command read as llama-server flags, its serving keys, and what
+/// it holds that Corral has no setting for. `None` when it is not imported (said in `notes`).
+fn read_model(
+    name: String,
+    settings: &Yaml,
+    globals: &Macros<'_>,
+    notes: &mut Notes<'_>,
+) -> Option<ModelDraft> {
+    let at = format!("models.{name}");
+    let Some(settings) = settings.as_mapping() else {
+        notes
+            .errors
+            .push(FieldError::new(at, Rule::Type, "must be a mapping"));
+        return None;
+    };
+    let own = macros(
+        settings.get("macros"),
+        Some(globals),
+        &format!("{at}.macros"),
+        notes.errors,
+        notes.spent,
+    );
+    let Some(cmd) = settings.get("cmd").and_then(Yaml::as_str) else {
+        notes.errors.push(FieldError::new(
+            format!("{at}.cmd"),
+            Rule::Required,
+            "must be the command that starts the model",
+        ));
+        return None;
+    };
+    let cmd = match expand(cmd, &own, notes.spent) {
+        Ok(cmd) => cmd,
+        Err(message) => {
+            notes
+                .errors
+                .push(FieldError::new(format!("{at}.cmd"), Rule::Pattern, message));
+            return None;
+        }
+    };
+    let Some(words) = split_command(&cmd) else {
+        notes.errors.push(FieldError::new(
+            format!("{at}.cmd"),
+            Rule::Pattern,
+            "has an unclosed quote",
+        ));
+        return None;
+    };
+    let program = words.first().map(String::as_str).unwrap_or_default();
+    let program_name = program.rsplit('/').next().unwrap_or_default();
+    if !program_name.starts_with("llama-server") {
+        notes.not_mapped.push(format!(
+            "{at}: runs '{program_name}', not llama-server; not imported"
+        ));
+        return None;
+    }
+    let mut read = command_line::read(&words[1..], &format!("{at}.cmd"));
+    let serving = read.scopes.entry("serving").or_default();
+    serving_settings(settings, serving, &at, notes.not_mapped, notes.errors);
+    for (key, _) in settings {
+        let key = key_text(key);
+        let proxy_is_the_port = key == "proxy"
+            && settings
+                .get("proxy")
+                .and_then(Yaml::as_str)
+                .is_some_and(|p| p.contains("${PORT}"));
+        if !READ_KEYS.contains(&key.as_str()) || (key == "proxy" && !proxy_is_the_port) {
+            notes
+                .not_mapped
+                .push(format!("{at}.{key}: no Corral setting for this"));
+        }
+    }
+    Some(ModelDraft { name, at, read })
 }
 
 fn serving_settings(

@@ -468,7 +468,9 @@ mod tests {
 
     #[test]
     fn a_planned_flag_the_build_lacks_is_reported_by_its_setting() {
-        let caps = Capabilities::parse("  -c, --ctx-size N   size of the prompt context\n");
+        let caps = Capabilities::parse(
+            "-c,    --ctx-size N                     size of the prompt context\n",
+        );
         let plan = vec![
             PlannedArg {
                 setting: "model.ctx_size".into(),
