@@ -6,8 +6,9 @@ use std::time::Duration;
 
 use clap::{CommandFactory, FromArgMatches};
 use corral::server::access::{self, AccessSettings};
-use corral::server::cli::{AdminCommand, Cli, Command};
-use corral::server::data_dir;
+use corral::server::boot::cli::{AdminCommand, Cli, Command};
+use corral::server::boot::data_dir;
+use corral::server::boot::{router, start};
 use corral::server::db::{Db, backup};
 use corral::server::gguf::test_model::TestModel;
 use corral::server::http::host::{self, AllowedHosts};
@@ -17,8 +18,7 @@ use corral::server::live::corral_log::{self, CorralLogHandle};
 use corral::server::live::hub::{self, HubConfig};
 use corral::server::live::socket::SocketLimits;
 use corral::server::metrics::collector::{self, HistoryConfig};
-use corral::server::model_roots::ModelRoots;
-use corral::server::{router, start};
+use corral::server::models::model_roots::ModelRoots;
 use leptos::config::LeptosOptions;
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::layer::SubscriberExt;
@@ -172,7 +172,10 @@ fn say_where(hosts: &AllowedHosts, model_roots: &ModelRoots, address: std::net::
 }
 
 /// The host's numbers every few seconds, and the status every tab hears.
-fn watch_in_background(state: &corral::server::state::AppState, data_dir: std::path::PathBuf) {
+fn watch_in_background(
+    state: &corral::server::boot::state::AppState,
+    data_dir: std::path::PathBuf,
+) {
     collector::spawn(
         state.hub.clone(),
         state.metrics.clone(),

@@ -15,7 +15,7 @@ use axum::http::{Method, Request, StatusCode, header};
 use axum::response::Response;
 use common::TestApp;
 use corral::server::access::AccessSettings;
-use corral::server::model_roots::ModelRoots;
+use corral::server::models::model_roots::ModelRoots;
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
 

@@ -351,8 +351,10 @@ async fn many_writers_at_once_all_succeed_by_queueing_for_the_database() {
 async fn the_file_report_reads_the_header_or_says_why_it_cannot() {
     let roots = tempfile::tempdir().unwrap();
     let app = TestApp::with_options(common::Options {
-        model_roots: corral::server::model_roots::ModelRoots::new(&[roots.path().to_path_buf()])
-            .unwrap(),
+        model_roots: corral::server::models::model_roots::ModelRoots::new(&[roots
+            .path()
+            .to_path_buf()])
+        .unwrap(),
         ..common::Options::default()
     })
     .await;

@@ -347,7 +347,7 @@ async fn a_typed_path_is_checked_for_a_file_a_gguf_header_and_the_model_roots() 
     let broken = inside_path.join("broken.gguf");
     std::fs::write(&broken, b"no header here").unwrap();
     let app = TestApp::with_options(common::Options {
-        model_roots: corral::server::model_roots::ModelRoots::new(std::slice::from_ref(
+        model_roots: corral::server::models::model_roots::ModelRoots::new(std::slice::from_ref(
             &inside_path,
         ))
         .unwrap(),

@@ -44,7 +44,7 @@ async fn a_version_one_database_upgrades_without_losing_models() {
 
     let db = Db::open(&path).await.unwrap();
     let hub = corral::server::live::Hub::new(vec![], 0, Default::default());
-    let registry = corral::server::registry::Registry::new(db.clone(), hub);
+    let registry = corral::server::models::registry::Registry::new(db.clone(), hub);
     let model = registry.get_model(1).await.unwrap();
     assert_eq!(model.spec.name, "old");
     assert_eq!(model.spec.ctx_size, Some(8192));

@@ -1204,7 +1204,8 @@ async fn app_with_one_model_in_root(
 ) -> (TestApp, i64) {
     let app = TestApp::with_options(common::Options {
         settings: supervisor_settings(),
-        model_roots: corral::server::model_roots::ModelRoots::new(&[root.to_path_buf()]).unwrap(),
+        model_roots: corral::server::models::model_roots::ModelRoots::new(&[root.to_path_buf()])
+            .unwrap(),
         ..common::Options::default()
     })
     .await;

@@ -1,4 +1,4 @@
-//! `/api/models/config/*`: the six config groups and their audit trail.
+//! `/api/models/config/*`: the seven config groups and their audit trail.
 
 use leptos::prelude::*;
 use leptos::server_fn::codec::Json;

@@ -32,7 +32,7 @@ pub async fn add_discovered(paths: Vec<String>) -> Result<Vec<Model>, AppError> 
 /// the name Add would give it. For the Add dialog, checking as a person types.
 #[server(prefix = "/api", endpoint = "discovery/check_path", input = Json)]
 pub async fn check_model_path(path: String) -> Result<PathCheck, AppError> {
-    crate::server::model_file::check_path(&super::state()?.registry, path).await
+    crate::server::models::model_file::check_path(&super::state()?.registry, path).await
 }
 
 // The scope an API key needs for each (an untagged function needs `admin`).

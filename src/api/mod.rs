@@ -13,13 +13,13 @@ pub mod runs;
 pub mod settings;
 
 #[cfg(feature = "ssr")]
-fn state() -> Result<crate::server::state::AppState, crate::domain::AppError> {
-    leptos::prelude::use_context::<crate::server::state::AppState>()
+fn state() -> Result<crate::server::boot::state::AppState, crate::domain::AppError> {
+    leptos::prelude::use_context::<crate::server::boot::state::AppState>()
         .ok_or_else(|| crate::domain::AppError::internal("server state is missing"))
 }
 
 #[cfg(feature = "ssr")]
-fn registry() -> Result<crate::server::registry::Registry, crate::domain::AppError> {
+fn registry() -> Result<crate::server::models::registry::Registry, crate::domain::AppError> {
     state().map(|state| state.registry.clone())
 }
 

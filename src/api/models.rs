@@ -30,7 +30,7 @@ pub async fn get_model(id: i64) -> Result<Model, AppError> {
     registry()?.get_model(id).await
 }
 
-/// `{"id": N}` → `{"model": .., "groups": [six groups], "history": [..]}`.
+/// `{"id": N}` → `{"model": .., "groups": [seven groups], "history": [..]}`.
 #[server(prefix = "/api", endpoint = "models/detail", input = Json)]
 pub async fn get_model_detail(id: i64) -> Result<ModelDetail, AppError> {
     registry()?.model_detail(id).await
@@ -40,14 +40,14 @@ pub async fn get_model_detail(id: i64) -> Result<ModelDetail, AppError> {
 /// why it cannot be read (`{"Unreadable": "..."}`).
 #[server(prefix = "/api", endpoint = "models/file", input = Json)]
 pub async fn get_model_file(id: i64) -> Result<FileReport, AppError> {
-    crate::server::model_file::describe(&registry()?, id).await
+    crate::server::models::model_file::describe(&registry()?, id).await
 }
 
 /// `{}` → for each registered model whose file can be read: `{"id", "parameters",
 /// "quantization", "context_length"}` (what the models table shows).
 #[server(prefix = "/api", endpoint = "models/summaries", input = Json)]
 pub async fn model_summaries() -> Result<Vec<crate::domain::gguf::FileSummary>, AppError> {
-    crate::server::model_file::summaries(&registry()?).await
+    crate::server::models::model_file::summaries(&registry()?).await
 }
 
 #[server(prefix = "/api", endpoint = "models/get_by_name", input = Json)]

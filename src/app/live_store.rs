@@ -1,6 +1,7 @@
 //! The browser's copy of the live state, fed only by the WebSocket. Each snapshot replaces it
-//! whole; events are applied with the same reducer the server uses. The socket starts after
-//! hydration (never on the server), and reconnects forever with capped, jittered backoff.
+//! whole; events are applied with the same reducer the server uses. The socket opens in the
+//! browser only, as the app starts (before hydration finishes, so its handshake travels
+//! meanwhile: `open_early`), and reconnects forever with capped, jittered backoff.
 
 use leptos::prelude::*;
 

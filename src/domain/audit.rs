@@ -20,7 +20,7 @@ pub struct ConfigChange {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ModelDetail {
     pub model: crate::domain::Model,
-    /// The six config groups, in `ConfigGroupKind::ALL` order.
+    /// The seven config groups, in `ConfigGroupKind::ALL` order.
     pub groups: Vec<crate::domain::config::ConfigGroup>,
     /// Settings changes, newest first.
     pub history: Vec<ConfigChange>,

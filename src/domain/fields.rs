@@ -589,10 +589,6 @@ pub trait FieldSet: Serialize + DeserializeOwned {
             _ => Map::new(),
         }
     }
-
-    fn field(key: &str) -> Option<&'static FieldSpec> {
-        Self::FIELDS.iter().find(|f| f.key == key)
-    }
 }
 
 /// Applies a JSON merge patch (RFC 7396, one level: a key replaces, `null` clears) to `base`.

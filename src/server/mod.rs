@@ -1,30 +1,45 @@
-//! Everything that only exists in the server build: state, database, HTTP guards, the router.
+//! Everything that only exists in the server build.
+//!
+//! # Layout
+//!
+//! - `boot/`: start-up and wiring. The command line (`cli`), the data folder and its lock
+//!   (`data_dir`), the peers built once (`start`) into the shared state (`state`), and the one
+//!   Axum router with its layers (`router`).
+//! - `models/`: the model registry (models and their settings in SQLite, every write one
+//!   transaction published to the tabs), the name cache the gateway resolves by, the model
+//!   folders (`model_roots`) and what a model's file is (`model_file`). Beside it: `discovery/`
+//!   (GGUF files found in the folders) and `import/` (other tools' configs, and export).
+//! - `supervisor/`: real llama-server processes, from prepare and admission to the run task and
+//!   the run ledger, behind one façade.
+//! - `gateway/`: the OpenAI-compatible and llama.cpp router endpoints; a request waits for its
+//!   model in `on_demand.rs`. `metering/` records every gateway request.
+//! - `access/`: the admin, sessions, API keys and the guard in front of everything.
+//! - `live/`: the hub (authoritative live state, fan-out) and one WebSocket per tab.
+//! - `http/`: the accept loop and the guards around every request (Host, Origin, CORS,
+//!   deadlines, caps, security headers, TLS).
+//! - `db/`: the SQLite pool, migrations and the stores that own the SQL.
+//! - `gguf/`, `metrics/`, `settings/`: reading GGUF headers; host numbers and their history;
+//!   Corral's own settings.
+//! - `route_class.rs`: what kind of route a path is (a leaf every layer asks);
+//!   `conversations.rs`: the Playground's saved conversations; `support/`: small shared parts
+//!   (generation-stamped caches, a per-owner cap).
 
 pub mod access;
-pub mod cli;
+pub mod boot;
 pub mod conversations;
-pub mod data_dir;
 pub mod db;
 pub mod discovery;
-pub mod file_cache;
 pub mod gateway;
-pub mod generation_cache;
 pub mod gguf;
 pub mod http;
 pub mod import;
 pub mod live;
 pub mod metering;
 pub mod metrics;
-pub mod model_file;
-pub mod model_roots;
-pub mod name_cache;
-pub mod places;
-pub mod registry;
+pub mod models;
 pub mod route_class;
-pub mod router;
 pub mod settings;
-pub mod start;
-pub mod state;
 pub mod supervisor;
+pub mod support;
 
 pub use crate::domain::time::now_ms;

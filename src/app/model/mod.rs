@@ -1,4 +1,4 @@
-//! The model page: the model's settings (general and six config groups) and their history.
+//! The model page: the model's settings (general and seven config groups) and their history.
 
 pub mod config_section;
 pub mod file_section;

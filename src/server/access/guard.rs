@@ -14,13 +14,13 @@ use hyper::body::{Frame, SizeHint};
 
 use crate::domain::AppError;
 use crate::server::access::{CalledWithKey, keys};
+use crate::server::boot::state::AppState;
 use crate::server::gateway::envelope::GatewayError;
 use crate::server::http::error_response;
 use crate::server::http::origin::trusted_origin;
 use crate::server::http::request_path::RequestPath;
-use crate::server::places::Place;
 use crate::server::route_class::{is_gateway_path, scope_for};
-use crate::server::state::AppState;
+use crate::server::support::per_owner_cap::Place;
 
 /// Paths that answer without a session: liveness, signing in, the setup, and the files the
 /// login and setup pages load. Exact paths only, and only when written plainly (see

@@ -19,10 +19,10 @@ use crate::domain::{AppError, Rule};
 use crate::server::access::backoff::{Backoff, Refused};
 use crate::server::access::tokens::{SetupToken, digest, new_token};
 use crate::server::db::{Db, access_repo};
-use crate::server::generation_cache::GenerationCache;
+use crate::server::models::registry::Registry;
 use crate::server::now_ms;
-use crate::server::places::{Place, Places};
-use crate::server::registry::Registry;
+use crate::server::support::generation_cache::GenerationCache;
+use crate::server::support::per_owner_cap::{Place, Places};
 
 /// What every key starts with, so a leaked one is recognisable (secret scanners, logs).
 const KEY_PREFIX: &str = "crl_";

@@ -14,8 +14,8 @@ use serde_json::json;
 
 use crate::domain::AppError;
 use crate::server::access::SignedIn;
+use crate::server::boot::state::AppState;
 use crate::server::http::error_response;
-use crate::server::state::AppState;
 
 pub fn routes() -> Router<AppState> {
     Router::new()

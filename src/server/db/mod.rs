@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use rusqlite::Connection;
 
 use crate::domain::AppError;
-use crate::server::data_dir;
+use crate::server::boot::data_dir;
 use crate::server::db::connection_pool::{Pool, SqliteManager};
 
 /// Settings every connection gets: enforce foreign keys (config rows die with their model), wait

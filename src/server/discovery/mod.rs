@@ -23,7 +23,7 @@ use crate::domain::model_name::{free_name, name_from_file};
 use crate::domain::page::MAX_PAGE;
 use crate::domain::{AppError, Model, ModelKind, Rule};
 use crate::server::live::Hub;
-use crate::server::registry::{MAX_BULK_IDS, Registry};
+use crate::server::models::registry::{MAX_BULK_IDS, Registry};
 
 use scan::Seen;
 

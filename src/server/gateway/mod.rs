@@ -23,6 +23,7 @@ use hyper::body::Incoming;
 use crate::domain::api_key::ApiKey;
 use crate::domain::model::MAX_NAME_LEN;
 use crate::server::access::{CalledWithKey, SignedIn, keys};
+use crate::server::boot::state::AppState;
 use crate::server::gateway::envelope::GatewayError;
 use crate::server::gateway::on_demand::Lease;
 use crate::server::http::cors::carries_key_header;
@@ -30,9 +31,8 @@ use crate::server::http::origin::same_origin_request;
 use crate::server::http::request_path::percent_decode;
 use crate::server::http::write_deadline::WriteStall;
 use crate::server::metering::meter::Meter;
-use crate::server::name_cache::Served;
+use crate::server::models::name_cache::Served;
 use crate::server::route_class::MODEL_ROUTES;
-use crate::server::state::AppState;
 
 pub fn routes() -> Router<AppState> {
     let mut router = Router::new();

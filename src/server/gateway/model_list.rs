@@ -22,10 +22,10 @@ use crate::domain::live::ServerEvent;
 use crate::domain::page::Page;
 use crate::domain::{AppError, Model, ModelStatus};
 use crate::server::access::keys;
+use crate::server::boot::state::AppState;
 use crate::server::gateway::envelope::GatewayError;
 use crate::server::gateway::request;
-use crate::server::name_cache::Served;
-use crate::server::state::AppState;
+use crate::server::models::name_cache::Served;
 
 /// Model event streams (`GET /models/sse`) open at once, all clients together, and per key.
 const MAX_SSE_STREAMS: usize = 64;

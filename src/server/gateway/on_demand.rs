@@ -11,9 +11,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::time::Instant;
 
 use crate::domain::{AppError, Model, ModelStatus};
-use crate::server::name_cache::Served;
+use crate::server::models::name_cache::Served;
+use crate::server::models::registry::Registry;
 use crate::server::now_ms;
-use crate::server::registry::Registry;
 use crate::server::supervisor::Supervisor;
 use crate::server::supervisor::admission::demand::{Demand, Ticket};
 use crate::server::supervisor::model_locks::ModelLocks;

@@ -35,7 +35,7 @@ pub struct Gateway {
     /// Requests waiting for their model: queue, start on demand, put in flight.
     pub on_demand: OnDemand,
     pub(super) client: UpstreamClient,
-    pub(super) event_streams: crate::server::places::Places<i64>,
+    pub(super) event_streams: crate::server::support::per_owner_cap::Places<i64>,
 }
 
 impl Gateway {
@@ -44,7 +44,7 @@ impl Gateway {
             settings: Arc::new(settings),
             on_demand,
             client: UpstreamClient::default(),
-            event_streams: crate::server::places::Places::default(),
+            event_streams: crate::server::support::per_owner_cap::Places::default(),
         }
     }
 }

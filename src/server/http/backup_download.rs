@@ -15,11 +15,11 @@ use tokio_util::io::ReaderStream;
 
 use crate::domain::AppError;
 use crate::domain::time::format_utc;
+use crate::server::boot::state::AppState;
 use crate::server::db::backup;
 use crate::server::http::error_response;
 use crate::server::http::origin::same_origin_request;
 use crate::server::now_ms;
-use crate::server::state::AppState;
 
 /// Backups made at once: each is a full copy on disk until it is sent.
 const AT_ONCE: usize = 2;

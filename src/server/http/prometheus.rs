@@ -10,7 +10,7 @@ use axum::response::IntoResponse;
 use crate::domain::ModelStatus;
 use crate::domain::activity::ModelDemand;
 use crate::domain::live::Snapshot;
-use crate::server::state::AppState;
+use crate::server::boot::state::AppState;
 
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     let mut text = render(&state.hub.snapshot(), &state.supervisor.demand_book().all());

@@ -8,7 +8,7 @@ use axum::http::{HeaderName, HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::Response;
 
-use crate::server::state::AppState;
+use crate::server::boot::state::AppState;
 
 /// The policy of everything that is not a page (JSON, WASM, CSS, errors).
 const NOTHING: &str = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'";

@@ -26,7 +26,7 @@ use tower::ServiceExt;
 use crate::server::http::limits::HttpLimits;
 use crate::server::http::tls::Tls;
 use crate::server::http::write_deadline::{WriteDeadline, WriteStall};
-use crate::server::places::{Place, Places};
+use crate::server::support::per_owner_cap::{Place, Places};
 
 /// What a refusal reads of its client's request before closing, at most (see `refuse`).
 const REFUSAL_DRAIN: usize = 64 * 1024;

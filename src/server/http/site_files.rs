@@ -17,7 +17,7 @@ use tower_http::services::{ServeDir, ServeFile};
 use crate::app::shell;
 use crate::domain::api_key::ApiKey;
 use crate::server::access::SignedIn;
-use crate::server::state::AppState;
+use crate::server::boot::state::AppState;
 
 /// Files of the `public` folder, served at the site's root.
 const PUBLIC_FILES: &[&str] = &["favicon.svg"];

@@ -13,8 +13,10 @@ use crate::domain::live::ServerEvent;
 use crate::domain::model_name::free_name;
 use crate::domain::{AppError, ModelSpec};
 use crate::server::db::{config_repo, models_repo};
+use crate::server::models::registry::{
+    Registry, ensure_aliases_free, existing, file_size, groups_of,
+};
 use crate::server::now_ms;
-use crate::server::registry::{Registry, ensure_aliases_free, existing, file_size, groups_of};
 
 /// Every model with every settings group, read in one go (one consistent view).
 pub async fn export(registry: &Registry) -> Result<ExportDocument, AppError> {

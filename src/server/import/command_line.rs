@@ -33,7 +33,7 @@ pub enum Arity {
 
 /// What a flag does to a setting.
 #[derive(Debug, Clone, Copy)]
-enum Role {
+enum FlagUse {
     /// The value as typed (`--ctx-size 4096`).
     Value,
     /// A word that stands for a stored value (`--fit on`).
@@ -51,11 +51,11 @@ enum Role {
     Auto,
 }
 
-impl Role {
+impl FlagUse {
     fn arity(self) -> usize {
         match self {
-            Role::On | Role::Off | Role::Chosen(_) | Role::Auto => 0,
-            Role::ScaledWithScale => 2,
+            FlagUse::On | FlagUse::Off | FlagUse::Chosen(_) | FlagUse::Auto => 0,
+            FlagUse::ScaledWithScale => 2,
             _ => 1,
         }
     }
@@ -66,7 +66,7 @@ enum Meaning {
     Set {
         scope: &'static str,
         field: &'static FieldSpec,
-        role: Role,
+        role: FlagUse,
     },
     Extra(Takes),
     Refused(&'static str),
@@ -98,30 +98,34 @@ fn shortened(full: &str, flag: &str) -> bool {
 
 /// The role `flag` plays for a field whose flag description is `described`, given every
 /// spelling of the same flag (`same`).
-fn role_in(described: Flag, flag: &str, same: &[&str]) -> Option<Role> {
+fn role_in(described: Flag, flag: &str, same: &[&str]) -> Option<FlagUse> {
     let spelt = |wanted: &str| same.contains(&wanted);
     match described {
         Flag::NotPassed => None,
-        Flag::Value(f) => spelt(f).then_some(Role::Value),
-        Flag::Spelled(f, words) => spelt(f).then_some(Role::Spelled(words)),
+        Flag::Value(f) => spelt(f).then_some(FlagUse::Value),
+        Flag::Spelled(f, words) => spelt(f).then_some(FlagUse::Spelled(words)),
         Flag::Switch { on, off } => {
             if flag == on {
-                Some(Role::On)
+                Some(FlagUse::On)
             } else if off == Some(flag) {
-                Some(Role::Off)
+                Some(FlagUse::Off)
             } else if spelt(on) || off.is_some_and(spelt) {
-                Some(if negates(flag) { Role::Off } else { Role::On })
+                Some(if negates(flag) {
+                    FlagUse::Off
+                } else {
+                    FlagUse::On
+                })
             } else {
                 None
             }
         }
-        Flag::Each(f) => spelt(f).then_some(Role::Append),
-        Flag::Joined(f) => spelt(f).then_some(Role::Joined),
+        Flag::Each(f) => spelt(f).then_some(FlagUse::Append),
+        Flag::Joined(f) => spelt(f).then_some(FlagUse::Joined),
         Flag::Scaled { plain, scaled } => {
             if flag == plain {
-                Some(Role::ScaledPlain)
+                Some(FlagUse::ScaledPlain)
             } else if flag == scaled {
-                Some(Role::ScaledWithScale)
+                Some(FlagUse::ScaledWithScale)
             } else {
                 None
             }
@@ -129,12 +133,12 @@ fn role_in(described: Flag, flag: &str, same: &[&str]) -> Option<Role> {
         Flag::Chosen(choices) => choices
             .iter()
             .find(|(_, f)| spelt(f) || shortened(f, flag))
-            .map(|(stored, _)| Role::Chosen(stored)),
+            .map(|(stored, _)| FlagUse::Chosen(stored)),
         Flag::PathOrAuto { path, auto } => {
             if flag == auto {
-                Some(Role::Auto)
+                Some(FlagUse::Auto)
             } else {
-                spelt(path).then_some(Role::Value)
+                spelt(path).then_some(FlagUse::Value)
             }
         }
     }
@@ -161,7 +165,9 @@ fn meaning(flag: &str) -> Meaning {
     // setting; the refusal is only about passing it as an extra argument.
     let mut typed = fields().filter_map(|(scope, field)| {
         let role = match field.flag {
-            Flag::Value(f) | Flag::PathOrAuto { path: f, .. } if group.contains(&f) => Role::Value,
+            Flag::Value(f) | Flag::PathOrAuto { path: f, .. } if group.contains(&f) => {
+                FlagUse::Value
+            }
             Flag::Chosen(_) => role_in(field.flag, flag, &[flag])?,
             _ => return None,
         };
@@ -331,7 +337,7 @@ fn set(
     flag: &str,
     scope: &'static str,
     field: &FieldSpec,
-    role: Role,
+    role: FlagUse,
     values: &[String],
 ) {
     let object = read.scopes.entry(scope).or_default();
@@ -343,8 +349,8 @@ fn set(
         }
     };
     let value = match role {
-        Role::Value => typed(field, first),
-        Role::Spelled(words) => match words.iter().find(|(_, word)| *word == first) {
+        FlagUse::Value => typed(field, first),
+        FlagUse::Spelled(words) => match words.iter().find(|(_, word)| *word == first) {
             Some((stored, _)) => typed(field, stored),
             None => {
                 read.not_mapped.push(format!(
@@ -353,19 +359,19 @@ fn set(
                 return;
             }
         },
-        Role::On => Value::Bool(true),
-        Role::Off => Value::Bool(false),
-        Role::Chosen(stored) => Value::String(stored.to_string()),
-        Role::Auto => Value::String("auto".to_string()),
-        Role::Append => return push(Value::String(first.to_string())),
-        Role::Joined => {
+        FlagUse::On => Value::Bool(true),
+        FlagUse::Off => Value::Bool(false),
+        FlagUse::Chosen(stored) => Value::String(stored.to_string()),
+        FlagUse::Auto => Value::String("auto".to_string()),
+        FlagUse::Append => return push(Value::String(first.to_string())),
+        FlagUse::Joined => {
             for item in first.split(',').filter(|item| !item.is_empty()) {
                 push(Value::String(item.to_string()));
             }
             return;
         }
-        Role::ScaledPlain => return push(serde_json::json!({"path": first})),
-        Role::ScaledWithScale => {
+        FlagUse::ScaledPlain => return push(serde_json::json!({"path": first})),
+        FlagUse::ScaledWithScale => {
             let scale = values.get(1).and_then(|s| s.parse::<f64>().ok());
             return push(serde_json::json!({"path": first, "scale": scale}));
         }

@@ -16,7 +16,7 @@ use crate::domain::export::ExportedModel;
 use crate::domain::fields::FieldSet;
 use crate::domain::import::{ImportFormat, ImportReport, OnConflict};
 use crate::domain::{AppError, FieldError, ModelSpec, Rule};
-use crate::server::registry::Registry;
+use crate::server::models::registry::Registry;
 
 use command_line::ReadSettings;
 

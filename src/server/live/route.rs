@@ -11,13 +11,13 @@ use futures::{SinkExt, StreamExt};
 
 use crate::domain::AppError;
 use crate::domain::live::LiveStatus;
+use crate::server::boot::state::AppState;
 use crate::server::http::error_response;
 use crate::server::http::origin::trusted_origin;
 use crate::server::http::serve::ConnectionSlot;
 use crate::server::live::Hub;
 use crate::server::live::socket::{self, CLOSE_TRY_AGAIN_LATER, Frame};
 use crate::server::now_ms;
-use crate::server::state::AppState;
 
 /// See `websocket`: small, because tabs rarely speak.
 const READ_BUFFER_BYTES: usize = 4 * 1024;

@@ -11,10 +11,10 @@ use crate::domain::ModelSpec;
 use crate::domain::config::ConfigGroupKind;
 use crate::domain::fields::FieldSet;
 use crate::domain::settings::LlamaServerInfo;
-use crate::server::file_cache::{self, FileCache};
 use crate::server::supervisor::prepare::capabilities::{self, Capabilities};
 use crate::server::supervisor::prepare::child_env;
 use crate::server::supervisor::prepare::locate;
+use crate::server::support::file_cache::{self, FileCache};
 
 /// Each of `--version` and `--list-devices` may take this long (a GPU build probes devices).
 const ANSWER_WITHIN: Duration = Duration::from_secs(10);

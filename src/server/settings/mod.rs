@@ -16,7 +16,7 @@ use crate::domain::settings::{CorralSettings, SetByFlag, SettingsView};
 use crate::domain::{AppError, FieldError, Rule};
 use crate::server::db::{Db, Retention, settings_repo};
 use crate::server::discovery::Discovery;
-use crate::server::model_roots::ModelRoots;
+use crate::server::models::model_roots::ModelRoots;
 use crate::server::now_ms;
 use crate::server::supervisor::Supervisor;
 use crate::server::supervisor::settings::{SupervisorSettings, parse_port_range};

@@ -3,7 +3,7 @@
 
 use crate::domain::bulk_start::{BulkStartPlan, Selected, plan_bulk_start};
 use crate::domain::{AppError, Model};
-use crate::server::registry::distinct_ids;
+use crate::server::models::registry::distinct_ids;
 use crate::server::supervisor::Supervisor;
 use crate::server::supervisor::admission::{self, eviction};
 use crate::server::supervisor::settings::WhenFull;

@@ -29,7 +29,7 @@ use crate::domain::{AppError, Model, StatusEvent};
 use crate::server::db::runs_store::RunsStore;
 use crate::server::live::Hub;
 use crate::server::metrics::history::MetricsHistory;
-use crate::server::registry::{Registry, distinct_ids};
+use crate::server::models::registry::{Registry, distinct_ids};
 use admission::demand::Demand;
 use admission::{Admission, Refused};
 use ledger::RunLedger;

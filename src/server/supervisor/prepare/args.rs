@@ -1,4 +1,4 @@
-//! Model + six config groups → `llama-server` arguments: a list of separate arguments, never a
+//! Model + seven config groups → `llama-server` arguments: a list of separate arguments, never a
 //! shell string. Settings left at their default are left out, so llama-server's own defaults
 //! apply. Each flag remembers the setting it came from, so a flag the installed server lacks
 //! can be reported by the setting's name before start.

@@ -8,8 +8,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::domain::config::extra_args::Takes;
-use crate::server::file_cache::{self, FileCache};
 use crate::server::supervisor::prepare::child_env;
+use crate::server::support::file_cache::{self, FileCache};
 
 /// The flags one llama-server build accepts, and whether each reads a value.
 #[derive(Debug, Clone, Default, PartialEq)]

@@ -16,7 +16,7 @@ use std::collections::HashMap;
 use crate::domain::{FieldError, Model, Rule};
 use crate::server::gguf::magic::{self, FileCheck};
 use crate::server::gguf::reader::split_part;
-use crate::server::model_roots::ModelRoots;
+use crate::server::models::model_roots::ModelRoots;
 use crate::server::supervisor::prepare::args::ModelConfig;
 
 /// The child's descriptor of the first file handed to it.

@@ -8,11 +8,11 @@ use std::sync::OnceLock;
 use leptos_axum::{AxumRouteListing, LeptosRoutes, generate_route_list};
 
 use crate::app::{App, shell};
+use crate::server::boot::state::AppState;
 use crate::server::http::site_files;
 use crate::server::http::{
     backup_download, cors, error_status, host, limits, origin, prometheus, security_headers,
 };
-use crate::server::state::AppState;
 use crate::server::{access, gateway, live};
 
 /// The app's routes, found once per process. Generating them renders the app with resource
@@ -41,10 +41,9 @@ pub fn build(state: AppState) -> Router {
         .merge(site_files::routes(&state.leptos_options))
         .fallback(site_files::not_found)
         // Added innermost first; on the way in a request meets them bottom to top: security
-        // headers (on every answer), the Host allow-list, CORS for the gateway, the Origin rule,
-        // the login (when one
-        // is required), the answer deadline,
-        // the body read whole within its deadline and cap, then status mapping.
+        // headers (on every answer), the Host allow-list, CORS for the gateway, the Origin
+        // rule, the login (when one is required), the answer deadline, the body read whole
+        // within its deadline and cap, then status mapping.
         .layer(from_fn(error_status::status_from_error))
         .layer(from_fn_with_state(state.clone(), limits::read_body_in_time))
         .layer(from_fn_with_state(state.clone(), limits::answer_in_time))

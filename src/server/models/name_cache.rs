@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use crate::domain::config::ServingConfig;
 use crate::domain::config::serving::fold;
-use crate::server::generation_cache::GenerationCache;
+use crate::server::support::generation_cache::GenerationCache;
 
 /// What the gateway needs of the model a request names. Not its status: the supervisor owns
 /// that.

@@ -12,9 +12,9 @@ use crate::domain::discovery::PathCheck;
 use crate::domain::gguf::{FileReport, FileSummary, GgufMetadata};
 use crate::domain::model_name::{free_name, name_from_file};
 use crate::domain::{AppError, Rule};
-use crate::server::file_cache::{self, FileCache};
 use crate::server::gguf::reader::{GgufError, read_model};
-use crate::server::registry::Registry;
+use crate::server::models::registry::Registry;
+use crate::server::support::file_cache::{self, FileCache};
 
 /// How long reading one header may take (a hung network mount must not hold the page).
 const READ_TIMEOUT: Duration = Duration::from_secs(5);

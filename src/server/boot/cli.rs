@@ -18,7 +18,7 @@ use crate::server::http::host::parse_allowed_host;
 use crate::server::http::limits::HttpLimits;
 use crate::server::http::public_url::PublicUrl;
 use crate::server::live::hub::HubConfig;
-use crate::server::model_roots::ModelRoots;
+use crate::server::models::model_roots::ModelRoots;
 use crate::server::supervisor::settings::{
     FitCheck, Leftovers, PortRange, SupervisorSettings, WhenFull,
 };

@@ -18,8 +18,8 @@ use crate::domain::page::Page;
 use crate::domain::{AppError, Model, ModelFilter, ModelSpec, Rule};
 use crate::server::db::{Db, config_repo, models_repo, write_transaction};
 use crate::server::live::Hub;
-use crate::server::model_roots::ModelRoots;
-use crate::server::name_cache::{NameCache, Served};
+use crate::server::models::model_roots::ModelRoots;
+use crate::server::models::name_cache::{NameCache, Served};
 use crate::server::now_ms;
 
 /// Most ids one bulk call takes.

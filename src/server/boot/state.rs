@@ -19,7 +19,7 @@ use crate::server::live::Hub;
 use crate::server::live::socket::SocketLimits;
 use crate::server::metering::Metering;
 use crate::server::metrics::history::MetricsHistory;
-use crate::server::registry::Registry;
+use crate::server::models::registry::Registry;
 use crate::server::settings::Settings;
 use crate::server::supervisor::Supervisor;
 

@@ -1,0 +1,8 @@
+//! Start-up and wiring: the command line, the data folder, the peers built once into the shared
+//! state, and the router that serves them.
+
+pub mod cli;
+pub mod data_dir;
+pub mod router;
+pub mod start;
+pub mod state;
