@@ -2,6 +2,7 @@
 //! (`POST /api/...`, JSON in and out). Each is one line into the owner of its facts.
 
 pub mod activity;
+pub mod auth;
 pub mod backup;
 pub mod config;
 pub mod conversations;

@@ -25,6 +25,7 @@ pub mod model_name;
 pub mod page;
 pub mod run;
 pub mod settings;
+pub mod sign_in;
 pub mod status;
 pub mod text;
 pub mod time;

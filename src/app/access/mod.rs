@@ -1,7 +1,7 @@
 //! The pages that let a person in: the one-time setup of the admin, and signing in.
 
 pub mod login_page;
-pub mod post_json;
+pub mod next_page;
 pub mod setup_page;
 pub mod sign_out;
 

@@ -3,10 +3,9 @@
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
-use serde_json::json;
 
-use crate::app::access::login_page::go_to;
-use crate::app::access::post_json::post_json;
+use crate::api::auth::SetUpAdmin;
+use crate::app::access::next_page::go_to;
 
 #[component]
 pub fn SetupPage() -> impl IntoView {
@@ -14,28 +13,34 @@ pub fn SetupPage() -> impl IntoView {
     let username = RwSignal::new("admin".to_string());
     let password = RwSignal::new(String::new());
     let repeated = RwSignal::new(String::new());
-    let error = RwSignal::new(None::<String>);
-    let busy = RwSignal::new(false);
+    // What the page itself refuses (two passwords that differ) before asking Corral.
+    let differ = RwSignal::new(false);
+    let set_up = ServerAction::<SetUpAdmin>::new();
+    Effect::new(move |_| {
+        if let Some(Ok(_)) = set_up.value().get() {
+            go_to("/");
+        }
+    });
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
-        if password.get_untracked() != repeated.get_untracked() {
-            error.set(Some("The two passwords differ.".into()));
+        differ.set(password.get_untracked() != repeated.get_untracked());
+        if differ.get_untracked() {
             return;
         }
-        busy.set(true);
-        error.set(None);
-        let token = query.with_untracked(|q| q.get("token")).unwrap_or_default();
-        let body = json!({"token": token, "username": username.get_untracked(),
-                          "password": password.get_untracked()});
-        leptos::task::spawn_local(async move {
-            match post_json("/api/auth/setup", &body).await {
-                Ok(_) => go_to("/"),
-                Err(message) => {
-                    error.set(Some(message));
-                    busy.set(false);
-                }
-            }
+        set_up.dispatch(SetUpAdmin {
+            token: query.with_untracked(|q| q.get("token")).unwrap_or_default(),
+            username: username.get_untracked(),
+            password: password.get_untracked(),
         });
+    };
+    let error = move || {
+        if differ.get() {
+            return Some("The two passwords differ.".to_string());
+        }
+        match set_up.value().get() {
+            Some(Err(error)) if !set_up.pending().get() => Some(error.to_string()),
+            _ => None,
+        }
     };
     view! {
         <Title text="Set up"/>
@@ -56,8 +61,8 @@ pub fn SetupPage() -> impl IntoView {
                     <input type="password" autocomplete="new-password" required
                         prop:value=move || repeated.get() on:input=move |ev| repeated.set(event_target_value(&ev))/>
                 </label>
-                {move || error.get().map(|e| view! { <p class="error-banner" role="alert">{e}</p> })}
-                <button class="primary" type="submit" disabled=move || busy.get()>"Create and sign in"</button>
+                {move || error().map(|e| view! { <p class="error-banner" role="alert">{e}</p> })}
+                <button class="primary" type="submit" disabled=move || set_up.pending().get()>"Create and sign in"</button>
             </form>
         </section>
     }

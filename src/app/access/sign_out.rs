@@ -1,10 +1,9 @@
 //! The header's "Sign out", shown only where a login is required and this browser has one.
 
 use leptos::prelude::*;
-use serde_json::json;
 
-use crate::app::access::login_page::go_to;
-use crate::app::access::post_json::{get_json, post_json};
+use crate::api::auth::{SignOut as SignOutCall, who_is_here};
+use crate::app::access::next_page::go_to;
 
 #[component]
 pub fn SignOut() -> impl IntoView {
@@ -12,21 +11,20 @@ pub fn SignOut() -> impl IntoView {
     // In the browser only: the server render shows nothing, so both sides agree.
     Effect::new(move |_| {
         leptos::task::spawn_local(async move {
-            if let Ok(me) = get_json("/api/auth/me").await {
-                shown.set(me["login_required"] == true && me["signed_in"] == true);
+            if let Ok(state) = who_is_here().await {
+                shown.set(state.login_required && state.signed_in);
             }
         });
     });
-    let sign_out = move |_| {
-        leptos::task::spawn_local(async move {
-            if post_json("/api/auth/logout", &json!({})).await.is_ok() {
-                go_to("/login");
-            }
-        });
-    };
+    let sign_out = ServerAction::<SignOutCall>::new();
+    Effect::new(move |_| {
+        if let Some(Ok(_)) = sign_out.value().get() {
+            go_to("/login");
+        }
+    });
     view! {
         <Show when=move || shown.get()>
-            <button class="small sign-out" on:click=sign_out>"Sign out"</button>
+            <button class="small sign-out" on:click=move |_| { sign_out.dispatch(SignOutCall {}); }>"Sign out"</button>
         </Show>
     }
 }

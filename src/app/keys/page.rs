@@ -6,7 +6,7 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 
 use crate::api::keys::{create_key, list_key_usage, list_keys, revoke_key};
-use crate::app::access::post_json::login_required;
+use crate::app::access::next_page::login_required;
 use crate::app::widgets::copy_button::CopyButton;
 use crate::app::widgets::local_time::LocalTime;
 use crate::domain::api_key::{ApiKey, KeyUsage, Scope};

@@ -3,7 +3,7 @@
 
 use leptos::prelude::*;
 
-use crate::app::access::post_json::login_required;
+use crate::app::access::next_page::login_required;
 use crate::app::widgets::copy_button::CopyButton;
 use crate::domain::Model;
 

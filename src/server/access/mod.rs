@@ -7,7 +7,7 @@ pub mod backoff;
 pub mod guard;
 pub mod keys;
 pub mod password;
-pub mod routes;
+pub mod sign_in;
 pub mod tokens;
 
 use std::net::IpAddr;

@@ -36,7 +36,6 @@ pub fn build(state: AppState) -> Router {
         .route("/metrics", get(prometheus::metrics))
         .route("/ws", get(live::route::websocket))
         .merge(gateway::routes())
-        .merge(access::routes::routes())
         .leptos_routes(&state, routes, move || shell(options.clone()))
         .merge(site_files::routes(&state.leptos_options))
         .fallback(site_files::not_found)

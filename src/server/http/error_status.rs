@@ -1,5 +1,6 @@
 //! Server functions answer every error with status 500; this gives each the status its
-//! `AppError` variant calls for (400, 404, 409, 413...), in one place for all of them.
+//! `AppError` variant calls for (400, 404, 409, 413...) and its headers (Retry-After, …), in
+//! one place for all of them.
 
 use axum::body::{Body, to_bytes};
 use axum::extract::Request;
@@ -24,6 +25,7 @@ pub async fn status_from_error(request: Request, next: Next) -> Response {
     if let Ok(error) = serde_json::from_slice::<AppError>(&bytes) {
         parts.status =
             StatusCode::from_u16(error.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        crate::server::http::error_headers(&mut parts.headers, &error);
     }
     parts.headers.insert(
         header::CONTENT_TYPE,

@@ -22,12 +22,9 @@ use axum::response::{IntoResponse, Response};
 use crate::domain::AppError;
 
 /// An `AppError` as an HTTP response: its status and its JSON.
-pub fn error_response(error: &AppError) -> Response {
-    let status = StatusCode::from_u16(error.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let body =
-        serde_json::to_string(error).unwrap_or_else(|_| r#"{"code":"internal"}"#.to_string());
-    let mut response = (status, [(header::CONTENT_TYPE, "application/json")], body).into_response();
-    let headers = response.headers_mut();
+/// What an error's answer says besides its body: how to authenticate (401), when to come back
+/// (429). Server functions' errors get the same (`error_status`).
+pub fn error_headers(headers: &mut axum::http::HeaderMap, error: &AppError) {
     match error {
         AppError::Unauthorized { .. } => {
             headers.insert(
@@ -46,5 +43,13 @@ pub fn error_response(error: &AppError) -> Response {
         }
         _ => {}
     }
+}
+
+pub fn error_response(error: &AppError) -> Response {
+    let status = StatusCode::from_u16(error.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let body =
+        serde_json::to_string(error).unwrap_or_else(|_| r#"{"code":"internal"}"#.to_string());
+    let mut response = (status, [(header::CONTENT_TYPE, "application/json")], body).into_response();
+    error_headers(response.headers_mut(), error);
     response
 }

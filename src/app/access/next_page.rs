@@ -1,43 +1,18 @@
-//! A JSON request from the browser to one of Corral's `/api/auth` routes, with the error Corral
-//! sent (its message) when it refused.
-
-use serde_json::Value;
-
-/// POSTs `body`.
-pub async fn post_json(path: &str, body: &Value) -> Result<Value, String> {
-    fetch_json("POST", path, Some(body)).await
-}
-
-/// GETs `path`.
-pub async fn get_json(path: &str) -> Result<Value, String> {
-    fetch_json("GET", path, None).await
-}
+//! Where a sign-in leads, and whether this Corral asks for one.
 
 /// Whether this Corral asks for a login (and so for keys); `None` when it could not be asked.
 pub async fn login_required() -> Option<bool> {
-    get_json("/api/auth/me").await.ok()?["login_required"].as_bool()
+    crate::api::auth::who_is_here()
+        .await
+        .ok()
+        .map(|state| state.login_required)
 }
 
-#[cfg(feature = "hydrate")]
-async fn fetch_json(method: &str, path: &str, body: Option<&Value>) -> Result<Value, String> {
-    use crate::app::browser_fetch::{send, text};
-    let json = body.map(Value::to_string);
-    let response = send(method, path, json.as_deref(), None).await?;
-    let value: Value = serde_json::from_str(&text(&response).await?).unwrap_or(Value::Null);
-    if response.ok() {
-        Ok(value)
-    } else {
-        Err(value["message"].as_str().map_or_else(
-            || format!("Corral answered {}", response.status()),
-            str::to_string,
-        ))
+/// A full navigation: the new cookie goes with every request from here on.
+pub fn go_to(path: &str) {
+    if let Some(window) = web_sys::window() {
+        let _ = window.location().set_href(path);
     }
-}
-
-/// Only the browser asks; a server render never calls this.
-#[cfg(not(feature = "hydrate"))]
-async fn fetch_json(_method: &str, _path: &str, _body: Option<&Value>) -> Result<Value, String> {
-    Err("only the browser signs in".into())
 }
 
 /// Where to go after signing in: one of Corral's pages only. Pages are plain paths, so anything
