@@ -1441,8 +1441,7 @@ async fn model_events_follow_the_keys_model_list_and_take_no_place_of_a_tab() {
     let mut body = response.into_body();
     // `other` changes first, then `tiny`: only `tiny` may be heard.
     for id in [ids[1], ids[0]] {
-        app.supervisor
-            .transition(id, StatusEvent::Spawned, None)
+        app.transition(id, StatusEvent::Spawned, None)
             .await
             .unwrap();
     }

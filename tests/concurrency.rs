@@ -108,7 +108,7 @@ proptest! {
             let listener = Listener::start(app.hub.subscribe());
             let mut status = ModelStatus::Stopped;
             for event in &events {
-                match app.supervisor.transition(id, *event, Some("why".into())).await {
+                match app.transition(id, *event, Some("why".into())).await {
                     Ok(model) => {
                         prop_assert_eq!(Some(model.status), status.next(*event));
                         status = model.status;

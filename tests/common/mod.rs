@@ -452,6 +452,18 @@ impl TestApp {
         }
     }
 
+    /// Moves a model's status by one event, as the supervisor's run ledger does.
+    pub async fn transition(
+        &self,
+        id: i64,
+        event: corral::domain::StatusEvent,
+        reason: Option<String>,
+    ) -> Result<Model, corral::domain::AppError> {
+        corral::server::supervisor::ledger::RunLedger::new(self.db.clone(), self.hub.clone())
+            .apply(id, event, reason)
+            .await
+    }
+
     /// The model's last `lines` log lines, as `/api/models/logs` answers.
     pub async fn logs(
         &self,

@@ -78,10 +78,11 @@ impl RunLedger {
                 command,
                 at,
             } = spawn;
+            // The status first: a model deleted meanwhile is a 404 and keeps nothing; a refusal
+            // means another start got there first.
+            let model = step(tx, model_id, StatusEvent::Spawned, None)??;
             let run_id = runs_repo::insert(tx, model_id, pid, port, &command, at)?;
             runs_repo::prune(tx, model_id, keep)?;
-            // Refused here means the lock was not held or the database is failing: keep nothing.
-            let model = step(tx, model_id, StatusEvent::Spawned, None)??;
             Ok(((run_id, model.clone()), vec![updated(model)]))
         })
         .await
@@ -99,9 +100,9 @@ impl RunLedger {
         let keep = self.db.retention().runs_per_model;
         let at = crate::server::now_ms();
         self.write(move |tx| {
+            let model = step(tx, model_id, StatusEvent::Failed, Some(message.clone()))??;
             runs_repo::insert_failed(tx, model_id, &command, at, reason, &message)?;
             runs_repo::prune(tx, model_id, keep)?;
-            let model = step(tx, model_id, StatusEvent::Failed, Some(message))??;
             Ok((model.clone(), vec![updated(model)]))
         })
         .await

@@ -128,17 +128,6 @@ impl Supervisor {
         }
     }
 
-    /// Moves a model's status by one event of the state machine (the ledger applies it).
-    /// Refused (409) when the event cannot happen in the current status.
-    pub async fn transition(
-        &self,
-        id: i64,
-        event: StatusEvent,
-        reason: Option<String>,
-    ) -> Result<Model, AppError> {
-        self.inner.ledger.apply(id, event, reason).await
-    }
-
     /// Runs an operation to its end in a task of its own: a client that goes away (or a request
     /// deadline) must not leave a start or stop half done.
     async fn detached<T, F>(&self, work: F) -> Result<T, AppError>
@@ -162,10 +151,12 @@ impl Supervisor {
         // FIFO must not hold up anything else.
         let prepared = prepare::prepare(self.sources(&settings), id).await?;
         let _model = self.inner.locks.lock(id).await;
-        // Read again under the lock: it may have been deleted or started meanwhile.
-        let model = self.inner.registry.get_model(id).await?;
-        if model.status.is_active() || self.inner.runner.handles.contains(id) {
-            return Err(prepare::already(&model));
+        // A start that went first while this one waited has its run by now; a delete meanwhile
+        // is refused by the ledger's check inside the transaction that records the run.
+        let model = prepared.model.clone();
+        if self.inner.runner.handles.contains(id) {
+            let message = format!("model '{}' was started meanwhile", model.spec.name);
+            return Err(AppError::conflict("status", message));
         }
         let runner = &self.inner.runner;
         let failed = |reason, detail| {
@@ -222,7 +213,11 @@ impl Supervisor {
                 Some(ended) => ended,
                 // No process: a status that says otherwise (an error, a leftover) is cleared.
                 None if model.status.next(StatusEvent::NoProcess).is_some() => {
-                    return self.transition(id, StatusEvent::NoProcess, None).await;
+                    return self
+                        .inner
+                        .ledger
+                        .apply(id, StatusEvent::NoProcess, None)
+                        .await;
                 }
                 None => return Ok(model),
             }
