@@ -1,9 +1,9 @@
 //! The model registry: the models and their settings (create, edit, duplicate, delete
 //! requests), as plain async methods over the database. Server functions are one-line wrappers
-//! over these; tests call them directly. Statuses are not the registry's: the supervisor owns
-//! them. Each write is one
-//! transaction with every check before it, so a failed call writes nothing; after a commit the
-//! registry publishes exactly one event per changed model to the live hub.
+//! over these; tests call them directly. Statuses are not the registry's: the supervisor's run
+//! ledger owns them. Every write goes through `Registry::write`: one transaction with every
+//! check before it (a failed call writes nothing), the events published after the commit, in
+//! commit order, and the name cache forgotten.
 
 use rusqlite::{Connection, Transaction};
 use serde_json::{Map, Value};
@@ -232,7 +232,7 @@ impl Registry {
     }
 
     /// Deletes all the given models or, if any is missing or running, none of them. Only the
-    /// supervisor calls this, under its lifecycle lock (`Supervisor::delete_models`).
+    /// supervisor calls this, under the models' own locks (`Supervisor::delete_models`).
     pub async fn bulk_delete(&self, ids: Vec<i64>) -> Result<Vec<i64>, AppError> {
         let ids = distinct_ids(ids)?;
         let deleted = self
