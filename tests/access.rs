@@ -1630,3 +1630,72 @@ async fn over_https_with_hsts_every_answer_says_https_only_and_otherwise_none_do
         .await;
     assert!(!answer.headers.contains_key("strict-transport-security"));
 }
+
+#[tokio::test]
+async fn sign_in_calls_from_a_browser_answer_json_and_never_redirect_to_the_referer() {
+    let app = TestApp::with_login().await;
+    app.set_up_admin().await;
+    let browser = |referer: &str| {
+        vec![
+            ("accept", "text/html,application/xhtml+xml".to_string()),
+            ("referer", referer.to_string()),
+        ]
+    };
+    let me = app
+        .exchange(
+            Method::GET,
+            "/api/auth/me",
+            browser("https://evil.example/"),
+            None,
+            "127.0.0.1",
+        )
+        .await;
+    assert_eq!(me.status, StatusCode::OK, "{}", me.body);
+    assert!(!me.headers.contains_key(header::LOCATION));
+    assert_eq!(me.json()["admin_exists"], true);
+    let login = app
+        .exchange(
+            Method::POST,
+            "/api/auth/login",
+            browser("https://evil.example/x"),
+            Some(json!({"username": "admin", "password": PASSWORD})),
+            "127.0.0.1",
+        )
+        .await;
+    assert_eq!(login.status, StatusCode::OK, "{}", login.body);
+    assert!(!login.headers.contains_key(header::LOCATION));
+    assert_eq!(login.json()["username"], "admin");
+}
+
+#[tokio::test]
+async fn signing_out_a_session_that_ended_elsewhere_still_clears_the_cookie() {
+    let app = TestApp::with_login().await;
+    let ended = app.set_up_admin().await;
+    let other = app.login(PASSWORD, "127.0.0.1").await.session().unwrap();
+    let everywhere = app
+        .ask(
+            Method::POST,
+            "/api/auth/logout_everywhere",
+            None,
+            Some(&other),
+            "127.0.0.1",
+        )
+        .await;
+    assert_eq!(everywhere.status, StatusCode::OK, "{}", everywhere.body);
+    let out = app
+        .ask(
+            Method::POST,
+            "/api/auth/logout",
+            None,
+            Some(&ended),
+            "127.0.0.1",
+        )
+        .await;
+    assert_eq!(out.status, StatusCode::OK, "{}", out.body);
+    assert!(
+        out.headers[header::SET_COOKIE]
+            .to_str()
+            .unwrap()
+            .contains("Max-Age=0")
+    );
+}

@@ -41,7 +41,7 @@ pub fn LoginPage() -> impl IntoView {
                 </label>
                 <label class="field">"Password"
                     <input type="password" autocomplete="current-password" required
-                        prop:value=move || password.get() on:input=move |ev| password.set(event_target_value(&ev))/>
+                        on:input=move |ev| password.set(event_target_value(&ev))/>
                 </label>
                 {move || error().map(|e| view! { <p class="error-banner" role="alert">{e}</p> })}
                 <button class="primary" type="submit" disabled=move || sign_in.pending().get()>"Sign in"</button>

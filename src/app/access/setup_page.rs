@@ -11,6 +11,8 @@ use crate::app::access::next_page::go_to;
 pub fn SetupPage() -> impl IntoView {
     let query = use_query_map();
     let username = RwSignal::new("admin".to_string());
+    // The password fields only report what is typed: a value written back into a field resets
+    // the browser's own checks of it (`minlength` never warned).
     let password = RwSignal::new(String::new());
     let repeated = RwSignal::new(String::new());
     // What the page itself refuses (two passwords that differ) before asking Corral.
@@ -55,11 +57,11 @@ pub fn SetupPage() -> impl IntoView {
                 </label>
                 <label class="field">"Password (at least 8 characters)"
                     <input type="password" autocomplete="new-password" required minlength="8"
-                        prop:value=move || password.get() on:input=move |ev| password.set(event_target_value(&ev))/>
+                        on:input=move |ev| password.set(event_target_value(&ev))/>
                 </label>
                 <label class="field">"The password again"
                     <input type="password" autocomplete="new-password" required
-                        prop:value=move || repeated.get() on:input=move |ev| repeated.set(event_target_value(&ev))/>
+                        on:input=move |ev| repeated.set(event_target_value(&ev))/>
                 </label>
                 {move || error().map(|e| view! { <p class="error-banner" role="alert">{e}</p> })}
                 <button class="primary" type="submit" disabled=move || set_up.pending().get()>"Create and sign in"</button>

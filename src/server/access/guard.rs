@@ -22,15 +22,17 @@ use crate::server::http::request_path::RequestPath;
 use crate::server::route_class::{is_gateway_path, scope_for};
 use crate::server::support::per_owner_cap::Place;
 
-/// Paths that answer without a session: liveness, signing in, the setup, and the files the
-/// login and setup pages load. Exact paths only, and only when written plainly (see
-/// `RequestPath`): `/pkg/../models/1` is the model page, not a file.
+/// Paths that answer without a session: liveness, signing in and out (a browser whose session
+/// ended elsewhere still clears its cookie), the setup, and the files the login and setup pages
+/// load. Exact paths only, and only when written plainly (see `RequestPath`): `/pkg/../models/1`
+/// is the model page, not a file.
 fn always_open(path: &RequestPath) -> bool {
     path.plain
         && (matches!(
             path.normal.as_str(),
             "/api/health"
                 | "/api/auth/login"
+                | "/api/auth/logout"
                 | "/api/auth/setup"
                 | "/api/auth/me"
                 | "/login"

@@ -242,15 +242,18 @@ impl Access {
         password: String,
     ) -> Result<String, AppError> {
         let attempt = self.0.backoff.begin(client).map_err(|refused| {
+            // Rounded up: a client that waits exactly as long as it is told is let in.
+            let wait = refused.retry_after().as_millis().div_ceil(1000).max(1);
+            let wait = u64::try_from(wait).unwrap_or(u64::MAX);
             let message = match refused {
                 Refused::Waiting(_) => {
-                    "too many failed sign-ins from this address; wait and try again"
+                    format!("too many failed sign-ins from this address; try again in {wait} s")
                 }
-                Refused::Busy => "a sign-in from this address is being checked; try again",
+                Refused::Busy => "a sign-in from this address is being checked; try again".into(),
             };
             AppError::TooManyRequests {
-                message: message.into(),
-                retry_after_seconds: refused.retry_after().as_secs().max(1),
+                message,
+                retry_after_seconds: wait,
             }
         })?;
         let name = username.clone();

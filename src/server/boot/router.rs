@@ -11,7 +11,8 @@ use crate::app::{App, shell};
 use crate::server::boot::state::AppState;
 use crate::server::http::site_files;
 use crate::server::http::{
-    backup_download, cors, error_status, host, limits, origin, prometheus, security_headers,
+    api_answers_json, backup_download, cors, error_status, host, limits, origin, prometheus,
+    security_headers,
 };
 use crate::server::{access, gateway, live};
 
@@ -42,7 +43,8 @@ pub fn build(state: AppState) -> Router {
         // Added innermost first; on the way in a request meets them bottom to top: security
         // headers (on every answer), the Host allow-list, CORS for the gateway, the Origin
         // rule, the login (when one is required), the answer deadline, the body read whole
-        // within its deadline and cap, then status mapping.
+        // within its deadline and cap, then status mapping, and JSON answers for `/api/`.
+        .layer(from_fn(api_answers_json::api_answers_json))
         .layer(from_fn(error_status::status_from_error))
         .layer(from_fn_with_state(state.clone(), limits::read_body_in_time))
         .layer(from_fn_with_state(state.clone(), limits::answer_in_time))

@@ -1,6 +1,7 @@
 //! HTTP guards around everything: Host allow-list, Origin rule, deadlines and caps, security
 //! headers, error statuses; and the accept loop that serves them.
 
+pub mod api_answers_json;
 pub mod backup_download;
 pub mod cors;
 pub mod error_status;
