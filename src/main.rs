@@ -42,7 +42,7 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(error) => error.exit(),
     };
-    let set_by_flag = Cli::set_by_flag(&matches);
+    let set_by_flag = corral::server::boot::setting_flags::set_by_flag(&matches);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -199,6 +199,52 @@ async fn model_folders_saved_on_the_page_are_watched_at_once() {
     }
 }
 
+/// A value of `setting` that is valid and not its default.
+fn another_value(setting: &corral::domain::settings::Setting) -> Option<Value> {
+    use corral::domain::fields::InputKind;
+    Some(match setting.field.input {
+        InputKind::Integer { min, max } => {
+            let default: i64 = setting.value?.parse().ok()?;
+            json!(if default < max { default + 1 } else { min })
+        }
+        InputKind::Choice { options } => {
+            json!(options.iter().find(|o| Some(**o) != setting.value)?)
+        }
+        _ if setting.key() == "ports" => json!("9100-9199"),
+        // A binary and folders are checked against the disk (tests above).
+        _ => return None,
+    })
+}
+
+#[tokio::test]
+async fn every_setting_saved_on_the_page_reaches_its_owner_and_is_read_back_from_it() {
+    let app = TestApp::with_options(options()).await;
+    let mut document = serde_json::Map::new();
+    for setting in corral::domain::settings::SETTINGS {
+        if let Some(value) = another_value(setting) {
+            document.insert(setting.key().to_string(), value);
+        }
+    }
+    assert!(document.len() >= 12, "{document:?}");
+    let saved = save(&app, Value::Object(document.clone())).await;
+    for (key, value) in &document {
+        // "In effect now" is read from the owners (the supervisor, the database's retention).
+        assert_eq!(&saved["effective"][key], value, "{key}");
+    }
+    let retention = app.db.retention();
+    assert_eq!(json!(retention.changes_per_model), document["keep_changes"]);
+    assert_eq!(json!(retention.metrics_days), document["keep_metrics_days"]);
+    let settings = app.supervisor.settings();
+    assert_eq!(
+        json!(settings.memory_budget_mib),
+        document["memory_budget_mib"]
+    );
+    assert_eq!(
+        json!(settings.load_timeout.as_secs()),
+        document["load_timeout"]
+    );
+}
+
 #[tokio::test]
 async fn two_saves_at_once_each_land_whole() {
     let app = TestApp::with_options(options()).await;

@@ -710,7 +710,7 @@ async fn a_server_left_by_an_earlier_corral_is_stopped_by_default() {
 #[tokio::test]
 async fn a_model_not_ready_by_its_deadline_is_an_error_and_its_process_is_gone() {
     let app = TestApp::with_settings(SupervisorSettings {
-        load_base: Duration::ZERO,
+        load_timeout: Duration::ZERO,
         load_per_gib: Duration::ZERO,
         load_extension: Duration::ZERO,
         ..supervisor_settings()

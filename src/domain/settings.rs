@@ -1,11 +1,18 @@
-//! Corral's own settings, kept in the database and edited on the Settings page. Each one is also
-//! a command-line flag (and environment variable); a flag that was given wins and the page says
-//! so. Empty means the flag's default.
+//! Corral's own settings, each described once (as ripgrep describes each flag once): its key,
+//! label and help, rule, flag, environment variable, default, unit and when a change applies.
+//! The command line (`server/boot/own_flags.rs`), the Settings page, the stored document and
+//! what applies (`server/settings/`) are loops over [`SETTINGS`]; the owners that use a setting
+//! name it by its key on their own field (`SupervisorSettings`, `Retention`), so adding a
+//! setting is one entry here and the field that uses it.
+//!
+//! A setting is kept in the database and edited on the Settings page; a flag (or environment
+//! variable) that was given wins, and the page says so. Unset means the flag's default.
 
 use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 
 use crate::domain::error::{FieldError, Rule};
-use crate::domain::fields::{FieldSet, FieldSpec};
+use crate::domain::fields::{FieldSet, FieldSpec, InputKind};
 
 choice_enum! {
     /// What starting one model too many does.
@@ -30,30 +37,135 @@ choice_enum! {
 /// Most model folders.
 pub const MAX_MODELS_DIRS: usize = 32;
 
-/// The settings as stored; `None` (or an empty list) is the flag's default.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct CorralSettings {
-    pub llama_server: Option<String>,
-    pub models_dirs: Vec<String>,
-    pub ports: Option<String>,
-    pub max_running: Option<i64>,
-    pub when_full: Option<WhenFull>,
-    pub memory_budget_mib: Option<i64>,
-    pub fit_check: Option<FitCheck>,
-    pub idle_ttl: Option<i64>,
-    pub stop_grace: Option<i64>,
-    pub load_timeout: Option<i64>,
-    pub load_per_gib: Option<i64>,
-    pub keep_runs: Option<i64>,
-    pub keep_activity_days: Option<i64>,
-    pub keep_metrics_days: Option<i64>,
+/// What a setting's value counts: the flag's value name in `--help`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unit {
+    Path,
+    Folder,
+    PortRange,
+    Count,
+    Word,
+    Seconds,
+    Mib,
+    Days,
 }
 
-impl FieldSet for CorralSettings {
-    const WHOLE: &'static str = "settings";
-    // The keys are the flags' names with `_` for `-` (`max_running` is `--max-running`).
-    const FIELDS: &'static [FieldSpec] = &[
+impl Unit {
+    pub fn value_name(self) -> &'static str {
+        match self {
+            Unit::Path => "PATH",
+            Unit::Folder => "FOLDER",
+            Unit::PortRange => "FIRST-LAST",
+            Unit::Count => "N",
+            Unit::Word => "WORD",
+            Unit::Seconds => "SECONDS",
+            Unit::Mib => "MIB",
+            Unit::Days => "DAYS",
+        }
+    }
+}
+
+/// When a changed value takes effect (nothing needs a restart of Corral).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Applies {
+    /// At once: the folders are scanned again.
+    AtOnce,
+    /// From the next start on: it decides what a start may do; running models are left alone.
+    NextStart,
+    /// To models started afterwards; a running model keeps the value it was started with.
+    StartedAfter,
+    /// The next time history is trimmed (a run ends, a change is saved, the periodic sweep).
+    NextTrim,
+}
+
+impl Applies {
+    pub fn words(self) -> &'static str {
+        match self {
+            Applies::AtOnce => "at once",
+            Applies::NextStart => "from the next start",
+            Applies::StartedAfter => "to models started afterwards",
+            Applies::NextTrim => "when history is next trimmed",
+        }
+    }
+}
+
+/// One of Corral's own settings, described once.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Setting {
+    /// Key (the stored document's and the owners' name), label, help, rule, default in words.
+    pub field: FieldSpec,
+    /// `--max-running`, without the dashes.
+    pub flag: &'static str,
+    pub env: &'static str,
+    /// The default as the flag spells it (`8100-8199`); `None`: nothing (`llama-server` on PATH,
+    /// no folders). `field.default` says it in words and starts with it.
+    pub value: Option<&'static str>,
+    pub unit: Unit,
+    pub applies: Applies,
+}
+
+impl Setting {
+    const fn new(field: FieldSpec, flag: &'static str, env: &'static str, unit: Unit) -> Setting {
+        Setting {
+            field,
+            flag,
+            env,
+            value: None,
+            unit,
+            applies: Applies::NextStart,
+        }
+    }
+    const fn value(mut self, value: &'static str) -> Setting {
+        self.value = Some(value);
+        self
+    }
+    const fn applies(mut self, applies: Applies) -> Setting {
+        self.applies = applies;
+        self
+    }
+
+    pub fn key(&self) -> &'static str {
+        self.field.key
+    }
+
+    /// More than one value (`--models-dir` repeats).
+    pub fn is_list(&self) -> bool {
+        matches!(self.field.input, InputKind::List { .. })
+    }
+
+    /// The range or choices, in words: `1 to 64`, `stop-least-recent or refuse`.
+    pub fn rule_in_words(&self) -> Option<String> {
+        match self.field.input {
+            InputKind::Integer { min, max } => Some(format!("{min} to {max}")),
+            InputKind::Choice { options } => Some(options.join(" or ")),
+            _ => None,
+        }
+    }
+
+    /// What it is: the page's label and help, with the rule.
+    pub fn summary(&self) -> String {
+        let rule = self
+            .rule_in_words()
+            .map(|rule| format!(" ({rule})"))
+            .unwrap_or_default();
+        format!("{}{rule}. {}", self.field.label, self.field.help)
+    }
+
+    /// The flag's `--help`: what it is and when a change applies.
+    pub fn described(&self) -> String {
+        format!(
+            "{} Applies {}; the Settings page can change it unless this flag is given.",
+            self.summary(),
+            self.applies.words()
+        )
+    }
+}
+
+/// Every one of Corral's own settings, in the Settings page's order. The keys are the flags'
+/// names with `_` for `-` (`max_running` is `--max-running`), except the repeated
+/// `--models-dir`, whose key is the list's name.
+pub const SETTINGS: &[Setting] = &[
+    Setting::new(
         FieldSpec::path("llama_server", "llama-server binary")
             .help(
                 "The llama-server to run, e.g. your GPU build. It must be a file named \
@@ -61,18 +173,50 @@ impl FieldSet for CorralSettings {
                  llama.cpp does.",
             )
             .default("llama-server on PATH"),
+        "llama-server",
+        "CORRAL_LLAMA_SERVER",
+        Unit::Path,
+    ),
+    Setting::new(
         FieldSpec::list("models_dirs", "Model folders", MAX_MODELS_DIRS)
-            .help("Folders watched for GGUF files, one per line (inside --model-roots when set).")
+            .help(
+                "Folders watched for GGUF files, one per line (inside --model-roots when set); \
+                 the flag repeats, its variable separates them with commas.",
+            )
             .default("none"),
+        "models-dir",
+        "CORRAL_MODELS_DIRS",
+        Unit::Folder,
+    )
+    .applies(Applies::AtOnce),
+    Setting::new(
         FieldSpec::text("ports", "Port range", 11)
             .help("Ports handed to llama-server on 127.0.0.1, such as 8100-8199.")
             .default("8100-8199"),
+        "ports",
+        "CORRAL_PORTS",
+        Unit::PortRange,
+    )
+    .value("8100-8199"),
+    Setting::new(
         FieldSpec::int("max_running", "Models running at once", 1, 64)
             .help("Starting one more does what 'When full' says.")
             .default("2"),
+        "max-running",
+        "CORRAL_MAX_RUNNING",
+        Unit::Count,
+    )
+    .value("2"),
+    Setting::new(
         FieldSpec::choice("when_full", "When full", WhenFull::NAMES)
             .help("Stop the least recently used model to make room, or refuse the start.")
             .default("stop-least-recent"),
+        "when-full",
+        "CORRAL_WHEN_FULL",
+        Unit::Word,
+    )
+    .value("stop-least-recent"),
+    Setting::new(
         FieldSpec::int("memory_budget_mib", "Memory budget (MiB)", 0, 16_777_216)
             .help(
                 "Most memory the running models may take together, by their estimates (or what \
@@ -80,35 +224,225 @@ impl FieldSet for CorralSettings {
                  the new one fits; 0 leaves only the machine's free memory.",
             )
             .default("0 (none)"),
+        "memory-budget-mib",
+        "CORRAL_MEMORY_BUDGET_MIB",
+        Unit::Mib,
+    )
+    .value("0"),
+    Setting::new(
         FieldSpec::choice("fit_check", "When a model will not fit", FitCheck::NAMES)
             .help("Refuse a start whose estimate exceeds the free memory, or warn and start.")
             .default("refuse"),
+        "fit-check",
+        "CORRAL_FIT_CHECK",
+        Unit::Word,
+    )
+    .value("refuse"),
+    Setting::new(
         FieldSpec::int("idle_ttl", "Unload when idle (s)", 0, 31_536_000)
-            .help("Stop a model after this long without a request; 0 never. A model's own setting wins.")
+            .help(
+                "Stop a model after this long without a request; 0 never. A model's own \
+                 setting wins.",
+            )
             .default("0 (never)"),
+        "idle-ttl",
+        "CORRAL_IDLE_TTL",
+        Unit::Seconds,
+    )
+    .value("0")
+    .applies(Applies::StartedAfter),
+    Setting::new(
         FieldSpec::int("stop_grace", "Stop grace (s)", 0, 3600)
             .help("Time between SIGTERM and SIGKILL when stopping a model.")
             .default("10"),
+        "stop-grace",
+        "CORRAL_STOP_GRACE",
+        Unit::Seconds,
+    )
+    .value("10")
+    .applies(Applies::StartedAfter),
+    Setting::new(
         FieldSpec::int("load_timeout", "Load timeout (s)", 1, 86_400)
-            .help("How long loading may take before a model's log must show progress…")
+            .help(
+                "How long loading may take before a model's log must show progress (more \
+                 while it keeps logging)…",
+            )
             .default("30"),
+        "load-timeout",
+        "CORRAL_LOAD_TIMEOUT",
+        Unit::Seconds,
+    )
+    .value("30")
+    .applies(Applies::StartedAfter),
+    Setting::new(
         FieldSpec::int("load_per_gib", "Load time per GiB (s)", 0, 86_400)
             .help("…plus this much for each GiB of model file.")
             .default("15"),
+        "load-per-gib",
+        "CORRAL_LOAD_PER_GIB",
+        Unit::Seconds,
+    )
+    .value("15")
+    .applies(Applies::StartedAfter),
+    Setting::new(
         FieldSpec::int("keep_runs", "Runs kept per model", 1, 100_000)
             .help("How many past runs (with their logs' tails) each model keeps.")
             .default("100"),
+        "keep-runs",
+        "CORRAL_KEEP_RUNS",
+        Unit::Count,
+    )
+    .value("100")
+    .applies(Applies::NextTrim),
+    Setting::new(
+        FieldSpec::int("keep_changes", "Changes kept per model", 1, 100_000)
+            .help("How many settings changes each model's history keeps.")
+            .default("500"),
+        "keep-changes",
+        "CORRAL_KEEP_CHANGES",
+        Unit::Count,
+    )
+    .value("500")
+    .applies(Applies::NextTrim),
+    Setting::new(
         FieldSpec::int("keep_activity_days", "Activity kept (days)", 1, 3650)
             .help("Gateway activity records older than this are dropped.")
             .default("30"),
+        "keep-activity-days",
+        "CORRAL_KEEP_ACTIVITY_DAYS",
+        Unit::Days,
+    )
+    .value("30")
+    .applies(Applies::NextTrim),
+    Setting::new(
         FieldSpec::int("keep_metrics_days", "Metrics history kept (days)", 1, 3650)
-            .help("System and model charts keep one-minute points this long (the last hour at one a second).")
+            .help(
+                "System and model charts keep one-minute points this long (the last hour at \
+                 one a second).",
+            )
             .default("7"),
-    ];
+        "keep-metrics-days",
+        "CORRAL_KEEP_METRICS_DAYS",
+        Unit::Days,
+    )
+    .value("7")
+    .applies(Applies::NextTrim),
+];
+
+/// The settings' fields, for the forms and the checks every field set has.
+const FIELDS: [FieldSpec; SETTINGS.len()] = fields_of(SETTINGS);
+
+const fn fields_of<const N: usize>(settings: &[Setting]) -> [FieldSpec; N] {
+    let mut out = [settings[0].field; N];
+    let mut i = 1;
+    while i < N {
+        out[i] = settings[i].field;
+        i += 1;
+    }
+    out
+}
+
+pub fn setting(key: &str) -> Option<&'static Setting> {
+    SETTINGS.iter().find(|s| s.key() == key)
+}
+
+/// The settings as a document, by key: what the page stored, the flags given, the defaults, or
+/// what applies. A key that is absent (or `null`, or an empty list) is unset. Every value was
+/// checked by its field when parsed; the owners read them into their own typed fields.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct CorralSettings(Map<String, Value>);
+
+impl CorralSettings {
+    /// Every setting's default, as its flag spells it, read by its field.
+    pub fn defaults() -> CorralSettings {
+        CorralSettings(
+            SETTINGS
+                .iter()
+                .filter_map(|s| Some((s.key().to_string(), s.field.text_to_value(s.value?))))
+                .collect(),
+        )
+    }
+
+    /// The value of a set key.
+    pub fn get(&self, key: &str) -> Option<&Value> {
+        self.0.get(key).filter(|value| is_set(value))
+    }
+
+    /// Every set key with its value, in no particular order.
+    pub fn set_values(&self) -> impl Iterator<Item = (&String, &Value)> {
+        self.0.iter().filter(|(_, value)| is_set(value))
+    }
+
+    /// `self` with `over`'s set values laid over it (flags over defaults, stored over flags).
+    pub fn overlaid(&self, over: &CorralSettings) -> CorralSettings {
+        let mut out = self.clone();
+        for (key, value) in over.set_values() {
+            out.0.insert(key.clone(), value.clone());
+        }
+        out
+    }
+
+    /// `self` without the keys `keep` refuses (the ones a flag decided).
+    pub fn only(&self, keep: impl Fn(&str) -> bool) -> CorralSettings {
+        CorralSettings(
+            self.set_values()
+                .filter(|(key, _)| keep(key))
+                .map(|(key, value)| (key.clone(), value.clone()))
+                .collect(),
+        )
+    }
+
+    /// The settings the owner `object` (serialized with the settings' keys) holds.
+    pub fn read_from(object: &Map<String, Value>) -> CorralSettings {
+        CorralSettings(
+            SETTINGS
+                .iter()
+                .filter_map(|s| Some((s.key().to_string(), object.get(s.key())?.clone())))
+                .filter(|(_, value)| is_set(value))
+                .collect(),
+        )
+    }
+
+    /// The folders of `models_dirs`.
+    pub fn models_dirs(&self) -> Vec<String> {
+        self.get("models_dirs")
+            .and_then(Value::as_array)
+            .map(|items| {
+                items
+                    .iter()
+                    .filter_map(|item| item.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// `self` with `folder` added to the model folders.
+    pub fn with_models_dir(mut self, folder: String) -> CorralSettings {
+        let mut dirs = self.models_dirs();
+        dirs.push(folder);
+        self.0.insert("models_dirs".into(), Value::from(dirs));
+        self
+    }
+
+    /// `self` with `key` set to `value` (a page edit, a test); not checked until parsed.
+    pub fn with(mut self, key: &str, value: Value) -> CorralSettings {
+        self.0.insert(key.to_string(), value);
+        self
+    }
+}
+
+fn is_set(value: &Value) -> bool {
+    !(value.is_null() || value.as_array().is_some_and(Vec::is_empty))
+}
+
+impl FieldSet for CorralSettings {
+    const WHOLE: &'static str = "settings";
+    const FIELDS: &'static [FieldSpec] = &FIELDS;
 
     fn cross_check(&self) -> Vec<FieldError> {
         let mut errors = Vec::new();
-        if let Some(ports) = &self.ports
+        if let Some(ports) = self.get("ports").and_then(Value::as_str)
             && !port_range_ok(ports)
         {
             errors.push(FieldError::new(
@@ -117,7 +451,7 @@ impl FieldSet for CorralSettings {
                 "must be a port range such as 8100-8199",
             ));
         }
-        for (i, dir) in self.models_dirs.iter().enumerate() {
+        for (i, dir) in self.models_dirs().iter().enumerate() {
             if !dir.starts_with('/') {
                 errors.push(FieldError::new(
                     format!("models_dirs[{i}]"),
@@ -131,12 +465,16 @@ impl FieldSet for CorralSettings {
 }
 
 /// `8100-8199` or one port; not port 0, first not after last.
-pub fn port_range_ok(text: &str) -> bool {
+pub fn parse_port_range(text: &str) -> Option<std::ops::RangeInclusive<u16>> {
     let (first, last) = text.split_once('-').unwrap_or((text, text));
-    matches!(
-        (first.trim().parse::<u16>(), last.trim().parse::<u16>()),
-        (Ok(a), Ok(b)) if a > 0 && a <= b
-    )
+    match (first.trim().parse::<u16>(), last.trim().parse::<u16>()) {
+        (Ok(a), Ok(b)) if a > 0 && a <= b => Some(a..=b),
+        _ => None,
+    }
+}
+
+pub fn port_range_ok(text: &str) -> bool {
+    parse_port_range(text).is_some()
 }
 
 /// A setting a flag or environment variable decided, and how to change it.
@@ -205,5 +543,62 @@ mod tests {
             other => panic!("{other:?}"),
         };
         assert_eq!(fields, ["ports", "models_dirs[0]"]);
+    }
+
+    #[test]
+    fn every_default_passes_its_own_rule_and_its_words_start_with_it() {
+        let defaults = CorralSettings::defaults();
+        let parsed = CorralSettings::parse(&serde_json::to_value(&defaults).unwrap()).unwrap();
+        assert_eq!(parsed, defaults);
+        for s in SETTINGS {
+            if let Some(value) = s.value {
+                let words = s.field.default;
+                assert!(
+                    words == value || words.starts_with(&format!("{value} (")),
+                    "{}: the default in words ({words}) is not the default ({value})",
+                    s.key()
+                );
+            }
+            assert_eq!(
+                s.flag.replace('-', "_"),
+                s.key().replace("models_dirs", "models_dir")
+            );
+            assert_eq!(s.env, format!("CORRAL_{}", s.key().to_uppercase()));
+        }
+    }
+
+    /// The README's table of settings is this description, as Markdown.
+    fn markdown_table() -> String {
+        let mut out = String::from(
+            "| flag | environment | default | a change applies | what it is |\n|---|---|---|---|---|\n",
+        );
+        for s in SETTINGS {
+            let repeat = if s.is_list() { " (repeat)" } else { "" };
+            out.push_str(&format!(
+                "| `--{}`{repeat} | `{}` | {} | {} | {} |\n",
+                s.flag,
+                s.env,
+                s.field.default,
+                s.applies.words(),
+                s.summary().replace('|', "\\|")
+            ));
+        }
+        out
+    }
+
+    #[test]
+    fn the_readmes_table_of_settings_is_their_description() {
+        let readme = include_str!("../../README.md");
+        let start = "<!-- settings: generated from SETTINGS in src/domain/settings.rs -->\n";
+        let table = readme
+            .split_once(start)
+            .and_then(|(_, rest)| rest.split_once("<!-- settings end -->"))
+            .map(|(table, _)| table);
+        let expected = markdown_table();
+        assert_eq!(
+            table,
+            Some(expected.as_str()),
+            "put this between the README's settings markers:\n{expected}"
+        );
     }
 }

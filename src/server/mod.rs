@@ -2,7 +2,8 @@
 //!
 //! # Layout
 //!
-//! - `boot/`: start-up and wiring. The command line (`cli`), the data folder and its lock
+//! - `boot/`: start-up and wiring. The command line (`cli`, with the flags of Corral's own
+//!   settings built from their description in `setting_flags`), the data folder and its lock
 //!   (`data_dir`), the peers built once (`start`) into the shared state (`state`), and the one
 //!   Axum router with its layers (`router`).
 //! - `models/`: the model registry (models and their settings in SQLite, every write one
@@ -19,7 +20,8 @@
 //!   deadlines, caps, security headers, TLS).
 //! - `db/`: the SQLite pool, migrations and the stores that own the SQL.
 //! - `gguf/`, `metrics/`, `settings/`: reading GGUF headers; host numbers and their history;
-//!   Corral's own settings.
+//!   Corral's own settings (stored, laid over the flags, and read by their owners by key in
+//!   `settings/by_key.rs`; described once in `domain::settings`).
 //! - `route_class.rs`: what kind of route a path is (a leaf every layer asks);
 //!   `conversations.rs`: the Playground's saved conversations; `support/`: small shared parts
 //!   (generation-stamped caches, a per-owner cap).

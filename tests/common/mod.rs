@@ -395,7 +395,7 @@ pub fn supervisor_settings() -> SupervisorSettings {
         llama_server: Some(llama_server()),
         ports: first..=first + 9,
         stop_grace: Duration::from_secs(3),
-        load_base: Duration::from_secs(30),
+        load_timeout: Duration::from_secs(30),
         scrape_every: Duration::from_millis(300),
         ..SupervisorSettings::default()
     }

@@ -149,8 +149,7 @@ fn more_files_note(listed: Discovered) -> String {
 
 /// Adds `folder` to the model folders (a Settings change, applied at once).
 async fn watch_folder(folder: String) -> Result<crate::domain::settings::SettingsView, AppError> {
-    let mut stored = get_settings().await?.stored;
-    stored.models_dirs.push(folder);
+    let stored = get_settings().await?.stored.with_models_dir(folder);
     let document = serde_json::to_value(&stored).map_err(|e| AppError::internal(e.to_string()))?;
     save_settings(document).await
 }

@@ -11,7 +11,7 @@ use crate::app::settings::import_export::{ExportCard, ImportCard};
 use crate::app::widgets::field_form::{FieldInputs, FormState, Locked};
 use crate::app::widgets::toast::use_toasts;
 use crate::domain::fields::FieldSet;
-use crate::domain::settings::{CorralSettings, LlamaServerInfo, SettingsView};
+use crate::domain::settings::{CorralSettings, LlamaServerInfo, SETTINGS, SettingsView};
 
 fn object_of(settings: &CorralSettings) -> Map<String, Value> {
     match serde_json::to_value(settings) {
@@ -94,11 +94,17 @@ fn Loaded(settings: SettingsView) -> impl IntoView {
                     {move || {
                         let view = current.get();
                         let effective = object_of(&view.effective);
-                        CorralSettings::FIELDS.iter().map(|field| {
+                        SETTINGS.iter().map(|setting| {
+                            let field = &setting.field;
                             let shown = field.value_to_text(effective.get(field.key).unwrap_or(&Value::Null));
                             let shown = if shown.is_empty() { field.default.to_string() } else { shown.replace('\n', ", ") };
                             let flag = view.flag_for(field.key).map(|source| format!(" (set by {source})"));
-                            view! { <tr><th scope="row">{field.label}</th><td>{shown}{flag}</td></tr> }
+                            view! {
+                                <tr>
+                                    <th scope="row">{field.label}</th>
+                                    <td><span>{shown}{flag}</span><br/><small class="muted">"A change applies "{setting.applies.words()}"."</small></td>
+                                </tr>
+                            }
                         }).collect_view()
                     }}
                 </tbody>

@@ -7,10 +7,8 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
-use crate::domain::fields::FieldSet;
-use crate::domain::settings::{CorralSettings, SetByFlag};
-
 use crate::server::access::AccessSettings;
+use crate::server::boot::setting_flags::SettingFlags;
 use crate::server::db::Retention;
 use crate::server::gateway::own_state::GatewaySettings;
 use crate::server::http::cors::CorsOrigins;
@@ -19,27 +17,8 @@ use crate::server::http::limits::HttpLimits;
 use crate::server::http::public_url::PublicUrl;
 use crate::server::live::hub::HubConfig;
 use crate::server::models::model_roots::ModelRoots;
-use crate::server::supervisor::settings::{
-    FitCheck, Leftovers, PortRange, SupervisorSettings, WhenFull,
-};
-
-/// Every default below is the one its settings type has: written once, there.
-fn parse_fit_check(text: &str) -> Result<FitCheck, String> {
-    FitCheck::parse(text).ok_or_else(|| format!("must be one of {}", FitCheck::NAMES.join(", ")))
-}
-
-fn parse_when_full(text: &str) -> Result<WhenFull, String> {
-    WhenFull::parse(text).ok_or_else(|| format!("must be one of {}", WhenFull::NAMES.join(", ")))
-}
-
-fn supervisor() -> SupervisorSettings {
-    SupervisorSettings::default()
-}
-
-/// Longest stop grace accepted: longer would only hide a server that never stops.
-const MAX_STOP_GRACE: u64 = 3600;
-/// Longest load time (and per-GiB allowance) accepted.
-const MAX_LOAD_SECONDS: u64 = 86_400;
+use crate::server::settings::by_key;
+use crate::server::supervisor::settings::{Leftovers, SupervisorSettings};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -68,11 +47,6 @@ pub struct Cli {
     )]
     pub model_roots: Vec<PathBuf>,
 
-    /// A folder whose GGUF files are listed as found (recursively, watched for changes);
-    /// repeat for more. Beyond loopback each must lie inside --model-roots.
-    #[arg(long = "models-dir", env = "CORRAL_MODELS_DIRS", value_delimiter = ',')]
-    pub models_dirs: Vec<PathBuf>,
-
     /// Serve HTTPS with this certificate chain (PEM), with --tls-key; both are read again on
     /// SIGHUP (a renewed certificate needs no restart).
     #[arg(long, env = "CORRAL_TLS_CERT", requires = "tls_key")]
@@ -93,51 +67,6 @@ pub struct Cli {
     /// The built site (WASM, JS, CSS) [default: `site` beside the binary, else target/site]
     #[arg(long, env = "CORRAL_SITE_ROOT")]
     pub site_root: Option<PathBuf>,
-
-    /// The llama-server binary to run models with [default: `llama-server` on PATH]
-    #[arg(long, env = "CORRAL_LLAMA_SERVER")]
-    pub llama_server: Option<PathBuf>,
-
-    /// Ports given to llama-server processes, on 127.0.0.1.
-    #[arg(long, env = "CORRAL_PORTS", default_value_t = PortRange(supervisor().ports))]
-    pub ports: PortRange,
-
-    /// Most models running at once.
-    #[arg(long, env = "CORRAL_MAX_RUNNING", default_value_t = supervisor().max_running)]
-    pub max_running: usize,
-
-    /// What starting one more model than --max-running does.
-    #[arg(long, env = "CORRAL_WHEN_FULL", default_value_t = supervisor().when_full,
-          value_parser = parse_when_full)]
-    pub when_full: WhenFull,
-
-    /// Most memory (MiB) the running models may take together, by their estimates or what
-    /// they were measured to use; making room stops least recently used models. 0: no budget
-    /// beyond the machine's free memory.
-    #[arg(long = "memory-budget-mib", env = "CORRAL_MEMORY_BUDGET_MIB", default_value_t = 0,
-          value_parser = clap::value_parser!(u64).range(0..=16_777_216))]
-    pub memory_budget_mib: u64,
-
-    /// What a start does when the memory estimate says the model will not fit: refuse (with
-    /// the numbers) or warn and start.
-    #[arg(long, env = "CORRAL_FIT_CHECK", default_value_t = supervisor().fit_check,
-          value_parser = parse_fit_check)]
-    pub fit_check: FitCheck,
-
-    /// Seconds between SIGTERM and SIGKILL when stopping a model (at most an hour).
-    #[arg(long, env = "CORRAL_STOP_GRACE", default_value_t = supervisor().stop_grace.as_secs(),
-          value_parser = clap::value_parser!(u64).range(0..=MAX_STOP_GRACE))]
-    pub stop_grace: u64,
-
-    /// Seconds a model may take to load, plus --load-per-gib for each GiB of file; more while
-    /// the server keeps logging progress (each at most a day).
-    #[arg(long, env = "CORRAL_LOAD_TIMEOUT", default_value_t = supervisor().load_base.as_secs(),
-          value_parser = clap::value_parser!(u64).range(1..=MAX_LOAD_SECONDS))]
-    pub load_timeout: u64,
-
-    #[arg(long, env = "CORRAL_LOAD_PER_GIB", default_value_t = supervisor().load_per_gib.as_secs(),
-          value_parser = clap::value_parser!(u64).range(0..=MAX_LOAD_SECONDS))]
-    pub load_per_gib: u64,
 
     /// Another name Corral is reached by (a reverse proxy, a LAN name), as `name` or
     /// `name:port`; repeat it for more. Requests for any other name are refused (421), which
@@ -169,32 +98,6 @@ pub struct Cli {
           value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub max_requests_per_key: u32,
 
-    /// Runs kept per model in the history (older ones are removed).
-    #[arg(long, env = "CORRAL_KEEP_RUNS", default_value_t = Retention::default().runs_per_model as u64,
-          value_parser = clap::value_parser!(u64).range(1..=100_000))]
-    pub keep_runs: u64,
-
-    /// Settings changes kept per model in the audit trail.
-    #[arg(long, env = "CORRAL_KEEP_CHANGES", default_value_t = Retention::default().changes_per_model as u64,
-          value_parser = clap::value_parser!(u64).range(1..=100_000))]
-    pub keep_changes: u64,
-
-    /// Days a gateway request's activity record is kept.
-    #[arg(long, env = "CORRAL_KEEP_ACTIVITY_DAYS", default_value_t = Retention::default().activity_days,
-          value_parser = clap::value_parser!(u32).range(1..=3650))]
-    pub keep_activity_days: u32,
-
-    /// Days of metrics history kept (one-minute roll-ups; the last hour is kept raw).
-    #[arg(long, env = "CORRAL_KEEP_METRICS_DAYS", default_value_t = Retention::default().metrics_days,
-          value_parser = clap::value_parser!(u32).range(1..=3650))]
-    pub keep_metrics_days: u32,
-
-    /// Seconds a running model may go without a gateway request before it is stopped (0:
-    /// never); a model's `serving.idle_ttl_seconds` overrides it.
-    #[arg(long, env = "CORRAL_IDLE_TTL", default_value_t = supervisor().idle_ttl.as_secs(),
-          value_parser = clap::value_parser!(u64).range(0..=31_536_000))]
-    pub idle_ttl: u64,
-
     /// Largest gateway request body in MiB (images travel inside it, in base64).
     #[arg(long, env = "CORRAL_GATEWAY_MAX_BODY", default_value_t = GatewaySettings::default().max_body_bytes >> 20,
           value_parser = clap::value_parser!(u64).range(1..=1024))]
@@ -210,7 +113,7 @@ pub struct Cli {
     pub cors_origins: Vec<String>,
 
     /// What start-up does with a model server an earlier Corral left running.
-    #[arg(long, env = "CORRAL_LEFTOVERS", value_enum, default_value_t = supervisor().leftovers)]
+    #[arg(long, env = "CORRAL_LEFTOVERS", value_enum, default_value_t = SupervisorSettings::default().leftovers)]
     pub leftovers: Leftovers,
 
     /// On a loopback bind, serve without a login (local use). `false` asks for the admin's
@@ -233,6 +136,10 @@ pub struct Cli {
     #[arg(long, env = "CORRAL_SESSION_DAYS", default_value_t = AccessSettings::default().session_days,
           value_parser = clap::value_parser!(u32).range(1..=365))]
     pub session_days: u32,
+
+    /// Corral's own settings (also on the Settings page), described in `domain::settings`.
+    #[command(flatten)]
+    pub settings: SettingFlags,
 
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -297,53 +204,34 @@ impl Cli {
         }
     }
 
-    /// The Settings page's settings a flag or environment variable was given for: those win
-    /// over what the page stored, and the page says which.
-    pub fn set_by_flag(matches: &clap::ArgMatches) -> Vec<SetByFlag> {
-        use clap::CommandFactory;
-        use clap::parser::ValueSource;
-        let command = Cli::command();
-        CorralSettings::FIELDS
-            .iter()
-            .filter_map(|field| {
-                let arg = command
-                    .get_arguments()
-                    .find(|arg| arg.get_id().as_str() == field.key)?;
-                let source = match matches.value_source(field.key)? {
-                    ValueSource::CommandLine => format!("--{}", arg.get_long()?),
-                    ValueSource::EnvVariable => arg.get_env()?.to_string_lossy().into_owned(),
-                    _ => return None,
-                };
-                Some(SetByFlag {
-                    key: field.key.to_string(),
-                    source,
-                })
-            })
-            .collect()
+    /// The supervisor's settings as the flags (or their defaults) say.
+    pub fn supervisor_settings(&self) -> SupervisorSettings {
+        self.owner_of_settings()
     }
 
-    pub fn supervisor_settings(&self) -> SupervisorSettings {
-        SupervisorSettings {
-            llama_server: self.llama_server.clone(),
-            ports: self.ports.0.clone(),
-            max_running: self.max_running.max(1),
-            when_full: self.when_full,
-            memory_budget_bytes: self.memory_budget_mib << 20,
-            fit_check: self.fit_check,
-            stop_grace: Duration::from_secs(self.stop_grace),
-            load_base: Duration::from_secs(self.load_timeout),
-            load_per_gib: Duration::from_secs(self.load_per_gib),
-            leftovers: self.leftovers,
-            idle_ttl: Duration::from_secs(self.idle_ttl),
-            ..supervisor()
-        }
+    pub fn retention(&self) -> Retention {
+        self.owner_of_settings()
+    }
+
+    /// An owner of settings filled from the flags; the values passed the settings' rules when
+    /// parsed, so reading them cannot fail unless the description and the owner disagree,
+    /// which a test rules out.
+    fn owner_of_settings<T>(&self) -> T
+    where
+        T: Default + serde::Serialize + serde::de::DeserializeOwned,
+    {
+        by_key::laid_over(&T::default(), &self.settings.0).unwrap_or_else(|error| {
+            tracing::error!(%error, "a flag's value does not apply; using the default");
+            T::default()
+        })
     }
 
     /// Limits of the HTTP server. Answering may take as long as stopping a model to make room
     /// for another, so the request deadline grows with the stop grace.
     pub fn http_limits(&self) -> HttpLimits {
         let defaults = HttpLimits::default();
-        let stop_twice = Duration::from_secs(self.stop_grace * 2 + 30);
+        let stop_grace = self.supervisor_settings().stop_grace;
+        let stop_twice = stop_grace.saturating_mul(2) + Duration::from_secs(30);
         HttpLimits {
             request: defaults.request.max(stop_twice),
             max_connections: usize::try_from(self.max_connections).unwrap_or(usize::MAX),
@@ -399,22 +287,15 @@ impl Cli {
         })
     }
 
-    pub fn retention(&self) -> Retention {
-        Retention {
-            runs_per_model: self.keep_runs as i64,
-            changes_per_model: self.keep_changes as i64,
-            activity_days: self.keep_activity_days,
-            metrics_days: self.keep_metrics_days,
-        }
-    }
-
     /// Beyond loopback, files named by settings must be confined to model folders: a key holder
     /// must not make Corral read any file its user can.
     /// Model folders must be real folders, inside the model roots when those are set.
     pub fn checked_models_dirs(&self, roots: &ModelRoots) -> Result<Vec<PathBuf>, String> {
-        self.models_dirs
+        self.settings
+            .0
+            .models_dirs()
             .iter()
-            .map(|dir| roots.models_folder(dir))
+            .map(|dir| roots.models_folder(std::path::Path::new(dir)))
             .collect()
     }
 
@@ -521,7 +402,7 @@ mod tests {
         assert_eq!(settings.max_running, defaults.max_running);
         assert_eq!(settings.when_full, defaults.when_full);
         assert_eq!(settings.stop_grace, defaults.stop_grace);
-        assert_eq!(settings.load_base, defaults.load_base);
+        assert_eq!(settings.load_timeout, defaults.load_timeout);
         assert_eq!(settings.load_per_gib, defaults.load_per_gib);
         assert_eq!(settings.leftovers, defaults.leftovers);
         assert_eq!(cli.retention(), Retention::default());
@@ -529,6 +410,71 @@ mod tests {
         assert_eq!(
             cli.http_limits().max_connections,
             HttpLimits::default().max_connections
+        );
+    }
+
+    #[test]
+    fn every_setting_has_its_flag_and_variable_and_a_bad_value_gets_the_pages_message() {
+        use clap::CommandFactory;
+        let command = Cli::command();
+        for setting in crate::domain::settings::SETTINGS {
+            let arg = command
+                .get_arguments()
+                .find(|arg| arg.get_id().as_str() == setting.key())
+                .unwrap_or_else(|| panic!("no flag for {}", setting.key()));
+            assert_eq!(arg.get_long(), Some(setting.flag));
+            assert_eq!(arg.get_env().and_then(|e| e.to_str()), Some(setting.env));
+        }
+        let error = parse(&["--max-running", "65"]).unwrap_err().to_string();
+        assert!(
+            error.contains("--max-running") && error.contains("64"),
+            "{error}"
+        );
+        let error = parse(&["--when-full", "explode"]).unwrap_err().to_string();
+        assert!(error.contains("stop-least-recent"), "{error}");
+        let error = parse(&["--ports", "9-1"]).unwrap_err().to_string();
+        assert!(error.contains("port range"), "{error}");
+    }
+
+    #[test]
+    fn flags_fill_the_owners_of_settings_and_say_they_were_given() {
+        use clap::{CommandFactory, FromArgMatches};
+        let matches = Cli::command()
+            .try_get_matches_from([
+                "corral",
+                "--max-running",
+                "5",
+                "--memory-budget-mib",
+                "2048",
+                "--keep-changes",
+                "9",
+                "--models-dir",
+                "relative/models",
+            ])
+            .unwrap();
+        let cli = Cli::from_arg_matches(&matches).unwrap();
+        let settings = cli.supervisor_settings();
+        assert_eq!(settings.max_running, 5);
+        assert_eq!(settings.memory_budget_bytes(), 2048 << 20);
+        assert_eq!(cli.retention().changes_per_model, 9);
+        // A relative folder is taken from where Corral was started.
+        let dirs = cli.settings.0.models_dirs();
+        assert!(
+            dirs[0].starts_with('/') && dirs[0].ends_with("relative/models"),
+            "{dirs:?}"
+        );
+        let given: Vec<String> = crate::server::boot::setting_flags::set_by_flag(&matches)
+            .into_iter()
+            .map(|set| set.source)
+            .collect();
+        assert_eq!(
+            given,
+            [
+                "--models-dir",
+                "--max-running",
+                "--memory-budget-mib",
+                "--keep-changes"
+            ]
         );
     }
 

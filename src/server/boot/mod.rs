@@ -4,5 +4,6 @@
 pub mod cli;
 pub mod data_dir;
 pub mod router;
+pub mod setting_flags;
 pub mod start;
 pub mod state;

@@ -26,25 +26,26 @@ use crate::server::db::connection_pool::{Pool, SqliteManager};
 const CONNECTION_PRAGMAS: &str =
     "PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000; PRAGMA synchronous = NORMAL;";
 
-/// How much history is kept per model.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// How much history is kept. Each field is one of Corral's own settings, by its key
+/// (`domain::settings::SETTINGS`), filled as the supervisor's are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Retention {
+    #[serde(rename = "keep_runs")]
     pub runs_per_model: i64,
+    #[serde(rename = "keep_changes")]
     pub changes_per_model: i64,
     /// Days of gateway activity records.
+    #[serde(rename = "keep_activity_days")]
     pub activity_days: u32,
     /// Days of metrics history (one-minute roll-ups; the last hour is kept raw).
+    #[serde(rename = "keep_metrics_days")]
     pub metrics_days: u32,
 }
 
 impl Default for Retention {
+    /// The settings' described defaults.
     fn default() -> Self {
-        Retention {
-            runs_per_model: 100,
-            changes_per_model: 500,
-            activity_days: 30,
-            metrics_days: 7,
-        }
+        crate::server::settings::by_key::defaults()
     }
 }
 

@@ -3,11 +3,11 @@
 //! binary, the model folders, history retention). A flag given at start wins over what is
 //! stored, and the page says so.
 
+pub mod by_key;
 pub mod llama_server_info;
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
 use serde_json::Value;
 
@@ -19,7 +19,7 @@ use crate::server::discovery::Discovery;
 use crate::server::models::model_roots::ModelRoots;
 use crate::server::now_ms;
 use crate::server::supervisor::Supervisor;
-use crate::server::supervisor::settings::{SupervisorSettings, parse_port_range};
+use crate::server::supervisor::settings::SupervisorSettings;
 
 /// What applies when nothing is stored: the flags' values and defaults.
 #[derive(Debug, Clone)]
@@ -58,75 +58,22 @@ pub async fn load(db: &Db) -> Result<CorralSettings, AppError> {
     }))
 }
 
-/// `settings` without the ones a flag decided.
-fn without_flags(settings: &CorralSettings, set_by_flag: &[SetByFlag]) -> CorralSettings {
-    let Ok(Value::Object(mut object)) = serde_json::to_value(settings) else {
-        return CorralSettings::default();
-    };
-    for set in set_by_flag {
-        object.remove(&set.key);
-    }
-    serde_json::from_value(Value::Object(object)).unwrap_or_default()
-}
-
-fn seconds(value: i64) -> Duration {
-    Duration::from_secs(u64::try_from(value).unwrap_or(0))
-}
-
-/// The base with every stored setting a flag did not decide laid over it. Folders that are
-/// gone or outside the roots are left out with a warning (a start must not fail on them).
+/// The base with every stored setting a flag did not decide laid over it, each owner taking
+/// the settings it holds by key (`by_key`). Folders that are gone or outside the roots are
+/// left out with a warning (a start must not fail on them).
 pub fn effective(
     base: &Base,
     stored: &CorralSettings,
     set_by_flag: &[SetByFlag],
     roots: &ModelRoots,
 ) -> Base {
-    let own = without_flags(stored, set_by_flag);
-    let mut out = base.clone();
-    let s = &mut out.supervisor;
-    if let Some(path) = &own.llama_server {
-        s.llama_server = Some(PathBuf::from(path));
-        s.llama_server_from_page = true;
-    }
-    if let Some(ports) = own.ports.as_deref().and_then(|p| parse_port_range(p).ok()) {
-        s.ports = ports;
-    }
-    if let Some(n) = own.max_running {
-        s.max_running = usize::try_from(n).unwrap_or(1);
-    }
-    if let Some(when_full) = own.when_full {
-        s.when_full = when_full;
-    }
-    if let Some(mib) = own.memory_budget_mib {
-        s.memory_budget_bytes = u64::try_from(mib).unwrap_or(0) << 20;
-    }
-    if let Some(fit_check) = own.fit_check {
-        s.fit_check = fit_check;
-    }
-    if let Some(v) = own.idle_ttl {
-        s.idle_ttl = seconds(v);
-    }
-    if let Some(v) = own.stop_grace {
-        s.stop_grace = seconds(v);
-    }
-    if let Some(v) = own.load_timeout {
-        s.load_base = seconds(v);
-    }
-    if let Some(v) = own.load_per_gib {
-        s.load_per_gib = seconds(v);
-    }
-    if let Some(v) = own.keep_runs {
-        out.retention.runs_per_model = v;
-    }
-    if let Some(v) = own.keep_activity_days {
-        out.retention.activity_days = u32::try_from(v).unwrap_or(30);
-    }
-    if let Some(v) = own.keep_metrics_days {
-        out.retention.metrics_days = u32::try_from(v).unwrap_or(7);
-    }
-    if !own.models_dirs.is_empty() {
-        out.models_dirs = own
-            .models_dirs
+    let own = stored.only(|key| !set_by_flag.iter().any(|set| set.key == key));
+    let mut supervisor = kept_or_base(&base.supervisor, &own);
+    supervisor.llama_server_from_page |= own.get("llama_server").is_some();
+    let models_dirs = match own.get("models_dirs") {
+        None => base.models_dirs.clone(),
+        Some(_) => own
+            .models_dirs()
             .iter()
             .filter_map(|dir| match roots.models_folder(&PathBuf::from(dir)) {
                 Ok(real) => Some(real),
@@ -135,9 +82,25 @@ pub fn effective(
                     None
                 }
             })
-            .collect();
+            .collect(),
+    };
+    Base {
+        supervisor,
+        retention: kept_or_base(&base.retention, &own),
+        models_dirs,
     }
-    out
+}
+
+/// `base` with `own` laid over it; `base` itself when a stored value does not read (the rules
+/// rule that out; a document edited by hand is the case left).
+fn kept_or_base<T>(base: &T, own: &CorralSettings) -> T
+where
+    T: Clone + serde::Serialize + serde::de::DeserializeOwned,
+{
+    by_key::laid_over(base, own).unwrap_or_else(|error| {
+        tracing::warn!(%error, "the stored settings do not apply; using the flags'");
+        base.clone()
+    })
 }
 
 impl Settings {
@@ -167,32 +130,19 @@ impl Settings {
         Ok(self.view_of(stored).await)
     }
 
-    /// What applies now is read from the peers that hold it (not worked out again).
+    /// What applies now is read from the peers that hold it (not worked out again), each by
+    /// the settings' keys.
     async fn view_of(&self, stored: CorralSettings) -> SettingsView {
-        let s = self.0.supervisor.settings();
-        let retention = self.0.db.retention();
-        let effective = CorralSettings {
-            llama_server: s.llama_server.as_ref().map(|p| p.display().to_string()),
-            models_dirs: self
-                .0
-                .discovery
-                .folders()
-                .iter()
-                .map(|d| d.display().to_string())
-                .collect(),
-            ports: Some(format!("{}-{}", s.ports.start(), s.ports.end())),
-            max_running: i64::try_from(s.max_running).ok(),
-            when_full: Some(s.when_full),
-            memory_budget_mib: i64::try_from(s.memory_budget_bytes >> 20).ok(),
-            fit_check: Some(s.fit_check),
-            idle_ttl: i64::try_from(s.idle_ttl.as_secs()).ok(),
-            stop_grace: i64::try_from(s.stop_grace.as_secs()).ok(),
-            load_timeout: i64::try_from(s.load_base.as_secs()).ok(),
-            load_per_gib: i64::try_from(s.load_per_gib.as_secs()).ok(),
-            keep_runs: Some(retention.runs_per_model),
-            keep_activity_days: Some(i64::from(retention.activity_days)),
-            keep_metrics_days: Some(i64::from(retention.metrics_days)),
-        };
+        let folders: Vec<String> = self
+            .0
+            .discovery
+            .folders()
+            .iter()
+            .map(|d| d.display().to_string())
+            .collect();
+        let effective = by_key::held_by(&*self.0.supervisor.settings())
+            .overlaid(&by_key::held_by(&self.0.db.retention()))
+            .with("models_dirs", Value::from(folders));
         let llama_server = match self.0.supervisor.binary_in_use() {
             Ok(binary) => llama_server_info::read(&binary).await,
             Err(problem) => crate::domain::settings::LlamaServerInfo {
@@ -214,14 +164,16 @@ impl Settings {
     pub async fn save(&self, value: &Value) -> Result<SettingsView, AppError> {
         let mut new = CorralSettings::parse(value)?;
         let mut errors = Vec::new();
-        if let Some(path) = &new.llama_server {
+        if let Some(path) = new.get("llama_server").and_then(Value::as_str) {
             // The real path is stored and run, never a link that could be pointed elsewhere.
             match llama_server_info::check(path).await {
-                Ok(real) => new.llama_server = Some(real.display().to_string()),
+                Ok(real) => {
+                    new = new.with("llama_server", Value::from(real.display().to_string()));
+                }
                 Err(why) => errors.push(FieldError::new("llama_server", Rule::NotAllowed, why)),
             }
         }
-        for (i, dir) in new.models_dirs.iter().enumerate() {
+        for (i, dir) in new.models_dirs().iter().enumerate() {
             let roots = self.0.roots.clone();
             let dir = PathBuf::from(dir);
             let checked = tokio::task::spawn_blocking(move || roots.models_folder(&dir))

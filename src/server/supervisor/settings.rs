@@ -7,11 +7,15 @@ use std::time::Duration;
 
 pub use crate::domain::settings::{FitCheck, WhenFull};
 
+use serde::{Deserialize, Serialize};
+
 use crate::domain::live::ServerEvent;
 use crate::server::live::Hub;
+use crate::server::settings::by_key::{self, port_range, seconds};
 
 /// What start-up does with a llama-server an earlier Corral left running.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Leftovers {
     /// Stop it (SIGTERM, then SIGKILL after the grace period).
     Stop,
@@ -19,38 +23,65 @@ pub enum Leftovers {
     Adopt,
 }
 
-#[derive(Debug, Clone)]
+/// A field named like one of Corral's own settings (`domain::settings::SETTINGS`) is that
+/// setting: it is filled from the flag, its default or the Settings page by key, through serde
+/// (`server::settings::laid_over`), and read back by key for the page's "In effect now". The
+/// other fields are the supervisor's own.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SupervisorSettings {
     /// The llama-server to run; `None` looks on PATH.
     pub llama_server: Option<PathBuf>,
     /// `llama_server` was named on the Settings page, not by the operator's flag: it is vetted
     /// again (`locate::vet`) before every `--help` probe and every run.
+    #[serde(default)]
     pub llama_server_from_page: bool,
     /// Ports handed to llama-server, on 127.0.0.1.
+    #[serde(with = "port_range")]
     pub ports: RangeInclusive<u16>,
     pub max_running: usize,
     pub when_full: WhenFull,
     /// Most memory the running models may take together, by estimate or measurement; zero
     /// leaves only the machine's free memory as the limit.
-    pub memory_budget_bytes: u64,
+    pub memory_budget_mib: u64,
     /// What a start whose estimate does not fit does.
     pub fit_check: FitCheck,
     /// Time between SIGTERM and SIGKILL when stopping.
+    #[serde(with = "seconds")]
     pub stop_grace: Duration,
     /// Loading may take this long, plus `load_per_gib` for each GiB of model file…
-    pub load_base: Duration,
+    #[serde(with = "seconds")]
+    pub load_timeout: Duration,
+    #[serde(with = "seconds")]
     pub load_per_gib: Duration,
     /// …and is given this much more after each line the server logs while loading.
+    #[serde(with = "seconds", default = "load_extension")]
     pub load_extension: Duration,
     /// How often a running server's numbers are read.
+    #[serde(with = "seconds", default = "scrape_every")]
     pub scrape_every: Duration,
+    #[serde(default = "leftovers")]
     pub leftovers: Leftovers,
     /// A running model with no request for this long is stopped (zero: never); a model's
     /// `serving.idle_ttl_seconds` overrides it.
+    #[serde(with = "seconds")]
     pub idle_ttl: Duration,
     /// Corral's own origin (`http://127.0.0.1:3000`): the only one a model server grants
     /// cross-origin access to.
+    #[serde(default = "corral_origin")]
     pub corral_origin: String,
+}
+
+fn load_extension() -> Duration {
+    Duration::from_secs(30)
+}
+fn scrape_every() -> Duration {
+    Duration::from_secs(2)
+}
+fn leftovers() -> Leftovers {
+    Leftovers::Stop
+}
+fn corral_origin() -> String {
+    "http://127.0.0.1:3000".to_string()
 }
 
 impl SupervisorSettings {
@@ -68,31 +99,11 @@ impl SupervisorSettings {
         }
         self
     }
-}
 
-impl Default for SupervisorSettings {
-    fn default() -> Self {
-        SupervisorSettings {
-            llama_server: None,
-            llama_server_from_page: false,
-            ports: 8100..=8199,
-            max_running: 2,
-            when_full: WhenFull::StopLeastRecent,
-            memory_budget_bytes: 0,
-            fit_check: FitCheck::Refuse,
-            stop_grace: Duration::from_secs(10),
-            load_base: Duration::from_secs(30),
-            load_per_gib: Duration::from_secs(15),
-            load_extension: Duration::from_secs(30),
-            scrape_every: Duration::from_secs(2),
-            leftovers: Leftovers::Stop,
-            idle_ttl: Duration::ZERO,
-            corral_origin: "http://127.0.0.1:3000".to_string(),
-        }
+    pub fn memory_budget_bytes(&self) -> u64 {
+        self.memory_budget_mib.saturating_mul(1 << 20)
     }
-}
 
-impl SupervisorSettings {
     /// How long a model of `size_bytes` may take to load before more log output is needed.
     /// At most a week, whatever the settings and the file say, so adding it to a clock reading
     /// can never overflow.
@@ -101,40 +112,15 @@ impl SupervisorSettings {
         let gib = size_bytes.unwrap_or(0) as f64 / (1u64 << 30) as f64;
         let per_file =
             Duration::try_from_secs_f64(self.load_per_gib.as_secs_f64() * gib).unwrap_or(LONGEST);
-        self.load_base.saturating_add(per_file).min(LONGEST)
+        self.load_timeout.saturating_add(per_file).min(LONGEST)
     }
 }
 
-/// A range of ports as the `--ports` flag spells it (`8100-8199`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PortRange(pub RangeInclusive<u16>);
-
-impl std::fmt::Display for PortRange {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}-{}", self.0.start(), self.0.end())
+impl Default for SupervisorSettings {
+    /// The settings' described defaults and the supervisor's own.
+    fn default() -> Self {
+        by_key::defaults()
     }
-}
-
-impl std::str::FromStr for PortRange {
-    type Err = String;
-    fn from_str(text: &str) -> Result<Self, Self::Err> {
-        parse_port_range(text).map(PortRange)
-    }
-}
-
-/// Reads `8100-8199` (or a single port).
-pub fn parse_port_range(text: &str) -> Result<RangeInclusive<u16>, String> {
-    let bad = || format!("'{text}' is not a port range like 8100-8199");
-    let (first, last) = match text.split_once('-') {
-        Some((a, b)) => (a.trim(), b.trim()),
-        None => (text.trim(), text.trim()),
-    };
-    let first: u16 = first.parse().map_err(|_| bad())?;
-    let last: u16 = last.parse().map_err(|_| bad())?;
-    if first == 0 || first > last {
-        return Err(bad());
-    }
-    Ok(first..=last)
 }
 
 /// The settings in force and the llama-server they name: replaced whole when the Settings page
@@ -250,14 +236,13 @@ mod tests {
     }
 
     #[test]
-    fn port_ranges_read_as_written_and_nonsense_is_refused() {
-        assert_eq!(parse_port_range("8100-8199"), Ok(8100..=8199));
-        assert_eq!(parse_port_range("9000"), Ok(9000..=9000));
-        let default = PortRange(SupervisorSettings::default().ports);
-        assert_eq!(default.to_string().parse(), Ok(default));
-        for bad in ["", "x", "9000-8000", "0-10", "1-70000", "-5"] {
-            assert!(parse_port_range(bad).is_err(), "{bad}");
-        }
+    fn the_defaults_are_the_settings_described_defaults() {
+        let settings = SupervisorSettings::default();
+        assert_eq!(settings.ports, 8100..=8199);
+        assert_eq!(settings.max_running, 2);
+        assert_eq!(settings.stop_grace, Duration::from_secs(10));
+        assert_eq!(settings.load_extension, Duration::from_secs(30));
+        assert_eq!(settings.leftovers, Leftovers::Stop);
     }
 
     #[test]
@@ -266,13 +251,13 @@ mod tests {
         let small = settings.load_deadline(Some(1 << 20));
         let large = settings.load_deadline(Some(20 << 30));
         assert!(large > small + Duration::from_secs(200));
-        assert_eq!(settings.load_deadline(None), settings.load_base);
+        assert_eq!(settings.load_deadline(None), settings.load_timeout);
     }
 
     #[test]
     fn the_load_deadline_never_overflows() {
         let settings = SupervisorSettings {
-            load_base: Duration::MAX,
+            load_timeout: Duration::MAX,
             load_per_gib: Duration::MAX,
             ..SupervisorSettings::default()
         };

@@ -41,7 +41,7 @@ impl Admission {
     }
 
     fn short_of(&self, model_id: i64, need: &Need, settings: &SupervisorSettings) -> Option<Short> {
-        let budget = settings.memory_budget_bytes;
+        let budget = settings.memory_budget_bytes();
         if budget > 0 {
             let others = self.others_use(model_id);
             if others.saturating_add(need.bytes) > budget {
