@@ -1,5 +1,5 @@
-//! Reading the runs of model servers: a model's history for a start, pages for the run list,
-//! the runs start-up reconciles. Each call is one read on a pooled connection; the SQL is
+//! Reading the runs of model servers: a model's history for a start (read with the model, by
+//! `Registry::read_for_start`), pages for the run list, the runs start-up reconciles. Each call is one read on a pooled connection; the SQL is
 //! `runs_repo`'s. Runs are written by one owner only, the supervisor's run ledger.
 
 use crate::domain::AppError;
@@ -16,6 +16,23 @@ pub struct RunHistory {
     pub measured_peaks: Vec<(Vec<String>, u64)>,
 }
 
+impl RunHistory {
+    /// What a start learns from the model's earlier runs: the median of its last five load
+    /// times, and the command and measured peak of its last `peaks` runs that have one.
+    pub fn read(
+        conn: &rusqlite::Connection,
+        model_id: i64,
+        peaks: i64,
+    ) -> Result<RunHistory, AppError> {
+        Ok(RunHistory {
+            typical_load_ms: crate::domain::run::typical_load_ms(runs_repo::load_times(
+                conn, model_id, 5,
+            )?),
+            measured_peaks: runs_repo::measured_peaks(conn, model_id, peaks)?,
+        })
+    }
+}
+
 #[derive(Clone)]
 pub struct RunsStore {
     db: Db,
@@ -24,24 +41,6 @@ pub struct RunsStore {
 impl RunsStore {
     pub fn new(db: Db) -> RunsStore {
         RunsStore { db }
-    }
-
-    /// What a start learns from the model's earlier runs, in one read: the median of its last
-    /// five load times, and the command and measured peak of its last `peaks` runs that have one.
-    pub async fn history(&self, model_id: i64, peaks: i64) -> Result<RunHistory, AppError> {
-        let (times, peaks) = self
-            .db
-            .call(move |conn| {
-                Ok((
-                    runs_repo::load_times(conn, model_id, 5)?,
-                    runs_repo::measured_peaks(conn, model_id, peaks)?,
-                ))
-            })
-            .await?;
-        Ok(RunHistory {
-            typical_load_ms: crate::domain::run::typical_load_ms(times),
-            measured_peaks: peaks,
-        })
     }
 
     /// Runs recorded as alive, and the models whose status says a process may exist: what

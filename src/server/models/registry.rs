@@ -16,6 +16,7 @@ use crate::domain::live::ServerEvent;
 use crate::domain::model::{FIRST_ROWS, FirstRows};
 use crate::domain::page::Page;
 use crate::domain::{AppError, Model, ModelFilter, ModelSpec, Rule};
+use crate::server::db::runs_store::RunHistory;
 use crate::server::db::{Db, config_repo, models_repo, write_transaction};
 use crate::server::live::Hub;
 use crate::server::models::model_roots::ModelRoots;
@@ -355,6 +356,22 @@ impl Registry {
                     groups,
                     history,
                 })
+            })
+            .await
+    }
+
+    /// Everything a start reads from the database, in one call: the model, its settings
+    /// groups and what its earlier runs say (`peaks` of them with a measured peak).
+    pub async fn read_for_start(
+        &self,
+        id: i64,
+        peaks: i64,
+    ) -> Result<(Model, Vec<ConfigGroup>, RunHistory), AppError> {
+        self.db
+            .call(move |conn| {
+                let model = existing(conn, id)?;
+                let groups = groups_of(conn, id)?;
+                Ok((model, groups, RunHistory::read(conn, id, peaks)?))
             })
             .await
     }

@@ -121,7 +121,6 @@ impl Supervisor {
     fn sources<'a>(&'a self, settings: &'a SupervisorSettings) -> Sources<'a> {
         Sources {
             registry: &self.inner.registry,
-            runs: &self.inner.runs,
             hub: &self.inner.hub,
             binary: self.binary_in_use(),
             corral_origin: &settings.corral_origin,

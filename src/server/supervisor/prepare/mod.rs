@@ -17,7 +17,6 @@ use std::sync::Arc;
 
 use crate::domain::run::{FailureReason, LaunchPreview, UnsupportedSetting};
 use crate::domain::{AppError, FieldError, Model, Rule};
-use crate::server::db::runs_store::RunsStore;
 use crate::server::gguf::magic::FileCheck;
 use crate::server::live::Hub;
 use crate::server::models::model_roots::ModelRoots;
@@ -30,7 +29,6 @@ use memory_need::Need;
 /// What preparing reads from: the owners of the facts, and the llama-server in use.
 pub struct Sources<'a> {
     pub registry: &'a Registry,
-    pub runs: &'a RunsStore,
     pub hub: &'a Hub,
     pub binary: Result<PathBuf, String>,
     /// Corral's own origin: the only one a model server lets call it.
@@ -66,12 +64,14 @@ pub struct Launch {
 /// Reads and checks what a start of model `id` needs. Refused when the model is active, no
 /// llama-server is usable, a setting has no flag there, or a file is outside the model folders.
 pub async fn prepare(sources: Sources<'_>, id: i64) -> Result<Prepared, AppError> {
-    let detail = sources.registry.model_detail(id).await?;
-    let model = detail.model;
+    let (model, groups, history) = sources
+        .registry
+        .read_for_start(id, memory_need::RUNS_LOOKED_AT)
+        .await?;
     if model.status.is_active() {
         return Err(already(&model));
     }
-    let config = ModelConfig::from_groups(detail.groups);
+    let config = ModelConfig::from_groups(groups);
     let binary = sources
         .binary
         .map_err(|message| AppError::Unavailable { message })?;
@@ -80,10 +80,6 @@ pub async fn prepare(sources: Sources<'_>, id: i64) -> Result<Prepared, AppError
         .map_err(|message| AppError::Unavailable { message })?;
     checked_against(&model, &config, &caps).map_err(|errors| AppError::Invalid { errors })?;
     let files = open_files(sources.registry.roots(), &model, &config).await?;
-    let history = sources
-        .runs
-        .history(id, memory_need::RUNS_LOOKED_AT)
-        .await?;
     let mut prepared = Prepared {
         model,
         config,
