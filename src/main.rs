@@ -31,6 +31,13 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 const RESERVED_DESCRIPTORS: usize = 64;
 
 fn main() -> ExitCode {
+    // An empty variable (`CORRAL_MAX_RUNNING=` left by an env-file template) means "not given".
+    for (name, value) in std::env::vars_os() {
+        if value.is_empty() && name.to_string_lossy().starts_with("CORRAL_") {
+            // SAFETY: the first thing main does, before any thread exists.
+            unsafe { std::env::remove_var(&name) };
+        }
+    }
     let (corral_log, corral_log_handle) = corral_log::layer();
     tracing_subscriber::registry()
         .with(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))

@@ -246,6 +246,39 @@ async fn every_setting_saved_on_the_page_reaches_its_owner_and_is_read_back_from
 }
 
 #[tokio::test]
+async fn a_save_edited_from_an_older_read_is_refused_instead_of_undoing_the_newer_one() {
+    let app = TestApp::with_options(options()).await;
+    let read = view(&app).await;
+    let revision = read["revision"].as_i64().unwrap();
+    // Another tab (or the API, without a revision) saves first.
+    save(&app, json!({"keep_runs": 50})).await;
+    let late = app
+        .post(
+            "/api/settings/save",
+            json!({"settings": {"stop_grace": 2}, "revision": revision}),
+        )
+        .await;
+    assert_eq!(late.status, StatusCode::CONFLICT, "{}", late.body);
+    assert!(late.body.contains("changed elsewhere"), "{}", late.body);
+    let now = view(&app).await;
+    assert_eq!(now["stored"]["keep_runs"], 50, "the newer save stands");
+    assert_eq!(
+        now["effective"]["stop_grace"],
+        read["effective"]["stop_grace"]
+    );
+    // Edited from the current read, the same save goes through and moves the revision on.
+    let current = now["revision"].as_i64().unwrap();
+    let saved = app
+        .post(
+            "/api/settings/save",
+            json!({"settings": {"keep_runs": 50, "stop_grace": 2}, "revision": current}),
+        )
+        .await;
+    assert_eq!(saved.status, StatusCode::OK, "{}", saved.body);
+    assert!(saved.json()["revision"].as_i64().unwrap() > current);
+}
+
+#[tokio::test]
 async fn two_saves_at_once_each_land_whole() {
     let app = TestApp::with_options(options()).await;
     let (one, two) = tokio::join!(

@@ -2,7 +2,8 @@
 // given at start wins and the page says so; the llama-server in use is described.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { api, launchBrowser, openPage, startCorral } from './support.mjs';
 
@@ -50,6 +51,30 @@ test('a setting saved on the page applies at once and is still there after a res
     await page.locator('#settings-max_running').waitFor();
     assert.equal(await page.locator('#settings-max_running').inputValue(), '1');
     assert.deepEqual(page.errors.filter((e) => !/Failed to load resource/.test(e)), []);
+  } finally {
+    await server.stop();
+  }
+});
+
+test('the settings in effect fit their card at 1280 and 400 px, light and dark, with a long folder path', async () => {
+  const folder = join(mkdtempSync(join(tmpdir(), 'corral-long-')), 'a-model-folder-with-a-very-long-name-'.repeat(5));
+  mkdirSync(folder, { recursive: true });
+  const server = await startCorral({ extra: ['--models-dir', folder] });
+  try {
+    for (const [width, colorScheme] of [[1280, 'light'], [1280, 'dark'], [400, 'light'], [400, 'dark']]) {
+      const page = await openPage(browser, `${server.url}/settings`, { viewport: { width, height: 900 }, colorScheme });
+      const table = page.getByRole('table', { name: 'Settings in effect' });
+      await table.getByText('A change applies at once.').waitFor({ timeout: 15000 });
+      const fit = await table.evaluate((t) => ({
+        table: t.scrollWidth,
+        card: t.closest('section').clientWidth,
+        page: document.documentElement.scrollWidth - document.documentElement.clientWidth,
+      }));
+      assert.ok(fit.table <= fit.card, `${width} ${colorScheme}: the table (${fit.table} px) is wider than its card (${fit.card} px)`);
+      assert.equal(fit.page, 0, `${width} ${colorScheme}: the page scrolls sideways`);
+      await effective(page, 'Model folders').getByText(folder).waitFor();
+      await page.context().close();
+    }
   } finally {
     await server.stop();
   }

@@ -82,7 +82,7 @@ impl Applies {
     pub fn words(self) -> &'static str {
         match self {
             Applies::AtOnce => "at once",
-            Applies::NextStart => "from the next start",
+            Applies::NextStart => "from the next model start",
             Applies::StartedAfter => "to models started afterwards",
             Applies::NextTrim => "when history is next trimmed",
         }
@@ -146,16 +146,25 @@ impl Setting {
     pub fn summary(&self) -> String {
         let rule = self
             .rule_in_words()
-            .map(|rule| format!(" ({rule})"))
+            .map(|rule| format!(": {rule}"))
             .unwrap_or_default();
         format!("{}{rule}. {}", self.field.label, self.field.help)
     }
 
-    /// The flag's `--help`: what it is and when a change applies.
+    /// The flag's `--help`: what it is, its default where `--help` cannot say it in words,
+    /// and when a change applies.
     pub fn described(&self) -> String {
+        let default = match self.value {
+            Some(value) if value == self.field.default => String::new(),
+            _ => format!(" Default: {}.", self.field.default),
+        };
+        format!("{}{default}{}", self.summary(), self.applies_in_words())
+    }
+
+    fn applies_in_words(&self) -> String {
         format!(
-            "{} Applies {}; the Settings page can change it unless this flag is given.",
-            self.summary(),
+            " A change made on the Settings page applies {}; given here (or by the \
+             variable), it wins over the page until Corral starts without it.",
             self.applies.words()
         )
     }
@@ -180,8 +189,8 @@ pub const SETTINGS: &[Setting] = &[
     Setting::new(
         FieldSpec::list("models_dirs", "Model folders", MAX_MODELS_DIRS)
             .help(
-                "Folders watched for GGUF files, one per line (inside --model-roots when set); \
-                 the flag repeats, its variable separates them with commas.",
+                "Folders watched for GGUF files (inside --model-roots when set): one per line \
+                 on the page; the flag repeats, its variable separates them with commas.",
             )
             .default("none"),
         "models-dir",
@@ -265,7 +274,7 @@ pub const SETTINGS: &[Setting] = &[
         FieldSpec::int("load_timeout", "Load timeout (s)", 1, 86_400)
             .help(
                 "How long loading may take before a model's log must show progress (more \
-                 while it keeps logging)…",
+                 while it keeps logging), plus 'Load time per GiB' for each GiB of file.",
             )
             .default("30"),
         "load-timeout",
@@ -276,7 +285,7 @@ pub const SETTINGS: &[Setting] = &[
     .applies(Applies::StartedAfter),
     Setting::new(
         FieldSpec::int("load_per_gib", "Load time per GiB (s)", 0, 86_400)
-            .help("…plus this much for each GiB of model file.")
+            .help("Added to 'Load timeout' for each GiB of model file.")
             .default("15"),
         "load-per-gib",
         "CORRAL_LOAD_PER_GIB",
@@ -509,6 +518,9 @@ pub struct LlamaServerInfo {
 pub struct SettingsView {
     /// What the page saved.
     pub stored: CorralSettings,
+    /// Which save `stored` is: a save sent with it is refused once another went first.
+    #[serde(default)]
+    pub revision: i64,
     /// What applies now: the stored settings under the flags that were given.
     pub effective: CorralSettings,
     pub set_by_flag: Vec<SetByFlag>,

@@ -149,9 +149,10 @@ fn more_files_note(listed: Discovered) -> String {
 
 /// Adds `folder` to the model folders (a Settings change, applied at once).
 async fn watch_folder(folder: String) -> Result<crate::domain::settings::SettingsView, AppError> {
-    let stored = get_settings().await?.stored.with_models_dir(folder);
+    let read = get_settings().await?;
+    let stored = read.stored.with_models_dir(folder);
     let document = serde_json::to_value(&stored).map_err(|e| AppError::internal(e.to_string()))?;
-    save_settings(document).await
+    save_settings(document, Some(read.revision)).await
 }
 
 /// Download caches (Hugging Face, llama.cpp) present here and not watched yet, each with a

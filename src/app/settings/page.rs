@@ -56,8 +56,9 @@ fn Loaded(settings: SettingsView) -> impl IntoView {
         .collect();
     let form =
         FormState::new(CorralSettings::FIELDS, &object_of(&settings.stored)).with_locked(locked);
+    // Sent with the revision it was edited from: a save elsewhere meanwhile is not undone.
     let save = form.save_action(
-        save_settings,
+        move |document| save_settings(document, Some(current.get_untracked().revision)),
         move |form: &FormState, saved: SettingsView| {
             form.reset(&object_of(&saved.stored));
             current.set(saved);
@@ -87,9 +88,8 @@ fn Loaded(settings: SettingsView) -> impl IntoView {
         </section>
         <section class="card" aria-labelledby="effective-title">
             <h2 id="effective-title">"In effect now"</h2>
-            // A value can be long (a path): on a narrow screen the table scrolls in its box.
-            <div class="table-scroll" tabindex="0" role="region" aria-label="Settings in effect (scrolls sideways)">
-            <table class="activity" aria-label="Settings in effect">
+            // A value can be long (a path): it wraps anywhere, so the table fits its card.
+            <table class="activity in-effect" aria-label="Settings in effect">
                 <tbody>
                     {move || {
                         let view = current.get();
@@ -97,19 +97,19 @@ fn Loaded(settings: SettingsView) -> impl IntoView {
                         SETTINGS.iter().map(|setting| {
                             let field = &setting.field;
                             let shown = field.value_to_text(effective.get(field.key).unwrap_or(&Value::Null));
-                            let shown = if shown.is_empty() { field.default.to_string() } else { shown.replace('\n', ", ") };
+                            // One folder per line, as the form has them.
+                            let shown = if shown.is_empty() { field.default.to_string() } else { shown };
                             let flag = view.flag_for(field.key).map(|source| format!(" (set by {source})"));
                             view! {
                                 <tr>
                                     <th scope="row">{field.label}</th>
-                                    <td><span>{shown}{flag}</span><br/><small class="muted">"A change applies "{setting.applies.words()}"."</small></td>
+                                    <td><span class="value">{shown}{flag}</span><br/><small class="muted">"A change applies "{setting.applies.words()}"."</small></td>
                                 </tr>
                             }
                         }).collect_view()
                     }}
                 </tbody>
             </table>
-            </div>
         </section>
         <section class="card" aria-labelledby="backup-title">
             <h2 id="backup-title">"Backup"</h2>

@@ -218,12 +218,13 @@ impl Cli {
     /// which a test rules out.
     fn owner_of_settings<T>(&self) -> T
     where
-        T: Default + serde::Serialize + serde::de::DeserializeOwned,
+        T: Default + Clone + serde::Serialize + serde::de::DeserializeOwned,
     {
-        by_key::laid_over(&T::default(), &self.settings.0).unwrap_or_else(|error| {
-            tracing::error!(%error, "a flag's value does not apply; using the default");
-            T::default()
-        })
+        let (owner, refused) = by_key::laid_over(&T::default(), &self.settings.0);
+        for (key, error) in refused {
+            tracing::error!(%error, "the flag of {key} does not apply; using its default");
+        }
+        owner
     }
 
     /// Limits of the HTTP server. Answering may take as long as stopping a model to make room

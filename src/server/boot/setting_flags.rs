@@ -19,6 +19,8 @@ pub struct SettingFlags(pub CorralSettings);
 /// path is taken from where Corral was started, as a shell user expects.
 fn checked(setting: &'static Setting, text: &str) -> Result<Value, String> {
     let key = setting.key();
+    // `CORRAL_MODELS_DIRS="/a, /b"`: the space after a comma is not part of the folder.
+    let text = text.trim();
     let value = match setting.field.input {
         InputKind::Path { .. } | InputKind::List { .. } => std::path::absolute(text)
             .map(|path| Value::from(path.display().to_string()))
@@ -50,6 +52,10 @@ fn arg(setting: &'static Setting) -> Arg {
         .value_parser(move |text: &str| checked(setting, text));
     if setting.is_list() {
         arg = arg.action(ArgAction::Append).value_delimiter(',');
+    }
+    if matches!(setting.field.input, InputKind::Integer { .. }) {
+        // `--idle-ttl -1` gets the range's message, not "unexpected argument '-1'".
+        arg = arg.allow_negative_numbers(true);
     }
     if let Some(value) = setting.value {
         arg = arg.default_value(value);
@@ -87,6 +93,24 @@ impl FromArgMatches for SettingFlags {
             if let Some(value) = value {
                 settings = settings.with(key, value);
             }
+        }
+        // Each value was checked alone; the whole (a list's length) is checked here.
+        let document = serde_json::to_value(&settings).unwrap_or_default();
+        if let Err(AppError::Invalid { errors }) = CorralSettings::parse(&document) {
+            let said: Vec<String> = errors
+                .iter()
+                .map(|e| {
+                    let flag = crate::domain::settings::setting(
+                        e.field.split('[').next().unwrap_or_default(),
+                    )
+                    .map_or_else(|| e.field.clone(), |s| format!("--{}", s.flag));
+                    format!("{flag}: {}", e.message)
+                })
+                .collect();
+            return Err(clap::Error::raw(
+                clap::error::ErrorKind::ValueValidation,
+                format!("{}\n", said.join("; ")),
+            ));
         }
         Ok(SettingFlags(settings))
     }

@@ -24,23 +24,41 @@ pub fn defaults<T: DeserializeOwned>() -> T {
 }
 
 /// `base` with every setting of `over` that it holds replaced; the rest of `base` kept as it
-/// is. Fails (and the caller keeps `base`) only where a value does not read as the owner's
-/// type, which the settings' rules rule out.
-pub fn laid_over<T: Serialize + DeserializeOwned>(
+/// is. A value that does not read as the owner's type (the settings' rules rule that out; a
+/// document edited by hand is the case left) is left out and named, the others still apply.
+pub fn laid_over<T: Serialize + DeserializeOwned + Clone>(
     base: &T,
     over: &CorralSettings,
-) -> Result<T, serde_json::Error> {
-    let Value::Object(mut object) = serde_json::to_value(base)? else {
-        return Err(serde::de::Error::custom(
-            "an owner of settings is not a struct",
-        ));
+) -> (T, Vec<(String, serde_json::Error)>) {
+    let Ok(Value::Object(object)) = serde_json::to_value(base) else {
+        return (base.clone(), Vec::new());
     };
+    let mut laid = object.clone();
     for (key, value) in over.set_values() {
-        if object.contains_key(key) {
-            object.insert(key.clone(), value.clone());
+        if laid.contains_key(key) {
+            laid.insert(key.clone(), value.clone());
         }
     }
-    serde_json::from_value(Value::Object(object))
+    if let Ok(owner) = serde_json::from_value(Value::Object(laid)) {
+        return (owner, Vec::new());
+    }
+    // One at a time, so one bad value costs only itself.
+    let mut laid = object;
+    let mut refused = Vec::new();
+    for (key, value) in over.set_values() {
+        let Some(before) = laid.insert(key.clone(), value.clone()) else {
+            laid.remove(key);
+            continue;
+        };
+        if let Err(error) = serde_json::from_value::<T>(Value::Object(laid.clone())) {
+            laid.insert(key.clone(), before);
+            refused.push((key.clone(), error));
+        }
+    }
+    match serde_json::from_value(Value::Object(laid)) {
+        Ok(owner) => (owner, refused),
+        Err(_) => (base.clone(), refused),
+    }
 }
 
 /// The settings `owner` holds, by key (for "In effect now").
@@ -92,5 +110,35 @@ pub mod port_range {
         parse_port_range(&text).ok_or_else(|| {
             serde::de::Error::custom(format!("'{text}' is not a port range like 8100-8199"))
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::server::supervisor::settings::SupervisorSettings;
+    use std::time::Duration;
+
+    #[test]
+    fn one_value_that_does_not_read_costs_only_itself() {
+        let over = CorralSettings::default()
+            .with("max_running", Value::from("many"))
+            .with("stop_grace", Value::from(7))
+            .with("not_the_supervisors", Value::from(1));
+        let base = SupervisorSettings::default();
+        let (laid, refused) = laid_over(&base, &over);
+        assert_eq!(laid.stop_grace, Duration::from_secs(7));
+        assert_eq!(laid.max_running, base.max_running);
+        let refused: Vec<&str> = refused.iter().map(|(key, _)| key.as_str()).collect();
+        assert_eq!(refused, ["max_running"]);
+    }
+
+    #[test]
+    fn every_owner_reads_the_described_defaults_and_gives_them_back() {
+        let supervisor: SupervisorSettings = defaults();
+        let retention: crate::server::db::Retention = defaults();
+        let held = held_by(&supervisor).overlaid(&held_by(&retention));
+        // Every described default is held by an owner, under its key, as described.
+        assert_eq!(held, CorralSettings::defaults());
     }
 }

@@ -39,8 +39,8 @@ struct Inner {
     roots: ModelRoots,
     supervisor: Supervisor,
     discovery: Discovery,
-    /// The stored document; saves take turns so two tabs cannot interleave.
-    stored: tokio::sync::Mutex<CorralSettings>,
+    /// The stored document and its revision; saves take turns so two tabs cannot interleave.
+    stored: tokio::sync::Mutex<(CorralSettings, i64)>,
 }
 
 /// Reads the stored document; a broken one (edited by hand) counts as empty and is logged.
@@ -68,8 +68,14 @@ pub fn effective(
     roots: &ModelRoots,
 ) -> Base {
     let own = stored.only(|key| !set_by_flag.iter().any(|set| set.key == key));
-    let mut supervisor = kept_or_base(&base.supervisor, &own);
-    supervisor.llama_server_from_page |= own.get("llama_server").is_some();
+    let (mut supervisor, refused) = by_key::laid_over(&base.supervisor, &own);
+    let page_binary =
+        own.get("llama_server").is_some() && !refused.iter().any(|(key, _)| key == "llama_server");
+    supervisor.llama_server_from_page |= page_binary;
+    let (retention, refused_too) = by_key::laid_over(&base.retention, &own);
+    for (key, error) in refused.iter().chain(&refused_too) {
+        tracing::warn!(%error, "the stored setting {key} does not apply; using the flag's");
+    }
     let models_dirs = match own.get("models_dirs") {
         None => base.models_dirs.clone(),
         Some(_) => own
@@ -86,21 +92,9 @@ pub fn effective(
     };
     Base {
         supervisor,
-        retention: kept_or_base(&base.retention, &own),
+        retention,
         models_dirs,
     }
-}
-
-/// `base` with `own` laid over it; `base` itself when a stored value does not read (the rules
-/// rule that out; a document edited by hand is the case left).
-fn kept_or_base<T>(base: &T, own: &CorralSettings) -> T
-where
-    T: Clone + serde::Serialize + serde::de::DeserializeOwned,
-{
-    by_key::laid_over(base, own).unwrap_or_else(|error| {
-        tracing::warn!(%error, "the stored settings do not apply; using the flags'");
-        base.clone()
-    })
 }
 
 impl Settings {
@@ -120,19 +114,20 @@ impl Settings {
             roots,
             supervisor,
             discovery,
-            stored: tokio::sync::Mutex::new(stored),
+            // From the clock, so a page read before a restart of Corral is not taken as current.
+            stored: tokio::sync::Mutex::new((stored, now_ms())),
         }))
     }
 
     /// What the page shows: stored, effective, which a flag decided, and the binary in use.
     pub async fn view(&self) -> Result<SettingsView, AppError> {
-        let stored = self.0.stored.lock().await.clone();
-        Ok(self.view_of(stored).await)
+        let (stored, revision) = self.0.stored.lock().await.clone();
+        Ok(self.view_of(stored, revision).await)
     }
 
     /// What applies now is read from the peers that hold it (not worked out again), each by
     /// the settings' keys.
-    async fn view_of(&self, stored: CorralSettings) -> SettingsView {
+    async fn view_of(&self, stored: CorralSettings, revision: i64) -> SettingsView {
         let folders: Vec<String> = self
             .0
             .discovery
@@ -152,6 +147,7 @@ impl Settings {
         };
         SettingsView {
             stored,
+            revision,
             effective,
             set_by_flag: self.0.set_by_flag.clone(),
             llama_server,
@@ -160,8 +156,13 @@ impl Settings {
 
     /// Checks, stores and applies new settings (the whole document; empty fields go back to
     /// the flags' defaults). A setting a flag decided is stored but changes nothing until
-    /// Corral starts without that flag.
-    pub async fn save(&self, value: &Value) -> Result<SettingsView, AppError> {
+    /// Corral starts without that flag. With the `revision` of the view it was edited from, a
+    /// save that another (a second tab, the API) went before is refused rather than undoing it.
+    pub async fn save(
+        &self,
+        value: &Value,
+        revision: Option<i64>,
+    ) -> Result<SettingsView, AppError> {
         let mut new = CorralSettings::parse(value)?;
         let mut errors = Vec::new();
         if let Some(path) = new.get("llama_server").and_then(Value::as_str) {
@@ -191,12 +192,20 @@ impl Settings {
             return Err(AppError::Invalid { errors });
         }
         let mut stored = self.0.stored.lock().await;
+        if revision.is_some_and(|read| read != stored.1) {
+            return Err(AppError::conflict(
+                "settings",
+                "the settings were changed elsewhere (another tab or the API) after this page \
+                 read them; reload to see them, then save again",
+            ));
+        }
         let text = serde_json::to_string(&new).map_err(AppError::internal)?;
         self.0
             .db
             .call(move |conn| Ok(settings_repo::save(conn, &text, now_ms())?))
             .await?;
-        *stored = new.clone();
+        *stored = (new.clone(), now_ms().max(stored.1 + 1));
+        let revision = stored.1;
         let applied = effective(&self.0.base, &new, &self.0.set_by_flag, &self.0.roots);
         let folders_changed = applied.models_dirs != self.0.discovery.folders();
         self.0.supervisor.apply_settings(applied.supervisor);
@@ -205,7 +214,7 @@ impl Settings {
             self.0.discovery.set_folders(applied.models_dirs);
         }
         // Read while this save still holds its turn, so the view is this save's.
-        let view = self.view_of(new).await;
+        let view = self.view_of(new, revision).await;
         drop(stored);
         Ok(view)
     }
