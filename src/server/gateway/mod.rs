@@ -82,13 +82,7 @@ async fn model_routed_inner(
         .iter()
         .find(|(route, _)| *route == path)
         .and_then(|(_, role)| *role);
-    let bytes = request::read_body(
-        state.gateway.settings.max_body_bytes,
-        state.http_limits.body_read,
-        &parts.headers,
-        body,
-    )
-    .await?;
+    let bytes = request::read_gateway_body(state, &parts.headers, body).await?;
     let request::Routed {
         model: name,
         stream,
@@ -174,13 +168,7 @@ async fn pass_through_inner(
             ),
         ));
     }
-    let bytes = request::read_body(
-        state.gateway.settings.max_body_bytes,
-        state.http_limits.body_read,
-        &parts.headers,
-        body,
-    )
-    .await?;
+    let bytes = request::read_gateway_body(state, &parts.headers, body).await?;
     let hide_path =
         (!keys::may_manage(&parts.extensions) && path == "/props").then(|| model.name.clone());
     meter.endpoint(format!("/upstream{path}"));

@@ -152,13 +152,7 @@ fn wants_a_page(headers: &axum::http::HeaderMap) -> bool {
 
 async fn named_model(state: &AppState, request: Request) -> Result<Served, GatewayError> {
     let (parts, body) = request.into_parts();
-    let bytes = request::read_body(
-        state.gateway.settings.max_body_bytes,
-        state.http_limits.body_read,
-        &parts.headers,
-        body,
-    )
-    .await?;
+    let bytes = request::read_gateway_body(state, &parts.headers, body).await?;
     let name = request::model_name(&bytes)?;
     let model = state
         .registry

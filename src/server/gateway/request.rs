@@ -7,7 +7,24 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use serde_json::Value;
 
+use crate::server::boot::state::AppState;
 use crate::server::gateway::envelope::GatewayError;
+
+/// Reads a gateway request's whole body within Corral's limits (`--gateway-max-body`, the
+/// body deadline).
+pub async fn read_gateway_body(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Bytes, GatewayError> {
+    read_body(
+        state.gateway.settings.max_body_bytes,
+        state.http_limits.body_read,
+        headers,
+        body,
+    )
+    .await
+}
 
 /// Reads the whole body: at most `limit` bytes, within `deadline`.
 pub async fn read_body(

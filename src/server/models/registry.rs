@@ -143,12 +143,7 @@ impl Registry {
         &self,
         work: impl FnOnce(&Transaction<'_>) -> Result<(T, Vec<ServerEvent>), AppError> + Send + 'static,
     ) -> Result<T, AppError> {
-        let hub = self.hub.clone();
-        let written = (self.db)
-            .call(move |conn| in_transaction(conn, &hub, false, work))
-            .await;
-        self.names.forget();
-        written
+        self.write_unless(false, work).await
     }
 
     /// `write`, or when `rehearse` is set the same work rolled back: nothing is kept or told.
