@@ -24,7 +24,7 @@ pub mod settings;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use crate::domain::run::{FailureReason, LaunchPreview};
+use crate::domain::run::LaunchPreview;
 use crate::domain::{AppError, Model, StatusEvent};
 use crate::server::db::runs_store::RunsStore;
 use crate::server::live::Hub;
@@ -35,7 +35,6 @@ use admission::{Admission, Refused};
 use ledger::RunLedger;
 use model_locks::ModelLocks;
 use prepare::Sources;
-use prepare::launch::Port;
 use run::Runner;
 use run_handles::{RunHandle, RunHandles, wait_ended};
 use settings::{Current, SupervisorSettings};
@@ -150,33 +149,18 @@ impl Supervisor {
         // FIFO must not hold up anything else.
         let prepared = prepare::prepare(self.sources(&settings), id).await?;
         let _model = self.inner.locks.lock(id).await;
-        // A start that went first while this one waited has its run by now; a delete meanwhile
-        // is refused by the ledger's check inside the transaction that records the run.
-        let model = prepared.model.clone();
-        if self.inner.runner.handles.contains(id) {
-            let message = format!("model '{}' was started meanwhile", model.spec.name);
-            return Err(AppError::conflict("status", message));
-        }
-        let runner = &self.inner.runner;
-        let failed = |reason, detail| {
-            let command = prepared.plan(&model, Port::NotYetChosen).command();
-            runner.failed_before_spawn(id, command, reason, detail)
-        };
-        if let Some((reason, detail)) = prepared.file_refusal(&model) {
-            return failed(reason, detail).await;
-        }
-        // Only now, when this start can go ahead, is another model stopped for it.
-        let need = prepared.need.clone();
-        let admission = &self.inner.admission;
-        let admitted = match admission
-            .admit(&model, need.as_ref(), &settings, runner)
-            .await
-        {
+        // Only now, when this start can go ahead, is another model stopped for it; a delete
+        // meanwhile is refused by the ledger's check inside the transaction that records the run.
+        let (admission, runner) = (&self.inner.admission, &self.inner.runner);
+        let admitted = match admission.admit(&prepared, &settings, runner).await {
             Ok(admitted) => admitted,
             Err(Refused::Error(error)) => return Err(error),
-            Err(Refused::NoPort(detail)) => return failed(FailureReason::PortInUse, detail).await,
+            Err(Refused::Failed(reason, detail)) => {
+                let failed = runner.failed_before_spawn(id, prepared.command, reason, detail);
+                return failed.await;
+            }
         };
-        runner.start(model, prepared, admitted, settings).await
+        runner.start(prepared, admitted, settings).await
     }
 
     /// Stops the model's server and returns once the process is gone: first new gateway

@@ -11,9 +11,10 @@ pub mod ports;
 
 use std::time::Duration;
 
+use crate::domain::run::FailureReason;
 use crate::domain::{AppError, Model};
 use crate::server::live::Hub;
-use crate::server::supervisor::prepare::memory_need::Need;
+use crate::server::supervisor::prepare::Prepared;
 use crate::server::supervisor::run_handles::RunHandles;
 use crate::server::supervisor::settings::{SupervisorSettings, WhenFull};
 use demand::Demand;
@@ -45,8 +46,9 @@ pub struct Admitted {
 pub enum Refused {
     /// No room (or a setting refuses): the start is refused with this error, nothing recorded.
     Error(AppError),
-    /// Every port in the range is taken: recorded as a failed start.
-    NoPort(String),
+    /// The start cannot go (its file cannot be run, every port is taken): recorded as a
+    /// failed start with this reason and detail.
+    Failed(FailureReason, String),
 }
 
 impl From<AppError> for Refused {
@@ -77,26 +79,33 @@ impl Admission {
         &self.demand
     }
 
-    /// A place, room in memory for `need` and a port for a start of `model`, stopping other
-    /// runs as the settings allow.
+    /// A place, room in memory and a port for a prepared start, stopping other runs as the
+    /// settings allow. Called under the model's lock: refused when a start that went first
+    /// has its run by now, and recorded as failed when the model's file cannot be run (only
+    /// then, so a start that lost the race never marks a running model failed).
     pub async fn admit(
         &self,
-        model: &Model,
-        need: Option<&Need>,
+        prepared: &Prepared,
         settings: &SupervisorSettings,
         stopper: &impl Stopper,
     ) -> Result<Admitted, Refused> {
+        let model = &prepared.model;
+        if self.handles.contains(model.id) {
+            let message = format!("model '{}' was started meanwhile", model.spec.name);
+            return Err(Refused::Error(AppError::conflict("status", message)));
+        }
+        if let Some((reason, detail)) = prepared.refusal.clone() {
+            return Err(Refused::Failed(reason, detail));
+        }
         let place = self.place(model, settings, stopper).await?;
-        if let Some(need) = need {
+        if let Some(need) = &prepared.need {
             self.memory_room(model, need, settings, stopper).await?;
         }
         let range = settings.ports.clone();
         let Some(port) = ports::pick_free(range.clone(), &self.handles.ports()) else {
-            return Err(Refused::NoPort(format!(
-                "every port from {} to {} is in use",
-                range.start(),
-                range.end()
-            )));
+            let (first, last) = (range.start(), range.end());
+            let detail = format!("every port from {first} to {last} is in use");
+            return Err(Refused::Failed(FailureReason::PortInUse, detail));
         };
         Ok(Admitted { place, port })
     }

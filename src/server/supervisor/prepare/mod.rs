@@ -47,6 +47,11 @@ pub struct Prepared {
     pub need: Option<Need>,
     /// The median of the model's last load times, for the loading bar.
     pub typical_load_ms: Option<i64>,
+    /// What would run, the port still to be chosen: what a start refused after its lock records.
+    pub command: Vec<String>,
+    /// Why the model's file cannot be run (a failed start to record), decided here so the
+    /// façade only reads it.
+    pub refusal: Option<(FailureReason, String)>,
     corral_origin: String,
 }
 
@@ -88,17 +93,20 @@ pub async fn prepare(sources: Sources<'_>, id: i64) -> Result<Prepared, AppError
         files,
         need: None,
         typical_load_ms: history.typical_load_ms,
+        command: Vec::new(),
+        refusal: None,
         corral_origin: sources.corral_origin.to_string(),
     };
-    if prepared.file_check() == Some(FileCheck::Gguf) {
-        let command = prepared.plan(&prepared.model, Port::NotYetChosen).command();
+    prepared.command = prepared.plan(&prepared.model, Port::NotYetChosen).command();
+    prepared.refusal = prepared.file_refusal();
+    if prepared.refusal.is_none() {
         let gpus = sources
             .hub
             .read(|s| s.metrics.last().map_or(0, |m| m.gpus.len()));
         prepared.need = memory_need::need(
             &prepared.model,
             &prepared.config,
-            &command,
+            &prepared.command,
             &history.measured_peaks,
             gpus,
         )
@@ -125,8 +133,8 @@ impl Prepared {
     }
 
     /// Why the model's file cannot be run, as a failure reason and its detail.
-    pub fn file_refusal(&self, model: &Model) -> Option<(FailureReason, String)> {
-        let path = &model.spec.path;
+    fn file_refusal(&self) -> Option<(FailureReason, String)> {
+        let path = &self.model.spec.path;
         match self.file_check() {
             Some(FileCheck::Gguf) => None,
             Some(FileCheck::Missing) => {

@@ -87,17 +87,17 @@ impl Runner {
         })
     }
 
-    /// Spawns the prepared start of `model` on its admitted port, records it (run row and
+    /// Spawns a prepared start on its admitted port, records it (run row and
     /// `loading` in one transaction) and hands it to its run task. A spawn that fails is
     /// recorded as a failed start and answered with the model in `error`.
     pub async fn start(
         &self,
-        model: Model,
         prepared: Prepared,
         admitted: Admitted,
         settings: Arc<SupervisorSettings>,
     ) -> Result<Model, AppError> {
         let Admitted { place, port } = admitted;
+        let model = prepared.model.clone();
         let id = model.id;
         let home = self.homes.fresh(id).map_err(|e| {
             AppError::internal(format!("cannot make the model server's home folder: {e}"))
