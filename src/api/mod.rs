@@ -12,6 +12,7 @@ pub mod metrics;
 pub mod models;
 pub mod runs;
 pub mod settings;
+pub mod virtual_models;
 
 #[cfg(feature = "ssr")]
 fn state() -> Result<crate::server::boot::state::AppState, crate::domain::AppError> {

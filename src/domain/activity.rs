@@ -45,6 +45,9 @@ pub struct Activity {
     /// login is required.
     #[serde(default)]
     pub caller: Option<String>,
+    /// The virtual model the client asked for, when one picked `model`.
+    #[serde(default)]
+    pub via: Option<String>,
 }
 
 impl Activity {
@@ -55,6 +58,7 @@ impl Activity {
         self.model = text::kept(&self.model);
         self.endpoint = text::kept(&self.endpoint);
         self.caller = self.caller.as_deref().map(text::kept);
+        self.via = self.via.as_deref().map(text::kept);
         self.error = self.error.as_deref().map(text::kept);
         self
     }

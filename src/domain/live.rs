@@ -10,6 +10,7 @@ use crate::domain::activity::{Activity, ModelDemand};
 use crate::domain::command_diff::PendingRestart;
 use crate::domain::metrics::SystemSample;
 use crate::domain::run::{LiveRun, LogLine, LogSource};
+use crate::domain::virtual_model::VirtualModel;
 
 /// What the server knows about itself.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -57,6 +58,10 @@ pub struct Snapshot {
     /// Running models whose saved settings would start a different command: "Restart to apply".
     #[serde(default)]
     pub pending_restarts: Vec<PendingRestart>,
+    /// Names served by one of several models (what each would use now follows from `models`,
+    /// `runs` and `demand`, by `VirtualModel::pick`).
+    #[serde(default)]
+    pub virtual_models: Vec<VirtualModel>,
 }
 
 impl Snapshot {
@@ -117,6 +122,7 @@ impl Snapshot {
             ServerEvent::FilesChanged { generation } => {
                 self.files_generation = self.files_generation.max(*generation);
             }
+            ServerEvent::VirtualModels(all) => self.virtual_models = all.clone(),
             // Log lines go only to the tabs that asked, and are not part of the state.
             ServerEvent::Log(_) | ServerEvent::Pong | ServerEvent::Error(_) => {}
         }
@@ -152,6 +158,8 @@ pub enum ServerEvent {
     },
     /// What a restart of a running model would change now (no changes: nothing waits).
     PendingRestart(PendingRestart),
+    /// Every virtual model, whole, after any change.
+    VirtualModels(Vec<VirtualModel>),
     /// A line a model's process logged (only to tabs subscribed to `logs:<id>`).
     Log(LogLine),
     Pong,
@@ -394,6 +402,7 @@ mod tests {
             demand: vec![],
             files_generation: 0,
             pending_restarts: Vec::new(),
+            virtual_models: Vec::new(),
         }
     }
 

@@ -29,6 +29,7 @@ pub mod sign_in;
 pub mod status;
 pub mod text;
 pub mod time;
+pub mod virtual_model;
 
 pub use error::{AppError, FieldError, Rule};
 pub use kind::ModelKind;

@@ -13,6 +13,7 @@ use serde_json::{Map, Value};
 
 use crate::domain::error::{FieldError, Rule};
 use crate::domain::fields::{FieldSet, FieldSpec, InputKind};
+use crate::domain::model::MAX_NAME_LEN;
 
 choice_enum! {
     /// What starting one model too many does.
@@ -68,7 +69,7 @@ impl Unit {
 /// When a changed value takes effect (nothing needs a restart of Corral).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Applies {
-    /// At once: the folders are scanned again.
+    /// At once (folders are scanned again; the next request reads it).
     AtOnce,
     /// From the next start on: it decides what a start may do; running models are left alone.
     NextStart,
@@ -247,6 +248,18 @@ pub const SETTINGS: &[Setting] = &[
         Unit::Word,
     )
     .value("refuse"),
+    Setting::new(
+        FieldSpec::text("default_model", "Default model", MAX_NAME_LEN)
+            .help(
+                "The model (or virtual model) that serves a gateway request naming none; \
+                 empty: such a request is refused.",
+            )
+            .default("none"),
+        "default-model",
+        "CORRAL_DEFAULT_MODEL",
+        Unit::Word,
+    )
+    .applies(Applies::AtOnce),
     Setting::new(
         FieldSpec::int("idle_ttl", "Unload when idle (s)", 0, 31_536_000)
             .help(

@@ -24,6 +24,7 @@ use crate::server::metering::Metering;
 use crate::server::metrics::history::MetricsHistory;
 use crate::server::models::model_roots::ModelRoots;
 use crate::server::models::registry::Registry;
+use crate::server::models::virtual_models::VirtualModels;
 use crate::server::now_ms;
 use crate::server::settings::{self, Base, Settings};
 use crate::server::supervisor::ledger::RunLedger;
@@ -81,6 +82,9 @@ pub async fn app_state(setup: Setup) -> Result<AppState, StartError> {
         .map_err(|e| DbOpenError::Pool(e.to_string()))?;
     let hub = Hub::new(models, now_ms(), setup.hub);
     let registry = Registry::new(db.clone(), hub.clone()).with_roots(setup.model_roots.clone());
+    let virtuals = VirtualModels::load(registry.clone(), &hub)
+        .await
+        .map_err(|e| DbOpenError::Pool(e.to_string()))?;
     let runs = RunsStore::new(db.clone());
     let metrics = MetricsHistory::new(db.clone());
     let access = Access::new(db.clone(), setup.access);
@@ -115,6 +119,7 @@ pub async fn app_state(setup: Setup) -> Result<AppState, StartError> {
         db,
         hub,
         registry,
+        virtuals,
         runs,
         supervisor,
         metrics,

@@ -20,6 +20,7 @@ use crate::server::live::socket::SocketLimits;
 use crate::server::metering::Metering;
 use crate::server::metrics::history::MetricsHistory;
 use crate::server::models::registry::Registry;
+use crate::server::models::virtual_models::VirtualModels;
 use crate::server::settings::Settings;
 use crate::server::supervisor::Supervisor;
 
@@ -49,6 +50,8 @@ pub struct Shared {
     pub hub: Hub,
     /// Models and their settings.
     pub registry: Registry,
+    /// Names served by one of several models.
+    pub virtuals: VirtualModels,
     pub runs: RunsStore,
     /// Processes and every status change.
     pub supervisor: Supervisor,
@@ -85,6 +88,7 @@ peer! {
     http_limits: HttpLimits,
     hub: Hub,
     registry: Registry,
+    virtuals: VirtualModels,
     supervisor: Supervisor,
     metrics: MetricsHistory,
     runs: RunsStore,

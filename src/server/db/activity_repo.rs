@@ -7,7 +7,7 @@ use crate::server::db::write_transaction;
 
 const COLUMNS: &str = "id, received_at, model_id, model, run_id, endpoint, status, started_model, \
      queue_ms, load_ms, ttft_ms, prompt_tokens, cached_tokens, generated_tokens, \
-     prompt_tokens_per_s, generation_tokens_per_s, duration_ms, error, caller";
+     prompt_tokens_per_s, generation_tokens_per_s, duration_ms, error, caller, via";
 
 /// Stores the records in one transaction and gives each its id. A record whose model was
 /// deleted meanwhile keeps its name and loses the reference.
@@ -18,9 +18,9 @@ pub fn insert(conn: &mut Connection, records: &mut [Activity]) -> rusqlite::Resu
             "INSERT INTO activity (received_at, model_id, model, run_id, endpoint, status,
                  started_model, queue_ms, load_ms, ttft_ms, prompt_tokens, cached_tokens,
                  generated_tokens, prompt_tokens_per_s, generation_tokens_per_s, duration_ms,
-                 error, caller)
+                 error, caller, via)
              VALUES (?1, (SELECT id FROM models WHERE id = ?2), ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10,
-                 ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
+                 ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)",
         )?;
         for record in records.iter_mut() {
             stmt.execute(params![
@@ -42,6 +42,7 @@ pub fn insert(conn: &mut Connection, records: &mut [Activity]) -> rusqlite::Resu
                 record.duration_ms,
                 record.error,
                 record.caller,
+                record.via,
             ])?;
             record.id = tx.last_insert_rowid();
         }
@@ -147,5 +148,6 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<Activity> {
         duration_ms: row.get(16)?,
         error: row.get(17)?,
         caller: row.get(18)?,
+        via: row.get(19)?,
     })
 }

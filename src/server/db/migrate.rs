@@ -17,6 +17,7 @@ pub const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0010_measured_memory.sql"),
     include_str!("migrations/0011_coarser_rollups.sql"),
     include_str!("migrations/0012_conversations.sql"),
+    include_str!("migrations/0013_virtual_models.sql"),
 ];
 
 pub fn latest_version() -> i64 {

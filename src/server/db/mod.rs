@@ -12,6 +12,7 @@ pub mod models_repo;
 pub mod runs_repo;
 pub mod runs_store;
 pub mod settings_repo;
+pub mod virtuals_repo;
 
 use std::path::{Path, PathBuf};
 

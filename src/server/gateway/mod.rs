@@ -9,6 +9,7 @@ pub mod on_demand;
 pub mod own_state;
 pub mod request;
 pub mod upstream;
+pub mod virtual_route;
 
 use std::sync::Arc;
 
@@ -21,6 +22,7 @@ use bytes::Bytes;
 use hyper::body::Incoming;
 
 use crate::domain::api_key::ApiKey;
+use crate::domain::config::serving::Role;
 use crate::domain::model::MAX_NAME_LEN;
 use crate::server::access::{CalledWithKey, SignedIn, keys};
 use crate::server::boot::state::AppState;
@@ -87,29 +89,81 @@ async fn model_routed_inner(
         model: name,
         stream,
     } = request::routed(&bytes)?;
+    // A request that names no model goes to the default one, when Settings names one.
+    let name = name
+        .or_else(|| state.supervisor.settings().default_model.clone())
+        .filter(|name| !name.is_empty())
+        .ok_or_else(request::model_missing)?;
     meter.asked_for(&name);
-    let model = state
-        .registry
-        .resolve(name.clone())
-        .await?
-        .ok_or_else(|| GatewayError::unknown_model(&name))?;
-    meter.model(model.id, &model.name);
-    key_may_use(&parts, &model)?;
+    let candidates = candidates(state, &parts, &name, meter).await?;
+    let target = path_and_query(&parts.uri);
+    let mut refused = None;
+    // One model, or a virtual model's pick; only `fallback` picks more than one, and moves on
+    // to the next when one is refused or fails to load.
+    for model in &candidates {
+        meter.model(model.id, &model.name);
+        let sent = async {
+            key_may_use(&parts, model)?;
+            role_fits(model, needs, path)?;
+            forward(state, model, &parts, &target, bytes.clone(), stream, meter).await
+        };
+        match sent.await {
+            Ok(sent) => return Ok(sent),
+            Err(error) => refused = Some(error),
+        }
+    }
+    Err(refused.unwrap_or_else(|| GatewayError::unknown_model(&name)))
+}
+
+/// The models that may serve a request for `name`: the model of that name or alias, or what a
+/// virtual model of that name picks now (refused when it picks none).
+async fn candidates(
+    state: &AppState,
+    parts: &Parts,
+    name: &str,
+    meter: &mut Meter,
+) -> Result<Vec<Served>, GatewayError> {
+    let Some(chosen) = state.virtuals.named(name) else {
+        let model = state.registry.resolve(name.to_string()).await?;
+        return Ok(vec![
+            model.ok_or_else(|| GatewayError::unknown_model(name))?,
+        ]);
+    };
+    meter.via(&chosen.name);
+    let key = parts.extensions.get::<Arc<ApiKey>>().map(AsRef::as_ref);
+    let picked = virtual_route::candidates(state, &chosen, key).await?;
+    if picked.is_empty() {
+        return Err(GatewayError::new(
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            "no_target",
+            format!(
+                "virtual model '{}' has no target that names a model{}",
+                chosen.name,
+                if key.is_some() {
+                    " this API key may use"
+                } else {
+                    ""
+                }
+            ),
+        ));
+    }
+    Ok(picked)
+}
+
+/// A model serves only the endpoints of its role (`serving.role`).
+fn role_fits(model: &Served, needs: Option<Role>, path: &str) -> Result<(), GatewayError> {
     let role = model.serving.role();
-    if let Some(needed) = needs
-        && needed != role
-    {
-        return Err(GatewayError::bad_request(format!(
+    match needs {
+        Some(needed) if needed != role => Err(GatewayError::bad_request(format!(
             "model '{}' serves {} (its serving.role setting); {path} needs a model whose role is \
              {}",
             model.name,
             role.label(),
             needed.as_str()
         ))
-        .with_code("model_role"));
+        .with_code("model_role")),
+        _ => Ok(()),
     }
-    let target = path_and_query(&parts.uri);
-    forward(state, &model, &parts, &target, bytes, stream, meter).await
 }
 
 /// `/upstream/<model name>/<path>`: anything else the model's server has (`/slots`, `/props`,

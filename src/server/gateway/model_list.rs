@@ -20,11 +20,12 @@ use crate::domain::command_diff::flag_value;
 use crate::domain::config::ServingConfig;
 use crate::domain::live::ServerEvent;
 use crate::domain::page::Page;
+use crate::domain::virtual_model::VirtualView;
 use crate::domain::{AppError, Model, ModelStatus};
 use crate::server::access::keys;
 use crate::server::boot::state::AppState;
 use crate::server::gateway::envelope::GatewayError;
-use crate::server::gateway::request;
+use crate::server::gateway::{request, virtual_route};
 use crate::server::models::name_cache::Served;
 
 /// Model event streams (`GET /models/sse`) open at once, all clients together, and per key.
@@ -54,13 +55,47 @@ async fn entries(
 ) -> Result<Vec<Value>, GatewayError> {
     let models = state.registry.serving_list().await?;
     let mut entries = Vec::with_capacity(models.len());
-    for (model, serving) in models {
+    for (model, serving) in &models {
         if serving.unlisted() || key.is_some_and(|key| !keys::allows_model(key, model.id)) {
             continue;
         }
-        entries.push(entry(state, &model, &serving, with_path).await?);
+        entries.push(entry(state, model, serving, with_path).await?);
+    }
+    for view in virtual_route::views(state, key).await? {
+        // A key sees a virtual model when it may use one of its targets.
+        let Some(would_use) = &view.would_use else {
+            if key.is_some() {
+                continue;
+            }
+            entries.push(virtual_entry(&view, None));
+            continue;
+        };
+        let used = models.iter().find(|(m, _)| &m.spec.name == would_use);
+        entries.push(virtual_entry(&view, used));
     }
     Ok(entries)
+}
+
+/// A virtual model as the lists show it: the status and role of the model it would use now.
+fn virtual_entry(view: &VirtualView, used: Option<&(Model, ServingConfig)>) -> Value {
+    let status = used.map_or(ModelStatus::Stopped, |(m, _)| m.status);
+    let role = used.map(|(_, serving)| serving.role());
+    json!({
+        "id": view.model.name,
+        "object": "model",
+        "created": view.created_at / 1000,
+        "owned_by": "corral",
+        "aliases": [],
+        "role": role,
+        "status": {"value": status_value(status)},
+        "virtual": {
+            "strategy": view.model.strategy,
+            "targets": view.model.targets,
+            "spillover": view.model.spillover,
+            "would_use": view.would_use,
+            "missing": view.missing,
+        },
+    })
 }
 
 async fn entry(
@@ -154,11 +189,16 @@ async fn named_model(state: &AppState, request: Request) -> Result<Served, Gatew
     let (parts, body) = request.into_parts();
     let bytes = request::read_gateway_body(state, &parts.headers, body).await?;
     let name = request::model_name(&bytes)?;
-    let model = state
-        .registry
-        .resolve(name.clone())
-        .await?
-        .ok_or_else(|| GatewayError::unknown_model(&name))?;
+    // A virtual model's name stands for what it would use now.
+    let model = match state.virtuals.named(&name) {
+        Some(chosen) => {
+            let key = parts.extensions.get::<Arc<ApiKey>>().map(AsRef::as_ref);
+            let picked = virtual_route::candidates(state, &chosen, key).await?;
+            picked.into_iter().next()
+        }
+        None => state.registry.resolve(name.clone()).await?,
+    }
+    .ok_or_else(|| GatewayError::unknown_model(&name))?;
     super::key_may_use(&parts, &model)?;
     Ok(model)
 }

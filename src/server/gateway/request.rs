@@ -67,15 +67,21 @@ pub async fn read_body(
 
 /// What the gateway reads of a model-routed body.
 pub struct Routed {
-    /// The `model` field.
-    pub model: String,
+    /// The `model` field (`None`: absent, null or empty, for the default model to serve).
+    pub model: Option<String>,
     /// `"stream": true`: the answer is a stream of events.
     pub stream: bool,
 }
 
 /// The `model` field of a JSON body.
 pub fn model_name(body: &[u8]) -> Result<String, GatewayError> {
-    routed(body).map(|routed| routed.model)
+    routed(body)?.model.ok_or_else(model_missing)
+}
+
+/// Refused: the body names no model (and no default model is set).
+pub fn model_missing() -> GatewayError {
+    GatewayError::bad_request("the body has no `model` field; name a model from GET /v1/models")
+        .with_code("model_missing")
 }
 
 /// The fields the gateway reads of a body. Only these are kept; the rest (messages, images) is
@@ -101,13 +107,13 @@ pub fn routed(body: &[u8]) -> Result<Routed, GatewayError> {
     let stream = json.streams();
     match json.model {
         Some(Value::String(name)) if !name.is_empty() => Ok(Routed {
-            model: name,
+            model: Some(name),
             stream,
         }),
-        Some(Value::String(_)) | None | Some(Value::Null) => Err(GatewayError::bad_request(
-            "the body has no `model` field; name a model from GET /v1/models",
-        )
-        .with_code("model_missing")),
+        Some(Value::String(_)) | None | Some(Value::Null) => Ok(Routed {
+            model: None,
+            stream,
+        }),
         Some(_) => {
             Err(GatewayError::bad_request("`model` must be a string")
                 .with_code("model_not_a_string"))
@@ -141,6 +147,7 @@ mod tests {
     #[test]
     fn only_a_stream_field_that_is_true_asks_for_a_stream() {
         assert!(routed(br#"{"model":"m","stream":true}"#).unwrap().stream);
+        assert!(routed(br#"{"stream":true}"#).unwrap().stream);
         for body in [
             &br#"{"model":"m"}"#[..],
             br#"{"model":"m","stream":false}"#,

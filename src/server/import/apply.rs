@@ -12,7 +12,7 @@ use crate::domain::import::{ImportReport, OnConflict};
 use crate::domain::live::ServerEvent;
 use crate::domain::model_name::free_name;
 use crate::domain::{AppError, ModelSpec};
-use crate::server::db::{config_repo, models_repo};
+use crate::server::db::{config_repo, models_repo, virtuals_repo};
 use crate::server::models::registry::{
     Registry, ensure_aliases_free, existing, file_size, groups_of,
 };
@@ -104,6 +104,12 @@ pub async fn import_models(
         .await
 }
 
+/// Whether a model or a virtual model has `name` (or answers to it).
+fn name_taken(tx: &Transaction<'_>, name: &str) -> rusqlite::Result<bool> {
+    Ok(models_repo::name_holder(tx, name, None)?.is_some()
+        || virtuals_repo::holder(tx, name, None)?.is_some())
+}
+
 /// Where the `i`th model goes: a new row (`true`), the row it replaces (`false`), or nowhere
 /// (`None`: its name is taken and it is skipped, as the report says).
 fn place(
@@ -116,27 +122,33 @@ fn place(
     report: &mut ImportReport,
 ) -> Result<Option<(i64, bool)>, AppError> {
     let holder = models_repo::name_holder(tx, &spec.name, None)?;
+    // Names are shared with the virtual models: one of theirs is skipped, renamed or refused.
+    let is_virtual = virtuals_repo::holder(tx, &spec.name, None)?.is_some();
     let placed = match (holder, on_conflict) {
-        (None, _) => (models_repo::insert(tx, &spec, size, now)?, true),
-        (Some(_), OnConflict::Skip) => {
+        (None, _) if !is_virtual => (models_repo::insert(tx, &spec, size, now)?, true),
+        (_, OnConflict::Skip) => {
             report.skipped.push(spec.name);
             return Ok(None);
         }
-        (Some(_), OnConflict::Rename) => {
+        (_, OnConflict::Rename) => {
             let mut failed = None;
-            spec.name = free_name(&spec.name, |name| {
-                match models_repo::name_holder(tx, name, None) {
-                    Ok(holder) => holder.is_some(),
-                    Err(error) => {
-                        failed = Some(error);
-                        false
-                    }
+            spec.name = free_name(&spec.name, |name| match name_taken(tx, name) {
+                Ok(taken) => taken,
+                Err(error) => {
+                    failed = Some(error);
+                    false
                 }
             });
             if let Some(error) = failed {
                 return Err(AppError::from(error));
             }
             (models_repo::insert(tx, &spec, size, now)?, true)
+        }
+        (None, OnConflict::Replace) => {
+            return Err(AppError::Conflict {
+                field: format!("models[{i}].name"),
+                message: format!("'{}' is a virtual model", spec.name),
+            });
         }
         (Some(holder), OnConflict::Replace) => {
             let current = existing(tx, holder)?;

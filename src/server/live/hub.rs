@@ -78,6 +78,7 @@ impl Hub {
             demand: Vec::new(),
             files_generation: 0,
             pending_restarts: Vec::new(),
+            virtual_models: Vec::new(),
         });
         let (events, _) = broadcast::channel(config.backlog.max(1));
         Hub {

@@ -68,6 +68,11 @@ impl Meter {
         self.record.endpoint = text::kept(&endpoint);
     }
 
+    /// The virtual model the client named, which picked the model that serves.
+    pub fn via(&mut self, name: &str) {
+        self.record.via = Some(name.to_string());
+    }
+
     pub fn model(&mut self, id: i64, name: &str) {
         self.record.model_id = Some(id);
         self.record.model = name.to_string();

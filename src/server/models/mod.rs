@@ -5,3 +5,4 @@ pub mod model_file;
 pub mod model_roots;
 pub mod name_cache;
 pub mod registry;
+pub mod virtual_models;

@@ -17,7 +17,7 @@ use crate::domain::model::{FIRST_ROWS, FirstRows};
 use crate::domain::page::Page;
 use crate::domain::{AppError, Model, ModelFilter, ModelSpec, Rule};
 use crate::server::db::runs_store::RunHistory;
-use crate::server::db::{Db, config_repo, models_repo, write_transaction};
+use crate::server::db::{Db, config_repo, models_repo, virtuals_repo, write_transaction};
 use crate::server::live::Hub;
 use crate::server::models::model_roots::ModelRoots;
 use crate::server::models::name_cache::{NameCache, Served};
@@ -417,6 +417,7 @@ fn serving_of(conn: &Connection, id: i64) -> Result<ServingConfig, AppError> {
 }
 
 fn ensure_name_free(conn: &Connection, name: &str, except: Option<i64>) -> Result<(), AppError> {
+    virtual_name_free(conn, "name", name)?;
     let Some(holder) = models_repo::name_holder(conn, name, except)? else {
         return Ok(());
     };
@@ -432,6 +433,21 @@ fn ensure_name_free(conn: &Connection, name: &str, except: Option<i64>) -> Resul
     })
 }
 
+/// Names and aliases share one namespace with the virtual models: `name` must not be one.
+pub(crate) fn virtual_name_free(
+    conn: &Connection,
+    field: &str,
+    name: &str,
+) -> Result<(), AppError> {
+    match virtuals_repo::holder(conn, name, None)? {
+        Some(holder) => Err(AppError::Conflict {
+            field: field.into(),
+            message: format!("'{holder}' is a virtual model"),
+        }),
+        None => Ok(()),
+    }
+}
+
 /// Every alias must be free: not another model's name or alias, nor this model's own name.
 pub(crate) fn ensure_aliases_free(
     conn: &Connection,
@@ -439,6 +455,7 @@ pub(crate) fn ensure_aliases_free(
     aliases: &[String],
 ) -> Result<(), AppError> {
     for (i, alias) in aliases.iter().enumerate() {
+        virtual_name_free(conn, &format!("aliases[{i}]"), alias)?;
         let clash = if fold(alias) == fold(&model.spec.name) {
             Some("it is this model's name".to_string())
         } else {

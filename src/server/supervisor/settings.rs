@@ -69,6 +69,10 @@ pub struct SupervisorSettings {
     /// cross-origin access to.
     #[serde(default = "corral_origin")]
     pub corral_origin: String,
+    /// The model a gateway request that names none goes to (read by the gateway, held here with
+    /// the other settings applied live).
+    #[serde(default)]
+    pub default_model: Option<String>,
 }
 
 fn load_extension() -> Duration {

@@ -1,0 +1,167 @@
+//! Virtual models: names a client asks for that a strategy maps to one of several registered
+//! models (`domain::virtual_model`). The owner of the `virtual_models` rows: every write is a
+//! registry write (one transaction with the namespace checks, the tabs told, the name cache
+//! forgotten), and the rows are also kept in memory, since the gateway looks a name up on every
+//! request.
+
+use std::sync::{Arc, RwLock};
+
+use rusqlite::Connection;
+use serde_json::Value;
+
+use crate::domain::config::serving::fold;
+use crate::domain::fields::FieldSet;
+use crate::domain::live::ServerEvent;
+use crate::domain::virtual_model::VirtualModel;
+use crate::domain::{AppError, FieldError, Rule};
+use crate::server::db::models_repo;
+use crate::server::db::virtuals_repo::{self, Stored};
+use crate::server::live::Hub;
+use crate::server::models::registry::{Registry, existing};
+use crate::server::now_ms;
+
+#[derive(Clone)]
+pub struct VirtualModels {
+    registry: Registry,
+    /// Every row, in name order: replaced whole after each write, under `writes`.
+    kept: Arc<RwLock<Arc<Vec<Stored>>>>,
+    /// Writes one at a time, so the copy kept is always the last one committed.
+    writes: Arc<tokio::sync::Mutex<()>>,
+}
+
+impl VirtualModels {
+    /// Reads the rows once (and gives them to the tabs); from then on this owner keeps them.
+    pub async fn load(registry: Registry, hub: &Hub) -> Result<VirtualModels, AppError> {
+        let rows = registry.read(|conn| Ok(virtuals_repo::list(conn)?)).await?;
+        hub.publish(told(&rows));
+        Ok(VirtualModels {
+            registry,
+            kept: Arc::new(RwLock::new(Arc::new(rows))),
+            writes: Arc::default(),
+        })
+    }
+
+    /// Every virtual model, by name.
+    pub fn all(&self) -> Arc<Vec<Stored>> {
+        self.kept.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// The virtual model called `name` (ignoring ASCII case), if any.
+    pub fn named(&self, name: &str) -> Option<VirtualModel> {
+        let kept = self.kept.read().unwrap_or_else(|p| p.into_inner());
+        kept.iter()
+            .find(|s| s.model.name.eq_ignore_ascii_case(name))
+            .map(|s| s.model.clone())
+    }
+
+    /// `{"name", "strategy", "targets", "spillover"}` → the new virtual model. 409 when a model
+    /// or another virtual model has the name; every target must name a registered model.
+    pub async fn create(&self, input: Value) -> Result<VirtualModel, AppError> {
+        let model = VirtualModel::parse(&input)?;
+        self.write(move |conn, now| {
+            name_free(conn, &model.name)?;
+            targets_exist(conn, &model)?;
+            virtuals_repo::insert(conn, &model, now)?;
+            Ok(model)
+        })
+        .await
+    }
+
+    /// The same fields → the virtual model of that name with the new strategy, targets and
+    /// spillover.
+    pub async fn update(&self, input: Value) -> Result<VirtualModel, AppError> {
+        let model = VirtualModel::parse(&input)?;
+        self.write(move |conn, now| {
+            targets_exist(conn, &model)?;
+            if !virtuals_repo::update(conn, &model, now)? {
+                return Err(not_found(&model.name));
+            }
+            Ok(model)
+        })
+        .await
+    }
+
+    /// `{"name"}` → gone.
+    pub async fn delete(&self, name: String) -> Result<(), AppError> {
+        self.write(move |conn, _| {
+            if !virtuals_repo::delete(conn, &name)? {
+                return Err(not_found(&name));
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    /// One registry write that also reads every row back, kept once committed.
+    async fn write<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Connection, i64) -> Result<T, AppError> + Send + 'static,
+    ) -> Result<T, AppError> {
+        let _one_at_a_time = self.writes.lock().await;
+        let (value, rows) = self
+            .registry
+            .write(move |tx| {
+                let value = work(tx, now_ms())?;
+                let rows = virtuals_repo::list(tx)?;
+                let told = told(&rows);
+                Ok(((value, rows), vec![told]))
+            })
+            .await?;
+        *self.kept.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(rows);
+        Ok(value)
+    }
+}
+
+/// What the tabs are told: every virtual model.
+fn told(rows: &[Stored]) -> ServerEvent {
+    ServerEvent::VirtualModels(rows.iter().map(|r| r.model.clone()).collect())
+}
+
+/// A new virtual model's name must be no model's name or alias, and no other virtual model's.
+fn name_free(conn: &Connection, name: &str) -> Result<(), AppError> {
+    let message = if let Some(holder) = models_repo::name_holder(conn, name, None)? {
+        let holder = existing(conn, holder)?;
+        if fold(&holder.spec.name) == fold(name) {
+            format!("a model named '{name}' already exists")
+        } else {
+            format!("'{name}' is an alias of model '{}'", holder.spec.name)
+        }
+    } else if let Some(holder) = virtuals_repo::holder(conn, name, None)? {
+        format!("a virtual model named '{holder}' already exists")
+    } else {
+        return Ok(());
+    };
+    Err(AppError::Conflict {
+        field: "name".into(),
+        message,
+    })
+}
+
+/// Every target names a registered model (by name or alias), not a virtual one.
+fn targets_exist(conn: &Connection, model: &VirtualModel) -> Result<(), AppError> {
+    let mut errors = Vec::new();
+    for (i, target) in model.targets.iter().enumerate() {
+        if models_repo::resolve_name(conn, target)?.is_some() {
+            continue;
+        }
+        let message = if virtuals_repo::holder(conn, target, None)?.is_some() {
+            format!("'{target}' is a virtual model; name the models it would use instead")
+        } else {
+            format!("no model is called '{target}'")
+        };
+        errors.push(FieldError::new(
+            format!("targets[{i}]"),
+            Rule::OneOf,
+            message,
+        ));
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(AppError::Invalid { errors })
+    }
+}
+
+fn not_found(name: &str) -> AppError {
+    AppError::not_found("virtual model", name)
+}
