@@ -116,6 +116,26 @@ async fn names_are_escaped_in_the_html() {
 }
 
 #[tokio::test]
+async fn a_setting_that_closes_its_textarea_stays_text_on_the_model_page() {
+    let app = TestApp::new().await;
+    let name = "m</textarea><b id=injected>";
+    let model = app.create(name, "/m/x.gguf").await;
+    let id = model["id"].as_i64().unwrap();
+    let saved = app
+        .post(
+            "/api/models/config/save",
+            json!({"id": id, "group": "serving",
+                   "config": {"aliases": ["a</textarea><i id=injected>"]}}),
+        )
+        .await;
+    assert_eq!(saved.status, StatusCode::OK, "{}", saved.body);
+    let page = app.get(&format!("/models/{id}")).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(!page.body.contains("<b id=injected>"), "the name became markup");
+    assert!(!page.body.contains("<i id=injected>"), "the alias became markup");
+}
+
+#[tokio::test]
 async fn a_name_that_closes_the_title_stays_text_in_the_model_pages_title() {
     let app = TestApp::new().await;
     let name = r#"</title><meta http-equiv="refresh" content="0;url=/x">"#;

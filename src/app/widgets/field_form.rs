@@ -246,7 +246,7 @@ fn field_input(
         InputKind::Text { multiline: true, .. } | InputKind::List { .. } | InputKind::ScaledPaths { .. } => view! {
             <textarea id=id.clone() rows="3" placeholder=field.default aria-describedby=described_by
                 aria-invalid=move || invalid().to_string() on:input=on_input prop:value=move || text.get()>
-                {initial}
+                {textarea_text(&initial)}
             </textarea>
         }
         .into_any(),
@@ -272,6 +272,19 @@ fn field_input(
             </p>
             <p class="field-error" id=error_id>{message}</p>
         </div>
+    }
+}
+
+/// A `<textarea>`'s first content, as the server writes it: the server's render passes a
+/// textarea's text through unescaped, so a stored `</textarea><img …>` would end it and become
+/// markup. Escaped there; in the browser the `value` property is what shows.
+pub fn textarea_text(text: &str) -> String {
+    if cfg!(feature = "ssr") {
+        text.replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+    } else {
+        text.to_string()
     }
 }
 
