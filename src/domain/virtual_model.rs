@@ -13,7 +13,7 @@ use crate::domain::model::NAME_FIELD;
 pub const MAX_TARGETS: usize = 16;
 
 /// How a virtual model picks among its targets.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Strategy {
     /// The first target that is ready, else one already loading, else the first (started).
@@ -52,7 +52,7 @@ impl Strategy {
 }
 
 /// `{"name", "strategy", "targets": [names], "spillover": N}`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct VirtualModel {
     pub name: String,
     #[serde(default)]

@@ -254,7 +254,10 @@ fn ActivityRow(activity: Activity) -> impl IntoView {
     view! {
         <tr class=class data-id=activity.id.to_string()>
             <td><LocalTime ms=activity.received_at clock=true/></td>
-            <td>{activity.model.clone()}</td>
+            <td>
+                {activity.model.clone()}
+                {activity.via.clone().map(|via| view! { <div class="small muted" title="the virtual model asked for">"via "{via}</div> })}
+            </td>
             <td><code>{activity.endpoint.clone()}</code></td>
             <td title=status_title.clone()>
                 {activity.status}

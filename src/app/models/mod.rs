@@ -11,3 +11,4 @@ pub mod lazy_dialogs;
 pub mod page;
 pub mod state;
 pub mod table;
+pub mod virtual_section;

@@ -14,6 +14,7 @@ use crate::app::models::found_section::FoundSection;
 use crate::app::models::lazy_dialogs;
 use crate::app::models::state::ModelsPageState;
 use crate::app::models::table::{ModelsTable, TableView};
+use crate::app::models::virtual_section::VirtualSection;
 use crate::app::widgets::run_button::run_command;
 use crate::app::widgets::toast::use_toasts;
 use crate::domain::live::Snapshot;
@@ -145,6 +146,7 @@ pub fn ModelsPage() -> impl IntoView {
                 }
             })}
         </Transition>
+        <VirtualSection state/>
         <Show when=move || !state.first_run_with_files()>
             <FoundSection state/>
         </Show>
@@ -198,7 +200,7 @@ impl FileSet {
 }
 
 /// True from the first time `now` is, on.
-fn latched(
+pub(crate) fn latched(
     now: impl Fn() -> bool + Send + Sync + 'static,
 ) -> impl Fn() -> bool + Send + Sync + Copy {
     let latch = Memo::new(move |before: Option<&bool>| before.copied().unwrap_or(false) || now());

@@ -1,0 +1,264 @@
+//! "Virtual models" on the models page: each name with its strategy, its targets in order (the
+//! one a request would use now marked, a target that names no model flagged), and a dialog to
+//! make or change one. What each would use is the server's pick (`/api/virtual/list`), read
+//! again whenever the virtual models or a model's status change on the live channel.
+
+use leptos::prelude::*;
+use serde_json::{Map, Value};
+
+use crate::api::virtual_models::{
+    create_virtual_model, delete_virtual_model, list_virtual_models, update_virtual_model,
+};
+use crate::app::fetch_when::fetch_when;
+use crate::app::models::page::latched;
+use crate::app::models::state::ModelsPageState;
+use crate::app::widgets::dialog::Modal;
+use crate::app::widgets::field_form::{FieldInputs, FormState};
+use crate::app::widgets::toast::use_toasts;
+use crate::domain::AppError;
+use crate::domain::fields::{FieldSet, FieldSpec};
+use crate::domain::virtual_model::{Strategy, VirtualModel, VirtualView};
+
+/// Every field but the name: a virtual model is changed by its name.
+const EDIT_FIELDS: &[FieldSpec] = VirtualModel::FIELDS.split_at(1).1;
+
+/// What the dialog is doing: making a new one, or changing the one named.
+#[derive(Clone, PartialEq)]
+enum Editing {
+    New,
+    Named(String),
+}
+
+#[component]
+pub fn VirtualSection(state: ModelsPageState) -> impl IntoView {
+    let live = state.live;
+    // What the list depends on: the virtual models and every model's name and status (not the
+    // metrics and demand that arrive every second).
+    let basis = Memo::new(move |_| {
+        live.state.with(|s| {
+            s.as_ref().map(|s| {
+                let models: Vec<(String, crate::domain::ModelStatus)> = s
+                    .models
+                    .iter()
+                    .map(|m| (m.spec.name.clone(), m.status))
+                    .collect();
+                (s.virtual_models.clone(), models)
+            })
+        })
+    });
+    let listing = LocalResource::new(move || {
+        let wanted = basis.with(Option::is_some) || live.has_failed();
+        fetch_when(wanted, list_virtual_models())
+    });
+    let views = move || -> Vec<VirtualView> {
+        match listing.get().flatten() {
+            Some(Ok(views)) => views,
+            _ => Vec::new(),
+        }
+    };
+    let error = move || match listing.get().flatten() {
+        Some(Err(error)) => Some(format!("Could not read the virtual models: {error}")),
+        _ => None,
+    };
+    let editing = RwSignal::new(None::<Editing>);
+    let has_models = move || {
+        live.state
+            .with(|s| s.as_ref().is_some_and(|s| !s.models.is_empty()))
+    };
+    let remove = Action::new(move |name: &String| {
+        let name = name.clone();
+        async move {
+            match delete_virtual_model(name.clone()).await {
+                Ok(()) => {
+                    state
+                        .toasts
+                        .success(format!("Deleted virtual model {name}"));
+                    listing.refetch();
+                }
+                Err(e) => state.toasts.error(format!("Could not delete {name}: {e}")),
+            }
+        }
+    });
+    view! {
+        <Show when=move || has_models() || !views().is_empty()>
+            <section class="card virtual-models" aria-labelledby="virtual-title">
+                <div class="card-head">
+                    <h2 id="virtual-title">"Virtual models"</h2>
+                    <button class="small" on:click=move |_| editing.set(Some(Editing::New))>"New virtual model"</button>
+                </div>
+                {move || error().map(|e| view! { <p class="error-banner" role="alert">{e}</p> })}
+                <Show when=move || views().is_empty()>
+                    <p class="muted">
+                        "One name clients ask for, served by whichever of several models a strategy picks: "
+                        "the one already running, the least busy, or the next when one fails."
+                    </p>
+                </Show>
+                <ul class="virtual-list">
+                    <For each=views key=|v| (v.model.clone(), v.would_use.clone(), v.missing.clone()) let:view>
+                        <VirtualRow view editing remove/>
+                    </For>
+                </ul>
+            </section>
+        </Show>
+        // Drawn when first opened, then kept: closing must not dispose a dialog whose save is
+        // still finishing.
+        <Show when=latched(move || editing.with(Option::is_some))>
+            <VirtualDialog editing listing/>
+        </Show>
+    }
+}
+
+#[component]
+fn VirtualRow(
+    view: VirtualView,
+    editing: RwSignal<Option<Editing>>,
+    remove: Action<String, ()>,
+) -> impl IntoView {
+    let name = view.model.name.clone();
+    let strategy = view.model.strategy;
+    let rule = match strategy {
+        Strategy::Spillover => format!("{} ({} each)", strategy.as_str(), view.model.per_target()),
+        _ => strategy.as_str().to_string(),
+    };
+    let targets = view
+        .model
+        .targets
+        .iter()
+        .map(|target| {
+            let used = view
+                .would_use
+                .as_deref()
+                .is_some_and(|u| u.eq_ignore_ascii_case(target));
+            let missing = view.missing.contains(target);
+            let title = if missing {
+                "no model has this name now"
+            } else if used {
+                "a request would go here now"
+            } else {
+                ""
+            };
+            view! {
+                <li class="chip" class:chip-used=used class:chip-missing=missing title=title>
+                    {target.clone()}
+                    {missing.then_some(view! { <span class="sr-only">" (missing)"</span> })}
+                </li>
+            }
+        })
+        .collect_view();
+    let uses = match &view.would_use {
+        Some(model) => format!("Now: {model}"),
+        None => "No target names a model".to_string(),
+    };
+    let (edit_name, delete_name) = (name.clone(), name.clone());
+    view! {
+        <li class="virtual-row">
+            <div class="virtual-head">
+                <strong class="virtual-name">{name.clone()}</strong>
+                <span class="badge" title=strategy.describe()>{rule}</span>
+                <span class="muted virtual-uses" class:virtual-none=view.would_use.is_none()>{uses}</span>
+            </div>
+            <ol class="chips" aria-label=format!("Targets of {name}, in order")>{targets}</ol>
+            <div class="row-actions">
+                <button class="small" on:click=move |_| editing.set(Some(Editing::Named(edit_name.clone())))
+                    aria-label=format!("Edit {name}")>"Edit"</button>
+                <button class="small danger" disabled=move || remove.pending().get()
+                    on:click=move |_| { remove.dispatch(delete_name.clone()); }
+                    aria-label=format!("Delete {}", view.model.name)>"Delete"</button>
+            </div>
+        </li>
+    }
+}
+
+#[component]
+fn VirtualDialog(
+    editing: RwSignal<Option<Editing>>,
+    listing: LocalResource<Option<Result<Vec<VirtualView>, AppError>>>,
+) -> impl IntoView {
+    let current = move || -> Option<VirtualView> {
+        let Some(Editing::Named(name)) = editing.get() else {
+            return None;
+        };
+        listing
+            .get()
+            .flatten()
+            .and_then(Result::ok)
+            .and_then(|views| views.into_iter().find(|v| v.model.name == name))
+    };
+    let is_new = move || editing.with(|e| e == &Some(Editing::New));
+    let values = move || -> Map<String, Value> {
+        match current() {
+            Some(view) => match serde_json::to_value(&view.model) {
+                Ok(Value::Object(map)) => map,
+                _ => Map::new(),
+            },
+            None => Map::new(),
+        }
+    };
+    let form = FormState::new(VirtualModel::FIELDS, &values());
+    let reset = form.clone();
+    Effect::new(move |_| reset.reset(&values()));
+    let close = move || editing.set(None);
+    let toasts = use_toasts();
+    let save = form.save_action(
+        move |value: Value| {
+            let named = editing.get_untracked();
+            async move {
+                let field = |key: &str| value.get(key).cloned().unwrap_or(Value::Null);
+                let (strategy, targets, spillover) =
+                    (field("strategy"), field("targets"), field("spillover"));
+                match named {
+                    Some(Editing::Named(name)) => {
+                        update_virtual_model(Value::String(name), strategy, targets, spillover)
+                            .await
+                    }
+                    _ => create_virtual_model(field("name"), strategy, targets, spillover).await,
+                }
+            }
+        },
+        move |_, saved: VirtualModel| {
+            editing.set(None);
+            listing.refetch();
+            toasts.success(format!("Saved virtual model {}", saved.name));
+        },
+    );
+    let submitted = form.clone();
+    let on_submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let named = editing.get_untracked();
+        submitted.submit(save, move |value| {
+            let mut value = value.clone();
+            if let (Some(Editing::Named(name)), Some(object)) = (named, value.as_object_mut()) {
+                object.insert("name".into(), Value::String(name));
+            }
+            VirtualModel::parse(&value).map(drop)
+        });
+    };
+    let title = Signal::derive(move || match editing.get() {
+        Some(Editing::Named(name)) => format!("Edit {name}"),
+        _ => "New virtual model".to_string(),
+    });
+    let open = Signal::derive(move || editing.with(Option::is_some));
+    let new_form = form.clone();
+    let edit_form = form.clone();
+    view! {
+        <Modal open on_close=Callback::new(move |()| close()) title id="virtual-model">
+            <form on:submit=on_submit novalidate>
+                <p class="muted">
+                    "Clients ask for this name; each request goes to the target the strategy picks. "
+                    "Targets are registered models (names or aliases), one per line, in order."
+                </p>
+                <Show when=is_new fallback=move || view! {
+                    <FieldInputs form=edit_form.clone() fields=EDIT_FIELDS prefix="virtual"/>
+                }>
+                    <FieldInputs form=new_form.clone() fields=VirtualModel::FIELDS prefix="virtual"/>
+                </Show>
+                <div class="dialog-actions">
+                    <button type="button" on:click=move |_| close()>"Cancel"</button>
+                    <button type="submit" class="primary" disabled=move || save.pending().get()>
+                        {move || if is_new() { "Create" } else { "Save" }}
+                    </button>
+                </div>
+            </form>
+        </Modal>
+    }
+}
