@@ -151,6 +151,34 @@ fn valid_value(field: &FieldSpec) -> BoxedStrategy<Value> {
             )
         })
         .boxed(),
+        // Filters and variants: keys of letters (never the gateway's own), small values.
+        InputKind::JsonObject { .. } if field.key == "filters" => (
+            prop::collection::vec("[a-z_]{1,12}", 0..=3),
+            prop::option::of(1..=4096i64),
+        )
+            .prop_map(|(strip, max_tokens)| {
+                let strip: Vec<String> = strip
+                    .into_iter()
+                    .filter(|k| k != "model" && k != "stream")
+                    .collect();
+                match max_tokens {
+                    Some(n) => json!({"strip": strip, "set": {"max_tokens": n}}),
+                    None => json!({"strip": strip}),
+                }
+            })
+            .boxed(),
+        InputKind::JsonObject { .. } => {
+            prop::collection::btree_map("[a-z0-9][a-z0-9._-]{0,8}", 0..=40i64, 0..=3)
+                .prop_map(|variants| {
+                    Value::Object(
+                        variants
+                            .into_iter()
+                            .map(|(suffix, k)| (suffix, json!({"top_k": k})))
+                            .collect(),
+                    )
+                })
+                .boxed()
+        }
     }
 }
 
@@ -166,6 +194,7 @@ fn invalid_value(field: &FieldSpec) -> Value {
         InputKind::IntegerOrKeyword { .. } => json!("surely-not-a-keyword"),
         InputKind::List { .. } => json!("not a list"),
         InputKind::ScaledPaths { .. } => json!(5),
+        InputKind::JsonObject { .. } => json!(["not", "an", "object"]),
     }
 }
 

@@ -47,6 +47,10 @@ pub enum InputKind {
     ScaledPaths {
         max_items: usize,
     },
+    /// A JSON object, written as JSON in a form (its own rules are its set's `cross_check`).
+    JsonObject {
+        max_bytes: usize,
+    },
 }
 
 /// How a set field reaches llama-server; an unset field passes nothing, so llama-server's own
@@ -129,6 +133,8 @@ impl FieldSpec {
         match self.key {
             "extra_args" => return Some(json!(["--no-warmup"])),
             "rpc_servers" => return Some(json!(["192.168.1.20:50052"])),
+            "filters" => return Some(json!({"strip": ["temperature"]})),
+            "variants" => return Some(json!({"high": {"top_k": 1}})),
             _ => {}
         }
         Some(match self.input {
@@ -141,6 +147,7 @@ impl FieldSpec {
             InputKind::IntegerOrKeyword { .. } => json!(1),
             InputKind::List { .. } => json!(["a"]),
             InputKind::ScaledPaths { .. } => json!([{"path": "/x/y.gguf"}]),
+            InputKind::JsonObject { .. } => json!({}),
         })
     }
 
@@ -194,6 +201,9 @@ impl FieldSpec {
     }
     pub const fn path(key: &'static str, label: &'static str) -> Self {
         Self::new(key, label, InputKind::Path { keywords: &[] })
+    }
+    pub const fn json_object(key: &'static str, label: &'static str, max_bytes: usize) -> Self {
+        Self::new(key, label, InputKind::JsonObject { max_bytes })
     }
     pub const fn list(key: &'static str, label: &'static str, max_items: usize) -> Self {
         Self::new(key, label, InputKind::List { max_items })
@@ -268,6 +278,14 @@ impl FieldSpec {
             },
             InputKind::List { max_items } => check_list(key, value, max_items),
             InputKind::ScaledPaths { max_items } => check_scaled_paths(key, value, max_items),
+            InputKind::JsonObject { max_bytes } => match value {
+                Value::Object(_) if value.to_string().len() <= max_bytes => Vec::new(),
+                Value::Object(_) => fail(
+                    Rule::MaxLength,
+                    format!("must be at most {max_bytes} bytes as JSON"),
+                ),
+                _ => fail(Rule::Type, "must be a JSON object ({…})".into()),
+            },
         }
     }
 
@@ -275,6 +293,10 @@ impl FieldSpec {
     pub fn value_to_text(&self, value: &Value) -> String {
         match (self.input, value) {
             (_, Value::Null) => String::new(),
+            (InputKind::JsonObject { .. }, Value::Object(map)) if map.is_empty() => String::new(),
+            (InputKind::JsonObject { .. }, _) => {
+                serde_json::to_string_pretty(value).unwrap_or_else(|_| value.to_string())
+            }
             (InputKind::Toggle, Value::Bool(on)) => if *on { "on" } else { "off" }.to_string(),
             (_, Value::String(s)) => s.clone(),
             (_, Value::Number(n)) => n.to_string(),
@@ -334,6 +356,10 @@ impl FieldSpec {
             ),
             InputKind::ScaledPaths { .. } => {
                 Value::Array(lines(text).map(scaled_path_line).collect())
+            }
+            // Not JSON stays text, for the check to name.
+            InputKind::JsonObject { .. } => {
+                serde_json::from_str(trimmed).unwrap_or_else(|_| as_text())
             }
         }
     }

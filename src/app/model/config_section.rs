@@ -3,13 +3,20 @@
 use leptos::prelude::*;
 
 use crate::api::config::save_config;
+use crate::app::model::shape_preview::ShapePreview;
 use crate::app::widgets::field_form::{FieldInputs, FormState};
 use crate::app::widgets::toast::use_toasts;
 use crate::app::widgets::unsaved_edits::UnsavedEdits;
-use crate::domain::config::ConfigGroup;
+use crate::domain::config::{ConfigGroup, ConfigGroupKind};
 
 #[component]
-pub fn ConfigSection(id: i64, loaded: ConfigGroup, on_saved: Callback<()>) -> impl IntoView {
+pub fn ConfigSection(
+    id: i64,
+    loaded: ConfigGroup,
+    on_saved: Callback<()>,
+    /// The model's name, for the serving group's preview of a request.
+    name: String,
+) -> impl IntoView {
     let group = loaded.kind();
     let title_id = format!("{}-title", group.as_str());
     let labelled_by = title_id.clone();
@@ -17,13 +24,13 @@ pub fn ConfigSection(id: i64, loaded: ConfigGroup, on_saved: Callback<()>) -> im
         <section class="card" id=group.as_str() aria-labelledby=labelled_by>
             <h2 id=title_id>{group.title()}</h2>
             <p class="muted">{group.summary()}</p>
-            <GroupForm id loaded on_saved/>
+            <GroupForm id loaded on_saved name/>
         </section>
     }
 }
 
 #[component]
-fn GroupForm(id: i64, loaded: ConfigGroup, on_saved: Callback<()>) -> impl IntoView {
+fn GroupForm(id: i64, loaded: ConfigGroup, on_saved: Callback<()>, name: String) -> impl IntoView {
     let toasts = use_toasts();
     let group = loaded.kind();
     let form = FormState::new(group.fields(), &loaded.to_object());
@@ -46,6 +53,7 @@ fn GroupForm(id: i64, loaded: ConfigGroup, on_saved: Callback<()>) -> impl IntoV
             <div class="field-grid">
                 <FieldInputs form=form.clone() fields=group.fields() prefix=group.as_str()/>
             </div>
+            {(group == ConfigGroupKind::Serving).then(|| view! { <ShapePreview form=form.clone() name/> })}
             <div class="form-actions">
                 <button type="submit" class="primary" disabled=move || save.pending().get()>
                     {format!("Save {} settings", group.title())}

@@ -6,4 +6,5 @@ pub mod general_section;
 pub mod history;
 pub mod page;
 pub mod run_section;
+pub mod shape_preview;
 pub mod use_section;

@@ -159,7 +159,10 @@ fn ModelDetailView(data: ModelDetail) -> impl IntoView {
                 <FileSection id kv gpu current/>
                 <LogView source=LogSource::Model(id) live title="Logs" empty="No log lines yet. Start the model to see its output here."/>
                 <GeneralSection current on_saved draft/>
-                {groups.into_iter().map(|loaded| view! { <ConfigSection id loaded on_saved/> }).collect_view()}
+                {groups.into_iter().map(|loaded| {
+                    let name = current.with_untracked(|m| m.spec.name.clone());
+                    view! { <ConfigSection id loaded on_saved name/> }
+                }).collect_view()}
                 <History history/>
             </div>
         </div>

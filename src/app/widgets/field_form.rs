@@ -243,7 +243,10 @@ fn field_input(
             }
             .into_any()
         }
-        InputKind::Text { multiline: true, .. } | InputKind::List { .. } | InputKind::ScaledPaths { .. } => view! {
+        InputKind::Text { multiline: true, .. }
+        | InputKind::List { .. }
+        | InputKind::ScaledPaths { .. }
+        | InputKind::JsonObject { .. } => view! {
             <textarea id=id.clone() rows="3" placeholder=field.default aria-describedby=described_by
                 aria-invalid=move || invalid().to_string() on:input=on_input prop:value=move || text.get()>
                 {textarea_text(&initial)}

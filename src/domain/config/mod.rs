@@ -7,6 +7,7 @@ pub mod gpu;
 pub mod lora;
 pub mod memory;
 pub mod multimodal;
+pub mod request_shape;
 pub mod sampling;
 pub mod serving;
 

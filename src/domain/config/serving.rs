@@ -3,6 +3,9 @@
 
 use serde::{Deserialize, Serialize};
 
+use serde_json::{Map, Value};
+
+use crate::domain::config::request_shape::{self, Filters, MAX_JSON_BYTES, Shape};
 use crate::domain::error::{FieldError, Rule};
 use crate::domain::fields::{FieldSet, FieldSpec, Flag};
 use crate::domain::model::MAX_NAME_LEN;
@@ -43,6 +46,12 @@ pub struct ServingConfig {
     pub max_requests: Option<i64>,
     pub queue_timeout_seconds: Option<i64>,
     pub unlisted: Option<bool>,
+    /// Keys stripped from, then set in, every request body (`{"strip": [..], "set": {..}}`).
+    pub filters: Filters,
+    /// `name:suffix` → parameters set for requests that name the model with that suffix.
+    pub variants: Map<String, Value>,
+    /// The variants are listed in `/v1/models` as `name:suffix`.
+    pub list_variants: Option<bool>,
 }
 
 impl ServingConfig {
@@ -57,6 +66,28 @@ impl ServingConfig {
     /// Left out of the model lists clients read; still served to a request that names it.
     pub fn unlisted(&self) -> bool {
         self.unlisted.unwrap_or(false)
+    }
+
+    pub fn list_variants(&self) -> bool {
+        self.list_variants.unwrap_or(false)
+    }
+
+    /// The parameters of the variant `suffix` (compared without regard to ASCII case).
+    pub fn variant(&self, suffix: &str) -> Option<(&str, &Map<String, Value>)> {
+        self.variants
+            .iter()
+            .find(|(name, _)| name.eq_ignore_ascii_case(suffix))
+            .and_then(|(name, params)| params.as_object().map(|p| (name.as_str(), p)))
+    }
+
+    /// What the gateway changes in a request that names the model with `variant`.
+    pub fn shape<'a>(&'a self, variant: Option<&str>) -> Shape<'a> {
+        Shape {
+            variant: variant
+                .and_then(|v| self.variant(v))
+                .map(|(_, params)| params),
+            filters: Some(&self.filters),
+        }
     }
 
     pub fn max_requests(&self) -> u32 {
@@ -111,10 +142,28 @@ impl FieldSet for ServingConfig {
                  still served.",
             )
             .default("off"),
+        FieldSpec::json_object("filters", "Request filters", 2 * MAX_JSON_BYTES)
+            .help(
+                "Changes to every request before the server sees it, as JSON: {\"strip\": \
+                 [\"temperature\"], \"set\": {\"max_tokens\": 1024}} removes the keys listed, \
+                 then sets (objects merged). model and stream cannot be changed.",
+            )
+            .default("none"),
+        FieldSpec::json_object("variants", "Variants", 4 * MAX_JSON_BYTES)
+            .help(
+                "Names for the same running model with parameters set, as JSON: {\"high\": \
+                 {\"chat_template_kwargs\": {\"reasoning_effort\": \"high\"}}} serves \
+                 name:high with that set, without a restart.",
+            )
+            .default("none"),
+        FieldSpec::toggle("list_variants", "List variants")
+            .help("Each variant is listed in GET /v1/models as name:suffix.")
+            .default("off"),
     ];
 
     fn cross_check(&self) -> Vec<FieldError> {
-        let mut errors = Vec::new();
+        let mut errors = request_shape::check_filters("filters", &self.filters);
+        errors.extend(request_shape::check_variants("variants", &self.variants));
         let mut seen: Vec<String> = Vec::new();
         for (i, alias) in self.aliases.iter().enumerate() {
             let field = format!("aliases[{i}]");

@@ -105,7 +105,8 @@ async fn model_routed_inner(
         let sent = async {
             key_may_use(&parts, model)?;
             role_fits(model, needs, path)?;
-            forward(state, model, &parts, &target, bytes.clone(), stream, meter).await
+            let body = request::shaped(model, &bytes)?;
+            forward(state, model, &parts, &target, body, stream, meter).await
         };
         match sent.await {
             Ok(sent) => return Ok(sent),

@@ -59,7 +59,17 @@ async fn entries(
         if serving.unlisted() || key.is_some_and(|key| !keys::allows_model(key, model.id)) {
             continue;
         }
-        entries.push(entry(state, model, serving, with_path).await?);
+        let listed = entry(state, model, serving, with_path).await?;
+        entries.push(listed.clone());
+        if serving.list_variants() {
+            for suffix in serving.variants.keys() {
+                let mut variant = listed.clone();
+                variant["id"] = json!(format!("{}:{suffix}", model.spec.name));
+                variant["aliases"] = json!([]);
+                variant["variant_of"] = json!(model.spec.name);
+                entries.push(variant);
+            }
+        }
     }
     for view in virtual_route::views(state, key).await? {
         // A key sees a virtual model when it may use one of its targets.

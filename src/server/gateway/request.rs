@@ -5,7 +5,9 @@ use axum::body::Body;
 use axum::http::{HeaderMap, StatusCode, header};
 use bytes::Bytes;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
-use serde_json::Value;
+use serde_json::{Map, Value};
+
+use crate::server::models::name_cache::Served;
 
 use crate::server::boot::state::AppState;
 use crate::server::gateway::envelope::GatewayError;
@@ -119,6 +121,21 @@ pub fn routed(body: &[u8]) -> Result<Routed, GatewayError> {
                 .with_code("model_not_a_string"))
         }
     }
+}
+
+/// The body as `model`'s server is to see it: its variant's parameters and its filters
+/// applied (`ServingConfig::shape`); as it came, unparsed, when there is nothing to change.
+pub fn shaped(model: &Served, body: &Bytes) -> Result<Bytes, GatewayError> {
+    let shape = model.serving.shape(model.variant.as_deref());
+    if shape.is_none() {
+        return Ok(body.clone());
+    }
+    let mut object: Map<String, Value> = serde_json::from_slice(body)
+        .map_err(|e| GatewayError::bad_request(format!("the body is not a JSON object: {e}")))?;
+    shape.apply(&mut object);
+    serde_json::to_vec(&object)
+        .map(Bytes::from)
+        .map_err(|e| GatewayError::bad_request(e.to_string()))
 }
 
 /// Whether a body passed through as it is asks for a streamed answer (`"stream": true`); any

@@ -44,6 +44,8 @@ impl Default for UpstreamClient {
 
 /// Headers that describe one hop, or carry the client's credentials, or that Corral sets.
 const NOT_FORWARDED: &[&str] = &[
+    // Set again from the body sent, which filters and variants may have changed.
+    "content-length",
     "connection",
     "keep-alive",
     "proxy-authenticate",

@@ -17,6 +17,8 @@ pub struct Served {
     pub name: String,
     pub size_bytes: Option<u64>,
     pub serving: ServingConfig,
+    /// The variant asked for (`name:high`), as the model's settings spell it.
+    pub variant: Option<String>,
 }
 
 #[derive(Clone, Default)]
@@ -51,6 +53,7 @@ mod tests {
             name: "m".into(),
             size_bytes: None,
             serving: ServingConfig::default(),
+            variant: None,
         }
     }
 

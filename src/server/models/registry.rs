@@ -9,6 +9,7 @@ use rusqlite::{Connection, Transaction};
 use serde_json::{Map, Value};
 
 use crate::domain::audit::{ConfigChange, ModelDetail};
+use crate::domain::config::request_shape;
 use crate::domain::config::serving::fold;
 use crate::domain::config::{ConfigGroup, ConfigGroupKind, ServingConfig};
 use crate::domain::fields::{FieldSet, changed_fields, merge_patch};
@@ -102,15 +103,21 @@ impl Registry {
         let found = self
             .db
             .call(move |conn| {
-                let Some(id) = models_repo::resolve_name(conn, &asked)? else {
+                if let Some(id) = models_repo::resolve_name(conn, &asked)? {
+                    return Ok(Some(served(conn, id, None)?));
+                }
+                // `name:suffix`, where the model has that variant: the same run, shaped.
+                let Some((base, suffix)) = request_shape::split_variant(&asked) else {
                     return Ok(None);
                 };
-                let model = existing(conn, id)?;
-                Ok(Some(Served {
-                    id,
-                    name: model.spec.name,
-                    size_bytes: model.size_bytes,
-                    serving: serving_of(conn, id)?,
+                let Some(id) = models_repo::resolve_name(conn, base)? else {
+                    return Ok(None);
+                };
+                let served = served(conn, id, None)?;
+                let variant = served.serving.variant(suffix).map(|(v, _)| v.to_string());
+                Ok(variant.map(|v| Served {
+                    variant: Some(v),
+                    ..served
                 }))
             })
             .await?;
@@ -405,6 +412,18 @@ fn in_transaction<T>(
 
 pub(crate) fn existing(conn: &Connection, id: i64) -> Result<Model, AppError> {
     models_repo::get(conn, id)?.ok_or_else(|| AppError::not_found("model", id))
+}
+
+/// What the gateway keeps of model `id`, asked for with `variant`.
+fn served(conn: &Connection, id: i64, variant: Option<String>) -> Result<Served, AppError> {
+    let model = existing(conn, id)?;
+    Ok(Served {
+        id,
+        name: model.spec.name,
+        size_bytes: model.size_bytes,
+        serving: serving_of(conn, id)?,
+        variant,
+    })
 }
 
 fn serving_of(conn: &Connection, id: i64) -> Result<ServingConfig, AppError> {
