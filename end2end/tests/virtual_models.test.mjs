@@ -114,3 +114,26 @@ test('virtual models fit their card at 1280 and 400 px, light and dark, with lon
     await page.context().close();
   }
 });
+
+test('the serving settings preview a request as llama-server will see it, as typed, at 1280 and 400 px', async () => {
+  const id = (await api(server, 'models/get_by_name', { name: 'tiny' })).body.id;
+  for (const [width, colorScheme] of [[1280, 'light'], [400, 'dark']]) {
+    const page = await openPage(browser, `${server.url}/models/${id}`, { viewport: { width, height: 900 }, colorScheme });
+    await page.locator('#serving-filters').fill('{"strip": ["temperature"], "set": {"max_tokens": 64}}');
+    await page.locator('#serving-variants').fill('{"high": {"chat_template_kwargs": {"reasoning_effort": "high"}}}');
+    await page.getByText('Preview: a request as llama-server will see it').click();
+    const out = page.locator('pre.shape-out');
+    await out.filter({ hasText: '"max_tokens": 64' }).waitFor();
+    assert.ok(!(await out.innerText()).includes('temperature'), 'the filter strips temperature');
+    await page.locator('#shape-variant').selectOption('high');
+    await out.filter({ hasText: 'reasoning_effort' }).waitFor();
+    // A filter that would touch the model gives no preview, and says why.
+    await page.locator('#serving-filters').fill('{"set": {"model": "other"}}');
+    await page.getByText('Fix the settings above to see what is sent.').waitFor();
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    assert.ok(overflow <= 0, `at ${width} px the page scrolls sideways by ${overflow} px`);
+    await page.locator('#serving').screenshot({ path: `end2end/screenshots/serving-preview-${width}-${colorScheme}.png` });
+    assert.deepEqual(page.errors, []);
+    await page.context().close();
+  }
+});
