@@ -131,8 +131,14 @@ async fn a_setting_that_closes_its_textarea_stays_text_on_the_model_page() {
     assert_eq!(saved.status, StatusCode::OK, "{}", saved.body);
     let page = app.get(&format!("/models/{id}")).await;
     assert_eq!(page.status, StatusCode::OK);
-    assert!(!page.body.contains("<b id=injected>"), "the name became markup");
-    assert!(!page.body.contains("<i id=injected>"), "the alias became markup");
+    assert!(
+        !page.body.contains("<b id=injected>"),
+        "the name became markup"
+    );
+    assert!(
+        !page.body.contains("<i id=injected>"),
+        "the alias became markup"
+    );
 }
 
 #[tokio::test]

@@ -4,10 +4,11 @@
 //!
 //! - `boot/`: start-up and wiring. The command line (`cli`, with the flags of Corral's own
 //!   settings built from their description in `setting_flags`), the data folder and its lock
-//!   (`data_dir`), the peers built once (`start`) into the shared state (`state`), and the one
-//!   Axum router with its layers (`router`).
+//!   (`data_dir`), the peers built once (`start`) into the shared state (`state`), the one
+//!   Axum router with its layers (`router`), and the models started with Corral (`preload`).
 //! - `models/`: the model registry (models and their settings in SQLite, every write one
-//!   transaction published to the tabs), the name cache the gateway resolves by, the model
+//!   transaction published to the tabs), the virtual models (one name, several targets), the
+//!   name cache the gateway resolves by, the model
 //!   folders (`model_roots`) and what a model's file is (`model_file`). Beside it: `discovery/`
 //!   (GGUF files found in the folders) and `import/` (other tools' configs, and export).
 //! - `supervisor/`: real llama-server processes, from prepare and admission to the run task and

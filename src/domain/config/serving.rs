@@ -52,6 +52,10 @@ pub struct ServingConfig {
     pub variants: Map<String, Value>,
     /// The variants are listed in `/v1/models` as `name:suffix`.
     pub list_variants: Option<bool>,
+    /// Starts waiting for a place go highest first (0 when unset).
+    pub priority: Option<i64>,
+    /// Started when Corral starts.
+    pub preload: Option<bool>,
 }
 
 impl ServingConfig {
@@ -66,6 +70,14 @@ impl ServingConfig {
     /// Left out of the model lists clients read; still served to a request that names it.
     pub fn unlisted(&self) -> bool {
         self.unlisted.unwrap_or(false)
+    }
+
+    pub fn priority(&self) -> i64 {
+        self.priority.unwrap_or(0)
+    }
+
+    pub fn preload(&self) -> bool {
+        self.preload.unwrap_or(false)
     }
 
     pub fn list_variants(&self) -> bool {
@@ -158,6 +170,18 @@ impl FieldSet for ServingConfig {
             .default("none"),
         FieldSpec::toggle("list_variants", "List variants")
             .help("Each variant is listed in GET /v1/models as name:suffix.")
+            .default("off"),
+        FieldSpec::int("priority", "Priority", -100, 100)
+            .help(
+                "When models wait for room to start (--max-running), the highest priority \
+                 starts first, the first asked among equals; preloads go in this order too.",
+            )
+            .default("0"),
+        FieldSpec::toggle("preload", "Start with Corral")
+            .help(
+                "Started when Corral starts, highest priority first, while places are free (a \
+                 preload never stops another model).",
+            )
             .default("off"),
     ];
 

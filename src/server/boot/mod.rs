@@ -3,6 +3,7 @@
 
 pub mod cli;
 pub mod data_dir;
+pub mod preload;
 pub mod router;
 pub mod setting_flags;
 pub mod start;

@@ -110,6 +110,7 @@ pub async fn app_state(setup: Setup) -> Result<AppState, StartError> {
         supervisor.clone(),
         discovery.clone(),
     );
+    crate::server::boot::preload::spawn(registry.clone(), supervisor.clone());
     let gateway = Gateway::new(
         setup.gateway,
         OnDemand::new(supervisor.clone(), registry.clone()),

@@ -97,7 +97,8 @@ impl Admission {
         if let Some((reason, detail)) = prepared.refusal.clone() {
             return Err(Refused::Failed(reason, detail));
         }
-        let place = self.place(model, settings, stopper).await?;
+        let priority = prepared.config.serving.priority();
+        let place = self.place(model, priority, settings, stopper).await?;
         if let Some(need) = &prepared.need {
             self.memory_room(model, need, settings, stopper).await?;
         }
@@ -110,15 +111,19 @@ impl Admission {
         Ok(Admitted { place, port })
     }
 
-    /// Holds a place under `--max-running` for `model`: at once when one is free, else by
+    /// Holds a place under `--max-running` for `model` (in line by `priority` with the other
+    /// starts waiting for one): at once when one is free, else by
     /// stopping the least recently used run (or refusing, as set). Gives up after one stop per
     /// place, or when nothing changes for longer than a stop can take, so it can never loop.
     async fn place(
         &self,
         model: &Model,
+        priority: i64,
         settings: &SupervisorSettings,
         stopper: &impl Stopper,
     ) -> Result<Reservation, AppError> {
+        // In line until a place is held: a free place goes to the highest priority first.
+        let _turn = self.places.line_up(model.id, priority);
         let max = settings.max_running.max(1);
         let evict = settings.when_full == WhenFull::StopLeastRecent;
         let patience = settings.stop_grace + Duration::from_secs(10);

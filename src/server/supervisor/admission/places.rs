@@ -17,6 +17,28 @@ struct Taken {
     reserved: HashSet<i64>,
     /// Runs some start is stopping to make room.
     evicting: HashSet<i64>,
+    /// Starts asking for a place, with their priority and the order they came in: a free
+    /// place goes to the highest priority, the first of equals (`serving.priority`).
+    waiting: Vec<Waiting>,
+    /// Numbers the starts in the order they asked.
+    next_seq: u64,
+}
+
+#[derive(Clone, Copy)]
+struct Waiting {
+    model_id: i64,
+    priority: i64,
+    seq: u64,
+}
+
+impl Taken {
+    /// The start a free place goes to now.
+    fn first_in_line(&self) -> Option<Waiting> {
+        self.waiting
+            .iter()
+            .copied()
+            .min_by_key(|w| (std::cmp::Reverse(w.priority), w.seq))
+    }
 }
 
 /// What a start should do next.
@@ -55,7 +77,15 @@ impl Places {
     ) -> Decision {
         let mut taken = self.taken();
         let used = handles.len() + taken.reserved.len();
+        let behind = taken
+            .first_in_line()
+            .is_some_and(|first| first.model_id != model_id);
+        if used < max.max(1) && behind {
+            // The free place is for the start first in line; it has been told.
+            return Decision::Wait;
+        }
         if used < max.max(1) {
+            taken.waiting.retain(|w| w.model_id != model_id);
             taken.reserved.insert(model_id);
             return Decision::Reserved(Reservation {
                 places: self.clone(),
@@ -64,6 +94,10 @@ impl Places {
         }
         if !evict {
             return Decision::Full;
+        }
+        if behind {
+            // Only the start first in line makes room: the others would stop runs for it.
+            return Decision::Wait;
         }
         let running = snapshot(handles, busy, &taken.evicting, &|_| 0);
         match eviction::for_place(&running, model_id) {
@@ -92,6 +126,22 @@ impl Places {
         let victims = eviction::for_memory(&running, model_id, short)?;
         taken.evicting.extend(victims.iter().map(|(id, _)| *id));
         Some(victims)
+    }
+
+    /// Puts a start of `model_id` in line for a place; out of line when the turn is dropped.
+    pub fn line_up(&self, model_id: i64, priority: i64) -> Turn {
+        let mut taken = self.taken();
+        let seq = taken.next_seq;
+        taken.next_seq += 1;
+        taken.waiting.push(Waiting {
+            model_id,
+            priority,
+            seq,
+        });
+        Turn {
+            places: self.clone(),
+            seq,
+        }
     }
 
     /// Places held by starts that have no process yet.
@@ -138,6 +188,21 @@ pub fn snapshot(
             rss_bytes: rss(h.pid),
         })
         .collect()
+}
+
+/// A start's place in line for a place (see `line_up`).
+pub struct Turn {
+    places: Places,
+    seq: u64,
+}
+
+impl Drop for Turn {
+    fn drop(&mut self) {
+        let seq = self.seq;
+        self.places.taken().waiting.retain(|w| w.seq != seq);
+        // The next in line may take a place this one left.
+        self.places.changed.notify_waiters();
+    }
 }
 
 /// A place held for a start until its run handle exists (or the start failed).
@@ -213,6 +278,61 @@ mod tests {
         assert!(matches!(
             places.decide(4, 2, &handles, false, &HashSet::new()),
             Decision::Reserved(_)
+        ));
+    }
+
+    #[test]
+    fn a_free_place_goes_to_the_highest_priority_then_the_first_of_equals() {
+        let (places, handles) = (Places::default(), RunHandles::default());
+        let none = HashSet::new();
+        let held = places.decide(1, 1, &handles, false, &none);
+        assert!(matches!(held, Decision::Reserved(_)));
+        let (low, high, mid, mid_later) = (
+            places.line_up(2, 1),
+            places.line_up(3, 5),
+            places.line_up(4, 3),
+            places.line_up(5, 3),
+        );
+        for id in [2, 3, 4, 5] {
+            assert!(matches!(
+                places.decide(id, 1, &handles, false, &none),
+                Decision::Full
+            ));
+        }
+        drop(held);
+        for behind in [2, 4, 5] {
+            assert!(matches!(
+                places.decide(behind, 1, &handles, false, &none),
+                Decision::Wait
+            ));
+        }
+        let first = places.decide(3, 1, &handles, false, &none);
+        assert!(matches!(first, Decision::Reserved(_)));
+        drop((high, first));
+        assert!(matches!(
+            places.decide(5, 1, &handles, false, &none),
+            Decision::Wait
+        ));
+        assert!(matches!(
+            places.decide(4, 1, &handles, false, &none),
+            Decision::Reserved(_)
+        ));
+        drop((mid, mid_later, low));
+    }
+
+    #[test]
+    fn only_the_start_first_in_line_stops_a_run_to_make_room() {
+        let (places, handles) = (Places::default(), RunHandles::default());
+        run(&handles, 1, 0);
+        let none = HashSet::new();
+        let (_low, _high) = (places.line_up(2, 0), places.line_up(3, 1));
+        assert!(matches!(
+            places.decide(2, 1, &handles, true, &none),
+            Decision::Wait
+        ));
+        assert!(matches!(
+            places.decide(3, 1, &handles, true, &none),
+            Decision::Evict(1, 10)
         ));
     }
 
