@@ -725,3 +725,61 @@ async fn a_browser_opening_slash_models_is_sent_to_the_models_page_and_clients_g
         assert_eq!(client.json()["data"][0]["id"], "tiny", "{accept}");
     }
 }
+
+#[tokio::test]
+async fn a_stream_that_waits_for_a_load_hears_its_progress_as_reasoning_when_asked() {
+    let app = TestApp::with_llama_server().await;
+    app.create_tiny("tiny").await;
+    let mut body = chat("tiny");
+    body["stream"] = json!(true);
+    let read = |response: axum::response::Response| async move {
+        let bytes = http_body_util::BodyExt::collect(response.into_body())
+            .await
+            .unwrap()
+            .to_bytes();
+        String::from_utf8_lossy(&bytes).into_owned()
+    };
+    // Set on the Settings page for every model.
+    let saved = app
+        .post(
+            "/api/settings/save",
+            json!({"settings": {"loading_state": "reasoning"}}),
+        )
+        .await;
+    assert_eq!(saved.status, StatusCode::OK, "{}", saved.body);
+    let response = app.respond("/v1/chat/completions", &body).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(
+        response.headers()[header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("text/event-stream")
+    );
+    let text = read(response).await;
+    let events: Vec<Value> = text
+        .lines()
+        .filter_map(|line| line.strip_prefix("data: "))
+        .filter(|data| *data != "[DONE]")
+        .map(|data| serde_json::from_str(data).unwrap())
+        .collect();
+    let first = &events[0]["choices"][0]["delta"];
+    assert!(
+        first["reasoning_content"]
+            .as_str()
+            .unwrap()
+            .starts_with("Loading tiny"),
+        "{text}"
+    );
+    assert!(
+        events
+            .iter()
+            .any(|e| e["choices"][0]["delta"]["content"].is_string()),
+        "the answer follows: {text}"
+    );
+    assert!(text.trim_end().ends_with("data: [DONE]"), "{text}");
+
+    // Once it runs, nothing is added.
+    let text = read(app.respond("/v1/chat/completions", &body).await).await;
+    assert!(!text.contains("Loading tiny"), "{text}");
+    app.supervisor.shutdown().await;
+}

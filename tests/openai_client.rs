@@ -48,6 +48,19 @@ async fn the_openai_python_package_lists_chats_streams_embeds_and_gets_its_error
             .await;
         assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
     }
+    let loading = app.create_tiny("tiny-loading").await;
+    let ghost = app.create("ghost-loading", "/nowhere/ghost.gguf").await["id"]
+        .as_i64()
+        .unwrap();
+    for id in [loading, ghost] {
+        let reply = app
+            .post(
+                "/api/models/config/save",
+                json!({"id": id, "group": "serving", "config": {"loading_state": "reasoning"}}),
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    }
     common::serve(&app).await;
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/python/openai_client.py");
     let base = format!("http://{}", app.address);

@@ -11,6 +11,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use crate::domain::config::serving::LoadingState;
 use crate::domain::error::{FieldError, Rule};
 use crate::domain::fields::{FieldSet, FieldSpec, InputKind};
 use crate::domain::model::MAX_NAME_LEN;
@@ -259,6 +260,23 @@ pub const SETTINGS: &[Setting] = &[
         "CORRAL_DEFAULT_MODEL",
         Unit::Word,
     )
+    .applies(Applies::AtOnce),
+    Setting::new(
+        FieldSpec::choice(
+            "loading_state",
+            "Loading progress to clients",
+            LoadingState::NAMES,
+        )
+        .help(
+            "What a streamed chat that waits for its model to load hears meanwhile: the \
+                 progress as reasoning, or nothing. A model's own setting wins.",
+        )
+        .default("off"),
+        "loading-state",
+        "CORRAL_LOADING_STATE",
+        Unit::Word,
+    )
+    .value("off")
     .applies(Applies::AtOnce),
     Setting::new(
         FieldSpec::int("idle_ttl", "Unload when idle (s)", 0, 31_536_000)

@@ -1,7 +1,8 @@
 """The official `openai` package against Corral's gateway (run by tests/openai_client.rs).
 
 Models, set up by the Rust side: "tiny" and "tiny-stream" (chat, stopped), "embedder"
-(embeddings). Exits non-zero, saying what failed, on the first broken expectation.
+(embeddings), "tiny-loading" and "ghost-loading" (loading_state reasoning; the ghost's file is
+missing). Exits non-zero, saying what failed, on the first broken expectation.
 """
 
 import sys
@@ -64,5 +65,44 @@ except openai.NotFoundError as error:
     assert "no-such-model" in str(error), error
 else:
     raise AssertionError("an unknown model was not a NotFoundError")
+
+# A stream to a stopped model whose loading_state is "reasoning": the load's progress arrives
+# as reasoning deltas before the answer's content, in one stream the client reads as usual.
+stream = client.chat.completions.create(
+    model="tiny-loading",
+    messages=[{"role": "user", "content": "hi"}],
+    max_tokens=4,
+    stream=True,
+)
+chunks = list(stream)
+reasoning = [
+    c.choices[0].delta.model_extra.get("reasoning_content")
+    for c in chunks
+    if c.choices and c.choices[0].delta.model_extra
+]
+assert reasoning and reasoning[0].startswith("Loading tiny-loading"), reasoning
+first_content = next(
+    i for i, c in enumerate(chunks) if c.choices and c.choices[0].delta.content
+)
+first_reasoning = next(
+    i
+    for i, c in enumerate(chunks)
+    if c.choices and (c.choices[0].delta.model_extra or {}).get("reasoning_content")
+)
+assert first_reasoning < first_content, (first_reasoning, first_content)
+
+# A start that fails ends such a stream with the error the client raises.
+try:
+    list(
+        client.chat.completions.create(
+            model="ghost-loading",
+            messages=[{"role": "user", "content": "hi"}],
+            stream=True,
+        )
+    )
+except openai.APIError as error:
+    assert "ghost" in str(error), error
+else:
+    raise AssertionError("a failed load did not end the stream with an error")
 
 print(f"openai {openai.__version__}: every check passed")

@@ -31,6 +31,16 @@ impl Role {
     }
 }
 
+choice_enum! {
+    /// What a streamed chat that waits for its model to load hears meanwhile.
+    pub enum LoadingState {
+        /// Nothing until the first token (the client's own wait).
+        Off => "off",
+        /// The load's progress as `reasoning_content` deltas, which chat UIs show as thinking.
+        Reasoning => "reasoning",
+    }
+}
+
 /// Most aliases one model may have.
 pub const MAX_ALIASES: usize = 16;
 /// Requests in flight plus queued for one model when the setting is empty.
@@ -56,6 +66,8 @@ pub struct ServingConfig {
     pub priority: Option<i64>,
     /// Started when Corral starts.
     pub preload: Option<bool>,
+    /// What a streamed chat waiting for the load hears; unset: the Settings page's.
+    pub loading_state: Option<LoadingState>,
 }
 
 impl ServingConfig {
@@ -177,6 +189,12 @@ impl FieldSet for ServingConfig {
                  starts first, the first asked among equals; preloads go in this order too.",
             )
             .default("0"),
+        FieldSpec::choice("loading_state", "Loading progress", LoadingState::NAMES)
+            .help(
+                "A streamed chat that waits for this model to load hears the load's progress as \
+                 reasoning (chat UIs show it as thinking), or nothing.",
+            )
+            .default("the Settings page's (off)"),
         FieldSpec::toggle("preload", "Start with Corral")
             .help(
                 "Started when Corral starts, highest priority first, while places are free (a \

@@ -118,10 +118,16 @@ impl From<AppError> for GatewayError {
     }
 }
 
+impl GatewayError {
+    /// The envelope, as a body or as the last event of a stream already under way.
+    pub fn envelope(&self) -> serde_json::Value {
+        json!({"error": {"message": self.message, "type": self.kind, "code": self.code}})
+    }
+}
+
 impl IntoResponse for GatewayError {
     fn into_response(self) -> Response {
-        let body =
-            json!({"error": {"message": self.message, "type": self.kind, "code": self.code}});
+        let body = self.envelope();
         let mut response = (self.status, axum::Json(body)).into_response();
         if let Some(seconds) = self.retry_after {
             response

@@ -4,6 +4,7 @@
 //! it. Every error is in OpenAI's envelope.
 
 pub mod envelope;
+pub mod loading_state;
 pub mod model_list;
 pub mod on_demand;
 pub mod own_state;
@@ -69,15 +70,60 @@ async fn model_routed(State(state): State<AppState>, request: Request) -> Respon
     let mut meter = Meter::begin(&state.metering, request.uri().path());
     meter.caller(caller_of(request.extensions()));
     meter.connection(request.extensions().get::<WriteStall>().cloned());
-    let sent = model_routed_inner(&state, request, &mut meter).await;
-    answer(sent, meter)
+    match model_routed_inner(&state, request, &mut meter).await {
+        // A streamed chat that would wait for a load hears how the load goes meanwhile.
+        Ok(routed) if loading_state::wanted(&state, &routed) => {
+            loading_state::stream(state, routed, meter)
+        }
+        Ok(routed) => {
+            let sent = routed.send(&state, &mut meter).await;
+            answer(sent, meter)
+        }
+        Err(error) => answer(Err(error), meter),
+    }
+}
+
+/// A model-routed request, read and resolved: ready to be sent to the first of its candidates
+/// that takes it.
+pub struct Routed {
+    parts: Parts,
+    /// What `model` named: one model, or a virtual model's pick (more than one only for
+    /// `fallback`, which moves on to the next when one is refused or fails to load).
+    candidates: Vec<Served>,
+    /// The role the route needs (`/v1/embeddings`: embeddings).
+    needs: Option<Role>,
+    target: String,
+    body: Bytes,
+    stream: bool,
+}
+
+impl Routed {
+    /// Waits for a candidate (queued, started if it may be) and sends the request to it.
+    pub async fn send(&self, state: &AppState, meter: &mut Meter) -> Result<Sent, GatewayError> {
+        let mut refused = None;
+        for model in &self.candidates {
+            meter.model(model.id, &model.name);
+            let sent = async {
+                key_may_use(&self.parts, model)?;
+                role_fits(model, self.needs, self.parts.uri.path())?;
+                let body = request::shaped(model, &self.body)?;
+                let parts = &self.parts;
+                forward(state, model, parts, &self.target, body, self.stream, meter).await
+            };
+            match sent.await {
+                Ok(sent) => return Ok(sent),
+                Err(error) => refused = Some(error),
+            }
+        }
+        Err(refused.unwrap_or_else(|| GatewayError::unknown_model("")))
+    }
 }
 
 async fn model_routed_inner(
     state: &AppState,
     request: Request,
     meter: &mut Meter,
-) -> Result<Sent, GatewayError> {
+) -> Result<Routed, GatewayError> {
     let (parts, body) = request.into_parts();
     let path = parts.uri.path();
     let needs = MODEL_ROUTES
@@ -97,23 +143,14 @@ async fn model_routed_inner(
     meter.asked_for(&name);
     let candidates = candidates(state, &parts, &name, meter).await?;
     let target = path_and_query(&parts.uri);
-    let mut refused = None;
-    // One model, or a virtual model's pick; only `fallback` picks more than one, and moves on
-    // to the next when one is refused or fails to load.
-    for model in &candidates {
-        meter.model(model.id, &model.name);
-        let sent = async {
-            key_may_use(&parts, model)?;
-            role_fits(model, needs, path)?;
-            let body = request::shaped(model, &bytes)?;
-            forward(state, model, &parts, &target, body, stream, meter).await
-        };
-        match sent.await {
-            Ok(sent) => return Ok(sent),
-            Err(error) => refused = Some(error),
-        }
-    }
-    Err(refused.unwrap_or_else(|| GatewayError::unknown_model(&name)))
+    Ok(Routed {
+        parts,
+        candidates,
+        needs,
+        target,
+        body: bytes,
+        stream,
+    })
 }
 
 /// The models that may serve a request for `name`: the model of that name or alias, or what a
@@ -352,7 +389,7 @@ fn path_and_query(uri: &axum::http::Uri) -> String {
 }
 
 /// A request the model's server has begun to answer, with the request's hold on the model.
-type Sent = (axum::http::Response<Incoming>, Lease);
+pub type Sent = (axum::http::Response<Incoming>, Lease);
 
 /// Waits for the model (queued, bounded by its queue timeout; started if it may be), then sends
 /// the request to it.
@@ -380,7 +417,7 @@ async fn forward(
 }
 
 /// The server's answer streamed back with its meter, or the error in OpenAI's envelope.
-fn answer(sent: Result<Sent, GatewayError>, meter: Meter) -> Response {
+pub fn answer(sent: Result<Sent, GatewayError>, meter: Meter) -> Response {
     match sent {
         Ok((answer, lease)) => upstream::relay(answer, lease.into_ticket(), meter),
         Err(error) => {

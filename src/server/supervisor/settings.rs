@@ -73,6 +73,9 @@ pub struct SupervisorSettings {
     /// the other settings applied live).
     #[serde(default)]
     pub default_model: Option<String>,
+    /// What a streamed chat waiting for a load hears, for models that do not say.
+    #[serde(default)]
+    pub loading_state: Option<crate::domain::config::serving::LoadingState>,
 }
 
 fn load_extension() -> Duration {
