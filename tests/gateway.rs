@@ -430,7 +430,7 @@ async fn the_model_lists_carry_router_status_through_a_load_and_an_unload() {
 }
 
 #[tokio::test]
-async fn models_sse_delivers_loading_then_loaded() {
+async fn models_sse_delivers_loading_with_its_progress_then_loaded() {
     let app = TestApp::with_llama_server().await;
     app.create_tiny("tiny").await;
     common::serve(&app).await;
@@ -458,6 +458,12 @@ async fn models_sse_delivers_loading_then_loaded() {
     let loaded = seen.find(r#""status":"loaded""#).unwrap();
     assert!(loading < loaded, "{seen}");
     assert!(seen.contains(r#""event":"model_status""#), "{seen}");
+    // While it loads, how far it has got (the stage and time the models page shows).
+    let progress = seen
+        .find(r#""event":"load_progress""#)
+        .expect("a load_progress event");
+    assert!(progress < loaded, "{seen}");
+    assert!(seen.contains(r#""elapsed_ms":"#), "{seen}");
     app.supervisor.shutdown().await;
 }
 

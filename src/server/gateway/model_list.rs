@@ -20,6 +20,7 @@ use crate::domain::command_diff::flag_value;
 use crate::domain::config::ServingConfig;
 use crate::domain::live::ServerEvent;
 use crate::domain::page::Page;
+use crate::domain::run::LiveRun;
 use crate::domain::virtual_model::VirtualView;
 use crate::domain::{AppError, Model, ModelStatus};
 use crate::server::access::keys;
@@ -213,6 +214,43 @@ async fn named_model(state: &AppState, request: Request) -> Result<Served, Gatew
     Ok(model)
 }
 
+/// A `load_progress` event for a run still loading, with the stage its log shows (as the
+/// models page does), the time it has taken and the typical load time: at most one a second
+/// per model, and at once when the stage changes.
+fn load_progress(
+    hub: &crate::server::live::Hub,
+    run: &LiveRun,
+    sent: &mut HashMap<i64, (Option<String>, i64)>,
+) -> Option<Value> {
+    if run.ready_at.is_some() {
+        sent.remove(&run.model_id);
+        return None;
+    }
+    let now = crate::server::now_ms();
+    if let Some((stage, at)) = sent.get(&run.model_id)
+        && *stage == run.stage
+        && now - at < 1000
+    {
+        return None;
+    }
+    sent.insert(run.model_id, (run.stage.clone(), now));
+    let name = hub.read(|s| {
+        s.models
+            .iter()
+            .find(|m| m.id == run.model_id)
+            .map(|m| m.spec.name.clone())
+    })?;
+    Some(json!({
+        "model": name,
+        "event": "load_progress",
+        "data": {
+            "stage": run.stage,
+            "elapsed_ms": now - run.started_at,
+            "typical_ms": run.typical_load_ms,
+        },
+    }))
+}
+
 fn success() -> Response {
     axum::Json(json!({"success": true})).into_response()
 }
@@ -310,32 +348,42 @@ pub async fn events(
         .filter(|m| may_see(key.as_deref(), m.id))
         .map(|m| (m.id, status_value(m.status)))
         .collect();
+    let progress: HashMap<i64, (Option<String>, i64)> = HashMap::new();
+    let hub = state.hub.clone();
     let stream = futures::stream::unfold(
-        (events, seen, slot, key),
-        |(mut events, mut seen, slot, key)| async move {
+        (events, seen, progress, hub, slot, key),
+        |(mut events, mut seen, mut progress, hub, slot, key)| async move {
             loop {
                 let event = match events.recv().await {
                     Ok(event) => event,
                     Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
                     Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
                 };
-                let ServerEvent::ModelUpdated(model) = &**event else {
-                    continue;
+                let data = match &**event {
+                    ServerEvent::ModelUpdated(model) if may_see(key.as_deref(), model.id) => {
+                        let value = status_value(model.status);
+                        if seen.insert(model.id, value) == Some(value) {
+                            continue;
+                        }
+                        json!({
+                            "model": model.spec.name,
+                            "event": "model_status",
+                            "data": {"status": value},
+                        })
+                    }
+                    ServerEvent::RunUpdated(run) if may_see(key.as_deref(), run.model_id) => {
+                        match load_progress(&hub, run, &mut progress) {
+                            Some(data) => data,
+                            None => continue,
+                        }
+                    }
+                    _ => continue,
                 };
-                if !may_see(key.as_deref(), model.id) {
-                    continue;
-                }
-                let value = status_value(model.status);
-                if seen.insert(model.id, value) == Some(value) {
-                    continue;
-                }
-                let data = json!({
-                    "model": model.spec.name,
-                    "event": "model_status",
-                    "data": {"status": value},
-                });
                 let event = Event::default().data(data.to_string());
-                return Some((Ok::<_, Infallible>(event), (events, seen, slot, key)));
+                return Some((
+                    Ok::<_, Infallible>(event),
+                    (events, seen, progress, hub, slot, key),
+                ));
             }
         },
     );
