@@ -28,6 +28,8 @@ use crate::server::boot::state::AppState;
 use crate::server::gateway::envelope::GatewayError;
 use crate::server::gateway::{request, virtual_route};
 use crate::server::models::name_cache::Served;
+use crate::server::support::per_owner_cap::Place;
+use tokio::sync::SemaphorePermit;
 
 /// Model event streams (`GET /models/sse`) open at once, all clients together, and per key.
 const MAX_SSE_STREAMS: usize = 64;
@@ -298,47 +300,54 @@ pub async fn unload(State(state): State<AppState>, request: Request) -> Response
     }
 }
 
-/// `model_status` events as statuses change: `{"model", "event", "data": {"status"}}`, for the
+/// A place among the open event streams (all clients, and this key's few), or why not.
+fn stream_place(
+    state: &AppState,
+    key: Option<&ApiKey>,
+) -> Result<(SemaphorePermit<'static>, Option<Place<i64>>), GatewayError> {
+    let Ok(slot) = SSE_STREAMS.try_acquire() else {
+        return Err(GatewayError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "too_many_clients",
+            format!("{MAX_SSE_STREAMS} model event streams are open, the most Corral serves"),
+        )
+        .retry_after(5));
+    };
+    // One key holds a few streams at most, so it cannot take every place of the pool.
+    let Some(key) = key else {
+        return Ok((slot, None));
+    };
+    match state
+        .gateway
+        .event_streams
+        .take(key.id, SSE_STREAMS_PER_KEY)
+    {
+        Some(place) => Ok((slot, Some(place))),
+        None => Err(GatewayError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_requests",
+            format!(
+                "this API key has {SSE_STREAMS_PER_KEY} model event streams open, the most one \
+                 key may"
+            ),
+        )
+        .retry_after(5)),
+    }
+}
+
+/// `model_status` events as statuses change (`{"model", "event", "data": {"status"}}`) and
+/// `load_progress` while a model loads, for the
 /// models the request's key may use. The streams have a pool of their own (`SSE_STREAMS`), so
 /// they never take the places of the dashboard's tabs.
 pub async fn events(
     State(state): State<AppState>,
     key: Option<Extension<Arc<ApiKey>>>,
 ) -> Response {
-    let Ok(slot) = SSE_STREAMS.try_acquire() else {
-        return GatewayError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "too_many_clients",
-            format!("{MAX_SSE_STREAMS} model event streams are open, the most Corral serves"),
-        )
-        .retry_after(5)
-        .into_response();
-    };
     let key = key.map(|Extension(key)| key);
-    // One key holds a few streams at most, so it cannot take every place of the pool.
-    let key_place = match &key {
-        None => None,
-        Some(key) => match state
-            .gateway
-            .event_streams
-            .take(key.id, SSE_STREAMS_PER_KEY)
-        {
-            Some(place) => Some(place),
-            None => {
-                return GatewayError::new(
-                    StatusCode::TOO_MANY_REQUESTS,
-                    "too_many_requests",
-                    format!(
-                        "this API key has {SSE_STREAMS_PER_KEY} model event streams open, the \
-                         most one key may"
-                    ),
-                )
-                .retry_after(5)
-                .into_response();
-            }
-        },
+    let slot = match stream_place(&state, key.as_deref()) {
+        Ok(slot) => slot,
+        Err(refused) => return refused.into_response(),
     };
-    let slot = (slot, key_place);
     let events = state.hub.subscribe();
     let seen: HashMap<i64, &'static str> = state
         .hub
