@@ -453,3 +453,89 @@ async fn an_import_never_gives_a_model_a_virtual_models_name() {
     assert_eq!(renamed.json()["created"], json!(["chat-2"]));
     assert_eq!(app.virtual_list().await[0]["name"], "chat");
 }
+
+#[tokio::test]
+async fn v1_models_says_what_each_model_can_do_from_its_files_and_settings() {
+    use corral::server::gguf::writer::{TensorInfo, Value as Gguf, write_header_only};
+    let app = TestApp::new().await;
+    let dir = app.dir.path();
+    let chat_file = dir.join("qwen-like.gguf");
+    let template = "{% if tools %}{{ tools }}{% endif %}{% for m in messages %}<think>{{ m.content }}\
+                    {% endfor %}";
+    write_header_only(
+        &chat_file,
+        &[
+            ("general.architecture".into(), Gguf::Str("qwen3".into())),
+            ("tokenizer.chat_template".into(), Gguf::Str(template.into())),
+        ],
+        &[TensorInfo::new("w", &[4, 4], 1)],
+    )
+    .unwrap();
+    let projector = dir.join("mmproj.gguf");
+    write_header_only(
+        &projector,
+        &[
+            ("general.architecture".into(), Gguf::Str("clip".into())),
+            ("clip.has_audio_encoder".into(), Gguf::Bool(true)),
+        ],
+        &[TensorInfo::new("a.w", &[4, 4], 1)],
+    )
+    .unwrap();
+    let seeing = app.create("seeing", &chat_file.to_string_lossy()).await["id"]
+        .as_i64()
+        .unwrap();
+    let embedder = app.create("embedder", &chat_file.to_string_lossy()).await["id"]
+        .as_i64()
+        .unwrap();
+    for (id, group, config) in [
+        (
+            seeing,
+            "multimodal",
+            json!({"mmproj": projector.to_string_lossy()}),
+        ),
+        (
+            seeing,
+            "serving",
+            json!({"metadata": {"family": "qwen", "license": "apache-2.0"}}),
+        ),
+        (embedder, "serving", json!({"role": "embeddings"})),
+    ] {
+        let saved = app
+            .post(
+                "/api/models/config/save",
+                json!({"id": id, "group": group, "config": config}),
+            )
+            .await;
+        assert_eq!(saved.status, StatusCode::OK, "{}", saved.body);
+    }
+    let listed = app.get("/v1/models").await.json();
+    let entry = |name: &str| {
+        listed["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["id"] == name)
+            .cloned()
+            .unwrap()
+    };
+    assert_eq!(
+        entry("seeing")["capabilities"],
+        json!(["chat", "audio", "tools", "reasoning"])
+    );
+    assert_eq!(entry("seeing")["metadata"]["family"], "qwen");
+    assert_eq!(entry("embedder")["capabilities"], json!(["embeddings"]));
+
+    // The models table reads the same.
+    let summaries = app.post("/api/models/summaries", json!({})).await.json();
+    let seeing_summary = summaries
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == seeing)
+        .cloned()
+        .unwrap();
+    assert_eq!(
+        seeing_summary["capabilities"],
+        json!(["chat", "audio", "tools", "reasoning"])
+    );
+}

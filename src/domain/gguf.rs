@@ -30,6 +30,12 @@ pub struct GgufMetadata {
     pub expert_count: Option<u64>,
     pub expert_used_count: Option<u64>,
     pub has_chat_template: bool,
+    /// The chat template reads `tools`: the model can be offered tool calls.
+    #[serde(default)]
+    pub template_tools: bool,
+    /// The chat template writes or toggles thinking (`<think>`, `enable_thinking`...).
+    #[serde(default)]
+    pub template_reasoning: bool,
     /// Entries of `tokenizer.ggml.tokens`.
     pub vocabulary_size: Option<u64>,
     /// For a projector (`clip`): what it projects for (`vision`, `audio`).
@@ -88,6 +94,7 @@ impl GgufMetadata {
                 .clone()
                 .or_else(|| self.main_tensor_type().map(str::to_string)),
             context_length: self.context_length,
+            capabilities: Vec::new(),
         }
     }
 }
@@ -100,6 +107,10 @@ pub struct FileSummary {
     pub quantization: Option<String>,
     /// The training context.
     pub context_length: Option<u64>,
+    /// What the model can do with its settings (`domain::capabilities`): `chat`, `vision`,
+    /// `tools`...
+    #[serde(default)]
+    pub capabilities: Vec<String>,
 }
 
 impl FileSummary {

@@ -7,6 +7,7 @@ pub mod answer;
 pub mod api_key;
 pub mod audit;
 pub mod bulk_start;
+pub mod capabilities;
 pub mod command_diff;
 pub mod config;
 pub mod conversation;

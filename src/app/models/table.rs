@@ -181,7 +181,17 @@ fn ModelRow(model: Model, state: ModelsPageState) -> impl IntoView {
             </td>
             <td class="col-name"><a href=format!("/models/{id}") title=title>{name.clone()}</a></td>
             <td class="col-kind">{model.spec.kind.label()}</td>
-            <td class="col-file-facts">{move || state.summaries.with(|all| all.get(&id).map_or_else(|| "—".to_string(), |s| s.line()))}</td>
+            <td class="col-file-facts">
+                {move || state.summaries.with(|all| all.get(&id).map_or_else(|| "—".to_string(), |s| s.line()))}
+                // What it can do beyond chat (`chat` itself is every chat model's): vision, tools...
+                <span class="capabilities">
+                    {move || state.summaries.with(|all| {
+                        all.get(&id)
+                            .map(|s| s.capabilities.iter().filter(|c| *c != "chat").cloned().collect::<Vec<_>>())
+                            .unwrap_or_default()
+                    }).into_iter().map(|c| view! { <span class="badge">{c}</span> }).collect_view()}
+                </span>
+            </td>
             <td class="col-path" title=model.spec.path.clone()>{model.spec.path.clone()}</td>
             <td class="col-size">{size}</td>
             <td class="col-status">

@@ -68,6 +68,8 @@ pub struct ServingConfig {
     pub preload: Option<bool>,
     /// What a streamed chat waiting for the load hears; unset: the Settings page's.
     pub loading_state: Option<LoadingState>,
+    /// Free-form facts listed with the model in `/v1/models` (`metadata`).
+    pub metadata: Map<String, Value>,
 }
 
 impl ServingConfig {
@@ -195,6 +197,12 @@ impl FieldSet for ServingConfig {
                  reasoning (chat UIs show it as thinking), or nothing.",
             )
             .default("the Settings page's (off)"),
+        FieldSpec::json_object("metadata", "Metadata", 8 * 1024)
+            .help(
+                "Free-form facts clients read in GET /v1/models as the model's metadata, as \
+                 JSON: {\"family\": \"qwen\", \"license\": \"apache-2.0\"}.",
+            )
+            .default("none"),
         FieldSpec::toggle("preload", "Start with Corral")
             .help(
                 "Started when Corral starts, highest priority first, while places are free (a \

@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 
 use crate::domain::api_key::{ApiKey, Scope};
 use crate::domain::command_diff::flag_value;
-use crate::domain::config::ServingConfig;
+use crate::domain::config::{ConfigGroup, ServingConfig};
 use crate::domain::live::ServerEvent;
 use crate::domain::page::Page;
 use crate::domain::run::LiveRun;
@@ -27,6 +27,7 @@ use crate::server::access::keys;
 use crate::server::boot::state::AppState;
 use crate::server::gateway::envelope::GatewayError;
 use crate::server::gateway::{request, virtual_route};
+use crate::server::models::model_file;
 use crate::server::models::name_cache::Served;
 use crate::server::support::per_owner_cap::Place;
 use tokio::sync::SemaphorePermit;
@@ -50,19 +51,38 @@ pub fn status_value(status: ModelStatus) -> &'static str {
     }
 }
 
+/// The serving group among a model's groups.
+fn serving_in(groups: &[ConfigGroup]) -> ServingConfig {
+    groups
+        .iter()
+        .find_map(|group| match group {
+            ConfigGroup::Serving(serving) => Some(serving.clone()),
+            _ => None,
+        })
+        .unwrap_or_default()
+}
+
 /// Every model, or only those the request's API key may use.
 async fn entries(
     state: &AppState,
     key: Option<&ApiKey>,
     with_path: bool,
 ) -> Result<Vec<Value>, GatewayError> {
-    let models = state.registry.serving_list().await?;
-    let mut entries = Vec::with_capacity(models.len());
-    for (model, serving) in &models {
+    let listing = state.registry.listing().await?;
+    let mut models = Vec::with_capacity(listing.len());
+    let mut entries = Vec::with_capacity(listing.len());
+    for (model, groups) in listing {
+        let serving = serving_in(&groups);
         if serving.unlisted() || key.is_some_and(|key| !keys::allows_model(key, model.id)) {
+            models.push((model, serving));
             continue;
         }
-        let listed = entry(state, model, serving, with_path).await?;
+        let mut listed = entry(state, &model, &serving, with_path).await?;
+        listed["capabilities"] =
+            json!(model_file::capabilities(&state.registry, &model, &groups).await);
+        if !serving.metadata.is_empty() {
+            listed["metadata"] = Value::Object(serving.metadata.clone());
+        }
         entries.push(listed.clone());
         if serving.list_variants() {
             for suffix in serving.variants.keys() {
@@ -73,6 +93,7 @@ async fn entries(
                 entries.push(variant);
             }
         }
+        models.push((model, serving));
     }
     for view in virtual_route::views(state, key).await? {
         // A key sees a virtual model when it may use one of its targets.

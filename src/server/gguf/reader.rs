@@ -110,6 +110,34 @@ enum Want {
     PerLayer,
     /// Only how many entries the array has.
     Length,
+    /// A chat template: only what it handles (`template_traits`).
+    Template,
+}
+
+/// Templates longer than this are only noted as present.
+const MAX_TEMPLATE: u64 = 256 * 1024;
+/// What a chat template handles, as bits of the number kept for it.
+const HAS_TEMPLATE: u64 = 1;
+const HANDLES_TOOLS: u64 = 2;
+const HANDLES_REASONING: u64 = 4;
+
+/// What a chat template's text shows it handles: tool calls (it reads `tools`), reasoning (it
+/// writes or toggles thinking).
+fn template_traits(template: &str) -> u64 {
+    let mut traits = HAS_TEMPLATE;
+    if template.contains("tools") || template.contains("tool_call") {
+        traits |= HANDLES_TOOLS;
+    }
+    let reasoning = [
+        "<think>",
+        "reasoning_content",
+        "enable_thinking",
+        "thinking",
+    ];
+    if reasoning.iter().any(|marker| template.contains(marker)) {
+        traits |= HANDLES_REASONING;
+    }
+    traits
 }
 
 /// Keys whose last part Corral keeps, whatever the architecture prefix.
@@ -130,7 +158,8 @@ const NUMBER_SUFFIXES: &[&str] = &[
 /// file names (once it has named it; keys before that are kept within the retained bound).
 fn want(key: &str, architecture: Option<&str>) -> Want {
     match key {
-        "tokenizer.ggml.tokens" | "tokenizer.chat_template" => return Want::Length,
+        "tokenizer.ggml.tokens" => return Want::Length,
+        "tokenizer.chat_template" => return Want::Template,
         "general.architecture"
         | "general.name"
         | "general.size_label"
@@ -281,6 +310,16 @@ impl<R: BufRead> Reader<R> {
             (Want::Length, kind) => {
                 self.skip_value(kind, 0)?;
                 Ok(Some(Kept::Flag(true)))
+            }
+            (Want::Template, ValueType::String) => {
+                let traits = self
+                    .string(MAX_TEMPLATE)?
+                    .map_or(HAS_TEMPLATE, |text| template_traits(&text));
+                Ok(Some(Kept::Number(traits)))
+            }
+            (Want::Template, kind) => {
+                self.skip_value(kind, 0)?;
+                Ok(None)
             }
             (_, ValueType::String) => Ok(self.string(MAX_KEPT_TEXT)?.map(Kept::Text)),
             (_, ValueType::Bool) => Ok(self.scalar(kind)?.map(|v| Kept::Flag(v != 0))),
@@ -529,6 +568,9 @@ fn metadata(kept: &HashMap<String, Kept>, tensors: &Tensors) -> GgufMetadata {
         expert_count: arch("expert_count"),
         expert_used_count: arch("expert_used_count"),
         has_chat_template: kept.contains_key("tokenizer.chat_template"),
+        template_tools: number("tokenizer.chat_template").is_some_and(|t| t & HANDLES_TOOLS != 0),
+        template_reasoning: number("tokenizer.chat_template")
+            .is_some_and(|t| t & HANDLES_REASONING != 0),
         vocabulary_size: number("tokenizer.ggml.tokens"),
         projects_for,
         split,

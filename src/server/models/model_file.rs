@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use futures::StreamExt;
 
-use crate::domain::config::serving::fold;
+use crate::domain::config::ConfigGroup;
+use crate::domain::config::serving::{Role, fold};
 use crate::domain::discovery::PathCheck;
 use crate::domain::gguf::{FileReport, FileSummary, GgufMetadata};
 use crate::domain::model_name::{free_name, name_from_file};
@@ -123,31 +124,18 @@ fn cached_header(path: PathBuf) -> Option<Arc<GgufMetadata>> {
     read
 }
 
-/// What each registered model's file is (parameters, quantization, training context), for
-/// the models table: files inside the model folders only, a few read at once, the whole within
-/// a deadline (what is not read by then is left out, and shown as not known).
+/// What each registered model's file is (parameters, quantization, training context) and what
+/// the model can do with its settings, for the models table: files inside the model folders
+/// only, a few read at once, the whole within a deadline (what is not read by then is left out,
+/// and shown as not known).
 pub async fn summaries(registry: &Registry) -> Result<Vec<FileSummary>, AppError> {
-    let models = registry.list_models(Default::default()).await?;
-    let roots = registry.roots();
+    let models = registry.listing().await?;
     let reads = futures::stream::iter(models)
-        .map(|model| {
-            let roots = roots.clone();
-            async move {
-                let path = model.spec.path;
-                if !roots.is_open()
-                    && roots
-                        .check(vec![("path".into(), path.clone())])
-                        .await
-                        .is_err()
-                {
-                    return None;
-                }
-                let file = PathBuf::from(path);
-                let meta = tokio::task::spawn_blocking(move || cached_header(file))
-                    .await
-                    .ok()??;
-                Some(meta.summary(model.id))
-            }
+        .map(|(model, groups)| async move {
+            let header = header_inside_roots(registry, &model.spec.path).await?;
+            let mut summary = header.summary(model.id);
+            summary.capabilities = capabilities_with(registry, &groups, Some(&header)).await;
+            Some(summary)
         })
         .buffer_unordered(READ_AT_ONCE)
         .filter_map(|summary| async move { summary });
@@ -159,4 +147,62 @@ pub async fn summaries(registry: &Registry) -> Result<Vec<FileSummary>, AppError
     }
     found.sort_by_key(|s| s.id);
     Ok(found)
+}
+
+/// The cached header of a file inside the model folders, read off the async threads.
+async fn header_inside_roots(registry: &Registry, path: &str) -> Option<Arc<GgufMetadata>> {
+    let roots = registry.roots();
+    if !roots.is_open()
+        && roots
+            .check(vec![("path".into(), path.to_string())])
+            .await
+            .is_err()
+    {
+        return None;
+    }
+    let file = PathBuf::from(path);
+    tokio::task::spawn_blocking(move || cached_header(file))
+        .await
+        .ok()?
+}
+
+/// What a model with these settings can do (`domain::capabilities`), its file's header given
+/// (or read now when `None`).
+pub async fn capabilities(
+    registry: &Registry,
+    model: &crate::domain::Model,
+    groups: &[ConfigGroup],
+) -> Vec<String> {
+    let header = header_inside_roots(registry, &model.spec.path).await;
+    capabilities_with(registry, groups, header.as_ref()).await
+}
+
+async fn capabilities_with(
+    registry: &Registry,
+    groups: &[ConfigGroup],
+    header: Option<&Arc<GgufMetadata>>,
+) -> Vec<String> {
+    let mut role = Role::Chat;
+    let mut projector = None;
+    for group in groups {
+        match group {
+            ConfigGroup::Serving(serving) => role = serving.role(),
+            ConfigGroup::Multimodal(multimodal) => projector = multimodal.mmproj.clone(),
+            _ => {}
+        }
+    }
+    let projects_for = match projector {
+        Some(path) => Some(
+            header_inside_roots(registry, &path)
+                .await
+                .map(|h| h.projects_for.clone())
+                .unwrap_or_default(),
+        ),
+        None => None,
+    };
+    crate::domain::capabilities::capabilities(
+        role,
+        projects_for.as_deref(),
+        header.map(AsRef::as_ref),
+    )
 }

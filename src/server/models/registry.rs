@@ -127,6 +127,21 @@ impl Registry {
         Ok(found)
     }
 
+    /// Every model with every settings group (defaults where nothing was saved), in one read.
+    pub async fn listing(&self) -> Result<Vec<(Model, Vec<ConfigGroup>)>, AppError> {
+        self.db
+            .call(move |conn| {
+                models_repo::list(conn)?
+                    .into_iter()
+                    .map(|model| {
+                        let groups = groups_of(conn, model.id)?;
+                        Ok((model, groups))
+                    })
+                    .collect()
+            })
+            .await
+    }
+
     /// Every model with how it is served, for the gateway's model lists.
     pub async fn serving_list(&self) -> Result<Vec<(Model, ServingConfig)>, AppError> {
         self.db
