@@ -237,11 +237,6 @@ async fn broken_configs_are_refused_by_where_they_break_and_change_nothing() {
             "models.a.cmd",
         ),
         ("llama-swap", "models:\n  a:\n    ttl: 5\n", "models.a.cmd"),
-        (
-            "llama-swap",
-            "models:\n  a:\n    cmd: llama-server -m relative.gguf\n",
-            "models.a.path",
-        ),
         ("llama-preset", "[a\nmodel = /m/a.gguf", "text"),
     ] {
         let reply = app
@@ -250,6 +245,37 @@ async fn broken_configs_are_refused_by_where_they_break_and_change_nothing() {
         assert_eq!(reply.status.as_u16(), 400, "{text}: {}", reply.body);
         assert_eq!(reply.field_rules()[0].0, field, "{text}: {}", reply.body);
     }
+    // A file path relative to wherever llama-swap ran is named and left out, not refused whole.
+    let relative = import(
+        &app,
+        json!({"format": "llama-swap",
+               "text": "models:\n  a:\n    cmd: llama-server -m relative.gguf\n"}),
+    )
+    .await;
+    assert_eq!(relative["created"], json!([]));
+    assert!(
+        mentions(&relative["not_mapped"], &["models.a", "relative path"]),
+        "{relative}"
+    );
+    // So is a model whose ${env.NAME} has no value; the others import.
+    let env = "models:\n  a:\n    cmd: llama-server -m ${env.MODELS}/a.gguf\n  \
+               b:\n    cmd: llama-server -m /m/b.gguf\n";
+    let partly = import(
+        &app,
+        json!({"format": "llama-swap", "text": env, "dry_run": true}),
+    )
+    .await;
+    assert_eq!(partly["created"], json!(["b"]), "{partly}");
+    assert!(
+        mentions(&partly["not_mapped"], &["models.a", "${env.MODELS}"]),
+        "{partly}"
+    );
+    let given = import(
+        &app,
+        json!({"format": "llama-swap", "text": env, "dry_run": true, "env": {"MODELS": "/m"}}),
+    )
+    .await;
+    assert_eq!(given["created"], json!(["a", "b"]), "{given}");
     assert_eq!(app.snapshot().await, before);
 }
 
@@ -302,4 +328,71 @@ async fn an_import_that_replaces_a_model_leaves_each_change_in_its_history() {
             "the trail keeps the old {what}: {after}"
         );
     }
+}
+
+#[tokio::test]
+async fn llama_swaps_own_example_config_imports_with_what_each_key_became_named() {
+    let app = TestApp::new().await;
+    let example = include_str!("fixtures/llama-swap-config.example.yaml");
+    // As published: not refused whole (its ${env.HOME} is the home of the user Corral runs as,
+    // its one llama-server model has a relative path and is named, the rest is named).
+    let report = import(
+        &app,
+        json!({"format": "llama-swap", "text": example, "dry_run": true}),
+    )
+    .await;
+    for words in [
+        &["models.gpt-oss-120b", "relative path"][..],
+        &[
+            "selectors.coding-model",
+            "/api/virtual/create",
+            "\"strategy\":\"warm\"",
+        ],
+        &["selectors.llama", "\"spillover\":4"],
+        &["routing", "groups"],
+        &["models.docker-llama", "not llama-server"],
+        &["models.gpt-oss-120b.capabilities", "files and settings"],
+        &["sendLoadingState", "--loading-state"],
+    ] {
+        assert!(
+            mentions(&report["not_mapped"], words),
+            "{words:?} in {report}"
+        );
+    }
+
+    // The same config as someone would use it: the file's whole path, the model preloaded and
+    // with a scheduler priority. Every key of point 7 lands in a setting.
+    let text = example
+        .replace("path/to/gpt-oss-120B.gguf", "/models/gpt-oss-120B.gguf")
+        .replacen("A: 10", "gpt-oss-120b: 10", 1)
+        .replacen("      - \"llama\"\n", "      - \"gpt-oss-120b\"\n", 1);
+    let report = import(&app, json!({"format": "llama-swap", "text": text})).await;
+    assert_eq!(report["created"], json!(["gpt-oss-120b"]), "{report}");
+    let serving = group(&app, "gpt-oss-120b", "serving").await;
+    assert_eq!(
+        serving["filters"],
+        json!({"strip": ["temperature", "top_p", "top_k"],
+               "set": {"temperature": 0.7, "top_p": 0.9}})
+    );
+    assert_eq!(
+        serving["variants"]["high"],
+        json!({"chat_template_kwargs": {"reasoning_effort": "high"}})
+    );
+    assert!(serving["variants"]["low"].is_object(), "{serving}");
+    assert_eq!(serving["loading_state"], "off", "sendLoadingState: false");
+    assert_eq!(
+        serving["metadata"]["temperature"], "0.7",
+        "macros expand: {serving}"
+    );
+    assert!(
+        serving["metadata"]["note"]
+            .as_str()
+            .unwrap()
+            .starts_with("The gpt-oss-120b is running"),
+        "{serving}"
+    );
+    assert_eq!(serving["aliases"], json!(["gpt-4o-mini"]));
+    assert_eq!(serving["idle_ttl_seconds"], 60);
+    assert_eq!(serving["preload"], true, "hooks.on_startup.preload");
+    assert_eq!(serving["priority"], 10, "the scheduler's priority");
 }

@@ -18,15 +18,17 @@ pub async fn export() -> Result<ExportDocument, AppError> {
     crate::server::import::apply::export(&registry()?).await
 }
 
-/// `{"format": "corral", "text": "...", "dry_run": bool, "on_conflict": "skip"|"rename"|"replace"}`
-/// → what was (or, with `dry_run`, would be) created, changed, skipped and not mapped. All or
-/// nothing.
+/// `{"format": "corral", "text": "...", "dry_run": bool, "on_conflict": "skip"|"rename"|"replace",
+/// "env"?: {"NAME": "value"}}` → what was (or, with `dry_run`, would be) created, changed,
+/// skipped and not mapped. All or nothing. `env` gives a llama-swap config's `${env.NAME}`.
 #[server(prefix = "/api", endpoint = "import", input = Json)]
 pub async fn import(
     format: ImportFormat,
     text: String,
     #[server(default)] dry_run: bool,
     #[server(default)] on_conflict: Option<OnConflict>,
+    #[server(default)] env: std::collections::BTreeMap<String, String>,
 ) -> Result<ImportReport, AppError> {
-    crate::server::import::import(&registry()?, format, &text, dry_run, on_conflict).await
+    let registry = registry()?;
+    crate::server::import::import(&registry, format, &text, dry_run, on_conflict, env).await
 }

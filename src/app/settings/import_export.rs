@@ -128,6 +128,7 @@ async fn send(asked: &Asked, dry_run: bool) -> Result<ImportReport, AppError> {
         asked.text.clone(),
         dry_run,
         Some(asked.on_conflict),
+        Default::default(),
     )
     .await
 }

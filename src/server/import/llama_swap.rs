@@ -2,11 +2,12 @@
 //! them, each model's `cmd` split as a shell would and read flag by flag, and its aliases, ttl,
 //! unlisted and concurrency limit kept as serving settings. What has no place in Corral is named.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use serde_json::{Value, json};
 use yaml_serde::{Mapping, Value as Yaml};
 
+use crate::domain::config::request_shape::PROTECTED;
 use crate::domain::export::ExportedModel;
 use crate::domain::{AppError, FieldError, Rule};
 use crate::server::import::{ModelDraft, bounded_yaml, command_line};
@@ -27,11 +28,25 @@ const READ_KEYS: &[&str] = &[
     "concurrencyLimit",
     "macros",
     "proxy",
+    "filters",
+    "metadata",
+    "sendLoadingState",
+    // Named by `shaping_settings` with what Corral does instead.
+    "capabilities",
+    "env",
 ];
+/// Top-level keys Corral reads (`hooks.on_startup.preload`, the scheduler's priorities).
+const READ_TOP: &[&str] = &["models", "macros", "hooks"];
 
 /// Reads a llama-swap `config.yaml`: each model's `cmd` as llama-server flags, its serving keys,
-/// and what has no place in Corral named in `not_mapped`.
-pub fn read(text: &str) -> Result<(Vec<ExportedModel>, Vec<String>), AppError> {
+/// and what has no place in Corral named in `not_mapped`. `${env.NAME}` macros take their values
+/// from `env` (the import request's), `HOME` else the home of the user Corral runs as; nothing
+/// else is read from Corral's own environment. A model that needs a macro with no value is
+/// named and left out; the others are imported.
+pub fn read(
+    text: &str,
+    env: &BTreeMap<String, String>,
+) -> Result<(Vec<ExportedModel>, Vec<String>), AppError> {
     let document = bounded_yaml::parse(text)
         .map_err(|e| AppError::invalid("text", Rule::Type, format!("cannot be read: {e}")))?;
     let Some(root) = document.as_mapping() else {
@@ -43,16 +58,35 @@ pub fn read(text: &str) -> Result<(Vec<ExportedModel>, Vec<String>), AppError> {
     };
     let mut not_mapped = Vec::new();
     let mut errors = Vec::new();
-    for (key, _) in root {
+    for (key, value) in root {
         let key = key_text(key);
-        if !matches!(key.as_str(), "models" | "macros") {
-            not_mapped.push(format!(
+        match key.as_str() {
+            _ if READ_TOP.contains(&key.as_str()) => {}
+            "selectors" => not_mapped.extend(selectors(value)),
+            "routing" => not_mapped.push(
+                "routing: groups and matrix sets have no equal in Corral yet; the scheduler's \
+                 priorities become each model's serving.priority"
+                    .into(),
+            ),
+            "sendLoadingState" => not_mapped.push(
+                "sendLoadingState: Corral's is --loading-state (Settings) or each model's \
+                 serving.loading_state"
+                    .into(),
+            ),
+            _ => not_mapped.push(format!(
                 "{key}: llama-swap's own setting; Corral's are its flags and Settings"
-            ));
+            )),
         }
     }
     let mut spent = 0;
-    let globals = macros(root.get("macros"), None, "macros", &mut errors, &mut spent);
+    let environment = environment(env);
+    let globals = macros(
+        root.get("macros"),
+        Some(&environment),
+        "macros",
+        &mut errors,
+        &mut spent,
+    );
     let Some(models) = root.get("models").and_then(Yaml::as_mapping) else {
         return Err(AppError::invalid(
             "text.models",
@@ -81,7 +115,91 @@ pub fn read(text: &str) -> Result<(Vec<ExportedModel>, Vec<String>), AppError> {
     if !errors.is_empty() {
         return Err(AppError::Invalid { errors });
     }
+    startup_and_priority(root, &mut drafts, &mut not_mapped);
     super::assemble(drafts, not_mapped)
+}
+
+/// `hooks.on_startup.preload` → `serving.preload`, and the scheduler's priorities
+/// (`routing.scheduler.settings.fifo.priority`) → `serving.priority` (Corral's range, -100 to
+/// 100, with a word when one is cut).
+fn startup_and_priority(root: &Mapping, drafts: &mut [ModelDraft], not_mapped: &mut Vec<String>) {
+    let preload = root
+        .get("hooks")
+        .and_then(|h| h.get("on_startup"))
+        .and_then(|h| h.get("preload"))
+        .and_then(Yaml::as_sequence);
+    for name in preload.into_iter().flatten() {
+        let name = key_text(name);
+        let what = "hooks.on_startup.preload";
+        if let Some(serving) = serving_of(drafts, &name, not_mapped, what) {
+            serving.insert("preload".into(), json!(true));
+        }
+    }
+    let priorities = root
+        .get("routing")
+        .and_then(|r| r.get("scheduler"))
+        .and_then(|s| s.get("settings"))
+        .and_then(|s| s.get("fifo"))
+        .and_then(|f| f.get("priority"))
+        .and_then(Yaml::as_mapping);
+    for (name, priority) in priorities.into_iter().flatten() {
+        let (name, Some(priority)) = (key_text(name), priority.as_i64()) else {
+            continue;
+        };
+        let what = "routing.scheduler.settings.fifo.priority";
+        if let Some(serving) = serving_of(drafts, &name, not_mapped, what) {
+            serving.insert("priority".into(), json!(priority.clamp(-100, 100)));
+        }
+        if !(-100..=100).contains(&priority) {
+            not_mapped.push(format!(
+                "{what}.{name}: {priority} is cut to Corral's -100 to 100"
+            ));
+        }
+    }
+}
+
+/// The serving settings of the model `name` read here, or a word in `not_mapped` (from `what`).
+fn serving_of<'a>(
+    drafts: &'a mut [ModelDraft],
+    name: &str,
+    not_mapped: &mut Vec<String>,
+    what: &str,
+) -> Option<&'a mut serde_json::Map<String, Value>> {
+    let found = drafts.iter_mut().find(|d| d.name == name);
+    if found.is_none() {
+        not_mapped.push(format!("{what}: '{name}' is not a model imported here"));
+    }
+    found.map(|d| d.read.scopes.entry("serving").or_default())
+}
+
+/// llama-swap's selectors are Corral's virtual models: each named with the call that makes it.
+fn selectors(value: &Yaml) -> Vec<String> {
+    let Some(selectors) = value.as_mapping() else {
+        return vec!["selectors: not a mapping".into()];
+    };
+    selectors
+        .iter()
+        .map(|(name, selector)| {
+            let name = key_text(name);
+            let strategy = selector
+                .get("strategy")
+                .map_or_else(|| "warm".into(), key_text);
+            let targets: Vec<String> = selector
+                .get("targets")
+                .and_then(Yaml::as_sequence)
+                .map(|t| t.iter().map(key_text).collect())
+                .unwrap_or_default();
+            let spillover = selector
+                .get("settings")
+                .and_then(|s| s.get("spillover"))
+                .and_then(Yaml::as_i64);
+            let mut body = json!({"name": name, "strategy": strategy, "targets": targets});
+            if let Some(n) = spillover {
+                body["spillover"] = json!(n);
+            }
+            format!("selectors.{name}: a virtual model in Corral: POST /api/virtual/create {body}")
+        })
+        .collect()
 }
 
 /// Where reading a document writes down what went wrong, what has no place in Corral, and how
@@ -122,8 +240,17 @@ fn read_model(
         ));
         return None;
     };
-    let cmd = match expand(cmd, &own, notes.spent) {
+    // Comment lines go first, as llama-swap parses them out: a macro named in a comment is
+    // not expanded into the command.
+    let cmd = without_comments(cmd);
+    let cmd = match expand(&cmd, &own, notes.spent) {
         Ok(cmd) => cmd,
+        Err(message) if message.contains(NO_VALUE) => {
+            notes.not_mapped.push(format!(
+                "{at}: its command {message} (give it in the import's env); not imported"
+            ));
+            return None;
+        }
         Err(message) => {
             notes
                 .errors
@@ -150,6 +277,10 @@ fn read_model(
     let mut read = command_line::read(&words[1..], &format!("{at}.cmd"));
     let serving = read.scopes.entry("serving").or_default();
     serving_settings(settings, serving, &at, notes.not_mapped, notes.errors);
+    shaping_settings(settings, serving, &at, notes.not_mapped);
+    if let Some(metadata) = settings.get("metadata") {
+        metadata_setting(metadata, serving, &own, &name, &at, notes);
+    }
     for (key, _) in settings {
         let key = key_text(key);
         let proxy_is_the_port = key == "proxy"
@@ -225,6 +356,74 @@ fn serving_settings(
     }
 }
 
+/// `filters` (`stripParams`, `setParams`, `setParamsByID` for `${MODEL_ID}:suffix`) → Corral's
+/// `filters` and `variants`; `sendLoadingState` → `loading_state`.
+fn shaping_settings(
+    settings: &Mapping,
+    serving: &mut serde_json::Map<String, Value>,
+    at: &str,
+    not_mapped: &mut Vec<String>,
+) {
+    for key in ["capabilities", "env"] {
+        if settings.contains_key(key) {
+            not_mapped.push(match key {
+                "capabilities" => format!(
+                    "{at}.capabilities: Corral reads them from the model's files and settings"
+                ),
+                _ => format!("{at}.env: no Corral setting for a model's environment yet"),
+            });
+        }
+    }
+    if let Some(send) = settings.get("sendLoadingState").and_then(Yaml::as_bool) {
+        let state = if send { "reasoning" } else { "off" };
+        serving.insert("loading_state".into(), json!(state));
+    }
+    let Some(filters) = settings.get("filters").and_then(Yaml::as_mapping) else {
+        return;
+    };
+    let mut corral = serde_json::Map::new();
+    if let Some(strip) = filters.get("stripParams").and_then(Yaml::as_str) {
+        let keys: Vec<&str> = strip
+            .split(',')
+            .map(str::trim)
+            .filter(|k| !k.is_empty() && !PROTECTED.contains(k))
+            .collect();
+        corral.insert("strip".into(), json!(keys));
+    }
+    if let Some(set) = filters.get("setParams") {
+        match serde_json::to_value(set) {
+            Ok(Value::Object(mut set)) => {
+                set.retain(|key, _| !PROTECTED.contains(&key.as_str()));
+                corral.insert("set".into(), Value::Object(set));
+            }
+            _ => not_mapped.push(format!("{at}.filters.setParams: not a mapping; left out")),
+        }
+    }
+    if !corral.is_empty() {
+        serving.insert("filters".into(), Value::Object(corral));
+    }
+    let mut variants = serde_json::Map::new();
+    let by_id = filters.get("setParamsByID").and_then(Yaml::as_mapping);
+    for (id, params) in by_id.into_iter().flatten() {
+        let id = key_text(id);
+        match (
+            id.strip_prefix("${MODEL_ID}:"),
+            serde_json::to_value(params),
+        ) {
+            (Some(suffix), Ok(params @ Value::Object(_))) => {
+                variants.insert(suffix.to_string(), params);
+            }
+            _ => not_mapped.push(format!(
+                "{at}.filters.setParamsByID.{id}: only ${{MODEL_ID}}:suffix entries become \
+                 variants (name:suffix); parameters for the model's own name go in filters.set"
+            )),
+        }
+    }
+    if !variants.is_empty() {
+        serving.insert("variants".into(), Value::Object(variants));
+    }
+}
+
 /// A key or scalar as text (YAML lets names be numbers).
 fn key_text(value: &Yaml) -> String {
     match value {
@@ -235,18 +434,45 @@ fn key_text(value: &Yaml) -> String {
     }
 }
 
-/// Macros in scope: a model's own over the document's.
+/// Macros in scope: a model's own over the document's, over the environment's (`env.NAME`).
 struct Macros<'a> {
     own: HashMap<String, String>,
+    /// Macros whose value needs one that has none: why, for whoever uses them.
+    missing: HashMap<String, String>,
     outer: Option<&'a Macros<'a>>,
 }
 
 impl Macros<'_> {
-    fn get(&self, name: &str) -> Option<&str> {
-        self.own
-            .get(name)
-            .map(String::as_str)
-            .or_else(|| self.outer.and_then(|outer| outer.get(name)))
+    fn get(&self, name: &str) -> Result<Option<&str>, &str> {
+        if let Some(value) = self.own.get(name) {
+            return Ok(Some(value));
+        }
+        if let Some(why) = self.missing.get(name) {
+            return Err(why);
+        }
+        self.outer.map_or(Ok(None), |outer| outer.get(name))
+    }
+}
+
+/// What expansion says of a macro with no value (a model using one is left out, not refused).
+const NO_VALUE: &str = "which has no value";
+
+/// The `${env.NAME}` macros: the import request's `env`, and `HOME` (unless given there) the
+/// home of the user Corral runs as.
+fn environment(env: &BTreeMap<String, String>) -> Macros<'static> {
+    let mut own: HashMap<String, String> = env
+        .iter()
+        .map(|(name, value)| (format!("env.{name}"), value.clone()))
+        .collect();
+    if !own.contains_key("env.HOME")
+        && let Some(home) = std::env::home_dir()
+    {
+        own.insert("env.HOME".into(), home.display().to_string());
+    }
+    Macros {
+        own,
+        missing: HashMap::new(),
+        outer: None,
     }
 }
 
@@ -262,6 +488,7 @@ fn macros<'a>(
 ) -> Macros<'a> {
     let mut known = Macros {
         own: HashMap::new(),
+        missing: HashMap::new(),
         outer,
     };
     let Some(value) = value else {
@@ -300,6 +527,10 @@ fn macros<'a>(
             Ok(text) => {
                 known.own.insert(name, text);
             }
+            // Left undefined: only the models that use it are left out.
+            Err(message) if message.contains(NO_VALUE) => {
+                known.missing.insert(name, message);
+            }
             Err(message) => errors.push(FieldError::new(
                 format!("{at}.{name}"),
                 Rule::Pattern,
@@ -324,13 +555,20 @@ fn expand(text: &str, macros: &Macros, spent: &mut usize) -> Result<String, Stri
         };
         let name = &after[..end];
         match macros.get(name) {
-            Some(value) => out.push_str(value),
-            None if PER_START.contains(&name) => {
+            Ok(Some(value)) => out.push_str(value),
+            Ok(None) if PER_START.contains(&name) => {
                 out.push_str("${");
                 out.push_str(name);
                 out.push('}');
             }
-            None => {
+            Ok(None) if name.starts_with("env.") => {
+                return Err(format!(
+                    "uses ${{{}}}, {NO_VALUE}",
+                    crate::domain::text::kept(name)
+                ));
+            }
+            Err(why) => return Err(why.to_string()),
+            Ok(None) => {
                 return Err(format!(
                     "uses the macro ${{{}}}, which is not defined",
                     crate::domain::text::kept(name)
@@ -351,6 +589,59 @@ fn expand(text: &str, macros: &Macros, spent: &mut usize) -> Result<String, Stri
     out.push_str(rest);
     *spent += out.len();
     Ok(out)
+}
+
+/// `metadata` → `serving.metadata`: macros expand in its texts as in the command, and
+/// `${MODEL_ID}` is the model's name.
+fn metadata_setting(
+    metadata: &Yaml,
+    serving: &mut serde_json::Map<String, Value>,
+    macros: &Macros<'_>,
+    name: &str,
+    at: &str,
+    notes: &mut Notes<'_>,
+) {
+    match serde_json::to_value(metadata) {
+        Ok(Value::Object(mut map)) => {
+            for value in map.values_mut() {
+                expand_texts(value, macros, name, notes.spent);
+            }
+            serving.insert("metadata".into(), Value::Object(map));
+        }
+        _ => notes
+            .not_mapped
+            .push(format!("{at}.metadata: not a mapping; left out")),
+    }
+}
+
+/// Every text in `value` with its macros expanded (one that cannot be is left as written).
+fn expand_texts(value: &mut Value, macros: &Macros<'_>, model: &str, spent: &mut usize) {
+    match value {
+        Value::String(text) => {
+            if let Ok(expanded) = expand(text, macros, spent) {
+                *text = expanded.replace("${MODEL_ID}", model);
+            }
+        }
+        Value::Array(items) => {
+            for item in items {
+                expand_texts(item, macros, model, spent);
+            }
+        }
+        Value::Object(map) => {
+            for item in map.values_mut() {
+                expand_texts(item, macros, model, spent);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// The command without its comment lines.
+fn without_comments(cmd: &str) -> String {
+    cmd.lines()
+        .filter(|line| !line.trim_start().starts_with('#'))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// The command's words as llama-swap reads them: comment lines dropped, `\` line endings
@@ -414,7 +705,7 @@ mod tests {
         }
         text.push_str("models:\n  m1:\n    cmd: llama-server -m /m/tiny.gguf\n");
         let started = std::time::Instant::now();
-        let error = format!("{:?}", read(&text).unwrap_err());
+        let error = format!("{:?}", read(&text, &BTreeMap::new()).unwrap_err());
         assert!(error.contains("4 MiB expanded in all"), "{error}");
         assert!(started.elapsed() < std::time::Duration::from_secs(1));
     }

@@ -9,6 +9,8 @@ mod corral_document;
 mod llama_preset;
 mod llama_swap;
 
+use std::collections::BTreeMap;
+
 use serde_json::{Map, Value};
 
 use crate::domain::config::ConfigGroupKind;
@@ -37,7 +39,9 @@ pub async fn import(
     text: &str,
     dry_run: bool,
     on_conflict: Option<OnConflict>,
+    env: BTreeMap<String, String>,
 ) -> Result<ImportReport, AppError> {
+    check_env(&env)?;
     // Parsing is CPU work and memory on text from outside: off the async threads, so a hostile
     // document slows its own request, never every other one, and a few at a time.
     let turn = tokio::time::timeout(IMPORT_WAIT, IMPORTS_AT_ONCE.acquire()).await;
@@ -48,7 +52,7 @@ pub async fn import(
         });
     };
     let owned = text.to_string();
-    let (models, not_mapped) = tokio::task::spawn_blocking(move || parse(format, &owned))
+    let (models, not_mapped) = tokio::task::spawn_blocking(move || parse(format, &owned, &env))
         .await
         .map_err(AppError::internal)??;
     let on_conflict = on_conflict.unwrap_or(OnConflict::Skip);
@@ -57,9 +61,42 @@ pub async fn import(
     Ok(report)
 }
 
+/// Most `env` entries one import gives, and the longest name and value.
+const MAX_ENV: usize = 256;
+const MAX_ENV_NAME: usize = 128;
+const MAX_ENV_VALUE: usize = 4096;
+
+fn check_env(env: &BTreeMap<String, String>) -> Result<(), AppError> {
+    if env.len() > MAX_ENV {
+        return Err(AppError::invalid(
+            "env",
+            Rule::MaxItems,
+            format!("must have at most {MAX_ENV} entries"),
+        ));
+    }
+    let bad = env.iter().find(|(name, value)| {
+        name.is_empty()
+            || name.len() > MAX_ENV_NAME
+            || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+            || value.len() > MAX_ENV_VALUE
+    });
+    match bad {
+        Some((name, _)) => Err(AppError::invalid(
+            format!("env.{}", crate::domain::text::kept(name)),
+            Rule::Pattern,
+            format!(
+                "a name is letters, digits and '_' (at most {MAX_ENV_NAME}); a value at most \
+                 {MAX_ENV_VALUE} bytes"
+            ),
+        )),
+        None => Ok(()),
+    }
+}
+
 pub fn parse(
     format: ImportFormat,
     text: &str,
+    env: &BTreeMap<String, String>,
 ) -> Result<(Vec<ExportedModel>, Vec<String>), AppError> {
     if text.len() > MAX_TEXT_BYTES {
         return Err(AppError::invalid(
@@ -70,7 +107,7 @@ pub fn parse(
     }
     let (models, not_mapped) = match format {
         ImportFormat::Corral => corral_document::read(text),
-        ImportFormat::LlamaSwap => llama_swap::read(text),
+        ImportFormat::LlamaSwap => llama_swap::read(text, env),
         ImportFormat::LlamaPreset => llama_preset::read(text),
     }?;
     Ok((models, bounded(not_mapped)))
@@ -103,6 +140,16 @@ fn assemble(
         let mut spec = read.scopes.remove(ModelSpec::WHOLE).unwrap_or_default();
         if !spec.contains_key("path") {
             not_mapped.push(format!("{at}: names no model file (--model); not imported"));
+            continue;
+        }
+        // Relative to wherever the other tool ran: which file it means cannot be known here.
+        if let Some(path) = spec.get("path").and_then(Value::as_str)
+            && !path.starts_with('/')
+        {
+            not_mapped.push(format!(
+                "{at}: its model file '{path}' is a relative path; not imported (give the \
+                 whole path)"
+            ));
             continue;
         }
         spec.insert("name".into(), Value::String(name));
