@@ -289,7 +289,14 @@ pub fn read(args: &[String], at: &str) -> ReadSettings {
                         .is_some_and(|next| !next.starts_with('-') || next.parse::<f64>().is_ok()),
             ),
         };
+        // Older llama.cpp's `--flash-attn` was a switch: bare, it meant on.
+        let bare_switch = matches!(flag.as_str(), "--flash-attn" | "-fa")
+            && inline.is_none()
+            && args.get(i).is_none_or(|next| next.starts_with('-'));
         let mut values: Vec<String> = inline.into_iter().collect();
+        if bare_switch {
+            values.push("on".into());
+        }
         while values.len() < wanted && i < args.len() {
             values.push(args[i].clone());
             i += 1;
@@ -431,6 +438,16 @@ mod tests {
         assert_eq!(read.scopes["gpu"]["gpu_layers"], 99);
         assert_eq!(read.scopes["gpu"]["kv_offload"], false);
         assert_eq!(read.scopes["advanced"]["flash_attn"], "on");
+        for bare in [&["-fa", "--mlock"][..], &["--flash-attn"]] {
+            let args: Vec<String> = bare.iter().map(|a| (*a).to_string()).collect();
+            let bare_read = super::read(&args, "cmd");
+            assert_eq!(bare_read.scopes["advanced"]["flash_attn"], "on", "{bare:?}");
+            assert!(
+                bare_read.not_mapped.is_empty(),
+                "{:?}",
+                bare_read.not_mapped
+            );
+        }
         assert_eq!(read.scopes["sampling"]["temperature"], 0.7);
         assert_eq!(read.scopes["serving"]["role"], "embeddings");
     }
