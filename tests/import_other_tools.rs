@@ -343,12 +343,8 @@ async fn llama_swaps_own_example_config_imports_with_what_each_key_became_named(
     .await;
     for words in [
         &["models.gpt-oss-120b", "relative path"][..],
-        &[
-            "selectors.coding-model",
-            "/api/virtual/create",
-            "\"strategy\":\"warm\"",
-        ],
-        &["selectors.llama", "\"spillover\":4"],
+        &["selectors.coding-model", "no target left"],
+        &["selectors.llama", "'docker-llama' is not a model here"],
         &["routing", "groups"],
         &["models.docker-llama", "not llama-server"],
         &["models.gpt-oss-120b.capabilities", "files and settings"],
@@ -395,4 +391,24 @@ async fn llama_swaps_own_example_config_imports_with_what_each_key_became_named(
     assert_eq!(serving["idle_ttl_seconds"], 60);
     assert_eq!(serving["preload"], true, "hooks.on_startup.preload");
     assert_eq!(serving["priority"], 10, "the scheduler's priority");
+    // Selectors are virtual models, with the targets that are models here.
+    assert_eq!(
+        report["virtual_models"],
+        json!(["coding-model", "llm-plan"]),
+        "{report}"
+    );
+    let listed = app.post("/api/virtual/list", json!({})).await.json();
+    let coding = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["name"] == "coding-model")
+        .cloned()
+        .unwrap();
+    assert_eq!(coding["strategy"], "warm");
+    assert_eq!(coding["targets"], json!(["gpt-oss-120b"]));
+    assert!(mentions(
+        &report["not_mapped"],
+        &["selectors.llama", "no target left"]
+    ));
 }

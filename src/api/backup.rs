@@ -29,6 +29,8 @@ pub async fn import(
     #[server(default)] on_conflict: Option<OnConflict>,
     #[server(default)] env: std::collections::BTreeMap<String, String>,
 ) -> Result<ImportReport, AppError> {
-    let registry = registry()?;
-    crate::server::import::import(&registry, format, &text, dry_run, on_conflict, env).await
+    let state = crate::api::state()?;
+    let (registry, virtuals) = (&state.registry, &state.virtuals);
+    crate::server::import::import(registry, virtuals, format, &text, dry_run, on_conflict, env)
+        .await
 }

@@ -33,4 +33,7 @@ pub struct ImportReport {
     pub skipped: Vec<String>,
     /// What the text held that has no place in Corral, in words.
     pub not_mapped: Vec<String>,
+    /// Virtual models made (llama-swap's selectors).
+    #[serde(default)]
+    pub virtual_models: Vec<String>,
 }

@@ -8,7 +8,8 @@ use serde_json::{Value, json};
 use yaml_serde::{Mapping, Value as Yaml};
 
 use crate::domain::config::request_shape::PROTECTED;
-use crate::domain::export::ExportedModel;
+use crate::domain::fields::FieldSet;
+use crate::domain::virtual_model::VirtualModel;
 use crate::domain::{AppError, FieldError, Rule};
 use crate::server::import::{ModelDraft, bounded_yaml, command_line};
 
@@ -43,10 +44,7 @@ const READ_TOP: &[&str] = &["models", "macros", "hooks"];
 /// from `env` (the import request's), `HOME` else the home of the user Corral runs as; nothing
 /// else is read from Corral's own environment. A model that needs a macro with no value is
 /// named and left out; the others are imported.
-pub fn read(
-    text: &str,
-    env: &BTreeMap<String, String>,
-) -> Result<(Vec<ExportedModel>, Vec<String>), AppError> {
+pub fn read(text: &str, env: &BTreeMap<String, String>) -> Result<super::Read, AppError> {
     let document = bounded_yaml::parse(text)
         .map_err(|e| AppError::invalid("text", Rule::Type, format!("cannot be read: {e}")))?;
     let Some(root) = document.as_mapping() else {
@@ -58,11 +56,12 @@ pub fn read(
     };
     let mut not_mapped = Vec::new();
     let mut errors = Vec::new();
+    let mut virtuals = Vec::new();
     for (key, value) in root {
         let key = key_text(key);
         match key.as_str() {
             _ if READ_TOP.contains(&key.as_str()) => {}
-            "selectors" => not_mapped.extend(selectors(value)),
+            "selectors" => virtuals = selectors(value, &mut not_mapped),
             "routing" => not_mapped.push(
                 "routing: groups and matrix sets have no equal in Corral yet; the scheduler's \
                  priorities become each model's serving.priority"
@@ -116,7 +115,12 @@ pub fn read(
         return Err(AppError::Invalid { errors });
     }
     startup_and_priority(root, &mut drafts, &mut not_mapped);
-    super::assemble(drafts, not_mapped)
+    let (models, not_mapped) = super::assemble(drafts, not_mapped)?;
+    Ok(super::Read {
+        models,
+        virtuals,
+        not_mapped,
+    })
 }
 
 /// `hooks.on_startup.preload` → `serving.preload`, and the scheduler's priorities
@@ -172,34 +176,46 @@ fn serving_of<'a>(
     found.map(|d| d.read.scopes.entry("serving").or_default())
 }
 
-/// llama-swap's selectors are Corral's virtual models: each named with the call that makes it.
-fn selectors(value: &Yaml) -> Vec<String> {
+/// llama-swap's selectors are Corral's virtual models (`strategy`, `targets`,
+/// `settings.spillover`); one Corral cannot read is named and left out.
+fn selectors(value: &Yaml, not_mapped: &mut Vec<String>) -> Vec<VirtualModel> {
     let Some(selectors) = value.as_mapping() else {
-        return vec!["selectors: not a mapping".into()];
+        not_mapped.push("selectors: not a mapping; left out".into());
+        return Vec::new();
     };
-    selectors
-        .iter()
-        .map(|(name, selector)| {
-            let name = key_text(name);
-            let strategy = selector
-                .get("strategy")
-                .map_or_else(|| "warm".into(), key_text);
-            let targets: Vec<String> = selector
-                .get("targets")
-                .and_then(Yaml::as_sequence)
-                .map(|t| t.iter().map(key_text).collect())
-                .unwrap_or_default();
-            let spillover = selector
-                .get("settings")
-                .and_then(|s| s.get("spillover"))
-                .and_then(Yaml::as_i64);
-            let mut body = json!({"name": name, "strategy": strategy, "targets": targets});
-            if let Some(n) = spillover {
-                body["spillover"] = json!(n);
+    let mut read = Vec::new();
+    for (name, selector) in selectors {
+        let name = key_text(name);
+        let targets: Vec<String> = selector
+            .get("targets")
+            .and_then(Yaml::as_sequence)
+            .map(|t| t.iter().map(key_text).collect())
+            .unwrap_or_default();
+        let mut body = json!({
+            "name": name,
+            "strategy": selector.get("strategy").map(key_text),
+            "targets": targets,
+            "spillover": selector.get("settings").and_then(|s| s.get("spillover")).and_then(Yaml::as_i64),
+        });
+        if body["strategy"].is_null() {
+            body["strategy"] = json!("warm");
+        }
+        match VirtualModel::parse(&body) {
+            Ok(model) => read.push(model),
+            Err(error) => not_mapped.push(format!(
+                "selectors.{}: cannot be a virtual model ({error}); left out",
+                crate::domain::text::kept(&name)
+            )),
+        }
+        for key in ["name", "description", "metadata"] {
+            if selector.get(key).is_some() {
+                not_mapped.push(format!(
+                    "selectors.{name}.{key}: no Corral setting for this"
+                ));
             }
-            format!("selectors.{name}: a virtual model in Corral: POST /api/virtual/create {body}")
-        })
-        .collect()
+        }
+    }
+    read
 }
 
 /// Where reading a document writes down what went wrong, what has no place in Corral, and how
@@ -705,7 +721,7 @@ mod tests {
         }
         text.push_str("models:\n  m1:\n    cmd: llama-server -m /m/tiny.gguf\n");
         let started = std::time::Instant::now();
-        let error = format!("{:?}", read(&text, &BTreeMap::new()).unwrap_err());
+        let error = format!("{:?}", read(&text, &BTreeMap::new()).err());
         assert!(error.contains("4 MiB expanded in all"), "{error}");
         assert!(started.elapsed() < std::time::Duration::from_secs(1));
     }

@@ -17,8 +17,10 @@ use crate::domain::config::ConfigGroupKind;
 use crate::domain::export::ExportedModel;
 use crate::domain::fields::FieldSet;
 use crate::domain::import::{ImportFormat, ImportReport, OnConflict};
+use crate::domain::virtual_model::VirtualModel;
 use crate::domain::{AppError, FieldError, ModelSpec, Rule};
 use crate::server::models::registry::Registry;
+use crate::server::models::virtual_models::VirtualModels;
 
 use command_line::ReadSettings;
 
@@ -35,6 +37,7 @@ pub const MAX_NOT_MAPPED: usize = 200;
 /// Reads the text and imports what it holds (`on_conflict` defaults to skip).
 pub async fn import(
     registry: &Registry,
+    virtuals: &VirtualModels,
     format: ImportFormat,
     text: &str,
     dry_run: bool,
@@ -52,12 +55,26 @@ pub async fn import(
         });
     };
     let owned = text.to_string();
-    let (models, not_mapped) = tokio::task::spawn_blocking(move || parse(format, &owned, &env))
+    let read = tokio::task::spawn_blocking(move || parse(format, &owned, &env))
         .await
         .map_err(AppError::internal)??;
     let on_conflict = on_conflict.unwrap_or(OnConflict::Skip);
+    let models = read.models;
     let mut report = apply::import_models(registry, models, on_conflict, dry_run).await?;
-    report.not_mapped = not_mapped;
+    report.not_mapped = read.not_mapped;
+    if !read.virtuals.is_empty() {
+        let imported = report
+            .created
+            .iter()
+            .chain(&report.changed)
+            .cloned()
+            .collect();
+        let notes = &mut report.not_mapped;
+        let made = virtuals
+            .import(read.virtuals, imported, dry_run, notes)
+            .await?;
+        report.virtual_models = made;
+    }
     Ok(report)
 }
 
@@ -97,7 +114,7 @@ pub fn parse(
     format: ImportFormat,
     text: &str,
     env: &BTreeMap<String, String>,
-) -> Result<(Vec<ExportedModel>, Vec<String>), AppError> {
+) -> Result<Read, AppError> {
     if text.len() > MAX_TEXT_BYTES {
         return Err(AppError::invalid(
             "text",
@@ -105,12 +122,25 @@ pub fn parse(
             format!("must be at most {} MiB", MAX_TEXT_BYTES >> 20),
         ));
     }
-    let (models, not_mapped) = match format {
-        ImportFormat::Corral => corral_document::read(text),
+    let only_models = |(models, not_mapped)| Read {
+        models,
+        virtuals: Vec::new(),
+        not_mapped,
+    };
+    let mut read = match format {
+        ImportFormat::Corral => corral_document::read(text).map(only_models),
         ImportFormat::LlamaSwap => llama_swap::read(text, env),
-        ImportFormat::LlamaPreset => llama_preset::read(text),
+        ImportFormat::LlamaPreset => llama_preset::read(text).map(only_models),
     }?;
-    Ok((models, bounded(not_mapped)))
+    read.not_mapped = bounded(read.not_mapped);
+    Ok(read)
+}
+
+/// What an import's text holds for Corral: models, virtual models, and what has no place.
+pub struct Read {
+    pub models: Vec<ExportedModel>,
+    pub virtuals: Vec<VirtualModel>,
+    pub not_mapped: Vec<String>,
 }
 
 /// One model read from another tool's configuration: its name, where it is in the text, and

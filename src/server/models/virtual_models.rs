@@ -92,22 +92,84 @@ impl VirtualModels {
         .await
     }
 
+    /// Imported virtual models (llama-swap's selectors), after their models (`imported`: the
+    /// names the same import made or changed): each with the targets that name a model here (one with none left, or whose name is taken, is named in
+    /// `not_mapped` and left out). Answers the names made (or, for a dry run, that would be).
+    pub async fn import(
+        &self,
+        models: Vec<VirtualModel>,
+        imported: Vec<String>,
+        dry_run: bool,
+        not_mapped: &mut Vec<String>,
+    ) -> Result<Vec<String>, AppError> {
+        // A dry run's models were rolled back: they count as there.
+        let imported = move |name: &str| imported.iter().any(|i| i.eq_ignore_ascii_case(name));
+        let (made, notes) = self
+            .write_unless(dry_run, move |conn, now| {
+                let (mut made, mut notes) = (Vec::new(), Vec::new());
+                for mut model in models {
+                    let mut kept = Vec::new();
+                    for target in model.targets.drain(..) {
+                        if imported(&target) || models_repo::resolve_name(conn, &target)?.is_some()
+                        {
+                            kept.push(target);
+                        } else {
+                            notes.push(format!(
+                                "selectors.{}: target '{target}' is not a model here; left out",
+                                model.name
+                            ));
+                        }
+                    }
+                    model.targets = kept;
+                    if model.targets.is_empty() {
+                        notes.push(format!(
+                            "selectors.{}: no target left; not imported",
+                            model.name
+                        ));
+                    } else if name_free(conn, &model.name).is_err() {
+                        notes.push(format!(
+                            "selectors.{}: the name is taken; not imported",
+                            model.name
+                        ));
+                    } else {
+                        virtuals_repo::insert(conn, &model, now)?;
+                        made.push(model.name);
+                    }
+                }
+                Ok((made, notes))
+            })
+            .await?;
+        not_mapped.extend(notes);
+        Ok(made)
+    }
+
     /// One registry write that also reads every row back, kept once committed.
     async fn write<T: Send + 'static>(
         &self,
         work: impl FnOnce(&Connection, i64) -> Result<T, AppError> + Send + 'static,
     ) -> Result<T, AppError> {
+        self.write_unless(false, work).await
+    }
+
+    /// `write`, or when `rehearse` is set the same work rolled back (nothing kept or told).
+    async fn write_unless<T: Send + 'static>(
+        &self,
+        rehearse: bool,
+        work: impl FnOnce(&Connection, i64) -> Result<T, AppError> + Send + 'static,
+    ) -> Result<T, AppError> {
         let _one_at_a_time = self.writes.lock().await;
         let (value, rows) = self
             .registry
-            .write(move |tx| {
+            .write_unless(rehearse, move |tx| {
                 let value = work(tx, now_ms())?;
                 let rows = virtuals_repo::list(tx)?;
                 let told = told(&rows);
                 Ok(((value, rows), vec![told]))
             })
             .await?;
-        *self.kept.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(rows);
+        if !rehearse {
+            *self.kept.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(rows);
+        }
         Ok(value)
     }
 }
