@@ -1699,3 +1699,59 @@ async fn signing_out_a_session_that_ended_elsewhere_still_clears_the_cookie() {
             .contains("Max-Age=0")
     );
 }
+
+#[tokio::test]
+async fn a_key_sees_of_a_virtual_model_only_the_targets_it_may_use() {
+    let app = TestApp::with_login().await;
+    let session = app.set_up_admin().await;
+    for name in ["tiny", "secret"] {
+        app.ask(
+            Method::POST,
+            "/api/models/create",
+            Some(json!({"model": {"name": name, "path": format!("/m/{name}.gguf")}})),
+            Some(&session),
+            "127.0.0.1",
+        )
+        .await;
+    }
+    for (name, targets) in [
+        ("chat", json!(["secret", "tiny"])),
+        ("hidden", json!(["secret"])),
+    ] {
+        let made = app
+            .ask(
+                Method::POST,
+                "/api/virtual/create",
+                Some(json!({"name": name, "targets": targets})),
+                Some(&session),
+                "127.0.0.1",
+            )
+            .await;
+        assert_eq!(made.status, StatusCode::OK, "{}", made.body);
+    }
+    let key = app
+        .make_key(
+            &session,
+            json!({"name": "one model", "scopes": ["inference"], "models": ["tiny"]}),
+        )
+        .await
+        .json()["key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let listed = app
+        .with_key("bearer", &key, Method::GET, "/v1/models", None)
+        .await
+        .json();
+    let ids: Vec<&str> = listed["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["tiny", "chat"], "{listed}");
+    let chat = &listed["data"][1]["virtual"];
+    assert_eq!(chat["targets"], json!(["tiny"]), "{listed}");
+    assert!(chat.get("missing").is_none(), "{listed}");
+    assert!(!listed.to_string().contains("secret"), "{listed}");
+}

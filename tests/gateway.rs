@@ -734,8 +734,17 @@ async fn a_browser_opening_slash_models_is_sent_to_the_models_page_and_clients_g
 
 #[tokio::test]
 async fn a_stream_that_waits_for_a_load_hears_its_progress_as_reasoning_when_asked() {
-    let app = TestApp::with_llama_server().await;
+    // A load of a second and more (the tiny model's alone is too quick to be told of).
+    let bin = tempfile::tempdir().unwrap();
+    let app = TestApp::with_settings(SupervisorSettings {
+        llama_server: Some(common::slow_llama_server(bin.path(), 1.5)),
+        ..supervisor_settings()
+    })
+    .await;
     app.create_tiny("tiny").await;
+    let embedder = app.create_tiny("embedder").await;
+    app.serving(embedder, json!({"role": "embeddings"})).await;
+    app.create("ghost", "/nowhere/ghost.gguf").await;
     let mut body = chat("tiny");
     body["stream"] = json!(true);
     let read = |response: axum::response::Response| async move {
@@ -787,5 +796,15 @@ async fn a_stream_that_waits_for_a_load_hears_its_progress_as_reasoning_when_ask
     // Once it runs, nothing is added.
     let text = read(app.respond("/v1/chat/completions", &body).await).await;
     assert!(!text.contains("Loading tiny"), "{text}");
+
+    // A refusal keeps its own status: nothing is streamed for it.
+    let mut wrong_role = chat("embedder");
+    wrong_role["stream"] = json!(true);
+    let refused = app.respond("/v1/chat/completions", &wrong_role).await;
+    assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
+    let mut ghost = chat("ghost");
+    ghost["stream"] = json!(true);
+    let failed = app.respond("/v1/chat/completions", &ghost).await;
+    assert_eq!(failed.status(), StatusCode::SERVICE_UNAVAILABLE);
     app.supervisor.shutdown().await;
 }

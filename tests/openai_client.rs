@@ -31,7 +31,14 @@ fn python() -> PathBuf {
 
 #[tokio::test]
 async fn the_openai_python_package_lists_chats_streams_embeds_and_gets_its_errors() {
-    let app = TestApp::with_llama_server().await;
+    // Every load takes a second more than the tiny model's own, so the loading progress of
+    // `tiny-loading` has time to be heard.
+    let bin = tempfile::tempdir().unwrap();
+    let app = TestApp::with_settings(corral::server::supervisor::settings::SupervisorSettings {
+        llama_server: Some(common::slow_llama_server(bin.path(), 1.0)),
+        ..common::supervisor_settings()
+    })
+    .await;
     let tiny = app.create_tiny("tiny").await;
     let streamed = app.create_tiny("tiny-stream").await;
     let embedder = app.create_tiny("embedder").await;

@@ -23,9 +23,36 @@ pub fn kept(text: &str) -> String {
     bounded(text, MAX_KEPT_BYTES)
 }
 
+/// `text` with every word that names a file (holds a `/` or `\\`) replaced by `…`: a log line
+/// shown to whoever may use a model, not see where its files are.
+pub fn without_paths(text: &str) -> String {
+    text.split(' ')
+        .map(|word| {
+            if word.contains('/') || word.contains('\\') {
+                "…"
+            } else {
+                word
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_log_line_loses_its_file_paths_and_keeps_its_words() {
+        assert_eq!(
+            without_paths("llama_model_loader: loaded meta data from /home/a/m.gguf (version 3)"),
+            "llama_model_loader: loaded meta data from … (version 3)"
+        );
+        assert_eq!(
+            without_paths("load_tensors: CPU model buffer"),
+            "load_tensors: CPU model buffer"
+        );
+    }
 
     #[test]
     fn short_text_is_kept_whole_and_long_text_is_cut_within_the_bound() {

@@ -361,6 +361,25 @@ pub fn env_number(name: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
+/// A stand-in in front of the pinned llama-server that waits `seconds` before starting it (its
+/// `--version` and `--help` answer at once): a load that lasts long enough to be seen, which the
+/// tiny model's (a few milliseconds) is not. Named llama-server, as Corral requires.
+pub fn slow_llama_server(dir: &Path, seconds: f64) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let folder = dir.join("slow-bin");
+    std::fs::create_dir_all(&folder).unwrap();
+    let wrapper = folder.join("llama-server");
+    let real = llama_server();
+    let script = format!(
+        "#!/bin/sh\ncase \"$*\" in *--version*|*--help*) exec '{real}' \"$@\";; esac\n\
+         sleep {seconds}\nexec '{real}' \"$@\"\n",
+        real = real.display()
+    );
+    std::fs::write(&wrapper, script).unwrap();
+    std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    wrapper
+}
+
 /// The pinned llama-server: `CORRAL_LLAMA_SERVER` (the test script sets it), else whatever
 /// `scripts/llama-server` prints (it builds the binary the first time).
 pub fn llama_server() -> PathBuf {

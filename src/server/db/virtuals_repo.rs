@@ -42,6 +42,13 @@ pub fn list(conn: &Connection) -> rusqlite::Result<Vec<Stored>> {
     .collect()
 }
 
+pub fn count(conn: &Connection) -> rusqlite::Result<usize> {
+    conn.query_row("SELECT count(*) FROM virtual_models", [], |row| {
+        row.get::<_, i64>(0)
+    })
+    .map(|n| usize::try_from(n).unwrap_or(usize::MAX))
+}
+
 pub fn get(conn: &Connection, name: &str) -> rusqlite::Result<Option<Stored>> {
     conn.prepare_cached(&format!(
         "SELECT {COLUMNS} FROM virtual_models WHERE name = ?1"

@@ -6,6 +6,7 @@
 //! mid-stream.
 
 use std::convert::Infallible;
+use std::pin::Pin;
 use std::time::Duration;
 
 use axum::body::Body;
@@ -18,9 +19,10 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use crate::domain::config::serving::LoadingState;
+use crate::domain::text::without_paths;
 use crate::server::boot::state::AppState;
 use crate::server::gateway::upstream;
-use crate::server::gateway::{GatewayError, Routed};
+use crate::server::gateway::{GatewayError, Routed, Sent};
 use crate::server::metering::meter::Meter;
 use crate::server::now_ms;
 
@@ -48,11 +50,39 @@ pub fn wanted(state: &AppState, routed: &Routed) -> bool {
     chosen == LoadingState::Reasoning && !ready
 }
 
-/// Answers at once with an event stream: progress while the request waits, then the model's
-/// answer. A client that leaves drops the wait (and its place) with the stream.
-pub fn stream(state: AppState, routed: Routed, meter: Meter) -> Response {
+/// How long a request waits before it is answered with the progress stream: a refusal (key,
+/// role, limits) or a model that was nearly ready keeps its own status and headers.
+const GRACE: Duration = Duration::from_millis(300);
+
+/// The request's wait and send, owning what they need so they can go on in a task of their own.
+type Work = Pin<Box<dyn Future<Output = (Result<Sent, GatewayError>, Meter)> + Send>>;
+
+/// Sends the request; when it still waits after `GRACE`, answers with an event stream:
+/// progress while it waits, then the model's answer. A client that leaves drops the wait (and
+/// its place) with the stream.
+pub async fn answer(state: AppState, routed: Routed, meter: Meter) -> Response {
+    let (name, id) = routed
+        .candidates
+        .first()
+        .map(|m| (m.name.clone(), m.id))
+        .unwrap_or_default();
+    let arrived = Instant::now();
+    let mut work: Work = Box::pin({
+        let state = state.clone();
+        async move {
+            let mut meter = meter;
+            let sent = routed.send(&state, &mut meter).await;
+            (sent, meter)
+        }
+    });
+    tokio::select! {
+        biased;
+        (sent, meter) = &mut work => return super::answer(sent, meter),
+        () = tokio::time::sleep(GRACE) => {}
+    }
     let (tx, rx) = mpsc::channel::<Result<Bytes, Infallible>>(16);
-    tokio::spawn(async move { relay_after_progress(state, routed, meter, tx).await });
+    let progress = Progress { name, id, arrived };
+    tokio::spawn(async move { relay_after_progress(state, work, progress, tx).await });
     let events = futures::stream::unfold(rx, |mut rx| async move {
         rx.recv().await.map(|event| (event, rx))
     });
@@ -68,33 +98,31 @@ pub fn stream(state: AppState, routed: Routed, meter: Meter) -> Response {
     response
 }
 
+/// What the progress lines name: the model waited for, and since when.
+struct Progress {
+    name: String,
+    id: i64,
+    arrived: Instant,
+}
+
 async fn relay_after_progress(
     state: AppState,
-    routed: Routed,
-    mut meter: Meter,
+    mut work: Work,
+    progress: Progress,
     tx: mpsc::Sender<Result<Bytes, Infallible>>,
 ) {
-    let name = routed
-        .candidates
-        .first()
-        .map(|m| m.name.clone())
-        .unwrap_or_default();
-    let arrived = Instant::now();
-    let sent = {
-        let work = routed.send(&state, &mut meter);
-        tokio::pin!(work);
-        let mut tick = tokio::time::interval(EVERY);
-        let mut first = true;
-        loop {
-            tokio::select! {
-                sent = &mut work => break sent,
-                _ = tick.tick() => {
-                    let line = progress_line(&state, &routed, &name, arrived.elapsed());
-                    if tx.send(Ok(chunk(&name, &line, first))).await.is_err() {
-                        return; // The client left: the wait and its place go with `work`.
-                    }
-                    first = false;
+    let mut tick = tokio::time::interval(EVERY);
+    let mut first = true;
+    let (sent, meter) = loop {
+        tokio::select! {
+            biased;
+            done = &mut work => break done,
+            _ = tick.tick() => {
+                let line = progress_line(&state, &progress);
+                if tx.send(Ok(chunk(&progress.name, &line, first))).await.is_err() {
+                    return; // The client left: the wait and its place go with `work`.
                 }
+                first = false;
             }
         }
     };
@@ -132,22 +160,23 @@ async fn relay_after_progress(
     }
 }
 
-/// "Loading tiny… 3 s of about 20 s (load_tensors: …)": what the live run says of its load.
-fn progress_line(state: &AppState, routed: &Routed, name: &str, waited: Duration) -> String {
-    let id = routed.candidates.first().map_or(0, |m| m.id);
+/// "Loading tiny… 3 s of about 20 s (load_tensors: …)": what the live run says of its load,
+/// without file paths (a key that may only use the model does not see where its file is).
+fn progress_line(state: &AppState, progress: &Progress) -> String {
     let (typical, stage) = state.hub.read(|s| {
         s.runs
             .iter()
-            .find(|r| r.model_id == id)
+            .find(|r| r.model_id == progress.id)
             .map(|r| (r.typical_load_ms, r.stage.clone()))
             .unwrap_or_default()
     });
-    let mut line = format!("Loading {name}… {} s", waited.as_secs());
+    let waited = progress.arrived.elapsed().as_secs();
+    let mut line = format!("Loading {}… {waited} s", progress.name);
     if let Some(ms) = typical {
         line.push_str(&format!(" of about {} s", (ms + 999) / 1000));
     }
     if let Some(stage) = stage {
-        let stage: String = stage.chars().take(120).collect();
+        let stage: String = without_paths(&stage).chars().take(120).collect();
         line.push_str(&format!(" ({stage})"));
     }
     line.push('\n');

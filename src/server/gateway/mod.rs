@@ -73,7 +73,7 @@ async fn model_routed(State(state): State<AppState>, request: Request) -> Respon
     match model_routed_inner(&state, request, &mut meter).await {
         // A streamed chat that would wait for a load hears how the load goes meanwhile.
         Ok(routed) if loading_state::wanted(&state, &routed) => {
-            loading_state::stream(state, routed, meter)
+            loading_state::answer(state, routed, meter).await
         }
         Ok(routed) => {
             let sent = routed.send(&state, &mut meter).await;

@@ -96,16 +96,38 @@ async fn entries(
         models.push((model, serving));
     }
     for view in virtual_route::views(state, key).await? {
-        // A key sees a virtual model when it may use one of its targets.
-        let Some(would_use) = &view.would_use else {
-            if key.is_some() {
-                continue;
-            }
-            entries.push(virtual_entry(&view, None));
-            continue;
+        // A key sees a virtual model when it may use one of its targets, and of its targets
+        // only those it may use and that are listed.
+        let visible = |target: &String| {
+            models.iter().any(|(m, serving)| {
+                (m.spec.name.eq_ignore_ascii_case(target)
+                    || serving
+                        .aliases
+                        .iter()
+                        .any(|a| a.eq_ignore_ascii_case(target)))
+                    && !serving.unlisted()
+                    && key.is_none_or(|key| keys::allows_model(key, m.id))
+            })
         };
-        let used = models.iter().find(|(m, _)| &m.spec.name == would_use);
-        entries.push(virtual_entry(&view, used));
+        if key.is_some() && view.would_use.is_none() {
+            continue;
+        }
+        let used = view
+            .would_use
+            .as_ref()
+            .and_then(|name| models.iter().find(|(m, _)| &m.spec.name == name));
+        let mut listed = virtual_entry(&view, used);
+        if key.is_some() {
+            let targets: Vec<&String> = view.model.targets.iter().filter(|t| visible(t)).collect();
+            listed["virtual"]["targets"] = json!(targets);
+            if !used.is_some_and(|(m, _)| visible(&m.spec.name)) {
+                listed["virtual"]["would_use"] = Value::Null;
+            }
+            if let Some(fields) = listed["virtual"].as_object_mut() {
+                fields.remove("missing");
+            }
+        }
+        entries.push(listed);
     }
     Ok(entries)
 }
@@ -267,7 +289,7 @@ fn load_progress(
         "model": name,
         "event": "load_progress",
         "data": {
-            "stage": run.stage,
+            "stage": run.stage.as_deref().map(crate::domain::text::without_paths),
             "elapsed_ms": now - run.started_at,
             "typical_ms": run.typical_load_ms,
         },

@@ -59,6 +59,7 @@ impl VirtualModels {
     pub async fn create(&self, input: Value) -> Result<VirtualModel, AppError> {
         let model = VirtualModel::parse(&input)?;
         self.write(move |conn, now| {
+            room_for_one_more(conn)?;
             name_free(conn, &model.name)?;
             targets_exist(conn, &model)?;
             virtuals_repo::insert(conn, &model, now)?;
@@ -121,7 +122,13 @@ impl VirtualModels {
                         }
                     }
                     model.targets = kept;
-                    if model.targets.is_empty() {
+                    if virtuals_repo::count(conn)? >= MAX_VIRTUAL_MODELS {
+                        notes.push(format!(
+                            "selectors.{}: Corral holds {MAX_VIRTUAL_MODELS} virtual models, the \
+                             most it keeps; not imported",
+                            model.name
+                        ));
+                    } else if model.targets.is_empty() {
                         notes.push(format!(
                             "selectors.{}: no target left; not imported",
                             model.name
@@ -172,6 +179,21 @@ impl VirtualModels {
         }
         Ok(value)
     }
+}
+
+/// Most virtual models Corral keeps (each is looked up by name on every gateway request).
+pub const MAX_VIRTUAL_MODELS: usize = 1000;
+
+fn room_for_one_more(conn: &Connection) -> Result<(), AppError> {
+    if virtuals_repo::count(conn)? >= MAX_VIRTUAL_MODELS {
+        return Err(AppError::Conflict {
+            field: "name".into(),
+            message: format!(
+                "Corral holds {MAX_VIRTUAL_MODELS} virtual models, the most it keeps; delete one"
+            ),
+        });
+    }
+    Ok(())
 }
 
 /// What the tabs are told: every virtual model.
