@@ -273,7 +273,7 @@ test('a row menu closes on a press outside it, not on one inside it', async () =
   assert.equal(await menu.count(), 1);
   assert.equal(await button.getAttribute('aria-expanded'), 'true');
   // A press on the page's heading closes it.
-  await page.getByRole('heading', { name: 'Models' }).click();
+  await page.getByRole('heading', { name: 'Models', exact: true }).click();
   await menu.waitFor({ state: 'detached' });
   assert.equal(await button.getAttribute('aria-expanded'), 'false');
   // Another row's menu opens alone, and its button toggles it shut.

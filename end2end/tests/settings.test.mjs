@@ -64,7 +64,7 @@ test('the settings in effect fit their card at 1280 and 400 px, light and dark, 
     for (const [width, colorScheme] of [[1280, 'light'], [1280, 'dark'], [400, 'light'], [400, 'dark']]) {
       const page = await openPage(browser, `${server.url}/settings`, { viewport: { width, height: 900 }, colorScheme });
       const table = page.getByRole('table', { name: 'Settings in effect' });
-      await table.getByText('A change applies at once.').waitFor({ timeout: 15000 });
+      await table.getByText('A change applies at once.').first().waitFor({ timeout: 15000 });
       const fit = await table.evaluate((t) => ({
         table: t.scrollWidth,
         card: t.closest('section').clientWidth,

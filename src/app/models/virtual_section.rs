@@ -19,6 +19,9 @@ use crate::domain::AppError;
 use crate::domain::fields::{FieldSet, FieldSpec};
 use crate::domain::virtual_model::{Strategy, VirtualModel, VirtualView};
 
+/// What the virtual models' list is read again for.
+type Basis = (Vec<VirtualModel>, Vec<(String, crate::domain::ModelStatus)>);
+
 /// Every field but the name: a virtual model is changed by its name.
 const EDIT_FIELDS: &[FieldSpec] = VirtualModel::FIELDS.split_at(1).1;
 
@@ -33,9 +36,10 @@ enum Editing {
 pub fn VirtualSection(state: ModelsPageState) -> impl IntoView {
     let live = state.live;
     // What the list depends on: the virtual models and every model's name and status (not the
-    // metrics and demand that arrive every second).
-    let basis = Memo::new(move |_| {
-        live.state.with(|s| {
+    // metrics and demand that arrive every second). Kept while the channel reconnects, so a
+    // restarting server is not asked for it.
+    let basis = Memo::new_owning(move |previous: Option<Option<Basis>>| {
+        let now = live.state.with(|s| {
             s.as_ref().map(|s| {
                 let models: Vec<(String, crate::domain::ModelStatus)> = s
                     .models
@@ -44,11 +48,20 @@ pub fn VirtualSection(state: ModelsPageState) -> impl IntoView {
                     .collect();
                 (s.virtual_models.clone(), models)
             })
-        })
+        });
+        match (now, previous.flatten()) {
+            (None, Some(before)) => (Some(before), false),
+            (now, before) => {
+                let changed = now != before;
+                (now, changed)
+            }
+        }
     });
+    // A memo: the channel failing once the list is here fetches nothing more.
+    let wanted = Memo::new(move |_| basis.with(Option::is_some) || live.has_failed());
     let listing = LocalResource::new(move || {
-        let wanted = basis.with(Option::is_some) || live.has_failed();
-        fetch_when(wanted, list_virtual_models())
+        basis.track();
+        fetch_when(wanted.get(), list_virtual_models())
     });
     let views = move || -> Vec<VirtualView> {
         match listing.get().flatten() {
