@@ -8,6 +8,7 @@ use std::cmp::Reverse;
 use crate::domain::AppError;
 use crate::server::models::registry::Registry;
 use crate::server::supervisor::Supervisor;
+use crate::server::supervisor::prepare::args::ModelConfig;
 
 /// Starts the preloads in a task of their own (start-up does not wait for them).
 pub fn spawn(registry: Registry, supervisor: Supervisor) {
@@ -21,9 +22,10 @@ pub fn spawn(registry: Registry, supervisor: Supervisor) {
 /// The models it started, in order.
 pub async fn preload(registry: &Registry, supervisor: &Supervisor) -> Result<Vec<i64>, AppError> {
     let mut chosen: Vec<_> = registry
-        .serving_list()
+        .listing()
         .await?
         .into_iter()
+        .map(|(model, groups)| (model, ModelConfig::from_groups(groups).serving))
         .filter(|(model, serving)| serving.preload() && !model.status.is_active())
         .collect();
     chosen.sort_by_key(|(model, serving)| {

@@ -1,7 +1,7 @@
 //! SQL for `virtual_models`: one row per virtual model, its targets as a JSON list of names.
 //! Names compare without case, as the unique index does.
 
-use rusqlite::{Connection, OptionalExtension, Row, params};
+use rusqlite::{Connection, OptionalExtension, Row};
 
 use crate::domain::virtual_model::{Strategy, VirtualModel};
 
@@ -49,25 +49,11 @@ pub fn count(conn: &Connection) -> rusqlite::Result<usize> {
     .map(|n| usize::try_from(n).unwrap_or(usize::MAX))
 }
 
-pub fn get(conn: &Connection, name: &str) -> rusqlite::Result<Option<Stored>> {
-    conn.prepare_cached(&format!(
-        "SELECT {COLUMNS} FROM virtual_models WHERE name = ?1"
-    ))?
-    .query_row([name], from_row)
-    .optional()
-}
-
-/// The name of the virtual model called `name` (ignoring case), other than `except`.
-pub fn holder(
-    conn: &Connection,
-    name: &str,
-    except: Option<&str>,
-) -> rusqlite::Result<Option<String>> {
-    conn.prepare_cached(
-        "SELECT name FROM virtual_models WHERE name = ?1 AND (?2 IS NULL OR name <> ?2)",
-    )?
-    .query_row(params![name, except], |row| row.get(0))
-    .optional()
+/// The name of the virtual model called `name` (ignoring case).
+pub fn holder(conn: &Connection, name: &str) -> rusqlite::Result<Option<String>> {
+    conn.prepare_cached("SELECT name FROM virtual_models WHERE name = ?1")?
+        .query_row([name], |row| row.get(0))
+        .optional()
 }
 
 pub fn insert(conn: &Connection, model: &VirtualModel, now: i64) -> rusqlite::Result<()> {
@@ -75,13 +61,7 @@ pub fn insert(conn: &Connection, model: &VirtualModel, now: i64) -> rusqlite::Re
         "INSERT INTO virtual_models (name, strategy, targets, spillover, created_at, updated_at) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
     )?
-    .execute(params![
-        model.name,
-        model.strategy.as_str(),
-        targets_json(model),
-        model.spillover,
-        now
-    ])?;
+    .execute(row(model, now))?;
     Ok(())
 }
 
@@ -93,13 +73,7 @@ pub fn update(conn: &Connection, model: &VirtualModel, now: i64) -> rusqlite::Re
             "UPDATE virtual_models SET strategy = ?2, targets = ?3, spillover = ?4, \
              updated_at = ?5 WHERE name = ?1",
         )?
-        .execute(params![
-            model.name,
-            model.strategy.as_str(),
-            targets_json(model),
-            model.spillover,
-            now
-        ])?;
+        .execute(row(model, now))?;
     Ok(changed > 0)
 }
 
@@ -110,6 +84,14 @@ pub fn delete(conn: &Connection, name: &str) -> rusqlite::Result<bool> {
     Ok(changed > 0)
 }
 
-fn targets_json(model: &VirtualModel) -> String {
-    serde_json::Value::from(model.targets.clone()).to_string()
+/// The statements' parameters: name, strategy, targets as JSON, spillover, time.
+fn row(model: &VirtualModel, now: i64) -> (&str, &'static str, String, Option<u32>, i64) {
+    let targets = serde_json::Value::from(model.targets.clone()).to_string();
+    (
+        &model.name,
+        model.strategy.as_str(),
+        targets,
+        model.spillover,
+        now,
+    )
 }

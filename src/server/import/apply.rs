@@ -107,7 +107,7 @@ pub async fn import_models(
 /// Whether a model or a virtual model has `name` (or answers to it).
 fn name_taken(tx: &Transaction<'_>, name: &str) -> rusqlite::Result<bool> {
     Ok(models_repo::name_holder(tx, name, None)?.is_some()
-        || virtuals_repo::holder(tx, name, None)?.is_some())
+        || virtuals_repo::holder(tx, name)?.is_some())
 }
 
 /// Where the `i`th model goes: a new row (`true`), the row it replaces (`false`), or nowhere
@@ -123,7 +123,7 @@ fn place(
 ) -> Result<Option<(i64, bool)>, AppError> {
     let holder = models_repo::name_holder(tx, &spec.name, None)?;
     // Names are shared with the virtual models: one of theirs is skipped, renamed or refused.
-    let is_virtual = virtuals_repo::holder(tx, &spec.name, None)?.is_some();
+    let is_virtual = virtuals_repo::holder(tx, &spec.name)?.is_some();
     let placed = match (holder, on_conflict) {
         (None, _) if !is_virtual => (models_repo::insert(tx, &spec, size, now)?, true),
         (_, OnConflict::Skip) => {

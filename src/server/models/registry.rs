@@ -142,22 +142,6 @@ impl Registry {
             .await
     }
 
-    /// Every model with how it is served, for the gateway's model lists.
-    pub async fn serving_list(&self) -> Result<Vec<(Model, ServingConfig)>, AppError> {
-        self.db
-            .call(move |conn| {
-                let models = models_repo::list(conn)?;
-                models
-                    .into_iter()
-                    .map(|model| {
-                        let serving = serving_of(conn, model.id)?;
-                        Ok((model, serving))
-                    })
-                    .collect()
-            })
-            .await
-    }
-
     /// Every write of models or their settings goes through here: one transaction, its events
     /// published in commit order, then the name cache forgotten (names, aliases, files and
     /// serving settings may have changed). None of the three can be missed.
@@ -473,7 +457,7 @@ pub(crate) fn virtual_name_free(
     field: &str,
     name: &str,
 ) -> Result<(), AppError> {
-    match virtuals_repo::holder(conn, name, None)? {
+    match virtuals_repo::holder(conn, name)? {
         Some(holder) => Err(AppError::Conflict {
             field: field.into(),
             message: format!("'{holder}' is a virtual model"),

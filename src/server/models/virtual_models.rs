@@ -210,7 +210,7 @@ fn name_free(conn: &Connection, name: &str) -> Result<(), AppError> {
         } else {
             format!("'{name}' is an alias of model '{}'", holder.spec.name)
         }
-    } else if let Some(holder) = virtuals_repo::holder(conn, name, None)? {
+    } else if let Some(holder) = virtuals_repo::holder(conn, name)? {
         format!("a virtual model named '{holder}' already exists")
     } else {
         return Ok(());
@@ -228,7 +228,7 @@ fn targets_exist(conn: &Connection, model: &VirtualModel) -> Result<(), AppError
         if models_repo::resolve_name(conn, target)?.is_some() {
             continue;
         }
-        let message = if virtuals_repo::holder(conn, target, None)?.is_some() {
+        let message = if virtuals_repo::holder(conn, target)?.is_some() {
             format!("'{target}' is a virtual model; name the models it would use instead")
         } else {
             format!("no model is called '{target}'")
