@@ -406,9 +406,14 @@ pub fn llama_server() -> PathBuf {
 
 /// Settings for tests: the real binary, a block of ports of this test's own, short waits.
 pub fn supervisor_settings() -> SupervisorSettings {
-    // Tests in one binary run at once; each app gets ten ports nobody else in it gets.
+    // Tests in one binary run at once; each app gets ten ports nobody else in it gets. A runner
+    // that gives each test a process of its own (nextest) starts every count at 0: the process
+    // id spreads those.
     static NEXT_BLOCK: AtomicU16 = AtomicU16::new(0);
-    let block = NEXT_BLOCK.fetch_add(1, Ordering::SeqCst);
+    let offset = (std::process::id() % 400) as u16;
+    let block = NEXT_BLOCK
+        .fetch_add(1, Ordering::SeqCst)
+        .wrapping_add(offset);
     let first = 21000 + (block % 400) * 10;
     SupervisorSettings {
         llama_server: Some(llama_server()),
