@@ -345,7 +345,9 @@ async fn llama_swaps_own_example_config_imports_with_what_each_key_became_named(
         &["models.gpt-oss-120b", "relative path"][..],
         &["selectors.coding-model", "no target left"],
         &["selectors.llama", "'docker-llama' is not a model here"],
-        &["routing", "groups"],
+        &["groups.group1", "'llama' is not a model here"],
+        &["groups.forever", "no member left"],
+        &["routing.router.settings.matrix", "no equal"],
         &["models.docker-llama", "not llama-server"],
         &["models.gpt-oss-120b.capabilities", "files and settings"],
         &["sendLoadingState", "--loading-state"],
@@ -361,7 +363,12 @@ async fn llama_swaps_own_example_config_imports_with_what_each_key_became_named(
     let text = example
         .replace("path/to/gpt-oss-120B.gguf", "/models/gpt-oss-120B.gguf")
         .replacen("A: 10", "gpt-oss-120b: 10", 1)
-        .replacen("      - \"llama\"\n", "      - \"gpt-oss-120b\"\n", 1);
+        .replacen("      - \"llama\"\n", "      - \"gpt-oss-120b\"\n", 1)
+        .replacen(
+            "            - \"llama\"\n",
+            "            - \"gpt-oss-120b\"\n",
+            1,
+        );
     let report = import(&app, json!({"format": "llama-swap", "text": text})).await;
     assert_eq!(report["created"], json!(["gpt-oss-120b"]), "{report}");
     let serving = group(&app, "gpt-oss-120b", "serving").await;
@@ -411,4 +418,12 @@ async fn llama_swaps_own_example_config_imports_with_what_each_key_became_named(
         &report["not_mapped"],
         &["selectors.llama", "no target left"]
     ));
+    // The group engine's groups are run-together groups, with llama-swap's flags.
+    assert_eq!(report["run_groups"], json!(["group1"]), "{report}");
+    let groups = app.post("/api/groups/list", json!({})).await.json();
+    assert_eq!(
+        groups,
+        json!([{"name": "group1", "swap": true, "exclusive": true, "persistent": false,
+                "members": ["gpt-oss-120b"]}])
+    );
 }

@@ -1,7 +1,8 @@
-// Virtual models on the models page in Chromium: made, changed and deleted from the page, each
-// shown with its strategy, its targets in order (the one a request would use now marked, a
-// target that names no model flagged) and kept within its card at 1280 and 400 px, light and
-// dark, with a model running and one failed, long names and many targets.
+// Virtual models and run-together groups on the models page in Chromium: made, changed and
+// deleted from the page, each shown with its strategy or rules, its targets or members (the one
+// a request would use now, or the running ones, marked; a target that names no model flagged)
+// and kept within its card at 1280 and 400 px, light and dark, with a model running and one
+// failed, long names and many targets.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -10,6 +11,7 @@ import { join } from 'node:path';
 import { BIN, api, launchBrowser, openPage, startCorral, waitLive } from './support.mjs';
 
 const LONG = 'a-virtual-model-with-a-rather-long-name-that-keeps-going-for-the-whole-eighty-ch';
+const LONG_GROUP = 'a-run-together-group-with-a-long-name-that-goes-on-and-on-past-the-card-edge';
 const UNBROKEN = 'averyveryverylongmodelnamewithoutanyhyphenorspace_q4_k_m_imatrix_and_more_x';
 
 let server;
@@ -40,6 +42,8 @@ before(async () => {
     assert.equal(reply.status, 200, JSON.stringify(reply.body));
   }
   await api(server, 'models/delete', { id: gone });
+  const group = await api(server, 'groups/create', { name: LONG_GROUP, swap: false, persistent: true, members: [UNBROKEN, 'tiny', 'broken'] });
+  assert.equal(group.status, 200, JSON.stringify(group.body));
 });
 
 after(async () => {
@@ -133,6 +137,71 @@ test('the serving settings preview a request as llama-server will see it, as typ
     const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
     assert.ok(overflow <= 0, `at ${width} px the page scrolls sideways by ${overflow} px`);
     await page.locator('#serving').screenshot({ path: `end2end/screenshots/serving-preview-${width}-${colorScheme}.png` });
+    assert.deepEqual(page.errors, []);
+    await page.context().close();
+  }
+});
+
+function groupRow(page, name) {
+  return page.locator('.run-groups .virtual-row', { has: page.locator('.virtual-name', { hasText: name }) });
+}
+
+test('a run-together group is made, changed and deleted on the models page, its running members marked', async () => {
+  const page = await openPage(browser, server.url);
+  await waitLive(page);
+  await page.getByRole('button', { name: 'New group' }).click();
+  const dialog = page.getByRole('dialog', { name: 'New run-together group' });
+  await dialog.locator('#group-name').fill('pair');
+  await dialog.locator('#group-members').fill('tiny\nbroken');
+  await dialog.getByRole('button', { name: 'Create' }).click();
+  // A model is in one group at most: refused, nothing made.
+  await dialog.getByText(/is in group/).waitFor();
+  assert.equal((await api(server, 'groups/list')).body.length, 1);
+  const free = (await api(server, 'models/create', { model: { name: 'loose', path: '/models/loose.gguf' } })).body;
+  await dialog.locator('#group-members').fill('loose');
+  await dialog.getByRole('button', { name: 'Create' }).click();
+  const row = groupRow(page, 'pair');
+  await row.waitFor();
+  await row.locator('.badge', { hasText: 'swap · exclusive' }).waitFor();
+  await row.locator('.chip', { hasText: 'loose' }).waitFor();
+
+  await row.getByRole('button', { name: 'Edit group pair' }).click();
+  const edit = page.getByRole('dialog', { name: 'Edit group pair' });
+  await edit.locator('#group-exclusive').selectOption('off');
+  await edit.getByRole('button', { name: 'Save' }).click();
+  await row.locator('.badge', { hasText: /^swap$/ }).waitFor();
+  const listed = (await api(server, 'groups/list')).body.find((g) => g.name === 'pair');
+  assert.equal(listed.exclusive, false);
+
+  // The long group's running member is marked.
+  await groupRow(page, LONG_GROUP).locator('.chip.chip-used', { hasText: 'tiny' }).waitFor();
+
+  await row.getByRole('button', { name: 'Delete group pair' }).click();
+  await row.waitFor({ state: 'detached' });
+  assert.equal((await api(server, 'groups/list')).body.some((g) => g.name === 'pair'), false);
+  await api(server, 'models/delete', { id: free.id });
+  assert.deepEqual(page.errors.filter((e) => !/Failed to load resource/.test(e)), []);
+  await page.context().close();
+});
+
+test('run-together groups fit their card at 1280 and 400 px, light and dark, with a long name', async () => {
+  mkdirSync('end2end/screenshots', { recursive: true });
+  for (const [width, colorScheme] of [[1280, 'light'], [1280, 'dark'], [400, 'light'], [400, 'dark']]) {
+    const page = await openPage(browser, server.url, { viewport: { width, height: 900 }, colorScheme });
+    await waitLive(page);
+    const long = groupRow(page, LONG_GROUP);
+    await long.waitFor({ timeout: 15000 });
+    await long.locator('.badge', { hasText: 'persistent' }).waitFor();
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    assert.ok(overflow <= 0, `at ${width} px the page scrolls sideways by ${overflow} px`);
+    const card = await page.locator('.card.run-groups').boundingBox();
+    assert.ok(card.x >= 0 && card.x + card.width <= width, `${width}: the card sits at ${card.x}..${card.x + card.width}`);
+    for (const part of [long.getByRole('button', { name: /^Edit / }), long.getByRole('button', { name: /^Delete / }), long.locator('.chips')]) {
+      const box = await part.boundingBox();
+      assert.ok(box && box.x >= card.x && box.x + box.width <= card.x + card.width + 1,
+        `${width} ${colorScheme}: a part of the row sits at ${box?.x}..${box && box.x + box.width}, outside ${card.x}..${card.x + card.width}`);
+    }
+    await page.locator('.card.run-groups').screenshot({ path: `end2end/screenshots/run-groups-${width}-${colorScheme}.png` });
     assert.deepEqual(page.errors, []);
     await page.context().close();
   }

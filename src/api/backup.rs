@@ -30,7 +30,10 @@ pub async fn import(
     #[server(default)] env: std::collections::BTreeMap<String, String>,
 ) -> Result<ImportReport, AppError> {
     let state = crate::api::state()?;
-    let (registry, virtuals) = (&state.registry, &state.virtuals);
-    crate::server::import::import(registry, virtuals, format, &text, dry_run, on_conflict, env)
-        .await
+    let into = crate::server::import::Owners {
+        registry: &state.registry,
+        virtuals: &state.virtuals,
+        run_groups: &state.run_groups,
+    };
+    crate::server::import::import(into, format, &text, dry_run, on_conflict, env).await
 }

@@ -10,6 +10,7 @@ pub mod discovery;
 pub mod keys;
 pub mod metrics;
 pub mod models;
+pub mod run_groups;
 pub mod runs;
 pub mod settings;
 pub mod virtual_models;

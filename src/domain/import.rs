@@ -36,4 +36,7 @@ pub struct ImportReport {
     /// Virtual models made (llama-swap's selectors).
     #[serde(default)]
     pub virtual_models: Vec<String>,
+    /// Run-together groups made (llama-swap's groups).
+    #[serde(default)]
+    pub run_groups: Vec<String>,
 }

@@ -10,6 +10,7 @@ use crate::domain::activity::{Activity, ModelDemand};
 use crate::domain::command_diff::PendingRestart;
 use crate::domain::metrics::SystemSample;
 use crate::domain::run::{LiveRun, LogLine, LogSource};
+use crate::domain::run_group::RunGroup;
 use crate::domain::virtual_model::VirtualModel;
 
 /// What the server knows about itself.
@@ -62,6 +63,9 @@ pub struct Snapshot {
     /// `runs` and `demand`, by `VirtualModel::pick`).
     #[serde(default)]
     pub virtual_models: Vec<VirtualModel>,
+    /// Run-together groups, each with its members by name.
+    #[serde(default)]
+    pub run_groups: Vec<RunGroup>,
 }
 
 impl Snapshot {
@@ -123,6 +127,7 @@ impl Snapshot {
                 self.files_generation = self.files_generation.max(*generation);
             }
             ServerEvent::VirtualModels(all) => self.virtual_models = all.clone(),
+            ServerEvent::RunGroups(all) => self.run_groups = all.clone(),
             // Log lines go only to the tabs that asked, and are not part of the state.
             ServerEvent::Log(_) | ServerEvent::Pong | ServerEvent::Error(_) => {}
         }
@@ -160,6 +165,8 @@ pub enum ServerEvent {
     PendingRestart(PendingRestart),
     /// Every virtual model, whole, after any change.
     VirtualModels(Vec<VirtualModel>),
+    /// Every run-together group, whole, after any change (a member renamed or deleted too).
+    RunGroups(Vec<RunGroup>),
     /// A line a model's process logged (only to tabs subscribed to `logs:<id>`).
     Log(LogLine),
     Pong,
@@ -403,6 +410,7 @@ mod tests {
             files_generation: 0,
             pending_restarts: Vec::new(),
             virtual_models: Vec::new(),
+            run_groups: Vec::new(),
         }
     }
 

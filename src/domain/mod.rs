@@ -25,6 +25,7 @@ pub mod model;
 pub mod model_name;
 pub mod page;
 pub mod run;
+pub mod run_group;
 pub mod settings;
 pub mod sign_in;
 pub mod status;

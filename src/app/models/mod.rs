@@ -7,6 +7,7 @@ pub mod bulk_bar;
 pub mod delete_dialog;
 pub mod duplicate_dialog;
 pub mod found_section;
+pub mod group_section;
 pub mod lazy_dialogs;
 pub mod page;
 pub mod state;

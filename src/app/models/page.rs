@@ -11,6 +11,7 @@ use crate::app::built_once::built_once;
 use crate::app::fetch_when::fetch_when;
 use crate::app::live_store::use_live;
 use crate::app::models::found_section::FoundSection;
+use crate::app::models::group_section::GroupSection;
 use crate::app::models::lazy_dialogs;
 use crate::app::models::state::ModelsPageState;
 use crate::app::models::table::{ModelsTable, TableView};
@@ -147,6 +148,7 @@ pub fn ModelsPage() -> impl IntoView {
             })}
         </Transition>
         <VirtualSection state/>
+        <GroupSection state/>
         <Show when=move || !state.first_run_with_files()>
             <FoundSection state/>
         </Show>

@@ -24,6 +24,7 @@ use crate::server::metering::Metering;
 use crate::server::metrics::history::MetricsHistory;
 use crate::server::models::model_roots::ModelRoots;
 use crate::server::models::registry::Registry;
+use crate::server::models::run_groups::RunGroups;
 use crate::server::models::virtual_models::VirtualModels;
 use crate::server::now_ms;
 use crate::server::settings::{self, Base, Settings};
@@ -85,6 +86,9 @@ pub async fn app_state(setup: Setup) -> Result<AppState, StartError> {
     let virtuals = VirtualModels::load(registry.clone(), &hub)
         .await
         .map_err(|e| DbOpenError::Pool(e.to_string()))?;
+    let run_groups = RunGroups::load(registry.clone())
+        .await
+        .map_err(|e| DbOpenError::Pool(e.to_string()))?;
     let runs = RunsStore::new(db.clone());
     let metrics = MetricsHistory::new(db.clone());
     let access = Access::new(db.clone(), setup.access);
@@ -121,6 +125,7 @@ pub async fn app_state(setup: Setup) -> Result<AppState, StartError> {
         hub,
         registry,
         virtuals,
+        run_groups,
         runs,
         supervisor,
         metrics,

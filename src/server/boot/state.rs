@@ -20,6 +20,7 @@ use crate::server::live::socket::SocketLimits;
 use crate::server::metering::Metering;
 use crate::server::metrics::history::MetricsHistory;
 use crate::server::models::registry::Registry;
+use crate::server::models::run_groups::RunGroups;
 use crate::server::models::virtual_models::VirtualModels;
 use crate::server::settings::Settings;
 use crate::server::supervisor::Supervisor;
@@ -52,6 +53,8 @@ pub struct Shared {
     pub registry: Registry,
     /// Names served by one of several models.
     pub virtuals: VirtualModels,
+    /// Run-together groups (their rules are read by each start).
+    pub run_groups: RunGroups,
     pub runs: RunsStore,
     /// Processes and every status change.
     pub supervisor: Supervisor,
@@ -89,6 +92,7 @@ peer! {
     hub: Hub,
     registry: Registry,
     virtuals: VirtualModels,
+    run_groups: RunGroups,
     supervisor: Supervisor,
     metrics: MetricsHistory,
     runs: RunsStore,

@@ -18,6 +18,7 @@ pub const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0011_coarser_rollups.sql"),
     include_str!("migrations/0012_conversations.sql"),
     include_str!("migrations/0013_virtual_models.sql"),
+    include_str!("migrations/0014_run_groups.sql"),
 ];
 
 pub fn latest_version() -> i64 {

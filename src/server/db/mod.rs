@@ -9,6 +9,7 @@ pub mod conversations_repo;
 pub mod metrics_repo;
 pub mod migrate;
 pub mod models_repo;
+pub mod run_groups_repo;
 pub mod runs_repo;
 pub mod runs_store;
 pub mod settings_repo;

@@ -9,6 +9,7 @@ use yaml_serde::{Mapping, Value as Yaml};
 
 use crate::domain::config::request_shape::PROTECTED;
 use crate::domain::fields::FieldSet;
+use crate::domain::run_group::RunGroup;
 use crate::domain::virtual_model::VirtualModel;
 use crate::domain::{AppError, FieldError, Rule};
 use crate::server::import::{ModelDraft, bounded_yaml, command_line};
@@ -57,16 +58,15 @@ pub fn read(text: &str, env: &BTreeMap<String, String>) -> Result<super::Read, A
     let mut not_mapped = Vec::new();
     let mut errors = Vec::new();
     let mut virtuals = Vec::new();
+    let mut run_groups = Vec::new();
     for (key, value) in root {
         let key = key_text(key);
         match key.as_str() {
             _ if READ_TOP.contains(&key.as_str()) => {}
             "selectors" => virtuals = selectors(value, &mut not_mapped),
-            "routing" => not_mapped.push(
-                "routing: groups and matrix sets have no equal in Corral yet; the scheduler's \
-                 priorities become each model's serving.priority"
-                    .into(),
-            ),
+            // Older llama-swap configs keep `groups` at the top.
+            "groups" => run_groups.extend(groups(value, "groups", &mut not_mapped)),
+            "routing" => run_groups.extend(routing(value, &mut not_mapped)),
             "sendLoadingState" => not_mapped.push(
                 "sendLoadingState: Corral's is --loading-state (Settings) or each model's \
                  serving.loading_state"
@@ -119,6 +119,7 @@ pub fn read(text: &str, env: &BTreeMap<String, String>) -> Result<super::Read, A
     Ok(super::Read {
         models,
         virtuals,
+        run_groups,
         not_mapped,
     })
 }
@@ -174,6 +175,75 @@ fn serving_of<'a>(
         not_mapped.push(format!("{what}: '{name}' is not a model imported here"));
     }
     found.map(|d| d.read.scopes.entry("serving").or_default())
+}
+
+/// llama-swap's `routing`: the group engine's groups (`router.settings.groups`) are Corral's
+/// run-together groups; the matrix engine has no equal and is named; the scheduler's
+/// priorities are read by `startup_and_priority`.
+fn routing(value: &Yaml, not_mapped: &mut Vec<String>) -> Vec<RunGroup> {
+    let router = value.get("router");
+    let engine = router.and_then(|r| r.get("use")).map(key_text);
+    let settings = router.and_then(|r| r.get("settings"));
+    if settings.and_then(|s| s.get("matrix")).is_some() || engine.as_deref() == Some("matrix") {
+        not_mapped.push(
+            "routing.router.settings.matrix: matrix sets have no equal in Corral; its groups, \
+             serving.pinned and --max-running say what runs together"
+                .into(),
+        );
+    }
+    if engine.as_deref() == Some("matrix") {
+        return Vec::new();
+    }
+    let read = settings
+        .and_then(|s| s.get("groups"))
+        .map(|g| groups(g, "routing.router.settings.groups", not_mapped))
+        .unwrap_or_default();
+    if !read.is_empty() {
+        not_mapped.push(
+            "routing.router: a model in no group runs under --max-running in Corral (llama-swap \
+             runs those one at a time)"
+                .into(),
+        );
+    }
+    read
+}
+
+/// llama-swap's groups (`swap`, `exclusive`, `persistent`, `members`, its defaults kept): one
+/// Corral cannot read is named and left out.
+fn groups(value: &Yaml, at: &str, not_mapped: &mut Vec<String>) -> Vec<RunGroup> {
+    let Some(groups) = value.as_mapping() else {
+        not_mapped.push(format!("{at}: not a mapping; left out"));
+        return Vec::new();
+    };
+    let mut read = Vec::new();
+    for (name, group) in groups {
+        let name = key_text(name);
+        let flag = |key: &str| {
+            group
+                .get(key)
+                .map(|v| v.as_bool().map_or(json!(key_text(v)), Value::Bool))
+        };
+        let members: Vec<String> = group
+            .get("members")
+            .and_then(Yaml::as_sequence)
+            .map(|m| m.iter().map(key_text).collect())
+            .unwrap_or_default();
+        let body = json!({
+            "name": name,
+            "swap": flag("swap"),
+            "exclusive": flag("exclusive"),
+            "persistent": flag("persistent"),
+            "members": members,
+        });
+        match RunGroup::parse(&body) {
+            Ok(group) => read.push(group),
+            Err(error) => not_mapped.push(format!(
+                "{at}.{}: cannot be a group ({error}); left out",
+                crate::domain::text::kept(&name)
+            )),
+        }
+    }
+    read
 }
 
 /// llama-swap's selectors are Corral's virtual models (`strategy`, `targets`,

@@ -17,9 +17,11 @@ use crate::domain::config::ConfigGroupKind;
 use crate::domain::export::ExportedModel;
 use crate::domain::fields::FieldSet;
 use crate::domain::import::{ImportFormat, ImportReport, OnConflict};
+use crate::domain::run_group::RunGroup;
 use crate::domain::virtual_model::VirtualModel;
 use crate::domain::{AppError, FieldError, ModelSpec, Rule};
 use crate::server::models::registry::Registry;
+use crate::server::models::run_groups::RunGroups;
 use crate::server::models::virtual_models::VirtualModels;
 
 use command_line::ReadSettings;
@@ -34,10 +36,16 @@ const IMPORT_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
 /// Lines of `not_mapped` an answer holds (each cut to 512 bytes); the rest are counted.
 pub const MAX_NOT_MAPPED: usize = 200;
 
+/// The owners an import writes to.
+pub struct Owners<'a> {
+    pub registry: &'a Registry,
+    pub virtuals: &'a VirtualModels,
+    pub run_groups: &'a RunGroups,
+}
+
 /// Reads the text and imports what it holds (`on_conflict` defaults to skip).
 pub async fn import(
-    registry: &Registry,
-    virtuals: &VirtualModels,
+    into: Owners<'_>,
     format: ImportFormat,
     text: &str,
     dry_run: bool,
@@ -60,20 +68,24 @@ pub async fn import(
         .map_err(AppError::internal)??;
     let on_conflict = on_conflict.unwrap_or(OnConflict::Skip);
     let models = read.models;
-    let mut report = apply::import_models(registry, models, on_conflict, dry_run).await?;
+    let mut report = apply::import_models(into.registry, models, on_conflict, dry_run).await?;
     report.not_mapped = read.not_mapped;
+    let imported: Vec<String> = report
+        .created
+        .iter()
+        .chain(&report.changed)
+        .cloned()
+        .collect();
+    let notes = &mut report.not_mapped;
     if !read.virtuals.is_empty() {
-        let imported = report
-            .created
-            .iter()
-            .chain(&report.changed)
-            .cloned()
-            .collect();
-        let notes = &mut report.not_mapped;
-        let made = virtuals
-            .import(read.virtuals, imported, dry_run, notes)
+        report.virtual_models = (into.virtuals)
+            .import(read.virtuals, imported.clone(), dry_run, notes)
             .await?;
-        report.virtual_models = made;
+    }
+    if !read.run_groups.is_empty() {
+        report.run_groups = (into.run_groups)
+            .import(read.run_groups, imported, dry_run, notes)
+            .await?;
     }
     Ok(report)
 }
@@ -125,6 +137,7 @@ pub fn parse(
     let only_models = |(models, not_mapped)| Read {
         models,
         virtuals: Vec::new(),
+        run_groups: Vec::new(),
         not_mapped,
     };
     let mut read = match format {
@@ -140,6 +153,7 @@ pub fn parse(
 pub struct Read {
     pub models: Vec<ExportedModel>,
     pub virtuals: Vec<VirtualModel>,
+    pub run_groups: Vec<RunGroup>,
     pub not_mapped: Vec<String>,
 }
 

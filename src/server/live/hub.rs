@@ -79,6 +79,7 @@ impl Hub {
             files_generation: 0,
             pending_restarts: Vec::new(),
             virtual_models: Vec::new(),
+            run_groups: Vec::new(),
         });
         let (events, _) = broadcast::channel(config.backlog.max(1));
         Hub {

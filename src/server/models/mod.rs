@@ -5,4 +5,5 @@ pub mod model_file;
 pub mod model_roots;
 pub mod name_cache;
 pub mod registry;
+pub mod run_groups;
 pub mod virtual_models;

@@ -16,12 +16,16 @@ use crate::domain::fields::{FieldSet, changed_fields, merge_patch};
 use crate::domain::live::ServerEvent;
 use crate::domain::model::{FIRST_ROWS, FirstRows};
 use crate::domain::page::Page;
+use crate::domain::run_group::GroupRules;
 use crate::domain::{AppError, Model, ModelFilter, ModelSpec, Rule};
 use crate::server::db::runs_store::RunHistory;
-use crate::server::db::{Db, config_repo, models_repo, virtuals_repo, write_transaction};
+use crate::server::db::{
+    Db, config_repo, models_repo, run_groups_repo, virtuals_repo, write_transaction,
+};
 use crate::server::live::Hub;
 use crate::server::models::model_roots::ModelRoots;
 use crate::server::models::name_cache::{NameCache, Served};
+use crate::server::models::run_groups;
 use crate::server::now_ms;
 
 /// Most ids one bulk call takes.
@@ -228,7 +232,13 @@ impl Registry {
             config_repo::record_change(tx, id, "model", &diff, now)?;
             config_repo::prune_history(tx, id, keep)?;
             let model = existing(tx, id)?;
-            Ok((model.clone(), vec![ServerEvent::ModelUpdated(model)]))
+            let mut events = vec![ServerEvent::ModelUpdated(model.clone())];
+            if model.spec.name != current.spec.name && run_groups_repo::group_of(tx, id)?.is_some()
+            {
+                // A member's new name, for the tabs' group lists.
+                events.push(run_groups::told(tx)?);
+            }
+            Ok((model, events))
         })
         .await
     }
@@ -251,13 +261,19 @@ impl Registry {
                         });
                     }
                 }
+                let mut members = false;
                 for id in &ids {
+                    members |= run_groups_repo::group_of(tx, *id)?.is_some();
                     models_repo::delete(tx, *id)?;
                 }
-                let events = ids
+                let mut events: Vec<ServerEvent> = ids
                     .iter()
                     .map(|id| ServerEvent::ModelDeleted { id: *id })
                     .collect();
+                if members {
+                    // The groups they were in, without them.
+                    events.push(run_groups::told(tx)?);
+                }
                 Ok((ids, events))
             })
             .await;
@@ -362,17 +378,17 @@ impl Registry {
     }
 
     /// Everything a start reads from the database, in one call: the model, its settings
-    /// groups and what its earlier runs say (`peaks` of them with a measured peak).
-    pub async fn read_for_start(
-        &self,
-        id: i64,
-        peaks: i64,
-    ) -> Result<(Model, Vec<ConfigGroup>, RunHistory), AppError> {
+    /// groups, what its earlier runs say (`peaks` of them with a measured peak) and the
+    /// run-together groups' rules.
+    pub async fn read_for_start(&self, id: i64, peaks: i64) -> Result<ForStart, AppError> {
         self.db
             .call(move |conn| {
-                let model = existing(conn, id)?;
-                let groups = groups_of(conn, id)?;
-                Ok((model, groups, RunHistory::read(conn, id, peaks)?))
+                Ok(ForStart {
+                    model: existing(conn, id)?,
+                    config: groups_of(conn, id)?,
+                    history: RunHistory::read(conn, id, peaks)?,
+                    run_groups: run_groups_repo::rules(conn)?,
+                })
             })
             .await
     }
@@ -533,4 +549,12 @@ pub(crate) async fn file_size(path: &str) -> Option<u64> {
         .ok()
         .filter(|m| m.is_file())
         .map(|m| m.len())
+}
+
+/// What a start reads in one call (`Registry::read_for_start`).
+pub struct ForStart {
+    pub model: Model,
+    pub config: Vec<ConfigGroup>,
+    pub history: RunHistory,
+    pub run_groups: GroupRules,
 }

@@ -5,6 +5,7 @@
 //! `stop-least-recent`); when even all of them would not, none is stopped, and a budget refuses
 //! while the free memory refuses or warns (`--fit-check`).
 
+use crate::domain::run_group::GroupRules;
 use crate::domain::settings::{FitCheck, WhenFull};
 use crate::domain::time::format_bytes;
 use crate::domain::{AppError, Model};
@@ -60,7 +61,7 @@ impl Admission {
     /// for nothing.
     pub(super) async fn memory_room(
         &self,
-        model: &Model,
+        (model, rules): (&Model, &GroupRules),
         need: &Need,
         settings: &SupervisorSettings,
         stopper: &impl Stopper,
@@ -78,7 +79,7 @@ impl Admission {
                     let rss = |pid| rss_bytes(pid).unwrap_or(0);
                     let busy = self.demand.busy();
                     self.places.claim_memory(
-                        model.id,
+                        (model.id, rules),
                         short.bytes(need.bytes),
                         &self.handles,
                         &busy,

@@ -5,6 +5,7 @@
 
 pub mod demand;
 pub mod eviction;
+pub mod group_rules;
 pub mod memory_room;
 pub mod places;
 pub mod ports;
@@ -12,6 +13,7 @@ pub mod ports;
 use std::time::Duration;
 
 use crate::domain::run::FailureReason;
+use crate::domain::run_group::GroupRules;
 use crate::domain::{AppError, Model};
 use crate::server::live::Hub;
 use crate::server::supervisor::prepare::Prepared;
@@ -97,10 +99,14 @@ impl Admission {
         if let Some((reason, detail)) = prepared.refusal.clone() {
             return Err(Refused::Failed(reason, detail));
         }
+        let rules = &prepared.run_groups;
         let priority = prepared.config.serving.priority();
-        let place = self.place(model, priority, settings, stopper).await?;
+        let place = self
+            .place((model, rules), priority, settings, stopper)
+            .await?;
         if let Some(need) = &prepared.need {
-            self.memory_room(model, need, settings, stopper).await?;
+            self.memory_room((model, rules), need, settings, stopper)
+                .await?;
         }
         let range = settings.ports.clone();
         let Some(port) = ports::pick_free(range.clone(), &self.handles.ports()) else {
@@ -112,12 +118,13 @@ impl Admission {
     }
 
     /// Holds a place under `--max-running` for `model` (in line by `priority` with the other
-    /// starts waiting for one): at once when one is free, else by
-    /// stopping the least recently used run (or refusing, as set). Gives up after one stop per
-    /// place, or when nothing changes for longer than a stop can take, so it can never loop.
+    /// starts waiting for one), after stopping what its run-together group's `rules` stop: at
+    /// once when one is free, else by stopping the least recently used run (or refusing, as
+    /// set). Gives up after one stop per place and a few group rounds, or when nothing changes
+    /// for longer than a stop can take, so it can never loop.
     async fn place(
         &self,
-        model: &Model,
+        (model, rules): (&Model, &GroupRules),
         priority: i64,
         settings: &SupervisorSettings,
         stopper: &impl Stopper,
@@ -128,15 +135,36 @@ impl Admission {
         let evict = settings.when_full == WhenFull::StopLeastRecent;
         let patience = settings.stop_grace + Duration::from_secs(10);
         let mut stops_left = max + 1;
+        let mut group_rounds_left = 3;
         loop {
             let changed = self.places.changed();
             let notified = changed.notified();
             let busy = self.demand.busy();
-            match self
-                .places
-                .decide(model.id, max, &self.handles, evict, &busy)
-            {
+            let decision =
+                self.places
+                    .decide_grouped(model.id, rules, max, &self.handles, evict, &busy);
+            match decision {
                 Decision::Reserved(place) => return Ok(place),
+                Decision::GroupStop(victims) => {
+                    if group_rounds_left == 0 {
+                        victims.iter().for_each(|(id, _)| self.places.evicted(*id));
+                        return Err(no_room(model));
+                    }
+                    group_rounds_left -= 1;
+                    tracing::info!(
+                        stopping = ?victims,
+                        starting = model.id,
+                        "stopping what the starting model's group asks"
+                    );
+                    let stops = victims.iter().map(|victim| self.stop(stopper, *victim));
+                    futures::future::join_all(stops).await;
+                }
+                Decision::GroupPinned(id) => return Err(self.group_blocked(model, rules, id, true)),
+                Decision::GroupWait(id) => {
+                    if tokio::time::timeout(patience, notified).await.is_err() {
+                        return Err(self.group_blocked(model, rules, id, false));
+                    }
+                }
                 Decision::Full => return Err(full(max, model)),
                 Decision::Evict(victim, run_id) if stops_left > 0 => {
                     stops_left -= 1;
@@ -157,6 +185,40 @@ impl Admission {
                     }
                 }
             }
+        }
+    }
+
+    /// Why a start's group cannot go: `pinned` names a pinned model the group would stop,
+    /// else one that stayed busy (or starting) for longer than a stop can take.
+    fn group_blocked(
+        &self,
+        model: &Model,
+        rules: &GroupRules,
+        other: i64,
+        pinned: bool,
+    ) -> AppError {
+        let name_of = |id: i64| {
+            self.hub.read(|s| {
+                s.models
+                    .iter()
+                    .find(|m| m.id == id)
+                    .map_or_else(|| format!("model {id}"), |m| m.spec.name.clone())
+            })
+        };
+        let group = rules.of(model.id).map_or("", |g| g.name.as_str());
+        let (starting, other) = (&model.spec.name, name_of(other));
+        let message = if pinned {
+            format!(
+                "'{starting}' is in group '{group}', whose rules stop '{other}' first, and                  '{other}' is pinned; unpin it or change the group"
+            )
+        } else {
+            format!(
+                "'{starting}' is in group '{group}', whose rules stop '{other}' first, and                  '{other}' stayed busy with requests; try again when it is idle"
+            )
+        };
+        AppError::Conflict {
+            field: "status".into(),
+            message,
         }
     }
 

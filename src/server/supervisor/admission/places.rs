@@ -8,7 +8,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::Notify;
 
+use crate::domain::run_group::GroupRules;
 use crate::server::supervisor::admission::eviction::{self, Running, Victim};
+use crate::server::supervisor::admission::group_rules::{self, GroupStep};
 use crate::server::supervisor::run_handles::RunHandles;
 
 #[derive(Default)]
@@ -52,6 +54,12 @@ pub enum Decision {
     Wait,
     /// Full, and the setting says to refuse.
     Full,
+    /// The start's run-together group stops these runs first (marked as being stopped).
+    GroupStop(Vec<Victim>),
+    /// The start's group waits for this model (busy, being stopped, or starting).
+    GroupWait(i64),
+    /// The start's group would stop this pinned model: refused.
+    GroupPinned(i64),
 }
 
 #[derive(Clone, Default)]
@@ -75,7 +83,33 @@ impl Places {
         evict: bool,
         busy: &HashSet<i64>,
     ) -> Decision {
+        self.decide_grouped(model_id, &GroupRules::default(), max, handles, evict, busy)
+    }
+
+    /// `decide` for a start whose run-together groups' `rules` apply first: what its group
+    /// stops is decided under the same lock as its place, so two starts whose groups exclude
+    /// each other never both get one; a persistent group's members are not made room with.
+    pub fn decide_grouped(
+        &self,
+        model_id: i64,
+        rules: &GroupRules,
+        max: usize,
+        handles: &RunHandles,
+        evict: bool,
+        busy: &HashSet<i64>,
+    ) -> Decision {
         let mut taken = self.taken();
+        let mut running = snapshot(handles, busy, &taken.evicting, &|_| 0);
+        match group_rules::step(rules, &running, &taken.reserved, model_id) {
+            GroupStep::Clear => {}
+            GroupStep::Stop(victims) => {
+                taken.evicting.extend(victims.iter().map(|(id, _)| *id));
+                return Decision::GroupStop(victims);
+            }
+            GroupStep::Wait(id) => return Decision::GroupWait(id),
+            GroupStep::Pinned(id) => return Decision::GroupPinned(id),
+        }
+        shield(&mut running, rules, model_id);
         let used = handles.len() + taken.reserved.len();
         let behind = taken
             .first_in_line()
@@ -99,7 +133,6 @@ impl Places {
             // Only the start first in line makes room: the others would stop runs for it.
             return Decision::Wait;
         }
-        let running = snapshot(handles, busy, &taken.evicting, &|_| 0);
         match eviction::for_place(&running, model_id) {
             Some((victim, run_id)) => {
                 taken.evicting.insert(victim);
@@ -115,14 +148,15 @@ impl Places {
     /// the same run.
     pub fn claim_memory(
         &self,
-        model_id: i64,
+        (model_id, rules): (i64, &GroupRules),
         short: u64,
         handles: &RunHandles,
         busy: &HashSet<i64>,
         rss: &dyn Fn(u32) -> u64,
     ) -> Option<Vec<Victim>> {
         let mut taken = self.taken();
-        let running = snapshot(handles, busy, &taken.evicting, rss);
+        let mut running = snapshot(handles, busy, &taken.evicting, rss);
+        shield(&mut running, rules, model_id);
         let victims = eviction::for_memory(&running, model_id, short)?;
         taken.evicting.extend(victims.iter().map(|(id, _)| *id));
         Some(victims)
@@ -188,6 +222,14 @@ pub fn snapshot(
             rss_bytes: rss(h.pid),
         })
         .collect()
+}
+
+/// Marks the runs a start of `starting` may not stop for room (a persistent group's members,
+/// for a start from outside their group) as pinned, so eviction passes them by.
+fn shield(running: &mut [Running], rules: &GroupRules, starting: i64) {
+    for run in running.iter_mut() {
+        run.pinned |= !rules.may_evict(starting, run.model_id);
+    }
 }
 
 /// A start's place in line for a place (see `line_up`).

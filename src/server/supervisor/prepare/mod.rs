@@ -16,11 +16,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::domain::run::{FailureReason, LaunchPreview, UnsupportedSetting};
+use crate::domain::run_group::GroupRules;
 use crate::domain::{AppError, FieldError, Model, Rule};
 use crate::server::gguf::magic::FileCheck;
 use crate::server::live::Hub;
 use crate::server::models::model_roots::ModelRoots;
-use crate::server::models::registry::Registry;
+use crate::server::models::registry::{ForStart, Registry};
 use args::ModelConfig;
 use capabilities::Capabilities;
 use launch::{LaunchPlan, Port};
@@ -52,6 +53,8 @@ pub struct Prepared {
     /// Why the model's file cannot be run (a failed start to record), decided here so the
     /// façade only reads it.
     pub refusal: Option<(FailureReason, String)>,
+    /// The run-together groups' rules, read with the model.
+    pub run_groups: GroupRules,
     corral_origin: String,
 }
 
@@ -69,14 +72,19 @@ pub struct Launch {
 /// Reads and checks what a start of model `id` needs. Refused when the model is active, no
 /// llama-server is usable, a setting has no flag there, or a file is outside the model folders.
 pub async fn prepare(sources: Sources<'_>, id: i64) -> Result<Prepared, AppError> {
-    let (model, groups, history) = sources
+    let ForStart {
+        model,
+        config,
+        history,
+        run_groups,
+    } = sources
         .registry
         .read_for_start(id, memory_need::RUNS_LOOKED_AT)
         .await?;
     if model.status.is_active() {
         return Err(already(&model));
     }
-    let config = ModelConfig::from_groups(groups);
+    let config = ModelConfig::from_groups(config);
     let binary = sources
         .binary
         .map_err(|message| AppError::Unavailable { message })?;
@@ -95,6 +103,7 @@ pub async fn prepare(sources: Sources<'_>, id: i64) -> Result<Prepared, AppError
         typical_load_ms: history.typical_load_ms,
         command: Vec::new(),
         refusal: None,
+        run_groups,
         corral_origin: sources.corral_origin.to_string(),
     };
     prepared.command = prepared.plan(&prepared.model, Port::NotYetChosen).command();
