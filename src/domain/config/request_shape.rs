@@ -47,6 +47,22 @@ impl Shape<'_> {
         self.variant.is_none_or(Map::is_empty) && self.filters.is_none_or(Filters::is_empty)
     }
 
+    /// The top-level keys the changes read or write (all that `apply` needs of a body).
+    pub fn keys(&self) -> Vec<&str> {
+        let mut keys: Vec<&str> = Vec::new();
+        let variant = self.variant.into_iter().flat_map(Map::keys);
+        let filters = self
+            .filters
+            .into_iter()
+            .flat_map(|f| f.strip.iter().chain(f.set.keys()));
+        for key in variant.chain(filters) {
+            if !keys.contains(&key.as_str()) {
+                keys.push(key);
+            }
+        }
+        keys
+    }
+
     /// Applies the changes to a request's top-level object, in order: the variant's
     /// parameters, the keys stripped, the keys set. Objects set are merged into the client's
     /// (`chat_template_kwargs` keeps the client's other keys).

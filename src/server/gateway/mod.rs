@@ -205,7 +205,8 @@ fn role_fits(model: &Served, needs: Option<Role>, path: &str) -> Result<(), Gate
 }
 
 /// `/upstream/<model name>/<path>`: anything else the model's server has (`/slots`, `/props`,
-/// its web UI), passed through as it is. The longest leading part that names a model wins.
+/// its web UI), passed through as it is but for the model's filters and variant on its
+/// inference endpoints. The longest leading part that names a model wins.
 async fn pass_through(State(state): State<AppState>, request: Request) -> Response {
     let mut meter = Meter::begin(&state.metering, "/upstream");
     meter.caller(caller_of(request.extensions()));
@@ -260,7 +261,12 @@ async fn pass_through_inner(
             ),
         ));
     }
-    let bytes = request::read_gateway_body(state, &parts.headers, body).await?;
+    let mut bytes = request::read_gateway_body(state, &parts.headers, body).await?;
+    if parts.method == axum::http::Method::POST && inference_endpoint(&parts.method, &path, None) {
+        // The model's filters and variant hold here too: a key cannot step around a filter
+        // (a `max_tokens` cap, say) by asking the model's server directly.
+        bytes = request::shaped(&model, &bytes)?;
+    }
     let hide_path =
         (!keys::may_manage(&parts.extensions) && path == "/props").then(|| model.name.clone());
     meter.endpoint(format!("/upstream{path}"));

@@ -5,6 +5,9 @@ use axum::body::Body;
 use axum::http::{HeaderMap, StatusCode, header};
 use bytes::Bytes;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
+use std::collections::BTreeMap;
+
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use crate::server::models::name_cache::Served;
@@ -125,15 +128,42 @@ pub fn routed(body: &[u8]) -> Result<Routed, GatewayError> {
 
 /// The body as `model`'s server is to see it: its variant's parameters and its filters
 /// applied (`ServingConfig::shape`); as it came, unparsed, when there is nothing to change.
+/// Only the top-level keys the shape names are built into values: the rest (messages,
+/// images) is copied through as the client wrote it, so a 30 MB body costs about twice its
+/// size in memory, not a tree many times larger.
 pub fn shaped(model: &Served, body: &Bytes) -> Result<Bytes, GatewayError> {
     let shape = model.serving.shape(model.variant.as_deref());
     if shape.is_none() {
         return Ok(body.clone());
     }
-    let mut object: Map<String, Value> = serde_json::from_slice(body)
-        .map_err(|e| GatewayError::bad_request(format!("the body is not a JSON object: {e}")))?;
-    shape.apply(&mut object);
-    serde_json::to_vec(&object)
+    let not_an_object = |e: serde_json::Error| {
+        GatewayError::bad_request(format!("the body is not a JSON object: {e}"))
+    };
+    let mut raw: BTreeMap<String, &RawValue> =
+        serde_json::from_slice(body).map_err(not_an_object)?;
+    let keys = shape.keys();
+    let mut touched = Map::new();
+    for key in &keys {
+        if let Some(value) = raw.get(*key) {
+            touched.insert(
+                key.to_string(),
+                serde_json::from_str(value.get()).map_err(not_an_object)?,
+            );
+        }
+    }
+    shape.apply(&mut touched);
+    let written: Vec<(String, Box<RawValue>)> = touched
+        .into_iter()
+        .map(|(key, value)| Ok((key, serde_json::value::to_raw_value(&value)?)))
+        .collect::<Result<_, serde_json::Error>>()
+        .map_err(|e| GatewayError::bad_request(e.to_string()))?;
+    for key in &keys {
+        raw.remove(*key);
+    }
+    for (key, value) in &written {
+        raw.insert(key.clone(), value);
+    }
+    serde_json::to_vec(&raw)
         .map(Bytes::from)
         .map_err(|e| GatewayError::bad_request(e.to_string()))
 }
@@ -149,6 +179,50 @@ pub fn asks_for_stream(body: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn shaping_rewrites_only_the_keys_it_names_and_copies_the_rest_as_written() {
+        let serving = crate::domain::config::ServingConfig {
+            filters: serde_json::from_value(serde_json::json!({
+                "strip": ["temperature"],
+                "set": {"max_tokens": 64, "chat_template_kwargs": {"effort": "high"}},
+            }))
+            .unwrap(),
+            ..Default::default()
+        };
+        let model = Served {
+            id: 1,
+            name: "m".into(),
+            size_bytes: None,
+            serving,
+            variant: None,
+        };
+        let body = Bytes::from_static(
+            br#"{"model":"m","temperature":0.5,"messages":[ {"role":"user","content":"1.0e2 \u00e9"} ],"n":1.0e2,"chat_template_kwargs":{"keep":true}}"#,
+        );
+        let sent = shaped(&model, &body).unwrap();
+        let text = std::str::from_utf8(&sent).unwrap();
+        // Untouched values byte for byte (spacing, escapes, number spelling).
+        assert!(
+            text.contains(r#""messages":[ {"role":"user","content":"1.0e2 \u00e9"} ]"#),
+            "{text}"
+        );
+        assert!(text.contains(r#""n":1.0e2"#), "{text}");
+        let value: Value = serde_json::from_slice(&sent).unwrap();
+        assert_eq!(value.get("temperature"), None);
+        assert_eq!(value["max_tokens"], 64);
+        assert_eq!(
+            value["chat_template_kwargs"],
+            serde_json::json!({"keep": true, "effort": "high"})
+        );
+        assert_eq!(value["model"], "m");
+        assert_eq!(
+            shaped(&model, &Bytes::from_static(b"[1]"))
+                .unwrap_err()
+                .code,
+            "invalid_request"
+        );
+    }
 
     #[test]
     fn the_model_field_must_be_a_non_empty_string() {
