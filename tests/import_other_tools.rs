@@ -25,7 +25,7 @@ models:
     aliases: [gpt-4o, coder-latest]
     ttl: 300
     unlisted: true
-    env: ["CUDA_VISIBLE_DEVICES=0"]
+    env: ["CUDA_VISIBLE_DEVICES=0", "LLAMA_ARG_THREADS=4", "LD_PRELOAD=/tmp/x.so"]
   embedder:
     macros:
       ctx: 512
@@ -111,7 +111,8 @@ async fn a_llama_swap_config_imports_its_models_with_macros_aliases_ttl_and_name
             "not a llama-server flag",
         ],
         &["models.coder.cmd", "--log-file", "write files"],
-        &["models.coder.env"],
+        &["models.coder.env.LLAMA_ARG_THREADS", "set the setting itself"],
+        &["models.coder.env.LD_PRELOAD", "only CUDA_VISIBLE_DEVICES"],
         &["models.remote.cmd", "-hf", "downloads"],
         &["models.remote", "no model file"],
         &["models.vllm", "docker", "not llama-server"],
@@ -131,7 +132,9 @@ async fn a_llama_swap_config_imports_its_models_with_macros_aliases_ttl_and_name
         (coder["path"].clone(), coder["ctx_size"].clone()),
         (json!("/models/coder.gguf"), json!(8192))
     );
-    assert_eq!(group(&app, "coder", "gpu").await["gpu_layers"], 99);
+    let gpu = group(&app, "coder", "gpu").await;
+    assert_eq!(gpu["gpu_layers"], 99);
+    assert_eq!(gpu["env"], json!({"CUDA_VISIBLE_DEVICES": "0"}), "env: the allowed ones");
     assert_eq!(group(&app, "coder", "sampling").await["temperature"], 0.2);
     assert_eq!(
         group(&app, "coder", "memory").await["load_mode"],
@@ -395,6 +398,12 @@ async fn llama_swaps_own_example_config_imports_with_what_each_key_became_named(
         "{serving}"
     );
     assert_eq!(serving["aliases"], json!(["gpt-4o-mini"]));
+    let gpu = group(&app, "gpt-oss-120b", "gpu").await;
+    assert_eq!(
+        gpu["env"],
+        json!({"CUDA_VISIBLE_DEVICES": "0,1,2"}),
+        "env: {gpu}"
+    );
     assert_eq!(serving["idle_ttl_seconds"], 60);
     assert_eq!(serving["preload"], true, "hooks.on_startup.preload");
     assert_eq!(serving["priority"], 10, "the scheduler's priority");

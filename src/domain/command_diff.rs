@@ -49,15 +49,15 @@ pub const PROGRAM: &str = "program";
 /// twice) is compared as the list of its values.
 pub fn command_changes(before: &[String], after: &[String]) -> Vec<CommandChange> {
     let mut changes = Vec::new();
-    if before.first() != after.first() {
+    let (old_program, old) = parts(before);
+    let (new_program, new) = parts(after);
+    if old_program != new_program {
         changes.push(CommandChange {
             flag: PROGRAM.into(),
-            before: before.first().cloned(),
-            after: after.first().cloned(),
+            before: old_program.cloned(),
+            after: new_program.cloned(),
         });
     }
-    let old = flags(before.get(1..).unwrap_or_default());
-    let new = flags(after.get(1..).unwrap_or_default());
     for (flag, value) in &new {
         match old.iter().find(|(f, _)| f == flag) {
             Some((_, was)) if was == value => {}
@@ -87,10 +87,45 @@ pub fn command_changes(before: &[String], after: &[String]) -> Vec<CommandChange
 
 /// The value a command gives a flag (any of its spellings), as `command_changes` reads it.
 pub fn flag_value(command: &[String], spellings: &[&str]) -> Option<String> {
-    flags(command.get(1..).unwrap_or_default())
+    parts(command)
+        .1
         .into_iter()
         .find(|(flag, _)| spellings.contains(&flag.as_str()))
         .map(|(_, value)| value)
+}
+
+/// A command's program and its flags with their values; the `NAME=value` words before the
+/// program (the model's environment) read as flags named by the variable.
+fn parts(command: &[String]) -> (Option<&String>, Vec<(String, String)>) {
+    let env_words = command.len() - without_env(command).len();
+    let program = command.get(env_words);
+    let mut read: Vec<(String, String)> = command[..env_words]
+        .iter()
+        .filter_map(|word| env_word(word))
+        .map(|(name, value)| (name.to_string(), value.to_string()))
+        .collect();
+    read.extend(flags(command.get(env_words + 1..).unwrap_or_default()));
+    (program, read)
+}
+
+/// The command without the model's `NAME=value` words: program and arguments, as the process
+/// sees its own command line.
+pub fn without_env(command: &[String]) -> &[String] {
+    let env_words = command
+        .iter()
+        .take_while(|word| env_word(word).is_some())
+        .count();
+    &command[env_words..]
+}
+
+/// `NAME=value` with a variable's name (capitals, digits, `_`).
+fn env_word(word: &str) -> Option<(&str, &str)> {
+    let (name, value) = word.split_once('=')?;
+    let named = !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_');
+    named.then_some((name, value))
 }
 
 /// Flags in first-seen order with their values: the words up to the next flag, joined by a
@@ -135,6 +170,24 @@ mod tests {
 
     fn cmd(line: &str) -> Vec<String> {
         line.split_whitespace().map(str::to_string).collect()
+    }
+
+    #[test]
+    fn the_models_environment_before_the_program_compares_by_variable() {
+        let before = cmd("CUDA_VISIBLE_DEVICES=0 /bin/llama-server --ctx-size 512");
+        let after = cmd("CUDA_VISIBLE_DEVICES=1 GGML_X=1 /bin/llama-server --ctx-size 512");
+        let changes: Vec<String> = command_changes(&before, &after)
+            .iter()
+            .map(CommandChange::describe)
+            .collect();
+        assert_eq!(changes, ["CUDA_VISIBLE_DEVICES 0 → 1", "+ GGML_X 1"]);
+        assert_eq!(flag_value(&after, &["--ctx-size"]).as_deref(), Some("512"));
+        let plain = cmd("/bin/llama-server --ctx-size 512");
+        assert_eq!(
+            command_changes(&plain, &before).len(),
+            1,
+            "the program is the same"
+        );
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! GPU: devices, offload and splitting.
 
 use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 
 use crate::domain::error::{FieldError, Rule};
 use crate::domain::fields::{FieldSet, FieldSpec, Flag, InputKind};
@@ -43,6 +44,59 @@ pub struct GpuConfig {
     pub fit: Option<bool>,
     pub fit_target_mib: Option<i64>,
     pub fit_min_ctx: Option<i64>,
+    /// Environment variables the model's process gets: which devices it sees, ggml's own
+    /// switches (`CUDA_VISIBLE_DEVICES`, `GGML_*`; see `ENV_ALLOWED`).
+    pub env: Map<String, Value>,
+}
+
+/// Variables a model's `env` may set: the device lists of CUDA and ROCm, and ggml's own
+/// (`GGML_*`). Not `LLAMA_ARG_*` (llama-server reads settings from them, past the extra
+/// arguments' review) nor anything else (`LD_PRELOAD`, `PATH`).
+pub const ENV_ALLOWED: &[&str] = &[
+    "CUDA_VISIBLE_DEVICES",
+    "HIP_VISIBLE_DEVICES",
+    "ROCR_VISIBLE_DEVICES",
+    "GPU_DEVICE_ORDINAL",
+];
+/// A prefix any of whose variables `env` may set.
+pub const ENV_ALLOWED_PREFIX: &str = "GGML_";
+/// Most variables, and longest value, one model's `env` has.
+pub const MAX_ENV: usize = 32;
+pub const MAX_ENV_VALUE: usize = 1024;
+
+/// Why `name` may not be set in a model's environment, if it may not.
+pub fn env_refusal(name: &str) -> Option<String> {
+    let shaped = !name.is_empty()
+        && name.len() <= 128
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_');
+    if !shaped {
+        Some("a name is capital letters, digits and '_'".into())
+    } else if name.starts_with("LLAMA_ARG_") {
+        Some(
+            "llama-server reads its settings from LLAMA_ARG_* variables; set the setting \
+             itself instead"
+                .into(),
+        )
+    } else if ENV_ALLOWED.contains(&name) || name.starts_with(ENV_ALLOWED_PREFIX) {
+        None
+    } else {
+        Some(format!(
+            "only {} and {ENV_ALLOWED_PREFIX}* may be set",
+            ENV_ALLOWED.join(", ")
+        ))
+    }
+}
+
+impl GpuConfig {
+    /// The `env` entries as the process gets them, by name.
+    pub fn env_vars(&self) -> Vec<(String, String)> {
+        self.env
+            .iter()
+            .filter_map(|(name, value)| Some((name.clone(), value.as_str()?.to_string())))
+            .collect()
+    }
 }
 
 pub const MAX_LAYERS: i64 = 10_000;
@@ -105,9 +159,16 @@ impl FieldSet for GpuConfig {
             .passed_as("--fit-ctx")
             .help("Fitting never lowers the context below this.")
             .default("4096"),
+        FieldSpec::json_object("env", "Environment", 8 * 1024)
+            .help(
+                "Variables the model's process gets, as JSON: {\"CUDA_VISIBLE_DEVICES\": \"0\"}. \
+                 Device lists (CUDA_, HIP_, ROCR_VISIBLE_DEVICES) and GGML_* only.",
+            )
+            .default("none"),
     ];
 
     fn cross_check(&self) -> Vec<FieldError> {
+        let mut errors = check_env(&self.env);
         let bad_split = self.tensor_split.as_deref().is_some_and(|split| {
             split.split(',').any(|part| {
                 part.trim()
@@ -116,21 +177,76 @@ impl FieldSet for GpuConfig {
             })
         });
         if bad_split {
-            vec![FieldError::new(
+            errors.push(FieldError::new(
                 "tensor_split",
                 Rule::Pattern,
                 "must be non-negative numbers separated by commas, e.g. 3,1",
-            )]
-        } else {
-            Vec::new()
+            ));
+        }
+        errors
+    }
+}
+
+fn check_env(env: &Map<String, Value>) -> Vec<FieldError> {
+    if env.len() > MAX_ENV {
+        return vec![FieldError::new(
+            "env",
+            Rule::MaxItems,
+            format!("must have at most {MAX_ENV} variables"),
+        )];
+    }
+    let mut errors = Vec::new();
+    for (name, value) in env {
+        let field = format!("env.{}", crate::domain::text::kept(name));
+        if let Some(why) = env_refusal(name) {
+            errors.push(FieldError::new(field, Rule::OneOf, why));
+            continue;
+        }
+        match value.as_str() {
+            None => errors.push(FieldError::new(field, Rule::Type, "must be text")),
+            Some(text) if text.len() > MAX_ENV_VALUE || text.contains(['\0', '\n', '\r']) => {
+                errors.push(FieldError::new(
+                    field,
+                    Rule::Pattern,
+                    format!("must be one line of at most {MAX_ENV_VALUE} bytes"),
+                ));
+            }
+            Some(_) => {}
         }
     }
+    errors
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_models_environment_takes_device_lists_and_ggml_switches_only() {
+        let ok = GpuConfig::parse(&json!({"env": {
+            "CUDA_VISIBLE_DEVICES": "0,1", "GGML_CUDA_ENABLE_UNIFIED_MEMORY": "1"
+        }}))
+        .unwrap();
+        assert_eq!(ok.env_vars().len(), 2);
+        let Err(crate::domain::AppError::Invalid { errors }) = GpuConfig::parse(&json!({"env": {
+            "LLAMA_ARG_CTX_SIZE": "9", "LD_PRELOAD": "/x.so", "GGML_A": 1,
+            "HIP_VISIBLE_DEVICES": "0\n1", "lower": "x"
+        }})) else {
+            panic!("expected field errors");
+        };
+        let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(
+            fields,
+            [
+                "env.GGML_A",
+                "env.HIP_VISIBLE_DEVICES",
+                "env.LD_PRELOAD",
+                "env.LLAMA_ARG_CTX_SIZE",
+                "env.lower"
+            ]
+        );
+    }
 
     #[test]
     fn gpu_layers_take_a_count_or_a_keyword() {

@@ -361,6 +361,8 @@ fn read_model(
         return None;
     }
     let mut read = command_line::read(&words[1..], &format!("{at}.cmd"));
+    let gpu = read.scopes.entry("gpu").or_default();
+    env_setting(settings, gpu, &at, notes.not_mapped);
     let serving = read.scopes.entry("serving").or_default();
     serving_settings(settings, serving, &at, notes.not_mapped, notes.errors);
     shaping_settings(settings, serving, &at, notes.not_mapped);
@@ -442,6 +444,45 @@ fn serving_settings(
     }
 }
 
+/// `env` (`["NAME=value", …]`) → `gpu.env`, for the variables a model may be given
+/// (`gpu::env_refusal`); each other one is named and left out.
+fn env_setting(
+    settings: &Mapping,
+    gpu: &mut serde_json::Map<String, Value>,
+    at: &str,
+    not_mapped: &mut Vec<String>,
+) {
+    let Some(entries) = settings.get("env") else {
+        return;
+    };
+    let Some(entries) = entries.as_sequence() else {
+        not_mapped.push(format!("{at}.env: not a list of NAME=value; left out"));
+        return;
+    };
+    let mut env = serde_json::Map::new();
+    for entry in entries {
+        let text = key_text(entry);
+        let shown = crate::domain::text::kept(&text);
+        let Some((name, value)) = text.split_once('=') else {
+            not_mapped.push(format!("{at}.env: '{shown}' is not NAME=value; left out"));
+            continue;
+        };
+        if let Some(why) = crate::domain::config::gpu::env_refusal(name) {
+            let name = crate::domain::text::kept(name);
+            not_mapped.push(format!("{at}.env.{name}: {why}; left out"));
+        } else if env.len() >= crate::domain::config::gpu::MAX_ENV {
+            not_mapped.push(format!(
+                "{at}.env.{name}: more variables than Corral keeps; left out"
+            ));
+        } else {
+            env.insert(name.to_string(), json!(value));
+        }
+    }
+    if !env.is_empty() {
+        gpu.insert("env".into(), Value::Object(env));
+    }
+}
+
 /// `filters` (`stripParams`, `setParams`, `setParamsByID` for `${MODEL_ID}:suffix`) → Corral's
 /// `filters` and `variants`; `sendLoadingState` → `loading_state`.
 fn shaping_settings(
@@ -450,15 +491,10 @@ fn shaping_settings(
     at: &str,
     not_mapped: &mut Vec<String>,
 ) {
-    for key in ["capabilities", "env"] {
-        if settings.contains_key(key) {
-            not_mapped.push(match key {
-                "capabilities" => format!(
-                    "{at}.capabilities: Corral reads them from the model's files and settings"
-                ),
-                _ => format!("{at}.env: no Corral setting for a model's environment yet"),
-            });
-        }
+    if settings.contains_key("capabilities") {
+        not_mapped.push(format!(
+            "{at}.capabilities: Corral reads them from the model's files and settings"
+        ));
     }
     if let Some(send) = settings.get("sendLoadingState").and_then(Yaml::as_bool) {
         let state = if send { "reasoning" } else { "off" };

@@ -22,18 +22,32 @@ const PASSED: &[&str] = &["PATH", "LANG", "TMPDIR", "LD_LIBRARY_PATH"];
 /// Passed on by prefix: CUDA, ROCm/HIP (HSA_OVERRIDE_GFX_VERSION is a common ROCm need), ggml.
 const PASSED_PREFIXES: &[&str] = &["CUDA_", "HIP_", "ROCR_", "HSA_", "GGML_"];
 
-/// The environment of a model server: the passed variables of `parent`, its empty home (also
-/// its configuration folder), and its key.
+/// The environment of a model server: the passed variables of `parent`, the model's own
+/// (`gpu.env`), its empty home (also its configuration folder), and its key.
 pub fn for_run(
     parent: impl IntoIterator<Item = (OsString, OsString)>,
     home: &Path,
     key: &str,
+    model_vars: Vec<(String, String)>,
 ) -> Vec<(OsString, OsString)> {
     let mut env = runtime_only(parent);
+    set_model_vars(&mut env, model_vars);
     env.push(("HOME".into(), home.into()));
     env.push(("XDG_CONFIG_HOME".into(), home.into()));
     env.push((API_KEY_VAR.into(), key.into()));
     env
+}
+
+/// Adds the model's own variables (`gpu.env`, checked against its allow-list when saved; a
+/// name outside it is skipped here too), each replacing one passed on.
+fn set_model_vars(env: &mut Vec<(OsString, OsString)>, vars: Vec<(String, String)>) {
+    for (name, value) in vars {
+        if crate::domain::config::gpu::env_refusal(&name).is_some() {
+            continue;
+        }
+        env.retain(|(passed, _)| passed.as_os_str() != OsStr::new(&name));
+        env.push((name.into(), value.into()));
+    }
 }
 
 /// Empty, private homes for model servers: a folder of Corral's own (mode 0700, named for this
@@ -181,20 +195,26 @@ mod tests {
             ]),
             Path::new("/tmp/corral-homes-x/1"),
             "k3y",
+            // The model's own: one replaces a passed one, one outside the allow-list is not set.
+            vec![
+                ("CUDA_VISIBLE_DEVICES".into(), "3".into()),
+                ("LLAMA_ARG_PORT".into(), "1".into()),
+            ],
         );
         let names: Vec<&str> = env.iter().map(|(k, _)| k.to_str().unwrap()).collect();
         assert_eq!(
             names,
             [
                 "PATH",
-                "CUDA_VISIBLE_DEVICES",
                 "HIP_VISIBLE_DEVICES",
                 "GGML_CUDA_NO_PINNED",
+                "CUDA_VISIBLE_DEVICES",
                 "HOME",
                 "XDG_CONFIG_HOME",
                 "LLAMA_API_KEY"
             ]
         );
+        assert_eq!(env[3].1, "3", "the model's own value");
         assert_eq!(env[4].1, "/tmp/corral-homes-x/1", "a home of its own");
         assert_eq!(
             env.last().unwrap().1,

@@ -18,6 +18,8 @@ pub enum Port {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LaunchPlan {
+    /// The model's own environment variables (`gpu.env`), on top of what every run gets.
+    pub env: Vec<(String, String)>,
     pub program: PathBuf,
     pub args: Vec<String>,
 }
@@ -54,14 +56,20 @@ impl LaunchPlan {
             }
         }
         LaunchPlan {
+            env: config.gpu.env_vars(),
             program: program.to_path_buf(),
             args,
         }
     }
 
-    /// Program and arguments as one list: what the runs table keeps and the page shows.
+    /// The model's variables as `NAME=value`, then program and arguments, as a shell writes
+    /// them: what the runs table keeps, the page shows and "Restart to apply" compares.
     pub fn command(&self) -> Vec<String> {
-        std::iter::once(self.program.display().to_string())
+        let env = self
+            .env
+            .iter()
+            .map(|(name, value)| format!("{name}={value}"));
+        env.chain(std::iter::once(self.program.display().to_string()))
             .chain(self.args.iter().cloned())
             .collect()
     }

@@ -111,9 +111,9 @@ impl Runner {
         let spawned = self
             .spawner
             .spawn(SpawnRequest {
+                env: child_env::for_run(std::env::vars_os(), &home, &api_key, launch.plan.env),
                 program: launch.plan.program,
                 args: launch.plan.args,
-                env: child_env::for_run(std::env::vars_os(), &home, &api_key),
                 files: launch.files,
             })
             .await;

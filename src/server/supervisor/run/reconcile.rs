@@ -60,10 +60,13 @@ fn is_ours(pid: u32, run: &Run) -> bool {
             .filter(|part| !part.is_empty())
             .map(|part| String::from_utf8_lossy(part).into_owned())
             .collect();
-        args.len() == run.command.len()
+        // The model's variables are recorded before the program; the process has them in its
+        // environment, not its command line.
+        let recorded = crate::domain::command_diff::without_env(&run.command);
+        args.len() == recorded.len()
             && args
                 .iter()
-                .zip(&run.command)
+                .zip(recorded)
                 .all(|(running, recorded)| same_argument(pid, running, recorded))
     })
 }
