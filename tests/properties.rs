@@ -167,6 +167,18 @@ fn valid_value(field: &FieldSpec) -> BoxedStrategy<Value> {
                 }
             })
             .boxed(),
+        // A model's environment: the variables it may be given, one-line values.
+        InputKind::JsonObject { .. } if field.key == "env" => prop::collection::btree_map(
+            prop_oneof![
+                Just("CUDA_VISIBLE_DEVICES".to_string()),
+                Just("HIP_VISIBLE_DEVICES".to_string()),
+                "GGML_[A-Z_]{1,12}",
+            ],
+            printable(20),
+            0..=3,
+        )
+        .prop_map(|vars| Value::Object(vars.into_iter().map(|(k, v)| (k, json!(v))).collect()))
+        .boxed(),
         InputKind::JsonObject { .. } => {
             prop::collection::btree_map("[a-z0-9][a-z0-9._-]{0,8}", 0..=40i64, 0..=3)
                 .prop_map(|variants| {
