@@ -43,6 +43,9 @@ struct Inner {
     state: watch::Sender<Snapshot>,
     /// Each event encoded once for every tab (`Published`).
     events: broadcast::Sender<Arc<Published>>,
+    /// Log lines, apart: a model server logs a dozen lines per request, and nothing but the
+    /// tabs that asked for a log wants them (the other listeners woke for each one).
+    log_lines: broadcast::Sender<Arc<Published>>,
     clients: AtomicUsize,
     config: HubConfig,
     logs: LogBook,
@@ -82,10 +85,12 @@ impl Hub {
             run_groups: Vec::new(),
         });
         let (events, _) = broadcast::channel(config.backlog.max(1));
+        let (log_lines, _) = broadcast::channel(config.backlog.max(1));
         Hub {
             inner: Arc::new(Inner {
                 state,
                 events,
+                log_lines,
                 clients: AtomicUsize::new(0),
                 config,
                 logs: LogBook::default(),
@@ -133,7 +138,7 @@ impl Hub {
             .append(source, run_id, stream, text, now_ms());
         let _ = self
             .inner
-            .events
+            .log_lines
             .send(Arc::new(Published::new(ServerEvent::Log(line.clone()))));
         line
     }
@@ -163,6 +168,11 @@ impl Hub {
     /// Events from now on. Subscribe before taking the snapshot so nothing falls in between.
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<Published>> {
         self.inner.events.subscribe()
+    }
+
+    /// Log lines from now on (`log`), for the tabs that subscribe to a log.
+    pub fn subscribe_logs(&self) -> broadcast::Receiver<Arc<Published>> {
+        self.inner.log_lines.subscribe()
     }
 
     /// A place for one more connection, or `None` at the cap.

@@ -64,6 +64,7 @@ where
     Rx: Stream<Item = Frame> + Unpin,
 {
     let mut events = hub.subscribe();
+    let mut log_lines = hub.subscribe_logs();
     let mut out = Outbox {
         tx,
         seq: 0,
@@ -90,6 +91,15 @@ where
                 },
                 // Too far behind to catch up event by event: start over from the state.
                 Err(RecvError::Lagged(_)) => out.event(ServerEvent::Snapshot(hub.snapshot())).await,
+                Err(RecvError::Closed) => break,
+            },
+            line = log_lines.recv() => match line {
+                Ok(line) => match &**line {
+                    ServerEvent::Log(line) if !logs.wants(line) => Ok(()),
+                    _ => out.published(&line).await,
+                },
+                // Lines missed are in the log's history, which a new subscription replays.
+                Err(RecvError::Lagged(_)) => Ok(()),
                 Err(RecvError::Closed) => break,
             },
             frame = rx.next() => {
