@@ -47,12 +47,13 @@ impl AnswerReader {
         }
     }
 
-    /// The message of an error the answer carried (an error body, or a stream's error event),
-    /// as llama-server or the OpenAI and Anthropic APIs word it.
-    pub fn error_message(&self) -> Option<String> {
+    /// The message of an error the answer carried (the body of an answer whose status says it
+    /// `failed`, or a stream's error event), as llama-server or the OpenAI and Anthropic APIs
+    /// word it. A successful whole answer is not read again for one.
+    pub fn error_message(&self, failed: bool) -> Option<String> {
         match self {
             AnswerReader::Stream(stream) => stream.error.clone(),
-            AnswerReader::Whole(whole) if !whole.gap && whole.tail.is_empty() => {
+            AnswerReader::Whole(whole) if failed && !whole.gap && whole.tail.is_empty() => {
                 let value = serde_json::from_slice::<Value>(&whole.head).ok()?;
                 error_message(&value)
             }
@@ -333,17 +334,19 @@ mod tests {
         let mut whole = AnswerReader::for_content_type(Some("application/json"));
         whole.read(br#"{"error":{"code":400,"message":"the request exceeds the available context size, try increasing it","type":"exceed_context_size_error"}}"#);
         assert_eq!(
-            whole.error_message().as_deref(),
+            whole.error_message(true).as_deref(),
             Some("the request exceeds the available context size, try increasing it")
         );
         let (stream, _) = stream(&[
             "data: {\"choices\":[{\"delta\":{\"content\":\"a\"}}]}\n",
             "data: {\"error\":{\"message\":\"boom\"}}\n",
         ]);
-        assert_eq!(stream.error_message().as_deref(), Some("boom"));
+        assert_eq!(stream.error_message(false).as_deref(), Some("boom"));
         let mut fine = AnswerReader::for_content_type(Some("application/json"));
         fine.read(br#"{"choices":[]}"#);
-        assert_eq!(fine.error_message(), None);
+        assert_eq!(fine.error_message(false), None);
+        // A successful answer is not read for one, whatever it holds.
+        assert_eq!(whole.error_message(false), None);
     }
 
     #[test]

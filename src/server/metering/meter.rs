@@ -126,7 +126,7 @@ impl Meter {
         // A failed answer says why in its body (llama-server's "exceeds the available context
         // size"), or a stream in an error event: the record keeps the words.
         if self.record.error.is_none()
-            && let Some(message) = self.reader.error_message()
+            && let Some(message) = self.reader.error_message(self.record.status >= 400)
         {
             self.record.error = Some(text::kept(&message));
         }
