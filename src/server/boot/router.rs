@@ -27,7 +27,11 @@ fn routes() -> Vec<AxumRouteListing> {
 pub fn build(state: AppState) -> Router {
     let routes = routes();
     let options = state.leptos_options.clone();
-    Router::new()
+    // The pages, the API and the files. The gateway reads its own bodies within its own
+    // deadline, answers errors in OpenAI's envelope and streams for as long as generation takes,
+    // so the four layers that do those for everything else are not in its way: every gateway
+    // request skipped each of them anyway, after paying for it (`scripts/bench`).
+    let app = Router::new()
         .route(
             "/api/health",
             get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }),
@@ -36,18 +40,21 @@ pub fn build(state: AppState) -> Router {
         .route("/api/backup", get(backup_download::download))
         .route("/metrics", get(prometheus::metrics))
         .route("/ws", get(live::route::websocket))
-        .merge(gateway::routes())
         .leptos_routes(&state, routes, move || shell(options.clone()))
         .merge(site_files::routes(&state.leptos_options))
         .fallback(site_files::not_found)
-        // Added innermost first; on the way in a request meets them bottom to top: security
-        // headers (on every answer), the Host allow-list, CORS for the gateway, the Origin
-        // rule, the login (when one is required), the answer deadline, the body read whole
-        // within its deadline and cap, then status mapping, and JSON answers for `/api/`.
+        // Added innermost first: the answer deadline, the body read whole within its deadline
+        // and cap, then status mapping, and JSON answers for `/api/`.
         .layer(from_fn(api_answers_json::api_answers_json))
         .layer(from_fn(error_status::status_from_error))
         .layer(from_fn_with_state(state.clone(), limits::read_body_in_time))
-        .layer(from_fn_with_state(state.clone(), limits::answer_in_time))
+        .layer(from_fn_with_state(state.clone(), limits::answer_in_time));
+    Router::new()
+        .merge(gateway::routes())
+        .merge(app)
+        // On the way in every request meets these bottom to top: security headers (on every
+        // answer), the Host allow-list, CORS for the gateway, the Origin rule, the login (when
+        // one is required).
         .layer(from_fn_with_state(
             state.clone(),
             access::guard::require_login,
