@@ -209,11 +209,13 @@ impl Admission {
         let (starting, other) = (&model.spec.name, name_of(other));
         let message = if pinned {
             format!(
-                "'{starting}' is in group '{group}', whose rules stop '{other}' first, and                  '{other}' is pinned; unpin it or change the group"
+                "'{starting}' is in group '{group}', whose rules stop '{other}' first, and \
+                 '{other}' is pinned; unpin it or change the group"
             )
         } else {
             format!(
-                "'{starting}' is in group '{group}', whose rules stop '{other}' first, and                  '{other}' stayed busy with requests; try again when it is idle"
+                "'{starting}' is in group '{group}', whose rules stop '{other}' first, and \
+                 '{other}' stayed busy with requests; try again when it is idle"
             )
         };
         AppError::Conflict {
