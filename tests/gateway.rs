@@ -808,3 +808,38 @@ async fn a_stream_that_waits_for_a_load_hears_its_progress_as_reasoning_when_ask
     assert_eq!(failed.status(), StatusCode::SERVICE_UNAVAILABLE);
     app.supervisor.shutdown().await;
 }
+
+#[tokio::test]
+async fn an_upstream_endpoint_written_with_escapes_is_refused_not_passed_around_the_filters() {
+    let app = TestApp::with_llama_server().await;
+    let id = app.create_tiny("tiny").await;
+    let saved = app
+        .post(
+            "/api/models/config/save",
+            json!({"id": id, "group": "serving", "config": {"filters": {"set": {"n_predict": 1}}}}),
+        )
+        .await;
+    assert_eq!(saved.status, StatusCode::OK, "{}", saved.body);
+    // llama-server would decode `%63ompletion` to `/completion`, which the filter covers.
+    for path in ["/upstream/tiny/%63ompletion", "/upstream/tiny/c%6Fmpletion"] {
+        let reply = app
+            .post(path, json!({"prompt": "a", "n_predict": 50}))
+            .await;
+        assert_eq!(
+            reply.status,
+            StatusCode::BAD_REQUEST,
+            "{path}: {}",
+            reply.body
+        );
+        assert!(reply.body.contains("without %-escapes"), "{}", reply.body);
+    }
+    let plain = app
+        .post(
+            "/upstream/tiny/completion",
+            json!({"prompt": "a", "n_predict": 50}),
+        )
+        .await;
+    assert_eq!(plain.status, StatusCode::OK, "{}", plain.body);
+    assert_eq!(plain.json()["tokens_predicted"], 1, "{}", plain.body);
+    app.supervisor.shutdown().await;
+}

@@ -247,6 +247,15 @@ async fn pass_through_inner(
     meter.model(model.id, &model.name);
     key_may_use(&parts, &model)?;
     let path = format!("/{}", segments[taken..].join("/"));
+    // The endpoint is checked (which a key may reach, which get the model's filters) as it is
+    // written, and llama-server would decode `%63ompletion` to `/completion`: no endpoint of
+    // its needs an escape, so none is let through.
+    if path.contains('%') {
+        return Err(GatewayError::bad_request(format!(
+            "write the model server's endpoint plainly, without %-escapes: {}",
+            crate::domain::text::kept(&path)
+        )));
+    }
     if !keys::may_manage(&parts.extensions)
         && !inference_endpoint(&parts.method, &path, parts.uri.query())
     {
