@@ -25,7 +25,7 @@ models:
     aliases: [gpt-4o, coder-latest]
     ttl: 300
     unlisted: true
-    env: ["CUDA_VISIBLE_DEVICES=0", "LLAMA_ARG_THREADS=4", "LD_PRELOAD=/tmp/x.so"]
+    env: ["CUDA_VISIBLE_DEVICES=0", "LLAMA_ARG_THREADS=4", "LD_PRELOAD=/tmp/x.so", "GGML_BACKEND_PATH=/tmp/x.so", "GGML_CUDA_NO_PINNED=1\n2"]
   embedder:
     macros:
       ctx: 512
@@ -111,8 +111,13 @@ async fn a_llama_swap_config_imports_its_models_with_macros_aliases_ttl_and_name
             "not a llama-server flag",
         ],
         &["models.coder.cmd", "--log-file", "write files"],
-        &["models.coder.env.LLAMA_ARG_THREADS", "set the setting itself"],
+        &[
+            "models.coder.env.LLAMA_ARG_THREADS",
+            "set the setting itself",
+        ],
         &["models.coder.env.LD_PRELOAD", "only CUDA_VISIBLE_DEVICES"],
+        &["models.coder.env.GGML_BACKEND_PATH", "names a file"],
+        &["models.coder.env.GGML_CUDA_NO_PINNED", "not one line"],
         &["models.remote.cmd", "-hf", "downloads"],
         &["models.remote", "no model file"],
         &["models.vllm", "docker", "not llama-server"],
@@ -134,7 +139,11 @@ async fn a_llama_swap_config_imports_its_models_with_macros_aliases_ttl_and_name
     );
     let gpu = group(&app, "coder", "gpu").await;
     assert_eq!(gpu["gpu_layers"], 99);
-    assert_eq!(gpu["env"], json!({"CUDA_VISIBLE_DEVICES": "0"}), "env: the allowed ones");
+    assert_eq!(
+        gpu["env"],
+        json!({"CUDA_VISIBLE_DEVICES": "0"}),
+        "env: the allowed ones"
+    );
     assert_eq!(group(&app, "coder", "sampling").await["temperature"], 0.2);
     assert_eq!(
         group(&app, "coder", "memory").await["load_mode"],

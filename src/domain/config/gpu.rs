@@ -79,6 +79,12 @@ pub fn env_refusal(name: &str) -> Option<String> {
              itself instead"
                 .into(),
         )
+    } else if name.starts_with(ENV_ALLOWED_PREFIX) && names_a_file(name) {
+        Some(
+            "names a file or folder for the model server to load (GGML_BACKEND_PATH loads any \
+             library): not allowed"
+                .into(),
+        )
     } else if ENV_ALLOWED.contains(&name) || name.starts_with(ENV_ALLOWED_PREFIX) {
         None
     } else {
@@ -87,6 +93,30 @@ pub fn env_refusal(name: &str) -> Option<String> {
             ENV_ALLOWED.join(", ")
         ))
     }
+}
+
+/// A variable whose name says it holds a path (`GGML_BACKEND_PATH`, `…_DIR`, `…_LIB`): ggml
+/// loads what such a variable names, past the model folders and the review of extra
+/// arguments.
+fn names_a_file(name: &str) -> bool {
+    const WORDS: &[&str] = &[
+        "PATH",
+        "PATHS",
+        "DIR",
+        "DIRS",
+        "DIRECTORY",
+        "FILE",
+        "FILES",
+        "LIB",
+        "LIBS",
+        "LIBRARY",
+        "PLUGIN",
+        "PLUGINS",
+        "SO",
+        "DLL",
+        "DYLIB",
+    ];
+    name.split('_').any(|word| WORDS.contains(&word))
 }
 
 impl GpuConfig {
@@ -231,6 +261,7 @@ mod tests {
         assert_eq!(ok.env_vars().len(), 2);
         let Err(crate::domain::AppError::Invalid { errors }) = GpuConfig::parse(&json!({"env": {
             "LLAMA_ARG_CTX_SIZE": "9", "LD_PRELOAD": "/x.so", "GGML_A": 1,
+            "GGML_BACKEND_PATH": "/tmp/evil.so",
             "HIP_VISIBLE_DEVICES": "0\n1", "lower": "x"
         }})) else {
             panic!("expected field errors");
@@ -240,6 +271,7 @@ mod tests {
             fields,
             [
                 "env.GGML_A",
+                "env.GGML_BACKEND_PATH",
                 "env.HIP_VISIBLE_DEVICES",
                 "env.LD_PRELOAD",
                 "env.LLAMA_ARG_CTX_SIZE",

@@ -470,6 +470,13 @@ fn env_setting(
         if let Some(why) = crate::domain::config::gpu::env_refusal(name) {
             let name = crate::domain::text::kept(name);
             not_mapped.push(format!("{at}.env.{name}: {why}; left out"));
+        } else if value.len() > crate::domain::config::gpu::MAX_ENV_VALUE
+            || value.contains(['\0', '\n', '\r'])
+        {
+            not_mapped.push(format!(
+                "{at}.env.{name}: the value is not one line of at most {} bytes; left out",
+                crate::domain::config::gpu::MAX_ENV_VALUE
+            ));
         } else if env.len() >= crate::domain::config::gpu::MAX_ENV {
             not_mapped.push(format!(
                 "{at}.env.{name}: more variables than Corral keeps; left out"
