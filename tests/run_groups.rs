@@ -104,6 +104,29 @@ async fn a_group_is_created_listed_changed_and_deleted_and_follows_its_members()
     let deleted = app.post("/api/models/delete", json!({"id": a})).await;
     assert_eq!(deleted.status, StatusCode::OK, "{}", deleted.body);
     assert_eq!(app.groups().await[0]["members"], json!(["b"]));
+    // A group whose last member goes, goes with it (a group names at least one model).
+    let b = app
+        .post("/api/models/get_by_name", json!({"name": "b"}))
+        .await
+        .json()["id"]
+        .as_i64()
+        .unwrap();
+    let solo = app.group(json!({"name": "solo", "members": ["b"]})).await;
+    assert_eq!(
+        solo.status,
+        StatusCode::CONFLICT,
+        "b is in pair: {}",
+        solo.body
+    );
+    let last = app.post("/api/models/delete", json!({"id": b})).await;
+    assert_eq!(last.status, StatusCode::OK, "{}", last.body);
+    assert!(app.groups().await.is_empty());
+    assert!(
+        app.hub.read(|s| s.run_groups.is_empty()),
+        "the tabs hear it"
+    );
+    app.create("c", "/models/c.gguf").await;
+    app.group(json!({"name": "pair", "members": ["c"]})).await;
 
     let gone = app
         .post("/api/groups/delete", json!({"name": "pair"}))
@@ -114,6 +137,13 @@ async fn a_group_is_created_listed_changed_and_deleted_and_follows_its_members()
         .post("/api/groups/delete", json!({"name": "pair"}))
         .await;
     assert_eq!(again.status, StatusCode::NOT_FOUND, "{}", again.body);
+    let missing = app
+        .post(
+            "/api/groups/update",
+            json!({"name": "nope", "members": ["c"]}),
+        )
+        .await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND, "{}", missing.body);
 }
 
 #[tokio::test]

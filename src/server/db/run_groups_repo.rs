@@ -133,6 +133,14 @@ pub fn save(
     Ok(true)
 }
 
+/// Deletes the groups whose last member went (a group names at least one model); how many.
+pub fn delete_empty(conn: &Connection) -> rusqlite::Result<usize> {
+    conn.prepare_cached(
+        "DELETE FROM run_groups WHERE id NOT IN (SELECT group_id FROM run_group_members)",
+    )?
+    .execute([])
+}
+
 pub fn delete(conn: &Connection, name: &str) -> rusqlite::Result<bool> {
     let changed = conn
         .prepare_cached("DELETE FROM run_groups WHERE name = ?1")?

@@ -271,7 +271,8 @@ impl Registry {
                     .map(|id| ServerEvent::ModelDeleted { id: *id })
                     .collect();
                 if members {
-                    // The groups they were in, without them.
+                    // The groups they were in, without them (a group left with none goes).
+                    run_groups_repo::delete_empty(tx)?;
                     events.push(run_groups::told(tx)?);
                 }
                 Ok((ids, events))

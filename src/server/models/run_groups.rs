@@ -50,6 +50,8 @@ impl RunGroups {
         self.write(false, move |conn| {
             if !replace {
                 name_free(conn, &group.name)?;
+            } else if run_groups_repo::holder(conn, &group.name)?.is_none() {
+                return Err(AppError::not_found("group", &group.name));
             }
             let ids = member_ids(conn, &group)?;
             if !run_groups_repo::save(conn, &group, &ids, now_ms(), replace)? {
