@@ -4,6 +4,7 @@
 //! forgotten), and the rows are also kept in memory, since the gateway looks a name up on every
 //! request.
 
+use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
 use rusqlite::Connection;
@@ -24,34 +25,37 @@ use crate::server::now_ms;
 pub struct VirtualModels {
     registry: Registry,
     /// Every row, in name order: replaced whole after each write, under `writes`.
-    kept: Arc<RwLock<Arc<Vec<Stored>>>>,
+    kept: Arc<RwLock<Arc<Kept>>>,
     /// Writes one at a time, so the copy kept is always the last one committed.
     writes: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl VirtualModels {
+    fn kept(&self) -> Arc<Kept> {
+        self.kept.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
     /// Reads the rows once (and gives them to the tabs); from then on this owner keeps them.
     pub async fn load(registry: Registry, hub: &Hub) -> Result<VirtualModels, AppError> {
         let rows = registry.read(|conn| Ok(virtuals_repo::list(conn)?)).await?;
         hub.publish(told(&rows));
         Ok(VirtualModels {
             registry,
-            kept: Arc::new(RwLock::new(Arc::new(rows))),
+            kept: Arc::new(RwLock::new(Arc::new(Kept::of(rows)))),
             writes: Arc::default(),
         })
     }
 
     /// Every virtual model, by name.
     pub fn all(&self) -> Arc<Vec<Stored>> {
-        self.kept.read().unwrap_or_else(|p| p.into_inner()).clone()
+        self.kept().rows.clone()
     }
 
     /// The virtual model called `name` (ignoring ASCII case), if any.
     pub fn named(&self, name: &str) -> Option<VirtualModel> {
-        let kept = self.kept.read().unwrap_or_else(|p| p.into_inner());
-        kept.iter()
-            .find(|s| s.model.name.eq_ignore_ascii_case(name))
-            .map(|s| s.model.clone())
+        let kept = self.kept();
+        let at = *kept.by_name.get(&name.to_ascii_lowercase())?;
+        kept.rows.get(at).map(|s| s.model.clone())
     }
 
     /// `{"name", "strategy", "targets", "spillover"}` → the new virtual model. 409 when a model
@@ -175,9 +179,30 @@ impl VirtualModels {
             })
             .await?;
         if !rehearse {
-            *self.kept.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(rows);
+            *self.kept.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(Kept::of(rows));
         }
         Ok(value)
+    }
+}
+
+/// The rows in name order, and each one's place by its name in ASCII lower case: the gateway
+/// asks for every request's name, so a lookup, not a scan of up to 1000 rows.
+struct Kept {
+    rows: Arc<Vec<Stored>>,
+    by_name: HashMap<String, usize>,
+}
+
+impl Kept {
+    fn of(rows: Vec<Stored>) -> Kept {
+        let by_name = rows
+            .iter()
+            .enumerate()
+            .map(|(at, row)| (row.model.name.to_ascii_lowercase(), at))
+            .collect();
+        Kept {
+            rows: Arc::new(rows),
+            by_name,
+        }
     }
 }
 
