@@ -119,3 +119,46 @@ async fn preloaded_models_start_with_corral_in_priority_order_within_the_limit()
     assert!(again.first_started_at(first).await <= again.first_started_at(second).await);
     again.supervisor.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_preload_whose_group_would_stop_a_running_model_is_left_out() {
+    let options = || Options {
+        settings: SupervisorSettings {
+            max_running: 4,
+            ..supervisor_settings()
+        },
+        ..Options::default()
+    };
+    let app = TestApp::with_options(options()).await;
+    let high = app.create_tiny("high").await;
+    let low = app.create_tiny("low").await;
+    let loose = app.create_tiny("loose").await;
+    app.serving_of(high, json!({"preload": true, "priority": 10}))
+        .await;
+    app.serving_of(low, json!({"preload": true})).await;
+    app.serving_of(loose, json!({"preload": true, "priority": 5}))
+        .await;
+    // One at a time, alone: the second member would stop the first, and the first stops
+    // nothing only because it goes first.
+    let group =
+        json!({"name": "one", "swap": true, "exclusive": false, "members": ["high", "low"]});
+    let made = app.post("/api/groups/create", group).await;
+    assert_eq!(made.status, StatusCode::OK, "{}", made.body);
+    app.supervisor.shutdown().await;
+
+    let common::TestApp { dir, .. } = app;
+    let again = TestApp::with_options_in(options(), dir).await;
+    again.wait_status(high, ModelStatus::Running, LOAD).await;
+    again.wait_status(loose, ModelStatus::Running, LOAD).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        again.registry.get_model(low).await.unwrap().status,
+        ModelStatus::Stopped,
+        "its group would have stopped 'high'"
+    );
+    assert_eq!(
+        again.registry.get_model(high).await.unwrap().status,
+        ModelStatus::Running
+    );
+    again.supervisor.shutdown().await;
+}

@@ -1,7 +1,8 @@
 //! `serving.preload`: the models started when Corral starts, highest `serving.priority` first
-//! (then by name), each only while a place under `--max-running` is free, so a preload never
-//! stops another model. A model already running (adopted from an earlier Corral) is left as
-//! it is; a start that fails is logged and shows on the models page like any other.
+//! (then by name), each only while a place under `--max-running` is free, the memory it needs
+//! is free and its run-together group would stop nothing running: a preload never stops
+//! another model. A model already running (adopted from an earlier Corral) is left as it is; a
+//! start that fails is logged and shows on the models page like any other.
 
 use std::cmp::Reverse;
 
@@ -31,8 +32,20 @@ pub async fn preload(registry: &Registry, supervisor: &Supervisor) -> Result<Vec
     chosen.sort_by_key(|(model, serving)| {
         (Reverse(serving.priority()), model.spec.name.to_lowercase())
     });
+    let rules = registry
+        .read(|conn| Ok(crate::server::db::run_groups_repo::rules(conn)?))
+        .await?;
     let mut started = Vec::new();
     for (model, _) in chosen {
+        let running = supervisor.live_runs();
+        if let Some(other) = running.iter().find(|id| rules.must_stop(model.id, **id)) {
+            tracing::info!(
+                model = %model.spec.name,
+                stopping = other,
+                "not started with Corral: its group would stop a model that runs"
+            );
+            continue;
+        }
         let max = supervisor.settings().max_running.max(1);
         if supervisor.live_runs().len() >= max {
             tracing::info!(
@@ -41,7 +54,7 @@ pub async fn preload(registry: &Registry, supervisor: &Supervisor) -> Result<Vec
             );
             continue;
         }
-        match supervisor.start_model(model.id).await {
+        match supervisor.start_model_beside_others(model.id).await {
             Ok(_) => started.push(model.id),
             Err(error) => {
                 tracing::warn!(model = %model.spec.name, %error, "could not start with Corral");

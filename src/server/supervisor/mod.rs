@@ -37,7 +37,7 @@ use model_locks::ModelLocks;
 use prepare::Sources;
 use run::Runner;
 use run_handles::{RunHandle, RunHandles, wait_ended};
-use settings::{Current, SupervisorSettings};
+use settings::{Current, SupervisorSettings, WhenFull};
 
 /// The peers the supervisor works with; it reaches none of them through another.
 pub struct Peers {
@@ -143,8 +143,29 @@ impl Supervisor {
         self.detached(async move { this.start_now(id).await }).await
     }
 
+    /// `start_model`, refused rather than stopping another model for a place or for memory
+    /// (`--when-full refuse` for this start): a preload never stops anything.
+    pub async fn start_model_beside_others(&self, id: i64) -> Result<Model, AppError> {
+        let this = self.clone();
+        self.detached(async move {
+            let settings = SupervisorSettings {
+                when_full: WhenFull::Refuse,
+                ..(*this.settings()).clone()
+            };
+            this.start_now_with(id, Arc::new(settings)).await
+        })
+        .await
+    }
+
     async fn start_now(&self, id: i64) -> Result<Model, AppError> {
-        let settings = self.settings();
+        self.start_now_with(id, self.settings()).await
+    }
+
+    async fn start_now_with(
+        &self,
+        id: i64,
+        settings: Arc<SupervisorSettings>,
+    ) -> Result<Model, AppError> {
         // Everything that reads files or runs `--help` happens before the lock: a slow disk or a
         // FIFO must not hold up anything else.
         let prepared = prepare::prepare(self.sources(&settings), id).await?;
