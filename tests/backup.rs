@@ -165,3 +165,72 @@ async fn an_export_imports_into_another_corral_all_or_nothing_and_dry_runs_write
         assert_eq!(reply.field_rules()[0].0, field);
     }
 }
+
+#[tokio::test]
+async fn an_export_carries_the_virtual_models_and_run_together_groups_to_another_corral() {
+    let source = TestApp::new().await;
+    source.create("coder", "/models/coder.gguf").await;
+    source.create("other", "/models/other.gguf").await;
+    let virt = json!({"name": "chat", "strategy": "fallback", "targets": ["coder", "other"]});
+    assert_eq!(
+        source
+            .post("/api/virtual/create", virt)
+            .await
+            .status
+            .as_u16(),
+        200
+    );
+    let group =
+        json!({"name": "pair", "swap": false, "exclusive": true, "members": ["coder", "other"]});
+    assert_eq!(
+        source
+            .post("/api/groups/create", group)
+            .await
+            .status
+            .as_u16(),
+        200
+    );
+    let exported = source.post("/api/export", json!({})).await.json();
+    assert_eq!(
+        exported["virtual_models"][0]["targets"],
+        json!(["coder", "other"])
+    );
+    assert_eq!(
+        exported["run_groups"][0]["members"],
+        json!(["coder", "other"])
+    );
+
+    let target = TestApp::new().await;
+    let text = exported.to_string();
+    let report = target
+        .post("/api/import", json!({"format": "corral", "text": text}))
+        .await;
+    assert_eq!(report.status.as_u16(), 200, "{}", report.body);
+    let report = report.json();
+    assert_eq!(report["virtual_models"], json!(["chat"]), "{report}");
+    assert_eq!(report["run_groups"], json!(["pair"]), "{report}");
+    let groups = target.post("/api/groups/list", json!({})).await.json();
+    assert_eq!(groups[0]["exclusive"], true);
+    assert_eq!(groups[0]["swap"], false);
+    let virtuals = target.post("/api/virtual/list", json!({})).await.json();
+    assert_eq!(virtuals[0]["strategy"], "fallback");
+
+    // A bad group in the document is named by where it is, and nothing is imported.
+    let mut broken = exported.clone();
+    broken["run_groups"][0]["swap"] = json!("yes");
+    let again = TestApp::new().await;
+    let before = again.snapshot().await;
+    let refused = again
+        .post(
+            "/api/import",
+            json!({"format": "corral", "text": broken.to_string()}),
+        )
+        .await;
+    assert_eq!(refused.status.as_u16(), 400, "{}", refused.body);
+    assert!(
+        refused.body.contains("run_groups[0].swap"),
+        "{}",
+        refused.body
+    );
+    assert_eq!(again.snapshot().await, before);
+}

@@ -1,10 +1,13 @@
-//! Corral's export: every model with its settings, as one versioned JSON document, so a setup
-//! can be kept, moved to another machine, or read by a script.
+//! Corral's export: every model with its settings, the virtual models and the run-together
+//! groups, as one versioned JSON document, so a setup can be kept, moved to another machine,
+//! or read by a script.
 
 use serde::{Deserialize, Serialize};
 
 use crate::domain::ModelSpec;
 use crate::domain::config::ConfigGroup;
+use crate::domain::run_group::RunGroup;
+use crate::domain::virtual_model::VirtualModel;
 
 /// What `format` says in every export.
 pub const FORMAT: &str = "corral";
@@ -18,6 +21,12 @@ pub struct ExportDocument {
     /// Unix milliseconds.
     pub exported_at: i64,
     pub models: Vec<ExportedModel>,
+    /// Names served by one of several models (read back by name after the models).
+    #[serde(default)]
+    pub virtual_models: Vec<VirtualModel>,
+    /// Run-together groups, their members by model name.
+    #[serde(default)]
+    pub run_groups: Vec<RunGroup>,
 }
 
 /// One model: its own settings (name, file, family, run settings) and its seven groups,

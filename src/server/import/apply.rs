@@ -30,11 +30,17 @@ pub async fn export(registry: &Registry) -> Result<ExportDocument, AppError> {
                     groups,
                 });
             }
+            let virtual_models = crate::server::db::virtuals_repo::list(conn)?
+                .into_iter()
+                .map(|stored| stored.model)
+                .collect();
             Ok(ExportDocument {
                 format: export::FORMAT.to_string(),
                 version: export::VERSION,
                 exported_at: now_ms(),
                 models,
+                virtual_models,
+                run_groups: crate::server::db::run_groups_repo::list(conn)?,
             })
         })
         .await

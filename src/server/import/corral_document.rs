@@ -4,11 +4,15 @@ use serde_json::Value;
 
 use crate::domain::config::ConfigGroupKind;
 use crate::domain::export::{self, ExportedModel};
+use crate::domain::fields::FieldSet;
+use crate::domain::run_group::RunGroup;
+use crate::domain::virtual_model::VirtualModel;
 use crate::domain::{AppError, FieldError, ModelSpec, Rule};
 use crate::server::import::{MAX_MODELS, within};
 
-/// Reads the document: every model checked as if typed in a form, errors named by where.
-pub fn read(text: &str) -> Result<(Vec<ExportedModel>, Vec<String>), AppError> {
+/// Reads the document: every model, virtual model and group checked as if typed in a form,
+/// errors named by where.
+pub fn read(text: &str) -> Result<super::Read, AppError> {
     let document: Value = serde_json::from_str(text)
         .map_err(|e| AppError::invalid("text", Rule::Type, format!("is not JSON: {e}")))?;
     if document["format"] != export::FORMAT {
@@ -62,11 +66,52 @@ pub fn read(text: &str) -> Result<(Vec<ExportedModel>, Vec<String>), AppError> {
             Err(error) => errors.extend(within(&at, error)),
         }
     }
+    let virtuals = read_list::<VirtualModel>(&document, "virtual_models", &mut errors);
+    let run_groups = read_list::<RunGroup>(&document, "run_groups", &mut errors);
     if errors.is_empty() {
-        Ok((parsed, Vec::new()))
+        Ok(super::Read {
+            models: parsed,
+            virtuals,
+            run_groups,
+            not_mapped: Vec::new(),
+        })
     } else {
         Err(AppError::Invalid { errors })
     }
+}
+
+/// The entries of the list `key` (absent in an export older than it: none), each checked as
+/// its API would check it.
+fn read_list<T: FieldSet>(document: &Value, key: &str, errors: &mut Vec<FieldError>) -> Vec<T> {
+    let items = match &document[key] {
+        Value::Null => return Vec::new(),
+        Value::Array(items) if items.len() <= MAX_MODELS => items,
+        Value::Array(_) => {
+            let message = format!("must have at most {MAX_MODELS} entries");
+            errors.push(FieldError::new(
+                format!("text.{key}"),
+                Rule::MaxItems,
+                message,
+            ));
+            return Vec::new();
+        }
+        _ => {
+            errors.push(FieldError::new(
+                format!("text.{key}"),
+                Rule::Type,
+                "must be a list",
+            ));
+            return Vec::new();
+        }
+    };
+    let mut kept = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        match T::parse(item) {
+            Ok(value) => kept.push(value),
+            Err(error) => errors.extend(within(&format!("{key}[{i}]"), error)),
+        }
+    }
+    kept
 }
 
 /// The `{group, config}` entries of the model at `at`, each checked as its form would; what is

@@ -141,7 +141,7 @@ pub fn parse(
         not_mapped,
     };
     let mut read = match format {
-        ImportFormat::Corral => corral_document::read(text).map(only_models),
+        ImportFormat::Corral => corral_document::read(text),
         ImportFormat::LlamaSwap => llama_swap::read(text, env),
         ImportFormat::LlamaPreset => llama_preset::read(text).map(only_models),
     }?;
