@@ -153,12 +153,21 @@ fn import_error(error: &AppError, format: ImportFormat) -> String {
 }
 
 fn imported(report: &ImportReport) -> String {
-    format!(
+    let mut text = format!(
         "Imported: {} created, {} changed, {} skipped",
         report.created.len(),
         report.changed.len(),
         report.skipped.len()
-    )
+    );
+    for (count, what) in [
+        (report.virtual_models.len(), "virtual model(s)"),
+        (report.run_groups.len(), "group(s)"),
+    ] {
+        if count > 0 {
+            text.push_str(&format!("; {count} {what} made"));
+        }
+    }
+    text
 }
 
 /// The format (recognised from the text unless chosen) and what a taken name does.
@@ -203,6 +212,18 @@ fn ReportTable(report: ImportReport, stale: Signal<bool>) -> impl IntoView {
                 .into_iter()
                 .map(|n| ("Skipped (name taken)", n)),
         )
+        .chain(
+            report
+                .virtual_models
+                .into_iter()
+                .map(|n| ("Created (virtual model)", n)),
+        )
+        .chain(
+            report
+                .run_groups
+                .into_iter()
+                .map(|n| ("Created (run-together group)", n)),
+        )
         .collect();
     let empty = rows.is_empty();
     view! {
@@ -215,7 +236,7 @@ fn ReportTable(report: ImportReport, stale: Signal<bool>) -> impl IntoView {
             {(!empty).then(|| view! {
                 <div class="table-scroll" tabindex="0" role="region" aria-label="Import preview (scrolls sideways)">
                     <table class="activity" aria-label="Import preview">
-                        <thead><tr><th>"Model"</th><th>"Would be"</th></tr></thead>
+                        <thead><tr><th>"Name"</th><th>"Would be"</th></tr></thead>
                         <tbody>
                             {rows.into_iter().map(|(what, name)| view! { <tr><td class="mono">{name}</td><td>{what}</td></tr> }).collect_view()}
                         </tbody>
