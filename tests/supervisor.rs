@@ -1254,8 +1254,14 @@ async fn a_symlink_swapped_to_a_file_outside_the_roots_while_starts_run_never_lo
             }
         })
     };
+    // Each start is refused when the link led outside at any of its checks, so one in three or
+    // four runs: tried until three have (at most 60 tries; twelve fixed ones all came out
+    // refused about once in thirty runs, which proved nothing either way).
     let (mut ran, mut refused) = (0, 0);
-    for _ in 0..12 {
+    for _ in 0..60 {
+        if ran == 3 {
+            break;
+        }
         if let Err(error) = app.supervisor.start_model(id).await {
             // The link led outside when the file was opened: refused, naming the setting.
             assert_eq!(error.status(), 400, "{error}");
@@ -1277,7 +1283,7 @@ async fn a_symlink_swapped_to_a_file_outside_the_roots_while_starts_run_never_lo
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     flipper.join().unwrap();
     eprintln!("{ran} starts ran the file inside, {refused} were refused");
-    assert!(ran > 0 && ran + refused == 12);
+    assert!(ran > 0, "no start ran the file inside in {refused} tries");
     app.supervisor.shutdown().await;
 }
 
