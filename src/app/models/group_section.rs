@@ -8,22 +8,11 @@ use serde_json::{Map, Value};
 use crate::api::run_groups::{create_run_group, delete_run_group, update_run_group};
 use crate::app::models::page::latched;
 use crate::app::models::state::ModelsPageState;
-use crate::app::widgets::dialog::Modal;
-use crate::app::widgets::field_form::{FieldInputs, FormState};
+use crate::app::widgets::named_dialog::{Editing, NamedDialog, Wording};
 use crate::app::widgets::toast::use_toasts;
 use crate::domain::ModelStatus;
-use crate::domain::fields::{FieldSet, FieldSpec};
+use crate::domain::fields::FieldSet;
 use crate::domain::run_group::RunGroup;
-
-/// Every field but the name: a group is changed by its name.
-const EDIT_FIELDS: &[FieldSpec] = RunGroup::FIELDS.split_at(1).1;
-
-/// What the dialog is doing: making a new one, or changing the one named.
-#[derive(Clone, PartialEq)]
-enum Editing {
-    New,
-    Named(String),
-}
 
 #[component]
 pub fn GroupSection(state: ModelsPageState) -> impl IntoView {
@@ -150,89 +139,41 @@ fn GroupRow(
 
 #[component]
 fn GroupDialog(editing: RwSignal<Option<Editing>>, groups: Memo<Vec<RunGroup>>) -> impl IntoView {
-    let current = move || -> Option<RunGroup> {
+    let values = Signal::derive(move || -> Map<String, Value> {
         let Some(Editing::Named(name)) = editing.get() else {
-            return None;
+            return Map::new();
         };
-        groups.with(|all| all.iter().find(|g| g.name == name).cloned())
-    };
-    let is_new = move || editing.with(|e| e == &Some(Editing::New));
-    let values = move || -> Map<String, Value> {
-        match current() {
-            Some(group) => group.to_object(),
-            None => Map::new(),
+        groups
+            .with(|all| all.iter().find(|g| g.name == name).map(RunGroup::to_object))
+            .unwrap_or_default()
+    });
+    let toasts = use_toasts();
+    let save = |named: Option<String>, value: Value| async move {
+        let field = |key: &str| value.get(key).cloned().unwrap_or(Value::Null);
+        let (swap, exclusive, persistent, members) = (
+            field("swap"),
+            field("exclusive"),
+            field("persistent"),
+            field("members"),
+        );
+        match named {
+            Some(name) => {
+                let name = Value::String(name);
+                update_run_group(name, swap, exclusive, persistent, members).await
+            }
+            None => create_run_group(field("name"), swap, exclusive, persistent, members).await,
         }
     };
-    let form = FormState::new(RunGroup::FIELDS, &values());
-    let reset = form.clone();
-    Effect::new(move |_| reset.reset(&values()));
-    let close = move || editing.set(None);
-    let toasts = use_toasts();
-    let save = form.save_action(
-        move |value: Value| {
-            let named = editing.get_untracked();
-            async move {
-                let field = |key: &str| value.get(key).cloned().unwrap_or(Value::Null);
-                let (swap, exclusive, persistent, members) = (
-                    field("swap"),
-                    field("exclusive"),
-                    field("persistent"),
-                    field("members"),
-                );
-                match named {
-                    Some(Editing::Named(name)) => {
-                        let name = Value::String(name);
-                        update_run_group(name, swap, exclusive, persistent, members).await
-                    }
-                    _ => {
-                        create_run_group(field("name"), swap, exclusive, persistent, members).await
-                    }
-                }
-            }
-        },
-        move |_, saved: RunGroup| {
-            editing.set(None);
-            toasts.success(format!("Saved group {}", saved.name));
-        },
-    );
-    let submitted = form.clone();
-    let on_submit = move |ev: leptos::ev::SubmitEvent| {
-        ev.prevent_default();
-        let named = editing.get_untracked();
-        submitted.submit(save, move |value| {
-            let mut value = value.clone();
-            if let (Some(Editing::Named(name)), Some(object)) = (named, value.as_object_mut()) {
-                object.insert("name".into(), Value::String(name));
-            }
-            RunGroup::parse(&value).map(drop)
-        });
-    };
-    let title = Signal::derive(move || match editing.get() {
-        Some(Editing::Named(name)) => format!("Edit group {name}"),
-        _ => "New run-together group".to_string(),
+    let saved = Callback::new(move |saved: RunGroup| {
+        toasts.success(format!("Saved group {}", saved.name));
     });
-    let open = Signal::derive(move || editing.with(Option::is_some));
-    let new_form = form.clone();
-    let edit_form = form.clone();
-    view! {
-        <Modal open on_close=Callback::new(move |()| close()) title id="run-group">
-            <form on:submit=on_submit novalidate>
-                <p class="muted">
-                    "The rules apply when a member loads, before the running-model limit. "
-                    "Members are registered models (names or aliases), one per line."
-                </p>
-                <Show when=is_new fallback=move || view! {
-                    <FieldInputs form=edit_form.clone() fields=EDIT_FIELDS prefix="group"/>
-                }>
-                    <FieldInputs form=new_form.clone() fields=RunGroup::FIELDS prefix="group"/>
-                </Show>
-                <div class="dialog-actions">
-                    <button type="button" on:click=move |_| close()>"Cancel"</button>
-                    <button type="submit" class="primary" disabled=move || save.pending().get()>
-                        {move || if is_new() { "Create" } else { "Save" }}
-                    </button>
-                </div>
-            </form>
-        </Modal>
-    }
+    let wording = Wording {
+        id: "run-group",
+        prefix: "group",
+        new_title: "New run-together group",
+        edit_title: "Edit group ",
+        intro: "The rules apply when a member loads, before the running-model limit. Members are \
+                registered models (names or aliases), one per line.",
+    };
+    view! { <NamedDialog editing values wording save saved/> }
 }

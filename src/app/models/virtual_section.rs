@@ -12,25 +12,14 @@ use crate::api::virtual_models::{
 use crate::app::fetch_when::fetch_when;
 use crate::app::models::page::latched;
 use crate::app::models::state::ModelsPageState;
-use crate::app::widgets::dialog::Modal;
-use crate::app::widgets::field_form::{FieldInputs, FormState};
+use crate::app::widgets::named_dialog::{Editing, NamedDialog, Wording};
 use crate::app::widgets::toast::use_toasts;
 use crate::domain::AppError;
-use crate::domain::fields::{FieldSet, FieldSpec};
+use crate::domain::fields::FieldSet;
 use crate::domain::virtual_model::{Strategy, VirtualModel, VirtualView};
 
 /// What the virtual models' list is read again for.
 type Basis = (Vec<VirtualModel>, Vec<(String, crate::domain::ModelStatus)>);
-
-/// Every field but the name: a virtual model is changed by its name.
-const EDIT_FIELDS: &[FieldSpec] = VirtualModel::FIELDS.split_at(1).1;
-
-/// What the dialog is doing: making a new one, or changing the one named.
-#[derive(Clone, PartialEq)]
-enum Editing {
-    New,
-    Named(String),
-}
 
 #[component]
 pub fn VirtualSection(state: ModelsPageState) -> impl IntoView {
@@ -187,91 +176,41 @@ fn VirtualDialog(
     editing: RwSignal<Option<Editing>>,
     listing: LocalResource<Option<Result<Vec<VirtualView>, AppError>>>,
 ) -> impl IntoView {
-    let current = move || -> Option<VirtualView> {
+    let values = Signal::derive(move || -> Map<String, Value> {
         let Some(Editing::Named(name)) = editing.get() else {
-            return None;
+            return Map::new();
         };
         listing
             .get()
             .flatten()
             .and_then(Result::ok)
             .and_then(|views| views.into_iter().find(|v| v.model.name == name))
-    };
-    let is_new = move || editing.with(|e| e == &Some(Editing::New));
-    let values = move || -> Map<String, Value> {
-        match current() {
-            Some(view) => match serde_json::to_value(&view.model) {
-                Ok(Value::Object(map)) => map,
-                _ => Map::new(),
-            },
-            None => Map::new(),
+            .map(|view| view.model.to_object())
+            .unwrap_or_default()
+    });
+    let toasts = use_toasts();
+    let save = |named: Option<String>, value: Value| async move {
+        let field = |key: &str| value.get(key).cloned().unwrap_or(Value::Null);
+        let (strategy, targets, spillover) =
+            (field("strategy"), field("targets"), field("spillover"));
+        match named {
+            Some(name) => {
+                update_virtual_model(Value::String(name), strategy, targets, spillover).await
+            }
+            None => create_virtual_model(field("name"), strategy, targets, spillover).await,
         }
     };
-    let form = FormState::new(VirtualModel::FIELDS, &values());
-    let reset = form.clone();
-    Effect::new(move |_| reset.reset(&values()));
-    let close = move || editing.set(None);
-    let toasts = use_toasts();
-    let save = form.save_action(
-        move |value: Value| {
-            let named = editing.get_untracked();
-            async move {
-                let field = |key: &str| value.get(key).cloned().unwrap_or(Value::Null);
-                let (strategy, targets, spillover) =
-                    (field("strategy"), field("targets"), field("spillover"));
-                match named {
-                    Some(Editing::Named(name)) => {
-                        update_virtual_model(Value::String(name), strategy, targets, spillover)
-                            .await
-                    }
-                    _ => create_virtual_model(field("name"), strategy, targets, spillover).await,
-                }
-            }
-        },
-        move |_, saved: VirtualModel| {
-            editing.set(None);
-            listing.refetch();
-            toasts.success(format!("Saved virtual model {}", saved.name));
-        },
-    );
-    let submitted = form.clone();
-    let on_submit = move |ev: leptos::ev::SubmitEvent| {
-        ev.prevent_default();
-        let named = editing.get_untracked();
-        submitted.submit(save, move |value| {
-            let mut value = value.clone();
-            if let (Some(Editing::Named(name)), Some(object)) = (named, value.as_object_mut()) {
-                object.insert("name".into(), Value::String(name));
-            }
-            VirtualModel::parse(&value).map(drop)
-        });
-    };
-    let title = Signal::derive(move || match editing.get() {
-        Some(Editing::Named(name)) => format!("Edit {name}"),
-        _ => "New virtual model".to_string(),
+    let saved = Callback::new(move |saved: VirtualModel| {
+        listing.refetch();
+        toasts.success(format!("Saved virtual model {}", saved.name));
     });
-    let open = Signal::derive(move || editing.with(Option::is_some));
-    let new_form = form.clone();
-    let edit_form = form.clone();
-    view! {
-        <Modal open on_close=Callback::new(move |()| close()) title id="virtual-model">
-            <form on:submit=on_submit novalidate>
-                <p class="muted">
-                    "Clients ask for this name; each request goes to the target the strategy picks. "
-                    "Targets are registered models (names or aliases), one per line, in order."
-                </p>
-                <Show when=is_new fallback=move || view! {
-                    <FieldInputs form=edit_form.clone() fields=EDIT_FIELDS prefix="virtual"/>
-                }>
-                    <FieldInputs form=new_form.clone() fields=VirtualModel::FIELDS prefix="virtual"/>
-                </Show>
-                <div class="dialog-actions">
-                    <button type="button" on:click=move |_| close()>"Cancel"</button>
-                    <button type="submit" class="primary" disabled=move || save.pending().get()>
-                        {move || if is_new() { "Create" } else { "Save" }}
-                    </button>
-                </div>
-            </form>
-        </Modal>
-    }
+    let wording = Wording {
+        id: "virtual-model",
+        prefix: "virtual",
+        new_title: "New virtual model",
+        edit_title: "Edit ",
+        intro: "Clients ask for this name; each request goes to the target the strategy picks. \
+                Targets are registered models (names or aliases), one per line, in order.",
+    };
+    view! { <NamedDialog editing values wording save saved/> }
 }

@@ -7,6 +7,7 @@ pub mod field_form;
 pub mod local_time;
 pub mod log_view;
 pub mod menu;
+pub mod named_dialog;
 pub mod run_button;
 pub mod status_badge;
 pub mod toast;
