@@ -86,7 +86,7 @@ pub async fn app_state(setup: Setup) -> Result<AppState, StartError> {
     let virtuals = VirtualModels::load(registry.clone(), &hub)
         .await
         .map_err(|e| DbOpenError::Pool(e.to_string()))?;
-    let run_groups = RunGroups::load(registry.clone())
+    let run_groups = RunGroups::load(registry.clone(), &hub)
         .await
         .map_err(|e| DbOpenError::Pool(e.to_string()))?;
     let runs = RunsStore::new(db.clone());

@@ -10,6 +10,7 @@ use crate::domain::live::ServerEvent;
 use crate::domain::run_group::RunGroup;
 use crate::domain::{AppError, FieldError, Rule};
 use crate::server::db::{models_repo, run_groups_repo, virtuals_repo};
+use crate::server::live::Hub;
 use crate::server::models::registry::Registry;
 use crate::server::now_ms;
 
@@ -23,8 +24,9 @@ pub struct RunGroups {
 
 impl RunGroups {
     /// Gives the groups to the tabs once; from then on each write tells them.
-    pub async fn load(registry: Registry) -> Result<RunGroups, AppError> {
-        registry.write(|tx| Ok(((), vec![told(tx)?]))).await?;
+    pub async fn load(registry: Registry, hub: &Hub) -> Result<RunGroups, AppError> {
+        let groups = registry.read(told).await?;
+        hub.publish(groups);
         Ok(RunGroups { registry })
     }
 
