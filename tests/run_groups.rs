@@ -37,12 +37,6 @@ impl TestApp {
         reply.json().as_array().unwrap().clone()
     }
 
-    async fn start(&self, id: i64) {
-        let reply = self.post("/api/models/start", json!({"id": id})).await;
-        assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
-        self.wait_status(id, ModelStatus::Running, LOAD).await;
-    }
-
     async fn status_of(&self, id: i64) -> ModelStatus {
         self.registry.get_model(id).await.unwrap().status
     }
@@ -212,9 +206,9 @@ async fn an_exclusive_member_stops_other_groups_and_ungrouped_models_but_a_persi
                         "members": ["kept"]});
     assert_eq!(app.group(always).await.status, StatusCode::OK);
 
-    app.start(loose).await;
-    app.start(kept).await;
-    app.start(a).await;
+    app.start_running(loose).await;
+    app.start_running(kept).await;
+    app.start_running(a).await;
     assert_eq!(
         app.status_of(loose).await,
         ModelStatus::Stopped,
@@ -227,11 +221,11 @@ async fn an_exclusive_member_stops_other_groups_and_ungrouped_models_but_a_persi
     );
 
     // swap: false: the other member runs beside it.
-    app.start(b).await;
+    app.start_running(b).await;
     assert_eq!(app.status_of(a).await, ModelStatus::Running);
 
     // A model in no group stops nothing by group rules.
-    app.start(loose).await;
+    app.start_running(loose).await;
     for id in [a, b, kept] {
         assert_eq!(app.status_of(id).await, ModelStatus::Running);
     }
@@ -247,9 +241,9 @@ async fn a_swap_member_replaces_the_other_member_and_leaves_outsiders_running() 
                       "members": ["first", "second"]});
     assert_eq!(app.group(swap).await.status, StatusCode::OK);
 
-    app.start(outside).await;
-    app.start(first).await;
-    app.start(second).await;
+    app.start_running(outside).await;
+    app.start_running(first).await;
+    app.start_running(second).await;
     assert_eq!(app.status_of(first).await, ModelStatus::Stopped);
     assert_eq!(app.status_of(outside).await, ModelStatus::Running);
     let stop = app.last_run(first).await;
@@ -270,7 +264,7 @@ async fn a_pinned_model_in_a_groups_way_refuses_the_start_naming_it() {
     assert_eq!(saved.status, StatusCode::OK, "{}", saved.body);
     let alone = json!({"name": "alone", "members": ["member"]});
     assert_eq!(app.group(alone).await.status, StatusCode::OK);
-    app.start(pinned).await;
+    app.start_running(pinned).await;
 
     let refused = app.post("/api/models/start", json!({"id": member})).await;
     assert_eq!(refused.status, StatusCode::CONFLICT, "{}", refused.body);
@@ -290,7 +284,7 @@ async fn a_busy_member_is_waited_for_before_the_other_member_replaces_it() {
     let second = app.create_tiny("second").await;
     let swap = json!({"name": "swap", "exclusive": false, "members": ["first", "second"]});
     assert_eq!(app.group(swap).await.status, StatusCode::OK);
-    app.start(first).await;
+    app.start_running(first).await;
     let held = app.on_demand.queue(first, 8).unwrap();
     let starting = {
         let supervisor = app.supervisor.clone();

@@ -16,8 +16,6 @@ use corral::domain::ModelStatus;
 use corral::domain::activity::Activity;
 use serde_json::{Value, json};
 
-const LOAD: Duration = Duration::from_secs(30);
-
 fn chat(model: &str) -> Value {
     json!({"model": model, "messages": [{"role": "user", "content": "hi"}], "max_tokens": 2})
 }
@@ -31,12 +29,6 @@ impl TestApp {
         let reply = self.post("/api/virtual/list", json!({})).await;
         assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
         reply.json().as_array().unwrap().clone()
-    }
-
-    async fn start(&self, id: i64) {
-        let reply = self.post("/api/models/start", json!({"id": id})).await;
-        assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
-        self.wait_status(id, ModelStatus::Running, LOAD).await;
     }
 
     /// Which model answered a chat for `name`.
@@ -280,7 +272,7 @@ async fn warm_picks_the_running_target_and_cold_starts_the_first_when_none_runs(
         .await;
     assert_eq!(made.status, StatusCode::OK, "{}", made.body);
 
-    app.start(b).await;
+    app.start_running(b).await;
     assert_eq!(app.served_by("chat").await, "b", "the running target");
     let record = app.newest_answered().await;
     assert_eq!(record.via.as_deref(), Some("chat"));
@@ -310,7 +302,7 @@ async fn pin_always_uses_the_first_target_even_when_another_runs() {
     let b = app.create_tiny("b").await;
     app.create_virtual(json!({"name": "pinned", "strategy": "pin", "targets": ["a", "b"]}))
         .await;
-    app.start(b).await;
+    app.start_running(b).await;
     assert_eq!(app.served_by("pinned").await, "a");
     app.supervisor.shutdown().await;
 }
@@ -325,8 +317,8 @@ async fn spillover_of_one_sends_the_next_request_to_the_second_target() {
                               "spillover": 1}),
     )
     .await;
-    app.start(a).await;
-    app.start(b).await;
+    app.start_running(a).await;
+    app.start_running(b).await;
     assert_eq!(app.served_by("pool").await, "a", "a holds nothing: a");
     // A request held on `a` (queued there, as a long answer would be): the next goes to `b`.
     let held = app.on_demand.queue(a, 8).unwrap();
@@ -390,7 +382,7 @@ async fn virtual_models_are_listed_for_clients_with_the_status_of_what_they_woul
     assert_eq!(entry["status"]["value"], "unloaded");
     assert_eq!(entry["virtual"]["strategy"], "warm");
     assert_eq!(entry["virtual"]["would_use"], "a");
-    app.start(a).await;
+    app.start_running(a).await;
     let entry = listed(app.get("/models").await.json());
     assert_eq!(entry["status"]["value"], "loaded");
 

@@ -448,6 +448,14 @@ impl TestApp {
         reply.json()["id"].as_i64().unwrap()
     }
 
+    /// Starts the model through the API and waits until it runs (30 s at most).
+    pub async fn start_running(&self, id: i64) {
+        let reply = self.post("/api/models/start", json!({"id": id})).await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+        self.wait_status(id, ModelStatus::Running, Duration::from_secs(30))
+            .await;
+    }
+
     /// The model's newest run.
     pub async fn last_run(&self, id: i64) -> corral::domain::run::Run {
         self.runs(id, corral::domain::page::Page::default())
