@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use crate::http::{self, Call, load_against_floor};
 use crate::stats::{self, Summary};
-use crate::{Options, Report, corral, mib, reference_proxy, with_llama_server};
+use crate::{Options, Report, bare_proxy, corral, mib, reference_proxy, with_llama_server};
 
 const GROUP: &str = "gateway (real llama-server, tiny model)";
 
@@ -114,15 +114,17 @@ pub async fn measure(report: &mut Report, options: &Options, work: &std::path::P
 
     // What Corral itself spends per request, on the same llama-server: called directly, Corral
     // still reads every line the server logs; through the gateway it also carries the request.
+    let mut through_gateway = None;
     for (how, base, bearer) in [
         ("called directly", &direct, key.clone()),
         ("through the gateway", &corral.base, None),
     ] {
         let case = format!("Corral CPU per request at c=8, the server {how}");
-        cpu_per_request(report, &case, || corral.cpu_time(), base, bearer, total).await;
+        through_gateway =
+            cpu_per_request(report, &case, || corral.cpu_time(), base, bearer, total).await;
     }
-
-    reference_proxy(report, work, &direct, key.as_deref(), total).await;
+    let references = reference_proxies(report, work, &direct, key.as_deref(), total).await;
+    cpu_ratios(report, through_gateway, &references);
 
     // Most real traffic is streamed: Corral meters a stream event by event, so its cost grows
     // with the answer's length, not only with the number of requests.
@@ -194,22 +196,59 @@ pub async fn measure(report: &mut Report, options: &Options, work: &std::path::P
     corral.stop().await;
 }
 
-/// The same two figures with nginx in front of the same server instead of Corral: what a
-/// reverse proxy written for nothing else costs here, measured in the same run.
-async fn reference_proxy(
+/// The same figures with a reference proxy in front of the same server instead of Corral,
+/// measured in the same run: nginx (a reverse proxy written for nothing else) and a bare proxy
+/// on Corral's own HTTP stack (the least that stack spends). Answers the CPU per request at
+/// c=8 of each, by name.
+async fn reference_proxies(
     report: &mut Report,
     work: &std::path::Path,
     direct: &str,
     key: Option<&str>,
     total: usize,
-) {
-    let proxy = match reference_proxy::start(work, direct).await {
-        Ok(proxy) => proxy,
-        Err(why) => {
-            report.figure(GROUP, "reference proxy (nginx)", why, Value::Null);
-            return;
+) -> Vec<(&'static str, f64)> {
+    let mut spent = Vec::new();
+    match reference_proxy::start(work, direct).await {
+        Ok(proxy) => {
+            let base = proxy.base.clone();
+            let cpu = reference(
+                report,
+                "nginx",
+                &base,
+                || proxy.cpu_time(),
+                direct,
+                key,
+                total,
+            );
+            spent.extend(cpu.await.map(|cpu| ("nginx", cpu)));
+            proxy.stop().await;
         }
-    };
+        Err(why) => report.figure(GROUP, "reference proxy (nginx)", why, Value::Null),
+    }
+    match bare_proxy::start(direct).await {
+        Ok(proxy) => {
+            let base = proxy.base.clone();
+            let name = "bare hyper proxy";
+            let cpu = reference(report, name, &base, || proxy.cpu_time(), direct, key, total);
+            spent.extend(cpu.await.map(|cpu| (name, cpu)));
+            proxy.stop().await;
+        }
+        Err(why) => report.figure(GROUP, "reference proxy (bare hyper)", why, Value::Null),
+    }
+    spent
+}
+
+/// One reference proxy's figures: throughput at c=8 and added latency at c=1 against the
+/// server called directly, and its CPU per request at c=8.
+async fn reference(
+    report: &mut Report,
+    name: &str,
+    base: &str,
+    cpu_time: impl Fn() -> Option<Duration>,
+    direct: &str,
+    key: Option<&str>,
+    total: usize,
+) -> Option<f64> {
     let call = {
         let key = key.map(str::to_string);
         move |_: usize| {
@@ -217,21 +256,34 @@ async fn reference_proxy(
         }
     };
     let (floor, through) =
-        load_against_floor((direct, &proxy.base), 8, total, call.clone(), call).await;
-    let case = "throughput at c=8, nginx in front (a reference proxy) ÷ direct";
-    throughput_ratio(report, case, &through, &floor);
-    let case = "nginx CPU per request at c=8 (reference proxy)";
+        load_against_floor((direct, base), 8, total, call.clone(), call.clone()).await;
+    let case = format!("throughput at c=8, {name} in front (a reference proxy) ÷ direct");
+    throughput_ratio(report, &case, &through, &floor);
+    let (floor, through) = load_against_floor((direct, base), 1, total, call.clone(), call).await;
+    let added = through.median_ms - floor.median_ms;
+    report.figure(
+        GROUP,
+        &format!("added latency at c=1, {name} (median − median)"),
+        format!("{added:.3} ms"),
+        json!(stats::round(added)),
+    );
+    let case = format!("{name} CPU per request at c=8 (reference proxy)");
     let bearer = key.map(str::to_string);
-    cpu_per_request(
-        report,
-        case,
-        || proxy.cpu_time(),
-        &proxy.base,
-        bearer,
-        total,
-    )
-    .await;
-    proxy.stop().await;
+    cpu_per_request(report, &case, cpu_time, base, bearer, total).await
+}
+
+/// Corral's CPU per request over each reference proxy's, from the same run.
+fn cpu_ratios(report: &mut Report, corral: Option<f64>, references: &[(&str, f64)]) {
+    let Some(corral) = corral else { return };
+    for (name, cpu) in references {
+        let ratio = corral / cpu.max(1e-9);
+        report.figure(
+            GROUP,
+            &format!("Corral ÷ {name}, CPU per request at c=8 (goal for nginx: ≤ 1.5)"),
+            format!("{ratio:.2}"),
+            json!(stats::round(ratio)),
+        );
+    }
 }
 
 fn throughput_ratio(report: &mut Report, case: &str, through: &Summary, floor: &Summary) {
@@ -253,7 +305,7 @@ async fn cpu_per_request(
     base: &str,
     bearer: Option<String>,
     total: usize,
-) {
+) -> Option<f64> {
     let before = cpu_time();
     http::load(base, 8, total, move |_| {
         Call::post("/v1/chat/completions", chat(false, 1)).with_bearer(bearer.as_deref())
@@ -267,7 +319,9 @@ async fn cpu_per_request(
             format!("{per_request:.1} µs"),
             json!(stats::round(per_request)),
         );
+        return Some(per_request);
     }
+    None
 }
 
 /// The key a model server answers to, from its environment (as Corral reads it to adopt one).

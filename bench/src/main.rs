@@ -8,6 +8,7 @@
 //! Environment: CORRAL_BIN (default target/release/corral), CORRAL_SITE_ROOT (default target/site).
 
 mod access;
+mod bare_proxy;
 mod browser;
 mod bundle;
 mod corral;
@@ -713,6 +714,11 @@ fn compressed_sizes(path: &std::path::Path) -> (u64, u64) {
 
 #[tokio::main]
 async fn main() {
+    let mut args = std::env::args().skip(1);
+    if args.next().as_deref() == Some(bare_proxy::SUBCOMMAND) {
+        bare_proxy::serve(args.next().expect("corral-bench bare-proxy UPSTREAM")).await;
+        return;
+    }
     let options = options();
     assert!(
         options.binary.exists(),
