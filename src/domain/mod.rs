@@ -24,6 +24,7 @@ pub mod metrics;
 pub mod model;
 pub mod model_name;
 pub mod page;
+pub mod restart_rule;
 pub mod run;
 pub mod run_group;
 pub mod settings;

@@ -9,6 +9,7 @@ use crate::domain::config::request_shape::{self, Filters, MAX_JSON_BYTES, Shape}
 use crate::domain::error::{FieldError, Rule};
 use crate::domain::fields::{FieldSet, FieldSpec, Flag};
 use crate::domain::model::MAX_NAME_LEN;
+use crate::domain::restart_rule::Restart;
 
 choice_enum! {
     /// What a model's server is started to answer: llama-server answers 501 to embeddings or
@@ -70,6 +71,8 @@ pub struct ServingConfig {
     pub loading_state: Option<LoadingState>,
     /// Free-form facts listed with the model in `/v1/models` (`metadata`).
     pub metadata: Map<String, Value>,
+    /// Started again after a crash (`on-failure`), or left in error (`never`, when unset).
+    pub restart: Option<Restart>,
 }
 
 impl ServingConfig {
@@ -92,6 +95,10 @@ impl ServingConfig {
 
     pub fn preload(&self) -> bool {
         self.preload.unwrap_or(false)
+    }
+
+    pub fn restart(&self) -> Restart {
+        self.restart.unwrap_or(Restart::Never)
     }
 
     pub fn list_variants(&self) -> bool {
@@ -203,6 +210,13 @@ impl FieldSet for ServingConfig {
                  JSON: {\"family\": \"qwen\", \"license\": \"apache-2.0\"}.",
             )
             .default("none"),
+        FieldSpec::choice("restart", "Restart on crash", Restart::NAMES)
+            .help(
+                "on-failure: when the server crashes or is killed for memory after it was ready, \
+                 start it again after 1 s, doubling to 5 min; after 5 failures within 10 minutes \
+                 it stays in error with the reason. A stop by a person never restarts.",
+            )
+            .default("never"),
         FieldSpec::toggle("preload", "Start with Corral")
             .help(
                 "Started when Corral starts, highest priority first, while places are free (a \

@@ -148,6 +148,34 @@ impl RunLedger {
         .await
     }
 
+    /// Rewords the reason of a model in error (a restart planned or given up is added to it);
+    /// a model no longer in error is left as it is.
+    pub async fn reword_error(
+        &self,
+        id: i64,
+        reword: impl FnOnce(&str) -> String + Send + 'static,
+    ) -> Result<(), AppError> {
+        self.write(move |tx| {
+            let Some(model) = models_repo::get(tx, id)? else {
+                return Ok(((), Vec::new()));
+            };
+            if model.status != ModelStatus::Error {
+                return Ok(((), Vec::new()));
+            }
+            let reason = reword(model.status_reason.as_deref().unwrap_or_default());
+            models_repo::set_status(
+                tx,
+                id,
+                ModelStatus::Error,
+                Some(&crate::domain::text::kept(&reason)),
+            )?;
+            let model =
+                models_repo::get(tx, id)?.ok_or_else(|| AppError::not_found("model", id))?;
+            Ok(((), vec![updated(model)]))
+        })
+        .await
+    }
+
     /// Keeps the newest log lines of a live run, so they survive Corral being killed.
     pub async fn save_tail(&self, run_id: i64, tail: Vec<String>) -> Result<(), AppError> {
         self.db

@@ -17,6 +17,7 @@ pub mod ledger;
 pub mod model_locks;
 mod pending_restart;
 pub mod prepare;
+mod restart_on_failure;
 pub mod run;
 pub mod run_handles;
 pub mod settings;
@@ -62,6 +63,10 @@ struct Inner {
     locks: ModelLocks,
     admission: Admission,
     runner: Runner,
+    /// Each model's failures and planned restart (`serving.restart`).
+    restarts: restart_on_failure::Restarts,
+    /// Where a refused restart reports itself, as run tasks report their failures.
+    failures: restart_on_failure::FailureNotices,
 }
 
 impl Supervisor {
@@ -69,12 +74,14 @@ impl Supervisor {
     pub async fn start(peers: Peers, settings: SupervisorSettings) -> Result<Supervisor, AppError> {
         let handles = RunHandles::default();
         let admission = Admission::new(handles.clone(), peers.hub.clone());
+        let (failures, failed) = tokio::sync::mpsc::unbounded_channel();
         let runner = Runner::new(
             peers.ledger.clone(),
             peers.history,
             peers.hub.clone(),
             admission.clone(),
             handles,
+            failures.clone(),
         )?;
         let supervisor = Supervisor {
             inner: Arc::new(Inner {
@@ -86,8 +93,11 @@ impl Supervisor {
                 locks: ModelLocks::default(),
                 admission,
                 runner,
+                restarts: Default::default(),
+                failures,
             }),
         };
+        restart_on_failure::watch(Arc::downgrade(&supervisor.inner), failed);
         supervisor.inner.settings.publish_binary();
         supervisor.review_pending_on_saves();
         let (alive, active) = supervisor.inner.runs.alive().await?;
@@ -139,6 +149,7 @@ impl Supervisor {
     /// Starts the model's server. Returns once the status is `loading` (or `error` when the start
     /// failed before a process existed); `running` follows on the live channel.
     pub async fn start_model(&self, id: i64) -> Result<Model, AppError> {
+        self.inner.restarts.started(id);
         let this = self.clone();
         self.detached(async move { this.start_now(id).await }).await
     }
@@ -146,6 +157,7 @@ impl Supervisor {
     /// `start_model`, refused rather than stopping another model for a place or for memory
     /// (`--when-full refuse` for this start): a preload never stops anything.
     pub async fn start_model_beside_others(&self, id: i64) -> Result<Model, AppError> {
+        self.inner.restarts.started(id);
         let this = self.clone();
         self.detached(async move {
             let settings = SupervisorSettings {
@@ -210,6 +222,8 @@ impl Supervisor {
     }
 
     async fn stop_at_once(&self, id: i64) -> Result<Model, AppError> {
+        // A stop by a person: a planned restart is called off.
+        self.inner.restarts.called_off(id);
         let ended = {
             let _model = self.inner.locks.lock(id).await;
             let model = self.inner.registry.get_model(id).await?;
@@ -257,6 +271,7 @@ impl Supervisor {
             let deleted = this.inner.registry.bulk_delete(ids).await?;
             for id in &deleted {
                 this.inner.locks.forget(*id);
+                this.inner.restarts.called_off(*id);
             }
             Ok(deleted)
         })

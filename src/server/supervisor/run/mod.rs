@@ -19,6 +19,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 use crate::domain::live::ServerEvent;
+use crate::domain::restart_rule::RunEnd;
 use crate::domain::run::{FailureReason, LiveRun, LogSource, LogStream, Run};
 use crate::domain::{AppError, Model, StatusEvent};
 use crate::server::db::runs_repo::Ending;
@@ -31,6 +32,7 @@ use crate::server::supervisor::admission::{Admission, Admitted, Stopper};
 use crate::server::supervisor::ledger::{Ended, RunLedger, Spawned};
 use crate::server::supervisor::prepare::Prepared;
 use crate::server::supervisor::prepare::child_env;
+use crate::server::supervisor::restart_on_failure::FailureNotices;
 use crate::server::supervisor::run_handles::{HandleGuard, RunHandle, RunHandles, wait_ended};
 use crate::server::supervisor::settings::SupervisorSettings;
 use reconcile::Leftover;
@@ -47,6 +49,8 @@ pub struct Runner {
     history: MetricsHistory,
     hub: Hub,
     admission: Admission,
+    /// Told of each run that ends with a failure (restart on crash).
+    failures: FailureNotices,
 }
 
 /// How a new run is served: its `serving` group's pinning and idle TTL, and the command it
@@ -75,6 +79,7 @@ impl Runner {
         hub: Hub,
         admission: Admission,
         handles: RunHandles,
+        failures: FailureNotices,
     ) -> Result<Runner, AppError> {
         Ok(Runner {
             handles,
@@ -84,6 +89,7 @@ impl Runner {
             history,
             hub,
             admission,
+            failures,
         })
     }
 
@@ -184,7 +190,11 @@ impl Runner {
         reason: FailureReason,
         detail: String,
     ) -> Result<Model, AppError> {
-        let message = format!("{} ({detail})", reason.advice());
+        let message = format!(
+            "{}: {} ({detail})",
+            RunEnd::FailedToStart.label(),
+            reason.advice()
+        );
         self.ledger
             .failed_before_spawn(id, command, reason, message)
             .await
@@ -370,6 +380,7 @@ impl Runner {
             ready: ready_tx,
             idle_ttl: (!terms.idle_ttl.is_zero()).then_some(terms.idle_ttl),
             demand: self.admission.demand().clone(),
+            failures: self.failures.clone(),
         }));
         // From here the run task owns the handle and removes it when the process is gone.
         guard.disarm();

@@ -18,6 +18,7 @@ use tokio::time::Instant;
 
 use crate::domain::StatusEvent;
 use crate::domain::live::ServerEvent;
+use crate::domain::restart_rule::RunEnd;
 use crate::domain::run::{FailureReason, LiveRun, LogSource, LogStream};
 use crate::server::db::runs_repo::Ending;
 use crate::server::live::Hub;
@@ -26,6 +27,7 @@ use crate::server::now_ms;
 use crate::server::supervisor::admission::demand::Demand;
 use crate::server::supervisor::admission::places::Places;
 use crate::server::supervisor::ledger::{Ended as Recorded, RunLedger};
+use crate::server::supervisor::restart_on_failure::{FailureNotices, RunFailed};
 use crate::server::supervisor::run::classify::{self, Exit};
 use crate::server::supervisor::run::spawn::{process_alive, signal_group};
 use crate::server::supervisor::run::{http_probe, line_reader, scrape};
@@ -111,6 +113,8 @@ pub(in crate::server::supervisor) struct RunContext {
     /// Stop after this long without requests (none in flight or waiting).
     pub idle_ttl: Option<Duration>,
     pub demand: Demand,
+    /// Told when the run ends with a failure (restart on crash).
+    pub failures: FailureNotices,
 }
 
 /// The newest lines of the run's output, shared with the reader tasks.
@@ -426,6 +430,11 @@ impl Run {
             ),
             Ended::Crashed => (StatusEvent::Failed, Some(classify::classify(exit, &lines))),
         };
+        // The reason begins with how it ended: crashed, killed for memory, failed to start.
+        let was_ready = self.ctx.live.ready_at.is_some();
+        let end = RunEnd::of(was_ready, failure.as_ref().map(|(reason, _)| *reason));
+        let failure =
+            failure.map(|(reason, message)| (reason, format!("{}: {message}", end.label())));
         let LiveRun {
             model_id,
             run_id,
@@ -448,6 +457,7 @@ impl Run {
             None => classify::describe(exit),
         };
         tracing::info!(model_id, run_id, pid, how = %why, "llama-server ended");
+        let failed = failure.as_ref().map(|(reason, _)| *reason);
         let recorded = Recorded {
             model_id,
             run_id,
@@ -465,6 +475,13 @@ impl Run {
             .hub
             .publish(ServerEvent::RunEnded { model_id, run_id });
         let _ = self.ctx.ended.send(true);
+        if let Some(failure) = failed {
+            let _ = self.ctx.failures.send(RunFailed {
+                model_id,
+                end,
+                failure,
+            });
+        }
     }
 
     /// Moves the model's status; a refused move is logged (the model may have been stopped by
