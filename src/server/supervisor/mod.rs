@@ -15,6 +15,7 @@ pub mod admission;
 mod bulk;
 pub mod ledger;
 pub mod model_locks;
+mod out_of_memory_retry;
 mod pending_restart;
 pub mod prepare;
 mod restart_on_failure;

@@ -7,6 +7,8 @@
 //! a start by anyone else makes the planned one unneeded. A restart that does not get the
 //! model running again counts as a failure of the same chain, unless what stopped it is in the
 //! model's settings or files.
+//!
+//! Before any of that, a load that ran out of memory is tried again once (`out_of_memory_retry.rs`).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
@@ -41,6 +43,8 @@ struct Book {
     generation: u64,
     /// The latest start was a restart: its failure to start continues the chain.
     restarting: bool,
+    /// The latest start was the retry after running out of memory while loading.
+    memory_retried: bool,
 }
 
 impl Restarts {
@@ -55,7 +59,18 @@ impl Restarts {
             book.failures.forget();
             book.generation += 1;
             book.restarting = false;
+            book.memory_retried = false;
         });
+    }
+
+    /// The next start is the retry after running out of memory.
+    pub fn memory_retry(&self, model_id: i64) {
+        self.with(model_id, |book| book.memory_retried = true);
+    }
+
+    /// Whether the start that just failed was that retry (and forgets it).
+    pub fn take_memory_retry(&self, model_id: i64) -> bool {
+        self.with(model_id, |book| std::mem::take(&mut book.memory_retried))
     }
 
     /// Someone started the model: a planned restart is not needed.
@@ -79,6 +94,9 @@ pub fn watch(inner: Weak<Inner>, mut failed: mpsc::UnboundedReceiver<RunFailed>)
 
 impl Supervisor {
     async fn after_failure(&self, failed: RunFailed) {
+        if self.retry_out_of_memory(&failed).await {
+            return;
+        }
         let id = failed.model_id;
         let restart = match self
             .inner

@@ -56,6 +56,29 @@ impl Admission {
         (free > 0 && need.bytes > free).then_some(Short::Free { free })
     }
 
+    /// Stops the least recently used model that may be stopped for `model_id` (and uses any
+    /// memory): the room a load that ran out of memory gets before its one retry. Answers the
+    /// model stopped, if any.
+    pub async fn stop_one_more(
+        &self,
+        model_id: i64,
+        rules: &GroupRules,
+        stopper: &impl Stopper,
+    ) -> Option<i64> {
+        let rss = |pid| rss_bytes(pid).unwrap_or(0);
+        let busy = self.demand.busy();
+        let victims = self
+            .places
+            .claim_memory((model_id, rules), 1, &self.handles, &busy, &rss)?;
+        // Only the first is stopped; the rest (of unknown memory) were claimed with it.
+        for (other, _) in victims.iter().skip(1) {
+            self.places.evicted(*other);
+        }
+        let victim = *victims.first()?;
+        self.stop(stopper, victim).await;
+        Some(victim.0)
+    }
+
     /// Makes room in memory for `model`, stopping the fewest least recently used models that
     /// free enough, as allowed; refuses (or warns) when it cannot, without stopping anything
     /// for nothing.

@@ -125,6 +125,11 @@ pub async fn prepare(sources: Sources<'_>, id: i64) -> Result<Prepared, AppError
 }
 
 impl Prepared {
+    /// The memory the start needs, in bytes, if known.
+    pub fn need_bytes(&self) -> Option<u64> {
+        self.need.as_ref().map(|need| need.bytes)
+    }
+
     fn file_check(&self) -> Option<FileCheck> {
         self.files.first().and_then(|c| c.check)
     }

@@ -61,6 +61,8 @@ struct Terms {
     idle_ttl: Duration,
     command: Arc<[String]>,
     settings: Arc<SupervisorSettings>,
+    /// The memory the start was admitted with (bytes), raised when it runs out while loading.
+    need_bytes: Option<u64>,
 }
 
 /// A live process and what it starts with.
@@ -108,7 +110,7 @@ impl Runner {
         let home = self.homes.fresh(id).map_err(|e| {
             AppError::internal(format!("cannot make the model server's home folder: {e}"))
         })?;
-        let typical_load_ms = prepared.typical_load_ms;
+        let (typical_load_ms, need_bytes) = (prepared.typical_load_ms, prepared.need_bytes());
         let serving = prepared.config.serving.clone();
         let binary = prepared.binary.clone();
         let launch = prepared.launch(&model, port, &home)?;
@@ -177,6 +179,7 @@ impl Runner {
             idle_ttl,
             command: recorded,
             settings,
+            need_bytes,
         };
         self.supervise(taken, terms);
         Ok(model)
@@ -298,6 +301,7 @@ impl Runner {
             idle_ttl: settings.idle_ttl,
             command: run.command.into(),
             settings,
+            need_bytes: None,
         };
         self.supervise(taken, terms);
         Ok(())
@@ -381,6 +385,7 @@ impl Runner {
             idle_ttl: (!terms.idle_ttl.is_zero()).then_some(terms.idle_ttl),
             demand: self.admission.demand().clone(),
             failures: self.failures.clone(),
+            need_bytes: terms.need_bytes,
         }));
         // From here the run task owns the handle and removes it when the process is gone.
         guard.disarm();

@@ -115,6 +115,8 @@ pub(in crate::server::supervisor) struct RunContext {
     pub demand: Demand,
     /// Told when the run ends with a failure (restart on crash).
     pub failures: FailureNotices,
+    /// The memory the start was admitted with (bytes), if known.
+    pub need_bytes: Option<u64>,
 }
 
 /// The newest lines of the run's output, shared with the reader tasks.
@@ -458,6 +460,7 @@ impl Run {
         };
         tracing::info!(model_id, run_id, pid, how = %why, "llama-server ended");
         let failed = failure.as_ref().map(|(reason, _)| *reason);
+        self.raise_need(end, failed).await;
         let recorded = Recorded {
             model_id,
             run_id,
@@ -481,6 +484,22 @@ impl Run {
                 end,
                 failure,
             });
+        }
+    }
+
+    /// A load that ran out of memory needed more than it was admitted with: its run records a
+    /// quarter more as its need, which the next start of the same command asks for (a later
+    /// run's measured peak replaces it).
+    async fn raise_need(&self, end: RunEnd, failure: Option<FailureReason>) {
+        let (Some(need), RunEnd::FailedToStart, Some(FailureReason::OutOfMemory)) =
+            (self.ctx.need_bytes, end, failure)
+        else {
+            return;
+        };
+        let raised = need.saturating_add(need / 4);
+        let run_id = self.ctx.live.run_id;
+        if let Err(error) = self.ctx.ledger.record_peak(run_id, raised).await {
+            tracing::warn!(run_id, %error, "cannot raise the memory need");
         }
     }
 
