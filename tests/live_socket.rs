@@ -242,6 +242,8 @@ async fn a_tab_that_never_reads_is_closed_and_its_place_freed() {
                 stage: Some(stage.clone()),
                 sample: None,
                 typical_load_ms: None,
+                asleep: false,
+                wake_ms: None,
             }));
             tokio::time::sleep(Duration::from_millis(5)).await;
         }

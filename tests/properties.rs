@@ -227,6 +227,11 @@ fn valid_group(kind: ConfigGroupKind) -> BoxedStrategy<Map<String, Value>> {
             if config.contains_key("grammar") {
                 config.remove("json_schema");
             }
+            // Sleeping when idle needs the idle time it sleeps after.
+            let idle = config.get("idle_ttl_seconds").and_then(Value::as_i64);
+            if config.get("idle_action") == Some(&json!("sleep")) && idle.is_none_or(|s| s <= 0) {
+                config.insert("idle_ttl_seconds".into(), json!(60));
+            }
             config
         })
         .boxed()

@@ -446,6 +446,8 @@ mod tests {
             stage: None,
             sample: None,
             typical_load_ms: None,
+            asleep: false,
+            wake_ms: None,
         };
         let pending = |run_id, changes: Vec<CommandChange>| {
             ServerEvent::PendingRestart(PendingRestart {

@@ -121,6 +121,13 @@ pub struct LiveRun {
     /// ready), so a loading bar can show progress against its own history; `None` without any.
     #[serde(default)]
     pub typical_load_ms: Option<i64>,
+    /// Asleep (`serving.idle_action: sleep`): the weights freed, the process waiting for a
+    /// request to wake it. Read from the server's log.
+    #[serde(default)]
+    pub asleep: bool,
+    /// How long its last wake took (milliseconds, by the server's own log clock).
+    #[serde(default)]
+    pub wake_ms: Option<i64>,
 }
 
 /// The median of recent load times (milliseconds), or `None` without any.

@@ -210,7 +210,15 @@ fn LoadProgress(run: LiveRun) -> impl IntoView {
 }
 
 fn running(run: &LiveRun) -> impl IntoView + use<> {
-    let mut facts = vec![format!("port {}", run.port)];
+    let mut facts = Vec::new();
+    // Asleep first: the next request waits for the wake.
+    if run.asleep {
+        facts.push(match run.wake_ms {
+            Some(ms) => format!("asleep (its last wake took {:.1} s)", ms as f64 / 1000.0),
+            None => "asleep (wakes on the next request)".to_string(),
+        });
+    }
+    facts.push(format!("port {}", run.port));
     if let (Some(ready), Some(sample)) = (run.ready_at, &run.sample) {
         facts.push(format!(
             "up {}",

@@ -272,7 +272,11 @@ mod tests {
             for field in kind.fields() {
                 if let crate::domain::fields::InputKind::Choice { options } = field.input {
                     for option in options {
-                        let json = serde_json::json!({ field.key: option });
+                        let mut json = serde_json::json!({ field.key: option });
+                        // Sleeping when idle needs the idle time it sleeps after.
+                        if field.key == "idle_action" {
+                            json["idle_ttl_seconds"] = serde_json::json!(60);
+                        }
                         assert!(
                             kind.parse_config(&json).is_ok(),
                             "{kind}.{} = {option}",

@@ -42,6 +42,17 @@ choice_enum! {
     }
 }
 
+choice_enum! {
+    /// What an idle model's server does once its idle time (`idle_ttl_seconds`) is up.
+    pub enum IdleAction {
+        /// Corral stops the process.
+        Stop => "stop",
+        /// llama-server frees the weights and keeps its process (`--sleep-idle-seconds`); the
+        /// next request wakes it.
+        Sleep => "sleep",
+    }
+}
+
 /// Most aliases one model may have.
 pub const MAX_ALIASES: usize = 16;
 /// Requests in flight plus queued for one model when the setting is empty.
@@ -73,6 +84,8 @@ pub struct ServingConfig {
     pub metadata: Map<String, Value>,
     /// Started again after a crash (`on-failure`), or left in error (`never`, when unset).
     pub restart: Option<Restart>,
+    /// Stopped (unset) or put to sleep when its idle time is up.
+    pub idle_action: Option<IdleAction>,
 }
 
 impl ServingConfig {
@@ -95,6 +108,15 @@ impl ServingConfig {
 
     pub fn preload(&self) -> bool {
         self.preload.unwrap_or(false)
+    }
+
+    /// The seconds after which llama-server itself sleeps (`--sleep-idle-seconds`), when the
+    /// idle action is `sleep`; Corral then never stops it for being idle.
+    pub fn sleeps_after(&self) -> Option<i64> {
+        (self.idle_action == Some(IdleAction::Sleep))
+            .then_some(self.idle_ttl_seconds)
+            .flatten()
+            .filter(|seconds| *seconds > 0)
     }
 
     pub fn restart(&self) -> Restart {
@@ -157,6 +179,13 @@ impl FieldSet for ServingConfig {
                  of the last answer); 0 never.",
             )
             .default("the --idle-ttl flag (0: never)"),
+        FieldSpec::choice("idle_action", "When idle", IdleAction::NAMES)
+            .help(
+                "What happens when 'Unload when idle' is up: stop the server, or let it sleep \
+                 (--sleep-idle-seconds: the weights are freed, the process stays, and the next \
+                 request wakes it, faster than a start).",
+            )
+            .default("stop"),
         FieldSpec::int("max_requests", "Request limit", 1, 10_000)
             .help(
                 "Requests in flight plus waiting for this model; one more is answered 429 with \
@@ -227,6 +256,14 @@ impl FieldSet for ServingConfig {
 
     fn cross_check(&self) -> Vec<FieldError> {
         let mut errors = request_shape::check_filters("filters", &self.filters);
+        if self.idle_action == Some(IdleAction::Sleep) && self.sleeps_after().is_none() {
+            errors.push(FieldError::new(
+                "idle_action",
+                Rule::Required,
+                "sleep needs 'Unload when idle (s)' set: the seconds without a request before \
+                 the server sleeps",
+            ));
+        }
         errors.extend(request_shape::check_variants("variants", &self.variants));
         let mut seen: Vec<String> = Vec::new();
         for (i, alias) in self.aliases.iter().enumerate() {

@@ -43,6 +43,10 @@ impl LaunchPlan {
         // Answers name the model as clients do, not by its file path.
         args.extend(["--alias".into(), model.spec.name.clone()]);
         args.extend(["--host".into(), "127.0.0.1".into(), "--port".into(), port]);
+        // An idle model sleeps by itself (`serving.idle_action: sleep`).
+        if let Some(seconds) = config.serving.sleeps_after() {
+            args.extend(["--sleep-idle-seconds".into(), seconds.to_string()]);
+        }
         if let Some(caps) = caps {
             if caps.has("--metrics") {
                 args.push("--metrics".into());

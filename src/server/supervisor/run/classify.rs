@@ -73,6 +73,43 @@ pub fn says_listening(line: &str) -> bool {
     line.contains("listening on http")
 }
 
+/// What a line says about sleep (`--sleep-idle-seconds`): `Some(true)` the server went to
+/// sleep, `Some(false)` a request woke it (b11434's `handle_sleep` lines).
+pub fn says_sleep(line: &str) -> Option<bool> {
+    if line.contains("server is entering sleeping state") {
+        Some(true)
+    } else if line.contains("server is exiting sleeping state") {
+        Some(false)
+    } else {
+        None
+    }
+}
+
+/// A line that shows a woken server has its model back: its slots set up again, or the first
+/// request taken.
+pub fn says_awake(line: &str) -> bool {
+    line.contains("initializing, n_slots") || line.contains("launch_slot_")
+}
+
+/// The time llama-server stamps a line with (`0.04.696.702`: minutes, seconds, milliseconds,
+/// microseconds since it started), in milliseconds.
+pub fn log_clock_ms(line: &str) -> Option<i64> {
+    let stamp = line.split(' ').next()?;
+    let mut parts = stamp.split('.').map(|p| p.parse::<i64>().ok());
+    match (
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+    ) {
+        (Some(Some(m)), Some(Some(s)), Some(Some(ms)), Some(Some(_)), None) => {
+            Some(m.checked_mul(60_000)?.checked_add(s * 1000 + ms)?)
+        }
+        _ => None,
+    }
+}
+
 /// Drops llama-server's `0.00.006.551 E srv  llama_server:` timestamp and level prefix.
 pub fn strip_prefix(line: &str) -> &str {
     let mut parts = line.splitn(3, ' ');
@@ -100,6 +137,22 @@ mod tests {
     };
 
     // Lines as llama-server b11434 prints them.
+    #[test]
+    fn sleep_lines_and_the_log_clock_read_as_b11434_writes_them() {
+        let asleep = "0.03.515.520 I srv  handle_sleep: server is entering sleeping state";
+        let woke = "0.04.696.718 I srv  handle_sleep: server is exiting sleeping state";
+        let ready = "0.04.701.957 I srv    load_model: initializing, n_slots = 1, n_ctx_slot = 512";
+        assert_eq!(says_sleep(asleep), Some(true));
+        assert_eq!(says_sleep(woke), Some(false));
+        assert_eq!(says_sleep(ready), None);
+        assert!(says_awake(ready));
+        assert_eq!(log_clock_ms(woke), Some(4696));
+        assert_eq!(log_clock_ms(ready), Some(4701));
+        assert_eq!(log_clock_ms("61.00.001.000 I x"), Some(3_660_001));
+        assert_eq!(log_clock_ms("main: no stamp"), None);
+        assert_eq!(log_clock_ms("1.2.3 I three parts"), None);
+    }
+
     #[test]
     fn real_failure_logs_map_to_their_reasons() {
         let cases = [

@@ -18,6 +18,7 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
+use crate::domain::config::serving::ServingConfig;
 use crate::domain::live::ServerEvent;
 use crate::domain::restart_rule::RunEnd;
 use crate::domain::run::{FailureReason, LiveRun, LogSource, LogStream, Run};
@@ -63,6 +64,36 @@ struct Terms {
     settings: Arc<SupervisorSettings>,
     /// The memory the start was admitted with (bytes), raised when it runs out while loading.
     need_bytes: Option<u64>,
+    /// llama-server sleeps when idle: Corral does not stop it for being idle.
+    sleeps: bool,
+}
+
+impl Terms {
+    /// A new run's terms from the model's serving settings: an idle model is stopped after its
+    /// own idle time, else the global one, unless llama-server sleeps it instead.
+    fn of(
+        serving: &ServingConfig,
+        place: Reservation,
+        command: Arc<[String]>,
+        settings: Arc<SupervisorSettings>,
+        need_bytes: Option<u64>,
+    ) -> Terms {
+        let sleeps = serving.sleeps_after().is_some();
+        let idle_ttl = match serving.idle_ttl_seconds {
+            _ if sleeps => Duration::ZERO,
+            Some(seconds) => Duration::from_secs(seconds.max(0) as u64),
+            None => settings.idle_ttl,
+        };
+        Terms {
+            place,
+            pinned: serving.pinned(),
+            idle_ttl,
+            command,
+            settings,
+            need_bytes,
+            sleeps,
+        }
+    }
 }
 
 /// A live process and what it starts with.
@@ -153,9 +184,6 @@ impl Runner {
                 return Err(error);
             }
         };
-        let idle_ttl = serving
-            .idle_ttl_seconds
-            .map_or(settings.idle_ttl, |s| Duration::from_secs(s.max(0) as u64));
         let taken = Taken {
             live: LiveRun {
                 model_id: id,
@@ -167,20 +195,15 @@ impl Runner {
                 stage: None,
                 sample: None,
                 typical_load_ms,
+                asleep: false,
+                wake_ms: None,
             },
             process,
             tail: Vec::new(),
             api_key: Some(api_key.into()),
             size_bytes: model.size_bytes,
         };
-        let terms = Terms {
-            place,
-            pinned: serving.pinned(),
-            idle_ttl,
-            command: recorded,
-            settings,
-            need_bytes,
-        };
+        let terms = Terms::of(&serving, place, recorded, settings, need_bytes);
         self.supervise(taken, terms);
         Ok(model)
     }
@@ -289,6 +312,8 @@ impl Runner {
                 stage: Some("adopted from an earlier Corral".into()),
                 sample: None,
                 typical_load_ms: None,
+                asleep: false,
+                wake_ms: None,
             },
             process: task::Process::Adopted { pid },
             tail: run.log_tail,
@@ -302,6 +327,7 @@ impl Runner {
             command: run.command.into(),
             settings,
             need_bytes: None,
+            sleeps: false,
         };
         self.supervise(taken, terms);
         Ok(())
@@ -386,6 +412,7 @@ impl Runner {
             demand: self.admission.demand().clone(),
             failures: self.failures.clone(),
             need_bytes: terms.need_bytes,
+            sleeps: terms.sleeps,
         }));
         // From here the run task owns the handle and removes it when the process is gone.
         guard.disarm();

@@ -12,8 +12,9 @@ use crate::server::supervisor::run::http_probe;
 
 const TIMEOUT: Duration = Duration::from_secs(2);
 
-/// One sample; a part that cannot be read is left empty rather than failing the rest.
-pub async fn sample(port: u16, pid: u32, key: Option<&str>) -> ModelSample {
+/// One sample; a part that cannot be read is left empty rather than failing the rest. A server
+/// that sleeps when idle is not asked `/slots`: that wakes it (b11434), `/metrics` does not.
+pub async fn sample(port: u16, pid: u32, key: Option<&str>, sleeps: bool) -> ModelSample {
     let mut sample = ModelSample {
         at: now_ms(),
         rss_bytes: rss_bytes(pid),
@@ -21,6 +22,9 @@ pub async fn sample(port: u16, pid: u32, key: Option<&str>) -> ModelSample {
     };
     if let Ok((200, text)) = http_probe::get(port, "/metrics", key, TIMEOUT).await {
         apply_metrics(&mut sample, &text);
+    }
+    if sleeps {
+        return sample;
     }
     if let Ok((200, text)) = http_probe::get(port, "/slots", key, TIMEOUT).await
         && let Ok(slots) = serde_json::from_str::<Vec<Slot>>(&text)

@@ -7,7 +7,7 @@
 
 use std::collections::VecDeque;
 use std::os::unix::process::ExitStatusExt;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -117,6 +117,17 @@ pub(in crate::server::supervisor) struct RunContext {
     pub failures: FailureNotices,
     /// The memory the start was admitted with (bytes), if known.
     pub need_bytes: Option<u64>,
+    /// The server sleeps when idle (`--sleep-idle-seconds`) instead of being stopped.
+    pub sleeps: bool,
+}
+
+/// What the output readers saw of sleep, for the run task to tell the tabs.
+#[derive(Default)]
+struct SleepWatch {
+    asleep: AtomicBool,
+    /// The last wake's length in milliseconds (-1: none yet).
+    wake_ms: AtomicI64,
+    changed: Notify,
 }
 
 /// The newest lines of the run's output, shared with the reader tasks.
@@ -154,6 +165,7 @@ struct Run {
     tail: SharedTail,
     /// Said in the log the moment the server can answer: ask `/health` then.
     listening: Arc<Notify>,
+    sleep: Arc<SleepWatch>,
     readers: Vec<JoinHandle<()>>,
     /// The most resident memory recorded for this run so far.
     recorded_peak: u64,
@@ -168,6 +180,10 @@ pub(in crate::server::supervisor) async fn drive(mut ctx: RunContext) {
         ctx,
         tail,
         listening: Arc::new(Notify::new()),
+        sleep: Arc::new(SleepWatch {
+            wake_ms: AtomicI64::new(-1),
+            ..SleepWatch::default()
+        }),
         readers: Vec::new(),
         recorded_peak: 0,
     };
@@ -224,7 +240,7 @@ impl Run {
                 pipe,
                 stream,
                 self.tail.clone(),
-                self.listening.clone(),
+                (self.listening.clone(), self.sleep.clone()),
             ));
         }
     }
@@ -333,6 +349,10 @@ impl Run {
             tokio::select! {
                 exit = self.ctx.process.wait() => return Outcome::Exited(exit),
                 _ = self.ctx.stop.changed() => return Outcome::StopAsked,
+                () = self.sleep.changed.notified() => {
+                    self.slept_or_woke();
+                    continue;
+                }
                 () = tokio::time::sleep(nap) => {}
             }
             if self.idle_left().is_some_and(|left| left.is_zero()) {
@@ -353,6 +373,17 @@ impl Run {
         }
     }
 
+    /// Tells every tab the server fell asleep or woke (and how long its wake took).
+    fn slept_or_woke(&mut self) {
+        let live = &mut self.ctx.live;
+        live.asleep = self.sleep.asleep.load(Ordering::Relaxed);
+        let wake_ms = self.sleep.wake_ms.load(Ordering::Relaxed);
+        live.wake_ms = (wake_ms >= 0).then_some(wake_ms);
+        self.ctx
+            .hub
+            .publish(ServerEvent::RunUpdated(self.ctx.live.clone()));
+    }
+
     /// How long until the idle TTL runs out (`None`: no TTL, or requests are held).
     fn idle_left(&self) -> Option<Duration> {
         let ttl = self.ctx.idle_ttl?;
@@ -366,8 +397,13 @@ impl Run {
 
     async fn scrape(&mut self) {
         let model_id = self.ctx.live.model_id;
-        let sample =
-            scrape::sample(self.ctx.live.port, self.pid(), self.ctx.api_key.as_deref()).await;
+        let sample = scrape::sample(
+            self.ctx.live.port,
+            self.pid(),
+            self.ctx.api_key.as_deref(),
+            self.ctx.sleeps,
+        )
+        .await;
         if sample.requests_processing.is_some_and(|n| n > 0.0) {
             self.ctx.last_used.store(sample.at, Ordering::Relaxed);
         }
@@ -519,7 +555,7 @@ fn spawn_reader(
     pipe: impl std::io::Read + Send + 'static,
     stream: LogStream,
     tail: SharedTail,
-    listening: Arc<Notify>,
+    (listening, sleep): (Arc<Notify>, Arc<SleepWatch>),
 ) -> JoinHandle<()> {
     // A thread, not a task: a task's pipe is watched by epoll, which wakes Corral for every line
     // written even while the task pauses; a sleeping thread is woken by nothing.
@@ -528,6 +564,8 @@ fn spawn_reader(
         let mut buffer = Vec::new();
         // Until it says it listens, every line at once: start-up waits for that line.
         let mut up = false;
+        // When the server last said it woke, by its own clock.
+        let mut woke_at = None;
         loop {
             if up && reader.buffer().is_empty() {
                 std::thread::sleep(OUTPUT_PAUSE);
@@ -547,6 +585,7 @@ fn spawn_reader(
                 up = true;
                 listening.notify_one();
             }
+            watch_sleep(&text, &sleep, &mut woke_at);
             let line = hub.log(LogSource::Model(model_id), run_id, stream, &text);
             let mut tail = lock(&tail);
             if tail.lines.len() == TAIL_LINES {
@@ -556,6 +595,24 @@ fn spawn_reader(
             tail.last_output = Some(Instant::now());
         }
     })
+}
+
+/// Follows the server's sleep in its log: asleep, woken, and how long the wake took (from the
+/// line saying it woke to the one showing its model back).
+fn watch_sleep(text: &str, sleep: &SleepWatch, woke_at: &mut Option<i64>) {
+    if let Some(asleep) = classify::says_sleep(text) {
+        sleep.asleep.store(asleep, Ordering::Relaxed);
+        *woke_at = (!asleep).then(|| classify::log_clock_ms(text)).flatten();
+        sleep.changed.notify_one();
+    } else if let Some(from) = *woke_at
+        && classify::says_awake(text)
+    {
+        *woke_at = None;
+        if let Some(to) = classify::log_clock_ms(text) {
+            sleep.wake_ms.store((to - from).max(0), Ordering::Relaxed);
+            sleep.changed.notify_one();
+        }
+    }
 }
 
 #[cfg(test)]
@@ -580,7 +637,7 @@ mod tests {
             pipe,
             LogStream::Stderr,
             tail.clone(),
-            listening.clone(),
+            (listening.clone(), Arc::default()),
         );
         writeln!(server, "main: server is listening on http://127.0.0.1:8080").unwrap();
         listening.notified().await;
