@@ -244,6 +244,7 @@ async fn a_tab_that_never_reads_is_closed_and_its_place_freed() {
                 typical_load_ms: None,
                 asleep: false,
                 wake_ms: None,
+                kv_restore: None,
             }));
             tokio::time::sleep(Duration::from_millis(5)).await;
         }

@@ -1,7 +1,8 @@
 //! Sleep as an idle action (`serving.idle_action: sleep`) against the pinned llama-server: the
 //! server is started with `--sleep-idle-seconds`, is shown asleep once it sleeps (the model
 //! still running, the same process), is not woken by Corral's own reading of its numbers,
-//! and a request through the gateway wakes it and is answered, with the wake's length shown.
+//! and a request through the gateway wakes it and is answered, with the wake's length shown
+//! and the wake counted as the request's load.
 #![cfg(feature = "ssr")]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test states what it expects by failing loudly
 #![allow(clippy::too_many_lines)] // a test is one scenario, read top to bottom
@@ -87,6 +88,24 @@ async fn an_idle_model_sleeps_in_its_process_and_a_request_wakes_it() {
     };
     assert_eq!(woken.pid, asleep.pid, "woken, not started again");
     assert!(woken.wake_ms.is_some_and(|ms| ms >= 0), "{woken:?}");
+    // The gateway counted the wake as this request's load, not as a start.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let record = loop {
+        let found = app
+            .hub
+            .snapshot()
+            .activity
+            .into_iter()
+            .find(|a| a.model_id == Some(id));
+        if let Some(record) = found {
+            break record;
+        }
+        assert!(Instant::now() < deadline, "no activity record");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(record.load_ms.is_some(), "the wake is a load: {record:?}");
+    assert!(!record.started_model, "{record:?}");
+    assert_eq!(record.run_id, Some(run.id));
     // And asleep again once idle for its second.
     until_asleep_is(&app, id, true).await;
     assert_eq!(app.last_run(id).await.id, run.id, "one run all along");

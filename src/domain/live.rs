@@ -448,6 +448,7 @@ mod tests {
             typical_load_ms: None,
             asleep: false,
             wake_ms: None,
+            kv_restore: None,
         };
         let pending = |run_id, changes: Vec<CommandChange>| {
             ServerEvent::PendingRestart(PendingRestart {

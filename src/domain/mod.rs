@@ -17,6 +17,7 @@ pub mod export;
 pub mod fields;
 pub mod gguf;
 pub mod import;
+pub mod kept_kv;
 pub mod kind;
 pub mod live;
 pub mod memory_estimate;

@@ -128,6 +128,9 @@ pub struct LiveRun {
     /// How long its last wake took (milliseconds, by the server's own log clock).
     #[serde(default)]
     pub wake_ms: Option<i64>,
+    /// The KV cache it restored when it loaded (`serving.keep_kv`), and whether that helped.
+    #[serde(default)]
+    pub kv_restore: Option<crate::domain::kept_kv::KvRestore>,
 }
 
 /// The median of recent load times (milliseconds), or `None` without any.
@@ -224,6 +227,9 @@ pub struct LaunchPreview {
     pub unsupported: Vec<UnsupportedSetting>,
     /// Why the model cannot start as configured, in words.
     pub problem: Option<String>,
+    /// The KV cache kept from its last stop (`serving.keep_kv`), if any.
+    #[serde(default)]
+    pub kept_kv: Option<crate::domain::kept_kv::KeptKv>,
 }
 
 #[cfg(test)]

@@ -241,6 +241,20 @@ pub const SETTINGS: &[Setting] = &[
     )
     .value("0"),
     Setting::new(
+        FieldSpec::int("kv_disk_mib", "Kept KV cache disk (MiB)", 0, 16_777_216)
+            .help(
+                "Most disk the KV caches kept across stops (a model's 'Keep KV cache across \
+                 stops') may take together in the data folder; the oldest saves are removed \
+                 first. 0 keeps none.",
+            )
+            .default("4096"),
+        "kv-disk-mib",
+        "CORRAL_KV_DISK_MIB",
+        Unit::Mib,
+    )
+    .value("4096")
+    .applies(Applies::AtOnce),
+    Setting::new(
         FieldSpec::choice("fit_check", "When a model will not fit", FitCheck::NAMES)
             .help("Refuse a start whose estimate exceeds the free memory, or warn and start.")
             .default("refuse"),

@@ -253,6 +253,7 @@ impl TestApp {
                 self.db.clone(),
                 self.hub.clone(),
             ),
+            kv_root: self.dir.path().join("kv"),
         }
     }
 

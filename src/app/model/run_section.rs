@@ -140,6 +140,9 @@ fn Preview(preview: LaunchPreview) -> impl IntoView {
             </ul>
         })}
         <pre class="command-line" aria-label="Command line">{line}</pre>
+        {preview.kept_kv.map(|kept| view! {
+            <p class="muted kept-kv">"Kept KV cache: "{kept.describe()}</p>
+        })}
     }
 }
 

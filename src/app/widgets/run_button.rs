@@ -236,6 +236,9 @@ fn running(run: &LiveRun) -> impl IntoView + use<> {
             facts.push(format!("{} RAM", format_bytes(rss)));
         }
     }
+    if let Some(restore) = &run.kv_restore {
+        facts.push(restore.short());
+    }
     let facts = facts.join(" · ");
     let title = facts.clone();
     view! { <div class="run-facts running" title=title>{facts}</div> }

@@ -86,6 +86,8 @@ pub struct ServingConfig {
     pub restart: Option<Restart>,
     /// Stopped (unset) or put to sleep when its idle time is up.
     pub idle_action: Option<IdleAction>,
+    /// Its slots' KV cache is saved before a stop and restored by the next start.
+    pub keep_kv: Option<bool>,
 }
 
 impl ServingConfig {
@@ -117,6 +119,10 @@ impl ServingConfig {
             .then_some(self.idle_ttl_seconds)
             .flatten()
             .filter(|seconds| *seconds > 0)
+    }
+
+    pub fn keep_kv(&self) -> bool {
+        self.keep_kv.unwrap_or(false)
     }
 
     pub fn restart(&self) -> Restart {
@@ -186,6 +192,15 @@ impl FieldSet for ServingConfig {
                  request wakes it, faster than a start).",
             )
             .default("stop"),
+        FieldSpec::toggle("keep_kv", "Keep KV cache across stops")
+            .help(
+                "Before the server is stopped (idle, to make room, or by a person) its slots' KV \
+                 cache is saved in Corral's data folder (--slot-save-path), and the next start \
+                 with the same file, llama-server and KV settings restores it before the first \
+                 request: a long conversation is not computed again. Bounded by --kv-disk-mib, \
+                 oldest first.",
+            )
+            .default("off"),
         FieldSpec::int("max_requests", "Request limit", 1, 10_000)
             .help(
                 "Requests in flight plus waiting for this model; one more is answered 429 with \

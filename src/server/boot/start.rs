@@ -99,6 +99,11 @@ pub async fn app_state(setup: Setup) -> Result<AppState, StartError> {
         history: metrics.clone(),
         hub: hub.clone(),
         ledger: RunLedger::new(db.clone(), hub.clone()),
+        kv_root: setup
+            .db_path
+            .parent()
+            .unwrap_or(std::path::Path::new("."))
+            .join("kv"),
     };
     let discovery = Discovery::new(applied.models_dirs, hub.clone(), registry.clone());
     discovery.start();

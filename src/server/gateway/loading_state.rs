@@ -46,7 +46,7 @@ pub fn wanted(state: &AppState, routed: &Routed) -> bool {
     let ready = state
         .supervisor
         .run_handle(model.id)
-        .is_some_and(|h| *h.ready.borrow() && !*h.ended.borrow());
+        .is_some_and(|h| *h.ready.borrow() && *h.awake.borrow() && !*h.ended.borrow());
     chosen == LoadingState::Reasoning && !ready
 }
 
@@ -163,15 +163,21 @@ async fn relay_after_progress(
 /// "Loading tiny… 3 s of about 20 s (load_tensors: …)": what the live run says of its load,
 /// without file paths (a key that may only use the model does not see where its file is).
 fn progress_line(state: &AppState, progress: &Progress) -> String {
-    let (typical, stage) = state.hub.read(|s| {
+    let (typical, stage, waking) = state.hub.read(|s| {
         s.runs
             .iter()
             .find(|r| r.model_id == progress.id)
-            .map(|r| (r.typical_load_ms, r.stage.clone()))
+            .map(|r| {
+                // A sleeping server's wake is its load, measured by its own last wake.
+                let waking = r.ready_at.is_some();
+                let typical = if waking { r.wake_ms } else { r.typical_load_ms };
+                (typical, r.stage.clone(), waking)
+            })
             .unwrap_or_default()
     });
     let waited = progress.arrived.elapsed().as_secs();
-    let mut line = format!("Loading {}… {waited} s", progress.name);
+    let doing = if waking { "Waking" } else { "Loading" };
+    let mut line = format!("{doing} {}… {waited} s", progress.name);
     if let Some(ms) = typical {
         line.push_str(&format!(" of about {} s", (ms + 999) / 1000));
     }

@@ -2,11 +2,13 @@
 //! model's requests (bounded by `serving.max_requests`), brings the model to `running` (starting
 //! it when no server exists and the request may, or joining a load under way) and puts the
 //! request in flight on it, all before the deadline. Many requests for a stopped model start it
-//! once and share a failure. A request for a running model never waits here.
+//! once and share a failure. A request for a running model never waits here, unless its server
+//! sleeps (`serving.idle_action: sleep`): then the wake is its load, timed as one.
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 use tokio::time::Instant;
 
@@ -17,7 +19,8 @@ use crate::server::now_ms;
 use crate::server::supervisor::Supervisor;
 use crate::server::supervisor::admission::demand::{Demand, Ticket};
 use crate::server::supervisor::model_locks::ModelLocks;
-use crate::server::supervisor::run_handles::wait_ended;
+use crate::server::supervisor::run::http_probe;
+use crate::server::supervisor::run_handles::{RunHandle, wait_ended};
 
 #[derive(Clone)]
 pub struct OnDemand {
@@ -127,12 +130,21 @@ impl OnDemand {
         let arrived = now_ms();
         let mut started = false;
         let mut loading: Option<std::time::Duration> = None;
+        let mut woken = false;
         loop {
             if let Some(handle) = self.supervisor.run_handle(id) {
                 if handle.draining.load(Ordering::Relaxed) {
                     return Err(Refusal::Stopping);
                 }
                 if *handle.ready.borrow() && !*handle.ended.borrow() {
+                    // Asleep: the wake is this request's load (queued, timed and shown as one).
+                    if !*handle.awake.borrow() && !woken {
+                        woken = true;
+                        let waiting = std::time::Instant::now();
+                        wake(&handle, deadline).await;
+                        *loading.get_or_insert_default() += waiting.elapsed();
+                        continue;
+                    }
                     ticket.enter(handle.last_used.clone());
                     return Ok(Lease {
                         port: handle.port,
@@ -226,4 +238,23 @@ fn reason_of(model: &Model) -> String {
         .status_reason
         .clone()
         .unwrap_or_else(|| format!("model '{}' could not be started", model.spec.name))
+}
+
+/// Wakes a sleeping server and waits until its model is back, the run ends or the request's
+/// deadline passes (then the request goes on: the server finishes the wake for it). The nudge is
+/// `GET /slots`, which wakes llama-server; `/health` and `/props` do not.
+async fn wake(handle: &RunHandle, deadline: Instant) {
+    let (port, key) = (handle.port, handle.api_key.clone());
+    tokio::spawn(async move {
+        let nudge = http_probe::get(port, "/slots", key.as_deref(), Duration::from_secs(5));
+        if let Err(error) = nudge.await {
+            tracing::debug!(port, %error, "cannot wake a sleeping server");
+        }
+    });
+    let mut awake = handle.awake.clone();
+    tokio::select! {
+        _ = awake.wait_for(|awake| *awake) => {}
+        () = wait_ended(handle.ended.clone()) => {}
+        () = tokio::time::sleep_until(deadline) => {}
+    }
 }

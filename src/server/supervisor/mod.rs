@@ -13,6 +13,7 @@
 
 pub mod admission;
 mod bulk;
+pub mod kept_kv;
 pub mod ledger;
 pub mod model_locks;
 mod out_of_memory_retry;
@@ -34,6 +35,7 @@ use crate::server::metrics::history::MetricsHistory;
 use crate::server::models::registry::{Registry, distinct_ids};
 use admission::demand::Demand;
 use admission::{Admission, Refused};
+use kept_kv::KvStore;
 use ledger::RunLedger;
 use model_locks::ModelLocks;
 use prepare::Sources;
@@ -48,6 +50,8 @@ pub struct Peers {
     pub history: MetricsHistory,
     pub hub: Hub,
     pub ledger: RunLedger,
+    /// The folder kept KV caches live in (the data folder's `kv/`).
+    pub kv_root: PathBuf,
 }
 
 #[derive(Clone)]
@@ -60,6 +64,7 @@ struct Inner {
     runs: RunsStore,
     hub: Hub,
     ledger: RunLedger,
+    kv: KvStore,
     settings: Current,
     locks: ModelLocks,
     admission: Admission,
@@ -76,6 +81,7 @@ impl Supervisor {
         let handles = RunHandles::default();
         let admission = Admission::new(handles.clone(), peers.hub.clone());
         let (failures, failed) = tokio::sync::mpsc::unbounded_channel();
+        let kv = KvStore::new(peers.kv_root);
         let runner = Runner::new(
             peers.ledger.clone(),
             peers.history,
@@ -83,6 +89,7 @@ impl Supervisor {
             admission.clone(),
             handles,
             failures.clone(),
+            kv.clone(),
         )?;
         let supervisor = Supervisor {
             inner: Arc::new(Inner {
@@ -91,6 +98,7 @@ impl Supervisor {
                 settings: Current::new(settings, peers.hub.clone()),
                 hub: peers.hub,
                 ledger: peers.ledger,
+                kv,
                 locks: ModelLocks::default(),
                 admission,
                 runner,
@@ -116,7 +124,11 @@ impl Supervisor {
     /// New settings from the Settings page: the next start, eviction and idle check use them;
     /// a changed llama-server is looked for again and every tab told.
     pub fn apply_settings(&self, settings: SupervisorSettings) {
+        let kv_budget = settings.kv_disk_bytes();
         self.inner.settings.replace(settings);
+        // A lower --kv-disk-mib takes effect at once.
+        let kv = self.inner.kv.clone();
+        tokio::spawn(async move { kv.prune(kv_budget).await });
         // A new program, origin or other setting may change every running model's command.
         let this = self.clone();
         tokio::spawn(async move { this.review_all_pending().await });
@@ -134,6 +146,8 @@ impl Supervisor {
             hub: &self.inner.hub,
             binary: self.binary_in_use(),
             corral_origin: &settings.corral_origin,
+            kv: &self.inner.kv,
+            kv_budget: settings.kv_disk_bytes(),
         }
     }
 
@@ -273,6 +287,7 @@ impl Supervisor {
             for id in &deleted {
                 this.inner.locks.forget(*id);
                 this.inner.restarts.called_off(*id);
+                this.inner.kv.forget(*id).await;
             }
             Ok(deleted)
         })

@@ -12,7 +12,7 @@ use crate::domain::command_diff::{PendingRestart, command_changes};
 use crate::domain::live::ServerEvent;
 use crate::server::supervisor::prepare::args::ModelConfig;
 use crate::server::supervisor::prepare::capabilities;
-use crate::server::supervisor::prepare::launch::{LaunchPlan, Port};
+use crate::server::supervisor::prepare::launch::{LaunchPlan, Own, Port};
 use crate::server::supervisor::{Inner, Supervisor};
 
 impl Supervisor {
@@ -91,13 +91,17 @@ impl Supervisor {
         let caps = capabilities::of(&binary)
             .await
             .map_err(|message| AppError::Unavailable { message })?;
+        let settings = self.settings();
         Ok(LaunchPlan::build(
             &binary,
             &detail.model,
             &config,
             Some(&caps),
             Port::Assigned(port),
-            &self.settings().corral_origin,
+            &Own {
+                origin: &settings.corral_origin,
+                kv: &self.inner.kv,
+            },
         )
         .command())
     }

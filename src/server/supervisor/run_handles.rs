@@ -20,6 +20,9 @@ pub struct RunHandle {
     pub api_key: Option<Arc<str>>,
     /// Becomes true once `/health` answered: requests may go to the server.
     pub ready: watch::Receiver<bool>,
+    /// The model is in memory: false while its server sleeps or wakes (`serving.idle_action:
+    /// sleep`), when a request waits for the wake as for a load.
+    pub awake: watch::Receiver<bool>,
     /// Never stopped to make room (`serving.pinned`).
     pub pinned: bool,
     /// A stop is waiting for the requests in flight: new ones are refused.

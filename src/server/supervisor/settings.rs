@@ -43,6 +43,9 @@ pub struct SupervisorSettings {
     /// Most memory the running models may take together, by estimate or measurement; zero
     /// leaves only the machine's free memory as the limit.
     pub memory_budget_mib: u64,
+    /// Most disk the kept KV caches may take together (`serving.keep_kv`).
+    #[serde(default = "kv_disk_mib")]
+    pub kv_disk_mib: u64,
     /// What a start whose estimate does not fit does.
     pub fit_check: FitCheck,
     /// Time between SIGTERM and SIGKILL when stopping.
@@ -81,6 +84,9 @@ pub struct SupervisorSettings {
 fn load_extension() -> Duration {
     Duration::from_secs(30)
 }
+fn kv_disk_mib() -> u64 {
+    4096
+}
 fn scrape_every() -> Duration {
     Duration::from_secs(2)
 }
@@ -105,6 +111,10 @@ impl SupervisorSettings {
             self.llama_server = Some(real);
         }
         self
+    }
+
+    pub fn kv_disk_bytes(&self) -> u64 {
+        self.kv_disk_mib.saturating_mul(1 << 20)
     }
 
     pub fn memory_budget_bytes(&self) -> u64 {

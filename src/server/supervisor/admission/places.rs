@@ -291,6 +291,7 @@ mod tests {
                 last_used: Arc::new(AtomicI64::new(last_used)),
                 api_key: None,
                 ready: watch::channel(ready).1,
+                awake: watch::channel(true).1,
                 pinned: false,
                 draining: Arc::default(),
                 on_demand: Arc::new(on_demand.into()),

@@ -6,6 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::domain::Model;
+use crate::server::supervisor::kept_kv::KvStore;
 use crate::server::supervisor::prepare::args::{self, ModelConfig};
 use crate::server::supervisor::prepare::capabilities::Capabilities;
 
@@ -14,6 +15,14 @@ use crate::server::supervisor::prepare::capabilities::Capabilities;
 pub enum Port {
     Assigned(u16),
     NotYetChosen,
+}
+
+/// What Corral decides for every run, whatever the model's settings: the only origin a model
+/// server lets call it, and where kept KV caches live (a model's folder there is its
+/// `--slot-save-path`, never a path a person names).
+pub struct Own<'a> {
+    pub origin: &'a str,
+    pub kv: &'a KvStore,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,7 +42,7 @@ impl LaunchPlan {
         config: &ModelConfig,
         caps: Option<&Capabilities>,
         port: Port,
-        corral_origin: &str,
+        own: &Own,
     ) -> LaunchPlan {
         let mut args = args::argv(model, config);
         let port = match port {
@@ -53,10 +62,15 @@ impl LaunchPlan {
             }
             // Only Corral's own origin, without credentials: no web page may call the server.
             if caps.has("--cors-origins") {
-                args.extend(["--cors-origins".into(), corral_origin.to_string()]);
+                args.extend(["--cors-origins".into(), own.origin.to_string()]);
             }
             if caps.has("--no-cors-credentials") {
                 args.push("--no-cors-credentials".into());
+            }
+            if config.serving.keep_kv() && caps.has("--slot-save-path") {
+                // A folder: llama-server joins the slot file's name straight onto it.
+                let dir = format!("{}/", own.kv.dir(model.id).display());
+                args.extend(["--slot-save-path".into(), dir]);
             }
         }
         LaunchPlan {
@@ -84,6 +98,15 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    fn own() -> Own<'static> {
+        static KV: std::sync::LazyLock<KvStore> =
+            std::sync::LazyLock::new(|| KvStore::new("/data/kv".into()));
+        Own {
+            origin: "http://127.0.0.1:3000",
+            kv: &KV,
+        }
+    }
+
     fn model() -> Model {
         Model {
             id: 1,
@@ -108,7 +131,7 @@ mod tests {
             &ModelConfig::default(),
             Some(&caps),
             Port::Assigned(8100),
-            "http://127.0.0.1:3000",
+            &own(),
         );
         assert_eq!(
             plan.command(),
@@ -134,7 +157,7 @@ mod tests {
             &ModelConfig::default(),
             None,
             Port::NotYetChosen,
-            "http://127.0.0.1:3000",
+            &own(),
         );
         assert!(
             preview

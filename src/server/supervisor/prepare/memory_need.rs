@@ -39,7 +39,7 @@ impl Need {
 }
 
 /// The command without its port (each run gets its own), to compare runs by.
-fn without_port(command: &[String]) -> Vec<&str> {
+pub fn without_port(command: &[String]) -> Vec<&str> {
     let mut kept = Vec::with_capacity(command.len());
     let mut skip = false;
     for arg in command {

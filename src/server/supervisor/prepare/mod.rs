@@ -22,9 +22,10 @@ use crate::server::gguf::magic::FileCheck;
 use crate::server::live::Hub;
 use crate::server::models::model_roots::ModelRoots;
 use crate::server::models::registry::{ForStart, Registry};
+use crate::server::supervisor::kept_kv::{KvStore, fingerprint};
 use args::ModelConfig;
 use capabilities::Capabilities;
-use launch::{LaunchPlan, Port};
+use launch::{LaunchPlan, Own, Port};
 use memory_need::Need;
 
 /// What preparing reads from: the owners of the facts, and the llama-server in use.
@@ -34,6 +35,9 @@ pub struct Sources<'a> {
     pub binary: Result<PathBuf, String>,
     /// Corral's own origin: the only one a model server lets call it.
     pub corral_origin: &'a str,
+    /// Where kept KV caches live, and the most disk they may take (bytes).
+    pub kv: &'a KvStore,
+    pub kv_budget: u64,
 }
 
 /// A start, ready to be admitted and spawned.
@@ -56,6 +60,7 @@ pub struct Prepared {
     /// The run-together groups' rules, read with the model.
     pub run_groups: GroupRules,
     corral_origin: String,
+    kv: KvStore,
 }
 
 /// What a start hands the spawner, built from a `Prepared` once its port is known.
@@ -105,6 +110,7 @@ pub async fn prepare(sources: Sources<'_>, id: i64) -> Result<Prepared, AppError
         refusal: None,
         run_groups,
         corral_origin: sources.corral_origin.to_string(),
+        kv: sources.kv.clone(),
     };
     prepared.command = prepared.plan(&prepared.model, Port::NotYetChosen).command();
     prepared.refusal = prepared.file_refusal();
@@ -142,8 +148,15 @@ impl Prepared {
             &self.config,
             Some(&self.caps),
             port,
-            &self.corral_origin,
+            &self.own(),
         )
+    }
+
+    fn own(&self) -> Own<'_> {
+        Own {
+            origin: &self.corral_origin,
+            kv: &self.kv,
+        }
     }
 
     /// Why the model's file cannot be run, as a failure reason and its detail.
@@ -183,7 +196,10 @@ impl Prepared {
             &run_config,
             Some(&self.caps),
             Port::Assigned(port),
-            &self.corral_origin,
+            &Own {
+                origin: &self.corral_origin,
+                kv: &self.kv,
+            },
         );
         Ok(Launch {
             plan,
@@ -268,7 +284,10 @@ pub async fn preview(sources: Sources<'_>, id: i64) -> Result<LaunchPreview, App
         &config,
         caps.as_deref().ok(),
         Port::NotYetChosen,
-        sources.corral_origin,
+        &Own {
+            origin: sources.corral_origin,
+            kv: sources.kv,
+        },
     );
     let (unsupported, problem) = match &caps {
         Err(message) => (Vec::new(), Some(message.clone())),
@@ -291,12 +310,30 @@ pub async fn preview(sources: Sources<'_>, id: i64) -> Result<LaunchPreview, App
             (unsupported, problem)
         }
     };
+    let kept_kv = match (config.serving.keep_kv(), found) {
+        (true, true) => {
+            let budget = sources.kv_budget;
+            let print = kv_fingerprint(plan.command(), &plan.program, &detail.model).await;
+            sources.kv.kept(id, &print, budget).await
+        }
+        _ => None,
+    };
     Ok(LaunchPreview {
         program: found.then(|| plan.program.display().to_string()),
         args: plan.args,
         unsupported,
         problem,
+        kept_kv,
     })
+}
+
+/// What a kept KV cache of `model` run with `command` by `binary` must have been saved with
+/// (`kept_kv::fingerprint`), read off the async threads.
+pub async fn kv_fingerprint(command: Vec<String>, binary: &Path, model: &Model) -> String {
+    let (binary, file) = (binary.to_path_buf(), PathBuf::from(&model.spec.path));
+    tokio::task::spawn_blocking(move || fingerprint::of(&command, &binary, &file))
+        .await
+        .unwrap_or_default()
 }
 
 /// Refused: the model already has a process (or one is being started or stopped).

@@ -1,5 +1,6 @@
-//! A minimal HTTP/1.1 GET to a llama-server on 127.0.0.1: enough for `/health`, `/metrics` and
-//! `/slots`, which answer small bodies with a Content-Length. Not a general client.
+//! A minimal HTTP/1.1 GET or JSON POST to a llama-server on 127.0.0.1: enough for `/health`,
+//! `/metrics`, `/slots` and a slot's save or restore, which answer small bodies with a
+//! Content-Length. Not a general client.
 
 use std::io;
 use std::time::Duration;
@@ -17,18 +18,48 @@ pub async fn get(
     key: Option<&str>,
     timeout: Duration,
 ) -> io::Result<(u16, String)> {
-    tokio::time::timeout(timeout, fetch(port, path, key))
+    tokio::time::timeout(timeout, fetch(port, path, key, None))
         .await
         .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "no answer in time"))?
 }
 
-async fn fetch(port: u16, path: &str, key: Option<&str>) -> io::Result<(u16, String)> {
+/// Status code and body of `POST http://127.0.0.1:{port}{path}` with a JSON body.
+pub async fn post(
+    port: u16,
+    path: &str,
+    key: Option<&str>,
+    body: &str,
+    timeout: Duration,
+) -> io::Result<(u16, String)> {
+    tokio::time::timeout(timeout, fetch(port, path, key, Some(body)))
+        .await
+        .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "no answer in time"))?
+}
+
+async fn fetch(
+    port: u16,
+    path: &str,
+    key: Option<&str>,
+    body: Option<&str>,
+) -> io::Result<(u16, String)> {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).await?;
     let authorization = key.map_or(String::new(), |key| {
         format!("Authorization: Bearer {key}\r\n")
     });
+    let (method, content) = match body {
+        None => ("GET", String::new()),
+        Some(body) => (
+            "POST",
+            format!(
+                "Content-Type: application/json\r\nContent-Length: {}\r\n",
+                body.len()
+            ),
+        ),
+    };
     let request = format!(
-        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n{authorization}Connection: close\r\n\r\n"
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n{authorization}{content}Connection: \
+         close\r\n\r\n{}",
+        body.unwrap_or_default()
     );
     stream.write_all(request.as_bytes()).await?;
     let mut raw = Vec::new();

@@ -30,6 +30,7 @@ use crate::server::now_ms;
 use crate::server::supervisor::admission::eviction::Victim;
 use crate::server::supervisor::admission::places::{Decision, Reservation};
 use crate::server::supervisor::admission::{Admission, Admitted, Stopper};
+use crate::server::supervisor::kept_kv::{KvRun, KvStore};
 use crate::server::supervisor::ledger::{Ended, RunLedger, Spawned};
 use crate::server::supervisor::prepare::Prepared;
 use crate::server::supervisor::prepare::child_env;
@@ -52,6 +53,7 @@ pub struct Runner {
     admission: Admission,
     /// Told of each run that ends with a failure (restart on crash).
     failures: FailureNotices,
+    kv: KvStore,
 }
 
 /// How a new run is served: its `serving` group's pinning and idle TTL, and the command it
@@ -66,6 +68,8 @@ struct Terms {
     need_bytes: Option<u64>,
     /// llama-server sleeps when idle: Corral does not stop it for being idle.
     sleeps: bool,
+    /// Its KV cache is kept across stops (`serving.keep_kv`).
+    kv: Option<KvRun>,
 }
 
 impl Terms {
@@ -92,6 +96,7 @@ impl Terms {
             settings,
             need_bytes,
             sleeps,
+            kv: None,
         }
     }
 }
@@ -113,6 +118,7 @@ impl Runner {
         admission: Admission,
         handles: RunHandles,
         failures: FailureNotices,
+        kv: KvStore,
     ) -> Result<Runner, AppError> {
         Ok(Runner {
             handles,
@@ -123,6 +129,7 @@ impl Runner {
             hub,
             admission,
             failures,
+            kv,
         })
     }
 
@@ -145,6 +152,9 @@ impl Runner {
         let serving = prepared.config.serving.clone();
         let binary = prepared.binary.clone();
         let launch = prepared.launch(&model, port, &home)?;
+        let kv = self
+            .keep_kv(&serving, &model, &launch.command, &binary)
+            .await?;
         // The key goes in the environment, not on the command line others can read.
         let api_key = child_env::new_key()?;
         let spawned = self
@@ -197,15 +207,47 @@ impl Runner {
                 typical_load_ms,
                 asleep: false,
                 wake_ms: None,
+                kv_restore: None,
             },
             process,
             tail: Vec::new(),
             api_key: Some(api_key.into()),
             size_bytes: model.size_bytes,
         };
-        let terms = Terms::of(&serving, place, recorded, settings, need_bytes);
+        let terms = Terms {
+            kv,
+            ..Terms::of(&serving, place, recorded, settings, need_bytes)
+        };
         self.supervise(taken, terms);
         Ok(model)
+    }
+
+    /// A run that keeps its KV cache gets its folder (made now) and what a save must match; a
+    /// model that no longer keeps one loses what an earlier run kept.
+    async fn keep_kv(
+        &self,
+        serving: &ServingConfig,
+        model: &Model,
+        command: &[String],
+        binary: &std::path::Path,
+    ) -> Result<Option<KvRun>, AppError> {
+        if !serving.keep_kv() || !command.iter().any(|arg| arg == "--slot-save-path") {
+            if self.kv.dir(model.id).exists() {
+                self.kv.forget(model.id).await;
+            }
+            return Ok(None);
+        }
+        self.kv.make_dir(model.id).map_err(|e| {
+            AppError::internal(format!("cannot make the model's KV cache folder: {e}"))
+        })?;
+        let fingerprint =
+            crate::server::supervisor::prepare::kv_fingerprint(command.to_vec(), binary, model)
+                .await;
+        Ok(Some(KvRun {
+            store: self.kv.clone(),
+            model_id: model.id,
+            fingerprint,
+        }))
     }
 
     /// Records a start that failed before any process existed (run row and `error` together).
@@ -314,6 +356,7 @@ impl Runner {
                 typical_load_ms: None,
                 asleep: false,
                 wake_ms: None,
+                kv_restore: None,
             },
             process: task::Process::Adopted { pid },
             tail: run.log_tail,
@@ -328,6 +371,7 @@ impl Runner {
             settings,
             need_bytes: None,
             sleeps: false,
+            kv: None,
         };
         self.supervise(taken, terms);
         Ok(())
@@ -371,6 +415,7 @@ impl Runner {
         let (stop, stop_rx) = watch::channel(false);
         let (ended_tx, ended) = watch::channel(false);
         let (ready_tx, ready) = watch::channel(false);
+        let (awake_tx, awake) = watch::channel(true);
         let last_used = Arc::new(AtomicI64::new(now_ms()));
         self.handles.insert(
             live.model_id,
@@ -383,6 +428,7 @@ impl Runner {
                 last_used: last_used.clone(),
                 api_key: api_key.clone(),
                 ready,
+                awake,
                 pinned: terms.pinned,
                 draining: Arc::default(),
                 on_demand: Arc::default(),
@@ -413,6 +459,8 @@ impl Runner {
             failures: self.failures.clone(),
             need_bytes: terms.need_bytes,
             sleeps: terms.sleeps,
+            kv: terms.kv,
+            awake: awake_tx,
         }));
         // From here the run task owns the handle and removes it when the process is gone.
         guard.disarm();

@@ -17,15 +17,18 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use crate::domain::StatusEvent;
+use crate::domain::kept_kv::{KvRestore, RestoreVerdict};
 use crate::domain::live::ServerEvent;
 use crate::domain::restart_rule::RunEnd;
 use crate::domain::run::{FailureReason, LiveRun, LogSource, LogStream};
+use crate::domain::time::{format_bytes, format_millis};
 use crate::server::db::runs_repo::Ending;
 use crate::server::live::Hub;
 use crate::server::metrics::history::MetricsHistory;
 use crate::server::now_ms;
 use crate::server::supervisor::admission::demand::Demand;
 use crate::server::supervisor::admission::places::Places;
+use crate::server::supervisor::kept_kv::KvRun;
 use crate::server::supervisor::ledger::{Ended as Recorded, RunLedger};
 use crate::server::supervisor::restart_on_failure::{FailureNotices, RunFailed};
 use crate::server::supervisor::run::classify::{self, Exit};
@@ -119,15 +122,31 @@ pub(in crate::server::supervisor) struct RunContext {
     pub need_bytes: Option<u64>,
     /// The server sleeps when idle (`--sleep-idle-seconds`) instead of being stopped.
     pub sleeps: bool,
+    /// Its KV cache is saved before a stop and restored once healthy (`serving.keep_kv`).
+    pub kv: Option<KvRun>,
+    /// Told false when the server falls asleep, true once a wake has its model back.
+    pub awake: watch::Sender<bool>,
 }
 
-/// What the output readers saw of sleep, for the run task to tell the tabs.
-#[derive(Default)]
+/// What the output readers saw of sleep, for the run task to tell the tabs and for the
+/// gateway's requests that wait for a wake (`awake`).
 struct SleepWatch {
     asleep: AtomicBool,
     /// The last wake's length in milliseconds (-1: none yet).
     wake_ms: AtomicI64,
     changed: Notify,
+    awake: watch::Sender<bool>,
+}
+
+impl SleepWatch {
+    fn new(awake: watch::Sender<bool>) -> SleepWatch {
+        SleepWatch {
+            asleep: AtomicBool::new(false),
+            wake_ms: AtomicI64::new(-1),
+            changed: Notify::new(),
+            awake,
+        }
+    }
 }
 
 /// The newest lines of the run's output, shared with the reader tasks.
@@ -176,14 +195,12 @@ pub(in crate::server::supervisor) async fn drive(mut ctx: RunContext) {
         lines: std::mem::take(&mut ctx.tail).into(),
         last_output: None,
     }));
+    let awake = ctx.awake.clone();
     let mut run = Run {
         ctx,
         tail,
         listening: Arc::new(Notify::new()),
-        sleep: Arc::new(SleepWatch {
-            wake_ms: AtomicI64::new(-1),
-            ..SleepWatch::default()
-        }),
+        sleep: Arc::new(SleepWatch::new(awake)),
         readers: Vec::new(),
         recorded_peak: 0,
     };
@@ -286,6 +303,7 @@ impl Run {
             let health =
                 http_probe::get(self.ctx.live.port, "/health", None, Duration::from_secs(1));
             if let Ok((200, _)) = health.await {
+                self.restore_kv().await;
                 self.ready().await;
                 return Ok(());
             }
@@ -359,6 +377,7 @@ impl Run {
                 continue;
             }
             self.scrape().await;
+            self.judge_kv_restore();
             if tail_saved.elapsed() >= TAIL_SAVE_EVERY {
                 tail_saved = Instant::now();
                 let saved = self
@@ -371,6 +390,99 @@ impl Run {
                 }
             }
         }
+    }
+
+    /// Restores the KV cache an earlier run kept, before the first request is let through; a
+    /// restore that fails is said in the log and the run goes on without it.
+    async fn restore_kv(&mut self) {
+        let Some(kv) = self.ctx.kv.clone() else {
+            return;
+        };
+        self.ctx.live.stage = Some("Restoring the kept KV cache…".into());
+        (self.ctx.hub).publish(ServerEvent::RunUpdated(self.ctx.live.clone()));
+        let key = self.ctx.api_key.clone();
+        match kv
+            .store
+            .restore(&kv, self.ctx.live.port, key.as_deref())
+            .await
+        {
+            Ok(None) => {}
+            Ok(Some(moved)) => {
+                let restore = KvRestore {
+                    tokens: moved.tokens,
+                    ms: moved.ms,
+                    verdict: RestoreVerdict::Unproven,
+                };
+                self.say(&restore.describe());
+                self.ctx.live.kv_restore = Some(restore);
+            }
+            Err(error) => self.say(&format!("the kept KV cache was not restored: {error}")),
+        }
+    }
+
+    /// Saves the KV cache of a run that keeps it, was ready and is awake (asleep, it holds
+    /// none), before it is stopped.
+    async fn save_kv(&mut self) {
+        let Some(kv) = self.ctx.kv.clone() else {
+            return;
+        };
+        if self.ctx.live.ready_at.is_none() || self.ctx.live.asleep {
+            return;
+        }
+        let (port, key) = (self.ctx.live.port, self.ctx.api_key.clone());
+        let budget = self.ctx.settings.kv_disk_bytes();
+        match kv.store.save(&kv, port, key.as_deref(), budget).await {
+            Ok(None) => self.say("no slot held a KV cache to keep"),
+            Ok(Some(moved)) => self.say(&format!(
+                "KV cache kept: {} tokens ({}) saved in {}",
+                moved.tokens,
+                format_bytes(moved.bytes),
+                format_millis(moved.ms)
+            )),
+            Err(error) => self.say(&format!("the KV cache was not kept: {error}")),
+        }
+    }
+
+    /// Judges a restore by the first answer after it (llama.cpp issue #26676: a restore the
+    /// next prompt does not reuse), from the recent activity every tab holds.
+    fn judge_kv_restore(&mut self) {
+        let Some(restore) = self.ctx.live.kv_restore else {
+            return;
+        };
+        if restore.verdict != RestoreVerdict::Unproven {
+            return;
+        }
+        let run_id = self.ctx.live.run_id;
+        let first = self.ctx.hub.read(|state| {
+            state
+                .activity
+                .iter()
+                .find(|record| record.run_id == Some(run_id) && record.prompt_tokens > Some(0))
+                .map(|record| (record.prompt_tokens, record.cached_tokens))
+        });
+        let Some((prompt, cached)) = first else {
+            return;
+        };
+        let verdict = restore.verdict.after_answer(prompt, cached);
+        if verdict == RestoreVerdict::Unproven {
+            return;
+        }
+        let restore = KvRestore { verdict, ..restore };
+        self.say(&restore.describe());
+        self.ctx.live.kv_restore = Some(restore);
+        (self.ctx.hub).publish(ServerEvent::RunUpdated(self.ctx.live.clone()));
+    }
+
+    /// A line of Corral's own in the model's log.
+    fn say(&self, what: &str) {
+        let (model_id, run_id) = (self.ctx.live.model_id, self.ctx.live.run_id);
+        tracing::info!(model_id, "{what}");
+        (self.ctx.hub).log(
+            LogSource::Model(model_id),
+            run_id,
+            LogStream::Stderr,
+            &format!("corral: {what}"),
+        );
     }
 
     /// Tells every tab the server fell asleep or woke (and how long its wake took).
@@ -431,9 +543,11 @@ impl Run {
             .publish(ServerEvent::RunUpdated(self.ctx.live.clone()));
     }
 
-    /// SIGTERM, then SIGKILL if it is still there after the grace; returns its exit.
+    /// SIGTERM, then SIGKILL if it is still there after the grace; returns its exit. A run that
+    /// keeps its KV cache saves it first.
     async fn stopping(&mut self) -> Exit {
         self.status(StatusEvent::StopRequested, None).await;
+        self.save_kv().await;
         let pid = self.pid();
         if let Err(error) = signal_group(pid, libc::SIGTERM) {
             tracing::warn!(model_id = self.ctx.live.model_id, pid, %error, "cannot send SIGTERM");
@@ -602,13 +716,16 @@ fn spawn_reader(
 fn watch_sleep(text: &str, sleep: &SleepWatch, woke_at: &mut Option<i64>) {
     if let Some(asleep) = classify::says_sleep(text) {
         sleep.asleep.store(asleep, Ordering::Relaxed);
+        if asleep {
+            sleep.awake.send_replace(false);
+        }
         *woke_at = (!asleep).then(|| classify::log_clock_ms(text)).flatten();
         sleep.changed.notify_one();
-    } else if let Some(from) = *woke_at
-        && classify::says_awake(text)
-    {
-        *woke_at = None;
-        if let Some(to) = classify::log_clock_ms(text) {
+    } else if !*sleep.awake.borrow() && classify::says_awake(text) {
+        sleep.awake.send_replace(true);
+        if let Some(from) = woke_at.take()
+            && let Some(to) = classify::log_clock_ms(text)
+        {
             sleep.wake_ms.store((to - from).max(0), Ordering::Relaxed);
             sleep.changed.notify_one();
         }
@@ -637,7 +754,10 @@ mod tests {
             pipe,
             LogStream::Stderr,
             tail.clone(),
-            (listening.clone(), Arc::default()),
+            (
+                listening.clone(),
+                Arc::new(SleepWatch::new(watch::channel(true).0)),
+            ),
         );
         writeln!(server, "main: server is listening on http://127.0.0.1:8080").unwrap();
         listening.notified().await;

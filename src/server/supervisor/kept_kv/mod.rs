@@ -1,0 +1,282 @@
+//! KV caches kept across a stop (`serving.keep_kv`). Each model has a folder of its own under
+//! the data folder's `kv/` (its `--slot-save-path`; never a path a person names), holding the
+//! slot files llama-server wrote and `kept.json`, which says what they were saved with
+//! (`fingerprint.rs`). The store is the one owner of those folders: a run task asks it to save
+//! before the process is stopped and to restore after the next healthy load, before the first
+//! request is let through (`slot_calls.rs` talks to llama-server). Saves, restores and removals
+//! are taken one at a time, so the disk bound (`--kv-disk-mib`) is kept by removing the oldest
+//! saves after each save (`oldest_first.rs`).
+
+pub mod fingerprint;
+pub mod oldest_first;
+mod slot_calls;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+
+use crate::domain::kept_kv::KeptKv;
+use crate::domain::time::format_bytes;
+use crate::server::now_ms;
+use oldest_first::Save;
+
+/// The manifest's name in a model's folder.
+const MANIFEST: &str = "kept.json";
+/// A manifest larger than this is not one Corral wrote.
+const MAX_MANIFEST_BYTES: u64 = 64 * 1024;
+
+/// What a run with `keep_kv` carries: the store, whose cache, and what it must match.
+#[derive(Clone)]
+pub struct KvRun {
+    pub store: KvStore,
+    pub model_id: i64,
+    pub fingerprint: String,
+}
+
+/// One saved slot.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct SavedSlot {
+    id: u32,
+    file: String,
+    tokens: i64,
+    bytes: u64,
+}
+
+/// `kept.json`: what the slot files beside it were saved with.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Manifest {
+    fingerprint: String,
+    saved_at: i64,
+    slots: Vec<SavedSlot>,
+}
+
+impl Manifest {
+    fn bytes(&self) -> u64 {
+        self.slots.iter().map(|slot| slot.bytes).sum()
+    }
+    fn tokens(&self) -> i64 {
+        self.slots.iter().map(|slot| slot.tokens).sum()
+    }
+}
+
+/// What a save or a restore did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Moved {
+    pub tokens: i64,
+    pub bytes: u64,
+    pub ms: i64,
+}
+
+#[derive(Clone)]
+pub struct KvStore {
+    root: PathBuf,
+    /// One save, restore or removal at a time, across every model.
+    turn: Arc<tokio::sync::Mutex<()>>,
+}
+
+impl KvStore {
+    /// The store for `root` (the data folder's `kv/`); nothing is created until a save.
+    pub fn new(root: PathBuf) -> KvStore {
+        KvStore {
+            root,
+            turn: Arc::default(),
+        }
+    }
+
+    /// The model's folder: its `--slot-save-path`.
+    pub fn dir(&self, model_id: i64) -> PathBuf {
+        self.root.join(model_id.to_string())
+    }
+
+    /// Makes the model's folder (private to Corral's user) for a run about to start.
+    pub fn make_dir(&self, model_id: i64) -> std::io::Result<PathBuf> {
+        use std::os::unix::fs::DirBuilderExt;
+        let dir = self.dir(model_id);
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&dir)?;
+        Ok(dir)
+    }
+
+    /// Saves every slot that holds tokens, replacing the model's earlier save, then removes the
+    /// oldest saves beyond `budget` bytes (this one too when it alone is larger). `Ok(None)`:
+    /// no slot held anything.
+    pub async fn save(
+        &self,
+        run: &KvRun,
+        port: u16,
+        key: Option<&str>,
+        budget: u64,
+    ) -> Result<Option<Moved>, String> {
+        let _turn = self.turn.lock().await;
+        let began = Instant::now();
+        let dir = self.dir(run.model_id);
+        let earlier = read_manifest(&dir).await;
+        remove_saved(&dir, earlier.as_ref()).await;
+        let slots = slot_calls::save_all(port, key, &dir).await?;
+        if slots.is_empty() {
+            return Ok(None);
+        }
+        let manifest = Manifest {
+            fingerprint: run.fingerprint.clone(),
+            saved_at: now_ms(),
+            slots,
+        };
+        write_manifest(&dir, &manifest).await?;
+        self.keep_within(budget).await;
+        if read_manifest(&dir).await.is_none() {
+            return Err(format!(
+                "{} is more than --kv-disk-mib allows ({})",
+                format_bytes(manifest.bytes()),
+                format_bytes(budget)
+            ));
+        }
+        Ok(Some(Moved {
+            tokens: manifest.tokens(),
+            bytes: manifest.bytes(),
+            ms: elapsed_ms(began),
+        }))
+    }
+
+    /// Restores the model's save into the server on `port` when it was saved with the same
+    /// fingerprint; a save made with anything else is removed. `Ok(None)`: nothing to restore.
+    pub async fn restore(
+        &self,
+        run: &KvRun,
+        port: u16,
+        key: Option<&str>,
+    ) -> Result<Option<Moved>, String> {
+        let _turn = self.turn.lock().await;
+        let began = Instant::now();
+        let dir = self.dir(run.model_id);
+        let Some(manifest) = read_manifest(&dir).await else {
+            return Ok(None);
+        };
+        if manifest.fingerprint != run.fingerprint || run.fingerprint.is_empty() {
+            tracing::info!(
+                model_id = run.model_id,
+                "the kept KV cache was saved with another file, llama-server or settings: removed"
+            );
+            remove_saved(&dir, Some(&manifest)).await;
+            return Ok(None);
+        }
+        let mut tokens = 0;
+        for slot in &manifest.slots {
+            tokens += slot_calls::restore(port, key, slot.id, &slot.file).await?;
+        }
+        Ok(Some(Moved {
+            tokens,
+            bytes: manifest.bytes(),
+            ms: elapsed_ms(began),
+        }))
+    }
+
+    /// What is kept for the model, as a start with `fingerprint` would find it.
+    pub async fn kept(&self, model_id: i64, fingerprint: &str, budget: u64) -> Option<KeptKv> {
+        let manifest = read_manifest(&self.dir(model_id)).await?;
+        let all_bytes = self.saves().await.iter().map(|save| save.bytes).sum();
+        Some(KeptKv {
+            tokens: manifest.tokens(),
+            bytes: manifest.bytes(),
+            slots: u32::try_from(manifest.slots.len()).unwrap_or(u32::MAX),
+            saved_at: manifest.saved_at,
+            restorable: manifest.fingerprint == fingerprint,
+            all_bytes,
+            budget_bytes: budget,
+        })
+    }
+
+    /// Removes the model's save and folder (the model was deleted).
+    pub async fn forget(&self, model_id: i64) {
+        let _turn = self.turn.lock().await;
+        remove_folder(&self.dir(model_id)).await;
+    }
+
+    /// Removes the oldest saves until the rest fit in `budget` bytes.
+    pub async fn prune(&self, budget: u64) {
+        let _turn = self.turn.lock().await;
+        self.keep_within(budget).await;
+    }
+
+    async fn keep_within(&self, budget: u64) {
+        let saves = self.saves().await;
+        for model_id in oldest_first::over_budget(&saves, budget) {
+            tracing::info!(
+                model_id,
+                "a kept KV cache was removed: the kept caches took more than --kv-disk-mib"
+            );
+            // The folder stays: it is a running server's --slot-save-path.
+            let dir = self.dir(model_id);
+            remove_saved(&dir, read_manifest(&dir).await.as_ref()).await;
+        }
+    }
+
+    /// Every model's save, by its manifest.
+    async fn saves(&self) -> Vec<Save> {
+        let mut saves = Vec::new();
+        let Ok(mut entries) = tokio::fs::read_dir(&self.root).await else {
+            return saves;
+        };
+        while let Ok(Some(entry)) = entries.next_entry().await {
+            let Some(model_id) = entry.file_name().to_str().and_then(|n| n.parse().ok()) else {
+                continue;
+            };
+            if let Some(manifest) = read_manifest(&entry.path()).await {
+                saves.push(Save {
+                    model_id,
+                    saved_at: manifest.saved_at,
+                    bytes: manifest.bytes(),
+                });
+            }
+        }
+        saves
+    }
+}
+
+fn elapsed_ms(began: Instant) -> i64 {
+    i64::try_from(began.elapsed().as_millis()).unwrap_or(i64::MAX)
+}
+
+async fn read_manifest(dir: &Path) -> Option<Manifest> {
+    let path = dir.join(MANIFEST);
+    let meta = tokio::fs::symlink_metadata(&path).await.ok()?;
+    if !meta.is_file() || meta.len() > MAX_MANIFEST_BYTES {
+        return None;
+    }
+    let text = tokio::fs::read(&path).await.ok()?;
+    serde_json::from_slice(&text).ok()
+}
+
+/// Written beside, then renamed over: a crash leaves the old manifest or the new one.
+async fn write_manifest(dir: &Path, manifest: &Manifest) -> Result<(), String> {
+    let text = serde_json::to_vec(manifest).map_err(|e| e.to_string())?;
+    let (temporary, path) = (dir.join(".kept.json.new"), dir.join(MANIFEST));
+    tokio::fs::write(&temporary, text)
+        .await
+        .map_err(|e| format!("cannot write {}: {e}", temporary.display()))?;
+    tokio::fs::rename(&temporary, &path)
+        .await
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))
+}
+
+/// Removes the manifest first (a save without one is never restored), then its slot files.
+async fn remove_saved(dir: &Path, manifest: Option<&Manifest>) {
+    let _ = tokio::fs::remove_file(dir.join(MANIFEST)).await;
+    for slot in manifest.map(|m| m.slots.as_slice()).unwrap_or_default() {
+        if slot_calls::plain_file_name(&slot.file) {
+            let _ = tokio::fs::remove_file(dir.join(&slot.file)).await;
+        }
+    }
+}
+
+async fn remove_folder(dir: &Path) {
+    match tokio::fs::remove_dir_all(dir).await {
+        Err(error) if error.kind() != std::io::ErrorKind::NotFound => {
+            tracing::warn!(dir = %dir.display(), %error, "cannot remove a kept KV cache");
+        }
+        _ => {}
+    }
+}
