@@ -162,7 +162,7 @@ async fn with_no_disk_allowed_nothing_is_kept() {
     app.keep_kv(id).await;
     app.ask("keeper").await;
     app.supervisor.stop_model(id).await.unwrap();
-    app.wait_log(id, "more than --kv-disk-mib allows", Duration::from_secs(5))
+    app.wait_log(id, "--kv-disk-mib is 0", Duration::from_secs(5))
         .await;
     assert!(app.supervisor.preview(id).await.unwrap().kept_kv.is_none());
     let folder = app.dir.path().join("kv").join(id.to_string());

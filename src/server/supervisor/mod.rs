@@ -82,6 +82,7 @@ impl Supervisor {
         let admission = Admission::new(handles.clone(), peers.hub.clone());
         let (failures, failed) = tokio::sync::mpsc::unbounded_channel();
         let kv = KvStore::new(peers.kv_root);
+        kv.set_budget(settings.kv_disk_bytes()).await;
         let runner = Runner::new(
             peers.ledger.clone(),
             peers.history,
@@ -128,7 +129,7 @@ impl Supervisor {
         self.inner.settings.replace(settings);
         // A lower --kv-disk-mib takes effect at once.
         let kv = self.inner.kv.clone();
-        tokio::spawn(async move { kv.prune(kv_budget).await });
+        tokio::spawn(async move { kv.set_budget(kv_budget).await });
         // A new program, origin or other setting may change every running model's command.
         let this = self.clone();
         tokio::spawn(async move { this.review_all_pending().await });
@@ -147,7 +148,6 @@ impl Supervisor {
             binary: self.binary_in_use(),
             corral_origin: &settings.corral_origin,
             kv: &self.inner.kv,
-            kv_budget: settings.kv_disk_bytes(),
         }
     }
 

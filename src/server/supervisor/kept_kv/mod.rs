@@ -13,6 +13,7 @@ mod slot_calls;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
@@ -53,11 +54,12 @@ struct Manifest {
 }
 
 impl Manifest {
+    // Saturating: a manifest is read from the disk.
     fn bytes(&self) -> u64 {
-        self.slots.iter().map(|slot| slot.bytes).sum()
+        (self.slots.iter()).fold(0u64, |sum, slot| sum.saturating_add(slot.bytes))
     }
     fn tokens(&self) -> i64 {
-        self.slots.iter().map(|slot| slot.tokens).sum()
+        (self.slots.iter()).fold(0i64, |sum, slot| sum.saturating_add(slot.tokens.max(0)))
     }
 }
 
@@ -74,6 +76,8 @@ pub struct KvStore {
     root: PathBuf,
     /// One save, restore or removal at a time, across every model.
     turn: Arc<tokio::sync::Mutex<()>>,
+    /// The most disk all saves may take (`--kv-disk-mib`, in bytes), as the settings say now.
+    budget: Arc<AtomicU64>,
 }
 
 impl KvStore {
@@ -82,7 +86,19 @@ impl KvStore {
         KvStore {
             root,
             turn: Arc::default(),
+            budget: Arc::default(),
         }
+    }
+
+    /// A new `--kv-disk-mib` (bytes): saves beyond it are removed at once.
+    pub async fn set_budget(&self, bytes: u64) {
+        self.budget.store(bytes, Ordering::Relaxed);
+        let _turn = self.turn.lock().await;
+        self.keep_within().await;
+    }
+
+    pub fn budget(&self) -> u64 {
+        self.budget.load(Ordering::Relaxed)
     }
 
     /// The model's folder: its `--slot-save-path`.
@@ -92,41 +108,58 @@ impl KvStore {
 
     /// Makes the model's folder (private to Corral's user) for a run about to start.
     pub fn make_dir(&self, model_id: i64) -> std::io::Result<PathBuf> {
-        use std::os::unix::fs::DirBuilderExt;
+        use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
         let dir = self.dir(model_id);
         std::fs::DirBuilder::new()
             .recursive(true)
             .mode(0o700)
             .create(&dir)?;
+        // Not a link to elsewhere, and Corral's alone whatever made it.
+        if !std::fs::symlink_metadata(&dir)?.is_dir() {
+            return Err(std::io::Error::other(format!(
+                "{} is not a folder",
+                dir.display()
+            )));
+        }
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))?;
         Ok(dir)
     }
 
-    /// Saves every slot that holds tokens, replacing the model's earlier save, then removes the
-    /// oldest saves beyond `budget` bytes (this one too when it alone is larger). `Ok(None)`:
-    /// no slot held anything.
+    /// Saves every slot that holds tokens, replacing the model's earlier save (removed first: a
+    /// save cut short leaves nothing to restore, never half of one), then removes the oldest
+    /// saves beyond the budget (this one too when it alone is larger). `Ok(None)`: no slot held
+    /// anything.
     pub async fn save(
         &self,
         run: &KvRun,
         port: u16,
         key: Option<&str>,
-        budget: u64,
     ) -> Result<Option<Moved>, String> {
         let _turn = self.turn.lock().await;
-        let began = Instant::now();
+        let (began, budget) = (Instant::now(), self.budget());
         let dir = self.dir(run.model_id);
-        let earlier = read_manifest(&dir).await;
-        remove_saved(&dir, earlier.as_ref()).await;
-        let slots = slot_calls::save_all(port, key, &dir).await?;
-        if slots.is_empty() {
-            return Ok(None);
+        clear(&dir).await;
+        if budget == 0 {
+            return Err("nothing is kept: --kv-disk-mib is 0".into());
         }
+        let slots = match slot_calls::save_all(port, key, &dir).await {
+            Ok(slots) if slots.is_empty() => return Ok(None),
+            Ok(slots) => slots,
+            Err(error) => {
+                clear(&dir).await;
+                return Err(error);
+            }
+        };
         let manifest = Manifest {
             fingerprint: run.fingerprint.clone(),
             saved_at: now_ms(),
             slots,
         };
-        write_manifest(&dir, &manifest).await?;
-        self.keep_within(budget).await;
+        if let Err(error) = write_manifest(&dir, &manifest).await {
+            clear(&dir).await;
+            return Err(error);
+        }
+        self.keep_within().await;
         if read_manifest(&dir).await.is_none() {
             return Err(format!(
                 "{} is more than --kv-disk-mib allows ({})",
@@ -160,12 +193,13 @@ impl KvStore {
                 model_id = run.model_id,
                 "the kept KV cache was saved with another file, llama-server or settings: removed"
             );
-            remove_saved(&dir, Some(&manifest)).await;
+            clear(&dir).await;
             return Ok(None);
         }
-        let mut tokens = 0;
+        let mut tokens: i64 = 0;
         for slot in &manifest.slots {
-            tokens += slot_calls::restore(port, key, slot.id, &slot.file).await?;
+            let restored = slot_calls::restore(port, key, slot.id, &slot.file).await?;
+            tokens = tokens.saturating_add(restored);
         }
         Ok(Some(Moved {
             tokens,
@@ -175,9 +209,10 @@ impl KvStore {
     }
 
     /// What is kept for the model, as a start with `fingerprint` would find it.
-    pub async fn kept(&self, model_id: i64, fingerprint: &str, budget: u64) -> Option<KeptKv> {
+    pub async fn kept(&self, model_id: i64, fingerprint: &str) -> Option<KeptKv> {
         let manifest = read_manifest(&self.dir(model_id)).await?;
-        let all_bytes = self.saves().await.iter().map(|save| save.bytes).sum();
+        let all_bytes =
+            (self.saves().await.iter()).fold(0u64, |sum, save| sum.saturating_add(save.bytes));
         Some(KeptKv {
             tokens: manifest.tokens(),
             bytes: manifest.bytes(),
@@ -185,7 +220,7 @@ impl KvStore {
             saved_at: manifest.saved_at,
             restorable: manifest.fingerprint == fingerprint,
             all_bytes,
-            budget_bytes: budget,
+            budget_bytes: self.budget(),
         })
     }
 
@@ -195,22 +230,15 @@ impl KvStore {
         remove_folder(&self.dir(model_id)).await;
     }
 
-    /// Removes the oldest saves until the rest fit in `budget` bytes.
-    pub async fn prune(&self, budget: u64) {
-        let _turn = self.turn.lock().await;
-        self.keep_within(budget).await;
-    }
-
-    async fn keep_within(&self, budget: u64) {
+    async fn keep_within(&self) {
         let saves = self.saves().await;
-        for model_id in oldest_first::over_budget(&saves, budget) {
+        for model_id in oldest_first::over_budget(&saves, self.budget()) {
             tracing::info!(
                 model_id,
                 "a kept KV cache was removed: the kept caches took more than --kv-disk-mib"
             );
             // The folder stays: it is a running server's --slot-save-path.
-            let dir = self.dir(model_id);
-            remove_saved(&dir, read_manifest(&dir).await.as_ref()).await;
+            clear(&self.dir(model_id)).await;
         }
     }
 
@@ -240,13 +268,23 @@ fn elapsed_ms(began: Instant) -> i64 {
     i64::try_from(began.elapsed().as_millis()).unwrap_or(i64::MAX)
 }
 
+/// The manifest, read without following a link and no further than a manifest's size.
 async fn read_manifest(dir: &Path) -> Option<Manifest> {
-    let path = dir.join(MANIFEST);
-    let meta = tokio::fs::symlink_metadata(&path).await.ok()?;
-    if !meta.is_file() || meta.len() > MAX_MANIFEST_BYTES {
+    use tokio::io::AsyncReadExt;
+    let file = tokio::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(dir.join(MANIFEST))
+        .await
+        .ok()?;
+    let mut text = Vec::new();
+    file.take(MAX_MANIFEST_BYTES + 1)
+        .read_to_end(&mut text)
+        .await
+        .ok()?;
+    if text.len() as u64 > MAX_MANIFEST_BYTES {
         return None;
     }
-    let text = tokio::fs::read(&path).await.ok()?;
     serde_json::from_slice(&text).ok()
 }
 
@@ -262,12 +300,20 @@ async fn write_manifest(dir: &Path, manifest: &Manifest) -> Result<(), String> {
         .map_err(|e| format!("cannot write {}: {e}", path.display()))
 }
 
-/// Removes the manifest first (a save without one is never restored), then its slot files.
-async fn remove_saved(dir: &Path, manifest: Option<&Manifest>) {
+/// Removes the manifest first (slot files without one are never restored), then every slot
+/// file in the folder, whatever the manifest named.
+async fn clear(dir: &Path) {
     let _ = tokio::fs::remove_file(dir.join(MANIFEST)).await;
-    for slot in manifest.map(|m| m.slots.as_slice()).unwrap_or_default() {
-        if slot_calls::plain_file_name(&slot.file) {
-            let _ = tokio::fs::remove_file(dir.join(&slot.file)).await;
+    let Ok(mut entries) = tokio::fs::read_dir(dir).await else {
+        return;
+    };
+    while let Ok(Some(entry)) = entries.next_entry().await {
+        if entry
+            .file_name()
+            .to_str()
+            .is_some_and(slot_calls::is_slot_file)
+        {
+            let _ = tokio::fs::remove_file(entry.path()).await;
         }
     }
 }

@@ -30,9 +30,11 @@ pub(super) async fn save_all(
     }
     let mut saved = Vec::new();
     for id in slot_ids(&body).into_iter().take(MAX_SLOTS) {
-        let file = format!("slot-{id}.bin");
+        let file = file_of(id);
         let reply = call(port, key, id, "save", &file).await?;
-        let tokens = reply.get("n_saved").and_then(Value::as_i64).unwrap_or(0);
+        let tokens = (reply.get("n_saved").and_then(Value::as_i64))
+            .unwrap_or(0)
+            .max(0);
         let bytes = tokio::fs::metadata(dir.join(&file))
             .await
             .map_or(0, |meta| meta.len());
@@ -57,20 +59,27 @@ pub(super) async fn restore(
     id: u32,
     file: &str,
 ) -> Result<i64, String> {
-    if !plain_file_name(file) {
-        return Err(format!("'{file}' is not a slot file Corral saved"));
+    if file != file_of(id) {
+        return Err(format!("slot {id}: its manifest names another file"));
     }
     let reply = call(port, key, id, "restore", file).await?;
-    Ok(reply.get("n_restored").and_then(Value::as_i64).unwrap_or(0))
+    Ok(reply
+        .get("n_restored")
+        .and_then(Value::as_i64)
+        .unwrap_or(0)
+        .max(0))
 }
 
-/// A name Corral gives a slot file: no folder, nothing hidden.
-pub(super) fn plain_file_name(name: &str) -> bool {
-    !name.is_empty()
-        && !name.starts_with('.')
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+/// The file slot `id` is saved in: the only name a manifest may give it.
+pub(super) fn file_of(id: u32) -> String {
+    format!("slot-{id}.bin")
+}
+
+/// A slot file by its name, to clear a folder whatever its manifest says.
+pub(super) fn is_slot_file(name: &str) -> bool {
+    name.strip_prefix("slot-")
+        .and_then(|rest| rest.strip_suffix(".bin"))
+        .is_some_and(|id| id.parse::<u32>().is_ok())
 }
 
 async fn call(
@@ -124,10 +133,17 @@ mod tests {
     }
 
     #[test]
-    fn only_plain_names_are_slot_files() {
-        assert!(plain_file_name("slot-0.bin"));
-        for name in ["", "../x", "a/b", ".kept.json.new", "x y"] {
-            assert!(!plain_file_name(name), "{name}");
+    fn only_corrals_own_names_are_slot_files() {
+        assert!(is_slot_file(&file_of(3)));
+        for name in [
+            "",
+            "../slot-1.bin",
+            "slot-x.bin",
+            "kept.json",
+            "corral.db",
+            "slot-1.bin/",
+        ] {
+            assert!(!is_slot_file(name), "{name}");
         }
     }
 }

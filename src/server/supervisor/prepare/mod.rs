@@ -35,9 +35,8 @@ pub struct Sources<'a> {
     pub binary: Result<PathBuf, String>,
     /// Corral's own origin: the only one a model server lets call it.
     pub corral_origin: &'a str,
-    /// Where kept KV caches live, and the most disk they may take (bytes).
+    /// Where kept KV caches live.
     pub kv: &'a KvStore,
-    pub kv_budget: u64,
 }
 
 /// A start, ready to be admitted and spawned.
@@ -312,9 +311,8 @@ pub async fn preview(sources: Sources<'_>, id: i64) -> Result<LaunchPreview, App
     };
     let kept_kv = match (config.serving.keep_kv(), found) {
         (true, true) => {
-            let budget = sources.kv_budget;
             let print = kv_fingerprint(plan.command(), &plan.program, &detail.model).await;
-            sources.kv.kept(id, &print, budget).await
+            sources.kv.kept(id, &print).await
         }
         _ => None,
     };

@@ -232,7 +232,10 @@ impl Runner {
         binary: &std::path::Path,
     ) -> Result<Option<KvRun>, AppError> {
         if !serving.keep_kv() || !command.iter().any(|arg| arg == "--slot-save-path") {
-            if self.kv.dir(model.id).exists() {
+            if tokio::fs::try_exists(self.kv.dir(model.id))
+                .await
+                .unwrap_or(false)
+            {
                 self.kv.forget(model.id).await;
             }
             return Ok(None);

@@ -303,7 +303,7 @@ impl Run {
             let health =
                 http_probe::get(self.ctx.live.port, "/health", None, Duration::from_secs(1));
             if let Ok((200, _)) = health.await {
-                self.restore_kv().await;
+                self.restore_kv().await?;
                 self.ready().await;
                 return Ok(());
             }
@@ -394,18 +394,20 @@ impl Run {
 
     /// Restores the KV cache an earlier run kept, before the first request is let through; a
     /// restore that fails is said in the log and the run goes on without it.
-    async fn restore_kv(&mut self) {
+    /// A stop asked for meanwhile, or the process's exit, ends the load as it would any other.
+    async fn restore_kv(&mut self) -> Result<(), Outcome> {
         let Some(kv) = self.ctx.kv.clone() else {
-            return;
+            return Ok(());
         };
         self.ctx.live.stage = Some("Restoring the kept KV cache…".into());
         (self.ctx.hub).publish(ServerEvent::RunUpdated(self.ctx.live.clone()));
         let key = self.ctx.api_key.clone();
-        match kv
-            .store
-            .restore(&kv, self.ctx.live.port, key.as_deref())
-            .await
-        {
+        let restored = tokio::select! {
+            restored = kv.store.restore(&kv, self.ctx.live.port, key.as_deref()) => restored,
+            exit = self.ctx.process.wait() => return Err(Outcome::Exited(exit)),
+            _ = self.ctx.stop.changed() => return Err(Outcome::StopAsked),
+        };
+        match restored {
             Ok(None) => {}
             Ok(Some(moved)) => {
                 let restore = KvRestore {
@@ -418,6 +420,7 @@ impl Run {
             }
             Err(error) => self.say(&format!("the kept KV cache was not restored: {error}")),
         }
+        Ok(())
     }
 
     /// Saves the KV cache of a run that keeps it, was ready and is awake (asleep, it holds
@@ -426,12 +429,28 @@ impl Run {
         let Some(kv) = self.ctx.kv.clone() else {
             return;
         };
-        if self.ctx.live.ready_at.is_none() || self.ctx.live.asleep {
+        // Asleep (as the log said just now, not only as the tabs were told): asking `/slots`
+        // would wake it to save nothing.
+        let asleep = self.sleep.asleep.load(Ordering::Relaxed) || !*self.ctx.awake.borrow();
+        if self.ctx.live.ready_at.is_none() || asleep {
             return;
         }
         let (port, key) = (self.ctx.live.port, self.ctx.api_key.clone());
-        let budget = self.ctx.settings.kv_disk_bytes();
-        match kv.store.save(&kv, port, key.as_deref(), budget).await {
+        // The save gets the stop's own grace: a stop (and an eviction waiting on it) must not
+        // wait on a slow disk for longer than it would on the process.
+        let within = self.ctx.settings.stop_grace.max(Duration::from_secs(1));
+        let saved = tokio::select! {
+            saved = tokio::time::timeout(within, kv.store.save(&kv, port, key.as_deref())) => {
+                saved.unwrap_or_else(|_| Err(format!(
+                    "not saved within the stop grace ({} s)",
+                    within.as_secs()
+                )))
+            }
+            exit = self.ctx.process.wait() => {
+                Err(format!("the server exited while saving ({exit:?})"))
+            }
+        };
+        match saved {
             Ok(None) => self.say("no slot held a KV cache to keep"),
             Ok(Some(moved)) => self.say(&format!(
                 "KV cache kept: {} tokens ({}) saved in {}",
