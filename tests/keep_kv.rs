@@ -15,7 +15,6 @@ use axum::http::StatusCode;
 use common::{TestApp, supervisor_settings};
 use corral::domain::ModelStatus;
 use corral::domain::kept_kv::RestoreVerdict;
-use corral::domain::run::LiveRun;
 use corral::server::supervisor::settings::{SupervisorSettings, WhenFull};
 use serde_json::{Value, json};
 
@@ -49,14 +48,6 @@ impl TestApp {
         let prompt = answer["usage"]["prompt_tokens"].as_i64().unwrap();
         let cached = answer["timings"]["cache_n"].as_i64().unwrap_or(0);
         (prompt, cached)
-    }
-
-    fn live_run(&self, id: i64) -> Option<LiveRun> {
-        self.hub
-            .snapshot()
-            .runs
-            .into_iter()
-            .find(|r| r.model_id == id)
     }
 }
 
@@ -104,11 +95,11 @@ async fn an_evicted_models_kv_cache_is_restored_by_its_next_start_and_the_prompt
         cached > 0,
         "the same prompt after the restore reuses the cache: {cached} of {again} cached"
     );
-    let restore = app.live_run(keeper).unwrap().kv_restore.unwrap();
+    let restore = app.live_run(keeper).kv_restore.unwrap();
     assert!(restore.tokens >= prompt - 1, "{restore:?}");
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
-        let verdict = app.live_run(keeper).unwrap().kv_restore.unwrap().verdict;
+        let verdict = app.live_run(keeper).kv_restore.unwrap().verdict;
         if let RestoreVerdict::Helped { cached: judged } = verdict {
             assert_eq!(judged, cached);
             break;
@@ -143,7 +134,7 @@ async fn a_cache_saved_with_another_command_is_not_restored_and_is_removed() {
 
     let (_, cached) = app.ask("keeper").await;
     assert_eq!(cached, 0, "nothing restored into another context size");
-    assert!(app.live_run(id).unwrap().kv_restore.is_none());
+    assert!(app.live_run(id).kv_restore.is_none());
     assert!(
         app.supervisor.preview(id).await.unwrap().kept_kv.is_none(),
         "the stale save is gone"

@@ -51,6 +51,19 @@ impl TestApp {
     }
 }
 
+impl TestApp {
+    /// The model's reason begins with `how`, and it stays in error for two seconds without a
+    /// restart being planned.
+    async fn stays_failed(&self, id: i64, how: &str) {
+        let model = self.registry.get_model(id).await.unwrap();
+        assert!(reason(&model).starts_with(how), "{}", reason(&model));
+        self.stays(id, ModelStatus::Error, Duration::from_secs(2))
+            .await;
+        let model = self.registry.get_model(id).await.unwrap();
+        assert!(!reason(&model).contains("Restarting"), "{}", reason(&model));
+    }
+}
+
 fn reason(model: &Model) -> &str {
     model.status_reason.as_deref().unwrap_or_default()
 }
@@ -168,16 +181,8 @@ async fn without_the_setting_a_crash_stays_an_error_that_says_it_crashed() {
     let app = TestApp::with_llama_server().await;
     let id = app.create_tiny("tiny").await;
     app.start_running(id).await;
-    let (_, model) = app.kill_running(id).await;
-    assert!(
-        reason(&model).starts_with("Crashed: "),
-        "{}",
-        reason(&model)
-    );
-    app.stays(id, ModelStatus::Error, Duration::from_secs(2))
-        .await;
-    let model = app.registry.get_model(id).await.unwrap();
-    assert!(!reason(&model).contains("Restarting"), "{}", reason(&model));
+    app.kill_running(id).await;
+    app.stays_failed(id, "Crashed: ").await;
 }
 
 #[tokio::test]
@@ -193,13 +198,6 @@ async fn a_server_that_fails_to_start_is_not_restarted_and_says_so() {
     std::fs::write(&path, b"hello, not a model").unwrap();
     let reply = app.post("/api/models/start", json!({"id": id})).await;
     assert!(reply.status.is_success(), "{}", reply.body);
-    let model = app.wait_status(id, ModelStatus::Error, LOAD).await;
-    assert!(
-        reason(&model).starts_with("Failed to start: "),
-        "{}",
-        reason(&model)
-    );
-    app.stays(id, ModelStatus::Error, Duration::from_secs(2))
-        .await;
-    assert!(!reason(&app.registry.get_model(id).await.unwrap()).contains("Restarting"));
+    app.wait_status(id, ModelStatus::Error, LOAD).await;
+    app.stays_failed(id, "Failed to start: ").await;
 }

@@ -17,20 +17,11 @@ use corral::domain::ModelStatus;
 use corral::domain::run::LiveRun;
 use serde_json::json;
 
-fn live_run(app: &TestApp, id: i64) -> LiveRun {
-    app.hub
-        .snapshot()
-        .runs
-        .into_iter()
-        .find(|r| r.model_id == id)
-        .unwrap_or_else(|| panic!("model {id} has no live run"))
-}
-
 /// Waits until the model's live run says `asleep` (5 s at most).
 async fn until_asleep_is(app: &TestApp, id: i64, asleep: bool) -> LiveRun {
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
-        let run = live_run(app, id);
+        let run = app.live_run(id);
         if run.asleep == asleep {
             return run;
         }
@@ -59,7 +50,7 @@ async fn an_idle_model_sleeps_in_its_process_and_a_request_wakes_it() {
     let asleep = until_asleep_is(&app, id, true).await;
     // Corral reads the numbers every 300 ms here: none of that wakes it.
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let still = live_run(&app, id);
+    let still = app.live_run(id);
     assert!(still.asleep, "woken by Corral itself: {still:?}");
     assert_eq!(still.pid, asleep.pid, "the same process");
     let model = app.registry.get_model(id).await.unwrap();
@@ -79,7 +70,7 @@ async fn an_idle_model_sleeps_in_its_process_and_a_request_wakes_it() {
     assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
     let deadline = Instant::now() + Duration::from_secs(5);
     let woken = loop {
-        let run = live_run(&app, id);
+        let run = app.live_run(id);
         if run.wake_ms.is_some() {
             break run;
         }

@@ -13,22 +13,13 @@ use common::{TestApp, supervisor_settings};
 use corral::domain::ModelStatus;
 use corral::domain::config::ConfigGroupKind;
 use corral::domain::page::Page;
-use corral::domain::run::{FailureReason, LiveRun};
+use corral::domain::run::FailureReason;
 use corral::server::gguf::test_model::TestModel;
 use corral::server::supervisor::run::http_probe;
 use corral::server::supervisor::settings::{Leftovers, SupervisorSettings, WhenFull};
 use serde_json::json;
 
 const LOAD: Duration = Duration::from_secs(30);
-
-fn live_run(app: &TestApp, id: i64) -> LiveRun {
-    app.hub
-        .snapshot()
-        .runs
-        .into_iter()
-        .find(|r| r.model_id == id)
-        .unwrap_or_else(|| panic!("model {id} has no live run"))
-}
 
 /// The state letter of a process (`R`, `S`, `Z` for a zombie), or `None` when it is gone.
 fn process_state(pid: u32) -> Option<char> {
@@ -54,7 +45,7 @@ async fn a_started_model_runs_answers_health_on_its_port_and_stopping_frees_ever
     );
     app.wait_status(id, ModelStatus::Running, LOAD).await;
 
-    let run = live_run(&app, id);
+    let run = app.live_run(id);
     let (status, body) = http_probe::get(run.port, "/health", None, Duration::from_secs(2))
         .await
         .unwrap();
@@ -196,7 +187,7 @@ async fn an_allowed_extra_flag_reaches_llama_server() {
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
     app.supervisor.start_model(id).await.unwrap();
     app.wait_status(id, ModelStatus::Running, LOAD).await;
-    let run = live_run(&app, id);
+    let run = app.live_run(id);
     let key = app
         .supervisor
         .run_handle(id)
@@ -285,7 +276,7 @@ async fn a_killed_server_is_an_error_within_two_seconds_and_leaves_no_zombie() {
     let id = app.create_tiny("tiny").await;
     app.supervisor.start_model(id).await.unwrap();
     app.wait_status(id, ModelStatus::Running, LOAD).await;
-    let pid = live_run(&app, id).pid;
+    let pid = app.live_run(id).pid;
 
     let killed = Instant::now();
     // SAFETY: signals one process this test started.
@@ -354,14 +345,14 @@ async fn bulk_start_and_stop_handle_every_listed_model_and_leave_running_ones_al
     let (a, b) = (app.create_tiny("a").await, app.create_tiny("b").await);
     app.supervisor.start_model(a).await.unwrap();
     app.wait_status(a, ModelStatus::Running, LOAD).await;
-    let first_pid = live_run(&app, a).pid;
+    let first_pid = app.live_run(a).pid;
     let reply = app
         .post("/api/models/bulk_start", json!({"ids": [a, b]}))
         .await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
     app.wait_status(b, ModelStatus::Running, LOAD).await;
     assert_eq!(
-        live_run(&app, a).pid,
+        app.live_run(a).pid,
         first_pid,
         "a running model is left as it is"
     );
@@ -489,7 +480,7 @@ async fn a_running_model_is_scraped_into_the_live_state_prometheus_and_the_histo
     app.supervisor.start_model(id).await.unwrap();
     app.wait_status(id, ModelStatus::Running, LOAD).await;
     // Ask the model something so the throughput gauges have a value.
-    let port = live_run(&app, id).port;
+    let port = app.live_run(id).port;
     let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
         .await
         .unwrap();
@@ -515,7 +506,7 @@ async fn a_running_model_is_scraped_into_the_live_state_prometheus_and_the_histo
 
     let deadline = Instant::now() + Duration::from_secs(10);
     let sample = loop {
-        let sample = live_run(&app, id).sample;
+        let sample = app.live_run(id).sample;
         if let Some(sample) = sample.filter(|s| s.generation_tokens_per_s.is_some_and(|r| r > 0.0))
         {
             break sample;
@@ -657,14 +648,15 @@ async fn a_server_left_by_an_earlier_corral_is_adopted_when_set_and_can_then_be_
     .await
     .unwrap();
     app.wait_status(id, ModelStatus::Running, LOAD).await;
-    assert_eq!(live_run(&app, id).pid, leftover.id());
+    assert_eq!(app.live_run(id).pid, leftover.id());
     // Its numbers are read with the key it was started with.
     assert_eq!(
         next.run_handle(id).and_then(|h| h.api_key).as_deref(),
         Some("key-of-an-earlier-corral")
     );
     let deadline = Instant::now() + Duration::from_secs(10);
-    while live_run(&app, id)
+    while app
+        .live_run(id)
         .sample
         .and_then(|s| s.slots_total)
         .is_none()
@@ -793,7 +785,7 @@ async fn a_server_that_ignores_sigterm_is_killed_after_the_grace_period() {
     .await;
     let id = app.create_tiny("stubborn").await;
     app.supervisor.start_model(id).await.unwrap();
-    let pid = live_run(&app, id).pid;
+    let pid = app.live_run(id).pid;
     // Only once it has said so does it ignore SIGTERM (a busy machine may be slower to get there).
     app.wait_log(id, "ignoring SIGTERM", Duration::from_secs(10))
         .await;
@@ -846,7 +838,7 @@ async fn servers_killed_one_by_one_under_api_load_each_become_errors_without_zom
         })
     };
     for id in [ids[1], ids[0], ids[2]] {
-        let pid = live_run(&app, id).pid;
+        let pid = app.live_run(id).pid;
         let killed = Instant::now();
         // SAFETY: signals a process this test's Corral started.
         assert_eq!(unsafe { libc::kill(pid as i32, libc::SIGKILL) }, 0);
@@ -1118,13 +1110,13 @@ async fn a_start_carries_the_models_typical_load_time_once_it_has_loaded_before(
     let app = TestApp::with_llama_server().await;
     let id = app.create_tiny("timed").await;
     app.supervisor.start_model(id).await.unwrap();
-    assert_eq!(live_run(&app, id).typical_load_ms, None, "no history yet");
+    assert_eq!(app.live_run(id).typical_load_ms, None, "no history yet");
     app.wait_status(id, ModelStatus::Running, LOAD).await;
     app.supervisor.stop_model(id).await.unwrap();
     let first = app.last_run(id).await;
     let took = first.ready_at.unwrap() - first.started_at;
     app.supervisor.start_model(id).await.unwrap();
-    assert_eq!(live_run(&app, id).typical_load_ms, Some(took));
+    assert_eq!(app.live_run(id).typical_load_ms, Some(took));
     app.supervisor.shutdown().await;
 }
 

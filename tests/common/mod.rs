@@ -449,6 +449,16 @@ impl TestApp {
         reply.json()["id"].as_i64().unwrap()
     }
 
+    /// The model's live run as every tab sees it; panics when it has none.
+    pub fn live_run(&self, id: i64) -> corral::domain::run::LiveRun {
+        self.hub
+            .snapshot()
+            .runs
+            .into_iter()
+            .find(|r| r.model_id == id)
+            .unwrap_or_else(|| panic!("model {id} has no live run"))
+    }
+
     /// Starts the model through the API and waits until it runs (30 s at most).
     pub async fn start_running(&self, id: i64) {
         let reply = self.post("/api/models/start", json!({"id": id})).await;

@@ -36,6 +36,18 @@ pub struct KvRun {
     pub fingerprint: String,
 }
 
+impl KvRun {
+    /// Saves the run's slots before its server stops (`KvStore::save`).
+    pub async fn save(&self, port: u16, key: Option<&str>) -> Result<Option<Moved>, String> {
+        self.store.save(self, port, key).await
+    }
+
+    /// Restores what an earlier run kept into this one's server (`KvStore::restore`).
+    pub async fn restore(&self, port: u16, key: Option<&str>) -> Result<Option<Moved>, String> {
+        self.store.restore(self, port, key).await
+    }
+}
+
 /// One saved slot.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct SavedSlot {
@@ -129,7 +141,7 @@ impl KvStore {
     /// save cut short leaves nothing to restore, never half of one), then removes the oldest
     /// saves beyond the budget (this one too when it alone is larger). `Ok(None)`: no slot held
     /// anything.
-    pub async fn save(
+    async fn save(
         &self,
         run: &KvRun,
         port: u16,
@@ -176,7 +188,7 @@ impl KvStore {
 
     /// Restores the model's save into the server on `port` when it was saved with the same
     /// fingerprint; a save made with anything else is removed. `Ok(None)`: nothing to restore.
-    pub async fn restore(
+    async fn restore(
         &self,
         run: &KvRun,
         port: u16,
@@ -186,6 +198,8 @@ impl KvStore {
         let began = Instant::now();
         let dir = self.dir(run.model_id);
         let Some(manifest) = read_manifest(&dir).await else {
+            // Slot files of a save cut short (its manifest is written last) are not kept.
+            clear(&dir).await;
             return Ok(None);
         };
         if manifest.fingerprint != run.fingerprint || run.fingerprint.is_empty() {
@@ -324,5 +338,56 @@ async fn remove_folder(dir: &Path) {
             tracing::warn!(dir = %dir.display(), %error, "cannot remove a kept KV cache");
         }
         _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn a_model_folder_that_is_a_link_elsewhere_is_refused() {
+        let (root, elsewhere) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let store = KvStore::new(root.path().to_path_buf());
+        std::os::unix::fs::symlink(elsewhere.path(), store.dir(7)).unwrap();
+        let error = store.make_dir(7).unwrap_err();
+        assert!(error.to_string().contains("is not a folder"), "{error}");
+        assert!(store.make_dir(8).unwrap().is_dir());
+    }
+
+    #[tokio::test]
+    async fn a_manifest_with_huge_numbers_and_foreign_files_neither_overflows_nor_reaches_out() {
+        let root = tempfile::tempdir().unwrap();
+        let store = KvStore::new(root.path().to_path_buf());
+        store.set_budget(u64::MAX).await;
+        let dir = store.make_dir(1).unwrap();
+        let outside = root.path().join("corral.db");
+        std::fs::write(&outside, b"keep me").unwrap();
+        let slot = |id: u32, file: &str| SavedSlot {
+            id,
+            file: file.to_string(),
+            tokens: i64::MAX,
+            bytes: u64::MAX,
+        };
+        let manifest = Manifest {
+            fingerprint: "f".into(),
+            saved_at: 1,
+            slots: vec![slot(1, "../corral.db"), slot(2, "slot-2.bin")],
+        };
+        write_manifest(&dir, &manifest).await.unwrap();
+        let kept = store.kept(1, "f").await.unwrap();
+        assert_eq!(
+            (kept.tokens, kept.bytes, kept.all_bytes),
+            (i64::MAX, u64::MAX, u64::MAX)
+        );
+        // Cleared whatever it names: only Corral's own slot files go.
+        std::fs::write(dir.join("slot-2.bin"), b"x").unwrap();
+        clear(&dir).await;
+        assert!(outside.exists());
+        assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0);
+        // A manifest that is a link, or too large, is not read.
+        std::os::unix::fs::symlink(&outside, dir.join(MANIFEST)).unwrap();
+        assert!(read_manifest(&dir).await.is_none());
     }
 }

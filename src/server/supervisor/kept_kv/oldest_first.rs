@@ -13,7 +13,8 @@ pub struct Save {
 pub fn over_budget(saves: &[Save], budget: u64) -> Vec<i64> {
     let mut by_age: Vec<Save> = saves.to_vec();
     by_age.sort_by_key(|save| (save.saved_at, save.model_id));
-    let mut total: u64 = by_age.iter().map(|save| save.bytes).sum();
+    // Saturating: the sizes come from manifests on the disk.
+    let mut total = (by_age.iter()).fold(0u64, |sum, save| sum.saturating_add(save.bytes));
     let mut removed = Vec::new();
     for save in by_age {
         if total <= budget {
@@ -45,6 +46,12 @@ mod tests {
         assert_eq!(over_budget(&saves, 40), [2, 3]);
         // A budget of nothing keeps nothing, the newest save included.
         assert_eq!(over_budget(&saves, 0), [2, 3, 1]);
+    }
+
+    #[test]
+    fn sizes_that_would_overflow_are_taken_as_the_most_there_is() {
+        let saves = [save(1, 100, u64::MAX), save(2, 200, u64::MAX)];
+        assert_eq!(over_budget(&saves, u64::MAX - 1), [1]);
     }
 
     #[test]

@@ -403,7 +403,7 @@ impl Run {
         (self.ctx.hub).publish(ServerEvent::RunUpdated(self.ctx.live.clone()));
         let key = self.ctx.api_key.clone();
         let restored = tokio::select! {
-            restored = kv.store.restore(&kv, self.ctx.live.port, key.as_deref()) => restored,
+            restored = kv.restore(self.ctx.live.port, key.as_deref()) => restored,
             exit = self.ctx.process.wait() => return Err(Outcome::Exited(exit)),
             _ = self.ctx.stop.changed() => return Err(Outcome::StopAsked),
         };
@@ -429,10 +429,9 @@ impl Run {
         let Some(kv) = self.ctx.kv.clone() else {
             return;
         };
-        // Asleep (as the log said just now, not only as the tabs were told): asking `/slots`
-        // would wake it to save nothing.
-        let asleep = self.sleep.asleep.load(Ordering::Relaxed) || !*self.ctx.awake.borrow();
-        if self.ctx.live.ready_at.is_none() || asleep {
+        // Asleep or still waking (as the log said just now, not only as the tabs were told):
+        // asking `/slots` would wake it to save nothing.
+        if self.ctx.live.ready_at.is_none() || !*self.sleep.awake.borrow() {
             return;
         }
         let (port, key) = (self.ctx.live.port, self.ctx.api_key.clone());
@@ -440,7 +439,7 @@ impl Run {
         // wait on a slow disk for longer than it would on the process.
         let within = self.ctx.settings.stop_grace.max(Duration::from_secs(1));
         let saved = tokio::select! {
-            saved = tokio::time::timeout(within, kv.store.save(&kv, port, key.as_deref())) => {
+            saved = tokio::time::timeout(within, kv.save(port, key.as_deref())) => {
                 saved.unwrap_or_else(|_| Err(format!(
                     "not saved within the stop grace ({} s)",
                     within.as_secs()
