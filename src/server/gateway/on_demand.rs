@@ -8,7 +8,6 @@
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
 
 use tokio::time::Instant;
 
@@ -19,7 +18,6 @@ use crate::server::now_ms;
 use crate::server::supervisor::Supervisor;
 use crate::server::supervisor::admission::demand::{Demand, Ticket};
 use crate::server::supervisor::model_locks::ModelLocks;
-use crate::server::supervisor::run::http_probe;
 use crate::server::supervisor::run_handles::{RunHandle, wait_ended};
 
 #[derive(Clone)]
@@ -240,17 +238,10 @@ fn reason_of(model: &Model) -> String {
         .unwrap_or_else(|| format!("model '{}' could not be started", model.spec.name))
 }
 
-/// Wakes a sleeping server and waits until its model is back, the run ends or the request's
-/// deadline passes (then the request goes on: the server finishes the wake for it). The nudge is
-/// `GET /slots`, which wakes llama-server; `/health` and `/props` do not.
+/// Asks the run to wake its sleeping server and waits until its model is back, the run ends or
+/// the request's deadline passes (then the request goes on: the server finishes the wake for it).
 async fn wake(handle: &RunHandle, deadline: Instant) {
-    let (port, key) = (handle.port, handle.api_key.clone());
-    tokio::spawn(async move {
-        let nudge = http_probe::get(port, "/slots", key.as_deref(), Duration::from_secs(5));
-        if let Err(error) = nudge.await {
-            tracing::debug!(port, %error, "cannot wake a sleeping server");
-        }
-    });
+    handle.wake.notify_one();
     let mut awake = handle.awake.clone();
     tokio::select! {
         _ = awake.wait_for(|awake| *awake) => {}

@@ -23,6 +23,9 @@ pub struct RunHandle {
     /// The model is in memory: false while its server sleeps or wakes (`serving.idle_action:
     /// sleep`), when a request waits for the wake as for a load.
     pub awake: watch::Receiver<bool>,
+    /// Told by requests that find the server asleep: its run task wakes it, once for however
+    /// many asked (each asking itself would tie up the server's HTTP threads while it wakes).
+    pub wake: Arc<tokio::sync::Notify>,
     /// Never stopped to make room (`serving.pinned`).
     pub pinned: bool,
     /// A stop is waiting for the requests in flight: new ones are refused.

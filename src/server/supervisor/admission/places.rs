@@ -292,6 +292,7 @@ mod tests {
                 api_key: None,
                 ready: watch::channel(ready).1,
                 awake: watch::channel(true).1,
+                wake: Arc::default(),
                 pinned: false,
                 draining: Arc::default(),
                 on_demand: Arc::new(on_demand.into()),

@@ -419,6 +419,7 @@ impl Runner {
         let (ended_tx, ended) = watch::channel(false);
         let (ready_tx, ready) = watch::channel(false);
         let (awake_tx, awake) = watch::channel(true);
+        let wake = Arc::new(tokio::sync::Notify::new());
         let last_used = Arc::new(AtomicI64::new(now_ms()));
         self.handles.insert(
             live.model_id,
@@ -432,6 +433,7 @@ impl Runner {
                 api_key: api_key.clone(),
                 ready,
                 awake,
+                wake: wake.clone(),
                 pinned: terms.pinned,
                 draining: Arc::default(),
                 on_demand: Arc::default(),
@@ -464,6 +466,7 @@ impl Runner {
             sleeps: terms.sleeps,
             kv: terms.kv,
             awake: awake_tx,
+            wake,
         }));
         // From here the run task owns the handle and removes it when the process is gone.
         guard.disarm();

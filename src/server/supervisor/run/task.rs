@@ -126,6 +126,8 @@ pub(in crate::server::supervisor) struct RunContext {
     pub kv: Option<KvRun>,
     /// Told false when the server falls asleep, true once a wake has its model back.
     pub awake: watch::Sender<bool>,
+    /// Asked by requests that find it asleep.
+    pub wake: Arc<Notify>,
 }
 
 /// What the output readers saw of sleep, for the run task to tell the tabs and for the
@@ -371,6 +373,10 @@ impl Run {
                     self.slept_or_woke();
                     continue;
                 }
+                () = self.ctx.wake.notified() => {
+                    self.wake_up();
+                    continue;
+                }
                 () = tokio::time::sleep(nap) => {}
             }
             if self.idle_left().is_some_and(|left| left.is_zero()) {
@@ -501,6 +507,21 @@ impl Run {
             LogStream::Stderr,
             &format!("corral: {what}"),
         );
+    }
+
+    /// Wakes a sleeping server: `GET /slots` wakes llama-server (`/health` and `/props` do
+    /// not). Not waited for: the loop goes on reading the log, which says when it is back.
+    fn wake_up(&self) {
+        if *self.sleep.awake.borrow() {
+            return;
+        }
+        let (port, key) = (self.ctx.live.port, self.ctx.api_key.clone());
+        tokio::spawn(async move {
+            let nudge = http_probe::get(port, "/slots", key.as_deref(), Duration::from_secs(30));
+            if let Err(error) = nudge.await {
+                tracing::debug!(port, %error, "cannot wake a sleeping server");
+            }
+        });
     }
 
     /// Tells every tab the server fell asleep or woke (and how long its wake took).
