@@ -190,3 +190,139 @@ async fn what_a_run_was_measured_to_use_is_kept_and_used_for_the_next_start() {
         reply.body
     );
 }
+
+/// The measured peak of the model's last run.
+async fn last_peak(app: &TestApp, id: i64) -> u64 {
+    let runs = app.runs(id, Page::default()).await.unwrap();
+    runs.first().and_then(|run| run.peak_rss_bytes).unwrap()
+}
+
+#[tokio::test]
+async fn within_a_budget_two_models_that_fit_stay_and_a_third_stops_the_least_recent_one_never_a_pinned_or_busy_one()
+ {
+    let app = TestApp::with_options(Options {
+        settings: corral::server::supervisor::settings::SupervisorSettings {
+            max_running: 3,
+            ..supervisor_settings()
+        },
+        ..Options::default()
+    })
+    .await;
+    let ids = [
+        app.create_tiny("pinned").await,
+        app.create_tiny("older").await,
+        app.create_tiny("newcomer").await,
+    ];
+    let [pinned, older, newcomer] = ids;
+    // One run each, measured, so every need is a measurement rather than an estimate.
+    for id in ids {
+        app.supervisor.start_model(id).await.unwrap();
+        app.wait_status(id, ModelStatus::Running, LOAD).await;
+        measured(&app, id).await;
+    }
+    for id in ids {
+        app.supervisor.stop_model(id).await.unwrap();
+    }
+    let peaks = [
+        last_peak(&app, pinned).await,
+        last_peak(&app, older).await,
+        last_peak(&app, newcomer).await,
+    ];
+    // Room for the first two and half the third.
+    let budget_mib = (peaks[0] + peaks[1] + peaks[2] / 2) >> 20;
+    let settings = json!({"settings": {"memory_budget_mib": budget_mib}});
+    assert_eq!(
+        app.post("/api/settings/save", settings).await.status,
+        StatusCode::OK
+    );
+    let pin = json!({"id": pinned, "group": "serving", "config": {"pinned": true}});
+    let reply = app.post("/api/models/config/save", pin).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+
+    // The pinned one first, so it is the least recently used of the two.
+    for id in [pinned, older] {
+        app.supervisor.start_model(id).await.unwrap();
+        app.wait_status(id, ModelStatus::Running, LOAD).await;
+    }
+    for id in [pinned, older] {
+        assert_eq!(
+            app.registry.get_model(id).await.unwrap().status,
+            ModelStatus::Running,
+            "two that fit together both stay"
+        );
+    }
+    let preview = app.supervisor.preview(newcomer).await.unwrap();
+    let short = preview
+        .memory_short
+        .expect("the model page says it would not fit now");
+    assert!(short.contains("memory budget"), "{short}");
+    assert!(
+        short.contains("'pinned'") || short.contains("pinned "),
+        "names who holds the memory: {short}"
+    );
+    assert!(
+        preview
+            .memory_need
+            .unwrap()
+            .contains("measured on its last run")
+    );
+
+    // While the unpinned one holds a gateway request (a ticket in its queue), nothing may be
+    // stopped: refused with the numbers, and both stay.
+    let ticket = app.supervisor.demand_book().queue(older, 8).unwrap();
+    let reply = app.post("/api/models/start", json!({"id": newcomer})).await;
+    assert_eq!(reply.status, StatusCode::CONFLICT, "{}", reply.body);
+    assert!(reply.body.contains("memory budget"), "{}", reply.body);
+    for id in [pinned, older] {
+        assert_eq!(
+            app.registry.get_model(id).await.unwrap().status,
+            ModelStatus::Running,
+            "a busy or pinned model is never stopped for room"
+        );
+    }
+    drop(ticket);
+
+    app.supervisor.start_model(newcomer).await.unwrap();
+    app.wait_status(newcomer, ModelStatus::Running, LOAD).await;
+    assert_eq!(
+        app.registry.get_model(older).await.unwrap().status,
+        ModelStatus::Stopped,
+        "the least recently used unpinned model made room"
+    );
+    assert_eq!(
+        app.registry.get_model(pinned).await.unwrap().status,
+        ModelStatus::Running,
+        "the pinned one was passed by, though used less recently"
+    );
+    app.supervisor.shutdown().await;
+}
+
+#[tokio::test]
+async fn two_starts_at_once_that_fit_only_one_at_a_time_never_both_count_the_same_room() {
+    let app = TestApp::with_options(app_options()).await;
+    let (x, y) = (app.create_tiny("x").await, app.create_tiny("y").await);
+    for id in [x, y] {
+        app.supervisor.start_model(id).await.unwrap();
+        app.wait_status(id, ModelStatus::Running, LOAD).await;
+        measured(&app, id).await;
+        app.supervisor.stop_model(id).await.unwrap();
+    }
+    let larger = last_peak(&app, x).await.max(last_peak(&app, y).await);
+    // Room for one and a half: each fits alone, not both.
+    let budget_mib = (larger + larger / 2) >> 20;
+    let settings = json!({"settings": {"memory_budget_mib": budget_mib, "when_full": "refuse"}});
+    assert_eq!(
+        app.post("/api/settings/save", settings).await.status,
+        StatusCode::OK
+    );
+    // Neither has loaded when the other is admitted: only the promise tells them apart.
+    let (a, b) = tokio::join!(app.supervisor.start_model(x), app.supervisor.start_model(y));
+    let refused: Vec<String> = [a, b]
+        .into_iter()
+        .filter_map(Result::err)
+        .map(|e| e.to_string())
+        .collect();
+    assert_eq!(refused.len(), 1, "exactly one is let in: {refused:?}");
+    assert!(refused[0].contains("memory budget"), "{refused:?}");
+    app.supervisor.shutdown().await;
+}

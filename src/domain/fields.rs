@@ -133,6 +133,7 @@ impl FieldSpec {
         match self.key {
             "extra_args" => return Some(json!(["--no-warmup"])),
             "rpc_servers" => return Some(json!(["192.168.1.20:50052"])),
+            "gpu_budget_mib" => return Some(json!(["0=20000"])),
             "filters" => return Some(json!({"strip": ["temperature"]})),
             "variants" => return Some(json!({"high": {"top_k": 1}})),
             _ => {}

@@ -29,6 +29,44 @@ pub struct GpuSample {
     pub memory_total_bytes: Option<u64>,
     pub temperature_c: Option<f64>,
     pub power_watts: Option<f64>,
+    /// Memory each process holds on it, by pid, from NVML's per-process accounting: the
+    /// server's own record for attributing use to models, never sent to a browser.
+    #[serde(skip)]
+    pub processes: Vec<(u32, u64)>,
+}
+
+impl SystemSample {
+    /// Each GPU with the memory free on it (a GPU whose memory the driver would not give
+    /// counts as none free).
+    pub fn gpus_free(&self) -> Vec<crate::domain::device_memory::GpuFree> {
+        self.gpus
+            .iter()
+            .map(|gpu| crate::domain::device_memory::GpuFree {
+                index: gpu.index,
+                free: gpu
+                    .memory_total_bytes
+                    .unwrap_or(0)
+                    .saturating_sub(gpu.memory_used_bytes.unwrap_or(0)),
+            })
+            .collect()
+    }
+
+    /// What the process `pid` holds on each GPU of this sample (none where NVML does not
+    /// list it).
+    pub fn gpu_use_of(&self, pid: u32) -> Vec<crate::domain::device_memory::GpuBytes> {
+        self.gpus
+            .iter()
+            .filter_map(|gpu| {
+                let bytes = gpu
+                    .processes
+                    .iter()
+                    .filter(|(p, _)| *p == pid)
+                    .map(|(_, b)| *b)
+                    .max()?;
+                Some((gpu.index, bytes))
+            })
+            .collect()
+    }
 }
 
 /// How a series' values read to a person.
@@ -54,6 +92,7 @@ choice_enum! {
         MemoryUsedBytes => "memory_used_bytes",
         DiskUsedBytes => "disk_used_bytes",
         RssBytes => "rss_bytes",
+        GpuMemoryBytes => "gpu_memory_bytes",
         UtilizationPercent => "utilization_percent",
         TemperatureC => "temperature_c",
         PowerWatts => "power_watts",
@@ -69,7 +108,10 @@ impl Reading {
     pub fn unit(self) -> Unit {
         match self {
             Reading::CpuPercent | Reading::UtilizationPercent => Unit::Percent,
-            Reading::MemoryUsedBytes | Reading::DiskUsedBytes | Reading::RssBytes => Unit::Bytes,
+            Reading::MemoryUsedBytes
+            | Reading::DiskUsedBytes
+            | Reading::RssBytes
+            | Reading::GpuMemoryBytes => Unit::Bytes,
             Reading::TemperatureC => Unit::Celsius,
             Reading::PowerWatts => Unit::Watts,
             Reading::PromptTokensPerS | Reading::GenerationTokensPerS => Unit::PerSecond,
@@ -85,6 +127,7 @@ impl Reading {
             Reading::MemoryUsedBytes => "memory used",
             Reading::DiskUsedBytes => "disk used",
             Reading::RssBytes => "memory (RSS)",
+            Reading::GpuMemoryBytes => "GPU memory",
             Reading::UtilizationPercent => "utilisation",
             Reading::TemperatureC => "temperature",
             Reading::PowerWatts => "power",
@@ -371,6 +414,7 @@ mod tests {
             memory_total_bytes: None,
             temperature_c: Some(61.0),
             power_watts: None,
+            processes: Vec::new(),
         });
         let names: Vec<String> = s
             .series()

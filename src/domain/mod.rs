@@ -11,6 +11,7 @@ pub mod capabilities;
 pub mod command_diff;
 pub mod config;
 pub mod conversation;
+pub mod device_memory;
 pub mod discovery;
 pub mod error;
 pub mod export;

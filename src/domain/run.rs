@@ -80,9 +80,23 @@ pub struct ModelSample {
     pub slots_busy: Option<u32>,
     pub slots_total: Option<u32>,
     pub rss_bytes: Option<u64>,
+    /// What the process holds on each GPU (NVML's per-process accounting); empty without
+    /// NVML or off the GPUs.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub gpu_memory: Vec<crate::domain::device_memory::GpuBytes>,
 }
 
 impl ModelSample {
+    /// Its GPU memory over every GPU, when NVML listed it on any.
+    pub fn gpu_memory_bytes(&self) -> Option<u64> {
+        (!self.gpu_memory.is_empty()).then(|| {
+            self.gpu_memory
+                .iter()
+                .map(|(_, b)| *b)
+                .fold(0, u64::saturating_add)
+        })
+    }
+
     /// The sample as series for the metrics history; readings not taken are left out.
     pub fn series(&self, model_id: i64) -> Vec<(SeriesKey, f64)> {
         let readings = [
@@ -92,6 +106,10 @@ impl ModelSample {
             (Reading::RequestsDeferred, self.requests_deferred),
             (Reading::SlotsBusy, self.slots_busy.map(f64::from)),
             (Reading::RssBytes, self.rss_bytes.map(|b| b as f64)),
+            (
+                Reading::GpuMemoryBytes,
+                self.gpu_memory_bytes().map(|b| b as f64),
+            ),
         ];
         readings
             .into_iter()
@@ -230,6 +248,13 @@ pub struct LaunchPreview {
     /// The KV cache kept from its last stop (`serving.keep_kv`), if any.
     #[serde(default)]
     pub kept_kv: Option<crate::domain::kept_kv::KeptKv>,
+    /// What a start would need, per device, in words (`1.0 GiB of RAM and 30.0 GiB on GPU 0
+    /// (estimated from its file)`); `None` when neither a measurement nor the header says.
+    #[serde(default)]
+    pub memory_need: Option<String>,
+    /// Where it would not fit now, with the numbers per device; `None` when it fits.
+    #[serde(default)]
+    pub memory_short: Option<String>,
 }
 
 #[cfg(test)]

@@ -49,6 +49,8 @@ pub enum Unit {
     Word,
     Seconds,
     Mib,
+    /// A GPU and its MiB: `0=20000`.
+    GpuMib,
     Days,
 }
 
@@ -62,6 +64,7 @@ impl Unit {
             Unit::Word => "WORD",
             Unit::Seconds => "SECONDS",
             Unit::Mib => "MIB",
+            Unit::GpuMib => "GPU=MIB",
             Unit::Days => "DAYS",
         }
     }
@@ -240,6 +243,20 @@ pub const SETTINGS: &[Setting] = &[
         Unit::Mib,
     )
     .value("0"),
+    Setting::new(
+        FieldSpec::list("gpu_budget_mib", "GPU memory budgets (MiB)", 64)
+            .help(
+                "Most memory the running models may take together on a GPU, as GPU=MIB (such \
+                 as 0=20000, GPU by NVML's number): one per line on the page; the flag repeats, \
+                 its variable separates them with commas. Making room stops least recently \
+                 used models on that GPU until the new one fits. A GPU without one allows its \
+                 free memory less 1 GiB.",
+            )
+            .default("none (free memory less 1 GiB)"),
+        "gpu-budget-mib",
+        "CORRAL_GPU_BUDGET_MIB",
+        Unit::GpuMib,
+    ),
     Setting::new(
         FieldSpec::int("kv_disk_mib", "Kept KV cache disk (MiB)", 0, 16_777_216)
             .help(
@@ -460,7 +477,12 @@ impl CorralSettings {
 
     /// The folders of `models_dirs`.
     pub fn models_dirs(&self) -> Vec<String> {
-        self.get("models_dirs")
+        self.list("models_dirs")
+    }
+
+    /// The entries of a list setting (none when unset or not a list).
+    pub fn list(&self, key: &str) -> Vec<String> {
+        self.get(key)
             .and_then(Value::as_array)
             .map(|items| {
                 items
@@ -504,6 +526,15 @@ impl FieldSet for CorralSettings {
                 Rule::Pattern,
                 "must be a port range such as 8100-8199",
             ));
+        }
+        for (i, item) in self.list("gpu_budget_mib").iter().enumerate() {
+            if let Err(message) = crate::domain::device_memory::parse_gpu_budget(item) {
+                errors.push(FieldError::new(
+                    format!("gpu_budget_mib[{i}]"),
+                    Rule::Pattern,
+                    message,
+                ));
+            }
         }
         for (i, dir) in self.models_dirs().iter().enumerate() {
             if !dir.starts_with('/') {

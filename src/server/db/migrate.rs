@@ -19,6 +19,7 @@ pub const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0012_conversations.sql"),
     include_str!("migrations/0013_virtual_models.sql"),
     include_str!("migrations/0014_run_groups.sql"),
+    include_str!("migrations/0015_measured_gpu_memory.sql"),
 ];
 
 pub fn latest_version() -> i64 {

@@ -1,8 +1,9 @@
 //! The `runs` table: one row per llama-server process.
 
 use rusqlite::types::Type;
-use rusqlite::{Connection, Row, params};
+use rusqlite::{Connection, OptionalExtension, Row, params};
 
+use crate::domain::device_memory::GpuBytes;
 use crate::domain::run::{FailureReason, Run};
 
 const COLUMNS: &str = "id, model_id, pid, pgid, port, command, started_at, ready_at, ended_at, \
@@ -149,22 +150,68 @@ pub fn alive(conn: &Connection) -> rusqlite::Result<Vec<Run>> {
     runs.collect()
 }
 
-/// The command and measured peak of the model's last `limit` runs that have one, newest
+/// What one earlier run was measured to use at its peak.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MeasuredPeak {
+    /// The command it ran (program first).
+    pub command: Vec<String>,
+    /// Resident memory.
+    pub ram: u64,
+    /// Memory on each GPU; `None` when no GPU reading was taken (no NVML).
+    pub gpus: Option<Vec<GpuBytes>>,
+}
+
+/// The command and measured peaks of the model's last `limit` runs that have one, newest
 /// first (without the log tails a whole run row carries).
 pub fn measured_peaks(
     conn: &Connection,
     model_id: i64,
     limit: i64,
-) -> rusqlite::Result<Vec<(Vec<String>, u64)>> {
+) -> rusqlite::Result<Vec<MeasuredPeak>> {
     let mut statement = conn.prepare_cached(
-        "SELECT command, peak_rss_bytes FROM runs WHERE model_id = ?1 AND peak_rss_bytes IS NOT NULL \
-         ORDER BY id DESC LIMIT ?2",
+        "SELECT command, peak_rss_bytes, peak_gpu FROM runs \
+         WHERE model_id = ?1 AND peak_rss_bytes IS NOT NULL ORDER BY id DESC LIMIT ?2",
     )?;
     let rows = statement.query_map(params![model_id, limit], |row| {
         let peak: i64 = row.get(1)?;
-        Ok((json_list(row, 0)?, u64::try_from(peak).unwrap_or(0)))
+        let gpus: Option<String> = row.get(2)?;
+        Ok(MeasuredPeak {
+            command: json_list(row, 0)?,
+            ram: u64::try_from(peak).unwrap_or(0),
+            // A value that does not read counts as not measured.
+            gpus: gpus.and_then(|text| serde_json::from_str(&text).ok()),
+        })
     })?;
     rows.collect()
+}
+
+/// Raises the run's measured peak on each GPU of `gpus` (never lowers one); an empty list
+/// records that GPUs were read and it held nothing on them.
+pub fn record_gpu_peak(conn: &Connection, id: i64, gpus: &[GpuBytes]) -> rusqlite::Result<()> {
+    let tx = conn.unchecked_transaction()?;
+    let before: Option<String> = tx
+        .query_row("SELECT peak_gpu FROM runs WHERE id = ?1", [id], |row| {
+            row.get(0)
+        })
+        .optional()?
+        .flatten();
+    let mut peaks: Vec<GpuBytes> = before
+        .and_then(|text| serde_json::from_str(&text).ok())
+        .unwrap_or_default();
+    for &(index, bytes) in gpus {
+        match peaks.iter_mut().find(|(i, _)| *i == index) {
+            Some(peak) => peak.1 = peak.1.max(bytes),
+            None => peaks.push((index, bytes)),
+        }
+    }
+    peaks.sort_unstable();
+    peaks.truncate(64);
+    let text = serde_json::to_string(&peaks).unwrap_or_else(|_| "[]".into());
+    tx.execute(
+        "UPDATE runs SET peak_gpu = ?2 WHERE id = ?1",
+        params![id, text],
+    )?;
+    tx.commit()
 }
 
 /// How long the model's last `limit` loads that became ready took, newest first (ms).

@@ -12,8 +12,8 @@ use crate::server::db::{Db, models_repo};
 #[derive(Debug, Clone, Default)]
 pub struct RunHistory {
     pub typical_load_ms: Option<i64>,
-    /// Command (program first) and measured peak of resident memory, newest first.
-    pub measured_peaks: Vec<(Vec<String>, u64)>,
+    /// Command and measured peaks of memory, newest first.
+    pub measured_peaks: Vec<runs_repo::MeasuredPeak>,
 }
 
 impl RunHistory {

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use nvml_wrapper::Nvml;
 use nvml_wrapper::enum_wrappers::device::TemperatureSensor;
+use nvml_wrapper::enums::device::UsedGpuMemory;
 use sysinfo::{Disks, Pid, ProcessRefreshKind, ProcessesToUpdate, System};
 
 use crate::domain::metrics::{GpuSample, SystemSample};
@@ -89,6 +90,31 @@ impl SystemProbe {
     }
 }
 
+/// Most processes read per GPU (a bound on what one reading keeps).
+const MAX_PROCESSES: usize = 256;
+
+/// Memory each process holds on `device` (compute and graphics contexts, a process with both
+/// counted once, at its larger figure); a process whose figure the driver withholds is left
+/// out, never guessed.
+fn processes_on(device: &nvml_wrapper::Device<'_>) -> Vec<(u32, u64)> {
+    let listed = [
+        device.running_compute_processes(),
+        device.running_graphics_processes(),
+    ];
+    let mut processes: Vec<(u32, u64)> = Vec::new();
+    for info in listed.into_iter().flatten().flatten() {
+        let UsedGpuMemory::Used(bytes) = info.used_gpu_memory else {
+            continue;
+        };
+        if let Some(seen) = processes.iter_mut().find(|(pid, _)| *pid == info.pid) {
+            seen.1 = seen.1.max(bytes);
+        } else if processes.len() < MAX_PROCESSES {
+            processes.push((info.pid, bytes));
+        }
+    }
+    processes
+}
+
 /// Every GPU NVML lists; a reading the driver refuses is `None`, never a guess.
 fn read_gpus(nvml: &Nvml) -> Vec<GpuSample> {
     let count = nvml.device_count().unwrap_or(0);
@@ -107,6 +133,7 @@ fn read_gpus(nvml: &Nvml) -> Vec<GpuSample> {
                     .ok()
                     .map(f64::from),
                 power_watts: device.power_usage().ok().map(|mw| f64::from(mw) / 1000.0),
+                processes: processes_on(&device),
             })
         })
         .collect()

@@ -42,7 +42,7 @@ impl Supervisor {
             handles,
             &self.demand_book().busy(),
             &Default::default(),
-            &|_| 0,
+            &|_| Vec::new(),
         );
         let mut stoppable = Vec::new();
         for run in eviction::stop_order(&running, 0) {

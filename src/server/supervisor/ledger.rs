@@ -189,6 +189,17 @@ impl RunLedger {
             .call(move |conn| Ok(runs_repo::record_peak(conn, run_id, bytes)?))
             .await
     }
+
+    /// Raises the run's measured peak on each GPU.
+    pub async fn record_gpu_peak(
+        &self,
+        run_id: i64,
+        gpus: Vec<crate::domain::device_memory::GpuBytes>,
+    ) -> Result<(), AppError> {
+        self.db
+            .call(move |conn| Ok(runs_repo::record_gpu_peak(conn, run_id, &gpus)?))
+            .await
+    }
 }
 
 /// What a `spawned` event records.

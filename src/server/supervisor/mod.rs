@@ -297,7 +297,13 @@ impl Supervisor {
     /// What starting the model would run (the plan a start builds, the port still to be
     /// chosen), and anything that stands in the way.
     pub async fn preview(&self, id: i64) -> Result<LaunchPreview, AppError> {
-        prepare::preview(self.sources(&self.settings()), id).await
+        let settings = self.settings();
+        let (mut preview, need) = prepare::preview(self.sources(&settings), id).await?;
+        let running = self.inner.runner.handles.contains(id);
+        if let (Some(need), false) = (need, running) {
+            preview.memory_short = self.inner.admission.would_not_fit(id, &need, &settings);
+        }
+        Ok(preview)
     }
 
     /// The requests the gateway holds per model (admission's, read by the gateway's on-demand

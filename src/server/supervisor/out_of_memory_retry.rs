@@ -34,7 +34,13 @@ impl Supervisor {
         };
         let (admission, runner) = (&self.inner.admission, &self.inner.runner);
         let Some(stopped) = admission
-            .stop_one_more(id, &prepared.run_groups, runner)
+            .stop_one_more(
+                id,
+                prepared.need.as_ref(),
+                &prepared.run_groups,
+                runner,
+                &settings,
+            )
             .await
         else {
             return false;

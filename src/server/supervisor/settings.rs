@@ -9,6 +9,7 @@ pub use crate::domain::settings::{FitCheck, WhenFull};
 
 use serde::{Deserialize, Serialize};
 
+use crate::domain::device_memory::{MemoryBudgets, parse_gpu_budgets};
 use crate::domain::live::ServerEvent;
 use crate::server::live::Hub;
 use crate::server::settings::by_key::{self, port_range, seconds};
@@ -43,6 +44,10 @@ pub struct SupervisorSettings {
     /// Most memory the running models may take together, by estimate or measurement; zero
     /// leaves only the machine's free memory as the limit.
     pub memory_budget_mib: u64,
+    /// Most memory the running models may take together on each GPU named (`0=20000`); a
+    /// GPU not named allows its free memory less a reserve.
+    #[serde(default)]
+    pub gpu_budget_mib: Vec<String>,
     /// Most disk the kept KV caches may take together (`serving.keep_kv`).
     #[serde(default = "kv_disk_mib")]
     pub kv_disk_mib: u64,
@@ -119,6 +124,15 @@ impl SupervisorSettings {
 
     pub fn memory_budget_bytes(&self) -> u64 {
         self.memory_budget_mib.saturating_mul(1 << 20)
+    }
+
+    /// The budgets in force per device. Entries were checked when the setting was read; one
+    /// that does not read (a document edited by hand) leaves every GPU to its free memory.
+    pub fn memory_budgets(&self) -> MemoryBudgets {
+        MemoryBudgets {
+            ram: self.memory_budget_bytes(),
+            gpus: parse_gpu_budgets(&self.gpu_budget_mib).unwrap_or_default(),
+        }
     }
 
     /// How long a model of `size_bytes` may take to load before more log output is needed.

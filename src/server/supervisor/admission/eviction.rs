@@ -2,6 +2,8 @@
 //! swapper): no clock, no process, no lock. The caller takes a snapshot, asks, marks what it
 //! was told to stop and does the stopping.
 
+use crate::domain::device_memory::Device;
+
 /// A live run as a start's admission sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Running {
@@ -17,8 +19,19 @@ pub struct Running {
     pub abandoned: bool,
     /// Unix milliseconds of its last use.
     pub last_used: i64,
-    /// Resident memory measured now (0 when unknown).
-    pub rss_bytes: u64,
+    /// Memory it holds on each device, measured now (a device left out: none, or unknown).
+    pub memory: Vec<(Device, u64)>,
+}
+
+impl Running {
+    /// What it holds on `device`.
+    pub fn on(&self, device: Device) -> u64 {
+        self.memory
+            .iter()
+            .filter(|(d, _)| *d == device)
+            .map(|(_, b)| *b)
+            .fold(0, u64::saturating_add)
+    }
 }
 
 /// A run picked to stop: (model id, run id).
@@ -43,20 +56,31 @@ pub fn for_place(running: &[Running], starting: i64) -> Option<Victim> {
         .map(|r| (r.model_id, r.run_id))
 }
 
-/// The fewest runs, in stop order, whose memory together covers `short` bytes; `None` when
-/// stopping every run that may be stopped would still not free enough (then nothing should be
-/// stopped for nothing).
-pub fn for_memory(running: &[Running], starting: i64, short: u64) -> Option<Vec<Victim>> {
-    let mut freed: u64 = 0;
+/// The runs, in stop order, whose memory covers every device's shortfall in `short` (bytes
+/// per device): a run that holds nothing on a device still short is passed by, so a start
+/// short of GPU memory stops only models on that GPU. `None` when stopping every run that may
+/// be stopped would still leave a device short (then nothing should be stopped for nothing).
+pub fn for_memory(
+    running: &[Running],
+    starting: i64,
+    short: &[(Device, u64)],
+) -> Option<Vec<Victim>> {
+    let mut left: Vec<(Device, u64)> = short.iter().copied().filter(|(_, b)| *b > 0).collect();
     let mut victims = Vec::new();
     for run in stop_order(running, starting) {
-        if freed >= short {
+        if left.is_empty() {
             break;
         }
-        freed = freed.saturating_add(run.rss_bytes);
+        if !left.iter().any(|(device, _)| run.on(*device) > 0) {
+            continue;
+        }
+        for (device, bytes) in left.iter_mut() {
+            *bytes = bytes.saturating_sub(run.on(*device));
+        }
+        left.retain(|(_, b)| *b > 0);
         victims.push((run.model_id, run.run_id));
     }
-    (freed >= short).then_some(victims)
+    left.is_empty().then_some(victims)
 }
 
 #[cfg(test)]
@@ -74,6 +98,7 @@ mod tests {
                 any::<bool>(),
                 0i64..1000,
                 0u64..(8 << 30),
+                0u64..(8 << 30),
             ),
             0..12,
         )
@@ -82,7 +107,7 @@ mod tests {
                 .into_iter()
                 .enumerate()
                 .map(
-                    |(i, (pinned, busy, stopping, abandoned, last_used, rss_bytes))| Running {
+                    |(i, (pinned, busy, stopping, abandoned, last_used, ram, gpu))| Running {
                         model_id: i as i64 + 1,
                         run_id: i as i64 + 100,
                         pinned,
@@ -90,7 +115,12 @@ mod tests {
                         stopping,
                         abandoned,
                         last_used,
-                        rss_bytes,
+                        // Every third run is on the CPU only.
+                        memory: if i % 3 == 0 {
+                            vec![(Device::Ram, ram)]
+                        } else {
+                            vec![(Device::Ram, ram), (Device::Gpu(0), gpu)]
+                        },
                     },
                 )
                 .collect()
@@ -104,28 +134,42 @@ mod tests {
     proptest! {
         #[test]
         fn the_memory_decision_never_stops_a_pinned_or_busy_run_and_frees_enough_when_it_can(
-            running in runs(), starting in 0i64..14, short in 0u64..(24 << 30),
+            running in runs(), starting in 0i64..14,
+            short_ram in 0u64..(24 << 30), short_gpu in 0u64..(24 << 30),
         ) {
-            let stoppable: u64 = running
-                .iter()
-                .filter(|r| may_stop(r, starting))
-                .map(|r| r.rss_bytes)
-                .fold(0, u64::saturating_add);
-            match for_memory(&running, starting, short) {
+            let short = [(Device::Ram, short_ram), (Device::Gpu(0), short_gpu)];
+            let stoppable = |device| {
+                running
+                    .iter()
+                    .filter(|r| may_stop(r, starting))
+                    .map(|r| r.on(device))
+                    .fold(0, u64::saturating_add)
+            };
+            match for_memory(&running, starting, &short) {
                 Some(victims) => {
                     let picked: Vec<&Running> = victims
                         .iter()
                         .map(|(id, _)| running.iter().find(|r| r.model_id == *id).unwrap())
                         .collect();
                     prop_assert!(picked.iter().all(|r| may_stop(r, starting)));
-                    let freed: u64 = picked.iter().map(|r| r.rss_bytes).fold(0, u64::saturating_add);
-                    prop_assert!(freed >= short, "frees {freed} of {short}");
-                    // No more than needed: without the last one it would not be enough.
-                    if let Some(last) = picked.last() {
-                        prop_assert!(freed - last.rss_bytes < short);
+                    for (device, bytes) in short {
+                        let freed: u64 = picked.iter().map(|r| r.on(device)).fold(0, u64::saturating_add);
+                        prop_assert!(freed >= bytes, "frees {freed} of {bytes} on {device:?}");
+                    }
+                    // No run stopped that frees nothing on a device still short when it was picked.
+                    for (n, run) in picked.iter().enumerate() {
+                        let still_short = short.iter().any(|&(device, bytes)| {
+                            let before: u64 = picked[..n].iter().map(|r| r.on(device)).fold(0, u64::saturating_add);
+                            before < bytes && run.on(device) > 0
+                        });
+                        prop_assert!(still_short, "{run:?} freed nothing needed");
                     }
                 }
-                None => prop_assert!(stoppable < short, "could free {stoppable} of {short}"),
+                None => prop_assert!(
+                    stoppable(Device::Ram) < short_ram || stoppable(Device::Gpu(0)) < short_gpu,
+                    "could free {} of {short_ram} and {} of {short_gpu}",
+                    stoppable(Device::Ram), stoppable(Device::Gpu(0))
+                ),
             }
         }
 
@@ -158,10 +202,51 @@ mod tests {
             stopping: false,
             abandoned,
             last_used,
-            rss_bytes: 1,
+            memory: vec![(Device::Ram, 1)],
         };
         let running = [run(1, false, 5), run(2, true, 50), run(3, false, 1)];
         let order: Vec<i64> = stop_order(&running, 9).iter().map(|r| r.model_id).collect();
         assert_eq!(order, [2, 3, 1]);
+    }
+}
+
+#[cfg(test)]
+mod by_device {
+    use super::*;
+
+    const GIB: u64 = 1 << 30;
+
+    fn run(model_id: i64, last_used: i64, memory: Vec<(Device, u64)>) -> Running {
+        Running {
+            model_id,
+            run_id: model_id * 10,
+            pinned: false,
+            busy: false,
+            stopping: false,
+            abandoned: false,
+            last_used,
+            memory,
+        }
+    }
+
+    #[test]
+    fn a_start_short_on_one_gpu_stops_only_models_on_that_gpu() {
+        // Recorded on a two-GPU machine: model 1 (least recent) on the CPU, 2 on GPU 1, 3 on
+        // GPU 0 with 20 GiB; the start is 12 GiB short on GPU 0.
+        let running = [
+            run(1, 10, vec![(Device::Ram, 8 * GIB)]),
+            run(2, 20, vec![(Device::Ram, GIB), (Device::Gpu(1), 30 * GIB)]),
+            run(3, 30, vec![(Device::Ram, GIB), (Device::Gpu(0), 20 * GIB)]),
+        ];
+        let short = [(Device::Gpu(0), 12 * GIB)];
+        assert_eq!(for_memory(&running, 9, &short), Some(vec![(3, 30)]));
+        // Short on both GPUs: one on each, still least recent first.
+        let short = [(Device::Gpu(0), GIB), (Device::Gpu(1), GIB)];
+        assert_eq!(
+            for_memory(&running, 9, &short),
+            Some(vec![(2, 20), (3, 30)])
+        );
+        // More than all of GPU 0 holds: nothing is stopped for nothing.
+        assert_eq!(for_memory(&running, 9, &[(Device::Gpu(0), 21 * GIB)]), None);
     }
 }

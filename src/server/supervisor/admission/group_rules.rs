@@ -89,7 +89,7 @@ mod tests {
             stopping: false,
             abandoned: false,
             last_used: 0,
-            rss_bytes: 0,
+            memory: Vec::new(),
         }
     }
 

@@ -21,7 +21,7 @@ use crate::server::supervisor::run_handles::RunHandles;
 use crate::server::supervisor::settings::{SupervisorSettings, WhenFull};
 use demand::Demand;
 use eviction::Victim;
-use places::{Decision, Places, Reservation};
+use places::{Decision, Places, Promise, Reservation};
 
 /// Stops a run picked to make room and resolves once it has ended.
 pub trait Stopper: Sync {
@@ -38,10 +38,12 @@ pub struct Admission {
     hub: Hub,
 }
 
-/// A start let in: its place (held until its run handle exists) and its port.
+/// A start let in: its place (held until its run handle exists), its port, and the memory
+/// promised to it (held until its server has loaded).
 pub struct Admitted {
     pub place: Reservation,
     pub port: u16,
+    pub promise: Option<Promise>,
 }
 
 /// Why a start was not let in.
@@ -104,17 +106,24 @@ impl Admission {
         let place = self
             .place((model, rules), priority, settings, stopper)
             .await?;
-        if let Some(need) = &prepared.need {
-            self.memory_room((model, rules), need, settings, stopper)
-                .await?;
-        }
+        let promise = match &prepared.need {
+            Some(need) => Some(
+                self.memory_room((model, rules), need, settings, stopper)
+                    .await?,
+            ),
+            None => None,
+        };
         let range = settings.ports.clone();
         let Some(port) = ports::pick_free(range.clone(), &self.handles.ports()) else {
             let (first, last) = (range.start(), range.end());
             let detail = format!("every port from {first} to {last} is in use");
             return Err(Refused::Failed(FailureReason::PortInUse, detail));
         };
-        Ok(Admitted { place, port })
+        Ok(Admitted {
+            place,
+            port,
+            promise,
+        })
     }
 
     /// Holds a place under `--max-running` for `model` (in line by `priority` with the other

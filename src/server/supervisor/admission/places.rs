@@ -3,11 +3,12 @@
 //! When the places are full, a start picks the least recently used run to stop (one no other
 //! start is already stopping) and waits for it without holding anything but its own model.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::Notify;
 
+use crate::domain::device_memory::Device;
 use crate::domain::run_group::GroupRules;
 use crate::server::supervisor::admission::eviction::{self, Running, Victim};
 use crate::server::supervisor::admission::group_rules::{self, GroupStep};
@@ -24,6 +25,9 @@ struct Taken {
     waiting: Vec<Waiting>,
     /// Numbers the starts in the order they asked.
     next_seq: u64,
+    /// Memory promised to starts let in whose servers have not loaded yet, per device: what
+    /// they have not taken yet counts as taken for the starts that come after.
+    promised: HashMap<i64, Vec<(Device, u64)>>,
 }
 
 #[derive(Clone, Copy)]
@@ -99,7 +103,7 @@ impl Places {
         busy: &HashSet<i64>,
     ) -> Decision {
         let mut taken = self.taken();
-        let mut running = snapshot(handles, busy, &taken.evicting, &|_| 0);
+        let mut running = snapshot(handles, busy, &taken.evicting, &|_| Vec::new());
         match group_rules::step(rules, &running, &taken.reserved, model_id) {
             GroupStep::Clear => {}
             GroupStep::Stop(victims) => {
@@ -142,24 +146,44 @@ impl Places {
         }
     }
 
-    /// Runs to stop so a start of `model_id` has `short` more bytes (each run's memory from
-    /// `rss`), marked as being stopped; `None` (nothing marked) when stopping every run that
-    /// may go would not be enough. Decided under the places' lock, so two starts never pick
-    /// the same run.
+    /// Runs to stop so a start of `model_id` has `short` more bytes on each device (each
+    /// run's memory by model from `memory`), marked as being stopped; `None` (nothing marked)
+    /// when stopping every run that may go would not be enough. Decided under the places'
+    /// lock, so two starts never pick the same run.
     pub fn claim_memory(
         &self,
         (model_id, rules): (i64, &GroupRules),
-        short: u64,
+        short: &[(Device, u64)],
         handles: &RunHandles,
         busy: &HashSet<i64>,
-        rss: &dyn Fn(u32) -> u64,
+        memory: &dyn Fn(i64) -> Vec<(Device, u64)>,
     ) -> Option<Vec<Victim>> {
         let mut taken = self.taken();
-        let mut running = snapshot(handles, busy, &taken.evicting, rss);
+        let mut running = snapshot(handles, busy, &taken.evicting, memory);
         shield(&mut running, rules, model_id);
         let victims = eviction::for_memory(&running, model_id, short)?;
         taken.evicting.extend(victims.iter().map(|(id, _)| *id));
         Some(victims)
+    }
+
+    /// Promises `need` to a start of `model_id` if `fits` (shown every other promise still
+    /// open) says it fits, under the places' lock, so two starts never both count the same
+    /// free memory. The promise is kept until the guard is dropped (the server has loaded, or
+    /// the start failed).
+    pub fn promise_if<E>(
+        &self,
+        model_id: i64,
+        need: Vec<(Device, u64)>,
+        fits: impl FnOnce(&HashMap<i64, Vec<(Device, u64)>>) -> Result<(), E>,
+    ) -> Result<Promise, E> {
+        let mut taken = self.taken();
+        taken.promised.remove(&model_id);
+        fits(&taken.promised)?;
+        taken.promised.insert(model_id, need);
+        Ok(Promise {
+            places: self.clone(),
+            model_id,
+        })
     }
 
     /// Puts a start of `model_id` in line for a place; out of line when the turn is dropped.
@@ -201,12 +225,13 @@ impl Places {
 }
 
 /// Every live run as a start's admission sees it: `busy` ones hold requests, `stopping` ones
-/// some start is stopping already, `rss` says a run's memory by its pid (0 when not asked).
+/// some start is stopping already, `memory` says what a model's run holds on each device
+/// (nothing when not asked).
 pub fn snapshot(
     handles: &RunHandles,
     busy: &HashSet<i64>,
     stopping: &HashSet<i64>,
-    rss: &dyn Fn(u32) -> u64,
+    memory: &dyn Fn(i64) -> Vec<(Device, u64)>,
 ) -> Vec<Running> {
     handles
         .all()
@@ -219,7 +244,7 @@ pub fn snapshot(
             stopping: stopping.contains(&id),
             abandoned: h.abandoned(),
             last_used: h.last_used.load(std::sync::atomic::Ordering::Relaxed),
-            rss_bytes: rss(h.pid),
+            memory: memory(id),
         })
         .collect()
 }
@@ -256,6 +281,19 @@ pub struct Reservation {
 impl Drop for Reservation {
     fn drop(&mut self) {
         self.places.taken().reserved.remove(&self.model_id);
+        self.places.changed.notify_waiters();
+    }
+}
+
+/// Memory promised to a start until its server has loaded (see `promise_if`).
+pub struct Promise {
+    places: Places,
+    model_id: i64,
+}
+
+impl Drop for Promise {
+    fn drop(&mut self) {
+        self.places.taken().promised.remove(&self.model_id);
         self.places.changed.notify_waiters();
     }
 }

@@ -6,8 +6,10 @@ use std::time::Duration;
 
 use crate::domain::Model;
 use crate::domain::config::ConfigGroup;
+use crate::domain::device_memory::{Device, GpuBytes, GpuFree, split_gpu};
 use crate::domain::memory_estimate::{KvSettings, memory};
 use crate::domain::time::format_bytes;
+use crate::server::db::runs_repo::MeasuredPeak;
 use crate::server::gguf::reader::read_model;
 use crate::server::supervisor::prepare::args::ModelConfig;
 
@@ -16,24 +18,80 @@ const READ_WITHIN: Duration = Duration::from_secs(5);
 /// Earlier measured runs looked at for one of the same command.
 pub const RUNS_LOOKED_AT: i64 = 20;
 
-/// What a start will take, and where the figure comes from.
+/// What a start will take, and where the figures come from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Need {
     /// Bytes of this machine's RAM.
     pub bytes: u64,
+    /// Bytes on each GPU it will use.
+    pub gpus: Vec<GpuBytes>,
     /// True when an earlier run of the same command was measured; false for an estimate.
     pub measured: bool,
+    /// The same for the GPU part.
+    pub gpus_measured: bool,
 }
 
 impl Need {
+    /// A RAM-only need (no GPU in play).
+    pub fn ram(bytes: u64, measured: bool) -> Need {
+        Need {
+            bytes,
+            gpus: Vec::new(),
+            measured,
+            gpus_measured: measured,
+        }
+    }
+
+    /// Bytes per device, RAM first.
+    pub fn per_device(&self) -> Vec<(Device, u64)> {
+        std::iter::once((Device::Ram, self.bytes))
+            .chain(self.gpus.iter().map(|&(i, b)| (Device::Gpu(i), b)))
+            .collect()
+    }
+
+    /// On `device`.
+    pub fn on(&self, device: Device) -> u64 {
+        match device {
+            Device::Ram => self.bytes,
+            Device::Gpu(index) => self
+                .gpus
+                .iter()
+                .find(|(i, _)| *i == index)
+                .map_or(0, |(_, b)| *b),
+        }
+    }
+
+    /// A quarter more on every device: what a load that ran out of memory asks next time.
+    pub fn raised(&self) -> Need {
+        let up = |b: u64| b.saturating_add(b / 4);
+        Need {
+            bytes: up(self.bytes),
+            gpus: self.gpus.iter().map(|&(i, b)| (i, up(b))).collect(),
+            ..self.clone()
+        }
+    }
+
+    /// `1.2 GiB of RAM and 30.0 GiB on GPU 0 (measured on its last run)`.
     pub fn describe(&self) -> String {
-        if self.measured {
-            format!("{} (measured on its last run)", format_bytes(self.bytes))
+        let mut parts = vec![format!("{} of RAM", format_bytes(self.bytes))];
+        parts.extend(
+            self.gpus
+                .iter()
+                .map(|&(i, b)| format!("{} on GPU {i}", format_bytes(b))),
+        );
+        let amounts = match parts.len() {
+            1 => format_bytes(self.bytes),
+            _ => parts.join(" and "),
+        };
+        let source = match (self.measured, self.gpus_measured || self.gpus.is_empty()) {
+            (true, true) => "measured on its last run",
+            (false, false) | (false, true) => "estimated from its file",
+            (true, false) => "RAM measured on its last run, GPU estimated from its file",
+        };
+        if self.measured || !self.gpus.is_empty() {
+            format!("{amounts} ({source})")
         } else {
-            format!(
-                "about {} (estimated from its file)",
-                format_bytes(self.bytes)
-            )
+            format!("about {amounts} ({source})")
         }
     }
 }
@@ -55,26 +113,46 @@ pub fn without_port(command: &[String]) -> Vec<&str> {
 }
 
 /// The need of a start of `model` with `config` that will run `command` (port not chosen yet);
-/// `None` when neither a measurement nor the header can say. `gpus` is how many GPUs this
-/// machine has: offloaded weights do not take RAM.
+/// `None` when neither a measurement nor the header can say. `gpus` are this machine's GPUs
+/// with their free memory: offloaded weights and KV cache take GPU memory, split over them as
+/// llama-server would, instead of RAM.
 pub async fn need(
     model: &Model,
     config: &ModelConfig,
     command: &[String],
-    measured_peaks: &[(Vec<String>, u64)],
-    gpus: usize,
+    measured_peaks: &[MeasuredPeak],
+    gpus: &[GpuFree],
 ) -> Option<Need> {
     let wanted = without_port(command);
     let measured = measured_peaks
         .iter()
-        .find(|(command, _)| without_port(command) == wanted)
-        .map(|(_, peak)| *peak);
-    if let Some(bytes) = measured {
+        .find(|peak| without_port(&peak.command) == wanted);
+    if let Some(peak) = measured
+        && (gpus.is_empty() || peak.gpus.is_some())
+    {
+        let measured_gpus = peak.gpus.clone().unwrap_or_default();
         return Some(Need {
-            bytes,
+            bytes: peak.ram,
+            gpus: measured_gpus,
             measured: true,
+            gpus_measured: true,
         });
     }
+    let estimated = estimate(model, config, gpus).await;
+    match (measured, estimated) {
+        // RAM measured without NVML at the time: the GPU part from the header.
+        (Some(peak), Some(estimate)) => Some(Need {
+            bytes: peak.ram,
+            measured: true,
+            ..estimate
+        }),
+        (Some(peak), None) => Some(Need::ram(peak.ram, true)),
+        (None, estimate) => estimate,
+    }
+}
+
+/// The header's estimate, split between RAM and the GPUs.
+async fn estimate(model: &Model, config: &ModelConfig, gpus: &[GpuFree]) -> Option<Need> {
     let path = std::path::PathBuf::from(&model.spec.path);
     let read = tokio::time::timeout(
         READ_WITHIN,
@@ -88,7 +166,7 @@ pub async fn need(
     let Ok(estimate) = memory(&meta, &kv) else {
         return None;
     };
-    let bytes = estimate.placed(gpus > 0, &config.gpu, meta.layers).ram;
+    let placed = estimate.placed(!gpus.is_empty(), &config.gpu, meta.layers);
     let mut projector = 0;
     for (setting, path) in ConfigGroup::Multimodal(config.multimodal.clone()).named_files() {
         if setting.ends_with("mmproj")
@@ -98,8 +176,10 @@ pub async fn need(
         }
     }
     Some(Need {
-        bytes: bytes.saturating_add(projector),
+        bytes: placed.ram.saturating_add(projector),
+        gpus: split_gpu(placed.gpu, &config.gpu, gpus),
         measured: false,
+        gpus_measured: false,
     })
 }
 

@@ -116,13 +116,13 @@ pub async fn prepare(sources: Sources<'_>, id: i64) -> Result<Prepared, AppError
     if prepared.refusal.is_none() {
         let gpus = sources
             .hub
-            .read(|s| s.metrics.last().map_or(0, |m| m.gpus.len()));
+            .read(|s| s.metrics.last().map(|m| m.gpus_free()).unwrap_or_default());
         prepared.need = memory_need::need(
             &prepared.model,
             &prepared.config,
             &prepared.command,
             &history.measured_peaks,
-            gpus,
+            &gpus,
         )
         .await;
     }
@@ -265,8 +265,11 @@ fn unsupported_error(u: UnsupportedSetting) -> FieldError {
 }
 
 /// What starting the model would run (the port still to be chosen), and anything that stands
-/// in the way, said rather than refused.
-pub async fn preview(sources: Sources<'_>, id: i64) -> Result<LaunchPreview, AppError> {
+/// in the way, said rather than refused; with the memory it would need.
+pub async fn preview(
+    sources: Sources<'_>,
+    id: i64,
+) -> Result<(LaunchPreview, Option<Need>), AppError> {
     let detail = sources.registry.model_detail(id).await?;
     let config = ModelConfig::from_groups(detail.groups);
     let caps = match &sources.binary {
@@ -276,6 +279,7 @@ pub async fn preview(sources: Sources<'_>, id: i64) -> Result<LaunchPreview, App
     let found = sources.binary.is_ok();
     let program = sources
         .binary
+        .clone()
         .unwrap_or_else(|_| PathBuf::from("llama-server"));
     let plan = LaunchPlan::build(
         &program,
@@ -316,13 +320,37 @@ pub async fn preview(sources: Sources<'_>, id: i64) -> Result<LaunchPreview, App
         }
         _ => None,
     };
-    Ok(LaunchPreview {
+    let need = preview_need(&sources, id, &detail.model, &config, plan.command()).await;
+    let preview = LaunchPreview {
         program: found.then(|| plan.program.display().to_string()),
         args: plan.args,
         unsupported,
         problem,
         kept_kv,
-    })
+        memory_need: need.as_ref().map(Need::describe),
+        memory_short: None,
+    };
+    Ok((preview, need))
+}
+
+/// The memory a start would need, as a start works it out (`prepare`).
+async fn preview_need(
+    sources: &Sources<'_>,
+    id: i64,
+    model: &Model,
+    config: &ModelConfig,
+    command: Vec<String>,
+) -> Option<Need> {
+    let history = sources
+        .registry
+        .read_for_start(id, memory_need::RUNS_LOOKED_AT)
+        .await
+        .ok()?
+        .history;
+    let gpus = sources
+        .hub
+        .read(|s| s.metrics.last().map(|m| m.gpus_free()).unwrap_or_default());
+    memory_need::need(model, config, &command, &history.measured_peaks, &gpus).await
 }
 
 /// What a kept KV cache of `model` run with `command` by `binary` must have been saved with

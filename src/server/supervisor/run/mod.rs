@@ -28,12 +28,13 @@ use crate::server::live::Hub;
 use crate::server::metrics::history::MetricsHistory;
 use crate::server::now_ms;
 use crate::server::supervisor::admission::eviction::Victim;
-use crate::server::supervisor::admission::places::{Decision, Reservation};
+use crate::server::supervisor::admission::places::{Decision, Promise, Reservation};
 use crate::server::supervisor::admission::{Admission, Admitted, Stopper};
 use crate::server::supervisor::kept_kv::{KvRun, KvStore};
 use crate::server::supervisor::ledger::{Ended, RunLedger, Spawned};
 use crate::server::supervisor::prepare::Prepared;
 use crate::server::supervisor::prepare::child_env;
+use crate::server::supervisor::prepare::memory_need::Need;
 use crate::server::supervisor::restart_on_failure::FailureNotices;
 use crate::server::supervisor::run_handles::{HandleGuard, RunHandle, RunHandles, wait_ended};
 use crate::server::supervisor::settings::SupervisorSettings;
@@ -60,12 +61,14 @@ pub struct Runner {
 /// recorded ("Restart to apply" compares the saved settings with it).
 struct Terms {
     place: Reservation,
+    /// The memory admission promised the start, kept until the server has loaded.
+    promise: Option<Promise>,
     pinned: bool,
     idle_ttl: Duration,
     command: Arc<[String]>,
     settings: Arc<SupervisorSettings>,
-    /// The memory the start was admitted with (bytes), raised when it runs out while loading.
-    need_bytes: Option<u64>,
+    /// The memory the start was admitted with, raised when it runs out while loading.
+    need: Option<Need>,
     /// llama-server sleeps when idle: Corral does not stop it for being idle.
     sleeps: bool,
     /// Its KV cache is kept across stops (`serving.keep_kv`).
@@ -80,7 +83,7 @@ impl Terms {
         place: Reservation,
         command: Arc<[String]>,
         settings: Arc<SupervisorSettings>,
-        need_bytes: Option<u64>,
+        need: Option<Need>,
     ) -> Terms {
         let sleeps = serving.sleeps_after().is_some();
         let idle_ttl = match serving.idle_ttl_seconds {
@@ -90,11 +93,12 @@ impl Terms {
         };
         Terms {
             place,
+            promise: None,
             pinned: serving.pinned(),
             idle_ttl,
             command,
             settings,
-            need_bytes,
+            need,
             sleeps,
             kv: None,
         }
@@ -136,19 +140,28 @@ impl Runner {
     /// Spawns a prepared start on its admitted port, records it (run row and
     /// `loading` in one transaction) and hands it to its run task. A spawn that fails is
     /// recorded as a failed start and answered with the model in `error`.
+    #[expect(
+        clippy::too_many_lines,
+        reason = "one sequence read top to bottom: launch, spawn, record, hand over; each \
+                  step's values flow to the next"
+    )]
     pub async fn start(
         &self,
         prepared: Prepared,
         admitted: Admitted,
         settings: Arc<SupervisorSettings>,
     ) -> Result<Model, AppError> {
-        let Admitted { place, port } = admitted;
+        let Admitted {
+            place,
+            port,
+            promise,
+        } = admitted;
         let model = prepared.model.clone();
         let id = model.id;
         let home = self.homes.fresh(id).map_err(|e| {
             AppError::internal(format!("cannot make the model server's home folder: {e}"))
         })?;
-        let (typical_load_ms, need_bytes) = (prepared.typical_load_ms, prepared.need_bytes());
+        let (typical_load_ms, need) = (prepared.typical_load_ms, prepared.need.clone());
         let serving = prepared.config.serving.clone();
         let binary = prepared.binary.clone();
         let launch = prepared.launch(&model, port, &home)?;
@@ -216,7 +229,8 @@ impl Runner {
         };
         let terms = Terms {
             kv,
-            ..Terms::of(&serving, place, recorded, settings, need_bytes)
+            promise,
+            ..Terms::of(&serving, place, recorded, settings, need)
         };
         self.supervise(taken, terms);
         Ok(model)
@@ -368,11 +382,12 @@ impl Runner {
         };
         let terms = Terms {
             place,
+            promise: None,
             pinned: false,
             idle_ttl: settings.idle_ttl,
             command: run.command.into(),
             settings,
-            need_bytes: None,
+            need: None,
             sleeps: false,
             kv: None,
         };
@@ -462,7 +477,8 @@ impl Runner {
             idle_ttl: (!terms.idle_ttl.is_zero()).then_some(terms.idle_ttl),
             demand: self.admission.demand().clone(),
             failures: self.failures.clone(),
-            need_bytes: terms.need_bytes,
+            need: terms.need,
+            promise: terms.promise,
             sleeps: terms.sleeps,
             kv: terms.kv,
             awake: awake_tx,

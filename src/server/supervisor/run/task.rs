@@ -17,6 +17,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use crate::domain::StatusEvent;
+use crate::domain::device_memory::GpuBytes;
 use crate::domain::kept_kv::{KvRestore, RestoreVerdict};
 use crate::domain::live::ServerEvent;
 use crate::domain::restart_rule::RunEnd;
@@ -27,9 +28,10 @@ use crate::server::live::Hub;
 use crate::server::metrics::history::MetricsHistory;
 use crate::server::now_ms;
 use crate::server::supervisor::admission::demand::Demand;
-use crate::server::supervisor::admission::places::Places;
+use crate::server::supervisor::admission::places::{Places, Promise};
 use crate::server::supervisor::kept_kv::KvRun;
 use crate::server::supervisor::ledger::{Ended as Recorded, RunLedger};
+use crate::server::supervisor::prepare::memory_need::Need;
 use crate::server::supervisor::restart_on_failure::{FailureNotices, RunFailed};
 use crate::server::supervisor::run::classify::{self, Exit};
 use crate::server::supervisor::run::spawn::{process_alive, signal_group};
@@ -118,8 +120,11 @@ pub(in crate::server::supervisor) struct RunContext {
     pub demand: Demand,
     /// Told when the run ends with a failure (restart on crash).
     pub failures: FailureNotices,
-    /// The memory the start was admitted with (bytes), if known.
-    pub need_bytes: Option<u64>,
+    /// The memory the start was admitted with, if known.
+    pub need: Option<Need>,
+    /// Admission's promise of that memory: given back once the server has loaded (its use is
+    /// measured from then on) or the run ends.
+    pub promise: Option<Promise>,
     /// The server sleeps when idle (`--sleep-idle-seconds`) instead of being stopped.
     pub sleeps: bool,
     /// Its KV cache is saved before a stop and restored once healthy (`serving.keep_kv`).
@@ -190,6 +195,8 @@ struct Run {
     readers: Vec<JoinHandle<()>>,
     /// The most resident memory recorded for this run so far.
     recorded_peak: u64,
+    /// The GPU peaks kept so far; `None` until the first GPU reading is kept.
+    recorded_gpu_peak: Option<Vec<GpuBytes>>,
 }
 
 pub(in crate::server::supervisor) async fn drive(mut ctx: RunContext) {
@@ -205,6 +212,7 @@ pub(in crate::server::supervisor) async fn drive(mut ctx: RunContext) {
         sleep: Arc::new(SleepWatch::new(awake)),
         readers: Vec::new(),
         recorded_peak: 0,
+        recorded_gpu_peak: None,
     };
     run.read_output();
     let (exit, ended) = match run.loading().await {
@@ -344,6 +352,7 @@ impl Run {
         // The idle clock starts when the server can first be used.
         self.ctx.last_used.store(at, Ordering::Relaxed);
         self.ctx.ready.send_replace(true);
+        self.ctx.promise = None;
         self.ctx
             .hub
             .publish(ServerEvent::RunUpdated(self.ctx.live.clone()));
@@ -548,13 +557,23 @@ impl Run {
 
     async fn scrape(&mut self) {
         let model_id = self.ctx.live.model_id;
-        let sample = scrape::sample(
+        let mut sample = scrape::sample(
             self.ctx.live.port,
             self.pid(),
             self.ctx.api_key.as_deref(),
             self.ctx.sleeps,
         )
         .await;
+        // NVML's per-process figures, from the machine's latest reading (none without NVML).
+        let (nvml, gpu_memory) = self.ctx.hub.read(|s| {
+            s.metrics.last().map_or((false, Vec::new()), |m| {
+                (!m.gpus.is_empty(), m.gpu_use_of(self.ctx.live.pid))
+            })
+        });
+        sample.gpu_memory = gpu_memory;
+        if nvml {
+            self.record_gpu_peak(&sample.gpu_memory).await;
+        }
         if sample.requests_processing.is_some_and(|n| n > 0.0) {
             self.ctx.last_used.store(sample.at, Ordering::Relaxed);
         }
@@ -580,6 +599,36 @@ impl Run {
         self.ctx
             .hub
             .publish(ServerEvent::RunUpdated(self.ctx.live.clone()));
+    }
+
+    /// Keeps a new peak on any GPU (by more than a MiB, so a steady process writes nothing);
+    /// the first reading is kept even when empty, so a later start knows the GPUs were read.
+    async fn record_gpu_peak(&mut self, now: &[GpuBytes]) {
+        let before = self.recorded_gpu_peak.as_deref().unwrap_or_default();
+        let grew = now.iter().any(|&(index, bytes)| {
+            let was = before
+                .iter()
+                .find(|(i, _)| *i == index)
+                .map_or(0, |(_, b)| *b);
+            bytes > was.saturating_add(1 << 20)
+        });
+        if self.recorded_gpu_peak.is_some() && !grew {
+            return;
+        }
+        let run_id = self.ctx.live.run_id;
+        match self.ctx.ledger.record_gpu_peak(run_id, now.to_vec()).await {
+            Ok(()) => {
+                let mut peak = before.to_vec();
+                for &(index, bytes) in now {
+                    match peak.iter_mut().find(|(i, _)| *i == index) {
+                        Some(seen) => seen.1 = seen.1.max(bytes),
+                        None => peak.push((index, bytes)),
+                    }
+                }
+                self.recorded_gpu_peak = Some(peak);
+            }
+            Err(error) => tracing::warn!(run_id, %error, "cannot record the GPU memory peak"),
+        }
     }
 
     /// SIGTERM, then SIGKILL if it is still there after the grace; returns its exit. A run that
@@ -681,14 +730,19 @@ impl Run {
     /// run's measured peak replaces it).
     async fn raise_need(&self, end: RunEnd, failure: Option<FailureReason>) {
         let (Some(need), RunEnd::FailedToStart, Some(FailureReason::OutOfMemory)) =
-            (self.ctx.need_bytes, end, failure)
+            (&self.ctx.need, end, failure)
         else {
             return;
         };
-        let raised = need.saturating_add(need / 4);
+        let raised = need.raised();
         let run_id = self.ctx.live.run_id;
-        if let Err(error) = self.ctx.ledger.record_peak(run_id, raised).await {
+        if let Err(error) = self.ctx.ledger.record_peak(run_id, raised.bytes).await {
             tracing::warn!(run_id, %error, "cannot raise the memory need");
+        }
+        if !raised.gpus.is_empty()
+            && let Err(error) = self.ctx.ledger.record_gpu_peak(run_id, raised.gpus).await
+        {
+            tracing::warn!(run_id, %error, "cannot raise the GPU memory need");
         }
     }
 
