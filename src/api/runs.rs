@@ -1,11 +1,12 @@
-//! `/api/models/start|stop|restart|bulk_start|bulk_stop|bulk_restart|logs|launch`, `/api/runs`:
-//! running models.
+//! `/api/models/start|stop|restart|bulk_start|bulk_stop|bulk_restart|logs|launch`, `/api/runs`,
+//! `/api/memory/budgets`: running models.
 //! Each is one line into `crate::server::supervisor::Supervisor`, or into the runs store and the
 //! hub for what was logged and run.
 
 use leptos::prelude::*;
 use leptos::server_fn::codec::Json;
 
+use crate::domain::device_memory::MemoryBudgets;
 use crate::domain::run::{LaunchPreview, LogLine, Run};
 use crate::domain::{AppError, Model};
 
@@ -79,6 +80,13 @@ pub async fn model_logs(id: i64, lines: usize) -> Result<Vec<LogLine>, AppError>
 #[server(prefix = "/api", endpoint = "models/launch", input = Json)]
 pub async fn get_launch_preview(id: i64) -> Result<LaunchPreview, AppError> {
     supervisor()?.preview(id).await
+}
+
+/// `{}` → the memory budgets in force per device (`--memory-budget-mib`,
+/// `--gpu-budget-mib`), for the models page's devices.
+#[server(prefix = "/api", endpoint = "memory/budgets", input = Json)]
+pub async fn get_memory_budgets() -> Result<MemoryBudgets, AppError> {
+    Ok(supervisor()?.settings().memory_budgets())
 }
 
 /// `{"id": N}` → the model's last 20 runs, newest first; `"limit": 1..=200` for more, and

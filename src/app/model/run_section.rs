@@ -140,6 +140,15 @@ fn Preview(preview: LaunchPreview) -> impl IntoView {
             </ul>
         })}
         <pre class="command-line" aria-label="Command line">{line}</pre>
+        {preview.memory_need.map(|need| view! {
+            <p class="muted memory-need">"Memory: needs "{need}</p>
+        })}
+        {preview.memory_short.map(|short| view! {
+            <p class="notice-banner memory-short" role="status">
+                "Would not fit now: "{short}". Starting it stops least recently used models there \
+                 first, as Settings allow."
+            </p>
+        })}
         {preview.kept_kv.map(|kept| view! {
             <p class="muted kept-kv">"Kept KV cache: "{kept.describe()}</p>
         })}

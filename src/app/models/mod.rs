@@ -5,6 +5,7 @@ pub mod actions_menu;
 pub mod add_dialog;
 pub mod bulk_bar;
 pub mod delete_dialog;
+pub mod device_section;
 pub mod duplicate_dialog;
 pub mod found_section;
 pub mod group_section;

@@ -10,6 +10,7 @@ use crate::api::models::{list_first_rows, list_models, model_summaries};
 use crate::app::built_once::built_once;
 use crate::app::fetch_when::fetch_when;
 use crate::app::live_store::use_live;
+use crate::app::models::device_section::DeviceSection;
 use crate::app::models::found_section::FoundSection;
 use crate::app::models::group_section::GroupSection;
 use crate::app::models::lazy_dialogs;
@@ -147,6 +148,7 @@ pub fn ModelsPage() -> impl IntoView {
                 }
             })}
         </Transition>
+        <DeviceSection state/>
         <VirtualSection state/>
         <GroupSection state/>
         <Show when=move || !state.first_run_with_files()>
