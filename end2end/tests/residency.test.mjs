@@ -155,3 +155,44 @@ test('a model that keeps its KV cache shows what is kept, then what it restored,
     await page.context().close();
   }
 });
+
+test('memory by device shows what each running model holds and the budget; a model page says what a start needs and where it would not fit', async () => {
+  // A budget far below what the running models hold: the meter shows them over it, and a
+  // stopped model would not fit.
+  const saved = await api(server, 'settings/save', { settings: { memory_budget_mib: 8 } });
+  assert.equal(saved.status, 200, JSON.stringify(saved.body));
+  for (const [width, colorScheme] of [[1280, 'light'], [1280, 'dark'], [400, 'light'], [400, 'dark']]) {
+    const page = await openPage(browser, server.url, { viewport: { width, height: 900 }, colorScheme });
+    await waitLive(page);
+    const ram = page.locator('.devices .device', { hasText: 'RAM' });
+    await ram.waitFor({ timeout: 15000 });
+    await ram.locator('.held-by a', { hasText: NAMES.asleep }).waitFor({ timeout: 15000 });
+    assert.match(await ram.locator('.device-standing').textContent(), /used of .* · models .* · budget 8\.0 MiB/);
+    assert.equal(await ram.locator('.meter-models.over').count(), 1, 'the models hold more than the budget');
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    assert.ok(overflow <= 0, `at ${width} px the page scrolls sideways by ${overflow} px`);
+    const box = await ram.boundingBox();
+    assert.ok(box && box.x >= 0 && box.x + box.width <= width, `${width} px: the device sits off screen`);
+    await ram.scrollIntoViewIfNeeded();
+    await page.screenshot({ path: `end2end/screenshots/residency-devices-${width}-${colorScheme}.png` });
+    assert.deepEqual(page.errors, []);
+    await page.context().close();
+  }
+  await api(server, 'models/stop', { id: ids.crashed });
+  for (const [width, colorScheme] of [[1280, 'light'], [400, 'dark']]) {
+    const page = await openPage(browser, `${server.url}/models/${ids.crashed}`, { viewport: { width, height: 900 }, colorScheme });
+    await waitLive(page);
+    const need = page.locator('.memory-need');
+    await need.waitFor({ timeout: 10000 });
+    assert.match(await need.textContent(), /Memory: needs .*(measured on its last run|estimated from its file)/);
+    const short = page.locator('.memory-short');
+    assert.match(await short.textContent(), /Would not fit now: .* memory budget of RAM/);
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    assert.ok(overflow <= 0, `at ${width} px the model page scrolls sideways by ${overflow} px`);
+    await short.scrollIntoViewIfNeeded();
+    await page.screenshot({ path: `end2end/screenshots/residency-need-${width}-${colorScheme}.png` });
+    assert.deepEqual(page.errors, []);
+    await page.context().close();
+  }
+  await api(server, 'settings/save', { settings: { memory_budget_mib: 0 } });
+});

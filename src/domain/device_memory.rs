@@ -112,7 +112,7 @@ pub fn split_gpu(bytes: u64, gpu: &GpuConfig, gpus: &[GpuFree]) -> Vec<GpuBytes>
         None => usable.iter().map(|g| g.free as f64).collect(),
     };
     let total: f64 = weights.iter().sum();
-    if total <= 0.0 {
+    if !total.is_finite() || total <= 0.0 {
         // Nothing known about any: evenly.
         let each = bytes / usable.len() as u64;
         return usable.iter().map(|g| (g.index, each)).collect();
@@ -120,10 +120,15 @@ pub fn split_gpu(bytes: u64, gpu: &GpuConfig, gpus: &[GpuFree]) -> Vec<GpuBytes>
     let mut placed: Vec<GpuBytes> = usable
         .iter()
         .zip(&weights)
-        .map(|(g, w)| (g.index, (bytes as f64 * w / total) as u64))
+        .map(|(g, w)| {
+            (
+                g.index,
+                (bytes as f64 * (w / total)).min(bytes as f64) as u64,
+            )
+        })
         .collect();
     // Rounding's leftover bytes go to the first device, so the parts sum to the whole.
-    let spread: u64 = placed.iter().map(|(_, b)| *b).sum();
+    let spread: u64 = placed.iter().map(|(_, b)| *b).fold(0, u64::saturating_add);
     if let Some(first) = placed.iter_mut().find(|(_, b)| *b > 0) {
         first.1 = first.1.saturating_add(bytes.saturating_sub(spread));
     }
@@ -132,7 +137,7 @@ pub fn split_gpu(bytes: u64, gpu: &GpuConfig, gpus: &[GpuFree]) -> Vec<GpuBytes>
 }
 
 /// The GPUs a start sees, in the order llama-server numbers them.
-fn usable_gpus(gpu: &GpuConfig, gpus: &[GpuFree]) -> Vec<GpuFree> {
+pub fn usable_gpus(gpu: &GpuConfig, gpus: &[GpuFree]) -> Vec<GpuFree> {
     let mut visible: Vec<GpuFree> =
         match gpu.env.get("CUDA_VISIBLE_DEVICES").and_then(|v| v.as_str()) {
             Some(list) => list
@@ -241,7 +246,8 @@ pub fn device_uses(
     budgets: &MemoryBudgets,
 ) -> Vec<DeviceUse> {
     let mut uses = Vec::new();
-    if ram.0 > 0 {
+    // Unreadable RAM is no reason to refuse, but a budget set still binds.
+    if ram.0 > 0 || matches!(budgets.of(Device::Ram), Budget::Set { .. }) {
         uses.push(DeviceUse {
             device: Device::Ram,
             name: String::new(),
@@ -293,9 +299,13 @@ impl Budget {
     pub fn room_for_models(&self, device_use: &DeviceUse) -> u64 {
         match *self {
             Budget::Set { bytes } => bytes,
+            // What is free, and what the models hold (theirs to give back): a model's mapped
+            // file counts in its resident size but is free to the kernel, so this never reads
+            // less room than is free.
             Budget::Free { reserve } => device_use
                 .total
-                .saturating_sub(device_use.others_use())
+                .saturating_sub(device_use.used)
+                .saturating_add(device_use.models_use())
                 .saturating_sub(reserve),
         }
     }
@@ -393,6 +403,13 @@ mod tests {
     fn by_default_a_need_spreads_by_free_memory_and_sums_to_the_whole() {
         let split = split_gpu(8 * GIB + 3, &GpuConfig::default(), &two_gpus());
         assert_eq!(split, [(0, 6 * GIB + 3), (1, 2 * GIB)]);
+        // Weights past f64's range neither overflow nor lose the whole.
+        let gpu = GpuConfig {
+            tensor_split: Some("1e300,1e300".into()),
+            ..GpuConfig::default()
+        };
+        let split = split_gpu(GIB, &gpu, &two_gpus());
+        assert_eq!(split.iter().map(|(_, b)| *b).sum::<u64>(), GIB);
     }
 
     #[test]
@@ -453,6 +470,7 @@ mod tests {
             },
         };
         assert_eq!(device_use.others_use(), 10 * GIB);
+        // Free: 90 GiB, and the models' 40 GiB theirs to give back, less the reserve.
         assert_eq!(device_use.budget.room_for_models(&device_use), 129 * GIB);
         assert_eq!(device_use.title(), "GPU 0 · NVIDIA H200");
     }

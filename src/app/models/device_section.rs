@@ -11,6 +11,8 @@ use crate::domain::time::format_bytes;
 
 /// Most models named per device; the rest are counted.
 const NAMED: usize = 6;
+/// The meter's width in its own units.
+const METER: f64 = 1000.0;
 
 #[component]
 pub fn DeviceSection(state: ModelsPageState) -> impl IntoView {
@@ -67,16 +69,15 @@ fn DeviceRow(
     device: DeviceUse,
     name_of: impl Fn(i64) -> String + Copy + Send + Sync + 'static,
 ) -> impl IntoView {
+    // Drawn in SVG: widths are attributes there, which the page's CSP (no inline styles)
+    // allows, where a `style` width would be blocked.
     let total = device.total.max(1) as f64;
-    let share = |bytes: u64| format!("width: {:.2}%", (bytes as f64 / total * 100.0).min(100.0));
+    let scale = |bytes: u64| format!("{:.1}", (bytes as f64 / total * METER).min(METER));
     let models = device.models_use();
     let others = device.others_use();
     let room = device.budget.room_for_models(&device);
-    let budget_mark = match device.budget {
-        Budget::Set { bytes } if bytes < device.total => Some(format!(
-            "left: {:.2}%",
-            (bytes as f64 / total * 100.0).min(100.0)
-        )),
+    let budget_at = match device.budget {
+        Budget::Set { bytes } if bytes < device.total => Some(scale(bytes)),
         _ => None,
     };
     let standing = format!(
@@ -96,12 +97,13 @@ fn DeviceRow(
                 <strong class="device-name">{device.title()}</strong>
                 <span class="muted device-standing">{standing}</span>
             </div>
-            <div class="device-meter" role="img"
+            <svg class="device-meter" viewBox="0 0 1000 10" preserveAspectRatio="none" role="img"
                 aria-label=format!("{} of {} held by models, {} by other processes", format_bytes(models), format_bytes(device.total), format_bytes(others))>
-                <span class="meter-models" class:over=over style=share(models)></span>
-                <span class="meter-others" style=share(others)></span>
-                {budget_mark.map(|left| view! { <span class="meter-budget" style=left title="budget"></span> })}
-            </div>
+                <rect class="meter-track" width="1000" height="10"/>
+                <rect class="meter-models" class:over=over width=scale(models) height="10"/>
+                <rect class="meter-others" x=scale(models) width=scale(others) height="10"/>
+                {budget_at.map(|at| view! { <rect class="meter-budget" x=at width="4" height="10"><title>"budget"</title></rect> })}
+            </svg>
             <ul class="held-by">
                 {held.into_iter().take(NAMED).map(|(id, bytes)| view! {
                     <li><a href=format!("/models/{id}")>{name_of(id)}</a>" "<span class="muted">{format_bytes(bytes)}</span></li>

@@ -15,6 +15,7 @@ use crate::domain::run_group::GroupRules;
 use crate::domain::settings::{FitCheck, WhenFull};
 use crate::domain::time::format_bytes;
 use crate::domain::{AppError, Model};
+use crate::server::supervisor::admission::eviction::Victim;
 use crate::server::supervisor::admission::places::Promise;
 use crate::server::supervisor::admission::{Admission, Stopper};
 use crate::server::supervisor::prepare::memory_need::Need;
@@ -130,14 +131,17 @@ impl Admission {
         stopper: &impl Stopper,
         settings: &SupervisorSettings,
     ) -> Option<i64> {
-        let devices: Vec<(Device, u64)> = match need {
-            Some(need) if !need.gpus.is_empty() => need
-                .gpus
-                .iter()
-                .map(|&(i, _)| (Device::Gpu(i), 1))
-                .collect(),
-            _ => vec![(Device::Ram, 1)],
-        };
+        // Its GPUs first, then RAM: a host out of memory, or GPU use NVML would not attribute,
+        // still gets its one retry.
+        let mut devices: Vec<(Device, u64)> = need
+            .map(|need| {
+                need.gpus
+                    .iter()
+                    .map(|&(i, _)| (Device::Gpu(i), 1))
+                    .collect()
+            })
+            .unwrap_or_default();
+        devices.push((Device::Ram, 1));
         let uses = self.devices_now(settings);
         let busy = self.demand.busy();
         // Any one of the devices will do: the first run in stop order on one of them.
@@ -182,10 +186,16 @@ impl Admission {
                 Ok(promise) => return Ok(promise),
                 Err(short) => short,
             };
-            let may_stop = settings.when_full == WhenFull::StopLeastRecent
-                && (settings.fit_check == FitCheck::Refuse
-                    || short.iter().all(|s| matches!(s.budget, Budget::Set { .. })));
-            let wanted: Vec<(Device, u64)> = short.iter().map(|s| (s.device, s.bytes())).collect();
+            // A budget makes room; free memory does only when a start that does not fit is
+            // refused (set to warn, it goes ahead instead).
+            let wanted: Vec<(Device, u64)> = short
+                .iter()
+                .filter(|s| {
+                    settings.fit_check == FitCheck::Refuse || matches!(s.budget, Budget::Set { .. })
+                })
+                .map(|s| (s.device, s.bytes()))
+                .collect();
+            let may_stop = settings.when_full == WhenFull::StopLeastRecent && !wanted.is_empty();
             let victims = (may_stop && stops_left > 0)
                 .then(|| {
                     let busy = self.demand.busy();
@@ -206,8 +216,7 @@ impl Admission {
                     short = ?wanted,
                     "making room in memory: stopping the least recently used"
                 );
-                let stops = victims.iter().map(|victim| self.stop(stopper, *victim));
-                futures::future::join_all(stops).await;
+                self.stop_for_memory(&victims, &wanted, stopper).await;
                 continue;
             }
             let message = refusal(&model.spec.name, need, &short, &uses, &|id| {
@@ -238,6 +247,47 @@ impl Admission {
                 field: "memory".into(),
                 message: format!("{message}; {hint}"),
             });
+        }
+    }
+
+    /// Stops `victims` for a start short of `wanted`, and waits for the GPUs to show them gone.
+    async fn stop_for_memory(
+        &self,
+        victims: &[Victim],
+        wanted: &[(Device, u64)],
+        stopper: &impl Stopper,
+    ) {
+        let pids: Vec<u32> = victims
+            .iter()
+            .filter_map(|(id, _)| self.handles.get(*id).map(|h| h.pid))
+            .collect();
+        let stops = victims.iter().map(|victim| self.stop(stopper, *victim));
+        futures::future::join_all(stops).await;
+        if wanted.iter().any(|(d, _)| *d != Device::Ram) {
+            self.gpus_let_go(&pids).await;
+        }
+    }
+
+    /// Waits (a few seconds at most) for a GPU reading taken after `pids` ended that no longer
+    /// lists them: the driver frees a process's memory late, and a reading from before would
+    /// count it as another process's and stop one model too many.
+    async fn gpus_let_go(&self, pids: &[u32]) {
+        let since = crate::server::now_ms();
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(3);
+        while tokio::time::Instant::now() < deadline {
+            let fresh = self.hub.read(|s| {
+                s.metrics.last().is_none_or(|m| {
+                    m.at > since
+                        && !m
+                            .gpus
+                            .iter()
+                            .any(|g| g.processes.iter().any(|(p, _)| pids.contains(p)))
+                })
+            });
+            if fresh {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         }
     }
 
@@ -428,6 +478,25 @@ mod tests {
         assert_eq!(short.len(), 1);
         assert_eq!(short[0].device, Device::Gpu(0));
         assert_eq!(short[0].bytes(), (46_000 + 1024 - 46_658) * MIB);
+    }
+
+    #[test]
+    fn mapped_model_files_counted_in_resident_size_never_make_free_ram_look_short() {
+        // 40 GiB resident (mostly mapped file pages), 8 GiB used in the kernel's count.
+        let runs = [RunMemory {
+            model_id: 1,
+            ram: 40 * GIB,
+            gpus: Vec::new(),
+        }];
+        let uses = device_uses((64 * GIB, 8 * GIB), &[], &runs, &MemoryBudgets::default());
+        let need = [(Device::Ram, 30 * GIB)];
+        assert!(shortfalls(&uses, &need, 9, &Promised::new()).is_empty());
+        // More than is free is short by exactly what is missing.
+        let need = [(Device::Ram, 60 * GIB)];
+        assert_eq!(
+            shortfalls(&uses, &need, 9, &Promised::new())[0].bytes(),
+            4 * GIB
+        );
     }
 
     #[test]

@@ -28,6 +28,8 @@ struct Taken {
     /// Memory promised to starts let in whose servers have not loaded yet, per device: what
     /// they have not taken yet counts as taken for the starts that come after.
     promised: HashMap<i64, Vec<(Device, u64)>>,
+    /// Which promise each model holds now, so an older one dropped late removes nothing.
+    promise_seq: HashMap<i64, u64>,
 }
 
 #[derive(Clone, Copy)]
@@ -177,12 +179,17 @@ impl Places {
         fits: impl FnOnce(&HashMap<i64, Vec<(Device, u64)>>) -> Result<(), E>,
     ) -> Result<Promise, E> {
         let mut taken = self.taken();
-        taken.promised.remove(&model_id);
+        // The check leaves the start's own model out, so an earlier promise of it (a run
+        // that is ending) stays until it is dropped or replaced here.
         fits(&taken.promised)?;
+        let seq = taken.next_seq;
+        taken.next_seq += 1;
         taken.promised.insert(model_id, need);
+        taken.promise_seq.insert(model_id, seq);
         Ok(Promise {
             places: self.clone(),
             model_id,
+            seq,
         })
     }
 
@@ -289,11 +296,17 @@ impl Drop for Reservation {
 pub struct Promise {
     places: Places,
     model_id: i64,
+    seq: u64,
 }
 
 impl Drop for Promise {
     fn drop(&mut self) {
-        self.places.taken().promised.remove(&self.model_id);
+        let mut taken = self.places.taken();
+        if taken.promise_seq.get(&self.model_id) == Some(&self.seq) {
+            taken.promised.remove(&self.model_id);
+            taken.promise_seq.remove(&self.model_id);
+        }
+        drop(taken);
         self.places.changed.notify_waiters();
     }
 }

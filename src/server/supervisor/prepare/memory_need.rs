@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use crate::domain::Model;
 use crate::domain::config::ConfigGroup;
-use crate::domain::device_memory::{Device, GpuBytes, GpuFree, split_gpu};
+use crate::domain::device_memory::{Device, GpuBytes, GpuFree, split_gpu, usable_gpus};
 use crate::domain::memory_estimate::{KvSettings, memory};
 use crate::domain::time::format_bytes;
 use crate::server::db::runs_repo::MeasuredPeak;
@@ -166,7 +166,9 @@ async fn estimate(model: &Model, config: &ModelConfig, gpus: &[GpuFree]) -> Opti
     let Ok(estimate) = memory(&meta, &kv) else {
         return None;
     };
-    let placed = estimate.placed(!gpus.is_empty(), &config.gpu, meta.layers);
+    // GPUs its environment and device list leave it; none: it all runs on the CPU.
+    let usable = !usable_gpus(&config.gpu, gpus).is_empty();
+    let placed = estimate.placed(usable, &config.gpu, meta.layers);
     let mut projector = 0;
     for (setting, path) in ConfigGroup::Multimodal(config.multimodal.clone()).named_files() {
         if setting.ends_with("mmproj")

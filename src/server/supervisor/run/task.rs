@@ -565,14 +565,18 @@ impl Run {
         )
         .await;
         // NVML's per-process figures, from the machine's latest reading (none without NVML).
-        let (nvml, gpu_memory) = self.ctx.hub.read(|s| {
-            s.metrics.last().map_or((false, Vec::new()), |m| {
-                (!m.gpus.is_empty(), m.gpu_use_of(self.ctx.live.pid))
-            })
+        let pid = self.ctx.live.pid;
+        sample.gpu_memory = self.ctx.hub.read(|s| {
+            s.metrics
+                .last()
+                .map(|m| m.gpu_use_of(pid))
+                .unwrap_or_default()
         });
-        sample.gpu_memory = gpu_memory;
-        if nvml {
-            self.record_gpu_peak(&sample.gpu_memory).await;
+        // Nothing listed is no measurement: NVML withholds some processes' figures, and in a
+        // container its pids are not ours to match.
+        if !sample.gpu_memory.is_empty() {
+            let now = sample.gpu_memory.clone();
+            self.record_gpu_peak(&now).await;
         }
         if sample.requests_processing.is_some_and(|n| n > 0.0) {
             self.ctx.last_used.store(sample.at, Ordering::Relaxed);
@@ -601,8 +605,7 @@ impl Run {
             .publish(ServerEvent::RunUpdated(self.ctx.live.clone()));
     }
 
-    /// Keeps a new peak on any GPU (by more than a MiB, so a steady process writes nothing);
-    /// the first reading is kept even when empty, so a later start knows the GPUs were read.
+    /// Keeps a new peak on any GPU (by more than a MiB, so a steady process writes nothing).
     async fn record_gpu_peak(&mut self, now: &[GpuBytes]) {
         let before = self.recorded_gpu_peak.as_deref().unwrap_or_default();
         let grew = now.iter().any(|&(index, bytes)| {
