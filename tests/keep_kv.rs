@@ -122,13 +122,7 @@ async fn a_cache_saved_with_another_command_is_not_restored_and_is_removed() {
     let kept = app.supervisor.preview(id).await.unwrap().kept_kv.unwrap();
     assert!(kept.restorable, "{kept:?}");
 
-    let changed = app
-        .post(
-            "/api/models/update",
-            json!({"id": id, "changes": {"ctx_size": 512}}),
-        )
-        .await;
-    assert_eq!(changed.status, StatusCode::OK, "{}", changed.body);
+    app.update_model(id, json!({"ctx_size": 512})).await;
     let kept = app.supervisor.preview(id).await.unwrap().kept_kv.unwrap();
     assert!(!kept.restorable, "another context size: {kept:?}");
 

@@ -176,13 +176,7 @@ async fn what_a_run_was_measured_to_use_is_kept_and_used_for_the_next_start() {
     );
 
     // Other settings: a new command, so the estimate is used again.
-    let changed = app
-        .post(
-            "/api/models/update",
-            json!({"id": id, "changes": {"ctx_size": 512}}),
-        )
-        .await;
-    assert_eq!(changed.status, StatusCode::OK, "{}", changed.body);
+    app.update_model(id, json!({"ctx_size": 512})).await;
     let reply = app.post("/api/models/start", json!({"id": id})).await;
     assert!(
         reply.body.contains("estimated from its file"),

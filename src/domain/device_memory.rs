@@ -31,6 +31,26 @@ impl Device {
 /// Bytes on one GPU.
 pub type GpuBytes = (u32, u64);
 
+/// Raises `peaks` to `now` on each GPU (never lowers one); true when some GPU rose by more
+/// than `by` bytes (or is new above it).
+pub fn raise_peaks(peaks: &mut Vec<GpuBytes>, now: &[GpuBytes], by: u64) -> bool {
+    let mut rose = false;
+    for &(index, bytes) in now {
+        match peaks.iter_mut().find(|(i, _)| *i == index) {
+            Some(peak) => {
+                rose |= bytes > peak.1.saturating_add(by);
+                peak.1 = peak.1.max(bytes);
+            }
+            None => {
+                rose |= bytes > by;
+                peaks.push((index, bytes));
+            }
+        }
+    }
+    peaks.sort_unstable();
+    rose
+}
+
 /// A GPU's budget from `--gpu-budget-mib DEV=MIB`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GpuBudget {
@@ -397,6 +417,16 @@ mod tests {
                 GpuBudget { index: 1, mib: 9 }
             ]
         );
+    }
+
+    #[test]
+    fn peaks_only_rise_and_say_so_past_the_margin() {
+        let mut peaks = vec![(1, 10 * GIB)];
+        assert!(!raise_peaks(&mut peaks, &[(1, 10 * GIB + 5)], 1 << 20));
+        assert_eq!(peaks, [(1, 10 * GIB + 5)]);
+        assert!(!raise_peaks(&mut peaks, &[(1, GIB)], 1 << 20));
+        assert!(raise_peaks(&mut peaks, &[(0, 2 * GIB)], 1 << 20));
+        assert_eq!(peaks, [(0, 2 * GIB), (1, 10 * GIB + 5)]);
     }
 
     #[test]

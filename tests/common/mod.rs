@@ -437,6 +437,14 @@ pub fn tiny_model(dir: &Path) -> String {
 
 impl TestApp {
     /// A model of the tiny file, one thread (these machines are small).
+    /// Saves `changes` to the model's own fields (`/api/models/update`), which must be taken.
+    pub async fn update_model(&self, id: i64, changes: Value) {
+        let reply = self
+            .post("/api/models/update", json!({"id": id, "changes": changes}))
+            .await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    }
+
     pub async fn create_tiny(&self, name: &str) -> i64 {
         let path = tiny_model(self.dir.path());
         let reply = self

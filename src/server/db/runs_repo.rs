@@ -3,7 +3,7 @@
 use rusqlite::types::Type;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
-use crate::domain::device_memory::GpuBytes;
+use crate::domain::device_memory::{GpuBytes, raise_peaks};
 use crate::domain::run::{FailureReason, Run};
 
 const COLUMNS: &str = "id, model_id, pid, pgid, port, command, started_at, ready_at, ended_at, \
@@ -185,8 +185,7 @@ pub fn measured_peaks(
     rows.collect()
 }
 
-/// Raises the run's measured peak on each GPU of `gpus` (never lowers one); an empty list
-/// records that GPUs were read and it held nothing on them.
+/// Raises the run's measured peak on each GPU of `gpus` (never lowers one).
 pub fn record_gpu_peak(conn: &Connection, id: i64, gpus: &[GpuBytes]) -> rusqlite::Result<()> {
     let tx = conn.unchecked_transaction()?;
     let before: Option<String> = tx
@@ -198,13 +197,7 @@ pub fn record_gpu_peak(conn: &Connection, id: i64, gpus: &[GpuBytes]) -> rusqlit
     let mut peaks: Vec<GpuBytes> = before
         .and_then(|text| serde_json::from_str(&text).ok())
         .unwrap_or_default();
-    for &(index, bytes) in gpus {
-        match peaks.iter_mut().find(|(i, _)| *i == index) {
-            Some(peak) => peak.1 = peak.1.max(bytes),
-            None => peaks.push((index, bytes)),
-        }
-    }
-    peaks.sort_unstable();
+    raise_peaks(&mut peaks, gpus, 0);
     peaks.truncate(64);
     let text = serde_json::to_string(&peaks).unwrap_or_else(|_| "[]".into());
     tx.execute(

@@ -34,6 +34,24 @@ impl Running {
     }
 }
 
+#[cfg(test)]
+impl Running {
+    /// An idle, unpinned run of `model_id` (run id ten times it), last used at 0, holding
+    /// nothing: what tests change one field of.
+    pub fn idle(model_id: i64) -> Running {
+        Running {
+            model_id,
+            run_id: model_id * 10,
+            pinned: false,
+            busy: false,
+            stopping: false,
+            abandoned: false,
+            last_used: 0,
+            memory: Vec::new(),
+        }
+    }
+}
+
 /// A run picked to stop: (model id, run id).
 pub type Victim = (i64, i64);
 
@@ -195,14 +213,10 @@ mod tests {
     #[test]
     fn a_load_nobody_waits_for_goes_before_the_least_recently_used_run() {
         let run = |model_id, abandoned, last_used| Running {
-            model_id,
-            run_id: model_id * 10,
-            pinned: false,
-            busy: false,
-            stopping: false,
             abandoned,
             last_used,
             memory: vec![(Device::Ram, 1)],
+            ..Running::idle(model_id)
         };
         let running = [run(1, false, 5), run(2, true, 50), run(3, false, 1)];
         let order: Vec<i64> = stop_order(&running, 9).iter().map(|r| r.model_id).collect();
@@ -218,14 +232,9 @@ mod by_device {
 
     fn run(model_id: i64, last_used: i64, memory: Vec<(Device, u64)>) -> Running {
         Running {
-            model_id,
-            run_id: model_id * 10,
-            pinned: false,
-            busy: false,
-            stopping: false,
-            abandoned: false,
             last_used,
             memory,
+            ..Running::idle(model_id)
         }
     }
 

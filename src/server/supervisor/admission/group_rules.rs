@@ -81,16 +81,7 @@ mod tests {
     }
 
     fn run(model_id: i64) -> Running {
-        Running {
-            model_id,
-            run_id: model_id * 10,
-            pinned: false,
-            busy: false,
-            stopping: false,
-            abandoned: false,
-            last_used: 0,
-            memory: Vec::new(),
-        }
+        Running::idle(model_id)
     }
 
     #[test]

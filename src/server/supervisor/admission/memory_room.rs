@@ -308,7 +308,8 @@ impl Admission {
         Some(refusal(&name, need, &short, &uses, &|id| self.name_of(id)))
     }
 
-    fn name_of(&self, model_id: i64) -> String {
+    /// A model's name, for messages (`model N` for one since deleted).
+    pub(super) fn name_of(&self, model_id: i64) -> String {
         self.hub.read(|s| {
             s.models
                 .iter()
@@ -431,6 +432,13 @@ mod tests {
         }]
     }
 
+    fn gpu0_budget(mib: u64) -> MemoryBudgets {
+        MemoryBudgets {
+            ram: 0,
+            gpus: vec![GpuBudget { index: 0, mib }],
+        }
+    }
+
     fn uses(budgets: &MemoryBudgets) -> Vec<DeviceUse> {
         let runs = [(1, 4101), (2, 4188)].map(|(model_id, pid)| {
             let sample = crate::domain::metrics::SystemSample {
@@ -501,14 +509,7 @@ mod tests {
 
     #[test]
     fn a_gpu_budget_counts_only_the_models_and_a_promise_counts_what_is_not_taken_yet() {
-        let budgets = MemoryBudgets {
-            ram: 0,
-            gpus: vec![GpuBudget {
-                index: 0,
-                mib: 100_000,
-            }],
-        };
-        let uses = uses(&budgets);
+        let uses = uses(&gpu0_budget(100_000));
         let need = [(Device::Gpu(0), 4_000 * MIB)];
         // The models hold 95,262 MiB of 100,000: 4,000 more fits.
         assert!(shortfalls(&uses, &need, 9, &Promised::new()).is_empty());
@@ -524,14 +525,7 @@ mod tests {
 
     #[test]
     fn a_refusal_says_the_numbers_and_who_holds_the_memory_on_each_short_device() {
-        let budgets = MemoryBudgets {
-            ram: 0,
-            gpus: vec![GpuBudget {
-                index: 0,
-                mib: 100_000,
-            }],
-        };
-        let uses = uses(&budgets);
+        let uses = uses(&gpu0_budget(100_000));
         let need = Need {
             bytes: GIB,
             gpus: vec![(0, 30 * GIB)],

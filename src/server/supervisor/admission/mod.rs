@@ -206,16 +206,8 @@ impl Admission {
         other: i64,
         pinned: bool,
     ) -> AppError {
-        let name_of = |id: i64| {
-            self.hub.read(|s| {
-                s.models
-                    .iter()
-                    .find(|m| m.id == id)
-                    .map_or_else(|| format!("model {id}"), |m| m.spec.name.clone())
-            })
-        };
         let group = rules.of(model.id).map_or("", |g| g.name.as_str());
-        let (starting, other) = (&model.spec.name, name_of(other));
+        let (starting, other) = (&model.spec.name, self.name_of(other));
         let message = if pinned {
             format!(
                 "'{starting}' is in group '{group}', whose rules stop '{other}' first, and \

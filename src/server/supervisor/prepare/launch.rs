@@ -33,6 +33,16 @@ pub struct LaunchPlan {
     pub args: Vec<String>,
 }
 
+const SLEEP_FLAG: &str = "--sleep-idle-seconds";
+
+/// Whether a server run with `command` sleeps when idle: the command is what runs, whether
+/// `serving.idle_action` or the Advanced `sleep_idle_seconds` put the flag there.
+pub fn sleeps(command: &[String]) -> bool {
+    command
+        .windows(2)
+        .any(|pair| pair[0] == SLEEP_FLAG && pair[1].parse::<i64>().is_ok_and(|s| s > 0))
+}
+
 impl LaunchPlan {
     /// The settings' arguments, then Corral's own (last, so they win over anything else).
     /// Without the installed server's flags (`caps`), only where to listen is known.
@@ -52,9 +62,12 @@ impl LaunchPlan {
         // Answers name the model as clients do, not by its file path.
         args.extend(["--alias".into(), model.spec.name.clone()]);
         args.extend(["--host".into(), "127.0.0.1".into(), "--port".into(), port]);
-        // An idle model sleeps by itself (`serving.idle_action: sleep`).
-        if let Some(seconds) = config.serving.sleeps_after() {
-            args.extend(["--sleep-idle-seconds".into(), seconds.to_string()]);
+        // An idle model sleeps by itself (`serving.idle_action: sleep`), unless the Advanced
+        // setting already passes the flag: one flag, whichever set it.
+        if let Some(seconds) = config.serving.sleeps_after()
+            && !args.iter().any(|arg| arg == SLEEP_FLAG)
+        {
+            args.extend([SLEEP_FLAG.into(), seconds.to_string()]);
         }
         if let Some(caps) = caps {
             if caps.has("--metrics") {
@@ -164,5 +177,35 @@ mod tests {
                 .args
                 .ends_with(&["--port".to_string(), "<port>".to_string()])
         );
+    }
+
+    #[test]
+    fn sleep_set_both_ways_is_one_flag_and_the_command_says_whether_it_sleeps() {
+        let mut config = ModelConfig::default();
+        config.serving.idle_ttl_seconds = Some(300);
+        config.serving.idle_action = Some(crate::domain::config::serving::IdleAction::Sleep);
+        let command = |config: &ModelConfig| {
+            LaunchPlan::build(
+                Path::new("/bin/llama-server"),
+                &model(),
+                config,
+                None,
+                Port::NotYetChosen,
+                &own(),
+            )
+            .command()
+        };
+        let serving_only = command(&config);
+        assert!(sleeps(&serving_only));
+        config.advanced.sleep_idle_seconds = Some(60);
+        let both = command(&config);
+        let flags = both.iter().filter(|a| *a == "--sleep-idle-seconds").count();
+        assert_eq!(flags, 1, "{both:?}");
+        assert!(sleeps(&both));
+        assert!(!sleeps(&command(&ModelConfig::default())));
+        let zero: Vec<String> = ["llama-server", "--sleep-idle-seconds", "0"]
+            .map(String::from)
+            .into();
+        assert!(!sleeps(&zero));
     }
 }

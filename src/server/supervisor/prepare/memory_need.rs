@@ -11,6 +11,7 @@ use crate::domain::memory_estimate::{KvSettings, memory};
 use crate::domain::time::format_bytes;
 use crate::server::db::runs_repo::MeasuredPeak;
 use crate::server::gguf::reader::read_model;
+use crate::server::live::Hub;
 use crate::server::supervisor::prepare::args::ModelConfig;
 
 /// A header read longer than this counts as no estimate (a start never waits on a slow disk).
@@ -85,8 +86,8 @@ impl Need {
         };
         let source = match (self.measured, self.gpus_measured || self.gpus.is_empty()) {
             (true, true) => "measured on its last run",
-            (false, false) | (false, true) => "estimated from its file",
             (true, false) => "RAM measured on its last run, GPU estimated from its file",
+            (false, _) => "estimated from its file",
         };
         if self.measured || !self.gpus.is_empty() {
             format!("{amounts} ({source})")
@@ -110,6 +111,11 @@ pub fn without_port(command: &[String]) -> Vec<&str> {
         }
     }
     kept
+}
+
+/// This machine's GPUs with their free memory, from its latest reading (none without NVML).
+pub fn gpus_free(hub: &Hub) -> Vec<GpuFree> {
+    hub.read(|s| s.metrics.last().map(|m| m.gpus_free()).unwrap_or_default())
 }
 
 /// The need of a start of `model` with `config` that will run `command` (port not chosen yet);

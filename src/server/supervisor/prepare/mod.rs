@@ -114,15 +114,12 @@ pub async fn prepare(sources: Sources<'_>, id: i64) -> Result<Prepared, AppError
     prepared.command = prepared.plan(&prepared.model, Port::NotYetChosen).command();
     prepared.refusal = prepared.file_refusal();
     if prepared.refusal.is_none() {
-        let gpus = sources
-            .hub
-            .read(|s| s.metrics.last().map(|m| m.gpus_free()).unwrap_or_default());
         prepared.need = memory_need::need(
             &prepared.model,
             &prepared.config,
             &prepared.command,
             &history.measured_peaks,
-            &gpus,
+            &memory_need::gpus_free(sources.hub),
         )
         .await;
     }
@@ -130,11 +127,6 @@ pub async fn prepare(sources: Sources<'_>, id: i64) -> Result<Prepared, AppError
 }
 
 impl Prepared {
-    /// The memory the start needs, in bytes, if known.
-    pub fn need_bytes(&self) -> Option<u64> {
-        self.need.as_ref().map(|need| need.bytes)
-    }
-
     fn file_check(&self) -> Option<FileCheck> {
         self.files.first().and_then(|c| c.check)
     }
@@ -347,9 +339,7 @@ async fn preview_need(
         .await
         .ok()?
         .history;
-    let gpus = sources
-        .hub
-        .read(|s| s.metrics.last().map(|m| m.gpus_free()).unwrap_or_default());
+    let gpus = memory_need::gpus_free(sources.hub);
     memory_need::need(model, config, &command, &history.measured_peaks, &gpus).await
 }
 

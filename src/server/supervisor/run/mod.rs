@@ -33,8 +33,8 @@ use crate::server::supervisor::admission::{Admission, Admitted, Stopper};
 use crate::server::supervisor::kept_kv::{KvRun, KvStore};
 use crate::server::supervisor::ledger::{Ended, RunLedger, Spawned};
 use crate::server::supervisor::prepare::Prepared;
-use crate::server::supervisor::prepare::child_env;
 use crate::server::supervisor::prepare::memory_need::Need;
+use crate::server::supervisor::prepare::{child_env, launch};
 use crate::server::supervisor::restart_on_failure::FailureNotices;
 use crate::server::supervisor::run_handles::{HandleGuard, RunHandle, RunHandles, wait_ended};
 use crate::server::supervisor::settings::SupervisorSettings;
@@ -77,7 +77,8 @@ struct Terms {
 
 impl Terms {
     /// A new run's terms from the model's serving settings: an idle model is stopped after its
-    /// own idle time, else the global one, unless llama-server sleeps it instead.
+    /// own idle time, else the global one, unless llama-server sleeps it instead (its command
+    /// says so).
     fn of(
         serving: &ServingConfig,
         place: Reservation,
@@ -85,7 +86,7 @@ impl Terms {
         settings: Arc<SupervisorSettings>,
         need: Option<Need>,
     ) -> Terms {
-        let sleeps = serving.sleeps_after().is_some();
+        let sleeps = launch::sleeps(&command);
         let idle_ttl = match serving.idle_ttl_seconds {
             _ if sleeps => Duration::ZERO,
             Some(seconds) => Duration::from_secs(seconds.max(0) as u64),
@@ -380,15 +381,21 @@ impl Runner {
             api_key: child_env::key_of(pid).map(Arc::from),
             size_bytes: model.size_bytes,
         };
+        // A server that sleeps by itself is not stopped for being idle.
+        let sleeps = launch::sleeps(&run.command);
         let terms = Terms {
             place,
             promise: None,
             pinned: false,
-            idle_ttl: settings.idle_ttl,
+            idle_ttl: if sleeps {
+                Duration::ZERO
+            } else {
+                settings.idle_ttl
+            },
+            sleeps,
             command: run.command.into(),
             settings,
             need: None,
-            sleeps: false,
             kv: None,
         };
         self.supervise(taken, terms);

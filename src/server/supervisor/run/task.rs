@@ -17,7 +17,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use crate::domain::StatusEvent;
-use crate::domain::device_memory::GpuBytes;
+use crate::domain::device_memory::{GpuBytes, raise_peaks};
 use crate::domain::kept_kv::{KvRestore, RestoreVerdict};
 use crate::domain::live::ServerEvent;
 use crate::domain::restart_rule::RunEnd;
@@ -195,8 +195,8 @@ struct Run {
     readers: Vec<JoinHandle<()>>,
     /// The most resident memory recorded for this run so far.
     recorded_peak: u64,
-    /// The GPU peaks kept so far; `None` until the first GPU reading is kept.
-    recorded_gpu_peak: Option<Vec<GpuBytes>>,
+    /// The most memory recorded for this run on each GPU so far.
+    recorded_gpu_peak: Vec<GpuBytes>,
 }
 
 pub(in crate::server::supervisor) async fn drive(mut ctx: RunContext) {
@@ -212,7 +212,7 @@ pub(in crate::server::supervisor) async fn drive(mut ctx: RunContext) {
         sleep: Arc::new(SleepWatch::new(awake)),
         readers: Vec::new(),
         recorded_peak: 0,
-        recorded_gpu_peak: None,
+        recorded_gpu_peak: Vec::new(),
     };
     run.read_output();
     let (exit, ended) = match run.loading().await {
@@ -575,8 +575,7 @@ impl Run {
         // Nothing listed is no measurement: NVML withholds some processes' figures, and in a
         // container its pids are not ours to match.
         if !sample.gpu_memory.is_empty() {
-            let now = sample.gpu_memory.clone();
-            self.record_gpu_peak(&now).await;
+            self.record_gpu_peak(sample.gpu_memory.clone()).await;
         }
         if sample.requests_processing.is_some_and(|n| n > 0.0) {
             self.ctx.last_used.store(sample.at, Ordering::Relaxed);
@@ -606,30 +605,14 @@ impl Run {
     }
 
     /// Keeps a new peak on any GPU (by more than a MiB, so a steady process writes nothing).
-    async fn record_gpu_peak(&mut self, now: &[GpuBytes]) {
-        let before = self.recorded_gpu_peak.as_deref().unwrap_or_default();
-        let grew = now.iter().any(|&(index, bytes)| {
-            let was = before
-                .iter()
-                .find(|(i, _)| *i == index)
-                .map_or(0, |(_, b)| *b);
-            bytes > was.saturating_add(1 << 20)
-        });
-        if self.recorded_gpu_peak.is_some() && !grew {
+    async fn record_gpu_peak(&mut self, now: Vec<GpuBytes>) {
+        let mut peaks = self.recorded_gpu_peak.clone();
+        if !raise_peaks(&mut peaks, &now, 1 << 20) {
             return;
         }
         let run_id = self.ctx.live.run_id;
-        match self.ctx.ledger.record_gpu_peak(run_id, now.to_vec()).await {
-            Ok(()) => {
-                let mut peak = before.to_vec();
-                for &(index, bytes) in now {
-                    match peak.iter_mut().find(|(i, _)| *i == index) {
-                        Some(seen) => seen.1 = seen.1.max(bytes),
-                        None => peak.push((index, bytes)),
-                    }
-                }
-                self.recorded_gpu_peak = Some(peak);
-            }
+        match self.ctx.ledger.record_gpu_peak(run_id, now).await {
+            Ok(()) => self.recorded_gpu_peak = peaks,
             Err(error) => tracing::warn!(run_id, %error, "cannot record the GPU memory peak"),
         }
     }
