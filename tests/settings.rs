@@ -129,6 +129,31 @@ async fn bad_settings_are_refused_by_field_and_change_nothing() {
             "its folder must not be writable by other users",
         ),
         (json!({"colour": "blue"}), "colour", ""),
+        (
+            json!({"gpu_budget_mib": ["0=20000", "ram=5"]}),
+            "gpu_budget_mib[1]",
+            "is not DEVICE=MIB",
+        ),
+        (
+            json!({"gpu_budget_mib": ["0=99999999999999"]}),
+            "gpu_budget_mib[0]",
+            "MiB is more than",
+        ),
+        (
+            json!({"gpu_budget_mib": [format!("0={}", "9".repeat(5000))]}),
+            "gpu_budget_mib[0]",
+            "",
+        ),
+        (
+            json!({"gpu_budget_mib": vec!["0=1"; 65]}),
+            "gpu_budget_mib",
+            "at most 64",
+        ),
+        (
+            json!({"gpu_budget_mib": [{"0": 1}]}),
+            "gpu_budget_mib[0]",
+            "must be text",
+        ),
     ] {
         let reply = app
             .post("/api/settings/save", json!({"settings": settings}))
@@ -349,4 +374,16 @@ async fn a_backup_downloads_whole_and_leaves_no_copy_behind() {
         .filter(|e| e.file_name().to_string_lossy().starts_with(".backup"))
         .collect();
     assert!(left.is_empty(), "{left:?}");
+}
+
+#[tokio::test]
+async fn gpu_budgets_saved_on_the_page_are_the_budgets_in_force() {
+    let app = TestApp::with_options(options()).await;
+    save(&app, json!({"gpu_budget_mib": ["1=8000", "CUDA0 = 20000"]})).await;
+    let reply = app.post("/api/memory/budgets", json!({})).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    assert_eq!(
+        reply.json()["gpus"],
+        json!([{"index": 0, "mib": 20000}, {"index": 1, "mib": 8000}])
+    );
 }

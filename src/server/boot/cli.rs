@@ -482,6 +482,32 @@ mod tests {
     }
 
     #[test]
+    fn gpu_budgets_are_read_as_given_and_a_bad_one_is_refused_with_its_shape() {
+        use clap::{CommandFactory, FromArgMatches};
+        let matches = Cli::command()
+            .try_get_matches_from([
+                "corral",
+                "--gpu-budget-mib",
+                "0=20000",
+                "--gpu-budget-mib",
+                "CUDA1=8000,gpu2=1",
+            ])
+            .unwrap();
+        let cli = Cli::from_arg_matches(&matches).unwrap();
+        let budgets = cli.supervisor_settings().memory_budgets();
+        let gpus: Vec<(u32, u64)> = budgets.gpus.iter().map(|b| (b.index, b.mib)).collect();
+        assert_eq!(gpus, [(0, 20000), (1, 8000), (2, 1)]);
+        let refused = Cli::command()
+            .try_get_matches_from(["corral", "--gpu-budget-mib", "x=1"])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            refused.contains("'x=1' is not DEVICE=MIB, such as 0=20000"),
+            "{refused}"
+        );
+    }
+
+    #[test]
     fn a_bind_beyond_loopback_needs_model_roots() {
         let error = parse(&["--bind", "0.0.0.0:3000"])
             .unwrap()

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use crate::domain::AppError;
 use crate::domain::fields::{FieldSet, InputKind};
-use crate::domain::settings::{CorralSettings, SETTINGS, SetByFlag, Setting};
+use crate::domain::settings::{CorralSettings, SETTINGS, SetByFlag, Setting, Unit};
 
 /// Every setting as its flag gave it, else its default.
 #[derive(Debug, Clone, Default)]
@@ -21,10 +21,13 @@ fn checked(setting: &'static Setting, text: &str) -> Result<Value, String> {
     let key = setting.key();
     // `CORRAL_MODELS_DIRS="/a, /b"`: the space after a comma is not part of the folder.
     let text = text.trim();
-    let value = match setting.field.input {
-        InputKind::Path { .. } | InputKind::List { .. } => std::path::absolute(text)
+    // Paths and folders by their unit, not by being a list: a list of GPU budgets is no path.
+    let value = match setting.unit {
+        Unit::Path | Unit::Folder => std::path::absolute(text)
             .map(|path| Value::from(path.display().to_string()))
             .map_err(|e| format!("cannot read '{text}' as a path: {e}"))?,
+        // One entry of a list, as typed.
+        _ if setting.is_list() => Value::from(text),
         _ => setting.field.text_to_value(text),
     };
     let document = if setting.is_list() {
